@@ -1,0 +1,104 @@
+"""Shared result types: the confidence interval and the behaviour every result has.
+
+Results are frozen dataclasses (scipy ``RelativeRiskResult`` / statsmodels style) that echo
+their inputs and export ``to_frame()`` (tidy, stable columns), ``to_dict()`` (JSON-safe, for
+results.json), ``summary()`` (text) and ``_repr_html_()`` (JupyterLab, delegating to
+``to_frame``). Numbers stay numeric; formatting happens only when rendering.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["Interval", "ResultMixin", "json_safe", "canonical_json"]
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    """A confidence interval: bounds, two-sided level and the method that produced it."""
+
+    low: float
+    high: float
+    level: float
+    method: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"low": json_safe(self.low), "high": json_safe(self.high),
+                "level": self.level, "method": self.method}
+
+    def contains(self, value: float) -> bool:
+        return bool(self.low <= value <= self.high)
+
+    def __iter__(self):  # allows ``low, high = ci``
+        yield self.low
+        yield self.high
+
+
+class ResultMixin:
+    """Behaviour shared by every rwe result (a frozen dataclass with ``to_frame``)."""
+
+    def to_frame(self) -> pd.DataFrame:  # pragma: no cover - each result overrides
+        raise NotImplementedError
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            if f.name.startswith("_"):
+                continue
+            out[f.name] = json_safe(getattr(self, f.name))
+        return out
+
+    def summary(self) -> str:
+        with pd.option_context("display.width", 120, "display.max_columns", 30):
+            return self.to_frame().to_string(index=False)
+
+    def _repr_html_(self) -> str:
+        return self.to_frame().to_html(index=False, na_rep="—", float_format=lambda v: f"{v:.4g}")
+
+
+def json_safe(obj: Any) -> Any:
+    """Convert numpy / pandas / dataclass objects to plain JSON types; NaN and inf become None."""
+    if obj is None or isinstance(obj, (bool, str)):
+        return obj
+    if isinstance(obj, (np.bool_,)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        v = float(obj)
+        return v if math.isfinite(v) else None
+    if isinstance(obj, Interval):
+        return obj.to_dict()
+    if hasattr(obj, "to_dict") and dataclasses.is_dataclass(obj):
+        return obj.to_dict()
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: json_safe(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, pd.DataFrame):
+        return [json_safe(r) for r in obj.to_dict(orient="records")]
+    if isinstance(obj, pd.Series):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, np.ndarray):
+        return [json_safe(v) for v in obj.tolist()]
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, (pd.Timestamp, _dt.datetime, _dt.date)):
+        return obj.isoformat()
+    if obj is pd.NA or obj is pd.NaT:
+        return None
+    return str(obj)
+
+
+def canonical_json(obj: Any) -> str:
+    """Deterministic JSON (sorted keys, fixed separators, floats via repr) for hashing."""
+    return json.dumps(json_safe(obj), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False)
