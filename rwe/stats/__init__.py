@@ -1,0 +1,81 @@
+"""Statistical primitives shared by every rwe analysis.
+
+Intervals for proportions (Wilson, Clopper-Pearson), Wald and exact Poisson ratios,
+likelihood ratios; AUROC with DeLong variance (fast midrank algorithm), paired and unpaired
+DeLong tests and AUROC non-inferiority; McNemar; multiplicity adjustment; power and sample
+size (Obuchowski for AUROC, performance goals for proportions); and the vectorized Poisson
+(cluster) bootstrap engine with percentile and BCa intervals.
+
+Every interval is an :class:`rwe._results.Interval`; every result is a frozen dataclass with
+``to_frame()``, ``to_dict()``, ``summary()`` and ``_repr_html_()``.
+"""
+
+from __future__ import annotations
+
+from ._bootstrap import (
+    BOOTSTRAP_METHODS,
+    MAX_NAN_FRACTION,
+    NAN_REPLICATES_SUFFIX,
+    BootstrapResult,
+    bootstrap,
+    bootstrap_interval,
+    poisson_weights,
+)
+from ._delong import (
+    AUROC_NEEDS_BOTH_CLASSES,
+    DeLongResult,
+    DeLongTestResult,
+    NonInferiorityResult,
+    auc_delong,
+    auc_noninferiority,
+    delong_covariance,
+    delong_test,
+    delong_unpaired_test,
+    weighted_auc,
+)
+from ._intervals import (
+    PROPORTION_CI_METHODS,
+    GoalTestResult,
+    LikelihoodRatioResult,
+    likelihood_ratios,
+    performance_goal_test,
+    poisson_ratio_ci,
+    proportion_ci,
+    wald_ci,
+)
+from ._power import (
+    auc_power,
+    auc_sample_size,
+    auc_sig_level,
+    ci_half_width_sample_size,
+    proportion_goal_sample_size,
+)
+from ._tests import (
+    MCNEMAR_EXACT_BELOW,
+    PVALUE_ADJUSTMENTS,
+    McNemarResult,
+    adjust_pvalues,
+    mcnemar_test,
+)
+
+# summaries: see rwe.stats.summaries (owned separately)
+
+__all__ = [
+    # intervals and goal tests
+    "PROPORTION_CI_METHODS", "proportion_ci", "wald_ci", "poisson_ratio_ci",
+    "likelihood_ratios", "performance_goal_test",
+    # AUROC (DeLong)
+    "AUROC_NEEDS_BOTH_CLASSES", "auc_delong", "delong_covariance", "delong_test",
+    "delong_unpaired_test", "auc_noninferiority", "weighted_auc",
+    # tests and multiplicity
+    "MCNEMAR_EXACT_BELOW", "mcnemar_test", "PVALUE_ADJUSTMENTS", "adjust_pvalues",
+    # power and sample size
+    "auc_power", "auc_sample_size", "auc_sig_level", "proportion_goal_sample_size",
+    "ci_half_width_sample_size",
+    # bootstrap engine
+    "BOOTSTRAP_METHODS", "MAX_NAN_FRACTION", "NAN_REPLICATES_SUFFIX", "poisson_weights",
+    "bootstrap_interval", "bootstrap",
+    # result classes (returned, never built by users)
+    "DeLongResult", "DeLongTestResult", "NonInferiorityResult", "LikelihoodRatioResult",
+    "GoalTestResult", "McNemarResult", "BootstrapResult",
+]

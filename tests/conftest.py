@@ -1,0 +1,19 @@
+"""Shared pytest fixtures for rwe's test-suite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+#: aSAH data from R package pROC (GPL-3; Turck et al. 2010), kept outside the repository.
+ASAH_PATH = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "asah.csv"
+
+
+@pytest.fixture(scope="session")
+def asah() -> pd.DataFrame:
+    """The 113-row aSAH table (outcome "Poor" = case; wfns as its integer level 1-5)."""
+    if not ASAH_PATH.exists():  # pragma: no cover - depends on the checkout layout
+        pytest.skip(f"aSAH data not found at {ASAH_PATH}")
+    return pd.read_csv(ASAH_PATH)
