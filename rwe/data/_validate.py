@@ -1,0 +1,189 @@
+"""Load-time validation of an evaluation table.
+
+Each failure is one line naming the source file, the column, the rule broken and up to five
+offending row numbers (1-based data rows, header excluded, as a spreadsheet user counts them).
+All failures are collected and raised together as one :class:`DataValidationError`.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from rwe.data._roles import ColumnRoles
+from rwe.exceptions import DataValidationError
+
+__all__ = ["validate_frame", "MAX_ROWS_SHOWN"]
+
+MAX_ROWS_SHOWN = 5
+
+MSG_EMPTY = "{src}: the table is empty (no rows)"
+MSG_MISSING = "{src}: column {col!r} ({role}) is missing; available columns: {avail}"
+MSG_DTYPE = "{src}: column {col!r} ({role}) must be {expected}, got dtype {dtype}"
+MSG_ROWS = "{src}: column {col!r} ({role}): {rule}; {k} offending row{s}, first: {rows}"
+_TZ_SUFFIX = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
+
+
+def _rows(mask: np.ndarray) -> tuple[int, str]:
+    idx = np.flatnonzero(mask)
+    shown = ", ".join(str(i + 1) for i in idx[:MAX_ROWS_SHOWN])
+    return len(idx), shown
+
+
+def _row_msg(src: str, col: str, role: str, rule: str, mask: np.ndarray) -> str:
+    k, shown = _rows(mask)
+    return MSG_ROWS.format(src=src, col=col, role=role, rule=rule, k=k, s="" if k == 1 else "s",
+                           rows=shown)
+
+
+def _role_map(roles: ColumnRoles) -> dict[str, str]:
+    """Column -> human-readable role, for messages."""
+    out: dict[str, str] = {}
+    for name in ("id", "patient_id", "label", "time", "event", "timestamp", "site", "equipment"):
+        col = getattr(roles, name)
+        if col is not None:
+            out.setdefault(col, name.replace("_", " "))
+    for version, col in roles.scores.items():
+        out.setdefault(col, f"score of model version {version}")
+    for col in roles.attributes:
+        out.setdefault(col, "subgroup attribute")
+    for col in roles.features:
+        out.setdefault(col, "feature")
+    return out
+
+
+def _check_binary(src: str, col: str, role: str, s: pd.Series, errors: list[str]) -> None:
+    if s.dtype == bool:
+        return
+    if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
+        errors.append(MSG_DTYPE.format(src=src, col=col, role=role, expected="binary 0/1 or bool",
+                                       dtype=s.dtype))
+        return
+    v = s.to_numpy(dtype=float, na_value=np.nan)
+    if np.isnan(v).any():
+        errors.append(_row_msg(src, col, role, "missing values are not allowed", np.isnan(v)))
+    bad = ~np.isnan(v) & ~np.isin(v, (0.0, 1.0))
+    if bad.any():
+        vals = sorted({float(x) for x in v[bad][:MAX_ROWS_SHOWN]})
+        errors.append(_row_msg(src, col, role, f"values must be 0 or 1 (found {vals})", bad))
+
+
+def parse_timestamps(s: pd.Series, src: str, col: str, errors: list[str]) -> pd.Series | None:
+    """Parse a timestamp column: naive stays naive, aware is converted to UTC.
+
+    A column that mixes timezone-aware and naive values is an error (the instants would be
+    ambiguous), as is any value that cannot be parsed.
+    """
+    role = "timestamp"
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return s
+    if pd.api.types.is_numeric_dtype(s):
+        errors.append(MSG_DTYPE.format(src=src, col=col, role=role,
+                                       expected="datetime or ISO 8601 text", dtype=s.dtype))
+        return None
+    text = s.astype("string")
+    present = text.notna().to_numpy()
+    has_tz = text.str.strip().str.contains(_TZ_SUFFIX, na=False).to_numpy()
+    if has_tz.any() and (~has_tz & present).any():
+        minority = has_tz if has_tz.sum() <= (~has_tz & present).sum() else (~has_tz & present)
+        errors.append(_row_msg(src, col, role,
+                               "mixed timezones: some timestamps carry a UTC offset, others do not",
+                               minority))
+        return None
+    try:
+        parsed = pd.to_datetime(text, errors="coerce", utc=bool(has_tz.any()), format="ISO8601")
+    except (ValueError, TypeError):
+        parsed = pd.to_datetime(text, errors="coerce", utc=bool(has_tz.any()), format="mixed")
+    bad = present & parsed.isna().to_numpy()
+    if bad.any():
+        errors.append(_row_msg(src, col, role, "unparseable timestamp (expected ISO 8601)", bad))
+        return None
+    return parsed
+
+
+def validate_frame(df: pd.DataFrame, roles: ColumnRoles, *, source: str) -> pd.DataFrame:
+    """Check ``df`` against ``roles`` and return a cleaned copy (typed columns).
+
+    Raises
+    ------
+    DataValidationError
+        With one message per failure.
+    """
+    src = source
+    if len(df) == 0:
+        raise DataValidationError([MSG_EMPTY.format(src=src)], source=src)
+    errors: list[str] = []
+    rmap = _role_map(roles)
+    if not roles.scores and roles.label is None and roles.time is None:
+        errors.append(f"{src}: the column roles name no score, label or survival outcome")
+    missing = [c for c in roles.required_columns() if c not in df.columns]
+    avail = ", ".join(map(repr, list(df.columns)[:30]))
+    for col in missing:
+        errors.append(MSG_MISSING.format(src=src, col=col, role=rmap.get(col, "column"),
+                                         avail=avail))
+    if missing:
+        raise DataValidationError(errors, source=src)
+
+    out = df.copy()
+    # scores: numeric, no NaN, within [0, 1]
+    for col in roles.scores.values():
+        role = rmap[col]
+        s = out[col]
+        if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+            errors.append(MSG_DTYPE.format(src=src, col=col, role=role,
+                                           expected="numeric probabilities in [0, 1]", dtype=s.dtype))
+            continue
+        v = s.to_numpy(dtype=float, na_value=np.nan)
+        if np.isnan(v).any():
+            errors.append(_row_msg(src, col, role, "scores must not be NaN or missing", np.isnan(v)))
+        oob = ~np.isnan(v) & ((v < 0) | (v > 1))
+        if oob.any():
+            errors.append(_row_msg(src, col, role, "probabilities must lie in [0, 1]", oob))
+        out[col] = v
+    if roles.label is not None:
+        _check_binary(src, roles.label, "label", out[roles.label], errors)
+    if roles.event is not None:
+        _check_binary(src, roles.event, "event", out[roles.event], errors)
+    if roles.time is not None:
+        s = out[roles.time]
+        if not pd.api.types.is_numeric_dtype(s):
+            errors.append(MSG_DTYPE.format(src=src, col=roles.time, role="time",
+                                           expected="numeric follow-up time", dtype=s.dtype))
+        else:
+            v = s.to_numpy(dtype=float, na_value=np.nan)
+            bad = np.isnan(v) | (v < 0)
+            if bad.any():
+                errors.append(_row_msg(src, roles.time, "time",
+                                       "follow-up time must be present and >= 0", bad))
+    if roles.id is not None:
+        s = out[roles.id]
+        na = s.isna().to_numpy()
+        if na.any():
+            errors.append(_row_msg(src, roles.id, "id", "ids must not be missing", na))
+        dup = s.duplicated(keep=False).to_numpy() & ~na
+        if dup.any():
+            errors.append(_row_msg(src, roles.id, "id", "ids must be unique (duplicates found)",
+                                   dup))
+    if roles.patient_id is not None:
+        na = out[roles.patient_id].isna().to_numpy()
+        if na.any():
+            errors.append(_row_msg(src, roles.patient_id, "patient id",
+                                   "patient ids must not be missing", na))
+    if roles.timestamp is not None:
+        parsed = parse_timestamps(out[roles.timestamp], src, roles.timestamp, errors)
+        if parsed is not None:
+            out[roles.timestamp] = parsed
+    if errors:
+        raise DataValidationError(errors, source=src)
+
+    if roles.label is not None:
+        out[roles.label] = out[roles.label].astype(bool)
+    if roles.event is not None:
+        out[roles.event] = out[roles.event].astype(bool)
+    for col in roles.grouping_columns():
+        s = out[col]
+        if not isinstance(s.dtype, pd.CategoricalDtype):
+            out[col] = s.astype("string").astype("category")
+    return out
