@@ -325,6 +325,7 @@ def load_evaluation_set(path: str | Path, roles: ColumnRoles | Mapping[str, Any]
         roles = ColumnRoles(**roles)
     cols = roles.required_columns()
     if derived:
-        cols = [c for c in cols if c not in derived] + [s["from"] for s in derived.values()]
+        cols = [c for c in cols if c not in derived]
+        cols += [s["from"] for s in derived.values() if s["from"] not in cols]
     df = read_table(path, format=format, columns=cols, query=query)
     return EvaluationSet.from_frame(df, roles, source=Path(path).name, derived=derived)

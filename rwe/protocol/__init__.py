@@ -1,0 +1,33 @@
+"""Protocols: the YAML study plan, written before the data are seen (DESIGN.md principle 5).
+
+>>> from rwe.protocol import load_protocol
+>>> protocol = load_protocol("protocols/demo.yaml")     # doctest: +SKIP
+>>> evset = protocol.load_data()                        # doctest: +SKIP
+"""
+
+from rwe.exceptions import ProtocolError
+from rwe.protocol._load import canonical_sha256, load_protocol, protocol_from_dict
+from rwe.protocol._schema import (
+    SECTIONS,
+    AgeBandSpec,
+    AlertRule,
+    ChangeControlSpec,
+    ColumnsSpec,
+    DataSpec,
+    DeviceSpec,
+    DriftSpec,
+    Goal,
+    PerformanceSpec,
+    Period,
+    PopulationSpec,
+    Protocol,
+    ReportSpec,
+    SubgroupsSpec,
+)
+
+__all__ = [
+    "SECTIONS", "AgeBandSpec", "AlertRule", "ChangeControlSpec", "ColumnsSpec", "DataSpec",
+    "DeviceSpec", "DriftSpec", "Goal", "PerformanceSpec", "Period", "PopulationSpec", "Protocol",
+    "ProtocolError", "ReportSpec", "SubgroupsSpec", "canonical_sha256", "load_protocol",
+    "protocol_from_dict",
+]
