@@ -1,0 +1,176 @@
+"""The result of :func:`rwe.subgroups.subgroup_performance` and its plots."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rwe._optional import import_pyplot
+from rwe._results import ResultMixin, json_safe
+from rwe.exceptions import InvalidParameterError
+
+__all__ = ["SubgroupReport"]
+
+
+@dataclass(frozen=True, eq=False)
+class SubgroupReport(ResultMixin):
+    """Subgroup performance: table, heterogeneity tests, fairness gaps and goal verdicts.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per (group, level, metric): ``group, level, n, events, metric, estimate,
+        ci_low, ci_high, ci_level, ci_method, flags, reason``. ``group`` is ``"overall"``, an
+        attribute (``"sex"``) or an intersection (``"sex x race"``); ``level`` is ``"all"``,
+        ``"F"`` or ``"F & Black"``. ``flags`` marks cells below ``min_n``/``min_events``
+        (``"insufficient: n<30"``) and degenerate cells (``"degenerate: no positives"``).
+    heterogeneity : pandas.DataFrame
+        ``group, metric, test, statistic, df, pvalue, pvalue_adjusted, method, i2, levels,
+        multiplicity``.
+    fairness : pandas.DataFrame
+        ``group, metric, definition, gap, ci_low, ci_high, ci_level, ci_method, level_max,
+        level_min, levels_compared, reason``.
+    goals : pandas.DataFrame
+        ``metric, scope, group, level, goal, estimate, bound, bound_side, met, verdict``.
+    settings : dict
+        Echo of the inputs (version, threshold, level, methods, n, bootstrap resolution and
+        the largest binned-AUROC error bound).
+    """
+
+    table: pd.DataFrame
+    heterogeneity: pd.DataFrame
+    fairness: pd.DataFrame
+    goals: pd.DataFrame
+    settings: dict[str, Any]
+    _evset: Any = field(default=None, repr=False)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The tidy subgroup table."""
+        return self.table
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"table": json_safe(self.table), "heterogeneity": json_safe(self.heterogeneity),
+                "fairness": json_safe(self.fairness), "goals": json_safe(self.goals),
+                "settings": json_safe(self.settings)}
+
+    def summary(self) -> str:
+        s = self.settings
+        lines = [f"Subgroup performance: version {s['version']}, n={s['n']}, threshold "
+                 f"{s['threshold']}, {s['confidence_level']:.0%} CIs ({s['ci_method']})"]
+        with pd.option_context("display.width", 140, "display.max_columns", 30,
+                               "display.max_rows", 500):
+            lines.append(self.table.to_string(index=False))
+            if len(self.heterogeneity):
+                lines += ["", "Heterogeneity:", self.heterogeneity.to_string(index=False)]
+            if len(self.fairness):
+                lines += ["", "Fairness gaps:", self.fairness.to_string(index=False)]
+            if len(self.goals):
+                lines += ["", "Goals:", self.goals.to_string(index=False)]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        fmt = {"float_format": lambda v: f"{v:.4g}", "na_rep": "—", "index": False}
+        parts = [f"<h4>Subgroup performance (n={self.settings['n']})</h4>",
+                 self.table.to_html(**fmt)]
+        for title, frame in (("Heterogeneity", self.heterogeneity),
+                             ("Fairness gaps", self.fairness), ("Goals", self.goals)):
+            if len(frame):
+                parts += [f"<h4>{title}</h4>", frame.to_html(**fmt)]
+        return "\n".join(parts)
+
+    # ------------------------------------------------------------------ plots
+    def plot_forest(self, metric: str, *, ax=None):
+        """Forest plot of ``metric``: estimates with CIs, a line at the overall estimate,
+        insufficient or degenerate cells in grey. Returns the matplotlib Axes."""
+        t = self.table[self.table["metric"] == metric]
+        if t.empty:
+            raise InvalidParameterError(
+                f"metric={metric!r} is not in this report; available: "
+                f"{sorted(self.table['metric'].unique())}")
+        plt = import_pyplot()
+        if ax is None:
+            _, ax = plt.subplots(figsize=(7, 0.32 * len(t) + 1.2))
+        ypos = np.arange(len(t))[::-1]
+        est = t["estimate"].to_numpy(dtype=float)
+        lo = t["ci_low"].to_numpy(dtype=float)
+        hi = t["ci_high"].to_numpy(dtype=float)
+        grey = t["flags"].notna().to_numpy()
+        for yy, e, a, b, gr in zip(ypos, est, lo, hi, grey, strict=True):
+            color = "0.65" if gr else "C0"
+            if np.isfinite(a) and np.isfinite(b):
+                ax.plot([a, b], [yy, yy], color=color, lw=1.5)
+            if np.isfinite(e):
+                ax.plot([e], [yy], "s", color=color, ms=4)
+        overall = t.loc[t["group"] == "overall", "estimate"]
+        if len(overall) and np.isfinite(overall.iloc[0]):
+            ax.axvline(float(overall.iloc[0]), color="C3", ls="--", lw=1, label="overall")
+        labels = [f"{g}: {lev} (n={n})" if g != "overall" else f"overall (n={n})"
+                  for g, lev, n in zip(t["group"], t["level"], t["n"], strict=True)]
+        ax.set_yticks(ypos, labels, fontsize=8)
+        ax.set_xlabel(f"{metric} ({t['ci_level'].iloc[0]:.0%} CI)")
+        ax.set_title(f"{metric} by subgroup (grey: insufficient or degenerate)")
+        return ax
+
+    def _groups(self, by: Any):
+        ev = self._evset
+        if ev is None:
+            raise InvalidParameterError("this report holds no data for plotting")
+        labels = ev.subgroup_labels(by)
+        y = ev.y_true
+        s = ev.score(self.settings["version"])
+        lab = labels.to_numpy(dtype=object)
+        keep = ~pd.isna(labels).to_numpy()
+        for lev in pd.unique(lab[keep]):
+            m = keep & (lab == lev)
+            yield str(lev), y[m], s[m]
+
+    def plot_calibration(self, by: Any, *, n_bins: int = 10, ax=None):
+        """Calibration curves by level of ``by``: observed event rate per uniform bin of the
+        predicted probability, with Wilson intervals. Returns the Axes."""
+        from statsmodels.stats.proportion import proportion_confint
+
+        plt = import_pyplot()
+        if ax is None:
+            _, ax = plt.subplots(figsize=(5.5, 5))
+        ax.plot([0, 1], [0, 1], color="0.5", ls=":", lw=1)
+        edges = np.linspace(0, 1, n_bins + 1)
+        for i, (lev, y, s) in enumerate(self._groups(by)):
+            b = np.clip(np.searchsorted(edges, s, side="right") - 1, 0, n_bins - 1)
+            cnt = np.bincount(b, minlength=n_bins)
+            ev = np.bincount(b, weights=y, minlength=n_bins)
+            mp = np.bincount(b, weights=s, minlength=n_bins)
+            ok = cnt > 0
+            obs = ev[ok] / cnt[ok]
+            lo, hi = proportion_confint(ev[ok], cnt[ok], alpha=1 - self.settings[
+                "confidence_level"], method="wilson")
+            x = mp[ok] / cnt[ok]
+            ax.errorbar(x, obs, yerr=[obs - lo, hi - obs], marker="o", ms=3, lw=1,
+                        capsize=2, color=f"C{i % 10}", label=f"{lev} (n={len(y)})")
+        ax.set_xlabel("predicted probability")
+        ax.set_ylabel("observed proportion (Wilson CI)")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.legend(fontsize=7)
+        return ax
+
+    def plot_roc(self, by: Any, *, ax=None):
+        """ROC curves by level of ``by`` (levels with both classes). Returns the Axes."""
+        from sklearn.metrics import roc_auc_score, roc_curve
+
+        plt = import_pyplot()
+        if ax is None:
+            _, ax = plt.subplots(figsize=(5.5, 5))
+        ax.plot([0, 1], [0, 1], color="0.5", ls=":", lw=1)
+        for i, (lev, y, s) in enumerate(self._groups(by)):
+            if y.all() or not y.any():
+                continue
+            fpr, tpr, _ = roc_curve(y, s)
+            ax.plot(fpr, tpr, lw=1.2, color=f"C{i % 10}",
+                    label=f"{lev}: AUROC {roc_auc_score(y, s):.3f}")
+        ax.set_xlabel("1 - specificity")
+        ax.set_ylabel("sensitivity")
+        ax.legend(fontsize=7)
+        return ax
