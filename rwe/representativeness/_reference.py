@@ -1,0 +1,343 @@
+"""Reference (target) populations: versioned, cited marginal shares, optionally with rows.
+
+A reference population is what the cohort is compared with (EVIDENCE.md REP-1): the US
+population, a disease-specific prevalence population, a hospital catchment, the training
+population or another site. It is stored as a long CSV (``attribute, category, share``) with a
+``# key: value`` header (name, source, table, year, universe, version) and a data card in
+``datasets/reference/README.md``.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rwe.exceptions import InvalidParameterError, ReferenceDataError
+
+__all__ = [
+    "ReferencePopulation",
+    "load_reference",
+    "available_references",
+    "reference_dir",
+    "SHARE_TOLERANCE",
+]
+
+#: Shares of one attribute must sum to 1 within this absolute tolerance (published percentages
+#: are rounded to 0.1 point, so a sum of 99.9% is normal); within it they are renormalised.
+SHARE_TOLERANCE = 1e-3
+
+MSG_SUM = ("{source}: shares of attribute {attribute!r} sum to {total:.6g}, not 1 "
+           "(tolerance {tol:g})")
+MSG_NEGATIVE = "{source}: attribute {attribute!r}, category {category!r} has share {share!r} < 0"
+MSG_COLUMNS = "{source}: a reference file needs the columns {needed}; found {found}"
+MSG_DUPLICATE = "{source}: attribute {attribute!r} lists category {category!r} more than once"
+MSG_UNKNOWN = ("reference {name!r} is neither a file nor a name in {directory}; available: "
+               "{available}")
+
+
+def reference_dir() -> Path:
+    """``datasets/reference`` of the repository (``Path(rwe.__file__).parents[1]``)."""
+    import rwe
+
+    return Path(rwe.__file__).resolve().parents[1] / "datasets" / "reference"
+
+
+def available_references() -> list[str]:
+    """Names of the reference files shipped in ``datasets/reference``."""
+    d = reference_dir()
+    return sorted(p.stem for p in d.glob("*.csv")) if d.is_dir() else []
+
+
+def _check_shares(shares: Mapping[str, Mapping[str, float]], source: str
+                  ) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    if not shares:
+        raise ReferenceDataError(f"{source}: the reference defines no attribute")
+    for attr, cats in shares.items():
+        if not cats:
+            raise ReferenceDataError(f"{source}: attribute {attr!r} has no category")
+        clean: dict[str, float] = {}
+        for cat, share in cats.items():
+            try:
+                v = float(share)
+            except (TypeError, ValueError):
+                raise ReferenceDataError(
+                    f"{source}: attribute {attr!r}, category {cat!r}: share {share!r} is not a "
+                    "number") from None
+            if not math.isfinite(v) or v < 0:
+                raise ReferenceDataError(MSG_NEGATIVE.format(source=source, attribute=attr,
+                                                             category=cat, share=share))
+            clean[str(cat)] = v
+        total = math.fsum(clean.values())
+        if abs(total - 1.0) > SHARE_TOLERANCE:
+            raise ReferenceDataError(MSG_SUM.format(source=source, attribute=attr, total=total,
+                                                    tol=SHARE_TOLERANCE))
+        out[str(attr)] = {k: v / total for k, v in clean.items()}
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class ReferencePopulation:
+    """A target population: marginal shares per attribute, metadata and (optionally) rows.
+
+    Build one with :meth:`from_csv`, :meth:`from_shares`, :meth:`from_frame` or
+    :func:`load_reference`. Shares of each attribute sum to 1 (files must sum to 1 within
+    :data:`SHARE_TOLERANCE` and are then renormalised).
+
+    Attributes
+    ----------
+    name : str
+        Short name (file stem or given).
+    shares : dict
+        ``{attribute: {category: share}}``.
+    metadata : dict
+        Source, table, year, universe, version... (the file header).
+    rows : pandas.DataFrame or None
+        Individual rows when built from a frame; needed for SMD of continuous covariates and
+        for Tipton's generalizability index.
+    source : str
+        File path or ``"<dict>"`` / ``"<DataFrame>"``.
+    """
+
+    name: str
+    shares: dict[str, dict[str, float]]
+    metadata: dict[str, str] = field(default_factory=dict)
+    rows: pd.DataFrame | None = field(default=None, repr=False)
+    source: str = "<dict>"
+
+    # ------------------------------------------------------------------ builders
+    @classmethod
+    def from_shares(cls, shares: Mapping[str, Mapping[str, float]], *, name: str = "custom",
+                    metadata: Mapping[str, str] | None = None) -> ReferencePopulation:
+        """From ``{attribute: {category: share}}`` (each attribute must sum to 1).
+
+        Raises
+        ------
+        ReferenceDataError
+            When an attribute's shares do not sum to 1 or a share is negative.
+        """
+        return cls(name=name, shares=_check_shares(shares, f"<shares {name}>"),
+                   metadata=dict(metadata or {}), source="<dict>")
+
+    @classmethod
+    def from_frame(cls, rows: pd.DataFrame, attributes: Sequence[str], *, name: str = "rows",
+                   metadata: Mapping[str, str] | None = None) -> ReferencePopulation:
+        """Marginal shares computed from individual rows (missing values excluded).
+
+        The rows are kept, so continuous covariates can be compared by SMD and Tipton's B can be
+        estimated (e.g. a training snapshot, another site, a registry extract).
+        """
+        if not isinstance(rows, pd.DataFrame):
+            raise InvalidParameterError(
+                f"rows must be a pandas DataFrame, got {type(rows).__name__}")
+        attributes = [attributes] if isinstance(attributes, str) else list(attributes)
+        missing = [a for a in attributes if a not in rows.columns]
+        if missing:
+            raise InvalidParameterError(
+                f"attributes {missing} are not columns of the reference rows; available: "
+                f"{', '.join(map(repr, rows.columns))}")
+        shares: dict[str, dict[str, float]] = {}
+        for a in attributes:
+            vc = rows[a].dropna().astype(str).value_counts()
+            if vc.sum() == 0:
+                raise ReferenceDataError(f"<DataFrame {name}>: attribute {a!r} is entirely missing")
+            shares[a] = (vc / vc.sum()).to_dict()
+        meta = {"universe": f"{len(rows)} individual rows"} | dict(metadata or {})
+        return cls(name=name, shares=_check_shares(shares, f"<DataFrame {name}>"),
+                   metadata=meta, rows=rows.copy(), source="<DataFrame>")
+
+    @classmethod
+    def from_csv(cls, path: str | Path) -> ReferencePopulation:
+        """Read a long CSV ``attribute, category, share`` with an optional ``# key: value`` header.
+
+        Raises
+        ------
+        ReferenceDataError
+            Missing file or columns, duplicate categories, negative shares, or an attribute
+            whose shares do not sum to 1 (the message names the file, attribute and sum).
+        """
+        p = Path(path)
+        if not p.is_file():
+            raise ReferenceDataError(f"{p}: reference file not found")
+        text = p.read_text(encoding="utf-8")
+        meta: dict[str, str] = {}
+        body: list[str] = []
+        for line in text.splitlines():
+            if line.startswith("#"):
+                key, sep, value = line[1:].partition(":")
+                if sep:
+                    meta[key.strip()] = value.strip()
+            elif line.strip():
+                body.append(line)
+        try:
+            df = pd.read_csv(io.StringIO("\n".join(body)), dtype={"attribute": str,
+                                                                  "category": str})
+        except Exception as exc:  # pandas parser errors
+            raise ReferenceDataError(f"{p}: could not be parsed as CSV: {exc}") from None
+        needed = ["attribute", "category", "share"]
+        if not set(needed) <= set(df.columns):
+            raise ReferenceDataError(MSG_COLUMNS.format(source=p, needed=needed,
+                                                        found=list(df.columns)))
+        dup = df.duplicated(["attribute", "category"])
+        if dup.any():
+            r = df.loc[dup].iloc[0]
+            raise ReferenceDataError(MSG_DUPLICATE.format(source=p, attribute=r["attribute"],
+                                                          category=r["category"]))
+        shares: dict[str, dict[str, float]] = {}
+        for attr, g in df.groupby("attribute", sort=False):
+            shares[str(attr)] = dict(zip(g["category"], g["share"], strict=True))
+        meta.setdefault("name", p.stem)
+        meta["path"] = str(p)
+        return cls(name=meta["name"], shares=_check_shares(shares, str(p)), metadata=meta,
+                   source=str(p))
+
+    # ------------------------------------------------------------------ access
+    @property
+    def attributes(self) -> list[str]:
+        return list(self.shares)
+
+    @property
+    def has_rows(self) -> bool:
+        return self.rows is not None
+
+    def share(self, attribute: str) -> pd.Series:
+        """Shares of one attribute as a Series indexed by category."""
+        if attribute not in self.shares:
+            raise InvalidParameterError(
+                f"attribute {attribute!r} is not in reference {self.name!r}; it defines: "
+                f"{', '.join(map(repr, self.shares))}")
+        return pd.Series(self.shares[attribute], name=attribute, dtype=float)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Long table: attribute, category, share."""
+        recs = [(a, c, s) for a, cats in self.shares.items() for c, s in cats.items()]
+        return pd.DataFrame(recs, columns=["attribute", "category", "share"])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "source": self.source, "metadata": dict(self.metadata),
+                "shares": {a: dict(c) for a, c in self.shares.items()},
+                "has_rows": self.has_rows}
+
+    def _repr_html_(self) -> str:
+        return self.to_frame().to_html(index=False)
+
+    # ------------------------------------------------------------------ transforms
+    def rename_categories(self, attribute: str, mapping: Mapping[str, str]) -> ReferencePopulation:
+        """Map categories to the cohort's labels; categories mapped to the same label are summed.
+
+        Use it when the cohort codes categories differently (e.g. ``"Female" -> "F"``) or to
+        merge census categories (``"Some Other Race"`` and ``"Two or More Races"`` ->
+        ``"Other"``). Record the mapping in the analysis notes.
+        """
+        s = self.share(attribute)
+        new = s.groupby(s.index.map(lambda c: mapping.get(c, c)), sort=False).sum()
+        shares = dict(self.shares) | {attribute: new.to_dict()}
+        meta = dict(self.metadata)
+        meta[f"mapping:{attribute}"] = "; ".join(f"{k} -> {v}" for k, v in mapping.items())
+        rows = self.rows
+        if rows is not None and attribute in rows.columns:
+            rows = rows.assign(**{attribute: rows[attribute].map(lambda c: mapping.get(c, c))})
+        return replace(self, shares=shares, metadata=meta, rows=rows)
+
+    def with_age_bands(self, cuts: Sequence[float], *, source: str = "age",
+                       name: str = "age_band", min_age: float | None = None
+                       ) -> ReferencePopulation:
+        """Aggregate 5-year (or finer) age groups ``"a-b"`` / ``"a+"`` into protocol age bands.
+
+        The labels follow :func:`rwe.data.age_band_labels` (cuts ``[50, 65]`` -> ``"<50"``,
+        ``"50-64"``, ``"65+"``), so they match the cohort's derived attribute.
+
+        Parameters
+        ----------
+        cuts : sequence of float
+            Band cut points; each must coincide with a group boundary of ``source``.
+        source : str
+            The reference attribute holding the fine age groups.
+        name : str
+            Name of the new attribute.
+        min_age : float, optional
+            Restrict the reference to ages >= ``min_age`` (a group boundary) and renormalise,
+            e.g. to the intended-use age range of a screening device.
+
+        Raises
+        ------
+        ReferenceDataError
+            When a cut (or ``min_age``) falls inside a reference age group.
+        """
+        from rwe.data import age_band_labels
+
+        s = self.share(source)
+        lo = np.empty(len(s))
+        hi = np.empty(len(s))
+        for i, cat in enumerate(s.index):
+            txt = str(cat).strip()
+            try:
+                if txt.endswith("+"):
+                    lo[i], hi[i] = float(txt[:-1]), np.inf
+                else:
+                    a, b = txt.split("-")
+                    lo[i], hi[i] = float(a), float(b) + 1
+            except ValueError:
+                raise ReferenceDataError(
+                    f"{self.source}: age group {cat!r} of attribute {source!r} is not of the form "
+                    "'a-b' or 'a+'") from None
+        bounds = set(lo.tolist()) | set(hi.tolist())
+        cuts = [float(c) for c in cuts]
+        for c in cuts + ([float(min_age)] if min_age is not None else []):
+            if c not in bounds:
+                raise ReferenceDataError(
+                    f"{self.source}: age cut {c:g} falls inside an age group of attribute "
+                    f"{source!r}; group boundaries: {sorted(b for b in bounds if np.isfinite(b))}")
+        keep = np.ones(len(s), dtype=bool) if min_age is None else lo >= float(min_age)
+        labels = age_band_labels(cuts)
+        codes = np.searchsorted(np.asarray(cuts), lo, side="right")
+        agg = pd.Series(s.to_numpy()[keep], index=np.asarray(labels, dtype=object)[codes[keep]])
+        agg = agg.groupby(level=0, sort=False).sum()
+        agg = agg.reindex([lab for lab in labels if lab in agg.index])
+        agg = agg / agg.sum()
+        shares = dict(self.shares) | {name: agg.to_dict()}
+        meta = dict(self.metadata)
+        meta[f"derived:{name}"] = (f"from {source} with cuts {cuts}"
+                                   + (f", restricted to age >= {min_age:g}" if min_age else ""))
+        return replace(self, shares=shares, metadata=meta)
+
+    def restrict(self, attributes: Iterable[str]) -> ReferencePopulation:
+        """Keep only some attributes."""
+        attributes = list(attributes)
+        return replace(self, shares={a: self.shares[a] for a in attributes if a in self.shares})
+
+
+def load_reference(name_or_path: str | Path | ReferencePopulation) -> ReferencePopulation:
+    """Load a reference population by name (a file in ``datasets/reference``) or path.
+
+    Parameters
+    ----------
+    name_or_path : str, path or ReferencePopulation
+        ``"us_census_2020"`` (see :func:`available_references`), a CSV path, or an existing
+        :class:`ReferencePopulation` (returned unchanged).
+
+    Examples
+    --------
+    >>> ref = load_reference("us_census_2020")
+    >>> round(ref.shares["ethnicity"]["Hispanic or Latino"], 4)
+    0.1873
+    """
+    if isinstance(name_or_path, ReferencePopulation):
+        return name_or_path
+    p = Path(name_or_path)
+    if p.is_file():
+        return ReferencePopulation.from_csv(p)
+    d = reference_dir()
+    for cand in (d / str(name_or_path), d / f"{name_or_path}.csv"):
+        if cand.is_file():
+            return ReferencePopulation.from_csv(cand)
+    raise ReferenceDataError(MSG_UNKNOWN.format(name=str(name_or_path), directory=d,
+                                                available=", ".join(available_references())
+                                                or "none"))
