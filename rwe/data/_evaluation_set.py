@@ -232,7 +232,7 @@ def apply_derived(df: pd.DataFrame, derived: Mapping[str, Mapping[str, Any]] | N
             raise DataValidationError(
                 [f"{source}: column {src_col!r} (source of derived attribute {name!r}) must be "
                  f"numeric, got dtype {out[src_col].dtype}"], source=source)
-        out[name] = derive_age_bands(out[src_col], spec["cuts"]).to_numpy()
+        out[name] = derive_age_bands(out[src_col], spec["cuts"])
     return out
 
 
@@ -304,8 +304,8 @@ def _read_duckdb(p: Path, fmt: str, query: str | None) -> pd.DataFrame:
             con.close()
     con = duckdb.connect()
     try:
-        reader = "read_csv_auto" if fmt == "csv" else "read_parquet"
-        con.execute(f"CREATE VIEW data AS SELECT * FROM {reader}(?)", [str(p)])
+        rel = con.read_csv(str(p)) if fmt == "csv" else con.read_parquet(str(p))
+        rel.create_view("data")
         return con.execute(query).df()
     finally:
         con.close()
