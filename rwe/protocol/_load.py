@@ -143,7 +143,13 @@ def _field_names(model: type[BaseModel]) -> list[str]:
 
 
 def _suggest(word: str, options: list[str]) -> str:
-    close = difflib.get_close_matches(str(word), options, n=1, cutoff=0.6)
+    close = difflib.get_close_matches(str(word), options, n=1, cutoff=0.55)
+    if not close:  # same stem, different ending ("age_group" for "age_band")
+        import os
+
+        scored = [(len(os.path.commonprefix([str(word), o])), o) for o in options]
+        best = max(scored, default=(0, ""))
+        close = [best[1]] if best[0] >= 4 else []
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
