@@ -9,6 +9,9 @@ plain-language list of findings. Reference populations are versioned, cited CSV 
 ``datasets/reference`` (see its README.md data cards) or are built from shares or rows.
 """
 
+import sys as _sys
+import types as _types
+
 from rwe.representativeness._indices import (
     B_BANDS,
     TiptonResult,
@@ -72,3 +75,18 @@ __all__ = [
     "FLAG_ZERO_REFERENCE",
     "FLAG_NO_DATA",
 ]
+
+
+class _CallableModule(_types.ModuleType):
+    """``rwe.representativeness`` is both this subpackage and its main function.
+
+    Importing a subpackage binds its name on the parent package (``rwe.representativeness`` =
+    this module), which would shadow the top-level function ``rwe.representativeness(...)``.
+    Calling the module therefore calls :func:`representativeness`.
+    """
+
+    def __call__(self, *args, **kwargs):
+        return representativeness(*args, **kwargs)
+
+
+_sys.modules[__name__].__class__ = _CallableModule

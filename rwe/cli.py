@@ -1,0 +1,220 @@
+"""The ``rwe`` command line: argument mapping only; every analysis lives in the library.
+
+Exit codes: 0 success; 2 bad input (protocol, data, arguments, existing output) with one line
+per problem on stderr and no traceback; 1 an unexpected internal error; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rwe import __version__
+from rwe.exceptions import RWEError
+
+EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
+
+_DEMO_PROTOCOL = "protocols/demo.yaml"
+
+
+class _Usage(RWEError):
+    """A command-line usage problem (reported like any other bad input)."""
+
+
+# ------------------------------------------------------------------------------- helpers
+def _project_root() -> Path:
+    """The source checkout rwe runs from (protocols/, datasets/ and notebooks/ live there)."""
+    return Path(__file__).resolve().parent.parent
+
+
+def _echo(msg: str = "") -> None:
+    print(msg, flush=True)
+
+
+def _error_lines(exc: BaseException) -> list[str]:
+    messages = getattr(exc, "messages", None)
+    if messages:
+        return [str(m) for m in messages]
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines() or [text]
+
+
+def _summary(protocol, evset) -> str:
+    """A short cohort summary: protocol identity, then the data's facts table."""
+    desc = evset.describe()
+    width = max(len(str(f)) for f in desc["fact"])
+    lines = [f"protocol  {protocol.name}  (sha256 {protocol.sha256[:16]}...)",
+             f"data      {protocol.resolve(protocol.data.path)}", ""]
+    lines += [f"  {str(f).ljust(width)}  {v}" for f, v in zip(desc["fact"], desc["value"],
+                                                           strict=True)]
+    return "\n".join(lines)
+
+
+def _validate(protocol_path: str | Path, *, data: bool = True):
+    """Load the protocol and (optionally) its data and reference inputs; raise on any problem."""
+    from rwe.protocol import load_protocol
+
+    protocol = load_protocol(protocol_path)
+    evset = None
+    if data:
+        evset = protocol.load_data()
+        protocol.load_reference_rows()
+        if protocol.population.reference is not None:
+            from rwe.representativeness import load_reference
+
+            ref = protocol.population.reference
+            cand = protocol.resolve(ref)
+            load_reference(cand if cand.is_file() else ref)
+        missing = [c for c in protocol.population.covariates if c not in evset.frame.columns]
+        if missing:
+            raise _Usage(f"{protocol.path}: population.covariates: column(s) "
+                         f"{', '.join(map(repr, missing))} are not among the loaded columns "
+                         "(list them in data.columns.features)")
+    return protocol, evset
+
+
+# ------------------------------------------------------------------------------- commands
+def _cmd_validate(args: argparse.Namespace) -> int:
+    protocol, evset = _validate(args.protocol, data=not args.no_data)
+    _echo(f"OK  {args.protocol}: protocol valid")
+    if evset is not None:
+        _echo(_summary(protocol, evset))
+    return EXIT_OK
+
+
+def _ensure_demo_data() -> None:
+    from rwe.datasets import demo_path, write_demo
+
+    if not (demo_path() / "demo.parquet").is_file() or not (
+            demo_path() / "training_snapshot.parquet").is_file():
+        _echo("generating the demo data (seeded, about 2 s) ...")
+        write_demo()
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    root = _project_root()
+    protocol_path = root / _DEMO_PROTOCOL
+    if not protocol_path.is_file():
+        raise _Usage(f"{protocol_path}: demo protocol not found; run rwe demo from a source "
+                     "checkout (pip install -e .)")
+    _ensure_demo_data()
+    protocol, evset = _validate(protocol_path)
+    _echo(_summary(protocol, evset))
+    if args.summary_only:
+        return EXIT_OK
+    out = Path(args.out) if args.out else root / "reports" / "demo"
+    return _build(protocol_path, out, args)
+
+
+def _build(protocol_path: Path | str, out: Path, args: argparse.Namespace) -> int:
+    try:
+        from rwe.dossier import build_dossier
+    except ImportError:  # pragma: no cover - until the dossier module lands
+        _echo("dossier rendering is not available in this build; validated only")
+        return EXIT_OK
+    result = build_dossier(protocol_path, out, force=args.force,
+                           pdf=False if args.no_pdf else None, jobs=args.jobs,
+                           progress=not args.quiet)
+    _echo(f"dossier written to {result.path}")
+    for line in getattr(result, "summary_lines", lambda: [])():
+        _echo(line)
+    return EXIT_OK
+
+
+def _cmd_dossier(args: argparse.Namespace) -> int:
+    out = Path(args.out) if args.out else Path("reports") / Path(args.protocol).stem
+    return _build(args.protocol, out, args)
+
+
+def _cmd_planned(args: argparse.Namespace) -> int:
+    raise _Usage(f"rwe {args.command}: not available in rwe {__version__} "
+                 f"({_PLANNED[args.command]}); nothing was done")
+
+
+_PLANNED = {
+    "compare": "change control: candidate vs locked version, planned",
+    "summarize": "site summaries for scale-out, planned",
+    "merge": "merging site summaries, planned",
+}
+
+
+# ------------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rwe",
+        description="Real-world evidence for AI-enabled medical devices: validate a protocol, "
+                    "build an evidence dossier.",
+        epilog="Exit codes: 0 ok, 2 bad input (messages on stderr), 1 internal error.")
+    parser.add_argument("--version", action="version", version=f"rwe {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("validate", help="check a protocol and its data; exit 0 or 2",
+                       description="Check a protocol (schema and cross-references) and load and "
+                                   "validate the data it names. Prints a cohort summary.")
+    p.add_argument("protocol", help="YAML protocol file")
+    p.add_argument("--no-data", action="store_true", help="check the protocol file only")
+    p.set_defaults(func=_cmd_validate)
+
+    def dossier_options(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--out", help="output directory (default reports/<protocol name>)")
+        q.add_argument("--force", action="store_true",
+                       help="replace an existing dossier at --out")
+        q.add_argument("--no-pdf", action="store_true", help="skip the PDF rendering")
+        q.add_argument("--jobs", type=int, default=None,
+                       help="notebooks run in parallel (default: CPU count, at most 2)")
+        q.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("demo", help="build the demo dossier (generates the demo data if needed)",
+                       description="Validate protocols/demo.yaml on the bundled synthetic data, "
+                                   "print a cohort summary and build the dossier "
+                                   "(reports/demo by default).")
+    dossier_options(p)
+    p.add_argument("--summary-only", action="store_true",
+                   help="validate and print the cohort summary, build nothing")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("dossier", help="build an evidence dossier from a protocol",
+                       description="Run the dossier notebooks on a protocol and write the "
+                                   "dossier directory (HTML, PDF, results.json, manifest.json).")
+    p.add_argument("protocol", help="YAML protocol file")
+    dossier_options(p)
+    p.set_defaults(func=_cmd_dossier)
+
+    p = sub.add_parser("compare", help=f"(not yet available) {_PLANNED['compare']}")
+    p.add_argument("protocol", help="YAML protocol file")
+    p.set_defaults(func=_cmd_planned)
+    p = sub.add_parser("summarize", help=f"(not yet available) {_PLANNED['summarize']}")
+    p.add_argument("protocol", help="YAML protocol file")
+    p.set_defaults(func=_cmd_planned)
+    p = sub.add_parser("merge", help=f"(not yet available) {_PLANNED['merge']}")
+    p.add_argument("summaries", nargs="+", help="site summary files")
+    p.set_defaults(func=_cmd_planned)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``rwe`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)  # argparse exits 2 on usage errors, 0 for --help
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return int(args.func(args) or EXIT_OK)
+    except KeyboardInterrupt:
+        print("rwe: interrupted", file=sys.stderr)
+        return 130
+    except RWEError as exc:
+        for line in _error_lines(exc):
+            print(f"rwe: error: {line}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:  # unreadable file, disk full, permission: still one line
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        print(f"rwe: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
