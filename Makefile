@@ -8,7 +8,21 @@ PIP    := $(PY) -m pip --disable-pip-version-check -q
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
 
-.PHONY: demo test venv dev bench lint clean
+.PHONY: demo test venv dev bench lint clean chromium
+
+# Headless Chromium (Debian's package) renders the PDF dossier and runs the browser test.
+# Best effort: when it cannot be installed (no root, no apt), rwe says so and skips the PDF.
+CHROMIUM_STAMP := $(VENV)/.chromium-checked
+$(CHROMIUM_STAMP): | $(PY)
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	 { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+	   { echo "installing Debian's chromium (PDF rendering, browser test) ..."; \
+	     DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
+	     { apt-get update -q >/dev/null 2>&1 && \
+	       DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1; }; }; } || \
+	 echo "note: chromium not available; PDF rendering and the browser test will be skipped"
+	@touch $@
+chromium: $(CHROMIUM_STAMP)
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -26,10 +40,10 @@ $(STAMP_DEV): pyproject.toml $(STAMP_RUN)
 venv: $(STAMP_RUN)
 dev: $(STAMP_DEV)
 
-demo: $(STAMP_RUN)
+demo: $(STAMP_RUN) $(CHROMIUM_STAMP)
 	$(VENV)/bin/rwe demo
 
-test: $(STAMP_DEV)
+test: $(STAMP_DEV) $(CHROMIUM_STAMP)
 	$(PY) -m pytest -q
 
 lint: $(STAMP_DEV)
