@@ -3,6 +3,7 @@ gaps and acceptance against pre-specified goals (EVIDENCE.md SUB-2..SUB-6, METHO
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -16,7 +17,6 @@ from rwe._validation import check_choice, check_int, check_level, check_real
 from rwe.exceptions import InvalidParameterError, RWEWarning
 from rwe.stats.summaries import (
     DEFAULT_N_BINS,
-    ScoreSummary,
     _binned_auc,
     bca_from_jackknife,
     bin_scores,
@@ -108,16 +108,11 @@ def _proportion_ci(x: np.ndarray, n: np.ndarray, level: float, method: str):
 
 
 def _adjust(p: np.ndarray, method: str) -> np.ndarray:
-    p = np.asarray(p, dtype=np.float64)
-    out = np.full(p.shape, np.nan)
-    ok = np.isfinite(p)
-    if method == "none" or not ok.any():
-        out[ok] = p[ok]
-        return out
-    from statsmodels.stats.multitest import multipletests
+    """Multiplicity-adjusted p-values (NaN kept): :func:`rwe.stats.adjust_pvalues`, which
+    delegates to ``statsmodels.stats.multitest.multipletests`` (one shared implementation)."""
+    from rwe.stats import adjust_pvalues
 
-    out[ok] = multipletests(p[ok], method=method)[1]
-    return out
+    return adjust_pvalues(np.clip(np.asarray(p, dtype=np.float64), 0.0, 1.0), method=method)
 
 
 # ----------------------------------------------------------------------------- main
@@ -195,7 +190,9 @@ def subgroup_performance(
         bootstrap (percentile is used, with an :class:`RWEWarning`).
     n_bins : int
         Score-bin resolution of the bootstrap summaries (threshold metrics exact; AUROC
-        within the reported error bound).
+        within the reported error bound). Only AUROC replicates use every bin: threshold
+        metrics are resampled on the two bins either side of the threshold and the
+        calibration slope on <= 256 coarser bins (see Notes).
 
     Returns
     -------
@@ -210,6 +207,20 @@ def subgroup_performance(
     Q with inverse DeLong-variance weights, df = k - 1, and Higgins' I^2 [3]_ [4]_.
     Calibration slope: likelihood-ratio test of the logit(p) x level interaction in a
     logistic GLM. Only levels that are sufficient and non-degenerate enter a test.
+
+    *Bootstrap.* Replicates are drawn per grouping on its level codes, never on the joint
+    cells of all attributes, so the cost is linear in the number of levels (and a grouping
+    whose levels are unions of another's, e.g. ``overall`` or ``sex`` next to
+    ``sex x race``, is summed from it rather than resampled). Without patient clusters
+    each (level, label, score bin) count gets an independent Poisson(count) draw, the
+    exact distribution of the row-level Poisson(1) bootstrap; all levels of a grouping come
+    from one resampling. With clusters, one Poisson(1) weight per patient and replicate is
+    shared by every row of the patient and every grouping (patient-level cluster
+    bootstrap, sparse weight x count product). Bins are only as fine as the metrics need:
+    2 (threshold split) for threshold metrics and their gaps, the calibration bins for the
+    slope, all ``n_bins`` for AUROC. ``settings`` reports ``bootstrap_resolution``,
+    ``bootstrap_bins`` and ``bootstrap_resampled_levels``; with ``ci_method`` analytic only
+    the fairness-gap metrics are resampled.
 
     *Fairness.* Gaps follow fairlearn's ``MetricFrame.difference()`` (max - min across the
     levels of a grouping) for sensitivity (equal opportunity), FPR and calibration slope;
@@ -326,9 +337,13 @@ def subgroup_performance(
                     if fairness and (m != "calibration_slope" or m in metrics)]
     boot_info: dict[str, Any] = {}
     replicates: dict[str, dict[str, np.ndarray]] = {}
-    if fast_boot or fair_metrics:
+    # bootstrap CIs need every grouping; fairness gaps only groupings with >= 2 levels
+    boot_groupings = cells.groupings if fast_boot else \
+        [g for g in cells.groupings[1:] if len(g.levels) >= 2]
+    if fast_boot or (fair_metrics and boot_groupings):
         replicates, boot_info = _bootstrap(y, s, cells, threshold, n_bins, n_boot, rng,
-                                           clusters, sorted(set(fast_boot) | set(fair_metrics)))
+                                           clusters, sorted(set(fast_boot) | set(fair_metrics)),
+                                           boot_groupings)
     if fast_boot:
         interval = bootstrap_interval
         if interval == "bca" and clusters is not None:
@@ -429,18 +444,41 @@ def _level_masks(cells: Cells, g: Grouping):
         yield j, lev, row_level == j
 
 
+def _single_thread_blas():
+    """Limit BLAS to one thread for the enclosed calls (``threadpoolctl``, a scikit-learn
+    dependency; no limit if it is missing).
+
+    The registry metrics fit hundreds of small statsmodels GLMs (a few LAPACK calls on
+    n x 2 designs each): extra BLAS threads only add start-up cost, and on a busy machine
+    they oversubscribe the cores (the demo protocol took 9-11 s instead of 5-6 s with
+    another process on this 2-core machine). Values change at most in the last bit (BLAS
+    summation order).
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - installed with scikit-learn
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
 def _registry_rows(names, evset, y, s, cells, threshold, level, pi, min_n, min_events):
-    """Metrics outside the fast engine: :func:`rwe.metrics.compute_metric` per level."""
-    from rwe.metrics import compute_metric
+    """Metrics outside the fast engine: :func:`rwe.metrics.compute_metrics` per level."""
+    with _single_thread_blas():
+        return _registry_rows_(names, y, s, cells, threshold, level, pi, min_n, min_events)
+
+
+def _registry_rows_(names, y, s, cells, threshold, level, pi, min_n, min_events):
+    from rwe.metrics import compute_metrics
 
     out = []
     for g in cells.groupings:
         for _, lev, mask in _level_masks(cells, g):
             yl, sl = y[mask], s[mask]
             nl, el = int(mask.sum()), int(yl.sum())
-            for m in names:
-                mv = compute_metric(m, yl, sl, threshold=threshold, confidence_level=level,
-                                    proportion_interval=pi)
+            # one call per level: the metrics share one validated MetricData (logits etc.)
+            values = compute_metrics(list(names), yl, sl, threshold=threshold,
+                                     confidence_level=level, proportion_interval=pi)
+            for m, mv in zip(names, values, strict=True):
                 ci = mv.ci
                 reason = mv.reason
                 if reason is not None and not reason.startswith("degenerate"):
@@ -458,63 +496,325 @@ def _registry_rows(names, evset, y, s, cells, threshold, level, pi, min_n, min_e
 
 
 # ----------------------------------------------------------------------------- bootstrap
-def _bootstrap(y, s, cells: Cells, threshold, n_bins, n_boot, rng, clusters, metrics):
-    """Replicates of each metric for every grouping level: {metric: {group: (B, levels)}}."""
+_CALIB_BINS = 256
+#: Elements of one replicate-count chunk (r x levels x 2 x bins): bounds the bootstrap memory
+#: (smaller chunks also keep the patient weights of the cluster bootstrap nearer the cache).
+_CHUNK_ELEMENTS = 1 << 21
+
+
+def _resampled_groupings(groupings: Sequence[Grouping]) -> tuple[list[int], dict[int, Any]]:
+    """Which groupings are resampled and which are sums of another's levels.
+
+    Grouping ``A`` is *derived* from a resampled grouping ``B`` when every level of ``B``
+    lies inside one level of ``A`` or outside ``A`` entirely (its rows are missing in ``A``)
+    and every row of ``A`` is in ``B`` (e.g. ``overall`` and ``sex`` from ``sex x race`` when
+    no attribute is missing). ``A``'s counts, observed and in every replicate, are then sums
+    of ``B``'s level counts: exact, and from the same resampling. Returns the indices of the
+    resampled groupings and, per derived grouping, ``(index of B, level of A per level of
+    B, -1 = outside A)``. The cost of the bootstrap is linear in the levels of the resampled
+    groupings, at most the sum of the levels of all groupings (never the joint cells).
+    """
+    order = sorted(range(len(groupings)), key=lambda i: -len(groupings[i].levels))
+    bases: list[int] = []
+    plan: dict[int, Any] = {}
+    for i in order:
+        a = groupings[i].cell_to_level
+        plan[i] = None
+        for j in bases:
+            b = groupings[j].cell_to_level
+            inb = b >= 0
+            if np.any((a >= 0) & ~inb):
+                continue
+            pairs = np.unique(np.stack([b[inb], a[inb]]), axis=1)
+            if pairs.shape[1] != len(groupings[j].levels):  # a level of B splits across A
+                continue
+            amap = np.full(len(groupings[j].levels), -1, dtype=np.int64)
+            amap[pairs[0]] = pairs[1]
+            plan[i] = (j, amap)
+            break
+        if plan[i] is None:
+            bases.append(i)
+    return sorted(bases), plan
+
+
+def _sum_levels(amap: np.ndarray, n_levels: int, x: np.ndarray) -> np.ndarray:
+    """Sum the level axis (axis -3 of ``(..., levels_B, 2, bins)`` or -2 of ``(levels_B,
+    bins)``) of a resampled grouping into the levels of a grouping derived from it."""
+    agg = np.zeros((n_levels, len(amap)))
+    ok = amap >= 0
+    agg[amap[ok], np.flatnonzero(ok)] = 1.0
+    if x.ndim >= 3:
+        lead = x.shape[:-3]
+        flat = x.reshape(lead + (x.shape[-3], -1))
+        return (agg @ flat).reshape(lead + (n_levels,) + x.shape[-2:])
+    return agg @ x
+
+
+def _bootstrap(y, s, cells: Cells, threshold, n_bins, n_boot, rng, clusters, metrics,
+               groupings: Sequence[Grouping] | None = None):
+    """Replicates of each metric for every level of ``groupings``: {metric: {group: (B, L)}}.
+
+    Resampling is done per grouping on its level codes, never on the joint cells of all
+    attributes: the count array has (levels of the resampled groupings) x 2 labels x bins
+    entries (:func:`_resampled_groupings`), and the bins are only as fine as the metrics
+    need:
+
+    * threshold metrics only: 2 bins (below / at or above the threshold), which is exact;
+    * ``calibration_slope``: the <= 256 calibration bins, split at the threshold;
+    * ``auroc``: every score bin (``n_bins`` uniform bins plus the threshold edge).
+
+    Without clusters every (level, label, bin) count of a resampled grouping gets an
+    independent Poisson(count) draw: the exact distribution of the row-level Poisson(1)
+    bootstrap of that grouping's statistics, all its levels from one resampling (levels are
+    disjoint row sets). Different resampled groupings are drawn independently; every interval
+    and gap involves a single grouping. With clusters, one Poisson(1) weight per patient and
+    replicate, shared by all groupings, is mapped onto every resampled grouping's level x
+    label x bin codes by one sparse product (patient-level cluster bootstrap).
+    """
+    groupings = list(cells.groupings if groupings is None else groupings)
+    metrics = list(metrics)
     edges = score_bin_edges(n_bins, threshold)
     nb = len(edges) - 1
-    b = bin_scores(s, n_bins, threshold)
-    code = (cells.codes.astype(np.int64) * 2 + y) * nb + b
-    del b
-    counts = np.bincount(code, minlength=cells.n_cells * 2 * nb).reshape(cells.n_cells, 2, nb)
-    summary = ScoreSummary(counts, edges, threshold, tuple(map(str, range(cells.n_cells))))
-    k = summary.threshold_bin
-    onehots = [g.one_hot() for g in cells.groupings]
-    stacked = np.concatenate(onehots, axis=0)  # (all levels, cells)
-    splits = np.cumsum([o.shape[0] for o in onehots])[:-1]
-    reps: dict[str, list[np.ndarray]] = {m: [] for m in metrics}
-    xbin = None
-    if "calibration_slope" in metrics:
-        # mean logit(p) per (level, bin) from the observed rows: the covariate of the binned fit
+    k = int(np.flatnonzero(edges == threshold)[0])
+    need_auc = "auroc" in metrics
+    need_cal = "calibration_slope" in metrics
+    thr_metrics = [m for m in metrics if m != "calibration_slope"]
+    cstarts = np.arange(0, nb, max(1, -(-nb // _CALIB_BINS)))
+    if need_auc:
+        starts = np.arange(nb)
+        resolution = "score bins"
+    elif need_cal:
+        starts = np.union1d(cstarts, [k])
+        resolution = "calibration bins split at the threshold"
+    else:
+        starts = np.array([0, k])
+        resolution = "threshold split"
+    nbr = len(starts)
+    kr = int(np.searchsorted(starts, k))
+    cs = np.searchsorted(starts, cstarts)  # calibration bins, in resampled-bin indices
+    to_res = (np.searchsorted(starts, np.arange(nb), side="right") - 1).astype(np.int32)
+    br = to_res[bin_scores(s, n_bins, threshold)]
+
+    bases, plan = _resampled_groupings(groupings)
+    base_off = np.cumsum([0] + [len(groupings[i].levels) for i in bases])
+    n_base = int(base_off[-1])
+    counts = np.zeros(n_base * 2 * nbr, dtype=np.int64)
+    codes = []  # per-row codes, kept only for the cluster bootstrap
+    row_sel = []
+    lsums = []
+    logit = None
+    if need_cal:
         p = np.clip(s, 1e-12, 1 - 1e-12)
-        lsum = np.bincount(cells.codes.astype(np.int64) * nb + bin_scores(s, n_bins, threshold),
-                           weights=np.log(p) - np.log1p(-p), minlength=cells.n_cells * nb)
+        logit = np.log(p) - np.log1p(-p)
         del p
-        # coarsen to <= 256 bins for the slope fit (the fit's cost is linear in bins)
-        cstarts = np.arange(0, nb, max(1, -(-nb // _CALIB_BINS)))
-        lev_lsum = np.add.reduceat(stacked @ lsum.reshape(cells.n_cells, nb), cstarts, axis=1)
-        lev_cnt = np.add.reduceat(stacked @ counts.sum(1).astype(np.float64), cstarts, axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            xbin = np.where(lev_cnt > 0, lev_lsum / np.where(lev_cnt > 0, lev_cnt, 1), 0.0)
-    it = poisson_bootstrap_counts(counts, n_boot, random_state=rng,
-                                  codes=code if clusters is not None else None,
-                                  clusters=clusters)
-    for chunk in it:
-        lev_counts = np.einsum("lc,rcjb->rljb", stacked, chunk, optimize=True)
-        vals = binned_metrics(lev_counts, k)
-        for m in metrics:
-            if m == "calibration_slope":
-                reps[m].append(_binned_logistic_slope(
-                    xbin, np.add.reduceat(lev_counts, cstarts, axis=-1)))
+    for off, i in zip(base_off, bases, strict=False):
+        lev = groupings[i].cell_to_level.astype(np.int64)[cells.codes]
+        keep = np.flatnonzero(lev >= 0) if (lev < 0).any() else None
+        if keep is not None:
+            lev = lev[keep]
+        bb = br if keep is None else br[keep]
+        code = ((lev + off) * 2 + (y if keep is None else y[keep])) * nbr + bb
+        counts += np.bincount(code, minlength=counts.size)
+        if clusters is not None:
+            codes.append(code)
+            row_sel.append(keep)
+        del code
+        if need_cal:
+            lsums.append(np.bincount(lev * nbr + bb, minlength=len(groupings[i].levels) * nbr,
+                                     weights=logit if keep is None else logit[keep]))
+        del lev, bb
+    del br, logit
+    counts = counts.reshape(n_base, 2, nbr)
+
+    pos = {i: bases.index(i) for i in bases}
+
+    def expand(base_arrays: Sequence[np.ndarray]) -> dict[int, Any]:
+        """Arrays per resampled grouping -> arrays for every requested grouping."""
+        out = {}
+        for i, g in enumerate(groupings):
+            if plan[i] is None:
+                out[i] = base_arrays[pos[i]]
             else:
-                reps[m].append(vals[m])
-    del code
-    out: dict[str, dict[str, np.ndarray]] = {}
-    for m in metrics:
-        allrep = np.concatenate(reps[m], axis=0)
-        parts = np.split(allrep, splits, axis=1)
-        out[m] = {g.name: p for g, p in zip(cells.groupings, parts, strict=True)}
-    lev_counts_obs = np.einsum("lc,cjb->ljb", stacked, counts.astype(np.float64))
-    _, bound = _binned_auc(lev_counts_obs)
-    info = {"n_bins": int(nb), "n_boot": int(n_boot), "bootstrap": "cluster (patients)" if clusters is not None
-            else "poisson (summary)",
-            "auroc_binned_error_bound_max": float(np.nanmax(bound)) if np.isfinite(bound).any()
-            else math.nan}
-    info["_level_counts"] = lev_counts_obs
-    info["_threshold_bin"] = k
+                j, amap = plan[i]
+                out[i] = _sum_levels(amap, len(g.levels), base_arrays[pos[j]])
+        return out
+
+    obs_base = [counts[base_off[t]:base_off[t + 1]].astype(np.float64)
+                for t in range(len(bases))]
+    obs = expand(obs_base)
+
+    # calibration slope: one ragged fit over the non-empty (level, calibration bin) entries of
+    # every grouping (empty bins do not enter a fit); covariate = mean logit(p) of the level's
+    # rows in the bin; starting values = the fit on the observed counts
+    cal = None
+    if need_cal:
+        lsum = expand([ls.reshape(-1, nbr) for ls in lsums])
+        del lsums
+        nbc = len(cs)
+        xe, take, seg_len, obs_e = [], [], [], []
+        for i in range(len(groupings)):
+            cnt = np.add.reduceat(obs[i], cs, axis=-1)  # (L, 2, Bc)
+            tot = cnt.sum(1)
+            lev, cb = np.nonzero(tot > 0)  # sorted by level, then bin
+            xe.append(np.add.reduceat(lsum[i], cs, axis=-1)[lev, cb] / tot[lev, cb])
+            take.append(lev * nbc + cb)
+            seg_len.append(np.bincount(lev, minlength=len(tot)))
+            obs_e.append(cnt[lev, :, cb].T)  # (2, entries)
+        xe_all = np.concatenate(xe)
+        seg_len_all = np.concatenate(seg_len)
+        seg_starts = np.concatenate([[0], np.cumsum(seg_len_all)[:-1]])
+        obs_all = np.concatenate(obs_e, axis=1)
+        a0, b0 = _logistic_slope_segments(xe_all, seg_starts, obs_all[None, 1],
+                                          obs_all[None].sum(1), n_iter=100)
+        start = (np.where(np.isfinite(b0), a0, 0.0), np.where(np.isfinite(b0), b0, 1.0))
+        lev_off = np.cumsum([0] + [len(g.levels) for g in groupings])
+        cal = (xe_all, seg_starts, take, start, lev_off)
+        del lsum, obs_e, obs_all
+
+    # elements per replicate: resampled and derived counts, plus the slope fit's working
+    # arrays (about eight of one value per non-empty calibration bin)
+    per_rep = (n_base + sum(len(g.levels) for g in groupings)) * 2 * nbr
+    if cal is not None:
+        per_rep += 8 * len(cal[0])
+    chunk = max(1, min(n_boot, _CHUNK_ELEMENTS // max(per_rep, 1)))
+    if clusters is not None:
+        # one weight per patient and replicate, shared by every resampled grouping: the
+        # patient x (grouping, level, label, bin) matrix stacks the groupings' codes
+        _, cl = np.unique(clusters, return_inverse=True)
+        cl = cl.reshape(-1)
+        cl_all = np.concatenate([cl if sel is None else cl[sel] for sel in row_sel])
+        code_all = np.concatenate(codes)
+        del cl, codes, row_sel
+        it = poisson_bootstrap_counts(counts, n_boot, random_state=rng, chunk=chunk,
+                                      codes=code_all, clusters=cl_all, sampler="table")
+        del code_all, cl_all
+    else:
+        it = poisson_bootstrap_counts(counts, n_boot, random_state=rng, chunk=chunk)
+    reps: dict[str, dict[int, list[np.ndarray]]] = {
+        m: {i: [] for i in range(len(groupings))} for m in metrics}
+    for rep_counts in it:
+        rep = expand([rep_counts[:, base_off[t]:base_off[t + 1]] for t in range(len(bases))])
+        for i in range(len(groupings)):
+            if thr_metrics:
+                vals = binned_metrics(rep[i], kr, thr_metrics)
+                for m in thr_metrics:
+                    reps[m][i].append(vals[m])
+        if need_cal:
+            xe_all, seg_starts, take, start, lev_off = cal
+            r = rep_counts.shape[0]
+            neg, pos_ = [], []
+            for i in range(len(groupings)):
+                cc = np.add.reduceat(rep[i], cs, axis=-1)  # (r, L, 2, Bc)
+                neg.append(cc[:, :, 0, :].reshape(r, -1)[:, take[i]])
+                pos_.append(cc[:, :, 1, :].reshape(r, -1)[:, take[i]])
+            pos_e = np.concatenate(pos_, axis=1)
+            tot_e = np.concatenate(neg, axis=1) + pos_e
+            del neg, pos_
+            _, slope = _logistic_slope_segments(xe_all, seg_starts, pos_e, tot_e, start=start)
+            for i in range(len(groupings)):
+                reps["calibration_slope"][i].append(slope[:, lev_off[i]:lev_off[i + 1]])
+        del rep, rep_counts
+    out = {m: {g.name: np.concatenate(reps[m][i], axis=0) for i, g in enumerate(groupings)}
+           for m in metrics}
+    bound_max = math.nan
+    if need_auc:
+        bounds = [_binned_auc(obs[i])[1] for i in range(len(groupings))]
+        bound = np.concatenate(bounds)
+        bound_max = float(np.nanmax(bound)) if np.isfinite(bound).any() else math.nan
+    info = {"n_bins": int(nb), "n_boot": int(n_boot),
+            "bootstrap": "cluster (patients)" if clusters is not None else "poisson (summary)",
+            "bootstrap_bins": int(nbr), "bootstrap_resolution": resolution,
+            "bootstrap_resampled_levels": n_base,
+            "auroc_binned_error_bound_max": bound_max}
+    info["_level_counts"] = {g.name: obs[i] for i, g in enumerate(groupings)}
+    info["_threshold_bin"] = kr
     return out, info
 
 
-_CALIB_BINS = 256
+def _logistic_slope_segments(xe: np.ndarray, starts: np.ndarray, pos: np.ndarray,
+                             tot: np.ndarray, n_iter: int = 25, *,
+                             start: tuple[np.ndarray, np.ndarray] | None = None
+                             ) -> tuple[np.ndarray, np.ndarray]:
+    """Binned logistic fits ``logit P(y) = a + b x`` by Newton-Raphson, many at once.
+
+    The bins of all fits lie side by side on the last axis: fit ``l`` owns the (non-empty)
+    segment ``starts[l]:starts[l + 1]``; ``xe`` (entries,) is the covariate of each bin and
+    ``pos``, ``tot`` (R, entries) the cases and totals per bin of R replicates. Every
+    (replicate, fit) pair is a segment of one flat array and its sums are
+    ``np.add.reduceat`` over the segments, so no padding is stored or computed, and a pair
+    leaves the arrays once it has converged (its last Newton step below
+    ``1e-6 max(1, |b|)``; that step is kept) or diverged. Pairs not converged after
+    ``n_iter`` steps (separation, a single bin) and pairs without both outcomes (no finite
+    maximum likelihood estimate) give NaN. Returns ``a, b`` of shape
+    (R, fits). ``start`` = (a, b) of shape (fits,) (default a = 0, b = 1).
+    """
+    from scipy.special import expit
+
+    xe = np.asarray(xe, dtype=np.float64)
+    n_rep, n_ent = np.shape(pos)
+    k = len(starts)
+    lens = np.diff(np.append(starts, n_ent))
+    # flat row-major (replicate, entry) arrays: pair (r, l) is one contiguous segment
+    pp = np.asarray(pos, dtype=np.float64).reshape(-1)
+    tt = np.asarray(tot, dtype=np.float64).reshape(-1)
+    xx = np.tile(xe, n_rep)
+    plen = np.tile(lens, n_rep)
+    if start is None:
+        a = np.zeros(n_rep * k)
+        b = np.ones(n_rep * k)
+    else:
+        a = np.tile(np.asarray(start[0], dtype=np.float64).reshape(k), n_rep)
+        b = np.tile(np.asarray(start[1], dtype=np.float64).reshape(k), n_rep)
+    out_a = np.full(n_rep * k, np.nan)
+    out_b = np.full(n_rep * k, np.nan)
+    ids = np.arange(n_rep * k)
+    # a fit with no cases or no controls has no finite MLE (a = -inf or +inf): NaN
+    pst = np.concatenate([[0], np.cumsum(plen)[:-1]])
+    npos, ntot = np.add.reduceat(pp, pst), np.add.reduceat(tt, pst)
+    go = (npos > 0) & (npos < ntot)
+    if not go.all():
+        keep = np.repeat(go, plen)
+        ids, a, b, plen = ids[go], a[go], b[go], plen[go]
+        pp, tt, xx = pp[keep], tt[keep], xx[keep]
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for _ in range(n_iter if ids.size else 0):
+            pst = np.concatenate([[0], np.cumsum(plen)[:-1]])
+            mu = np.repeat(b, plen)
+            mu *= xx
+            mu += np.repeat(a, plen)
+            expit(mu, out=mu)
+            tm = tt * mu
+            r = pp - tm
+            tm *= mu
+            w = tt * mu - tm  # tot mu (1 - mu)
+            del mu, tm
+            ga = np.add.reduceat(r, pst)
+            r *= xx
+            gb = np.add.reduceat(r, pst)
+            del r
+            haa = np.add.reduceat(w, pst)
+            w *= xx
+            hab = np.add.reduceat(w, pst)
+            w *= xx
+            hbb = np.add.reduceat(w, pst)
+            del w
+            det = haa * hbb - hab * hab
+            da = (hbb * ga - hab * gb) / det
+            db = (haa * gb - hab * ga) / det
+            a = a + da
+            b = b + db
+            conv = np.isfinite(b) & (np.abs(db) < 1e-6 * np.maximum(1, np.abs(b)))
+            stop = conv | ~np.isfinite(b)
+            if stop.any():
+                out_a[ids[conv]] = a[conv]
+                out_b[ids[conv]] = b[conv]
+                go = ~stop
+                if not go.any():
+                    break
+                keep = np.repeat(go, plen)
+                ids, a, b, plen = ids[go], a[go], b[go], plen[go]
+                pp, tt, xx = pp[keep], tt[keep], xx[keep]
+    return out_a.reshape(n_rep, k), out_b.reshape(n_rep, k)
 
 
 def _binned_logistic_slope(x: np.ndarray, counts: np.ndarray, n_iter: int = 25) -> np.ndarray:
@@ -522,27 +822,18 @@ def _binned_logistic_slope(x: np.ndarray, counts: np.ndarray, n_iter: int = 25) 
 
     ``x`` (levels, bins) is the mean logit of the predicted probability in each bin;
     ``counts`` (r, levels, 2, bins) the replicate controls and cases. Vectorized over
-    replicates and levels; fits that do not converge (separation) give NaN.
+    replicates and levels (:func:`_logistic_slope_segments` on the dense bins; empty bins
+    add nothing); fits that do not converge (separation) give NaN.
     """
-    neg, pos = counts[..., 0, :], counts[..., 1, :]
-    tot = neg + pos
-    x = np.broadcast_to(x, tot.shape)
-    a = np.zeros(tot.shape[:-1])
-    b = np.ones(tot.shape[:-1])
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for _ in range(n_iter):
-            mu = 1 / (1 + np.exp(-(a[..., None] + b[..., None] * x)))
-            r = pos - tot * mu
-            w = tot * mu * (1 - mu)
-            ga, gb = r.sum(-1), (r * x).sum(-1)
-            haa, hab, hbb = w.sum(-1), (w * x).sum(-1), (w * x * x).sum(-1)
-            det = haa * hbb - hab * hab
-            da = (hbb * ga - hab * gb) / det
-            db = (haa * gb - hab * ga) / det
-            a = a + da
-            b = b + db
-        ok = np.isfinite(b) & (np.abs(db) < 1e-6 * np.maximum(1, np.abs(b)))
-    return np.where(ok, b, np.nan)
+    counts = np.asarray(counts, dtype=np.float64)
+    tot = counts[..., 0, :] + counts[..., 1, :]
+    lead, (n_lev, nbin) = tot.shape[:-2], tot.shape[-2:]
+    xe = np.broadcast_to(x, (n_lev, nbin)).reshape(-1)
+    n_rep = int(np.prod(lead))
+    pos = counts[..., 1, :].reshape(n_rep, n_lev * nbin)
+    _, b = _logistic_slope_segments(xe, np.arange(0, n_lev * nbin, nbin), pos,
+                                    tot.reshape(n_rep, n_lev * nbin), n_iter)
+    return b.reshape(lead + (n_lev,))
 
 
 def _apply_bootstrap_ci(table, replicates, cells, metrics, level, clusters, interval,
@@ -557,10 +848,8 @@ def _apply_bootstrap_ci(table, replicates, cells, metrics, level, clusters, inte
     meth = table["ci_method"].to_numpy(copy=True).astype(object)
     key = {(gr, lev, m): i for i, (gr, lev, m) in
            enumerate(zip(table["group"], table["level"], table["metric"], strict=True))}
-    offset = 0
     for g in cells.groupings:
-        obs = level_counts[offset:offset + len(g.levels)]
-        offset += len(g.levels)
+        obs = level_counts[g.name]
         est_binned = binned_metrics(obs, threshold_bin) if interval == "bca" else None
         for m in metrics:
             r = replicates[m][g.name]
@@ -658,26 +947,101 @@ def _heterogeneity(table, level_stats, cells, metrics, multiplicity, evset, y, s
     return het[HET_COLUMNS + ["multiplicity"]]
 
 
-def _calibration_lr(y, s, cells, g, levels):
-    import statsmodels.api as sm
+def _dot(a: np.ndarray, b: np.ndarray) -> float:
+    """Inner product of 1-d arrays with numpy's own loop (``np.einsum``), not BLAS ``ddot``:
+    OpenBLAS threads a 100k-element dot, which costs more than it saves and oversubscribes
+    a busy machine."""
+    return float(np.einsum("i,i->", a, b))
 
+
+def _logistic_llf(y: np.ndarray, lp: np.ndarray, grp: np.ndarray, k: int,
+                  common_slope: bool, max_iter: int = 100) -> tuple[float, bool]:
+    """Maximised log-likelihood of ``logit P(y) = a[grp] + b[grp] lp`` (per-group slopes) or
+    of ``a[grp] + b lp`` (``common_slope``), by Newton-Raphson with step halving.
+
+    These are the logistic GLMs ``y ~ lp * level`` and ``y ~ lp + level``: the dummy-coded
+    design ``[1, lp, d, d lp]`` spans the same linear predictors as per-level intercepts and
+    slopes, so the maximised likelihoods are equal (and equal statsmodels' ``GLM.llf`` to
+    ~1e-11). The Hessian is block diagonal (2 x 2 per group) or arrow-shaped (diagonal
+    intercepts plus the common slope), so a step costs a few ``bincount`` passes over the
+    rows. Starts at a = 0, b = 1 (the predictions as they are); converged when the largest
+    step is below ``1e-8 max(1, |parameter|)`` (quadratic convergence: the parameters are
+    then accurate far below that).
+    """
+    yf = y.astype(np.float64)
+    ev = np.bincount(grp, weights=yf, minlength=k)
+    if np.any((ev == 0) | (ev == np.bincount(grp, minlength=k))):
+        return math.nan, False  # a group with one outcome class: the MLE is infinite
+    a = np.zeros(k)
+    b = np.ones(1 if common_slope else k)
+
+    def state(a_, b_):
+        eta = a_[grp] + (b_[0] if common_slope else b_[grp]) * lp
+        e = np.exp(-np.abs(eta))
+        # log(1 + exp(eta)) = max(eta, 0) + log1p(exp(-|eta|))  (np.logaddexp(0, eta))
+        llf = float(_dot(yf, eta) - np.maximum(eta, 0).sum() - np.log1p(e).sum())
+        return eta, e, llf
+
+    eta, e, llf = state(a, b)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for _ in range(max_iter):
+            inv = 1 / (1 + e)
+            mu = np.where(eta >= 0, inv, e * inv)
+            r = yf - mu
+            w = e * inv * inv  # mu (1 - mu), without cancellation
+            ga = np.bincount(grp, weights=r, minlength=k)
+            haa = np.bincount(grp, weights=w, minlength=k)
+            wlp = w * lp
+            hab = np.bincount(grp, weights=wlp, minlength=k)
+            if common_slope:
+                gb = float(_dot(r, lp))
+                hbb = float(_dot(wlp, lp))
+                db_ = (gb - np.sum(hab * ga / haa)) / (hbb - np.sum(hab * hab / haa))
+                da = (ga - hab * db_) / haa
+                db = np.array([db_])
+            else:
+                gb = np.bincount(grp, weights=r * lp, minlength=k)
+                hbb = np.bincount(grp, weights=wlp * lp, minlength=k)
+                det = haa * hbb - hab * hab
+                da = (hbb * ga - hab * gb) / det
+                db = (haa * gb - hab * ga) / det
+            if not (np.isfinite(da).all() and np.isfinite(db).all()):
+                return math.nan, False
+            step = 1.0
+            for _ in range(40):  # step halving: the log-likelihood must not decrease
+                new = state(a + step * da, b + step * db)
+                if new[2] >= llf - 1e-12 * max(1.0, abs(llf)):
+                    break
+                step /= 2
+            a, b = a + step * da, b + step * db
+            eta, e, llf = new
+            big = max(np.max(np.abs(step * da) / np.maximum(1, np.abs(a))),
+                      np.max(np.abs(step * db) / np.maximum(1, np.abs(b))))
+            if big < 1e-8:
+                return llf, True
+    return llf, False
+
+
+def _calibration_lr(y, s, cells, g, levels):
     row_level = g.cell_to_level[cells.codes]
     lev_idx = [g.levels.index(lev) for lev in levels]
-    mask = np.isin(row_level, lev_idx)
+    lut = np.full(len(g.levels) + 1, -1, dtype=np.int64)
+    lut[lev_idx] = np.arange(len(lev_idx))
+    grp = lut[row_level]  # row_level -1 (missing) -> lut[-1] = -1
+    mask = grp >= 0
+    grp = grp[mask]
     p = np.clip(s[mask], 1e-12, 1 - 1e-12)
     lp = np.log(p / (1 - p))
-    d = pd.get_dummies(pd.Categorical(row_level[mask]), drop_first=True).to_numpy(float)
-    yy = y[mask].astype(float)
-    x0 = sm.add_constant(np.column_stack([lp, d]))
-    x1 = np.column_stack([x0, d * lp[:, None]])
-    try:
-        f0 = sm.GLM(yy, x0, family=sm.families.Binomial()).fit()
-        f1 = sm.GLM(yy, x1, family=sm.families.Binomial()).fit()
-    except Exception as exc:  # perfect separation etc.
+    yy = y[mask]
+    k = len(lev_idx)
+    llf0, ok0 = _logistic_llf(yy, lp, grp, k, common_slope=True)
+    llf1, ok1 = _logistic_llf(yy, lp, grp, k, common_slope=False)
+    if not (ok0 and ok1):
         return {"test": "lr_interaction", "statistic": math.nan, "df": math.nan,
-                "pvalue": math.nan, "i2": math.nan, "method": f"not tested: GLM failed ({exc})"}
-    stat = float(2 * (f1.llf - f0.llf))
-    df = d.shape[1]
+                "pvalue": math.nan, "i2": math.nan,
+                "method": "not tested: logistic fit did not converge (separation?)"}
+    stat = max(0.0, 2 * (llf1 - llf0))
+    df = k - 1
     return {"test": "lr_interaction", "statistic": stat, "df": float(df),
             "pvalue": float(sps.chi2.sf(stat, df)), "i2": math.nan,
             "method": "likelihood-ratio test of logit(p) x level interaction (logistic GLM)"}

@@ -124,7 +124,7 @@ class SubgroupReport(ResultMixin):
         lab = labels.to_numpy(dtype=object)
         keep = ~pd.isna(labels).to_numpy()
         for lev in pd.unique(lab[keep]):
-            m = keep & (lab == lev)
+            m = keep & labels.eq(lev).fillna(False).to_numpy(dtype=bool)
             yield str(lev), y[m], s[m]
 
     def plot_calibration(self, by: Any, *, n_bins: int = 10, ax=None):
@@ -147,7 +147,9 @@ class SubgroupReport(ResultMixin):
             lo, hi = proportion_confint(ev[ok], cnt[ok], alpha=1 - self.settings[
                 "confidence_level"], method="wilson")
             x = mp[ok] / cnt[ok]
-            ax.errorbar(x, obs, yerr=[obs - lo, hi - obs], marker="o", ms=3, lw=1,
+            # Wilson bounds can sit a rounding error inside the estimate: clip to >= 0
+            ax.errorbar(x, obs, yerr=np.clip(np.vstack([obs - lo, hi - obs]), 0, None),
+                        marker="o", ms=3, lw=1,
                         capsize=2, color=f"C{i % 10}", label=f"{lev} (n={len(y)})")
         ax.set_xlabel("predicted probability")
         ax.set_ylabel("observed proportion (Wilson CI)")

@@ -1,0 +1,182 @@
+"""The subgroup bootstrap resamples per grouping (linear in levels, never the joint cells),
+keeps one weight per patient across groupings, and the exact shortcuts it takes (derived
+groupings, table Poisson sampler, Newton LR test, multiplicity) equal their references."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pandas as pd
+import pytest
+from _subgroups_helpers import make_ev, synthetic_frame
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy import stats
+
+import rwe.subgroups._performance as perf
+from rwe.data import ColumnRoles, EvaluationSet
+from rwe.stats.summaries import poisson1_weights
+from rwe.subgroups import subgroup_performance
+from rwe.subgroups._engine import encode_cells
+
+
+def _wide_ev(n=20000, n_attr=8, seed=0):
+    """``n_attr`` independent attributes with 4 levels each: up to 4**n_attr joint cells."""
+    rng = np.random.default_rng(seed)
+    attrs = [f"a{i}" for i in range(n_attr)]
+    df = pd.DataFrame({a: rng.choice(list("wxyz"), n) for a in attrs})
+    df["y"] = (rng.random(n) < 0.3).astype(int)
+    df["score"] = 1 / (1 + np.exp(-(rng.normal(size=n) + 1.5 * df["y"] - 1)))
+    roles = ColumnRoles(scores={"v1": "score"}, label="y", attributes=tuple(attrs))
+    return EvaluationSet.from_frame(df, roles), attrs
+
+
+def _cells(ev, by):
+    by = perf._norm_by(by)
+    attrs = list(dict.fromkeys(a for g in by for a in g))
+    return encode_cells({a: ev.attribute(a) for a in attrs}, by, len(ev.y_true))
+
+
+@pytest.mark.parametrize("kw, max_bins", [
+    (dict(metrics=("sensitivity",)), 2),                                   # gaps: threshold split
+    (dict(metrics=("sensitivity", "calibration_slope")), 258),             # + calibration bins
+    (dict(metrics=("sensitivity", "auroc"), ci_method="bootstrap"), 2049),  # AUROC: score bins
+])
+def test_bootstrap_counts_are_linear_in_levels_not_joint_cells(monkeypatch, kw, max_bins):
+    ev, attrs = _wide_ev()
+    by = attrs + [("a0", "a1"), ("a2", "a3")]
+    cells = _cells(ev, by)
+    total_levels = sum(len(g.levels) for g in cells.groupings)  # 1 + 8 * 4 + 2 * 16 = 65
+    assert cells.n_cells > 200 * total_levels  # ~17,000 joint cells: the old design's size
+    shapes = []
+    real = perf.poisson_bootstrap_counts
+
+    def spy(counts, *args, **kwargs):
+        shapes.append(np.shape(counts))
+        return real(counts, *args, **kwargs)
+
+    monkeypatch.setattr(perf, "poisson_bootstrap_counts", spy)
+    tracemalloc.start()
+    try:
+        rep = subgroup_performance(ev, by=by, n_boot=200, random_state=0, heterogeneity=False,
+                                   **kw)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    (shape,) = shapes  # one resampling for all groupings
+    n_lev, labels, bins = shape
+    assert n_lev <= total_levels and labels == 2 and bins <= max_bins
+    assert n_lev == rep.settings["bootstrap_resampled_levels"]
+    assert bins == rep.settings["bootstrap_bins"]
+    # derived groupings are not resampled again: a0 and a1 are sums of a0 x a1's levels
+    assert n_lev == 4 * 4 + 2 * 16
+    # the joint-cell design needed 17,000 cells x 2 x 2049 bins (> 500 MB of counts alone)
+    assert peak < 150e6
+    fair = rep.fairness
+    assert fair["ci_low"].notna().all() and (fair["ci_low"] <= fair["ci_high"]).all()
+
+
+def test_cluster_bootstrap_replicates_equal_patient_weighted_row_statistics():
+    df = synthetic_frame(3000, seed=21)
+    df["pid"] = np.random.default_rng(3).integers(0, 1100, len(df))  # repeated patients
+    df.loc[:59, "race"] = None  # race missing: sex is then not derivable from sex x race
+    ev = make_ev(df, patient_id="pid")
+    cells = _cells(ev, ("sex", "race", ("sex", "race")))
+    bases, plan = perf._resampled_groupings(cells.groupings)
+    names = [g.name for g in cells.groupings]
+    assert [names[i] for i in bases] == ["sex", "sex x race"]
+    assert plan[names.index("overall")][0] == names.index("sex")
+    assert plan[names.index("race")][0] == names.index("sex x race")
+    y, s, pid = ev.y_true, ev.score(), ev.clusters
+    B = 40
+    out, info = perf._bootstrap(y, s, cells, 0.5, 2048, B, np.random.default_rng(5), pid,
+                                ["sensitivity", "fpr"], cells.groupings)
+    assert info["bootstrap_bins"] == 2 and info["bootstrap"] == "cluster (patients)"
+    # the same weights, drawn by the same sampler: one Poisson(1) weight per patient
+    # (sorted ids) and replicate, shared by every row of the patient and every grouping
+    ids, inv = np.unique(pid, return_inverse=True)
+    w = poisson1_weights(np.random.default_rng(5), (len(ids), B)).astype(float)[inv]  # rows x B
+    pred = s >= 0.5
+    for g in cells.groupings:
+        lev = g.cell_to_level[cells.codes]
+        for j in range(len(g.levels)):
+            m = lev == j
+            sens = (w * (m & y & pred)[:, None]).sum(0) / (w * (m & y)[:, None]).sum(0)
+            fpr = (w * (m & ~y & pred)[:, None]).sum(0) / (w * (m & ~y)[:, None]).sum(0)
+            assert_allclose(out["sensitivity"][g.name][:, j], sens, rtol=1e-12)
+            assert_allclose(out["fpr"][g.name][:, j], fpr, rtol=1e-12)
+
+
+def test_row_bootstrap_of_derived_groupings_matches_analytic_spread():
+    ev = make_ev(synthetic_frame(4000, seed=22))
+    cells = _cells(ev, ("sex", ("sex", "race")))
+    out, info = perf._bootstrap(ev.y_true, ev.score(), cells, 0.5, 2048, 300,
+                                np.random.default_rng(1), None, ["sensitivity", "auroc"],
+                                cells.groupings)
+    assert info["bootstrap_resampled_levels"] == 8  # overall and sex come from sex x race
+    assert info["bootstrap_bins"] == info["n_bins"] == 2048  # 0.5 is a grid edge
+    assert info["auroc_binned_error_bound_max"] < 1e-3
+    # replicate spread matches the DeLong / Wilson standard errors of the exact estimates
+    an = subgroup_performance(ev, metrics=("sensitivity", "auroc"), by=("sex", ("sex", "race")),
+                              fairness=False).table
+    z = stats.norm.ppf(0.975)
+    for metric in ("sensitivity", "auroc"):
+        r = an[(an["group"] == "overall") & (an["metric"] == metric)].iloc[0]
+        sd = np.std(out[metric]["overall"][:, 0])
+        assert 0.8 < sd / ((r.ci_high - r.ci_low) / (2 * z)) < 1.2
+
+
+def test_poisson1_table_sampler_is_poisson_one():
+    rng = np.random.default_rng(0)
+    w = poisson1_weights(rng, (400, 5000))
+    assert w.dtype == np.uint8 and w.shape == (400, 5000)
+    k = np.bincount(w.ravel())
+    expect = stats.poisson.pmf(np.arange(len(k)), 1.0) * w.size
+    ok = expect > 5
+    chi2 = stats.chisquare(k[ok], expect[ok] * k[ok].sum() / expect[ok].sum())
+    assert chi2.pvalue > 1e-3
+    assert abs(w.mean() - 1) < 4 / np.sqrt(w.size) and abs(w.var() - 1) < 0.01
+    assert_array_equal(poisson1_weights(np.random.default_rng(7), 1000),
+                       poisson1_weights(np.random.default_rng(7), 1000))
+
+
+@pytest.mark.parametrize("method", ["holm", "fdr_bh", "bonferroni"])
+def test_multiplicity_adjustment_equals_statsmodels(method):
+    from statsmodels.stats.multitest import multipletests
+
+    p = np.array([0.01, 0.04, np.nan, 0.04, 0.2, 0.0001, 0.9, 0.03, 0.03, 0.5])
+    got = perf._adjust(p, method)
+    ok = np.isfinite(p)
+    assert np.isnan(got[~ok]).all()
+    assert_array_equal(got[ok], multipletests(p[ok], method=method)[1])
+
+
+def test_calibration_heterogeneity_equals_statsmodels_glm_lr(flchain_ev, flchain_frame):
+    import statsmodels.api as sm
+
+    rep = subgroup_performance(flchain_ev, metrics=("calibration_slope",),
+                               by=("sex", "age_band"), fairness=False)
+    df = flchain_frame
+    p = np.clip(df["score"].to_numpy(), 1e-12, 1 - 1e-12)
+    lp = np.log(p / (1 - p))
+    for group in ("sex", "age_band"):
+        d = pd.get_dummies(df[group], drop_first=True).to_numpy(float)
+        x0 = sm.add_constant(np.column_stack([lp, d]))
+        x1 = np.column_stack([x0, d * lp[:, None]])
+        f0 = sm.GLM(df["y"].to_numpy(float), x0, family=sm.families.Binomial()).fit()
+        f1 = sm.GLM(df["y"].to_numpy(float), x1, family=sm.families.Binomial()).fit()
+        stat = 2 * (f1.llf - f0.llf)
+        h = rep.heterogeneity.query("group == @group").iloc[0]
+        assert h["test"] == "lr_interaction" and h["df"] == d.shape[1]
+        assert_allclose(h["statistic"], stat, rtol=1e-7, atol=1e-8)
+        assert_allclose(h["pvalue"], stats.chi2.sf(stat, d.shape[1]), rtol=1e-6)
+
+
+def test_binned_slope_gives_nan_without_both_outcomes():
+    x = np.linspace(-3, 1, 8)[None, :]
+    cnt = np.zeros((3, 1, 2, 8))
+    cnt[0, 0, 0] = 5  # controls only
+    cnt[1, 0, 1] = 5  # cases only
+    cnt[2, 0, 0], cnt[2, 0, 1] = 5, np.arange(8)  # both: finite slope
+    b = perf._binned_logistic_slope(x, cnt)
+    assert np.isnan(b[0, 0]) and np.isnan(b[1, 0]) and np.isfinite(b[2, 0])
