@@ -1,0 +1,711 @@
+"""Build an evidence dossier: run the section notebooks with papermill, render reviewer pages
+with nbconvert, merge results.json, write manifest.json and the PDF, and move the finished
+directory into place (DESIGN.md principles 6 and 8)."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import json
+import os
+import platform
+import re
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from rwe._results import json_safe
+from rwe.dossier._notebook import FIGURES_DIR, SECTIONS_DIR, load_section
+from rwe.dossier._sections import (
+    SECTION_SPECS,
+    STATUS_FAIL,
+    STATUS_INSUFFICIENT,
+    STATUS_NOT_EVALUATED,
+    STATUS_PASS,
+    SectionSpec,
+)
+from rwe.exceptions import DossierExistsError, NotebookExecutionError, RWEError
+
+__all__ = ["build_dossier", "DossierResult", "NotebookTemplateError", "RESULTS_SCHEMA",
+           "MANIFEST_SCHEMA", "default_notebooks_dir", "check_template", "FAILED_SUFFIX",
+           "KERNEL_NAME", "dump_results"]
+
+RESULTS_SCHEMA = "rwe.dossier.results/1"
+MANIFEST_SCHEMA = "rwe.dossier.manifest/1"
+FAILED_SUFFIX = ".FAILED"
+FAILED_MARKER = "FAILED.txt"
+KERNEL_NAME = "python3"
+PARAMETERS = ("protocol", "out_dir")
+#: Longest first, so that two workers finish together; the model card reads the others.
+RUN_ORDER = ("subgroups", "representativeness", "provenance", "change_control", "drift",
+             "model_card")
+DEPENDENCIES = ("numpy", "pandas", "scipy", "statsmodels", "scikit-learn", "lifelines",
+                "fairlearn", "matplotlib", "pydantic", "PyYAML", "pyarrow", "papermill",
+                "nbconvert", "nbformat", "nbclient", "ipykernel", "jupyter_client", "tqdm")
+
+MSG_EXISTS = "{out}: a dossier already exists there; pass --force to replace it"
+MSG_NOT_DOSSIER = ("{out}: exists and is not an rwe dossier (no manifest.json or index.html); "
+                   "refusing to replace it, even with --force")
+MSG_IS_FILE = "{out}: exists and is a file, not a dossier directory"
+
+
+class NotebookTemplateError(RWEError):
+    """A notebook template is unusable (missing, or without a tagged ``parameters`` cell)."""
+
+
+def default_notebooks_dir() -> Path:
+    """``notebooks/`` of the source checkout rwe runs from."""
+    return Path(__file__).resolve().parents[2] / "notebooks"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+# =============================================================================== result
+@dataclass(frozen=True)
+class DossierResult:
+    """A finished dossier.
+
+    Attributes
+    ----------
+    path : Path
+        The dossier directory (``index.html`` inside).
+    results : dict
+        The content of ``results.json``.
+    manifest : dict
+        The content of ``manifest.json``.
+    pdf : Path or None
+        ``dossier.pdf`` when it was written.
+    notes : list of str
+        One-line notes (e.g. why the PDF was not written).
+    """
+
+    path: Path
+    results: dict
+    manifest: dict
+    pdf: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def verdict_counts(self) -> dict[str, int]:
+        return dict(self.results.get("verdict_counts", {}))
+
+    def summary_lines(self) -> list[str]:
+        """A few lines for the terminal: verdict counts, where to look, notes."""
+        v = self.results["verdicts"]
+
+        def count(kind: str, status: str) -> int:
+            return sum(1 for x in v if x["kind"] == kind and x["status"] == status)
+
+        lines = []
+        goals = [x for x in v if x["kind"] == "goal"]
+        if goals:
+            lines.append(f"goals:  {count('goal', STATUS_PASS)} met, "
+                         f"{count('goal', STATUS_FAIL)} not met, "
+                         f"{count('goal', STATUS_INSUFFICIENT)} insufficient data "
+                         f"(of {len(goals)} pre-specified)")
+        checks = [x for x in v if x["kind"] == "check"]
+        if checks:
+            lines.append(f"checks: {count('check', STATUS_PASS)} pass, "
+                         f"{count('check', STATUS_FAIL)} fail")
+        plans = [x for x in v if x["status"] == STATUS_NOT_EVALUATED]
+        if plans:
+            lines.append(f"not evaluated in this release: {len(plans)} pre-specified "
+                         "criteria (drift, change control)")
+        lines.append(f"open    {self.path / 'index.html'}")
+        if self.pdf is not None:
+            lines.append(f"pdf     {self.pdf}")
+        lines += list(self.notes)
+        lines.append(f"built in {self.manifest['duration_seconds']:.1f} s "
+                     f"({len(self.manifest['notebooks'])} notebooks, "
+                     f"{self.manifest['jobs']} at a time)")
+        return lines
+
+
+# =============================================================================== templates
+def _import_nbformat() -> Any:
+    """Import nbformat (and papermill) without building jsonschema's optional IRI grammar.
+
+    jsonschema loads ``rfc3987_syntax`` when it is installed (jupyter_events pulls it in), and
+    that module compiles a Lark grammar at import: about 1.5 s, spent before the first kernel
+    starts. nbformat never checks IRI formats, and jsonschema skips a format checker whose
+    module is missing, so the module is hidden while jsonschema's format table is built.
+    """
+    if "jsonschema" not in sys.modules and "rfc3987_syntax" not in sys.modules:
+        sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]
+        try:
+            import jsonschema  # noqa: F401
+        finally:
+            del sys.modules["rfc3987_syntax"]
+    import nbformat
+
+    return nbformat
+
+
+def check_template(path: Path) -> Any:
+    """Read a template and check its tagged ``parameters`` cell defines protocol and out_dir;
+    returns the notebook. A missing parameters cell is an error (papermill only warns)."""
+    nbformat = _import_nbformat()
+
+    if not path.is_file():
+        raise NotebookTemplateError(f"{path}: notebook template not found")
+    nb = nbformat.read(str(path), as_version=4)
+    cells = [c for c in nb.cells if "parameters" in (c.get("metadata", {}).get("tags") or [])]
+    if not cells:
+        raise NotebookTemplateError(
+            f"{path}: no cell is tagged 'parameters'; tag the cell that sets "
+            f"{' and '.join(PARAMETERS)} (JupyterLab: property inspector > cell tags)")
+    src = "\n".join(c.source for c in cells)
+    missing = [p for p in PARAMETERS if not re.search(rf"^\s*{p}\s*=", src, re.M)]
+    if missing:
+        raise NotebookTemplateError(
+            f"{path}: the parameters cell does not set {', '.join(missing)}")
+    return nb
+
+
+# =============================================================================== target dir
+def _check_target(out: Path, force: bool) -> None:
+    if not out.exists() and not out.is_symlink():
+        return
+    if not out.is_dir():
+        raise DossierExistsError(MSG_IS_FILE.format(out=out))
+    if not any(out.iterdir()):
+        return
+    if not force:
+        raise DossierExistsError(MSG_EXISTS.format(out=out))
+    if not ((out / "manifest.json").is_file() or (out / "index.html").is_file()):
+        raise DossierExistsError(MSG_NOT_DOSSIER.format(out=out))
+
+
+def _install(build: Path, out: Path, force: bool) -> None:
+    """Move the finished build into place: one rename, or two (old out of the way first)."""
+    _check_target(out, force)
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+        out.rename(old)
+        try:
+            build.rename(out)
+        except BaseException:
+            old.rename(out)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        build.rename(out)
+
+
+def _keep_failed(build: Path, out: Path, error: BaseException) -> Path:
+    failed = out.parent / f"{out.name}{FAILED_SUFFIX}"
+    if failed.exists() and (failed / FAILED_MARKER).is_file():
+        shutil.rmtree(failed, ignore_errors=True)
+    for name in ("index.html", "results.json", "manifest.json", "dossier.pdf"):
+        (build / name).unlink(missing_ok=True)
+    (build / FAILED_MARKER).write_text(
+        f"FAILED DOSSIER BUILD - NOT EVIDENCE. Kept for debugging only.\n{_now()}\n{error}\n",
+        encoding="utf-8")
+    if failed.exists():  # not ours (no marker): keep it, use a fresh name
+        failed = out.parent / f"{out.name}{FAILED_SUFFIX}-{uuid.uuid4().hex[:8]}"
+    build.rename(failed)
+    return failed
+
+
+# =============================================================================== execution
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def _kernel_threads(n: int):
+    """Kernels started inside this block use ``n`` math-library threads (unless the user set
+    them): notebooks already run side by side, and oversubscribed BLAS threads spin against
+    each other (seen here: the demo's subgroup analysis took 13 s instead of 4 s)."""
+    saved = {v: os.environ.get(v) for v in _THREAD_VARS}
+    user_set = any(val is not None for val in saved.values())
+    if not user_set:
+        for v in _THREAD_VARS:
+            os.environ[v] = str(n)
+    try:
+        yield None if user_set else n
+    finally:
+        if not user_set:
+            for v in _THREAD_VARS:
+                os.environ.pop(v, None)
+
+
+class _Slots:
+    """Progress-bar rows for the notebooks running at the same time."""
+
+    def __init__(self, n: int):
+        self._free = list(range(1, n + 1))
+        self._lock = threading.Lock()
+
+    def take(self) -> int:
+        with self._lock:
+            return self._free.pop(0) if self._free else 1
+
+    def give(self, slot: int) -> None:
+        with self._lock:
+            self._free.append(slot)
+            self._free.sort()
+
+
+def _template_cell(nb_path: Path, cell_index: int | None) -> int | None:
+    """1-based position in the template of the executed notebook's cell ``cell_index``
+    (papermill inserts an injected-parameters cell and error banners)."""
+    if cell_index is None:
+        return None
+    try:
+        import nbformat
+
+        nb = nbformat.read(str(nb_path), as_version=4)
+    except Exception:  # pragma: no cover - the kept notebook is unreadable
+        return cell_index + 1
+    skip = ("injected-parameters", "papermill-error-cell-tag")
+    pos = 0
+    executed = [c for c in nb.cells if "papermill-error-cell-tag" not in
+                (c.get("metadata", {}).get("tags") or [])]
+    for i, c in enumerate(executed):
+        tags = c.get("metadata", {}).get("tags") or []
+        if not any(t in tags for t in skip):
+            pos += 1
+        if i == cell_index:
+            return pos
+    return cell_index + 1
+
+
+def _close_thread_loop() -> None:
+    """Close the event loop jupyter_core made for this worker thread (else it leaks, with its
+    sockets, until garbage collection warns about it)."""
+    import asyncio
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            loop = asyncio.get_event_loop_policy().get_event_loop()
+        except RuntimeError:
+            return
+    if not loop.is_running() and not loop.is_closed():
+        loop.close()
+    asyncio.set_event_loop(None)
+
+
+def _run_notebook(spec: SectionSpec, template: Path, build: Path, protocol_path: Path,
+                  progress: bool, slots: _Slots) -> dict:
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    target = build / "notebooks" / spec.notebook
+    params = {"protocol": str(protocol_path), "out_dir": str(build)}
+    slot = slots.take()
+    bar: Any = ({"desc": f"{spec.notebook:<28}", "position": slot, "leave": False,
+                 "disable": None, "unit": "cell"} if progress else False)
+    t0 = time.perf_counter()
+    try:
+        pm.execute_notebook(str(template), str(target), parameters=params,
+                            kernel_name=KERNEL_NAME, progress_bar=bar, cwd=str(template.parent),
+                            request_save_on_cell_execute=True, log_output=False,
+                            extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
+    except PapermillExecutionError as exc:
+        cell = _template_cell(target, exc.cell_index)
+        evalue = (str(exc.evalue).strip().splitlines() or [""])[0]
+        raise NotebookExecutionError(spec.notebook, cell, exc.ename, evalue) from None
+    except RWEError:
+        raise
+    except Exception as exc:  # dead kernel, timeout, unreadable output: still one line
+        text = (str(exc).strip().splitlines() or [""])[0]
+        raise NotebookExecutionError(spec.notebook, None, type(exc).__name__, text) from None
+    finally:
+        slots.give(slot)
+        _close_thread_loop()
+    return {"section": spec.name, "template": template, "executed": target,
+            "parameters": params, "duration_seconds": round(time.perf_counter() - t0, 3)}
+
+
+def _schedule(specs: list[SectionSpec], run, jobs: int, overall) -> list[dict]:
+    names = {s.name for s in specs}
+    order = sorted(specs, key=lambda s: RUN_ORDER.index(s.name) if s.name in RUN_ORDER else 99)
+    pending = list(order)
+    done: set[str] = set()
+    records: list[dict] = []
+    failure: BaseException | None = None
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="rwe-dossier") as ex:
+        running: dict = {}
+        while pending or running:
+            for s in list(pending):
+                if failure is not None or len(running) >= jobs:
+                    break
+                if all(d in done or d not in names for d in s.after):
+                    running[ex.submit(run, s)] = s
+                    pending.remove(s)
+            if not running:
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for f in finished:
+                s = running.pop(f)
+                exc = f.exception()
+                if exc is not None:
+                    if failure is None:
+                        failure = exc
+                    pending.clear()
+                else:
+                    records.append(f.result())
+                    done.add(s.name)
+                    if overall is not None:
+                        overall.update(1)
+    if failure is not None:
+        raise failure
+    by = {r["section"]: r for r in records}
+    return [by[s.name] for s in specs]
+
+
+# =============================================================================== rendering
+def _exporter():
+    from nbconvert import HTMLExporter
+
+    return HTMLExporter(template_name="basic", exclude_input=True, exclude_input_prompt=True,
+                        exclude_output_prompt=True)
+
+
+def _reviewer_body(nb_path: Path, exporter_lock: threading.Lock, cache: dict) -> str:
+    """The executed notebook as reviewer HTML: no code, no prompts, no stderr."""
+    import nbformat
+
+    nb = nbformat.read(str(nb_path), as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.get("outputs", [])
+                            if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+    keep = []
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags") or []
+        if cell.cell_type == "code" and not cell.get("outputs"):
+            continue
+        if "parameters" in tags or "injected-parameters" in tags:
+            continue
+        keep.append(cell)
+    nb.cells = keep
+    with exporter_lock:
+        if "exporter" not in cache:
+            cache["exporter"] = _exporter()
+        body, _ = cache["exporter"].from_notebook_node(nb)
+    return body
+
+
+def _footer(results: dict, rwe_version: str, extra: str = "") -> str:
+    from rwe.dossier._format import esc
+
+    p = results["protocol"]
+    return (f"Generated by rwe {esc(rwe_version)} from protocol <code>{esc(p['name'])}</code> "
+            f"(sha256 <code>{esc(p['sha256'][:16])}</code>…). Aggregates only; small cells "
+            f"(&lt;{results['small_cell_k']}) suppressed. {extra}")
+
+
+# =============================================================================== merging
+def _merge(protocol: Any, specs: list[SectionSpec], build: Path) -> dict:
+    sections: dict[str, dict] = {}
+    verdicts: list[dict] = []
+    findings: list[dict] = []
+    for s in specs:
+        payload = load_section(s.name, build)
+        if payload is None:
+            raise NotebookExecutionError(
+                s.notebook, None, "MissingResults",
+                f"the notebook did not save its results (ctx.save) to {SECTIONS_DIR}/"
+                f"{s.name}.json")
+        verdicts += payload.pop("verdicts", [])
+        findings += [{"section": s.name, "text": t} for t in payload.pop("findings", [])]
+        sections[s.name] = payload
+    counts = {st: sum(1 for v in verdicts if v["status"] == st)
+              for st in (STATUS_PASS, STATUS_FAIL, STATUS_INSUFFICIENT, STATUS_NOT_EVALUATED)}
+    return json_safe({
+        "schema": RESULTS_SCHEMA,
+        "protocol": {"name": protocol.name, "title": protocol.report.title,
+                     "file": protocol.path.name if protocol.path else None,
+                     "sha256": protocol.sha256, "file_sha256": protocol.file_sha256},
+        "device": protocol.device.model_dump(mode="json"),
+        "model_version": protocol.version,
+        "seed": protocol.performance.seed,
+        "small_cell_k": protocol.report.small_cell_k,
+        "section_order": [s.name for s in specs],
+        "verdict_counts": counts,
+        "verdicts": verdicts,
+        "findings": findings,
+        "sections": sections,
+    })
+
+
+def dump_results(results: dict) -> str:
+    """results.json text: sorted keys, two-space indent, floats as their shortest repr."""
+    return json.dumps(results, sort_keys=True, indent=2, ensure_ascii=False,
+                      allow_nan=False) + "\n"
+
+
+def _versions() -> dict[str, str | None]:
+    out = {}
+    for name in DEPENDENCIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _inputs(protocol: Any) -> list[dict]:
+    items = [("protocol", protocol.path)] if protocol.path else []
+    items.append(("evaluation data", protocol.resolve(protocol.data.path)))
+    if protocol.data.reference_rows:
+        items.append(("comparison rows", protocol.resolve(protocol.data.reference_rows)))
+    if protocol.population.comparison:
+        items.append(("comparison rows", protocol.resolve(protocol.population.comparison)))
+    ref = protocol.population.reference
+    if ref is not None:
+        cand = protocol.resolve(ref)
+        if not cand.is_file():
+            from rwe.representativeness import reference_dir
+
+            cand = reference_dir() / (ref if ref.endswith(".csv") else f"{ref}.csv")
+        items.append(("reference population", cand))
+    out = []
+    for role, p in items:
+        p = Path(p)
+        out.append({"role": role, "path": str(p), "sha256": _sha256(p) if p.is_file() else None,
+                    "bytes": p.stat().st_size if p.is_file() else None})
+    return out
+
+
+# =============================================================================== entry point
+def build_dossier(protocol_path: str | Path, out_dir: str | Path, *, force: bool = False,
+                  pdf: bool | None = None, jobs: int | None = None, progress: bool = True,
+                  notebooks_dir: str | Path | None = None) -> DossierResult:
+    """Build the evidence dossier of a protocol into ``out_dir``.
+
+    Runs one notebook per section in ``protocol.report.sections`` (``notebooks/``) through
+    papermill with ``protocol`` and ``out_dir`` as parameters, independent sections in parallel;
+    renders each executed notebook without its code as a reviewer page; merges the sections'
+    results into ``results.json``; writes ``index.html`` (verdicts first), ``model-card.xml``,
+    ``manifest.json`` and, with headless Chromium, ``dossier.pdf``. Everything is built in a
+    temporary directory next to ``out_dir`` and renamed into place when complete.
+
+    Parameters
+    ----------
+    protocol_path : str or Path
+        The YAML protocol.
+    out_dir : str or Path
+        The dossier directory to create.
+    force : bool, default False
+        Replace an existing dossier at ``out_dir`` (never a directory that is not a dossier).
+    pdf : bool, optional
+        Render ``dossier.pdf``; None follows the protocol's ``report.pdf``.
+    jobs : int, optional
+        Notebooks run at the same time; default ``min(2, os.cpu_count())``.
+    progress : bool, default True
+        tqdm bars, overall and per notebook (on a terminal).
+    notebooks_dir : str or Path, optional
+        Templates directory (default: ``notebooks/`` of the checkout).
+
+    Returns
+    -------
+    DossierResult
+
+    Raises
+    ------
+    ProtocolError, DataValidationError
+        The protocol or its data are invalid (nothing is written).
+    DossierExistsError
+        ``out_dir`` holds a dossier and ``force`` is False, or holds something else.
+    NotebookTemplateError
+        A template is missing or has no tagged ``parameters`` cell.
+    NotebookExecutionError
+        A notebook failed: the message names the notebook and the cell (1-based position in
+        the template); the partial build is kept in ``<out_dir>.FAILED/`` (no index.html) and
+        nothing is written at ``out_dir``.
+
+    Notes
+    -----
+    ``results.json`` depends only on the protocol, the data and the seed: the same inputs give
+    the same bytes. Times, versions and hashes of the outputs are in ``manifest.json``.
+    """
+    from tqdm.auto import tqdm
+
+    import rwe
+    from rwe.dossier._chromium import CHROMIUM_MISSING, chromium_version, find_chromium, print_pdf
+    from rwe.dossier._notebook import _ensure_demo_data
+    from rwe.dossier._page import index_body, page, print_document
+    from rwe.protocol import load_protocol
+
+    started = _now()
+    t0 = time.perf_counter()
+    protocol = load_protocol(protocol_path)
+    protocol_abs = Path(protocol.path).resolve() if protocol.path else Path(protocol_path)
+    out = Path(out_dir).resolve()
+    _check_target(out, force)
+    wanted = list(protocol.report.sections)
+    specs = [s for s in SECTION_SPECS if s.name in wanted]
+    nb_dir = Path(notebooks_dir).resolve() if notebooks_dir else default_notebooks_dir()
+    templates = {s.name: nb_dir / s.notebook for s in specs}
+    for s in specs:
+        check_template(templates[s.name])
+    if jobs is None:
+        jobs = min(2, os.cpu_count() or 1)
+    jobs = max(1, int(jobs))
+    if pdf is None:
+        pdf = bool(protocol.report.pdf)
+    _ensure_demo_data(protocol)
+    protocol.load_data()  # validate before any kernel starts: bad data fail fast, in one line
+    k = protocol.report.small_cell_k
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    build = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    build.chmod(0o777 & ~umask)  # mkdtemp makes it private; a dossier is a normal directory
+    (build / "notebooks").mkdir()
+    overall = tqdm(total=len(specs), desc="dossier", unit="notebook", position=0,
+                   leave=False, disable=None) if progress else None
+    slots = _Slots(jobs)
+    bodies: dict[str, str] = {}
+    lock = threading.Lock()
+    cache: dict = {}
+
+    def run(spec: SectionSpec) -> dict:
+        rec = _run_notebook(spec, templates[spec.name], build, protocol_abs, progress, slots)
+        bodies[spec.name] = _reviewer_body(rec["executed"], lock, cache)  # while others run
+        return rec
+
+    phases: dict[str, float] = {"prepare": round(time.perf_counter() - t0, 3)}
+    try:
+        try:
+            t1 = time.perf_counter()
+            with _kernel_threads(max(1, (os.cpu_count() or 1) // jobs)) as kernel_threads:
+                records = _schedule(specs, run, jobs, overall)
+            phases["notebooks"] = round(time.perf_counter() - t1, 3)
+        except NotebookExecutionError as exc:
+            failed = _keep_failed(build, out, exc)
+            kept = failed / "notebooks" / exc.notebook
+            raise NotebookExecutionError(exc.notebook, exc.cell_index, exc.ename, exc.evalue,
+                                         kept_at=str(kept)) from None
+        t1 = time.perf_counter()
+        results = _merge(protocol, specs, build)
+        (build / "results.json").write_text(dump_results(results), encoding="utf-8")
+        shutil.rmtree(build / SECTIONS_DIR, ignore_errors=True)
+
+        version = rwe.__version__
+        for s in specs:
+            foot = _footer(results, version, f"Code: <a href='notebooks/{s.notebook}'>"
+                                             f"notebooks/{s.notebook}</a>.")
+            (build / s.page).write_text(page(
+                title=s.title, dossier_title=protocol.report.title, body=bodies[s.name],
+                specs=specs, here=s.name, footer=foot), encoding="utf-8")
+
+        pdf_path: Path | None = None
+        notes: list[str] = []
+        pdf_note: str | None = None
+        if pdf and find_chromium() is None:
+            pdf_note = CHROMIUM_MISSING
+        elif not pdf:
+            pdf_note = "PDF not requested (report.pdf: false or --no-pdf)"
+        files = {"results.json": True, "manifest.json": True,
+                 "model-card.xml": (build / "model-card.xml").is_file(),
+                 "dossier.pdf": bool(pdf and pdf_note is None),
+                 "figures/": (build / FIGURES_DIR).is_dir(), "notebooks/": True}
+        index = index_body(results, specs, k=k, built=started, rwe_version=version,
+                           files=files, pdf_note=pdf_note)
+        phases["render"] = round(time.perf_counter() - t1, 3)
+        if pdf and pdf_note is None:
+            t1 = time.perf_counter()
+            if overall is not None:
+                overall.set_description("dossier (pdf)")
+            doc = print_document(dossier_title=protocol.report.title,
+                                 bodies=[("index", index)]
+                                 + [(s.name, bodies[s.name]) for s in specs],
+                                 footer=_footer(results, version))
+            tmp_html = build / "_print.html"
+            tmp_html.write_text(doc, encoding="utf-8")
+            try:
+                pdf_path = print_pdf(tmp_html, build / "dossier.pdf")
+            except (RuntimeError, OSError, TimeoutError) as exc:
+                pdf_note = f"PDF not written: {str(exc).splitlines()[0]}; the HTML dossier is complete"
+                files["dossier.pdf"] = False
+                index = index_body(results, specs, k=k, built=started, rwe_version=version,
+                                   files=files, pdf_note=pdf_note)
+            except Exception as exc:  # subprocess.TimeoutExpired and friends
+                pdf_note = (f"PDF not written: {type(exc).__name__}: {exc}; the HTML dossier is "
+                            "complete")
+                files["dossier.pdf"] = False
+                index = index_body(results, specs, k=k, built=started, rwe_version=version,
+                                   files=files, pdf_note=pdf_note)
+            finally:
+                tmp_html.unlink(missing_ok=True)
+                phases["pdf"] = round(time.perf_counter() - t1, 3)
+        if pdf and pdf_note:
+            notes.append(pdf_note)
+        (build / "index.html").write_text(page(
+            title="Overview", dossier_title=protocol.report.title, body=index, specs=specs,
+            here=None, footer=_footer(results, version)), encoding="utf-8")
+
+        finished = _now()
+        outputs = sorted(p for p in build.rglob("*") if p.is_file())
+        manifest = {
+            "schema": MANIFEST_SCHEMA,
+            "rwe_version": version,
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "executable": sys.executable,
+            "dependencies": _versions(),
+            "chromium": chromium_version() if pdf_path is not None else None,
+            "protocol": {"path": str(protocol_abs), "name": protocol.name,
+                         "sha256": protocol.sha256, "file_sha256": protocol.file_sha256},
+            "seed": protocol.performance.seed,
+            "small_cell_k": k,
+            "started_at": started,
+            "finished_at": finished,
+            "duration_seconds": round(time.perf_counter() - t0, 3),
+            "phases_seconds": phases,
+            "jobs": jobs,
+            "kernel": KERNEL_NAME,
+            "kernel_threads": kernel_threads,
+            "inputs": _inputs(protocol),
+            "notebooks": [{
+                "section": r["section"],
+                "template": str(r["template"]), "template_sha256": _sha256(r["template"]),
+                "executed": str(r["executed"].relative_to(build)),
+                "executed_sha256": _sha256(r["executed"]),
+                "parameters": {"protocol": r["parameters"]["protocol"], "out_dir": str(out)},
+                "duration_seconds": r["duration_seconds"]} for r in records],
+            "outputs": [{"path": str(p.relative_to(build)), "sha256": _sha256(p),
+                         "bytes": p.stat().st_size} for p in outputs],
+            "pdf": {"written": pdf_path is not None, "note": pdf_note},
+        }
+        (build / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True)
+                                             + "\n", encoding="utf-8")
+        _install(build, out, force)
+    except BaseException:
+        if build.exists():
+            shutil.rmtree(build, ignore_errors=True)
+        raise
+    finally:
+        if overall is not None:
+            overall.close()
+    stale = out.parent / f"{out.name}{FAILED_SUFFIX}"
+    if (stale / FAILED_MARKER).is_file():
+        shutil.rmtree(stale, ignore_errors=True)
+    return DossierResult(path=out, results=results, manifest=manifest,
+                         pdf=out / "dossier.pdf" if pdf_path is not None else None, notes=notes)

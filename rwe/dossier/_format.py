@@ -1,0 +1,204 @@
+"""Number formatting and HTML tables for reviewer pages (numbers stay numbers until here)."""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from rwe.dossier._sections import STATUSES
+from rwe.dossier._suppress import SUPPRESSED
+
+__all__ = ["Col", "fmt_num", "fmt_int", "fmt_pct", "fmt_p", "fmt_ci", "html_table",
+           "status_badge", "esc", "bullet_list", "definition_list"]
+
+DASH = "—"
+EN = "–"
+
+
+def esc(value: Any) -> str:
+    """HTML-escaped ``str(value)``."""
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _missing(v: Any) -> bool:
+    if v is None or v is pd.NA:
+        return True
+    try:
+        return isinstance(v, float) and not math.isfinite(v)
+    except TypeError:  # pragma: no cover
+        return False
+
+
+def fmt_num(v: Any, digits: int = 3) -> str:
+    """Fixed decimals (``0.809``); missing as an em dash; strings pass through."""
+    if isinstance(v, str):
+        return v
+    if _missing(v):
+        return DASH
+    return f"{float(v):,.{digits}f}"
+
+
+def fmt_int(v: Any) -> str:
+    """Integer with thousands separators (``100,000``)."""
+    if isinstance(v, str):
+        return v
+    if _missing(v):
+        return DASH
+    return f"{int(round(float(v))):,}"
+
+
+def fmt_pct(v: Any, digits: int = 1) -> str:
+    """Proportion as a percentage (``79.7%``)."""
+    if isinstance(v, str):
+        return v
+    if _missing(v):
+        return DASH
+    return f"{100 * float(v):.{digits}f}%"
+
+
+def fmt_p(v: Any) -> str:
+    """p value: ``<0.001`` below one in a thousand, else three decimals."""
+    if isinstance(v, str):
+        return v
+    if _missing(v):
+        return DASH
+    v = float(v)
+    return "<0.001" if v < 0.001 else f"{v:.3f}"
+
+
+def fmt_ci(est: Any, low: Any, high: Any, digits: int = 3, pct: bool = False) -> str:
+    """``0.809 (0.801–0.817)``; a suppressed estimate stays ``suppressed``."""
+    for v in (est, low, high):
+        if isinstance(v, str):
+            return v
+    f = (lambda x: fmt_pct(x, max(digits - 2, 1))) if pct else (lambda x: fmt_num(x, digits))
+    if _missing(est):
+        return DASH
+    if _missing(low) or _missing(high):
+        return f(est)
+    return f"{f(est)} <span class='ci'>({f(low)}{EN}{f(high)})</span>"
+
+
+def status_badge(status: Any) -> str:
+    """A coloured verdict label (pass / fail / insufficient data / not evaluated)."""
+    s = str(status)
+    cls = {"pass": "pass", "fail": "fail", "insufficient data": "insufficient",
+           "not evaluated": "noteval"}.get(s, "other")
+    return f"<span class='badge {cls}'>{esc(s)}</span>"
+
+
+@dataclass(frozen=True)
+class Col:
+    """A column of a reviewer table.
+
+    ``fmt`` is one of ``text``, ``int``, ``num``, ``pct``, ``p``, ``ci``, ``pctci``, ``status``,
+    ``bool``, ``html``; ``ci``/``pctci`` read the estimate from ``key`` and the bounds from
+    ``low``/``high``.
+    """
+
+    label: str
+    key: str
+    fmt: str = "text"
+    digits: int = 3
+    low: str | None = None
+    high: str | None = None
+    title: str | None = None
+
+    @property
+    def numeric(self) -> bool:
+        return self.fmt in ("int", "num", "pct", "p", "ci", "pctci")
+
+    def render(self, row: pd.Series | dict) -> str:
+        v = row.get(self.key)
+        if self.fmt in ("ci", "pctci"):
+            if isinstance(v, str):
+                return _sup(v)
+            return fmt_ci(v, row.get(self.low), row.get(self.high), self.digits,
+                          pct=self.fmt == "pctci")
+        if isinstance(v, str) and self.fmt not in ("text", "status", "html"):
+            return _sup(v)
+        if self.fmt == "int":
+            return fmt_int(v)
+        if self.fmt == "num":
+            return fmt_num(v, self.digits)
+        if self.fmt == "pct":
+            return fmt_pct(v, self.digits if self.digits != 3 else 1)
+        if self.fmt == "p":
+            return fmt_p(v)
+        if self.fmt == "status":
+            return status_badge(v)
+        if self.fmt == "bool":
+            return DASH if _missing(v) else ("yes" if bool(v) else "no")
+        if self.fmt == "html":
+            return "" if v is None else str(v)
+        return DASH if _missing(v) else esc(v)
+
+
+def _sup(v: str) -> str:
+    if v == SUPPRESSED:
+        return "<span class='sup' title='suppressed: small cell'>suppressed</span>"
+    return f"<span class='sup'>{esc(v)}</span>"
+
+
+def html_table(frame: pd.DataFrame | Sequence[dict], columns: Sequence[Col], *,
+               caption: str | None = None, group: str | None = None, note: str | None = None,
+               css: str = "", empty: str = "No rows.") -> str:
+    """Render an aggregate table: numbers right-aligned in tabular figures, intervals beside
+    their estimates, optional group header rows (``group`` column), caption and note."""
+    df = frame if isinstance(frame, pd.DataFrame) else pd.DataFrame(list(frame))
+    parts = [f"<table class='rwe {css}'>"]
+    if caption:
+        parts.append(f"<caption>{caption}</caption>")
+    parts.append("<thead><tr>" + "".join(
+        f"<th class='{'num' if c.numeric else 'txt'}'"
+        + (f" title='{esc(c.title)}'" if c.title else "") + f">{esc(c.label)}</th>"
+        for c in columns) + "</tr></thead><tbody>")
+    if not len(df):
+        parts.append(f"<tr><td colspan='{len(columns)}' class='empty'>{esc(empty)}</td></tr>")
+    current = object()
+    for _, row in df.iterrows():
+        if group is not None and row.get(group) != current:
+            current = row.get(group)
+            parts.append(f"<tr class='grp'><th colspan='{len(columns)}'>{esc(current)}</th></tr>")
+        parts.append("<tr>" + "".join(
+            f"<td class='{'num' if c.numeric else 'txt'}'>{c.render(row)}</td>" for c in columns)
+            + "</tr>")
+    parts.append("</tbody></table>")
+    if note:
+        parts.append(f"<p class='tnote'>{note}</p>")
+    return "\n".join(parts)
+
+
+def bullet_list(items: Iterable[str], css: str = "findings") -> str:
+    items = list(items)
+    if not items:
+        return "<p class='muted'>None.</p>"
+    return f"<ul class='{css}'>" + "".join(f"<li>{esc(i)}</li>" for i in items) + "</ul>"
+
+
+def definition_list(pairs: Iterable[tuple[str, Any]], css: str = "facts") -> str:
+    """A two-column facts table (label, value); values that are None read 'not provided'."""
+    rows = []
+    for label, value in pairs:
+        if value is None or value == "" or value == []:
+            shown = "<span class='muted'>not provided</span>"
+        elif isinstance(value, (list, tuple)):
+            shown = esc(", ".join(str(v) for v in value))
+        elif isinstance(value, RawHTML):
+            shown = str(value)
+        else:
+            shown = esc(value)
+        rows.append(f"<tr><th>{esc(label)}</th><td>{shown}</td></tr>")
+    return f"<table class='{css}'>" + "".join(rows) + "</table>"
+
+
+class RawHTML(str):
+    """A string that :func:`definition_list` inserts without escaping."""
+
+
+__all__ += ["RawHTML", "STATUSES"]

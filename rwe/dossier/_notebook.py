@@ -1,0 +1,255 @@
+"""What the dossier notebooks call: load the protocol, save a section's results, show reviewer
+views and figures. Nothing here computes a statistic."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from rwe._results import json_safe
+from rwe.dossier._sections import section_spec
+
+__all__ = ["SectionContext", "start_section", "save_section", "load_section",
+           "section_json_path", "SECTIONS_DIR", "FIGURES_DIR", "configure_matplotlib"]
+
+SECTIONS_DIR = "sections"
+FIGURES_DIR = "figures"
+FIGURE_DPI = 110
+
+
+def section_json_path(out_dir: str | Path, name: str) -> Path:
+    return Path(out_dir) / SECTIONS_DIR / f"{name}.json"
+
+
+def _dump(payload: dict) -> str:
+    return json.dumps(json_safe(payload), sort_keys=True, indent=1, ensure_ascii=False,
+                      allow_nan=False) + "\n"
+
+
+def save_section(name: str, result: Any, out_dir: str | Path, protocol: Any = None) -> dict:
+    """Write section ``name``'s payload (from an rwe result object or a dict) to
+    ``out_dir/sections/<name>.json`` and return it. The orchestrator merges these files into
+    ``results.json``; floats keep their shortest round-trip repr, keys are sorted."""
+    from rwe.dossier._payload import section_payload
+
+    payload = section_payload(name, result, protocol)
+    path = section_json_path(out_dir, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(_dump(payload), encoding="utf-8")
+    tmp.replace(path)
+    return payload
+
+
+def load_section(name: str, out_dir: str | Path) -> dict | None:
+    """A saved section payload, or None when that section has not been run."""
+    path = section_json_path(out_dir, name)
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def configure_matplotlib() -> None:
+    """Agg backend and deterministic output (no date or version in files, fixed hash salt)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    matplotlib.rcParams.update({"svg.hashsalt": "rwe-dossier", "figure.dpi": FIGURE_DPI,
+                                "savefig.dpi": FIGURE_DPI, "font.size": 9,
+                                "axes.titlesize": 10, "figure.max_open_warning": 0})
+
+
+def _display_html(html: str) -> None:
+    from IPython.display import HTML, display
+
+    display(HTML(html))
+
+
+def _ensure_demo_data(protocol: Any) -> None:
+    """Generate the bundled demo data when the protocol points at them and they are missing
+    (so the notebooks run in JupyterLab on a fresh checkout)."""
+    from rwe.datasets import demo_path, write_demo
+
+    data = protocol.resolve(protocol.data.path)
+    if not data.exists() and data.parent == demo_path().resolve():
+        write_demo()
+
+
+@dataclasses.dataclass
+class SectionContext:
+    """State of one section notebook: the protocol, the data (loaded on first use), where the
+    outputs go and the small-cell threshold. Made by :func:`start_section`."""
+
+    name: str
+    protocol: Any
+    out_dir: Path
+    payload: dict | None = None
+    _evset: Any = None
+    _figures: int = 0
+
+    @property
+    def k(self) -> int:
+        """Small-cell threshold (``report.small_cell_k``)."""
+        return int(self.protocol.report.small_cell_k)
+
+    @property
+    def spec(self):
+        return section_spec(self.name)
+
+    @property
+    def evset(self):
+        """The protocol's evaluation data (loaded and validated once)."""
+        if self._evset is None:
+            _ensure_demo_data(self.protocol)
+            self._evset = self.protocol.load_data()
+        return self._evset
+
+    # ----------------------------------------------------------------------------- output
+    def header(self) -> None:
+        """Section title, device and the evidence items answered."""
+        from rwe.dossier._format import esc
+
+        p = self.protocol
+        _display_html(
+            f"<div class='section-head'><h1>{esc(self.spec.title)}</h1><p class='lede'>"
+            f"{esc(p.device.name)} version {esc(p.version)} — protocol <code>{esc(p.name)}</code>"
+            f" (sha256 <code>{p.sha256[:12]}</code>…). Evidence items: "
+            f"{esc(', '.join(self.spec.evidence))}.</p></div>")
+
+    def save(self, result: Any) -> dict:
+        """Save this section's results (see :func:`save_section`) and keep the payload for
+        :meth:`show`."""
+        self.payload = save_section(self.name, result, self.out_dir, self.protocol)
+        return self.payload
+
+    def show(self, view: str) -> None:
+        """Display a reviewer view of the saved payload (tables with small cells suppressed)."""
+        from rwe.dossier._views import render_view
+
+        if self.payload is None:
+            from rwe.exceptions import InvalidParameterError
+
+            raise InvalidParameterError("call ctx.save(result) before ctx.show(...)")
+        _display_html(render_view(self.name, view, self.payload, self.k))
+
+    def results(self) -> dict[str, dict]:
+        """Payloads of the other sections already saved in ``out_dir``."""
+        from rwe.dossier._sections import SECTION_SPECS
+
+        out = {}
+        for s in SECTION_SPECS:
+            if s.name != self.name:
+                got = load_section(s.name, self.out_dir)
+                if got is not None:
+                    out[s.name] = got
+        return out
+
+    def figure(self, fig: Any, name: str, *, caption: str, alt: str | None = None) -> None:
+        """Save ``fig`` (a Figure or Axes) as ``figures/<section>-<name>.png``, show it with its
+        caption and alt text, and close it. Small counts in its labels are scrubbed first."""
+        import matplotlib.pyplot as plt
+
+        from rwe.dossier._format import esc
+        from rwe.dossier._suppress import scrub_figure
+
+        fig = getattr(fig, "figure", fig)
+        if hasattr(fig, "get_figure") and not hasattr(fig, "savefig"):
+            fig = fig.get_figure()
+        scrub_figure(fig, self.k)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=FIGURE_DPI, bbox_inches="tight",
+                    metadata={"Software": None})
+        plt.close(fig)
+        data = buf.getvalue()
+        path = self.out_dir / FIGURES_DIR / f"{self.name}-{name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        self._figures += 1
+        alt = alt or caption
+        b64 = base64.b64encode(data).decode("ascii")
+        _display_html(
+            f"<figure class='rwe-fig' id='fig-{esc(name)}'><img src='data:image/png;base64,{b64}'"
+            f" alt='{esc(alt)}' data-file='{FIGURES_DIR}/{esc(path.name)}'>"
+            f"<figcaption><b>Figure {self._figures}.</b> {esc(caption)} "
+            f"<a class='figlink' href='{FIGURES_DIR}/{esc(path.name)}'>PNG</a></figcaption>"
+            "</figure>")
+
+    def write_text(self, filename: str, text: str) -> Path:
+        """Write a file at the top of the dossier (e.g. ``model-card.xml``)."""
+        path = self.out_dir / filename
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    # ----------------------------------------------------------------------------- plots
+    def reviewer_report(self, report: Any, *, intersections: bool = False) -> Any:
+        """A copy of a SubgroupReport for reviewer figures: cells with a count below k dropped
+        (and intersections unless asked for)."""
+        import numpy as np
+
+        from rwe.dossier._suppress import small_rows
+
+        t = report.table
+        keep = ~small_rows(t, self.k, counts=["n", "events"], complements=[("n", "events")])
+        if not intersections:
+            keep &= ~t["group"].astype(str).str.contains(" x ", regex=False).to_numpy()
+        return dataclasses.replace(report, table=t[np.asarray(keep)].reset_index(drop=True))
+
+    def reviewer_rows(self, report: Any, by: Any) -> Any:
+        """A copy of a SubgroupReport whose rows exclude the levels of ``by`` with fewer than
+        k rows, k events or k non-events (for calibration and ROC curves)."""
+        import numpy as np
+        import pandas as pd
+
+        ev = report._evset
+        labels = ev.subgroup_labels(by)
+        y = pd.Series(ev.y_true)
+        n = labels.map(labels.value_counts())
+        e = labels.map(y.groupby(labels.to_numpy()).sum())
+        ok = (n >= self.k) & (e >= self.k) & ((n - e) >= self.k)
+        ok = ok.fillna(False).to_numpy(dtype=bool) & np.asarray(labels.notna())
+        return dataclasses.replace(report, _evset=ev.subset(ok))
+
+    def panels(self, draw: Any, items: list, *, ncols: int = 3, size: tuple = (4.2, 3.6)):
+        """One figure with a panel per item: ``draw(item, ax)`` draws each."""
+        import math
+
+        import matplotlib.pyplot as plt
+
+        nrows = max(1, math.ceil(len(items) / ncols))
+        ncols = min(ncols, max(1, len(items)))
+        fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows),
+                                 squeeze=False)
+        for ax, item in zip(axes.flat, items, strict=False):
+            try:
+                draw(item, ax)
+            except Exception as exc:  # one bad panel must not hide the others: say so in it
+                ax.clear()
+                ax.set_axis_off()
+                ax.text(0.02, 0.5, f"panel not drawn:\n{type(exc).__name__}: {exc}",
+                        fontsize=8, color="#b42318", wrap=True, va="center")
+            ax.set_title(str(item), loc="left", fontsize=10)
+        for ax in list(axes.flat)[len(items):]:
+            ax.set_visible(False)
+        fig.tight_layout()
+        return fig
+
+
+def start_section(name: str, protocol: Any, out_dir: str | Path | None = None) -> SectionContext:
+    """Begin a section notebook: load the protocol (a path or a Protocol), make ``out_dir``
+    and set up matplotlib. ``out_dir`` defaults to ``reports/notebooks`` next to the
+    protocol's directory."""
+    from rwe.protocol import Protocol, load_protocol
+
+    section_spec(name)
+    configure_matplotlib()
+    proto = protocol if isinstance(protocol, Protocol) else load_protocol(protocol)
+    if out_dir is None:
+        out_dir = proto.base_dir.parent / "reports" / "notebooks"
+    out = Path(out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    return SectionContext(name=name, protocol=proto, out_dir=out)

@@ -1,0 +1,207 @@
+"""Small-cell suppression for reviewer-facing pages (DESIGN.md principle 7).
+
+Reviewer pages never show a count between 1 and ``k - 1`` (``k`` is the protocol's
+``report.small_cell_k``, 11 by default, as in the CMS cell-size suppression policy). The rules,
+applied by :func:`suppress_small_cells` to one table at a time:
+
+1. **Primary.** A row is *small* when one of its count columns holds a value in ``1..k-1``, or
+   when a declared complement (``total - part``, e.g. non-events = n - events) does.
+2. In a small row, each count in ``1..k-1`` is shown as ``"<k"``; the other counts except the
+   row's total (the first count column) are shown as ``"suppressed"``, so the complement cannot be
+   worked out; every estimate that depends on the counts (shares, metrics, intervals, ratios)
+   is ``"suppressed"``.
+3. **Secondary (optional, ``secondary_by``).** Within a partition whose counts add up to a
+   total shown elsewhere, a single small row could be recovered by subtraction; the
+   next-smallest non-zero row of that partition is then suppressed too. The reviewer views do
+   not use it: the same aggregates appear in several tables, figures and findings, and
+   complementary suppression is only meaningful when applied to all of them consistently,
+   which this release does not attempt. Reviewers releasing a dossier outside the sponsor
+   should know that a suppressed cell may be recoverable from totals.
+
+Zero counts are shown (structural zeros, "absent from cohort", carry no re-identification
+risk). ``results.json`` keeps the unsuppressed aggregates for analysts; only the reviewer
+pages (HTML, PDF) apply these rules. Text (findings) and figure labels are scrubbed with
+:func:`scrub_text` / :func:`scrub_figure`: counts written as ``n=6``, `` (6)``, ``6/408`` or
+``6 rows`` become ``<k``, and a sentence that names a small count loses its percentages and
+PPRs (a heuristic fitted to rwe's own phrasing).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["SUPPRESSED", "small_label", "suppress_small_cells", "small_rows", "scrub_text",
+           "scrub_figure"]
+
+#: What a reviewer page shows instead of a suppressed value.
+SUPPRESSED = "suppressed"
+
+
+def small_label(k: int) -> str:
+    """The label shown for a count in ``1..k-1``: ``"<k"``."""
+    return f"<{int(k)}"
+
+
+def _is_small(values: pd.Series, k: int) -> np.ndarray:
+    v = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        return (v >= 1) & (v < k)
+
+
+def small_rows(frame: pd.DataFrame, k: int, *, counts: Sequence[str],
+               complements: Sequence[tuple[str, str]] = ()) -> np.ndarray:
+    """Boolean mask of the rows that rule 1 makes small."""
+    mask = np.zeros(len(frame), dtype=bool)
+    for c in counts:
+        if c in frame.columns:
+            mask |= _is_small(frame[c], k)
+    for total, part in complements:
+        if total in frame.columns and part in frame.columns:
+            rest = pd.to_numeric(frame[total], errors="coerce") - pd.to_numeric(
+                frame[part], errors="coerce")
+            mask |= _is_small(rest, k)
+    return mask
+
+
+def suppress_small_cells(frame: pd.DataFrame, k: int, *, counts: Sequence[str],
+                         dependent: Sequence[str] = (),
+                         complements: Sequence[tuple[str, str]] = (),
+                         secondary_by: Sequence[Sequence[str]] = ()) -> pd.DataFrame:
+    """A copy of ``frame`` ready for reviewers: small counts as ``"<k"``, dependent values
+    ``"suppressed"`` (rules in the module docstring).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        An aggregate table (never patient rows).
+    k : int
+        Minimum cell size (``protocol.report.small_cell_k``).
+    counts : sequence of str
+        Count columns; the first is the row's total (kept when it is not itself small).
+    dependent : sequence of str
+        Columns computed from the counts (estimates, intervals, shares, ratios).
+    complements : sequence of (str, str)
+        ``(total, part)`` pairs whose difference is a count too (``("n", "events")``).
+    secondary_by : sequence of sequence of str
+        Partitions for secondary suppression (e.g. ``[["attribute"]]``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Object-dtype copy with the same columns and index, plus nothing else: the mask of
+        suppressed rows is available as ``result.attrs["suppressed"]``.
+    """
+    k = int(k)
+    counts = [c for c in counts if c in frame.columns]
+    dependent = [c for c in dependent if c in frame.columns]
+    primary = small_rows(frame, k, counts=counts, complements=complements)
+    secondary = np.zeros(len(frame), dtype=bool)
+    if counts and len(frame):
+        first = pd.to_numeric(frame[counts[0]], errors="coerce").to_numpy(dtype=float)
+        changed = True
+        while changed:  # suppressing one row can expose another partition: repeat until stable
+            changed = False
+            hidden = primary | secondary
+            for keys in secondary_by:
+                keys = [c for c in keys if c in frame.columns]
+                if not keys:
+                    continue
+                groups = frame.groupby(keys, sort=False, dropna=False).indices
+                for idx in groups.values():
+                    idx = np.asarray(idx)
+                    if int(hidden[idx].sum()) != 1:
+                        continue
+                    cand = idx[~hidden[idx] & (first[idx] > 0)]
+                    if len(cand):
+                        j = cand[np.argmin(first[cand])]
+                        secondary[j] = True
+                        hidden[j] = True
+                        changed = True
+    out = frame.astype(object).copy()
+    label = small_label(k)
+    for pos in np.flatnonzero(primary | secondary):
+        for i, c in enumerate(counts):
+            v = pd.to_numeric(pd.Series([frame[c].iloc[pos]]), errors="coerce").iloc[0]
+            if primary[pos] and pd.notna(v) and 1 <= v < k:
+                out.iat[pos, out.columns.get_loc(c)] = label
+            elif secondary[pos] or i > 0:
+                out.iat[pos, out.columns.get_loc(c)] = SUPPRESSED
+        for c in dependent:
+            out.iat[pos, out.columns.get_loc(c)] = SUPPRESSED
+    out.attrs["suppressed"] = primary | secondary
+    return out
+
+
+_N_EQ = re.compile(r"\bn\s*=\s*(\d[\d,]*)")
+_PAREN = re.compile(r"(?<=\s)\((\d[\d,]*)\)")
+_FRACTION = re.compile(r"\b(\d[\d,]*)/(\d[\d,]*)\b")
+_ROWS = re.compile(r"\b(\d[\d,]*)(\s+(?:cohort\s+)?(?:row|rows|row\(s\)|scan|scans|patient|"
+                   r"patients|positives|events)\b)")
+
+
+_PPR = re.compile(r"PPR \d+(?:\.\d+)?(?: \(\d+(?:\.\d+)?-\d+(?:\.\d+)?\))?")
+_SHARE = re.compile(r"\b\d+\.\d+%")
+
+
+def _num(s: str) -> int:
+    return int(s.replace(",", ""))
+
+
+def scrub_text(text: str, k: int) -> str:
+    """Replace counts in ``1..k-1`` written in plain words (``n=6``, ``(6)``, ``6/408``,
+    ``6 rows``) by ``<k``."""
+    k = int(k)
+    lab = small_label(k)
+
+    def small(s: str) -> bool:
+        return 1 <= _num(s) < k
+
+    text = _N_EQ.sub(lambda m: f"n{lab}" if small(m.group(1)) else m.group(0), text)
+    text = _PAREN.sub(lambda m: f"({lab})" if small(m.group(1)) else m.group(0), text)
+    text = _FRACTION.sub(lambda m: (f"{lab}/{m.group(2)}" if small(m.group(1)) else m.group(0)),
+                         text)
+    text = _ROWS.sub(lambda m: f"{lab}{m.group(2)}" if small(m.group(1)) else m.group(0), text)
+    if lab in text:  # a small count was named: drop the shares and ratios that give it away
+        text = _PPR.sub("PPR suppressed", text)
+        text = _SHARE.sub("[suppressed]", text)
+    return text
+
+
+def scrub_figure(fig, k: int) -> None:
+    """Scrub small counts from a matplotlib figure's labels in place: tick labels, titles,
+    legends and annotations (an annotation that is just a count in ``1..k-1`` becomes
+    ``<k``)."""
+    k = int(k)
+    for ax in fig.axes:
+        for t in ax.texts:
+            s = t.get_text().strip()
+            if s.isdigit() and 1 <= int(s) < k:
+                t.set_text(small_label(k))
+            else:
+                t.set_text(scrub_text(t.get_text(), k))
+        for getter, setter in ((ax.get_yticklabels, ax.set_yticklabels),
+                               (ax.get_xticklabels, ax.set_xticklabels)):
+            labels = getter()
+            texts = [lab.get_text() for lab in labels]
+            new = [scrub_text(s, k) for s in texts]
+            if new != texts:
+                ticks = ax.get_yticks() if getter == ax.get_yticklabels else ax.get_xticks()
+                (ax.set_yticks if getter == ax.get_yticklabels else ax.set_xticks)(ticks)
+                setter(new)
+        ax.set_title(scrub_text(ax.get_title(), k))
+        for loc in ("left", "right"):
+            title = ax.get_title(loc=loc)
+            if title:
+                ax.set_title(scrub_text(title, k), loc=loc)
+        leg = ax.get_legend()
+        if leg is not None:
+            for t in leg.get_texts():
+                t.set_text(scrub_text(t.get_text(), k))
+    for t in fig.texts:
+        t.set_text(scrub_text(t.get_text(), k))
+    if getattr(fig, "_suptitle", None) is not None:
+        fig._suptitle.set_text(scrub_text(fig._suptitle.get_text(), k))

@@ -1,0 +1,677 @@
+"""Reviewer views: HTML fragments rendered from a section's payload (the numbers of
+``results.json``), with small-cell suppression applied. Notebooks call them through
+:meth:`rwe.dossier.SectionContext.show`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rwe.dossier._format import (
+    Col,
+    RawHTML,
+    bullet_list,
+    definition_list,
+    esc,
+    fmt_ci,
+    fmt_int,
+    html_table,
+)
+from rwe.dossier._suppress import (
+    SUPPRESSED,
+    scrub_text,
+    small_label,
+    small_rows,
+    suppress_small_cells,
+)
+
+__all__ = ["VIEWS", "render_view", "suppression_note"]
+
+ViewFn = Callable[[dict, int], str]
+VIEWS: dict[tuple[str, str], ViewFn] = {}
+
+
+def view(section: str, name: str):
+    def deco(fn: ViewFn) -> ViewFn:
+        VIEWS[(section, name)] = fn
+        return fn
+    return deco
+
+
+def render_view(section: str, name: str, payload: dict, k: int) -> str:
+    """HTML of view ``name`` of ``section`` (``"*"`` views work for every section)."""
+    fn = VIEWS.get((section, name)) or VIEWS.get(("*", name))
+    if fn is None:
+        from rwe.exceptions import InvalidParameterError
+
+        names = sorted({n for s, n in VIEWS if s in (section, "*")})
+        raise InvalidParameterError(
+            f"view={name!r} is unknown for section {section!r}; valid: {', '.join(names)}")
+    return fn(payload, k)
+
+
+def suppression_note(k: int) -> str:
+    return (f"Counts from 1 to {k - 1} are shown as {small_label(k)} and the estimates that depend "
+            f"on them are suppressed (small-cell rule, protocol report.small_cell_k = {k}).")
+
+
+def _frame(records: Any) -> pd.DataFrame:
+    return pd.DataFrame(records or [])
+
+
+def _note_if(df: pd.DataFrame, k: int, extra: str = "") -> str | None:
+    hidden = df.attrs.get("suppressed")
+    parts = [extra] if extra else []
+    if hidden is not None and bool(np.any(hidden)):
+        parts.append(suppression_note(k))
+    return " ".join(parts) or None
+
+
+# =============================================================================== common
+@view("*", "verdicts")
+def _verdicts(payload: dict, k: int) -> str:
+    rows = payload.get("verdicts") or []
+    if not rows:
+        return "<p class='muted'>This section has no pre-specified goal or criterion.</p>"
+    df = _frame(rows)
+    df["detail"] = [scrub_text(str(d), k) for d in df["detail"]]
+    if "description" in df.columns:
+        df["criterion"] = [
+            RawHTML(esc(c) + (f"<div class='desc'>{esc(d)}</div>" if isinstance(d, str) and d
+                              else "")) for c, d in zip(df["criterion"], df["description"],
+                                                          strict=True)]
+    else:
+        df["criterion"] = [RawHTML(esc(c)) for c in df["criterion"]]
+    return html_table(df, [Col("Goal or criterion", "criterion", "html"),
+                           Col("Verdict", "status", "status"), Col("Detail", "detail")],
+                      css="verdicts")
+
+
+@view("*", "findings")
+def _findings(payload: dict, k: int) -> str:
+    return bullet_list(scrub_text(str(f), k) for f in payload.get("findings") or [])
+
+
+@view("*", "notes")
+def _notes(payload: dict, k: int) -> str:
+    notes = payload.get("notes") or []
+    if not notes:
+        return ""
+    return "<div class='notes'><b>Methodological notes</b>" + bullet_list(
+        scrub_text(str(n), k) for n in notes) + "</div>"
+
+
+@view("*", "statement")
+def _statement(payload: dict, k: int) -> str:
+    return (f"<div class='callout noteval'><b>Not evaluated.</b> "
+            f"{esc(payload.get('statement', ''))}</div>")
+
+
+# =============================================================================== representativeness
+@view("representativeness", "reference")
+def _rep_reference(p: dict, k: int) -> str:
+    r = p.get("reference") or {}
+    par = p.get("parameters") or {}
+    return definition_list([
+        ("Cohort rows", fmt_int(p.get("n"))),
+        ("Reference population", r.get("title") or r.get("name")),
+        ("Reference name / version", f"{r.get('name')} / {r.get('version') or 'n/a'}"),
+        ("Source", r.get("source")),
+        ("Verification", r.get("verification")),
+        ("Attributes compared", p.get("attributes")),
+        ("PPR band (adequate)", f"{par['ppr_band'][0]:g} to {par['ppr_band'][1]:g}"),
+        ("SMD threshold", f"{par['smd_threshold']:g}"),
+        ("Interval", f"{par['confidence_level']:.0%} Wilson"),
+    ])
+
+
+@view("representativeness", "shares")
+def _rep_shares(p: dict, k: int) -> str:
+    df = _frame(p.get("shares"))
+    if not len(df):
+        return "<p class='muted'>No shares computed.</p>"
+    sup = suppress_small_cells(df, k, counts=["n"], dependent=[
+        "cohort_share", "ci_low", "ci_high", "difference", "ppr", "ppr_low", "ppr_high"])
+    lvl = df["ci_level"].dropna()
+    lvl = f"{float(lvl.iloc[0]):.0%}" if len(lvl) else ""
+    cols = [Col("Category", "category"), Col("n", "n", "int"),
+            Col(f"Cohort share ({lvl} CI)", "cohort_share", "pctci", low="ci_low",
+                high="ci_high"),
+            Col("Reference share", "reference_share", "pct"),
+            Col("PPR (CI)", "ppr", "ci", digits=2, low="ppr_low", high="ppr_high"),
+            Col("Flag", "flag")]
+    return html_table(sup, cols, group="attribute", note=_note_if(
+        sup, k, "PPR = cohort share / reference share; flagged outside the protocol's band."),
+        css="flags")
+
+
+@view("representativeness", "tests")
+def _rep_tests(p: dict, k: int) -> str:
+    df = _frame(p.get("tests"))
+    df = df[df["attribute"] != "overall"] if len(df) else df
+    return html_table(df, [Col("Attribute", "attribute"), Col("n", "n", "int"),
+                           Col("Categories", "k", "int"), Col("Chi-square", "chi2", "num", 1),
+                           Col("df", "df", "int"), Col("p", "pvalue", "p"),
+                           Col("Total variation distance", "tvd", "num")],
+                      note="Chi-square goodness of fit of the cohort counts against the "
+                           "reference shares; TVD = half the sum of absolute share differences.")
+
+
+@view("representativeness", "smd")
+def _rep_smd(p: dict, k: int) -> str:
+    df = _frame(p.get("smd"))
+    if len(df):
+        df = df[df["comparison"] != "reference shares"].copy()
+    if not len(df):
+        return "<p class='muted'>No population rows to compare covariates with.</p>"
+    cat = df["kind"].astype(str).str.contains("categorical")
+    df["count_a"] = np.where(cat, np.round(df["mean_a"].astype(float) * df["n_a"].astype(float)),
+                             np.nan)
+    df["count_b"] = np.where(cat, np.round(df["mean_b"].astype(float)
+                                           * pd.to_numeric(df["n_b"], errors="coerce")), np.nan)
+    small = small_rows(df, k, counts=["count_a", "count_b"])
+    out = df.astype(object)
+    for c in ("mean_a", "mean_b", "sd_a", "sd_b", "smd"):
+        out.loc[small, c] = SUPPRESSED
+    out["level"] = out["level"].where(out["level"].notna(), "")
+    out.attrs["suppressed"] = small
+    comp = str(df["comparison"].iloc[0])
+    return html_table(out, [Col("Covariate", "covariate"), Col("Level", "level"),
+                            Col("Cohort mean / share", "mean_a", "num"),
+                            Col("Comparison mean / share", "mean_b", "num"),
+                            Col("SMD", "smd", "num", 2), Col("Flag", "flag")],
+                      note=_note_if(out, k, f"Standardised mean differences (Austin 2009), "
+                                            f"cohort vs {esc(comp)}."))
+
+
+@view("representativeness", "tipton")
+def _rep_tipton(p: dict, k: int) -> str:
+    t = p.get("tipton")
+    if not t:
+        return (f"<p>Tipton's generalizability index was not computed: "
+                f"{esc(p.get('tipton_reason') or 'no reason given')}.</p>")
+    return definition_list([
+        ("Generalizability index B", f"{t['b']:.3f} ({t['interpretation']})"),
+        ("Cohort rows used", fmt_int(t.get("n_sample"))),
+        ("Comparison rows used", fmt_int(t.get("n_population"))),
+        ("Covariates", t.get("covariates")),
+        ("Model", t.get("model")),
+        ("Notes", "; ".join(t.get("notes") or []) or None),
+    ]) + ("<p class='tnote'>B ranges from 0 to 1; Tipton (2014) reads B >= 0.9 as very high, "
+          "0.8-0.9 high, 0.5-0.8 medium and below 0.5 low generalizability.</p>")
+
+
+@view("representativeness", "coverage")
+def _rep_coverage(p: dict, k: int) -> str:
+    df = _frame(p.get("coverage"))
+    if not len(df):
+        return "<p class='muted'>No intersection analysed.</p>"
+    min_n = (p.get("parameters") or {}).get("min_n", 30)
+    sup = suppress_small_cells(df, k, counts=["n", "n_positive"], dependent=["share"],
+                               complements=[("n", "n_positive")])
+    html = []
+    for inter, idx in df.groupby("intersection", sort=False).groups.items():
+        d = df.loc[idx]
+        s = sup.loc[idx]
+        rows = list(dict.fromkeys(d["row_level"]))
+        cols = list(dict.fromkeys(d["col_level"]))
+        a, b = str(inter).split(" x ", 1)
+        head = "".join(f"<th class='num'>{esc(c)}</th>" for c in cols)
+        body = []
+        for r in rows:
+            cells = []
+            for c in cols:
+                m = (d["row_level"] == r) & (d["col_level"] == c)
+                if not m.any():
+                    cells.append("<td class='num'>—</td>")
+                    continue
+                j = m.to_numpy().nonzero()[0][0]
+                shown = s["n"].iloc[j]
+                raw = d["n"].iloc[j]
+                cls = "num low" if raw < min_n else "num"
+                txt = (f"<span class='sup'>{esc(shown)}</span>" if isinstance(shown, str)
+                       else fmt_int(shown))
+                cells.append(f"<td class='{cls}'>{txt}</td>")
+            body.append(f"<tr><th class='txt'>{esc(r)}</th>{''.join(cells)}</tr>")
+        html.append(f"<table class='rwe matrix'><caption>{esc(inter)}: rows per cell "
+                    f"(rows: {esc(a)}, columns: {esc(b)})</caption><thead><tr><th></th>{head}"
+                    f"</tr></thead><tbody>{''.join(body)}</tbody></table>")
+    html.append(f"<p class='tnote'>Shaded cells have fewer than {min_n} rows (subgroups.min_n). "
+                + (suppression_note(k) if np.any(sup.attrs["suppressed"]) else "") + "</p>")
+    return "\n".join(html)
+
+
+@view("representativeness", "adequacy")
+def _rep_adequacy(p: dict, k: int) -> str:
+    df = _frame(p.get("adequacy"))
+    par = p.get("parameters") or {}
+    if not len(df) or par.get("target_half_width") is None:
+        return "<p class='muted'>No target half-width pre-specified: adequacy not assessed.</p>"
+    single = df[~df["grouping"].str.contains(" x ", regex=False)]
+    inter = df[df["grouping"].str.contains(" x ", regex=False)]
+    short = single[~single["reached"].fillna(True).astype(bool)]
+    req = int(df["required"].iloc[0])
+    basis = str(df["basis"].iloc[0])
+    intro = (f"<p>A {par['confidence_level']:.0%} interval of half-width "
+             f"{par['target_half_width']:g} at an assumed value of {par['assumed_value']:g} "
+             f"needs {req:,} {esc(basis)} per subgroup. {len(single) - len(short)} of "
+             f"{len(single)} subgroups reach it; {int((~inter['reached'].fillna(True).astype(bool)).sum())} "
+             f"of {len(inter)} intersectional cells do not.</p>")
+    if not len(short):
+        return intro
+    sup = suppress_small_cells(short, k, counts=["n", "n_positive"],
+                               complements=[("n", "n_positive")], dependent=["shortfall"])
+    return intro + html_table(sup, [Col("Attribute", "grouping"), Col("Subgroup", "subgroup"),
+                                     Col("n", "n", "int"), Col("Positives", "n_positive", "int"),
+                                     Col("Required", "required", "int"),
+                                     Col("Shortfall", "shortfall", "int")],
+                              caption="Subgroups below the required size",
+                              note=_note_if(sup, k))
+
+
+@view("representativeness", "sites")
+def _rep_sites(p: dict, k: int) -> str:
+    df = _frame(p.get("sites"))
+    if not len(df):
+        return "<p class='muted'>No site or equipment column.</p>"
+    sxe = df[df["level"] == "site x equipment"]
+    if len(sxe):
+        sup = suppress_small_cells(sxe, k, counts=["n"], dependent=["share"])
+        sites = list(dict.fromkeys(sxe["site"]))
+        eqs = list(dict.fromkeys(sxe["equipment"]))
+        tot_site = df[df["level"] == "site"].set_index("site")["n"]
+        tot_eq = df[df["level"] == "equipment"].set_index("equipment")["n"]
+        head = "".join(f"<th class='num'>{esc(e)}</th>" for e in eqs) + "<th class='num'>all</th>"
+        body = []
+        for s in sites:
+            cells = []
+            for e in eqs:
+                m = ((sxe["site"] == s) & (sxe["equipment"] == e)).to_numpy()
+                v = sup["n"].to_numpy()[m][0] if m.any() else 0
+                cells.append("<td class='num'>" + (f"<span class='sup'>{esc(v)}</span>"
+                                                    if isinstance(v, str) else fmt_int(v))
+                             + "</td>")
+            body.append(f"<tr><th class='txt'>{esc(s)}</th>{''.join(cells)}"
+                        f"<td class='num'><b>{fmt_int(tot_site.get(s))}</b></td></tr>")
+        body.append("<tr class='total'><th class='txt'>all</th>" + "".join(
+            f"<td class='num'><b>{fmt_int(tot_eq.get(e))}</b></td>" for e in eqs)
+            + f"<td class='num'><b>{fmt_int(p.get('n'))}</b></td></tr>")
+        return (f"<table class='rwe matrix'><caption>Rows per site (rows) and equipment "
+                f"(columns)</caption><thead><tr><th></th>{head}</tr></thead><tbody>"
+                f"{''.join(body)}</tbody></table>"
+                + (f"<p class='tnote'>{suppression_note(k)}</p>"
+                   if np.any(sup.attrs["suppressed"]) else ""))
+    d = df.copy()
+    d["name"] = d["site"].where(d["site"].notna(), d["equipment"])
+    sup = suppress_small_cells(d, k, counts=["n"], dependent=["share"])
+    return html_table(sup, [Col("Level", "name"), Col("n", "n", "int"),
+                            Col("Share", "share", "pct")], group="level",
+                      note=_note_if(sup, k))
+
+
+@view("representativeness", "missingness")
+def _rep_missingness(p: dict, k: int) -> str:
+    df = _frame(p.get("missingness"))
+    if not len(df):
+        return "<p class='muted'>No missingness computed.</p>"
+    thr = (p.get("parameters") or {}).get("missingness_threshold", 0.2)
+    overall = df[df["grouping"] == "(all)"]
+    sub = df[(df["grouping"] != "(all)") & df["flag"].astype(bool)]
+    cols = [Col("Variable", "variable"), Col("n", "n", "int"), Col("Missing", "n_missing", "int"),
+            Col("Missing %", "fraction", "pct")]
+    sup = suppress_small_cells(overall, k, counts=["n", "n_missing"],
+                               complements=[("n", "n_missing")], dependent=["fraction"])
+    html = html_table(sup, cols, caption="Missing values overall", note=_note_if(sup, k))
+    if len(sub):
+        s2 = suppress_small_cells(sub, k, counts=["n", "n_missing"],
+                                  complements=[("n", "n_missing")], dependent=["fraction"])
+        html += html_table(s2, [Col("Variable", "variable"), Col("Subgroup of", "grouping"),
+                                Col("Subgroup", "subgroup"), *cols[1:]],
+                           caption=f"Subgroups with at least {thr:.0%} missing",
+                           note=_note_if(s2, k))
+    else:
+        html += f"<p>No subgroup has {thr:.0%} or more missing values for any variable.</p>"
+    return html
+
+
+# =============================================================================== subgroups
+_METRIC_LABELS = {"sensitivity": "Sensitivity", "specificity": "Specificity", "ppv": "PPV",
+                  "npv": "NPV", "auroc": "AUROC", "brier": "Brier score",
+                  "calibration_slope": "Calibration slope",
+                  "calibration_intercept": "Calibration intercept"}
+
+
+def _mlabel(m: str) -> str:
+    return _METRIC_LABELS.get(m, m.replace("_", " "))
+
+
+@view("subgroups", "settings")
+def _sub_settings(p: dict, k: int) -> str:
+    s = p.get("settings") or {}
+    boot = (f"{s.get('n_boot')} replicates, {s.get('bootstrap')}" if s.get("ci_method")
+            not in (None, "analytic") else "not used (analytic intervals)")
+    return definition_list([
+        ("Model version", s.get("version")), ("Rows", fmt_int(s.get("n"))),
+        ("Action threshold", s.get("threshold")),
+        ("Confidence level", f"{s.get('confidence_level', 0.95):.0%}"),
+        ("Intervals", f"{s.get('ci_method')}; proportions: {s.get('proportion_interval')}"),
+        ("Bootstrap", boot),
+        ("Minimum cell size", f"n >= {s.get('min_n')}, events >= {s.get('min_events')}"),
+        ("Multiplicity", s.get("multiplicity")),
+        ("Groupings", s.get("groupings")),
+    ])
+
+
+@view("subgroups", "overall")
+def _sub_overall(p: dict, k: int) -> str:
+    t = _frame(p.get("table"))
+    ov = t[t["group"] == "overall"]
+    if not len(ov):
+        return ""
+    lvl = f"{float(ov['ci_level'].iloc[0]):.0%}"
+    ov = ov.assign(label=[_mlabel(m) for m in ov["metric"]])
+    return html_table(ov, [Col("Metric", "label"), Col(f"Estimate ({lvl} CI)", "estimate", "ci",
+                                                       low="ci_low", high="ci_high"),
+                           Col("Interval method", "ci_method"), Col("n", "n", "int"),
+                           Col("Events", "events", "int")], css="overall")
+
+
+def _pivot_performance(t: pd.DataFrame, metrics: list[str], k: int) -> str:
+    cells = t[["group", "level", "n", "events"]].drop_duplicates(["group", "level"])
+    wide = cells.copy()
+    for m in metrics:
+        d = t[t["metric"] == m].set_index(["group", "level"])
+        for part in ("estimate", "ci_low", "ci_high", "flags"):
+            wide[f"{m}:{part}"] = [d[part].get((g, lv)) if (g, lv) in d.index else None
+                                   for g, lv in zip(cells["group"], cells["level"], strict=True)]
+    dep = [c for c in wide.columns if ":" in c and not c.endswith(":flags")]
+    sup = suppress_small_cells(wide.reset_index(drop=True), k, counts=["n", "events"],
+                               complements=[("n", "events")], dependent=dep)
+    for m in metrics:
+        flags = sup[f"{m}:flags"]
+        sup[f"{m}:estimate"] = [
+            (e if isinstance(e, str) or not isinstance(f, str) else RawHTML(
+                fmt_ci(e, lo, hi) + f"<span class='flag' title='{esc(f)}'>†</span>"))
+            for e, lo, hi, f in zip(sup[f"{m}:estimate"], sup[f"{m}:ci_low"],
+                                    sup[f"{m}:ci_high"], flags, strict=True)]
+    sup["cell"] = [("all" if g == "overall" else lv) for g, lv in zip(sup["group"], sup["level"],
+                                                                      strict=True)]
+    cols = [Col("Subgroup", "cell"), Col("n", "n", "int"), Col("Events", "events", "int")]
+    for m in metrics:
+        cols.append(_EstCol(_mlabel(m), f"{m}:estimate", "ci", low=f"{m}:ci_low",
+                            high=f"{m}:ci_high"))
+    return html_table(sup, cols, group="group", css="perf"), sup.attrs["suppressed"]
+
+
+class _EstCol(Col):
+    def render(self, row):  # a flagged estimate arrives pre-rendered
+        v = row.get(self.key)
+        if isinstance(v, RawHTML):
+            return str(v)
+        return super().render(row)
+
+
+@view("subgroups", "performance")
+def _sub_performance(p: dict, k: int) -> str:
+    t = _frame(p.get("table"))
+    if not len(t):
+        return ""
+    metrics = list(dict.fromkeys(t["metric"]))
+    first = [m for m in metrics if m in ("sensitivity", "specificity", "ppv", "npv")]
+    rest = [m for m in metrics if m not in first]
+    s = p.get("settings") or {}
+    out, hidden = [], False
+    for title, ms in ((f"Classification at threshold {s.get('threshold')}", first),
+                      ("Discrimination and calibration", rest)):
+        if ms:
+            html, mask = _pivot_performance(t, ms, k)
+            hidden |= bool(np.any(mask))
+            out.append(f"<h4>{esc(title)}</h4>" + html)
+    lvl = f"{float(t['ci_level'].iloc[0]):.0%}"
+    note = (f"Estimates with {lvl} confidence intervals. † below the minimum cell size "
+            f"(n >= {s.get('min_n')}, events >= {s.get('min_events')}) or degenerate: shown, "
+            "not judged.")
+    if hidden:
+        note += " " + suppression_note(k)
+    return "\n".join(out) + f"<p class='tnote'>{note}</p>"
+
+
+@view("subgroups", "goals")
+def _sub_goals(p: dict, k: int) -> str:
+    g = _frame(p.get("goals"))
+    if not len(g):
+        return "<p class='muted'>No performance goal pre-specified.</p>"
+    g["cell"] = ["overall" if a == "overall" else f"{a} = {b}" for a, b in
+                 zip(g["group"], g["level"], strict=True)]
+    g["state"] = np.where(g["met"].eq(True), "pass", np.where(g["met"].eq(False), "fail",
+                                                              "insufficient data"))
+    sup = suppress_small_cells(g, k, counts=["n", "events"], complements=[("n", "events")],
+                               dependent=["estimate", "bound"])
+    cols = [Col("Cell", "cell"), Col("n", "n", "int"), Col("Events", "events", "int"),
+            Col("Estimate", "estimate", "num"), Col("Bound", "bound", "num"),
+            Col("Goal", "goal", "num"), Col("Verdict", "state", "status")]
+    out = []
+    for metric, scope, goal in g[["metric", "scope", "goal"]].drop_duplicates().itertuples(
+            index=False):
+        idx = g.index[(g["metric"] == metric) & (g["scope"] == scope) & (g["goal"] == goal)]
+        s = sup.loc[idx]
+        not_ok = s[s["state"] != "pass"]
+        side = str(g.loc[idx, "bound_side"].iloc[0])
+        title = (f"{_mlabel(metric)}: {side} bound vs goal {goal:g} ({scope}) — "
+                 f"{int((s['state'] == 'pass').sum())} pass, "
+                 f"{int((s['state'] == 'fail').sum())} fail, "
+                 f"{int((s['state'] == 'insufficient data').sum())} not judged")
+        body = (html_table(not_ok, cols, caption="Cells that did not pass") if len(not_ok)
+                else "<p>Every cell passes.</p>")
+        out.append(f"<h4>{esc(title)}</h4>{body}<details><summary>All {len(s)} cells"
+                   f"</summary>{html_table(s, cols)}</details>")
+    hidden = np.any(sup.attrs["suppressed"])
+    return "\n".join(out) + (f"<p class='tnote'>{suppression_note(k)}</p>" if hidden else "")
+
+
+@view("subgroups", "heterogeneity")
+def _sub_heterogeneity(p: dict, k: int) -> str:
+    h = _frame(p.get("heterogeneity"))
+    if not len(h):
+        return "<p class='muted'>No heterogeneity test.</p>"
+    metrics = list(dict.fromkeys(h["metric"]))
+    groups = list(dict.fromkeys(h["group"]))
+    wide = pd.DataFrame({"group": groups})
+    for m in metrics:
+        d = h[h["metric"] == m].set_index("group")["pvalue_adjusted"]
+        wide[m] = [d.get(g_) for g_ in groups]
+    methods = "; ".join(f"{esc(_mlabel(m))}: {esc(x)}" for m, x in
+                        h.drop_duplicates("metric")[["metric", "method"]].itertuples(index=False))
+    mult = h["multiplicity"].iloc[0]
+    return html_table(wide, [Col("Grouping", "group")] + [Col(_mlabel(m), m, "p")
+                                                           for m in metrics],
+                      note=f"{esc(mult).capitalize()}-adjusted p values of the test that a "
+                           f"metric is the same in every level of a grouping. Tests: {methods}.")
+
+
+@view("subgroups", "fairness")
+def _sub_fairness(p: dict, k: int) -> str:
+    f = _frame(p.get("fairness"))
+    if not len(f):
+        return "<p class='muted'>No fairness gap computed.</p>"
+    t = _frame(p.get("table"))
+    cells = t.drop_duplicates(["group", "level"]).set_index(["group", "level"])
+    small = set()
+    for (g, lv), r in cells.iterrows():
+        if small_rows(pd.DataFrame([r]), k, counts=["n", "events"],
+                      complements=[("n", "events")]).any():
+            small.add((g, lv))
+    f = f.astype(object)
+    hide = np.array([(g, a) in small or (g, b) in small for g, a, b in
+                     zip(f["group"], f["level_max"], f["level_min"], strict=True)])
+    for c in ("gap", "ci_low", "ci_high", "level_max", "level_min"):
+        f.loc[hide, c] = SUPPRESSED
+    f.attrs["suppressed"] = hide
+    lvl = f"{float(_frame(p.get('fairness'))['ci_level'].iloc[0]):.0%}"
+    return html_table(f, [Col("Grouping", "group"), Col("Definition", "definition"),
+                          Col(f"Gap ({lvl} CI)", "gap", "ci", low="ci_low", high="ci_high"),
+                          Col("Highest", "level_max"), Col("Lowest", "level_min"),
+                          Col("Levels", "levels_compared", "int")],
+                      note=_note_if(f, k, "Largest minus smallest level; intervals by "
+                                          + esc(str(_frame(p.get('fairness'))['ci_method'].iloc[0]))
+                                          + "."))
+
+
+# =============================================================================== drift / change
+@view("drift", "plan")
+def _drift_plan(p: dict, k: int) -> str:
+    plan = p.get("plan")
+    if not plan:
+        return "<p class='muted'>The protocol has no drift plan.</p>"
+    rp = plan.get("reference_period") or {}
+    html = definition_list([
+        ("Reference period", f"{rp.get('start')} to {rp.get('end')}" if rp else None),
+        ("Window", plan.get("window")), ("Features", plan.get("features")),
+        ("Tests", plan.get("tests")), ("Significance level", plan.get("alpha")),
+        ("Stratified by", plan.get("by")),
+    ])
+    alerts = plan.get("alerts") or []
+    if alerts:
+        df = _frame(alerts)
+        df["params"] = [", ".join(f"{a}={b:g}" for a, b in sorted((x or {}).items()))
+                        for x in df["params"]]
+        df["by"] = [", ".join(x or []) for x in df["by"]]
+        df["status"] = "not evaluated"
+        html += html_table(df, [Col("Metric", "metric"), Col("Method", "method"),
+                                Col("Parameters", "params"), Col("Threshold", "threshold", "num"),
+                                Col("By", "by"), Col("Verdict", "status", "status")],
+                           caption="Pre-specified alarms")
+    return html
+
+
+@view("change_control", "criteria")
+def _cc_criteria(p: dict, k: int) -> str:
+    crit = _frame(p.get("criteria"))
+    plan = p.get("plan") or {}
+    if not len(crit):
+        return "<p class='muted'>The protocol has no change-control plan.</p>"
+    head = definition_list([
+        ("Original version", plan.get("original_version")),
+        ("Locked (reference) version", plan.get("reference_version")),
+        ("Candidate version", plan.get("candidate_version")),
+        ("One-sided alpha", plan.get("alpha")),
+        ("Testing order", plan.get("order") or list(plan.get("margins") or {})),
+        ("Subgroups", "yes" if plan.get("subgroups") else "no"),
+        ("Ledger", plan.get("ledger")),
+    ])
+    crit["comparator"] = [f"{r} ({v})" for r, v in zip(crit["comparator_role"],
+                                                       crit["comparator_version"], strict=True)]
+    return head + html_table(crit, [Col("Step", "step", "int"), Col("Metric", "metric"),
+                                    Col("Candidate", "candidate_version"),
+                                    Col("Comparator", "comparator"),
+                                    Col("NI margin", "margin", "num"),
+                                    Col("Alpha", "alpha", "num"),
+                                    Col("Verdict", "status", "status")],
+                             caption="Pre-specified non-inferiority criteria")
+
+
+# =============================================================================== provenance
+@view("provenance", "protocol")
+def _prov_protocol(p: dict, k: int) -> str:
+    pr = p.get("protocol") or {}
+    return definition_list([
+        ("Protocol", pr.get("name")), ("File", pr.get("file")),
+        ("sha256 (canonical form)", RawHTML(f"<code>{esc(pr.get('sha256'))}</code>")),
+        ("sha256 (file bytes)", RawHTML(f"<code>{esc(pr.get('file_sha256'))}</code>")
+         if pr.get("file_sha256") else None),
+        ("Seed", pr.get("seed")),
+    ])
+
+
+@view("provenance", "files")
+def _prov_files(p: dict, k: int) -> str:
+    df = _frame(p.get("files"))
+    df["hash"] = [RawHTML(f"<code>{esc(h)}</code>") if h else "missing" for h in df["sha256"]]
+    return html_table(df, [Col("Role", "role"), Col("File", "file"),
+                           Col("Path in protocol", "protocol_path"), Col("Bytes", "bytes", "int"),
+                           Col("sha256", "hash", "html")], css="files")
+
+
+@view("provenance", "counts")
+def _prov_counts(p: dict, k: int) -> str:
+    c = p.get("counts") or {}
+    per = p.get("period") or {}
+    return definition_list([
+        ("Rows", fmt_int(c.get("rows"))),
+        ("Patients", fmt_int(c["patients"]) if "patients" in c else None),
+        ("Events (label = 1)", fmt_int(c["events"]) if "events" in c else None),
+        ("Prevalence", f"{100 * c['prevalence']:.2f}%" if c.get("prevalence") is not None
+         else None),
+        ("Sites", c.get("sites")), ("Equipment types", c.get("equipment_types")),
+        ("Model versions scored", c.get("model_versions")),
+        ("Period covered", f"{str(per.get('first'))[:10]} to {str(per.get('last'))[:10]}"
+         if per else None),
+        ("Reference standard", p.get("reference_standard")),
+    ])
+
+
+@view("provenance", "by_site_quarter")
+def _prov_time(p: dict, k: int) -> str:
+    df = _frame(p.get("by_site_quarter"))
+    if not len(df):
+        return "<p class='muted'>No timestamp column: rows over time not available.</p>"
+    has_site = "site" in df.columns
+    counts = ["n"] + (["events"] if "events" in df.columns else [])
+    sup = suppress_small_cells(df, k, counts=counts, complements=[("n", "events")]
+                               if "events" in df.columns else [])
+    if not has_site:
+        return html_table(sup, [Col("Quarter", "quarter"), Col("Rows", "n", "int"),
+                                Col("Events", "events", "int")], note=_note_if(sup, k))
+    quarters = sorted(df["quarter"].unique())
+    sites = list(dict.fromkeys(df["site"]))
+    head = "".join(f"<th class='num'>{esc(q)}</th>" for q in quarters)
+    body = []
+    for s in sites:
+        tds = []
+        for q in quarters:
+            m = ((df["site"] == s) & (df["quarter"] == q)).to_numpy()
+            v = sup["n"].to_numpy()[m][0] if m.any() else 0
+            tds.append("<td class='num'>" + (f"<span class='sup'>{esc(v)}</span>"
+                                             if isinstance(v, str) else fmt_int(v)) + "</td>")
+        body.append(f"<tr><th class='txt'>{esc(s)}</th>{''.join(tds)}</tr>")
+    return (f"<table class='rwe matrix'><caption>Rows per site (rows) and calendar quarter "
+            f"(columns)</caption><thead><tr><th></th>{head}</tr></thead><tbody>{''.join(body)}"
+            f"</tbody></table>" + (f"<p class='tnote'>{suppression_note(k)}</p>"
+                                  if np.any(sup.attrs["suppressed"]) else ""))
+
+
+@view("provenance", "missingness")
+def _prov_missing(p: dict, k: int) -> str:
+    df = _frame(p.get("missingness"))
+    if not len(df):
+        return ""
+    df["column_shown"] = [f"{c} (derived)" if d else c for c, d in
+                          zip(df["column"], df["derived"], strict=True)]
+    sup = suppress_small_cells(df, k, counts=["n", "n_missing"],
+                               complements=[("n", "n_missing")], dependent=["fraction"])
+    thr = p.get("missingness_threshold", 0.2)
+    return html_table(sup, [Col("Role", "role"), Col("Column", "column_shown"),
+                            Col("Rows", "n", "int"), Col("Missing", "n_missing", "int"),
+                            Col("Missing %", "fraction", "pct")],
+                      note=_note_if(sup, k, f"Protocol threshold for flagging: {thr:.0%}."))
+
+
+@view("provenance", "validation")
+def _prov_validation(p: dict, k: int) -> str:
+    v = p.get("validation") or {}
+    return (f"<p>Load-time validation <b>{esc(v.get('status'))}</b>. Rules checked on every "
+            "row:</p>" + bullet_list(v.get("rules") or [], css="rules")
+            + "<p class='tnote'>Not provided by the protocol (shown so a reviewer can ask for "
+              "them): " + esc(", ".join(p.get("not_provided") or [])) + ".</p>")
+
+
+# =============================================================================== model card
+@view("model_card", "card")
+def _card(p: dict, k: int) -> str:
+    from rwe.dossier._modelcard import render_card_html
+
+    return render_card_html(p, k)
