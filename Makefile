@@ -50,7 +50,8 @@ lint: $(STAMP_DEV)
 	$(VENV)/bin/ruff check rwe tests benchmarks
 
 bench: $(STAMP_DEV)
-	$(PY) benchmarks/bench_subgroups.py
+	$(PY) benchmarks/bench_subgroups.py all
+	$(PY) benchmarks/bench_dossier.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
