@@ -81,7 +81,9 @@ def fmt_ci(est: Any, low: Any, high: Any, digits: int = 3, pct: bool = False) ->
         return DASH
     if _missing(low) or _missing(high):
         return f(est)
-    return f"{f(est)} <span class='ci'>({f(low)}{EN}{f(high)})</span>"
+    # a dash between negative bounds reads as a minus sign: use a comma then
+    sep = " to " if float(low) < 0 or float(high) < 0 else EN
+    return f"{f(est)} <span class='ci'>({f(low)}{sep}{f(high)})</span>"
 
 
 def status_badge(status: Any) -> str:

@@ -237,7 +237,7 @@ def _subgroup_findings(report: Any, protocol: Any) -> list[str]:
     if len(ov):
         n = int(ov["n"].iloc[0])
         ev = int(ov["events"].iloc[0])
-        bits = [f"{m} {_fmt(r.estimate)} ({_fmt(r.ci_low)}-{_fmt(r.ci_high)})"
+        bits = [f"{m} {_fmt(r.estimate)} ({_fmt(r.ci_low)} to {_fmt(r.ci_high)})"
                 for m, r in ov.iterrows() if np.isfinite(r.estimate)]
         out.append(f"Overall (n={n:,}, {ev:,} events; version {s['version']}, threshold "
                    f"{s['threshold']:g}, {lvl} CIs): " + ", ".join(bits) + ".")
