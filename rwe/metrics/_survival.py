@@ -152,8 +152,50 @@ def _call_sksurv(func, *args, **kwargs):
             return None, f"not estimable: {exc}"
 
 
+
+def _row_bootstrap_ci(data: MetricData, statistic) -> tuple[Interval | None, str | None]:
+    """Percentile interval from a nonparametric row bootstrap of an IPCW statistic.
+
+    ``statistic(idx)`` recomputes the metric on rows ``idx`` (the censoring distribution is
+    re-estimated inside every resample, as the estimator prescribes) and returns a float or
+    None when undefined. scikit-survival evaluates one resample per call, so this loops over
+    replicates in Python: the cost is ``n_boot`` calls (about 7 ms each for Uno's C on 432
+    rows). Efron B, Tibshirani RJ. An Introduction to the Bootstrap. Chapman & Hall 1993,
+    ch. 13 (percentile interval).
+    """
+    from rwe.stats import bootstrap_interval
+
+    rng = np.random.default_rng(data.random_state)
+    n = data.n
+    reps = np.full(data.n_boot, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # sksurv/numpy warnings inside degenerate resamples
+        for b in range(data.n_boot):
+            v = statistic(rng.integers(0, n, size=n))
+            if v is not None and np.isfinite(v):
+                reps[b] = v
+    n_nan = int(np.isnan(reps).sum())
+    if n_nan == data.n_boot:
+        return None, "bootstrap interval undefined (no resample gave an estimate)"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ci = bootstrap_interval(reps, math.nan, confidence_level=data.confidence_level,
+                                method="percentile")
+    reason = (f"{n_nan} of {data.n_boot} bootstrap replicates undefined and dropped"
+              if n_nan else None)
+    return Interval(float(ci.low), float(ci.high), ci.level, ci.method), reason
+
+
+def _sub(data: MetricData, idx: np.ndarray):
+    """Structured outcome and scores of the resampled rows."""
+    from sksurv.util import Surv
+
+    return Surv.from_arrays(event=data.event[idx], time=data.time[idx]), data.y_score[idx]
+
+
 def uno_c(data: MetricData) -> MetricValue:
-    """Uno's IPCW concordance index, truncated at ``horizon`` when given (no interval).
+    """Uno's IPCW concordance index, truncated at ``horizon`` when given; percentile
+    row-bootstrap interval (``n_boot`` resamples, censoring re-estimated in each).
 
     ``sksurv.metrics.concordance_index_ipcw`` with the censoring distribution estimated by
     Kaplan-Meier on the evaluation rows. Requires scikit-survival (``pip install
@@ -180,13 +222,20 @@ def uno_c(data: MetricData) -> MetricValue:
     c = float(out[0])
     if not np.isfinite(c):
         return data.value("uno_c", math.nan, reason="no comparable pairs", events=ev)
-    return data.value("uno_c", c, events=ev, tau=data.horizon, concordant=int(out[1]),
-                      discordant=int(out[2]))
+
+    def stat(idx):
+        yb, sb = _sub(data, idx)
+        res, _ = _call_sksurv(sk.concordance_index_ipcw, yb, yb, sb, tau=data.horizon)
+        return None if res is None else float(res[0])
+
+    ci, why = _row_bootstrap_ci(data, stat)
+    return data.value("uno_c", c, ci, reason=why, events=ev, tau=data.horizon,
+                      concordant=int(out[1]), discordant=int(out[2]), n_boot=data.n_boot)
 
 
 def time_dependent_auc(data: MetricData) -> MetricValue:
     """Cumulative/dynamic AUC at ``horizon``: cases have T ≤ horizon with an event, controls
-    T > horizon; IPCW estimator (no interval).
+    T > horizon; IPCW estimator with a percentile row-bootstrap interval.
 
     ``sksurv.metrics.cumulative_dynamic_auc`` with the censoring distribution estimated on the
     evaluation rows. Requires scikit-survival.
@@ -215,12 +264,21 @@ def time_dependent_auc(data: MetricData) -> MetricValue:
     out, reason = _call_sksurv(sk.cumulative_dynamic_auc, y, y, data.y_score, [data.horizon])
     if reason:
         return data.value("time_dependent_auc", math.nan, reason=reason, events=ev)
-    return data.value("time_dependent_auc", float(np.asarray(out[0])[0]), events=ev,
-                      horizon=data.horizon, cases=cases, controls=controls)
+
+    def stat(idx):
+        yb, sb = _sub(data, idx)
+        res, _ = _call_sksurv(sk.cumulative_dynamic_auc, yb, yb, sb, [data.horizon])
+        return None if res is None else float(np.asarray(res[0])[0])
+
+    ci, why = _row_bootstrap_ci(data, stat)
+    return data.value("time_dependent_auc", float(np.asarray(out[0])[0]), ci, reason=why,
+                      events=ev, horizon=data.horizon, cases=cases, controls=controls,
+                      n_boot=data.n_boot)
 
 
 def brier_ipcw(data: MetricData) -> MetricValue:
-    """IPCW Brier score at ``horizon`` (Graf et al. 1999); no interval.
+    """IPCW Brier score at ``horizon`` (Graf et al. 1999) with a percentile row-bootstrap
+    interval.
 
     ``y_score`` is the predicted probability of the event by ``horizon`` (so the predicted
     survival is ``1 - y_score``). ``sksurv.metrics.brier_score`` with the censoring
@@ -247,8 +305,15 @@ def brier_ipcw(data: MetricData) -> MetricValue:
     out, reason = _call_sksurv(sk.brier_score, y, y, surv, [data.horizon])
     if reason:
         return data.value("brier_ipcw", math.nan, reason=reason, events=ev)
-    return data.value("brier_ipcw", float(np.asarray(out[1])[0]), events=ev,
-                      horizon=data.horizon)
+
+    def stat(idx):
+        yb, sb = _sub(data, idx)
+        res, _ = _call_sksurv(sk.brier_score, yb, yb, (1.0 - sb)[:, None], [data.horizon])
+        return None if res is None else float(np.asarray(res[1])[0])
+
+    ci, why = _row_bootstrap_ci(data, stat)
+    return data.value("brier_ipcw", float(np.asarray(out[1])[0]), ci, reason=why, events=ev,
+                      horizon=data.horizon, n_boot=data.n_boot)
 
 
 def kaplan_meier_by_group(time, event, groups=None, *, confidence_level: float = 0.95
@@ -312,13 +377,13 @@ _S = frozenset({"time", "event", "y_score"})
 for _spec in (
     MetricSpec("harrell_c", "Harrell's C", "survival", _S, True, None, "jackknife", harrell_c,
                "Concordance of risk score with event order; jackknife interval.", REF_HARRELL),
-    MetricSpec("uno_c", "Uno's C", "survival", _S, True, None, "none", uno_c,
+    MetricSpec("uno_c", "Uno's C", "survival", _S, True, None, "bootstrap", uno_c,
                "IPCW concordance (truncated at horizon when given).", REF_UNO_C),
     MetricSpec("time_dependent_auc", "Time-dependent AUC", "survival", _S | {"horizon"}, True,
-               None, "none", time_dependent_auc, "Cumulative/dynamic AUC at the horizon (IPCW).",
+               None, "bootstrap", time_dependent_auc, "Cumulative/dynamic AUC at the horizon (IPCW).",
                REF_TD_AUC),
     MetricSpec("brier_ipcw", "Brier score at horizon (IPCW)", "survival", _S | {"horizon"},
-               False, None, "none", brier_ipcw,
+               False, None, "bootstrap", brier_ipcw,
                "IPCW Brier score of the predicted event probability at the horizon.", REF_GRAF),
 ):
     register_metric(_spec)

@@ -209,3 +209,33 @@ def test_harrell_c_jackknife_calibration(censored):
     else:
         covered = np.abs(c - c0) <= 1.959963984540054 * se
         assert 0.935 <= covered.mean() <= 0.965, covered.mean()
+
+
+def _censored_at_51(rossi):
+    t, e, risk, p_event, _ = rossi
+    return np.minimum(t, 51.0), np.where(t > 51, 0, e), risk, p_event
+
+
+@pytest.mark.parametrize("name", ["uno_c", "time_dependent_auc", "brier_ipcw"])
+def test_ipcw_metrics_carry_a_seeded_bootstrap_interval(rossi, name):
+    t, e, risk, p_event = _censored_at_51(rossi)
+    score = p_event if name == "brier_ipcw" else risk
+    kw = dict(time=t, event=e, horizon=HORIZON, n_boot=200, random_state=7)
+    v = compute_metric(name, e, score, **kw)
+    assert v.ci is not None and v.ci.method == "percentile" and v.reason is None
+    assert v.ci.low < v.estimate < v.ci.high
+    w = compute_metric(name, e, score, **kw)
+    assert (w.ci.low, w.ci.high) == (v.ci.low, v.ci.high)
+
+
+def test_ipcw_bootstrap_width_shrinks_like_one_over_root_n(rossi):
+    # the same data repeated 4 times: the estimate is unchanged and the bootstrap SE, hence
+    # the percentile interval width, halves (sqrt(4) = 2); a width that ignored n would fail
+    t, e, _, p_event = _censored_at_51(rossi)
+    kw = dict(horizon=HORIZON, n_boot=300, random_state=3)
+    one = compute_metric("brier_ipcw", e, p_event, time=t, event=e, **kw)
+    four = compute_metric("brier_ipcw", np.tile(e, 4), np.tile(p_event, 4),
+                          time=np.tile(t, 4), event=np.tile(e, 4), **kw)
+    assert_allclose(four.estimate, one.estimate, rtol=1e-10)
+    ratio = (four.ci.high - four.ci.low) / (one.ci.high - one.ci.low)
+    assert 0.38 < ratio < 0.65
