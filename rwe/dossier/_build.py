@@ -479,7 +479,7 @@ def _inputs(protocol: Any) -> list[dict]:
     if ref is not None:
         cand = protocol.resolve(ref)
         if not cand.is_file():
-            from rwe.representativeness import reference_dir
+            from rwe._paths import reference_dir
 
             cand = reference_dir() / (ref if ref.endswith(".csv") else f"{ref}.csv")
         items.append(("reference population", cand))

@@ -397,7 +397,7 @@ def data_provenance(protocol: Any, evset: Any) -> dict[str, Any]:
     if ref is not None:
         cand = p.resolve(ref)
         if not cand.is_file():
-            from rwe.representativeness import reference_dir
+            from rwe._paths import reference_dir
 
             cand = reference_dir() / (ref if ref.endswith(".csv") else f"{ref}.csv")
         files.append(_file_record("reference population", cand, ref))

@@ -253,7 +253,7 @@ def _semantic_messages(p: Protocol) -> Iterator[tuple[Loc, str]]:
     for i, a in enumerate(p.population.attributes):
         yield from attr_ok(("population", "attributes", i), a)
     if p.population.reference is not None:
-        from rwe.representativeness import available_references
+        from rwe._paths import available_references
 
         ref = p.population.reference
         if not p.resolve(ref).is_file() and ref not in available_references() and \

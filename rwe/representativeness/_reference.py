@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rwe._paths import available_references, reference_dir  # noqa: F401 (re-exported)
 from rwe.exceptions import InvalidParameterError, ReferenceDataError
 
 __all__ = [
@@ -40,19 +41,6 @@ MSG_COLUMNS = "{source}: a reference file needs the columns {needed}; found {fou
 MSG_DUPLICATE = "{source}: attribute {attribute!r} lists category {category!r} more than once"
 MSG_UNKNOWN = ("reference {name!r} is neither a file nor a name in {directory}; available: "
                "{available}")
-
-
-def reference_dir() -> Path:
-    """``datasets/reference`` of the repository (``Path(rwe.__file__).parents[1]``)."""
-    import rwe
-
-    return Path(rwe.__file__).resolve().parents[1] / "datasets" / "reference"
-
-
-def available_references() -> list[str]:
-    """Names of the reference files shipped in ``datasets/reference``."""
-    d = reference_dir()
-    return sorted(p.stem for p in d.glob("*.csv")) if d.is_dir() else []
 
 
 def _check_shares(shares: Mapping[str, Mapping[str, float]], source: str
