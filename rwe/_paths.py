@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["available_references", "reference_dir"]
+__all__ = ["available_references", "bundled_reference", "reference_dir"]
 
 
 def reference_dir() -> Path:
@@ -17,3 +17,12 @@ def available_references() -> list[str]:
     """Names of the reference files shipped in ``datasets/reference``."""
     d = reference_dir()
     return sorted(p.stem for p in d.glob("*.csv")) if d.is_dir() else []
+
+
+def bundled_reference(name: str) -> Path | None:
+    """The bundled reference file called ``name`` (with or without ``.csv``), or None."""
+    d = reference_dir()
+    for cand in (d / str(name), d / f"{name}.csv"):
+        if cand.is_file():
+            return cand
+    return None

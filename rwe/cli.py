@@ -64,14 +64,7 @@ def _validate(protocol_path: str | Path, *, data: bool = True):
         if protocol.population.reference is not None:
             from rwe.representativeness import load_reference
 
-            ref = protocol.population.reference
-            cand = protocol.resolve(ref)
-            load_reference(cand if cand.is_file() else ref)
-        missing = [c for c in protocol.population.covariates if c not in evset.frame.columns]
-        if missing:
-            raise _Usage(f"{protocol.path}: population.covariates: column(s) "
-                         f"{', '.join(map(repr, missing))} are not among the loaded columns "
-                         "(list them in data.columns.features)")
+            load_reference(protocol.reference_path())
     return protocol, evset
 
 
@@ -84,41 +77,33 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _ensure_demo_data() -> None:
-    from rwe.datasets import demo_path, write_demo
-
-    if not (demo_path() / "demo.parquet").is_file() or not (
-            demo_path() / "training_snapshot.parquet").is_file():
-        _echo("generating the demo data (seeded, about 2 s) ...")
-        write_demo()
-
-
 def _cmd_demo(args: argparse.Namespace) -> int:
     root = _project_root()
     protocol_path = root / _DEMO_PROTOCOL
     if not protocol_path.is_file():
         raise _Usage(f"{protocol_path}: demo protocol not found; run rwe demo from a source "
                      "checkout (pip install -e .)")
-    _ensure_demo_data()
+    from rwe.datasets import demo_path, ensure_demo
+
+    if ensure_demo():
+        _echo(f"generated the demo data (seed as in its data card) in {demo_path()}")
     protocol, evset = _validate(protocol_path)
     _echo(_summary(protocol, evset))
     if args.summary_only:
         return EXIT_OK
     out = Path(args.out) if args.out else root / "reports" / "demo"
-    return _build(protocol_path, out, args)
+    return _build(protocol_path, out, args, evset=evset)
 
 
-def _build(protocol_path: Path | str, out: Path, args: argparse.Namespace) -> int:
-    try:
-        from rwe.dossier import build_dossier
-    except ImportError:  # pragma: no cover - until the dossier module lands
-        _echo("dossier rendering is not available in this build; validated only")
-        return EXIT_OK
+def _build(protocol_path: Path | str, out: Path, args: argparse.Namespace, *,
+           evset=None) -> int:
+    from rwe.dossier import build_dossier
+
     result = build_dossier(protocol_path, out, force=args.force,
                            pdf=False if args.no_pdf else None, jobs=args.jobs,
-                           progress=not args.quiet)
+                           progress=not args.quiet, evset=evset)
     _echo(f"dossier written to {result.path}")
-    for line in getattr(result, "summary_lines", lambda: [])():
+    for line in result.summary_lines():
         _echo(line)
     return EXIT_OK
 

@@ -9,6 +9,8 @@ is ``datasets/demo/README.md``.
 from __future__ import annotations
 
 import hashlib
+import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -365,8 +367,15 @@ def _write_parquet(frame: pd.DataFrame, path: Path, metadata: dict[str, str]) ->
     table = pa.Table.from_pandas(frame, preserve_index=False)
     # drop the pandas metadata (it records the pandas version) so bytes depend on data only
     table = table.replace_schema_metadata({k.encode(): v.encode() for k, v in metadata.items()})
-    pq.write_table(table, path, row_group_size=_ROW_GROUP_SIZE, compression="zstd",
-                   compression_level=3)
+    # write beside the target and rename: an interrupted run never leaves a truncated file
+    # that would later pass for the demo
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        pq.write_table(table, tmp, row_group_size=_ROW_GROUP_SIZE, compression="zstd",
+                       compression_level=3)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_demo(directory: str | Path | None = None, *, seed: int = DEMO_SEED,
@@ -401,6 +410,31 @@ def write_demo(directory: str | Path | None = None, *, seed: int = DEMO_SEED,
     _write_parquet(data.scans, paths["scans"], {**meta, "rwe.table": "scans"})
     _write_parquet(data.training, paths["training"], {**meta, "rwe.table": "training"})
     return paths
+
+
+def ensure_demo(paths: Iterable[str | Path] | None = None) -> bool:
+    """Write the bundled demo files (default seed and size) when one that is needed is missing.
+
+    Parameters
+    ----------
+    paths : iterable of path-like, optional
+        Files the caller is about to read; only those in :func:`demo_path` count (a protocol's
+        ``data.path`` and ``data.reference_rows``). Default: both bundled demo files.
+
+    Returns
+    -------
+    bool
+        True when the files were generated.
+    """
+    d = demo_path().resolve()
+    if paths is None:
+        wanted = [d / "demo.parquet", d / "training_snapshot.parquet"]
+    else:
+        wanted = [Path(p).resolve() for p in paths]
+    if any(p.parent == d and not p.exists() for p in wanted):
+        write_demo()
+        return True
+    return False
 
 
 def file_sha256(path: str | Path) -> str:

@@ -477,11 +477,7 @@ def _inputs(protocol: Any) -> list[dict]:
         items.append(("comparison rows", protocol.resolve(protocol.population.comparison)))
     ref = protocol.population.reference
     if ref is not None:
-        cand = protocol.resolve(ref)
-        if not cand.is_file():
-            from rwe._paths import reference_dir
-
-            cand = reference_dir() / (ref if ref.endswith(".csv") else f"{ref}.csv")
+        cand = protocol.reference_path() or protocol.resolve(ref)
         items.append(("reference population", cand))
     out = []
     for role, p in items:
@@ -494,7 +490,7 @@ def _inputs(protocol: Any) -> list[dict]:
 # =============================================================================== entry point
 def build_dossier(protocol_path: str | Path, out_dir: str | Path, *, force: bool = False,
                   pdf: bool | None = None, jobs: int | None = None, progress: bool = True,
-                  notebooks_dir: str | Path | None = None) -> DossierResult:
+                  notebooks_dir: str | Path | None = None, evset=None) -> DossierResult:
     """Build the evidence dossier of a protocol into ``out_dir``.
 
     Runs one notebook per section in ``protocol.report.sections`` (``notebooks/``) through
@@ -520,6 +516,9 @@ def build_dossier(protocol_path: str | Path, out_dir: str | Path, *, force: bool
         tqdm bars, overall and per notebook (on a terminal).
     notebooks_dir : str or Path, optional
         Templates directory (default: ``notebooks/`` of the checkout).
+    evset : EvaluationSet, optional
+        The protocol's data, already loaded and validated by the caller (``rwe demo``), so the
+        build does not read and validate them a second time before the notebooks start.
 
     Returns
     -------
@@ -569,7 +568,8 @@ def build_dossier(protocol_path: str | Path, out_dir: str | Path, *, force: bool
     if pdf is None:
         pdf = bool(protocol.report.pdf)
     _ensure_demo_data(protocol)
-    protocol.load_data()  # validate before any kernel starts: bad data fail fast, in one line
+    if evset is None:  # validate before any kernel starts: bad data fail fast, in one line
+        protocol.load_data()
     k = protocol.report.small_cell_k
 
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -72,11 +72,10 @@ def _display_html(html: str) -> None:
 def _ensure_demo_data(protocol: Any) -> None:
     """Generate the bundled demo data when the protocol points at them and they are missing
     (so the notebooks run in JupyterLab on a fresh checkout)."""
-    from rwe.datasets import demo_path, write_demo
+    from rwe.datasets import ensure_demo
 
-    data = protocol.resolve(protocol.data.path)
-    if not data.exists() and data.parent == demo_path().resolve():
-        write_demo()
+    ensure_demo(protocol.resolve(p) for p in (protocol.data.path, protocol.data.reference_rows)
+                if p is not None)
 
 
 @dataclasses.dataclass

@@ -395,11 +395,7 @@ def data_provenance(protocol: Any, evset: Any) -> dict[str, Any]:
                                   p.resolve(p.population.comparison), p.population.comparison))
     ref = p.population.reference
     if ref is not None:
-        cand = p.resolve(ref)
-        if not cand.is_file():
-            from rwe._paths import reference_dir
-
-            cand = reference_dir() / (ref if ref.endswith(".csv") else f"{ref}.csv")
+        cand = p.reference_path() or p.resolve(ref)
         files.append(_file_record("reference population", cand, ref))
 
     counts: dict[str, Any] = {"rows": int(len(frame))}

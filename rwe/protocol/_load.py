@@ -252,17 +252,21 @@ def _semantic_messages(p: Protocol) -> Iterator[tuple[Loc, str]]:
             yield from attr_ok(("subgroups", "intersections", i, j), a)
     for i, a in enumerate(p.population.attributes):
         yield from attr_ok(("population", "attributes", i), a)
-    if p.population.reference is not None:
+    loaded = set(cols.features) | set(cols.attributes)
+    for i, c in enumerate(p.population.covariates):
+        if c not in loaded:
+            yield ("population", "covariates", i), (
+                f"covariate {c!r} is not a column the data section loads; list it in "
+                "data.columns.features")
+    if p.population.reference is not None and p.reference_path() is None:
         from rwe._paths import available_references
 
         ref = p.population.reference
-        if not p.resolve(ref).is_file() and ref not in available_references() and \
-                Path(ref).stem not in available_references():
-            avail = available_references()
-            yield ("population", "reference"), (
-                f"reference population {ref!r} is neither a file (relative to the protocol) "
-                f"nor a bundled reference" + _suggest(ref, avail)
-                + f" (bundled: {', '.join(avail) or 'none'})")
+        avail = available_references()
+        yield ("population", "reference"), (
+            f"reference population {ref!r} is neither a file (relative to the protocol) "
+            f"nor a bundled reference" + _suggest(ref, avail)
+            + f" (bundled: {', '.join(avail) or 'none'})")
     # drift
     if p.drift is not None:
         for i, a in enumerate(p.drift.by):
@@ -310,7 +314,8 @@ def _raise(found: list[tuple[Loc, str]], where: str, pos: _Positions | None, pat
 
 def protocol_from_dict(data: dict[str, Any], *, source: str = "<protocol>",
                        base_dir: str | Path | None = None,
-                       _positions: _Positions | None = None) -> Protocol:
+                       _positions: _Positions | None = None,
+                       _file: Path | None = None) -> Protocol:
     """Validate a protocol given as a mapping (e.g. papermill parameters).
 
     ``base_dir`` anchors relative paths (defaults to the current directory).
@@ -322,7 +327,10 @@ def protocol_from_dict(data: dict[str, Any], *, source: str = "<protocol>",
         proto = Protocol.model_validate(data)
     except ValidationError as err:
         _raise(list(_schema_messages(err)), source, _positions, source)
-    if base_dir is not None:
+    # anchor relative paths before the cross-reference checks, which resolve them
+    if _file is not None:
+        proto._path = _file
+    elif base_dir is not None:
         proto._path = Path(base_dir).resolve() / "<protocol>"
     problems = list(_semantic_messages(proto))
     if problems:
@@ -382,8 +390,7 @@ def load_protocol(path: str | Path) -> Protocol:
                where, pos, where)
     if data is None:
         raise ProtocolError(f"{where}: the protocol file is empty", path=where)
-    proto = protocol_from_dict(data, source=where, _positions=pos)
-    proto._path = p.resolve()
+    proto = protocol_from_dict(data, source=where, _positions=pos, _file=p.resolve())
     proto._file_sha256 = hashlib.sha256(raw).hexdigest()
     return proto
 

@@ -249,6 +249,19 @@ class Protocol(_Strict):
         p = Path(path)
         return p if p.is_absolute() else (self.base_dir / p).resolve()
 
+    def reference_path(self) -> Path | None:
+        """The file ``population.reference`` names: a path relative to the protocol, else a
+        bundled reference in ``datasets/reference``; None when unset or not found."""
+        ref = self.population.reference
+        if ref is None:
+            return None
+        cand = self.resolve(ref)
+        if cand.is_file():
+            return cand
+        from rwe._paths import bundled_reference
+
+        return bundled_reference(ref)
+
     @property
     def version(self) -> str:
         """The primary model version: performance.version or the first score column."""

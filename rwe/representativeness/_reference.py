@@ -19,7 +19,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rwe._paths import available_references, reference_dir  # noqa: F401 (re-exported)
+from rwe._paths import (  # noqa: F401 (available_references, reference_dir re-exported)
+    available_references,
+    bundled_reference,
+    reference_dir,
+)
 from rwe.exceptions import InvalidParameterError, ReferenceDataError
 
 __all__ = [
@@ -322,10 +326,9 @@ def load_reference(name_or_path: str | Path | ReferencePopulation) -> ReferenceP
     p = Path(name_or_path)
     if p.is_file():
         return ReferencePopulation.from_csv(p)
-    d = reference_dir()
-    for cand in (d / str(name_or_path), d / f"{name_or_path}.csv"):
-        if cand.is_file():
-            return ReferencePopulation.from_csv(cand)
-    raise ReferenceDataError(MSG_UNKNOWN.format(name=str(name_or_path), directory=d,
+    bundled = bundled_reference(str(name_or_path))
+    if bundled is not None:
+        return ReferencePopulation.from_csv(bundled)
+    raise ReferenceDataError(MSG_UNKNOWN.format(name=str(name_or_path), directory=reference_dir(),
                                                 available=", ".join(available_references())
                                                 or "none"))

@@ -1022,10 +1022,7 @@ def representativeness_from_protocol(protocol: Protocol | str | Path,
     pop = p.population
     if pop.reference is None:
         raise InvalidParameterError("protocol population.reference is not set")
-    ref_arg: Any = pop.reference
-    cand = p.resolve(pop.reference)
-    if cand.is_file():
-        ref_arg = cand
+    ref_arg: Any = p.reference_path() or pop.reference  # unknown name: load_reference says so
     comparison = None
     if pop.comparison is not None:
         cp = p.resolve(pop.comparison)

@@ -269,3 +269,26 @@ def test_training_snapshot(demo, scans):
     assert never_f_train > never_f_cohort + 0.4
     assert tr["scanner_vendor"].eq("Canon").mean() > 0.3
     assert abs(tr["score_v1_0"].mean() - tr["malignant"].mean()) < 0.01
+
+
+def test_ensure_demo_ignores_files_outside_the_demo_directory(tmp_path):
+    from rwe.datasets import ensure_demo
+
+    assert ensure_demo([tmp_path / "missing.parquet"]) is False
+    assert not (tmp_path / "missing.parquet").exists()
+
+
+def test_interrupted_demo_write_leaves_no_file(tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    from rwe.datasets import write_demo
+
+    def boom(table, where, **kw):
+        with open(where, "wb") as fh:
+            fh.write(b"PAR1 truncated")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pq, "write_table", boom)
+    with pytest.raises(OSError, match="disk full"):
+        write_demo(tmp_path, n_scans=200, n_training=50)
+    assert list(tmp_path.iterdir()) == []

@@ -222,3 +222,26 @@ def test_protocol_is_frozen():
 
     with pytest.raises(ValidationError, match="frozen"):
         p.performance.threshold = 0.5  # type: ignore[misc]
+
+
+def test_relative_reference_file_resolves_against_the_protocol_not_cwd(tmp_path, monkeypatch):
+    proto_dir = tmp_path / "study"
+    proto_dir.mkdir()
+    (proto_dir / "catchment.csv").write_text(
+        "# name: catchment\n# source: test\nattribute,category,share\nsex,F,0.5\nsex,M,0.5\n")
+    text = _demo_text().replace("reference: us_census_2020_clinical",
+                                "reference: catchment.csv")
+    path = _write(proto_dir, text)
+    monkeypatch.chdir(tmp_path)  # another working directory
+    p = load_protocol(path)
+    assert p.reference_path() == (proto_dir / "catchment.csv").resolve()
+    assert load_protocol(DEMO).reference_path().name == "us_census_2020_clinical.csv"
+
+
+def test_covariate_must_be_a_loaded_column(tmp_path):
+    text = _demo_text().replace("covariates: [age, pack_years, nodule_size_mm]",
+                                "covariates: [age, bmi]")
+    path = _write(tmp_path, text)
+    line = _line_of(text, "covariates: [age, bmi]")
+    assert _messages(path) == [f"{path}:{line}: population.covariates[1]: covariate 'bmi' is not "
+                               "a column the data section loads; list it in data.columns.features"]
