@@ -62,15 +62,23 @@ def _separation_reason(y: np.ndarray, lp: np.ndarray) -> str | None:
 
 
 def _fit_glm(y: np.ndarray, exog: np.ndarray, offset: np.ndarray | None):
-    """Binomial GLM (IRLS); statsmodels warnings are captured and returned, not raised."""
-    import statsmodels.api as sm
+    """Logistic regression by maximum likelihood (statsmodels ``Logit``, Newton-Raphson);
+    statsmodels warnings are captured and returned, not raised.
+
+    The binomial GLM with logit link and ``Logit`` maximise the same likelihood (same
+    estimates and model-based standard errors, cross-checked against ``GLM`` in the tests);
+    ``Logit``'s Newton steps cost about half of ``GLM``'s IRLS on 100k rows. Newton starts
+    at zero (every fitted probability 1/2), where the Hessian is never singular; starting at
+    the calibrated model (a = 0, b = 1) fails when some p are clipped 0s and 1s.
+    """
+    from statsmodels.discrete.discrete_model import Logit
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            res = sm.GLM(y.astype(float), exog, family=sm.families.Binomial(),
-                         offset=offset).fit()
-        except Exception as exc:  # noqa: BLE001 - e.g. PerfectSeparationError in old versions
+            res = Logit(y.astype(float), exog, offset=offset).fit(
+                disp=0, maxiter=100)
+        except Exception as exc:  # noqa: BLE001 - e.g. PerfectSeparationError, singular Hessian
             return None, [f"{type(exc).__name__}: {exc}"]
     msgs = [f"{w.category.__name__}: {w.message}" for w in caught]
     return res, msgs
@@ -79,10 +87,10 @@ def _fit_glm(y: np.ndarray, exog: np.ndarray, offset: np.ndarray | None):
 def _glm_failure(res, msgs) -> str | None:
     if res is None:
         return "logistic fit failed: " + "; ".join(msgs)
-    conv = bool(res.converged) if hasattr(res, "converged") else True
+    conv = bool(res.mle_retvals.get("converged", True))
     params, bse = np.asarray(res.params), np.asarray(res.bse)
     if not conv or not np.isfinite(params).all() or not np.isfinite(bse).all():
-        detail = ("; ".join(msgs)) if msgs else "IRLS did not converge"
+        detail = ("; ".join(msgs)) if msgs else "Newton-Raphson did not converge"
         return f"logistic fit did not converge ({detail})"
     return None
 
@@ -90,8 +98,8 @@ def _glm_failure(res, msgs) -> str | None:
 def calibration_slope(data: MetricData) -> MetricValue:
     """Calibration slope: β₁ of the logistic recalibration model ``logit P(y) = β₀ + β₁ logit p``.
 
-    Fitted by maximum likelihood (statsmodels ``GLM``, Binomial, logit link); the interval is
-    the Wald interval ``β₁ ± z SE(β₁)``. The intercept of this model (slope free) is in
+    Fitted by maximum likelihood (statsmodels ``Logit``: the Binomial GLM with logit link); the
+    interval is the Wald interval ``β₁ ± z SE(β₁)``. The intercept of this model (slope free) is in
     ``extras["intercept"]``. Target value 1: < 1 means predictions are too extreme.
     Probabilities are clipped to [1e-12, 1 - 1e-12] before the logit. Undefined (nan with a
     reason) with one outcome class, constant predictions, or (quasi-)complete separation.
@@ -128,7 +136,7 @@ def calibration_slope(data: MetricData) -> MetricValue:
 def calibration_intercept(data: MetricData) -> MetricValue:
     """Calibration-in-the-large (CITL): α of ``logit P(y) = α + offset(logit p)``.
 
-    Fitted by maximum likelihood (statsmodels ``GLM`` with ``offset``); Wald interval.
+    Fitted by maximum likelihood (statsmodels ``Logit`` with ``offset``); Wald interval.
     Target value 0: > 0 means risks are under-estimated on average. Probabilities are clipped
     to [1e-12, 1 - 1e-12] before the logit. Undefined with one outcome class (α = ±∞).
 

@@ -185,13 +185,13 @@ def test_non_convergence_becomes_reason_and_convergence_warning(monkeypatch):
     from rwe.metrics import _calibration
 
     class NotConverged:
-        converged = False
+        mle_retvals = {"converged": False}
         params = np.array([np.nan, np.nan])
         bse = np.array([np.nan, np.nan])
 
     monkeypatch.setattr(_calibration, "_fit_glm",
-                        lambda *a: (NotConverged(), ["ConvergenceWarning: IRLS stalled"]))
+                        lambda *a: (NotConverged(), ["ConvergenceWarning: Newton stalled"]))
     y, p = o5_data()
     with pytest.warns(ConvergenceWarning, match="did not converge"):
         v = compute_metric("calibration_slope", y, p)
-    assert np.isnan(v.estimate) and "IRLS stalled" in v.reason
+    assert np.isnan(v.estimate) and "Newton stalled" in v.reason
