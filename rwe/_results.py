@@ -12,11 +12,14 @@ import dataclasses
 import datetime as _dt
 import json
 import math
+import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas is imported where a result needs it: the dossier's plan-only
+    import pandas as pd  # sections (drift, change control, model card) never load it
 
 __all__ = ["Interval", "ResultMixin", "json_safe", "canonical_json"]
 
@@ -57,6 +60,8 @@ class ResultMixin:
         return out
 
     def summary(self) -> str:
+        import pandas as pd
+
         with pd.option_context("display.width", 120, "display.max_columns", 30):
             return self.to_frame().to_string(index=False)
 
@@ -81,9 +86,10 @@ def json_safe(obj: Any) -> Any:
         return obj.to_dict()
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: json_safe(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, pd.DataFrame):
+    pd = sys.modules.get("pandas")  # no pandas loaded: obj cannot be a pandas object
+    if pd is not None and isinstance(obj, pd.DataFrame):
         return [json_safe(r) for r in obj.to_dict(orient="records")]
-    if isinstance(obj, pd.Series):
+    if pd is not None and isinstance(obj, pd.Series):
         return {str(k): json_safe(v) for k, v in obj.items()}
     if isinstance(obj, np.ndarray):
         return [json_safe(v) for v in obj.tolist()]
@@ -91,9 +97,10 @@ def json_safe(obj: Any) -> Any:
         return {str(k): json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple, set, frozenset)):
         return [json_safe(v) for v in obj]
-    if isinstance(obj, (pd.Timestamp, _dt.datetime, _dt.date)):
+    if isinstance(obj, (_dt.datetime, _dt.date)) or (pd is not None
+                                                       and isinstance(obj, pd.Timestamp)):
         return obj.isoformat()
-    if obj is pd.NA or obj is pd.NaT:
+    if pd is not None and (obj is pd.NA or obj is pd.NaT):
         return None
     return str(obj)
 

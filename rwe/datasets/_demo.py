@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit, logit
 
 import rwe
 from rwe._validation import check_int
@@ -92,6 +91,21 @@ _VENDOR_P = np.array([
     [0.00, 0.00, 1.00, 0.00],  # S3: Philips, replaced by Canon from 2025-03-01
     [0.50, 0.50, 0.00, 0.00],
 ])
+
+def expit(x):
+    """scipy.special.expit, imported on first use: checking that the demo files exist (every
+    dossier build does) must not load scipy."""
+    from scipy.special import expit as _expit
+
+    return _expit(x)
+
+
+def logit(p):
+    """scipy.special.logit, imported on first use."""
+    from scipy.special import logit as _logit
+
+    return _logit(p)
+
 
 # risk model (true logit) -----------------------------------------------------------------------
 _B0 = -5.6

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import html
 import math
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from rwe.dossier._sections import STATUSES
 from rwe.dossier._suppress import SUPPRESSED
+
+if TYPE_CHECKING:  # tables are rendered from records; pandas only when given a DataFrame
+    import pandas as pd
 
 __all__ = ["Col", "fmt_num", "fmt_int", "fmt_pct", "fmt_p", "fmt_ci", "html_table",
            "status_badge", "esc", "bullet_list", "definition_list"]
@@ -26,7 +28,8 @@ def esc(value: Any) -> str:
 
 
 def _missing(v: Any) -> bool:
-    if v is None or v is pd.NA:
+    pd = sys.modules.get("pandas")
+    if v is None or (pd is not None and v is pd.NA):
         return True
     try:
         return isinstance(v, float) and not math.isfinite(v)
@@ -152,7 +155,7 @@ def html_table(frame: pd.DataFrame | Sequence[dict], columns: Sequence[Col], *,
                css: str = "", empty: str = "No rows.") -> str:
     """Render an aggregate table: numbers right-aligned in tabular figures, intervals beside
     their estimates, optional group header rows (``group`` column), caption and note."""
-    df = frame if isinstance(frame, pd.DataFrame) else pd.DataFrame(list(frame))
+    rows = frame.to_dict("records") if hasattr(frame, "to_dict") else list(frame)
     parts = [f"<table class='rwe {css}'>"]
     if caption:
         parts.append(f"<caption>{caption}</caption>")
@@ -160,10 +163,10 @@ def html_table(frame: pd.DataFrame | Sequence[dict], columns: Sequence[Col], *,
         f"<th class='{'num' if c.numeric else 'txt'}'"
         + (f" title='{esc(c.title)}'" if c.title else "") + f">{esc(c.label)}</th>"
         for c in columns) + "</tr></thead><tbody>")
-    if not len(df):
+    if not rows:
         parts.append(f"<tr><td colspan='{len(columns)}' class='empty'>{esc(empty)}</td></tr>")
     current = object()
-    for _, row in df.iterrows():
+    for row in rows:
         if group is not None and row.get(group) != current:
             current = row.get(group)
             parts.append(f"<tr class='grp'><th colspan='{len(columns)}'>{esc(current)}</th></tr>")

@@ -13,7 +13,7 @@ from typing import Any
 
 from rwe._results import json_safe
 from rwe.dossier._format import Col, RawHTML, bullet_list, definition_list, esc, html_table
-from rwe.dossier._suppress import scrub_text, small_rows
+from rwe.dossier._suppress import scrub_text, small_record
 
 __all__ = ["model_card", "chai_xml", "render_card_html", "CHAI_NAMESPACE", "NOT_PROVIDED"]
 
@@ -27,10 +27,7 @@ def _np(v: Any) -> Any:
 
 
 def _cell_ok(row: dict, k: int) -> bool:
-    import pandas as pd
-
-    return not small_rows(pd.DataFrame([row]), k, counts=["n", "events"],
-                          complements=[("n", "events")]).any()
+    return not small_record(row, k, counts=["n", "events"], complements=[("n", "events")])
 
 
 def model_card(protocol: Any, sections: dict[str, dict]) -> dict[str, Any]:

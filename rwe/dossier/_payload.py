@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from rwe._results import json_safe
+
+if TYPE_CHECKING:  # payloads of the plan-only sections are built without pandas
+    import pandas as pd
 from rwe.dossier._sections import (
     STATUS_FAIL,
     STATUS_INSUFFICIENT,
@@ -414,6 +416,8 @@ def data_provenance(protocol: Any, evset: Any) -> dict[str, Any]:
     period = None
     by_time: list[dict] = []
     if roles.timestamp:
+        import pandas as pd
+
         ts = pd.to_datetime(frame[roles.timestamp], utc=False, errors="coerce")
         period = {"first": json_safe(ts.min()), "last": json_safe(ts.max()),
                   "column": roles.timestamp}

@@ -28,14 +28,18 @@ PPRs (a heuristic fitted to rwe's own phrasing).
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
-__all__ = ["SUPPRESSED", "small_label", "suppress_small_cells", "small_rows", "scrub_text",
-           "scrub_figure"]
+if TYPE_CHECKING:  # imported inside the table functions: text scrubbing needs no pandas
+    import pandas as pd
+
+__all__ = ["SUPPRESSED", "small_label", "suppress_small_cells", "small_rows", "small_record",
+           "scrub_text", "scrub_figure"]
 
 #: What a reviewer page shows instead of a suppressed value.
 SUPPRESSED = "suppressed"
@@ -47,6 +51,8 @@ def small_label(k: int) -> str:
 
 
 def _is_small(values: pd.Series, k: int) -> np.ndarray:
+    import pandas as pd
+
     v = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
     with np.errstate(invalid="ignore"):
         return (v >= 1) & (v < k)
@@ -55,6 +61,8 @@ def _is_small(values: pd.Series, k: int) -> np.ndarray:
 def small_rows(frame: pd.DataFrame, k: int, *, counts: Sequence[str],
                complements: Sequence[tuple[str, str]] = ()) -> np.ndarray:
     """Boolean mask of the rows that rule 1 makes small."""
+    import pandas as pd
+
     mask = np.zeros(len(frame), dtype=bool)
     for c in counts:
         if c in frame.columns:
@@ -65,6 +73,23 @@ def small_rows(frame: pd.DataFrame, k: int, *, counts: Sequence[str],
                 frame[part], errors="coerce")
             mask |= _is_small(rest, k)
     return mask
+
+
+def _count(v: Any) -> float:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return math.nan
+    return x
+
+
+def small_record(row: Mapping[str, Any], k: int, *, counts: Sequence[str],
+                 complements: Sequence[tuple[str, str]] = ()) -> bool:
+    """Rule 1 for one record (a dict): :func:`small_rows` of a one-row table, without
+    building one."""
+    vals = [_count(row[c]) for c in counts if c in row]
+    vals += [_count(row[t]) - _count(row[p]) for t, p in complements if t in row and p in row]
+    return any(1 <= v < k for v in vals if not math.isnan(v))
 
 
 def suppress_small_cells(frame: pd.DataFrame, k: int, *, counts: Sequence[str],
@@ -95,6 +120,8 @@ def suppress_small_cells(frame: pd.DataFrame, k: int, *, counts: Sequence[str],
         Object-dtype copy with the same columns and index, plus nothing else: the mask of
         suppressed rows is available as ``result.attrs["suppressed"]``.
     """
+    import pandas as pd
+
     k = int(k)
     counts = [c for c in counts if c in frame.columns]
     dependent = [c for c in dependent if c in frame.columns]

@@ -6,10 +6,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # the analysis views build frames; the plan-only sections never load pandas
+    import pandas as pd
 
 from rwe.dossier._format import (
     Col,
@@ -25,6 +27,7 @@ from rwe.dossier._suppress import (
     SUPPRESSED,
     scrub_text,
     small_label,
+    small_record,
     small_rows,
     suppress_small_cells,
 )
@@ -60,7 +63,15 @@ def suppression_note(k: int) -> str:
 
 
 def _frame(records: Any) -> pd.DataFrame:
+    import pandas as pd
+
     return pd.DataFrame(records or [])
+
+
+def _numeric(values: Any) -> Any:
+    import pandas as pd
+
+    return pd.to_numeric(values, errors="coerce")
 
 
 def _note_if(df: pd.DataFrame, k: int, extra: str = "") -> str | None:
@@ -77,16 +88,12 @@ def _verdicts(payload: dict, k: int) -> str:
     rows = payload.get("verdicts") or []
     if not rows:
         return "<p class='muted'>This section has no pre-specified goal or criterion.</p>"
-    df = _frame(rows)
-    df["detail"] = [scrub_text(str(d), k) for d in df["detail"]]
-    if "description" in df.columns:
-        df["criterion"] = [
-            RawHTML(esc(c) + (f"<div class='desc'>{esc(d)}</div>" if isinstance(d, str) and d
-                              else "")) for c, d in zip(df["criterion"], df["description"],
-                                                          strict=True)]
-    else:
-        df["criterion"] = [RawHTML(esc(c)) for c in df["criterion"]]
-    return html_table(df, [Col("Goal or criterion", "criterion", "html"),
+    rows = [{**r, "detail": scrub_text(str(r.get("detail")), k),
+             "criterion": RawHTML(esc(r.get("criterion")) + (
+                 f"<div class='desc'>{esc(r['description'])}</div>"
+                 if isinstance(r.get("description"), str) and r["description"] else ""))}
+            for r in rows]
+    return html_table(rows, [Col("Goal or criterion", "criterion", "html"),
                            Col("Verdict", "status", "status"), Col("Detail", "detail")],
                       css="verdicts")
 
@@ -172,7 +179,7 @@ def _rep_smd(p: dict, k: int) -> str:
     df["count_a"] = np.where(cat, np.round(df["mean_a"].astype(float) * df["n_a"].astype(float)),
                              np.nan)
     df["count_b"] = np.where(cat, np.round(df["mean_b"].astype(float)
-                                           * pd.to_numeric(df["n_b"], errors="coerce")), np.nan)
+                                           * _numeric(df["n_b"])), np.nan)
     small = small_rows(df, k, counts=["count_a", "count_b"])
     out = df.astype(object)
     for c in ("mean_a", "mean_b", "sd_a", "sd_b", "smd"):
@@ -480,10 +487,11 @@ def _sub_heterogeneity(p: dict, k: int) -> str:
         return "<p class='muted'>No heterogeneity test.</p>"
     metrics = list(dict.fromkeys(h["metric"]))
     groups = list(dict.fromkeys(h["group"]))
-    wide = pd.DataFrame({"group": groups})
+    wide = [{"group": g_} for g_ in groups]
     for m in metrics:
         d = h[h["metric"] == m].set_index("group")["pvalue_adjusted"]
-        wide[m] = [d.get(g_) for g_ in groups]
+        for row in wide:
+            row[m] = d.get(row["group"])
     methods = "; ".join(f"{esc(_mlabel(m))}: {esc(x)}" for m, x in
                         h.drop_duplicates("metric")[["metric", "method"]].itertuples(index=False))
     mult = h["multiplicity"].iloc[0]
@@ -502,8 +510,7 @@ def _sub_fairness(p: dict, k: int) -> str:
     cells = t.drop_duplicates(["group", "level"]).set_index(["group", "level"])
     small = set()
     for (g, lv), r in cells.iterrows():
-        if small_rows(pd.DataFrame([r]), k, counts=["n", "events"],
-                      complements=[("n", "events")]).any():
+        if small_record(r, k, counts=["n", "events"], complements=[("n", "events")]):
             small.add((g, lv))
     f = f.astype(object)
     hide = np.array([(g, a) in small or (g, b) in small for g, a, b in
@@ -536,12 +543,11 @@ def _drift_plan(p: dict, k: int) -> str:
     ])
     alerts = plan.get("alerts") or []
     if alerts:
-        df = _frame(alerts)
-        df["params"] = [", ".join(f"{a}={b:g}" for a, b in sorted((x or {}).items()))
-                        for x in df["params"]]
-        df["by"] = [", ".join(x or []) for x in df["by"]]
-        df["status"] = "not evaluated"
-        html += html_table(df, [Col("Metric", "metric"), Col("Method", "method"),
+        rows = [{**a, "params": ", ".join(f"{x}={v:g}" for x, v in
+                                          sorted((a.get("params") or {}).items())),
+                 "by": ", ".join(a.get("by") or []), "status": "not evaluated"}
+                for a in alerts]
+        html += html_table(rows, [Col("Metric", "metric"), Col("Method", "method"),
                                 Col("Parameters", "params"), Col("Threshold", "threshold", "num"),
                                 Col("By", "by"), Col("Verdict", "status", "status")],
                            caption="Pre-specified alarms")
@@ -550,9 +556,9 @@ def _drift_plan(p: dict, k: int) -> str:
 
 @view("change_control", "criteria")
 def _cc_criteria(p: dict, k: int) -> str:
-    crit = _frame(p.get("criteria"))
+    crit = list(p.get("criteria") or [])
     plan = p.get("plan") or {}
-    if not len(crit):
+    if not crit:
         return "<p class='muted'>The protocol has no change-control plan.</p>"
     head = definition_list([
         ("Original version", plan.get("original_version")),
@@ -563,8 +569,8 @@ def _cc_criteria(p: dict, k: int) -> str:
         ("Subgroups", "yes" if plan.get("subgroups") else "no"),
         ("Ledger", plan.get("ledger")),
     ])
-    crit["comparator"] = [f"{r} ({v})" for r, v in zip(crit["comparator_role"],
-                                                       crit["comparator_version"], strict=True)]
+    crit = [{**c, "comparator": f"{c.get('comparator_role')} ({c.get('comparator_version')})"}
+            for c in crit]
     return head + html_table(crit, [Col("Step", "step", "int"), Col("Metric", "metric"),
                                     Col("Candidate", "candidate_version"),
                                     Col("Comparator", "comparator"),

@@ -12,10 +12,12 @@ import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # checking a protocol's metric names must not load pandas
+    import pandas as pd
 
 from rwe._results import Interval, ResultMixin
 from rwe._validation import as_1d, as_binary, check_choice, check_int, check_level, check_real
@@ -159,6 +161,8 @@ class MetricValue(ResultMixin):
             "events": int(self.events),
             "reason": self.reason,
         }
+        import pandas as pd
+
         return pd.DataFrame([row], columns=list(self.FRAME_COLUMNS))
 
 

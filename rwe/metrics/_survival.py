@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from rwe._optional import import_optional
 from rwe._results import Interval
@@ -348,6 +351,8 @@ def kaplan_meier_by_group(time, event, groups=None, *, confidence_level: float =
     e = as_binary(event, "event")
     if e.size != t.size:
         raise InvalidParameterError(f"event has length {e.size} but time has length {t.size}")
+    import pandas as pd
+
     g = pd.Series(["all"] * t.size if groups is None else np.asarray(groups, dtype=object))
     if g.size != t.size:
         raise InvalidParameterError(f"groups has length {g.size} but time has length {t.size}")
