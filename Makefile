@@ -40,16 +40,23 @@ $(STAMP_DEV): pyproject.toml $(STAMP_RUN)
 venv: $(STAMP_RUN)
 dev: $(STAMP_DEV)
 
+# rwe is installed editable: compile its bytecode up front, so that every dossier kernel
+# imports it instead of compiling it (also where PYTHONDONTWRITEBYTECODE is set)
+BYTECODE := $(PY) -m compileall -q rwe
+
 demo: $(STAMP_RUN) $(CHROMIUM_STAMP)
+	@$(BYTECODE)
 	$(VENV)/bin/rwe demo
 
 test: $(STAMP_DEV) $(CHROMIUM_STAMP)
+	@$(BYTECODE)
 	$(PY) -m pytest -q
 
 lint: $(STAMP_DEV)
 	$(VENV)/bin/ruff check rwe tests benchmarks
 
 bench: $(STAMP_DEV)
+	@$(BYTECODE)
 	$(PY) benchmarks/bench_subgroups.py all
 	$(PY) benchmarks/bench_dossier.py
 

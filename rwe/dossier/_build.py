@@ -24,7 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from rwe._results import json_safe
-from rwe.dossier._notebook import FIGURES_DIR, SECTIONS_DIR, load_section
+from rwe.dossier._notebook import (
+    FIGURES_DIR,
+    SECTIONS_DIR,
+    SHARED_DIR,
+    abort_build,
+    announce_build,
+    load_section,
+    share_evaluation_set,
+)
 from rwe.dossier._sections import (
     SECTION_SPECS,
     STATUS_FAIL,
@@ -215,6 +223,7 @@ def _keep_failed(build: Path, out: Path, error: BaseException) -> Path:
     failed = out.parent / f"{out.name}{FAILED_SUFFIX}"
     if failed.exists() and (failed / FAILED_MARKER).is_file():
         shutil.rmtree(failed, ignore_errors=True)
+    shutil.rmtree(build / SHARED_DIR, ignore_errors=True)  # patient-level rows: never kept
     for name in ("index.html", "results.json", "manifest.json", "dossier.pdf"):
         (build / name).unlink(missing_ok=True)
     (build / FAILED_MARKER).write_text(
@@ -321,7 +330,8 @@ def _run_notebook(spec: SectionSpec, template: Path, build: Path, protocol_path:
     try:
         pm.execute_notebook(str(template), str(target), parameters=params,
                             kernel_name=KERNEL_NAME, progress_bar=bar, cwd=str(template.parent),
-                            request_save_on_cell_execute=True, log_output=False,
+                            request_save_on_cell_execute=False, log_output=False,
+                            shutdown_kernel="immediate",
                             extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
     except PapermillExecutionError as exc:
         cell = _template_cell(target, exc.cell_index)
@@ -339,39 +349,59 @@ def _run_notebook(spec: SectionSpec, template: Path, build: Path, protocol_path:
             "parameters": params, "duration_seconds": round(time.perf_counter() - t0, 3)}
 
 
-def _schedule(specs: list[SectionSpec], run, jobs: int, overall) -> list[dict]:
+def _schedule(specs: list[SectionSpec], run, jobs: int, overall, *,
+              on_failure=None, halted=None) -> list[dict]:
+    """Run the sections ``jobs`` at a time, longest first.
+
+    A section that reads others' results (``after``) starts as soon as a slot is free and
+    every one of them has *started*: its kernel starts up while they finish, and
+    :meth:`SectionContext.results` waits for their results. ``on_failure(exc)`` is called at
+    the first failure (the orchestrator tells waiting kernels to stop); ``halted()`` returns
+    an exception when the build must stop for a reason outside the notebooks (the data
+    failed validation), which is then raised.
+    """
     names = {s.name for s in specs}
     order = sorted(specs, key=lambda s: RUN_ORDER.index(s.name) if s.name in RUN_ORDER else 99)
     pending = list(order)
-    done: set[str] = set()
+    started: set[str] = set()
     records: list[dict] = []
-    failure: BaseException | None = None
+    failures: list[tuple[SectionSpec, BaseException]] = []
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="rwe-dossier") as ex:
         running: dict = {}
         while pending or running:
+            stop = halted() if halted is not None else None
+            if stop is not None and not any(e is stop for _, e in failures):
+                failures.insert(0, (None, stop))
+                if on_failure is not None:
+                    on_failure(stop)
             for s in list(pending):
-                if failure is not None or len(running) >= jobs:
+                if failures or len(running) >= jobs:
                     break
-                if all(d in done or d not in names for d in s.after):
+                if all(d in started or d not in names for d in s.after):
                     running[ex.submit(run, s)] = s
+                    started.add(s.name)
                     pending.remove(s)
+            if failures:
+                pending.clear()
             if not running:
                 break
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            finished, _ = wait(running, return_when=FIRST_COMPLETED, timeout=0.5)
             for f in finished:
                 s = running.pop(f)
                 exc = f.exception()
                 if exc is not None:
-                    if failure is None:
-                        failure = exc
+                    if not failures and on_failure is not None:
+                        on_failure(exc)
+                    failures.append((s, exc))
                     pending.clear()
                 else:
                     records.append(f.result())
-                    done.add(s.name)
                     if overall is not None:
                         overall.update(1)
-    if failure is not None:
-        raise failure
+    if failures:
+        # a section stopped by another's failure (it was waiting for that one) is not the cause
+        first = [e for s, e in failures if s is None or not s.after] or [failures[0][1]]
+        raise first[0]
     by = {r["section"]: r for r in records}
     return [by[s.name] for s in specs]
 
@@ -384,8 +414,22 @@ def _exporter():
                         exclude_output_prompt=True)
 
 
+#: A figure shown by ``ctx.figure``: the PNG inline (the notebook stays self-contained) and its
+#: file in the dossier (``data-file``).
+_INLINE_FIGURE = re.compile(r"src='data:image/png;base64,[A-Za-z0-9+/=]*'(?P<rest>[^>]*?)"
+                            r"data-file='(?P<file>[^']+)'")
+
+
+def _link_figures(html: str) -> str:
+    """Point a figure's ``<img>`` at its file in the dossier instead of the inline PNG: pages
+    a tenth of the size, and nbconvert's HTML pass has less to parse."""
+    return _INLINE_FIGURE.sub(lambda m: f"src='{m['file']}'{m['rest']}data-file='{m['file']}'",
+                              html)
+
+
 def _reviewer_body(nb_path: Path, exporter_lock: threading.Lock, cache: dict) -> str:
-    """The executed notebook as reviewer HTML: no code, no prompts, no stderr."""
+    """The executed notebook as reviewer HTML: no code, no prompts, no stderr; figures
+    linked to their files (``figures/``)."""
     import nbformat
 
     nb = nbformat.read(str(nb_path), as_version=4)
@@ -393,6 +437,11 @@ def _reviewer_body(nb_path: Path, exporter_lock: threading.Lock, cache: dict) ->
         if cell.cell_type == "code":
             cell.outputs = [o for o in cell.get("outputs", [])
                             if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+            for o in cell.outputs:
+                html = (o.get("data") or {}).get("text/html")
+                if html is not None:
+                    o["data"]["text/html"] = _link_figures(
+                        html if isinstance(html, str) else "".join(html))
     keep = []
     for cell in nb.cells:
         tags = cell.get("metadata", {}).get("tags") or []
@@ -487,6 +536,15 @@ def _inputs(protocol: Any) -> list[dict]:
     return out
 
 
+def _load_and_share(protocol: Any, build: Path) -> None:
+    """Generate the demo data if needed, read and validate the protocol's data, and leave the
+    snapshot for the kernels (runs on its own thread while they start)."""
+    from rwe.dossier._notebook import _ensure_demo_data
+
+    _ensure_demo_data(protocol)
+    share_evaluation_set(build, protocol, protocol.load_data())
+
+
 # =============================================================================== entry point
 def build_dossier(protocol_path: str | Path, out_dir: str | Path, *, force: bool = False,
                   pdf: bool | None = None, jobs: int | None = None, progress: bool = True,
@@ -546,7 +604,6 @@ def build_dossier(protocol_path: str | Path, out_dir: str | Path, *, force: bool
 
     import rwe
     from rwe.dossier._chromium import CHROMIUM_MISSING, chromium_version, find_chromium, print_pdf
-    from rwe.dossier._notebook import _ensure_demo_data
     from rwe.dossier._page import index_body, page, print_document
     from rwe.protocol import load_protocol
 
@@ -567,9 +624,6 @@ def build_dossier(protocol_path: str | Path, out_dir: str | Path, *, force: bool
     jobs = max(1, int(jobs))
     if pdf is None:
         pdf = bool(protocol.report.pdf)
-    _ensure_demo_data(protocol)
-    if evset is None:  # validate before any kernel starts: bad data fail fast, in one line
-        protocol.load_data()
     k = protocol.report.small_cell_k
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -578,24 +632,55 @@ def build_dossier(protocol_path: str | Path, out_dir: str | Path, *, force: bool
     os.umask(umask)
     build.chmod(0o777 & ~umask)  # mkdtemp makes it private; a dossier is a normal directory
     (build / "notebooks").mkdir()
+    # The data are read and validated once, here, while the first kernels start up (they
+    # wait for the snapshot when they need it); bad data stop the build with their one-line
+    # error and nothing is written.
+    announce_build(build, [s.name for s in specs], data_pending=evset is None)
+    loader = None
+    if evset is None:
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rwe-dossier-data")
+        loader = pool.submit(_load_and_share, protocol, build)
+        pool.shutdown(wait=False)
+    else:
+        share_evaluation_set(build, protocol, evset)
+
+    def halted() -> BaseException | None:
+        if loader is not None and loader.done():
+            return loader.exception()
+        return None
+
+    def stop_waiting(exc: BaseException) -> None:
+        abort_build(build, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     overall = tqdm(total=len(specs), desc="dossier", unit="notebook", position=0,
                    leave=False, disable=None) if progress else None
     slots = _Slots(jobs)
-    bodies: dict[str, str] = {}
     lock = threading.Lock()
     cache: dict = {}
+    # reviewer pages are rendered on their own thread while the kernels run: a worker goes
+    # straight on to its next notebook
+    renderer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rwe-dossier-render")
+    rendering: dict = {}
 
     def run(spec: SectionSpec) -> dict:
         rec = _run_notebook(spec, templates[spec.name], build, protocol_abs, progress, slots)
-        bodies[spec.name] = _reviewer_body(rec["executed"], lock, cache)  # while others run
+        rendering[spec.name] = renderer.submit(_reviewer_body, rec["executed"], lock, cache)
         return rec
 
     phases: dict[str, float] = {"prepare": round(time.perf_counter() - t0, 3)}
     try:
         try:
             t1 = time.perf_counter()
-            with _kernel_threads(max(1, (os.cpu_count() or 1) // jobs)) as kernel_threads:
-                records = _schedule(specs, run, jobs, overall)
+            try:
+                with _kernel_threads(max(1, (os.cpu_count() or 1) // jobs)) as kernel_threads:
+                    records = _schedule(specs, run, jobs, overall, on_failure=stop_waiting,
+                                        halted=halted)
+                if loader is not None and loader.exception() is not None:
+                    raise loader.exception()  # only plan sections ran: the data still count
+                bodies = {name: f.result() for name, f in rendering.items()}
+            finally:
+                renderer.shutdown(wait=True, cancel_futures=True)
+                if loader is not None:
+                    loader.exception()  # never leave the loader writing into the build
             phases["notebooks"] = round(time.perf_counter() - t1, 3)
         except NotebookExecutionError as exc:
             failed = _keep_failed(build, out, exc)
@@ -606,6 +691,7 @@ def build_dossier(protocol_path: str | Path, out_dir: str | Path, *, force: bool
         results = _merge(protocol, specs, build)
         (build / "results.json").write_text(dump_results(results), encoding="utf-8")
         shutil.rmtree(build / SECTIONS_DIR, ignore_errors=True)
+        shutil.rmtree(build / SHARED_DIR, ignore_errors=True)
 
         version = rwe.__version__
         for s in specs:

@@ -7,6 +7,7 @@ import base64
 import dataclasses
 import io
 import json
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +15,20 @@ from rwe._results import json_safe
 from rwe.dossier._sections import section_spec
 
 __all__ = ["SectionContext", "start_section", "save_section", "load_section",
-           "section_json_path", "SECTIONS_DIR", "FIGURES_DIR", "configure_matplotlib"]
+           "section_json_path", "SECTIONS_DIR", "FIGURES_DIR", "SHARED_DIR",
+           "configure_matplotlib", "share_evaluation_set", "announce_build", "abort_build"]
 
 SECTIONS_DIR = "sections"
+#: Where ``rwe dossier`` leaves the validated data for its kernels (removed before install).
+SHARED_DIR = ".shared"
+_SHARED_EVSET = "evaluation-set.pickle"
+_PENDING = "evaluation-set.pending"
+_EXPECTED = "sections.json"
+_ABORT = "abort"
 FIGURES_DIR = "figures"
 FIGURE_DPI = 110
+#: Figures made by :meth:`SectionContext.panels`, already laid out with ``tight_layout``.
+_LAID_OUT: weakref.WeakSet = weakref.WeakSet()
 
 
 def section_json_path(out_dir: str | Path, name: str) -> Path:
@@ -45,6 +55,82 @@ def save_section(name: str, result: Any, out_dir: str | Path, protocol: Any = No
     return payload
 
 
+def _shared(out_dir: str | Path, name: str) -> Path:
+    return Path(out_dir) / SHARED_DIR / name
+
+
+def announce_build(out_dir: str | Path, sections: list[str], *, data_pending: bool) -> None:
+    """Tell the section kernels of an ``rwe dossier`` build what to expect in ``out_dir``:
+    the sections being run (:meth:`SectionContext.results` waits for them) and, with
+    ``data_pending``, that the validated data are on their way (:attr:`SectionContext.evset`
+    waits for them instead of reading the files itself)."""
+    d = Path(out_dir) / SHARED_DIR
+    d.mkdir(parents=True, exist_ok=True)
+    (d / _EXPECTED).write_text(json.dumps(sorted(sections)), encoding="utf-8")
+    if data_pending:
+        (d / _PENDING).write_text("", encoding="utf-8")
+
+
+def abort_build(out_dir: str | Path, reason: str) -> None:
+    """Tell waiting kernels that the build has stopped (they raise instead of waiting)."""
+    d = Path(out_dir) / SHARED_DIR
+    if d.is_dir():
+        (d / _ABORT).write_text(reason, encoding="utf-8")
+
+
+def share_evaluation_set(out_dir: str | Path, protocol: Any, evset: Any) -> Path:
+    """Leave the protocol's validated data in ``out_dir/.shared/`` for the section kernels.
+
+    ``rwe dossier`` validates the data once, while the first kernels start; each section
+    notebook then takes this snapshot instead of reading and validating the files again
+    (0.3-0.5 s per kernel on the demo), and every section analyses the same rows. The pickle
+    is tied to the protocol's sha256, lives only in the private build directory and is
+    deleted before the dossier is moved into place (it holds patient-level rows).
+    """
+    import pickle
+
+    path = _shared(out_dir, _SHARED_EVSET)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".partial")
+    with open(tmp, "wb") as fh:
+        pickle.dump({"protocol_sha256": protocol.sha256, "evset": evset}, fh, protocol=5)
+    tmp.replace(path)
+    _shared(out_dir, _PENDING).unlink(missing_ok=True)
+    return path
+
+
+def _wait_for(out_dir: Path, ready: Any, what: str) -> None:
+    """Poll until ``ready()`` while the orchestrator says the build goes on."""
+    import time
+
+    abort = _shared(out_dir, _ABORT)
+    while not ready():
+        if abort.is_file():
+            from rwe.exceptions import RWEError
+
+            raise RWEError(f"dossier build stopped while this section waited for {what}: "
+                           f"{abort.read_text(encoding='utf-8').strip()}")
+        if not (Path(out_dir) / SHARED_DIR).is_dir():  # build directory gone
+            return
+        time.sleep(0.02)
+
+
+def _shared_evaluation_set(out_dir: Path, protocol: Any) -> Any:
+    """The snapshot :func:`share_evaluation_set` left for this protocol (waiting for it while
+    the orchestrator is still validating), or None outside ``rwe dossier``."""
+    import pickle
+
+    path = _shared(out_dir, _SHARED_EVSET)
+    pending = _shared(out_dir, _PENDING)
+    if pending.is_file():
+        _wait_for(out_dir, lambda: not pending.is_file(), "the validated data")
+    if not path.is_file():
+        return None
+    with open(path, "rb") as fh:
+        got = pickle.load(fh)
+    return got["evset"] if got.get("protocol_sha256") == protocol.sha256 else None
+
+
 def load_section(name: str, out_dir: str | Path) -> dict | None:
     """A saved section payload, or None when that section has not been run."""
     path = section_json_path(out_dir, name)
@@ -61,6 +147,20 @@ def configure_matplotlib() -> None:
     matplotlib.rcParams.update({"svg.hashsalt": "rwe-dossier", "figure.dpi": FIGURE_DPI,
                                 "savefig.dpi": FIGURE_DPI, "font.size": 9,
                                 "axes.titlesize": 10, "figure.max_open_warning": 0})
+
+
+def _freeze_long_lived() -> None:
+    """Move every object alive now (imported modules, the protocol, the data) out of the
+    cyclic garbage collector's reach (:func:`gc.freeze`).
+
+    They live as long as the kernel, yet each full collection walks them again: automatic
+    ones while the analysis allocates, and the explicit ``gc.collect()`` statsmodels runs in
+    every Holm adjustment (0.1 s each with pandas, scipy and 100k rows loaded). Objects made
+    later are collected as usual. Saves about 0.4 s of the demo's subgroup analysis.
+    """
+    import gc
+
+    gc.freeze()
 
 
 def _display_html(html: str) -> None:
@@ -101,10 +201,15 @@ class SectionContext:
 
     @property
     def evset(self):
-        """The protocol's evaluation data (loaded and validated once)."""
+        """The protocol's evaluation data (loaded and validated once; inside ``rwe dossier``,
+        the snapshot the orchestrator validated)."""
         if self._evset is None:
-            _ensure_demo_data(self.protocol)
-            self._evset = self.protocol.load_data()
+            evset = _shared_evaluation_set(self.out_dir, self.protocol)
+            if evset is None:
+                _ensure_demo_data(self.protocol)
+                evset = self.protocol.load_data()
+            self._evset = evset
+            _freeze_long_lived()
         return self._evset
 
     # ----------------------------------------------------------------------------- output
@@ -136,9 +241,17 @@ class SectionContext:
         _display_html(render_view(self.name, view, self.payload, self.k))
 
     def results(self) -> dict[str, dict]:
-        """Payloads of the other sections already saved in ``out_dir``."""
+        """Payloads of the other sections already saved in ``out_dir``. Inside ``rwe
+        dossier`` (which starts this kernel before the others finish), first waits until
+        every other section of the build has saved its results."""
         from rwe.dossier._sections import SECTION_SPECS
 
+        expected = _shared(self.out_dir, _EXPECTED)
+        if expected.is_file():
+            want = [n for n in json.loads(expected.read_text(encoding="utf-8"))
+                    if n != self.name]
+            _wait_for(self.out_dir, lambda: all(section_json_path(self.out_dir, n).is_file()
+                                                for n in want), "the other sections")
         out = {}
         for s in SECTION_SPECS:
             if s.name != self.name:
@@ -148,19 +261,24 @@ class SectionContext:
         return out
 
     def figure(self, fig: Any, name: str, *, caption: str, alt: str | None = None) -> None:
-        """Save ``fig`` (a Figure or Axes) as ``figures/<section>-<name>.png``, show it with its
-        caption and alt text, and close it. Small counts in its labels are scrubbed first."""
+        """Save ``fig`` (a Figure, Axes or array of Axes) as ``figures/<section>-<name>.png``,
+        show it with its caption and alt text, and close it. Small counts in its labels are
+        scrubbed first."""
         import matplotlib.pyplot as plt
 
         from rwe.dossier._format import esc
         from rwe.dossier._suppress import scrub_figure
 
+        if isinstance(fig, (list, tuple)) or type(fig).__name__ == "ndarray":
+            fig = next(iter(getattr(fig, "flat", fig)))  # Axes from plt.subplots
         fig = getattr(fig, "figure", fig)
         if hasattr(fig, "get_figure") and not hasattr(fig, "savefig"):
             fig = fig.get_figure()
         scrub_figure(fig, self.k)
         buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=FIGURE_DPI, bbox_inches="tight",
+        # bbox "tight" costs a full extra draw; figures laid out by panels() already fit
+        tight = None if fig in _LAID_OUT else "tight"
+        fig.savefig(buf, format="png", dpi=FIGURE_DPI, bbox_inches=tight,
                     metadata={"Software": None})
         plt.close(fig)
         data = buf.getvalue()
@@ -205,16 +323,22 @@ class SectionContext:
         import pandas as pd
 
         ev = report._evset
-        labels = ev.subgroup_labels(by)
-        y = pd.Series(ev.y_true)
-        n = labels.map(labels.value_counts())
-        e = labels.map(y.groupby(labels.to_numpy()).sum())
-        ok = (n >= self.k) & (e >= self.k) & ((n - e) >= self.k)
-        ok = ok.fillna(False).to_numpy(dtype=bool) & np.asarray(labels.notna())
+        codes, uniques = pd.factorize(ev.subgroup_labels(by), sort=False)  # missing: -1
+        seen = codes >= 0
+        n = np.bincount(codes[seen], minlength=len(uniques))
+        e = np.bincount(codes[seen], weights=np.asarray(ev.y_true, dtype=float)[seen],
+                        minlength=len(uniques))
+        big = (n >= self.k) & (e >= self.k) & ((n - e) >= self.k)
+        ok = seen & np.append(big, False)[codes]  # codes -1 -> the appended False
         return dataclasses.replace(report, _evset=ev.subset(ok))
 
-    def panels(self, draw: Any, items: list, *, ncols: int = 3, size: tuple = (4.2, 3.6)):
-        """One figure with a panel per item: ``draw(item, ax)`` draws each."""
+    def panels(self, draw: Any, items: list, *, ncols: int = 3, size: tuple = (4.2, 3.6),
+               share: bool = False):
+        """One figure with a panel per item: ``draw(item, ax)`` draws each.
+
+        ``share=True`` gives every panel the same x and y axes (curves on [0, 1]: calibration,
+        ROC): tick labels and axis titles are drawn once per row and column, not per panel.
+        """
         import math
 
         import matplotlib.pyplot as plt
@@ -222,7 +346,7 @@ class SectionContext:
         nrows = max(1, math.ceil(len(items) / ncols))
         ncols = min(ncols, max(1, len(items)))
         fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows),
-                                 squeeze=False)
+                                 squeeze=False, sharex=share, sharey=share)
         for ax, item in zip(axes.flat, items, strict=False):
             try:
                 draw(item, ax)
@@ -234,21 +358,34 @@ class SectionContext:
             ax.set_title(str(item), loc="left", fontsize=10)
         for ax in list(axes.flat)[len(items):]:
             ax.set_visible(False)
-        fig.tight_layout()
+        if share:
+            used = len(items)
+            for i, ax in enumerate(axes.flat[:used]):
+                r, c = divmod(i, ncols)
+                bottom = (r + 1) * ncols + c >= used  # no visible panel below this one
+                ax.xaxis.set_tick_params(labelbottom=bottom)
+                if not bottom:
+                    ax.set_xlabel("")
+                if c > 0:
+                    ax.yaxis.set_tick_params(labelleft=False)
+                    ax.set_ylabel("")
+        fig.tight_layout()  # once, here: figure() then saves it without a second layout pass
+        _LAID_OUT.add(fig)
         return fig
 
 
 def start_section(name: str, protocol: Any, out_dir: str | Path | None = None) -> SectionContext:
     """Begin a section notebook: load the protocol (a path or a Protocol), make ``out_dir``
-    and set up matplotlib. ``out_dir`` defaults to ``reports/notebooks`` next to the
+    and, for a section with figures, set up matplotlib. ``out_dir`` defaults to ``reports/notebooks`` next to the
     protocol's directory."""
     from rwe.protocol import Protocol, load_protocol
 
-    section_spec(name)
-    configure_matplotlib()
+    if section_spec(name).figures:
+        configure_matplotlib()
     proto = protocol if isinstance(protocol, Protocol) else load_protocol(protocol)
     if out_dir is None:
         out_dir = proto.base_dir.parent / "reports" / "notebooks"
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
+    _freeze_long_lived()
     return SectionContext(name=name, protocol=proto, out_dir=out)

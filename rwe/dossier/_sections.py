@@ -35,6 +35,9 @@ class SectionSpec:
         One line for the table of contents.
     after : tuple of str
         Sections whose results this one reads (run before it when both are in the dossier).
+    figures : bool
+        The notebook draws matplotlib figures (its kernel sets matplotlib up at the start;
+        the others never import it).
     """
 
     name: str
@@ -44,17 +47,20 @@ class SectionSpec:
     evidence: tuple[str, ...]
     summary: str
     after: tuple[str, ...] = ()
+    figures: bool = False
 
 
 SECTION_SPECS: tuple[SectionSpec, ...] = (
     SectionSpec("representativeness", "Representativeness", "01_representativeness.ipynb",
                 "representativeness.html", ("REP-1", "REP-2", "REP-3", "REP-4", "REP-6"),
                 "Does the evaluation cohort look like the intended-use population? Shares, "
-                "PPR, SMD, Tipton B, intersectional coverage, sample-size adequacy, sites."),
+                "PPR, SMD, Tipton B, intersectional coverage, sample-size adequacy, sites.",
+                figures=True),
     SectionSpec("subgroups", "Subgroup performance", "02_subgroups.ipynb", "subgroups.html",
                 ("SUB-2", "SUB-3", "SUB-4", "SUB-5", "SUB-6"),
                 "Overall and subgroup performance with confidence intervals, heterogeneity, "
-                "fairness gaps and the pre-specified goals judged on the confidence bound."),
+                "fairness gaps and the pre-specified goals judged on the confidence bound.",
+                figures=True),
     SectionSpec("drift", "Drift and monitoring", "03_drift.ipynb", "drift.html",
                 ("MON-1", "MON-2", "MON-4"),
                 "The pre-specified drift and monitoring plan (analysis not part of this "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,49 +83,90 @@ class SubgroupReport(ResultMixin):
         return "\n".join(parts)
 
     # ------------------------------------------------------------------ plots
-    def plot_forest(self, metric: str, *, ax=None):
-        """Forest plot of ``metric``: estimates with CIs, a line at the overall estimate,
-        insufficient or degenerate cells in grey. Returns the matplotlib Axes."""
-        t = self.table[self.table["metric"] == metric]
-        if t.empty:
-            raise InvalidParameterError(
-                f"metric={metric!r} is not in this report; available: "
-                f"{sorted(self.table['metric'].unique())}")
+    def plot_forest(self, metric: str | Sequence[str], *, ax=None):
+        """Forest plot: estimates with CIs per subgroup, a dashed line at the overall estimate,
+        insufficient or degenerate cells in grey.
+
+        Parameters
+        ----------
+        metric : str or sequence of str
+            One metric, or several drawn side by side in one figure with a shared row axis
+            (one set of subgroup labels, rows aligned across the metrics).
+        ax : matplotlib Axes or sequence of Axes, optional
+            Where to draw (one per metric); a new figure when omitted.
+
+        Returns
+        -------
+        matplotlib Axes (one metric) or numpy array of Axes (several).
+        """
+        metrics = [metric] if isinstance(metric, str) else list(metric)
+        tables = []
+        for m in metrics:
+            t = self.table[self.table["metric"] == m]
+            if t.empty:
+                raise InvalidParameterError(
+                    f"metric={m!r} is not in this report; available: "
+                    f"{sorted(self.table['metric'].unique())}")
+            tables.append(t)
         plt = import_pyplot()
+        keys: dict = {}
+        for t in tables:  # rows in table order, each (group, level) once
+            for g, lev, n in zip(t["group"], t["level"], t["n"], strict=True):
+                keys.setdefault((g, lev), n)
+        nrow = len(keys)
         if ax is None:
-            _, ax = plt.subplots(figsize=(7, 0.32 * len(t) + 1.2))
-        ypos = np.arange(len(t))[::-1]
-        est = t["estimate"].to_numpy(dtype=float)
-        lo = t["ci_low"].to_numpy(dtype=float)
-        hi = t["ci_high"].to_numpy(dtype=float)
-        grey = t["flags"].notna().to_numpy()
-        for yy, e, a, b, gr in zip(ypos, est, lo, hi, grey, strict=True):
-            color = "0.65" if gr else "C0"
-            if np.isfinite(a) and np.isfinite(b):
-                ax.plot([a, b], [yy, yy], color=color, lw=1.5)
-            if np.isfinite(e):
-                ax.plot([e], [yy], "s", color=color, ms=4)
-        overall = t.loc[t["group"] == "overall", "estimate"]
-        if len(overall) and np.isfinite(overall.iloc[0]):
-            ax.axvline(float(overall.iloc[0]), color="C3", ls="--", lw=1, label="overall")
+            _, axes = plt.subplots(1, len(metrics), sharey=True, squeeze=False,
+                                   figsize=(3.0 + 3.4 * len(metrics), 0.32 * nrow + 1.2))
+            axes = axes[0]
+        else:
+            axes = np.atleast_1d(np.asarray(ax, dtype=object))
+            if len(axes) != len(metrics):
+                raise InvalidParameterError(
+                    f"ax: {len(axes)} Axes for {len(metrics)} metrics; pass one per metric")
+        row = {k: nrow - 1 - i for i, k in enumerate(keys)}
+        for a, m, t in zip(axes, metrics, tables, strict=True):
+            ypos = np.array([row[(g, lev)] for g, lev in zip(t["group"], t["level"],
+                                                               strict=True)])
+            est = t["estimate"].to_numpy(dtype=float)
+            lo = t["ci_low"].to_numpy(dtype=float)
+            hi = t["ci_high"].to_numpy(dtype=float)
+            grey = t["flags"].notna().to_numpy()
+            for yy, e, lo_, hi_, gr in zip(ypos, est, lo, hi, grey, strict=True):
+                color = "0.65" if gr else "C0"
+                if np.isfinite(lo_) and np.isfinite(hi_):
+                    a.plot([lo_, hi_], [yy, yy], color=color, lw=1.5)
+                if np.isfinite(e):
+                    a.plot([e], [yy], "s", color=color, ms=4)
+            overall = t.loc[t["group"] == "overall", "estimate"]
+            if len(overall) and np.isfinite(overall.iloc[0]):
+                a.axvline(float(overall.iloc[0]), color="C3", ls="--", lw=1, label="overall")
+            a.set_xlabel(f"{m} ({t['ci_level'].iloc[0]:.0%} CI)")
+            if len(metrics) > 1:
+                a.set_title(m, fontsize=10)
         labels = [f"{g}: {lev} (n={n})" if g != "overall" else f"overall (n={n})"
-                  for g, lev, n in zip(t["group"], t["level"], t["n"], strict=True)]
-        ax.set_yticks(ypos, labels, fontsize=8)
-        ax.set_xlabel(f"{metric} ({t['ci_level'].iloc[0]:.0%} CI)")
-        ax.set_title(f"{metric} by subgroup (grey: insufficient or degenerate)")
-        return ax
+                  for (g, lev), n in keys.items()]
+        axes[0].set_yticks([row[k] for k in keys], labels, fontsize=8)
+        axes[0].set_ylim(-0.7, nrow - 0.3)
+        if len(metrics) == 1:
+            axes[0].set_title(f"{metrics[0]} by subgroup (grey: insufficient or degenerate)")
+            return axes[0]
+        fig = axes[0].figure
+        fig.suptitle("By subgroup (grey: insufficient or degenerate)", fontsize=10)
+        if ax is None:  # our figure: the title just above the panels, panels close together
+            fig.subplots_adjust(top=1 - 0.75 / fig.get_figheight(), wspace=0.08)
+        return axes
 
     def _groups(self, by: Any):
+        """(level, y, score) per level of ``by`` in order of first appearance; rows with a
+        missing label are left out."""
         ev = self._evset
         if ev is None:
             raise InvalidParameterError("this report holds no data for plotting")
-        labels = ev.subgroup_labels(by)
+        codes, uniques = pd.factorize(ev.subgroup_labels(by), sort=False)  # missing: -1
         y = ev.y_true
         s = ev.score(self.settings["version"])
-        lab = labels.to_numpy(dtype=object)
-        keep = ~pd.isna(labels).to_numpy()
-        for lev in pd.unique(lab[keep]):
-            m = keep & labels.eq(lev).fillna(False).to_numpy(dtype=bool)
+        for i, lev in enumerate(uniques):
+            m = codes == i
             yield str(lev), y[m], s[m]
 
     def plot_calibration(self, by: Any, *, n_bins: int = 10, ax=None):
@@ -160,7 +202,7 @@ class SubgroupReport(ResultMixin):
 
     def plot_roc(self, by: Any, *, ax=None):
         """ROC curves by level of ``by`` (levels with both classes). Returns the Axes."""
-        from sklearn.metrics import roc_auc_score, roc_curve
+        from sklearn.metrics import auc, roc_curve
 
         plt = import_pyplot()
         if ax is None:
@@ -170,8 +212,9 @@ class SubgroupReport(ResultMixin):
             if y.all() or not y.any():
                 continue
             fpr, tpr, _ = roc_curve(y, s)
+            # the trapezoid area under the full ROC curve is roc_auc_score (ties count 1/2)
             ax.plot(fpr, tpr, lw=1.2, color=f"C{i % 10}",
-                    label=f"{lev}: AUROC {roc_auc_score(y, s):.3f}")
+                    label=f"{lev}: AUROC {auc(fpr, tpr):.3f}")
         ax.set_xlabel("1 - specificity")
         ax.set_ylabel("sensitivity")
         ax.legend(fontsize=7)

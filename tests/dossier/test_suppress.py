@@ -73,3 +73,63 @@ def test_formatting():
     assert fmt_p(0.0001) == "<0.001" and fmt_p(0.0234) == "0.023"
     assert fmt_ci(0.8089, 0.8009, 0.8167).startswith("0.809 <span class='ci'>(0.801–0.817)")
     assert fmt_ci(SUPPRESSED, None, None) == SUPPRESSED
+
+
+def test_small_record_is_small_rows_of_one_row():
+    from rwe.dossier._suppress import small_record, small_rows
+
+    rows = [{"n": 120, "events": 5}, {"n": 120, "events": 30}, {"n": 8, "events": 0},
+            {"n": 40, "events": 35}, {"n": 0, "events": 0}, {"n": None, "events": 3},
+            {"n": "<11", "events": 20}, {"events": 50}]
+    for r in rows:
+        want = bool(small_rows(pd.DataFrame([r]), 11, counts=["n", "events"],
+                               complements=[("n", "events")])[0])
+        assert small_record(r, 11, counts=["n", "events"],
+                            complements=[("n", "events")]) is want, r
+
+
+def test_tables_from_records_and_from_frames_are_the_same():
+    """The plan-only sections render records (no pandas); analysis views pass DataFrames."""
+    from rwe.dossier._format import Col, html_table
+
+    rows = [{"g": "sex", "lev": "F", "n": 50094, "est": 0.81, "lo": 0.80, "hi": 0.82,
+             "p": 0.0004, "s": "pass"},
+            {"g": "sex", "lev": "M", "n": 49906, "est": None, "lo": None, "hi": None,
+             "p": 0.2, "s": "fail"},
+            {"g": "race", "lev": "<11", "n": SUPPRESSED, "est": SUPPRESSED, "lo": None,
+             "hi": None, "p": None, "s": "insufficient data"}]
+    cols = [Col("Level", "lev"), Col("n", "n", "int"), Col("Estimate", "est", "ci", low="lo",
+                                                           high="hi"),
+            Col("p", "p", "p"), Col("Verdict", "s", "status")]
+    a = html_table(rows, cols, group="g", caption="c", note="x")
+    b = html_table(pd.DataFrame(rows), cols, group="g", caption="c", note="x")
+    assert a == b
+    assert "50,094" in a and "<0.001" in a and "suppressed" in a and a.count("class='grp'") == 2
+
+
+def test_shared_panels_label_the_outer_axes_only():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from rwe.dossier._notebook import SectionContext
+
+    ctx = SectionContext(name="subgroups", protocol=None, out_dir=None)
+
+    def draw(item, ax):
+        ax.plot([0, 1], [0, 1])
+        ax.set_xlabel("x")
+        ax.set_ylabel("y")
+
+    fig = ctx.panels(draw, list("abcde"), share=True)  # 2 x 3, the last slot empty
+    axes = fig.axes
+    shown_x = [bool(ax.xaxis.get_tick_params()["labelbottom"]) for ax in axes[:5]]
+    shown_y = [bool(ax.yaxis.get_tick_params()["labelleft"]) for ax in axes[:5]]
+    # bottom row, and the panel above the empty slot, carry the x labels
+    assert shown_x == [False, False, True, True, True]
+    assert [ax.get_xlabel() for ax in axes[:5]] == ["", "", "x", "x", "x"]
+    assert shown_y == [True, False, False, True, False]
+    assert [ax.get_ylabel() for ax in axes[:5]] == ["y", "", "", "y", ""]
+    assert not axes[5].get_visible()
+    plt.close(fig)

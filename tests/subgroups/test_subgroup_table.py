@@ -186,6 +186,34 @@ def test_result_interface_and_plots():
     plt.close("all")
 
 
+def test_forest_of_several_metrics_shares_its_rows():
+    """Several metrics side by side: one row per (group, level), the same row in every panel,
+    each estimate drawn at its own row."""
+    import matplotlib.pyplot as plt
+
+    ev = make_ev(synthetic_frame(1500, seed=7))
+    rep = subgroup_performance(ev, n_boot=100, random_state=0)
+    axes = rep.plot_forest(["sensitivity", "auroc"])
+    assert len(axes) == 2 and axes[0].figure is axes[1].figure
+    labels = [t.get_text() for t in axes[0].get_yticklabels()]
+    for ax, metric in zip(axes, ["sensitivity", "auroc"], strict=True):
+        t = rep.table[rep.table["metric"] == metric]
+        assert len(labels) == len(t)
+        squares = {round(float(line.get_ydata()[0])): float(line.get_xdata()[0])
+                   for line in ax.get_lines() if line.get_marker() == "s"}
+        n_rows = len(labels)
+        for i, (g, lev, est) in enumerate(zip(t["group"], t["level"], t["estimate"],
+                                              strict=True)):
+            row = n_rows - 1 - i
+            want = "overall (n=" if g == "overall" else f"{g}: {lev} (n="
+            assert labels[::-1][row].startswith(want)
+            if np.isfinite(est):
+                assert squares[row] == pytest.approx(est)
+    with pytest.raises(InvalidParameterError, match="2 Axes for 3 metrics"):
+        rep.plot_forest(["sensitivity", "auroc", "specificity"], ax=axes)
+    plt.close("all")
+
+
 def test_parameter_validation():
     ev = make_ev(synthetic_frame(200))
     with pytest.raises(InvalidParameterError, match="confidence_level"):
