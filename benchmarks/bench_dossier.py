@@ -89,7 +89,9 @@ def main() -> None:
         tmp = Path(tmp)
         paths = empty_notebooks(tmp, n)
         (tmp / "out").mkdir()
-        run_empty(paths[:1], tmp / "out", 1, protocol)  # warm the disk cache, as for rwe
+        # one untimed run of each first: disk cache, bytecode, first imports in this process
+        run_empty(paths[:1], tmp / "out", 1, protocol)
+        build_dossier(protocol, tmp / "warm", jobs=args.jobs, pdf=False, progress=False)
         # Rounds interleave the three measurements, so that a machine whose speed drifts
         # (shared hosts) affects them alike; the ratio of each round is printed too.
         rounds = []

@@ -353,9 +353,9 @@ def _schedule(specs: list[SectionSpec], run, jobs: int, overall, *,
               on_failure=None, halted=None) -> list[dict]:
     """Run the sections ``jobs`` at a time, longest first.
 
-    A section that reads others' results (``after``) starts as soon as a slot is free and
-    every one of them has *started*: its kernel starts up while they finish, and
-    :meth:`SectionContext.results` waits for their results. ``on_failure(exc)`` is called at
+    A section that reads others' results (``after``) starts as soon as every one of them has
+    *started*, outside the ``jobs`` slots: its kernel starts up while they finish (it spends
+    that time waiting in :meth:`SectionContext.results`). ``on_failure(exc)`` is called at
     the first failure (the orchestrator tells waiting kernels to stop); ``halted()`` returns
     an exception when the build must stop for a reason outside the notebooks (the data
     failed validation), which is then raised.
@@ -366,7 +366,9 @@ def _schedule(specs: list[SectionSpec], run, jobs: int, overall, *,
     started: set[str] = set()
     records: list[dict] = []
     failures: list[tuple[SectionSpec, BaseException]] = []
-    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="rwe-dossier") as ex:
+    n_dependent = sum(1 for s in specs if s.after)
+    with ThreadPoolExecutor(max_workers=jobs + n_dependent,
+                            thread_name_prefix="rwe-dossier") as ex:
         running: dict = {}
         while pending or running:
             stop = halted() if halted is not None else None
@@ -375,8 +377,13 @@ def _schedule(specs: list[SectionSpec], run, jobs: int, overall, *,
                 if on_failure is not None:
                     on_failure(stop)
             for s in list(pending):
-                if failures or len(running) >= jobs:
+                if failures:
                     break
+                busy = sum(1 for r in running.values() if not r.after)
+                if not s.after and busy >= jobs:
+                    continue
+                # a dependent section mostly waits for its inputs: it does not take one of
+                # the ``jobs`` slots, and starts once every input has started
                 if all(d in started or d not in names for d in s.after):
                     running[ex.submit(run, s)] = s
                     started.add(s.name)

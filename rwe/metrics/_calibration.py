@@ -61,6 +61,10 @@ def _separation_reason(y: np.ndarray, lp: np.ndarray) -> str | None:
     return None
 
 
+def _no_callback(*args) -> None:
+    return None
+
+
 def _fit_glm(y: np.ndarray, exog: np.ndarray, offset: np.ndarray | None):
     """Logistic regression by maximum likelihood (statsmodels ``Logit``, Newton-Raphson);
     statsmodels warnings are captured and returned, not raised.
@@ -76,8 +80,10 @@ def _fit_glm(y: np.ndarray, exog: np.ndarray, offset: np.ndarray | None):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
+            # callback: statsmodels' default re-predicts every iteration to detect perfect
+            # prediction; the callers rule out separation and one-class data beforehand
             res = Logit(y.astype(float), exog, offset=offset).fit(
-                disp=0, maxiter=100)
+                disp=0, maxiter=100, callback=_no_callback)
         except Exception as exc:  # noqa: BLE001 - e.g. PerfectSeparationError, singular Hessian
             return None, [f"{type(exc).__name__}: {exc}"]
     msgs = [f"{w.category.__name__}: {w.message}" for w in caught]
