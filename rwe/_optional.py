@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import weakref
 from types import ModuleType
 
 MATPLOTLIB_MISSING = "matplotlib is needed for plots: pip install matplotlib"
@@ -31,3 +32,26 @@ def import_pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+#: Figures whose layout already fits their labels (tight_layout or fixed margins): saving them
+#: needs no ``bbox_inches="tight"``, which costs one more full draw.
+_LAID_OUT: weakref.WeakSet = weakref.WeakSet()
+
+
+def tight_layout(fig, **kwargs):
+    """``fig.tight_layout(**kwargs)``, remembered (see :func:`is_laid_out`)."""
+    fig.tight_layout(**kwargs)
+    _LAID_OUT.add(fig)
+    return fig
+
+
+def mark_laid_out(fig):
+    """Remember that ``fig``'s margins already fit its labels."""
+    _LAID_OUT.add(fig)
+    return fig
+
+
+def is_laid_out(fig) -> bool:
+    """True for a figure laid out by :func:`tight_layout` or :func:`mark_laid_out`."""
+    return fig in _LAID_OUT

@@ -134,7 +134,7 @@ class Col:
         if self.fmt == "pct":
             return fmt_pct(v, self.digits if self.digits != 3 else 1)
         if self.fmt == "p":
-            return fmt_p(v)
+            return esc(fmt_p(v))  # "<0.001"
         if self.fmt == "status":
             return status_badge(v)
         if self.fmt == "bool":

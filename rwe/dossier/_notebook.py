@@ -7,7 +7,6 @@ import base64
 import dataclasses
 import io
 import json
-import weakref
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +26,6 @@ _EXPECTED = "sections.json"
 _ABORT = "abort"
 FIGURES_DIR = "figures"
 FIGURE_DPI = 110
-#: Figures made by :meth:`SectionContext.panels`, already laid out with ``tight_layout``.
-_LAID_OUT: weakref.WeakSet = weakref.WeakSet()
 
 
 def section_json_path(out_dir: str | Path, name: str) -> Path:
@@ -266,6 +263,7 @@ class SectionContext:
         scrubbed first."""
         import matplotlib.pyplot as plt
 
+        from rwe._optional import is_laid_out
         from rwe.dossier._format import esc
         from rwe.dossier._suppress import scrub_figure
 
@@ -276,8 +274,8 @@ class SectionContext:
             fig = fig.get_figure()
         scrub_figure(fig, self.k)
         buf = io.BytesIO()
-        # bbox "tight" costs a full extra draw; figures laid out by panels() already fit
-        tight = None if fig in _LAID_OUT else "tight"
+        # bbox "tight" costs a full extra draw; figures already laid out fit as they are
+        tight = None if is_laid_out(fig) else "tight"
         fig.savefig(buf, format="png", dpi=FIGURE_DPI, bbox_inches=tight,
                     metadata={"Software": None}, pil_kwargs={"compress_level": 3})
         plt.close(fig)
@@ -343,6 +341,8 @@ class SectionContext:
 
         import matplotlib.pyplot as plt
 
+        from rwe._optional import mark_laid_out
+
         nrows = max(1, math.ceil(len(items) / ncols))
         ncols = min(ncols, max(1, len(items)))
         fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows),
@@ -380,8 +380,7 @@ class SectionContext:
                                 top=1 - top / h, wspace=gap_w / aw, hspace=gap_h / ah)
         else:
             fig.tight_layout()  # once: figure() then saves it without another layout pass
-        _LAID_OUT.add(fig)
-        return fig
+        return mark_laid_out(fig)
 
 
 def start_section(name: str, protocol: Any, out_dir: str | Path | None = None) -> SectionContext:

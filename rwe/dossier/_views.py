@@ -58,8 +58,8 @@ def render_view(section: str, name: str, payload: dict, k: int) -> str:
 
 
 def suppression_note(k: int) -> str:
-    return (f"Counts from 1 to {k - 1} are shown as {small_label(k)} and the estimates that depend "
-            f"on them are suppressed (small-cell rule, protocol report.small_cell_k = {k}).")
+    return (f"Counts from 1 to {k - 1} are shown as {esc(small_label(k))} and the estimates that "
+            f"depend on them are suppressed (small-cell rule, protocol report.small_cell_k = {k}).")
 
 
 def _frame(records: Any) -> pd.DataFrame:

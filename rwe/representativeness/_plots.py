@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rwe._optional import import_pyplot
+from rwe._optional import import_pyplot, tight_layout
 from rwe.exceptions import InvalidParameterError
 
 __all__ = ["plot_shares", "plot_ppr", "plot_coverage"]
@@ -60,7 +60,7 @@ def plot_shares(result: RepresentativenessResult, attributes: Sequence[str] | No
     axes[-1, 0].set_xlabel("share")
     fig.suptitle(f"Cohort vs reference ({result.reference.name})", fontsize=11, x=0.02,
                  ha="left")
-    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    tight_layout(fig, rect=(0, 0, 1, 0.97))
     return fig
 
 
@@ -92,7 +92,7 @@ def plot_ppr(result: RepresentativenessResult, attributes: Sequence[str] | None 
     ax.set_title(f"PPR vs {result.reference.name}", loc="left", fontsize=10)
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
+    tight_layout(fig)
     return fig
 
 
@@ -140,6 +140,6 @@ def plot_coverage(result: RepresentativenessResult,
     ax.set_title(f"Coverage: {name} (red: n < {min_n})", loc="left", fontsize=10)
     cb = fig.colorbar(im, ax=ax, fraction=0.04)
     cb.set_label("log10(n + 1)")
-    fig.tight_layout()
+    tight_layout(fig)
     return fig
 

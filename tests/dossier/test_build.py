@@ -143,3 +143,50 @@ def test_section_pages_have_no_code(dossier, name):
                                          "provenance.html", "model_card.html")
     for img in re.findall(r"<img [^>]*>", html):
         assert re.search(r"""alt=["'][^"']{20,}["']""", img), img[:200]
+
+
+def test_pages_escape_their_text(dossier):
+    """"<0.001" and "<11" are text: written as &lt; (a raw "<" before a digit is invalid)."""
+    import re
+
+    for page in dossier.path.glob("*.html"):
+        text = page.read_text()
+        assert not re.search(r"<[0-9 =]", text), page.name
+    assert "&lt;11" in (dossier.path / "subgroups.html").read_text()
+
+
+def test_reviewer_exporter_matches_nbconvert(dossier):
+    """The reviewer pages skip nbconvert's BeautifulSoup post-pass (no-op with the "basic"
+    template): the text and images are those of nbconvert's own HTMLExporter."""
+    from html.parser import HTMLParser
+
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    from rwe.dossier._build import _exporter
+
+    class Visible(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.items = []
+
+        def handle_data(self, data):
+            if data.strip():
+                self.items.append(data.strip())
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "img":
+                self.items.append(sorted(attrs))
+
+    def visible(html):
+        p = Visible()
+        p.feed(html)
+        return p.items
+
+    kw = dict(template_name="basic", exclude_input=True, exclude_input_prompt=True,
+              exclude_output_prompt=True)
+    standard, fast = HTMLExporter(**kw), _exporter()
+    for path in sorted((dossier.path / "notebooks").glob("*.ipynb")):
+        nb = nbformat.read(str(path), as_version=4)
+        assert visible(fast.from_notebook_node(nb)[0]) == visible(
+            standard.from_notebook_node(nb)[0]), path.name

@@ -159,7 +159,7 @@ def test_reviewer_pages_link_their_figure_files(dossier):
     for page in pages:
         text = page.read_text()
         assert "base64," not in text, page.name
-        srcs += re.findall(r'<img[^>]*\ssrc="([^"]+)"', text)
+        srcs += re.findall(r"""<img[^>]*\ssrc=["']([^"']+)["']""", text)
     assert srcs and all((dossier.path / s).is_file() for s in srcs)
     nb = json.loads((dossier.path / "notebooks" / "02_subgroups.ipynb").read_text())
     assert "data:image/png;base64," in json.dumps(nb)

@@ -104,7 +104,7 @@ def test_tables_from_records_and_from_frames_are_the_same():
     a = html_table(rows, cols, group="g", caption="c", note="x")
     b = html_table(pd.DataFrame(rows), cols, group="g", caption="c", note="x")
     assert a == b
-    assert "50,094" in a and "<0.001" in a and "suppressed" in a and a.count("class='grp'") == 2
+    assert "50,094" in a and "&lt;0.001" in a and "suppressed" in a and a.count("class='grp'") == 2
 
 
 def test_shared_panels_label_the_outer_axes_only():
