@@ -370,41 +370,47 @@ def _schedule(specs: list[SectionSpec], run, jobs: int, overall, *,
     with ThreadPoolExecutor(max_workers=jobs + n_dependent,
                             thread_name_prefix="rwe-dossier") as ex:
         running: dict = {}
-        while pending or running:
-            stop = halted() if halted is not None else None
-            if stop is not None and not any(e is stop for _, e in failures):
-                failures.insert(0, (None, stop))
-                if on_failure is not None:
-                    on_failure(stop)
-            for s in list(pending):
+        try:
+            while pending or running:
+                stop = halted() if halted is not None else None
+                if stop is not None and not any(e is stop for _, e in failures):
+                    failures.insert(0, (None, stop))
+                    if on_failure is not None:
+                        on_failure(stop)
+                for s in list(pending):
+                    if failures:
+                        break
+                    busy = sum(1 for r in running.values() if not r.after)
+                    if not s.after and busy >= jobs:
+                        continue
+                    # a dependent section mostly waits for its inputs: it does not take one of
+                    # the ``jobs`` slots, and starts once every input has started
+                    if all(d in started or d not in names for d in s.after):
+                        running[ex.submit(run, s)] = s
+                        started.add(s.name)
+                        pending.remove(s)
                 if failures:
-                    break
-                busy = sum(1 for r in running.values() if not r.after)
-                if not s.after and busy >= jobs:
-                    continue
-                # a dependent section mostly waits for its inputs: it does not take one of
-                # the ``jobs`` slots, and starts once every input has started
-                if all(d in started or d not in names for d in s.after):
-                    running[ex.submit(run, s)] = s
-                    started.add(s.name)
-                    pending.remove(s)
-            if failures:
-                pending.clear()
-            if not running:
-                break
-            finished, _ = wait(running, return_when=FIRST_COMPLETED, timeout=0.5)
-            for f in finished:
-                s = running.pop(f)
-                exc = f.exception()
-                if exc is not None:
-                    if not failures and on_failure is not None:
-                        on_failure(exc)
-                    failures.append((s, exc))
                     pending.clear()
-                else:
-                    records.append(f.result())
-                    if overall is not None:
-                        overall.update(1)
+                if not running:
+                    break
+                finished, _ = wait(running, return_when=FIRST_COMPLETED, timeout=0.5)
+                for f in finished:
+                    s = running.pop(f)
+                    exc = f.exception()
+                    if exc is not None:
+                        if not failures and on_failure is not None:
+                            on_failure(exc)
+                        failures.append((s, exc))
+                        pending.clear()
+                    else:
+                        records.append(f.result())
+                        if overall is not None:
+                            overall.update(1)
+        except BaseException as exc:  # Ctrl-C: kernels waiting on others must not wait on
+            if on_failure is not None and not failures:
+                on_failure(exc)
+            raise
+
     if failures:
         # a section stopped by another's failure (it was waiting for that one) is not the cause
         first = [e for s, e in failures if s is None or not s.after] or [failures[0][1]]
