@@ -28,6 +28,7 @@ from rwe.dossier._notebook import (
     FIGURES_DIR,
     SECTIONS_DIR,
     SHARED_DIR,
+    _ensure_demo_data,
     abort_build,
     announce_build,
     load_section,
@@ -365,7 +366,7 @@ def _schedule(specs: list[SectionSpec], run, jobs: int, overall, *,
     pending = list(order)
     started: set[str] = set()
     records: list[dict] = []
-    failures: list[tuple[SectionSpec, BaseException]] = []
+    failures: list[tuple[SectionSpec | None, BaseException]] = []  # None: halted()
     n_dependent = sum(1 for s in specs if s.after)
     with ThreadPoolExecutor(max_workers=jobs + n_dependent,
                             thread_name_prefix="rwe-dossier") as ex:
@@ -471,9 +472,10 @@ def _link_figures(html: str) -> str:
                               html)
 
 
-def _reviewer_body(nb_path: Path, exporter_lock: threading.Lock, cache: dict) -> str:
+def _reviewer_body(nb_path: Path, cache: dict) -> str:
     """The executed notebook as reviewer HTML: no code, no prompts, no stderr; figures
-    linked to their files (``figures/``)."""
+    linked to their files (``figures/``). Runs on the build's single render thread, which
+    keeps the one exporter in ``cache``."""
     import nbformat
 
     nb = nbformat.read(str(nb_path), as_version=4)
@@ -495,10 +497,9 @@ def _reviewer_body(nb_path: Path, exporter_lock: threading.Lock, cache: dict) ->
             continue
         keep.append(cell)
     nb.cells = keep
-    with exporter_lock:
-        if "exporter" not in cache:
-            cache["exporter"] = _exporter()
-        body, _ = cache["exporter"].from_notebook_node(nb)
+    if "exporter" not in cache:
+        cache["exporter"] = _exporter()
+    body, _ = cache["exporter"].from_notebook_node(nb)
     return body
 
 
@@ -583,8 +584,6 @@ def _inputs(protocol: Any) -> list[dict]:
 def _load_and_share(protocol: Any, build: Path) -> None:
     """Generate the demo data if needed, read and validate the protocol's data, and leave the
     snapshot for the kernels (runs on its own thread while they start)."""
-    from rwe.dossier._notebook import _ensure_demo_data
-
     _ensure_demo_data(protocol)
     share_evaluation_set(build, protocol, protocol.load_data())
 
@@ -698,7 +697,6 @@ def build_dossier(protocol_path: str | Path, out_dir: str | Path, *, force: bool
     overall = tqdm(total=len(specs), desc="dossier", unit="notebook", position=0,
                    leave=False, disable=None) if progress else None
     slots = _Slots(jobs)
-    lock = threading.Lock()
     cache: dict = {}
     # reviewer pages are rendered on their own thread while the kernels run: a worker goes
     # straight on to its next notebook
@@ -707,7 +705,7 @@ def build_dossier(protocol_path: str | Path, out_dir: str | Path, *, force: bool
 
     def run(spec: SectionSpec) -> dict:
         rec = _run_notebook(spec, templates[spec.name], build, protocol_abs, progress, slots)
-        rendering[spec.name] = renderer.submit(_reviewer_body, rec["executed"], lock, cache)
+        rendering[spec.name] = renderer.submit(_reviewer_body, rec["executed"], cache)
         return rec
 
     phases: dict[str, float] = {"prepare": round(time.perf_counter() - t0, 3)}

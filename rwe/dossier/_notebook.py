@@ -52,7 +52,8 @@ def save_section(name: str, result: Any, out_dir: str | Path, protocol: Any = No
     return payload
 
 
-def _shared(out_dir: str | Path, name: str) -> Path:
+def _shared(out_dir: str | Path, name: str = "") -> Path:
+    """``out_dir/.shared/name`` (the directory itself without a name)."""
     return Path(out_dir) / SHARED_DIR / name
 
 
@@ -61,7 +62,7 @@ def announce_build(out_dir: str | Path, sections: list[str], *, data_pending: bo
     the sections being run (:meth:`SectionContext.results` waits for them) and, with
     ``data_pending``, that the validated data are on their way (:attr:`SectionContext.evset`
     waits for them instead of reading the files itself)."""
-    d = Path(out_dir) / SHARED_DIR
+    d = _shared(out_dir)
     d.mkdir(parents=True, exist_ok=True)
     (d / _EXPECTED).write_text(json.dumps(sorted(sections)), encoding="utf-8")
     if data_pending:
@@ -70,7 +71,7 @@ def announce_build(out_dir: str | Path, sections: list[str], *, data_pending: bo
 
 def abort_build(out_dir: str | Path, reason: str) -> None:
     """Tell waiting kernels that the build has stopped (they raise instead of waiting)."""
-    d = Path(out_dir) / SHARED_DIR
+    d = _shared(out_dir)
     if d.is_dir():
         (d / _ABORT).write_text(reason, encoding="utf-8")
 
@@ -107,7 +108,7 @@ def _wait_for(out_dir: Path, ready: Any, what: str) -> None:
 
             raise RWEError(f"dossier build stopped while this section waited for {what}: "
                            f"{abort.read_text(encoding='utf-8').strip()}")
-        if not (Path(out_dir) / SHARED_DIR).is_dir():  # build directory gone
+        if not _shared(out_dir).is_dir():  # build directory gone
             return
         time.sleep(0.02)
 
@@ -262,13 +263,14 @@ class SectionContext:
         show it with its caption and alt text, and close it. Small counts in its labels are
         scrubbed first."""
         import matplotlib.pyplot as plt
+        import numpy as np
 
         from rwe._optional import is_laid_out
         from rwe.dossier._format import esc
         from rwe.dossier._suppress import scrub_figure
 
-        if isinstance(fig, (list, tuple)) or type(fig).__name__ == "ndarray":
-            fig = next(iter(getattr(fig, "flat", fig)))  # Axes from plt.subplots
+        if isinstance(fig, (list, tuple, np.ndarray)):  # Axes from plt.subplots
+            fig = np.asarray(fig, dtype=object).flat[0]
         fig = getattr(fig, "figure", fig)
         if hasattr(fig, "get_figure") and not hasattr(fig, "savefig"):
             fig = fig.get_figure()
@@ -341,7 +343,7 @@ class SectionContext:
 
         import matplotlib.pyplot as plt
 
-        from rwe._optional import mark_laid_out
+        from rwe._optional import mark_laid_out, tight_layout
 
         nrows = max(1, math.ceil(len(items) / ncols))
         ncols = min(ncols, max(1, len(items)))
@@ -369,7 +371,6 @@ class SectionContext:
                 if c > 0:
                     ax.yaxis.set_tick_params(labelleft=False)
                     ax.set_ylabel("")
-        if share:
             # shared [0, 1] axes: the labels are the same size in every figure, so fixed
             # margins (in inches) fit them; tight_layout would measure every text again
             w, h = fig.get_size_inches()
@@ -378,15 +379,14 @@ class SectionContext:
             ah = (h - bottom - top - gap_h * (nrows - 1)) / nrows
             fig.subplots_adjust(left=left / w, right=1 - right / w, bottom=bottom / h,
                                 top=1 - top / h, wspace=gap_w / aw, hspace=gap_h / ah)
-        else:
-            fig.tight_layout()  # once: figure() then saves it without another layout pass
-        return mark_laid_out(fig)
+            return mark_laid_out(fig)  # figure() saves it without another layout pass
+        return tight_layout(fig)
 
 
 def start_section(name: str, protocol: Any, out_dir: str | Path | None = None) -> SectionContext:
     """Begin a section notebook: load the protocol (a path or a Protocol), make ``out_dir``
-    and, for a section with figures, set up matplotlib. ``out_dir`` defaults to ``reports/notebooks`` next to the
-    protocol's directory."""
+    and, for a section with figures, set up matplotlib. ``out_dir`` defaults to
+    ``reports/notebooks`` next to the protocol's directory."""
     from rwe.protocol import Protocol, load_protocol
 
     if section_spec(name).figures:

@@ -76,11 +76,11 @@ def small_rows(frame: pd.DataFrame, k: int, *, counts: Sequence[str],
 
 
 def _count(v: Any) -> float:
+    """A count as a float; NaN for what is not a number (None, "<11")."""
     try:
-        x = float(v)
+        return float(v)
     except (TypeError, ValueError):
         return math.nan
-    return x
 
 
 def small_record(row: Mapping[str, Any], k: int, *, counts: Sequence[str],
