@@ -329,8 +329,12 @@ def _run_notebook(spec: SectionSpec, template: Path, build: Path, protocol_path:
                  "disable": None, "unit": "cell"} if progress else False)
     t0 = time.perf_counter()
     try:
+        # the kernel starts in the template's folder (as in JupyterLab) through nbclient's
+        # resources, not papermill's cwd=: that chdir()s the whole process, and with sections
+        # on several threads the restores interleave and leave the caller in notebooks/
         pm.execute_notebook(str(template), str(target), parameters=params,
-                            kernel_name=KERNEL_NAME, progress_bar=bar, cwd=str(template.parent),
+                            kernel_name=KERNEL_NAME, progress_bar=bar,
+                            resources={"metadata": {"path": str(template.parent)}},
                             request_save_on_cell_execute=False, log_output=False,
                             shutdown_kernel="immediate",
                             extra_arguments=["--IPKernelApp.log_level=CRITICAL"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from html import escape as html_escape
 
@@ -83,13 +84,19 @@ def test_manifest(dossier):
         (dossier.path / "results.json").read_bytes()).hexdigest()
 
 
-def test_results_json_is_reproducible(dossier, small_demo_protocol, tmp_path):
-    """Same protocol, data and seed: the same results.json, byte for byte (here with the
-    without the PDF, into another directory)."""
+def test_results_json_is_reproducible(dossier, small_demo_protocol, tmp_path, monkeypatch):
+    """Same protocol, data and seed: the same results.json, byte for byte (here without the
+    PDF, into another directory). The build never changes the process's working directory:
+    sections run on threads, and a chdir() in one moves them all."""
+    cwd = os.getcwd()
+    chdirs = []
+    real_chdir = os.chdir
+    monkeypatch.setattr(os, "chdir", lambda path: (chdirs.append(path), real_chdir(path)))
     again = build_dossier(small_demo_protocol, tmp_path / "again", jobs=2, pdf=False,
                           progress=False)
     assert (again.path / "results.json").read_bytes() == (
         dossier.path / "results.json").read_bytes()
+    assert set(map(str, chdirs)) <= {cwd} and os.getcwd() == cwd  # papermill re-enters cwd
 
 
 def test_no_patient_rows_in_html(dossier):
