@@ -282,11 +282,16 @@ def propensity_scores(sample: pd.DataFrame, population: pd.DataFrame, covariates
                       *, C: float = 1.0) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Sampling propensity P(S = 1 | x) for the stacked sample (S=1) and population (S=0).
 
-    Logistic regression (scikit-learn, lbfgs) on standardised numeric covariates and one-hot
+    Logistic regression (scikit-learn) on standardised numeric covariates and one-hot
     categoricals with an L2 penalty ``C`` (default 1): with thousands of rows the penalty barely
     moves the estimates, and it keeps them finite when a category occurs in one group only
     (quasi-separation, where the unpenalised MLE does not exist). Rows with a missing covariate
     are dropped (counted in the returned info).
+
+    The penalised likelihood is maximised by Newton's method with a Cholesky solve
+    (``solver="newton-cholesky"``, gradient tolerance 1e-8): a handful of iterations on
+    few columns. lbfgs at its default tolerance stopped early enough to move B in the fourth
+    digit on the demo data (0.37373 against the exact optimum's 0.37315) and took twice as long.
     """
     from sklearn.exceptions import ConvergenceWarning as SkConvergenceWarning
     from sklearn.linear_model import LogisticRegression
@@ -306,7 +311,7 @@ def propensity_scores(sample: pd.DataFrame, population: pd.DataFrame, covariates
         ps = np.full(len(y), y.mean())
         info.update(terms=[], converged=True)
         return ps[:len(xs)], ps[len(xs):], info
-    model = LogisticRegression(C=C, max_iter=5000)
+    model = LogisticRegression(C=C, solver="newton-cholesky", tol=1e-8, max_iter=1000)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SkConvergenceWarning)
         model.fit(X, y)

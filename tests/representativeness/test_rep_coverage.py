@@ -159,6 +159,31 @@ def test_tipton_b_orders_overlap():
     assert 0 <= b_shift.b <= 1
 
 
+def test_propensity_scores_are_the_penalised_optimum():
+    """Newton-Cholesky at tolerance 1e-8 reaches the L2-penalised MLE: the same scores as an
+    lbfgs fit run to tolerance 1e-12 (a separately coded optimiser of the same objective)."""
+    from sklearn.linear_model import LogisticRegression
+
+    from rwe.representativeness._indices import (
+        _design,
+        generalizability_index,
+        propensity_scores,
+    )
+
+    pop = _cohort(4000, 9)
+    sample = pop[pop["age"] > 60].sample(700, random_state=2)
+    cov = ["age", "sex", "race"]
+    ps_s, ps_p, info = propensity_scores(sample, pop, cov)
+    assert info["converged"]
+    (xs, xp), _ = _design([sample, pop], cov)
+    ref = LogisticRegression(C=1.0, solver="lbfgs", tol=1e-12, max_iter=100_000).fit(
+        np.vstack([xs, xp]), np.r_[np.ones(len(xs)), np.zeros(len(xp))])
+    want = ref.predict_proba(np.vstack([xs, xp]))[:, 1]
+    assert_allclose(np.r_[ps_s, ps_p], want, rtol=1e-6)
+    assert_allclose(generalizability_index(ps_s, ps_p),
+                    generalizability_index(want[:len(xs)], want[len(xs):]), rtol=1e-6)
+
+
 def test_tipton_in_representativeness_needs_rows():
     df = _cohort()
     r = representativeness(_evset(df), reference=REF)
