@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rwe._optional import import_pyplot
+from rwe._optional import import_pyplot, tight_layout
 from rwe._results import ResultMixin, json_safe
 from rwe.exceptions import InvalidParameterError
 
@@ -131,12 +131,12 @@ class SubgroupReport(ResultMixin):
             lo = t["ci_low"].to_numpy(dtype=float)
             hi = t["ci_high"].to_numpy(dtype=float)
             grey = t["flags"].notna().to_numpy()
-            for yy, e, lo_, hi_, gr in zip(ypos, est, lo, hi, grey, strict=True):
-                color = "0.65" if gr else "C0"
-                if np.isfinite(lo_) and np.isfinite(hi_):
-                    a.plot([lo_, hi_], [yy, yy], color=color, lw=1.5)
-                if np.isfinite(e):
-                    a.plot([e], [yy], "s", color=color, ms=4)
+            ci = np.isfinite(lo) & np.isfinite(hi)
+            for sel, color in ((~grey, "C0"), (grey, "0.65")):  # one artist per kind
+                if (sel & ci).any():
+                    a.hlines(ypos[sel & ci], lo[sel & ci], hi[sel & ci], color=color, lw=1.5)
+                if (sel & np.isfinite(est)).any():
+                    a.plot(est[sel], ypos[sel], "s", ls="none", color=color, ms=4)
             overall = t.loc[t["group"] == "overall", "estimate"]
             if len(overall) and np.isfinite(overall.iloc[0]):
                 a.axvline(float(overall.iloc[0]), color="C3", ls="--", lw=1, label="overall")
@@ -153,7 +153,7 @@ class SubgroupReport(ResultMixin):
         fig = axes[0].figure
         fig.suptitle("By subgroup (grey: insufficient or degenerate)", fontsize=10)
         if ax is None:  # our figure: the title just above the panels, panels close together
-            fig.subplots_adjust(top=1 - 0.75 / fig.get_figheight(), wspace=0.08)
+            tight_layout(fig, w_pad=0.4)
         return axes
 
     def _groups(self, by: Any):

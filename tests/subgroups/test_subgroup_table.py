@@ -199,8 +199,12 @@ def test_forest_of_several_metrics_shares_its_rows():
     for ax, metric in zip(axes, ["sensitivity", "auroc"], strict=True):
         t = rep.table[rep.table["metric"] == metric]
         assert len(labels) == len(t)
-        squares = {round(float(line.get_ydata()[0])): float(line.get_xdata()[0])
-                   for line in ax.get_lines() if line.get_marker() == "s"}
+        squares = {round(float(yy)): float(xx)
+                   for line in ax.get_lines() if line.get_marker() == "s"
+                   for xx, yy in zip(line.get_xdata(), line.get_ydata(), strict=True)}
+        # every interval drawn at its row, from ci_low to ci_high
+        spans = {round(float(seg[0, 1])): (float(seg[0, 0]), float(seg[1, 0]))
+                 for coll in ax.collections for seg in coll.get_segments()}
         n_rows = len(labels)
         for i, (g, lev, est) in enumerate(zip(t["group"], t["level"], t["estimate"],
                                               strict=True)):
@@ -209,6 +213,9 @@ def test_forest_of_several_metrics_shares_its_rows():
             assert labels[::-1][row].startswith(want)
             if np.isfinite(est):
                 assert squares[row] == pytest.approx(est)
+            lo, hi = t["ci_low"].iloc[i], t["ci_high"].iloc[i]
+            if np.isfinite(lo) and np.isfinite(hi):
+                assert spans[row] == pytest.approx((lo, hi))
     with pytest.raises(InvalidParameterError, match="2 Axes for 3 metrics"):
         rep.plot_forest(["sensitivity", "auroc", "specificity"], ax=axes)
     plt.close("all")
