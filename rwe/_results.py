@@ -16,10 +16,8 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-if TYPE_CHECKING:  # pandas is imported where a result needs it: the dossier's plan-only
-    import pandas as pd  # sections (drift, change control, model card) never load it
+if TYPE_CHECKING:  # numpy and pandas are imported where a result needs them: the dossier's
+    import pandas as pd  # plan-only sections (drift, change control, model card) load neither
 
 __all__ = ["Interval", "ResultMixin", "json_safe", "canonical_json"]
 
@@ -73,11 +71,12 @@ def json_safe(obj: Any) -> Any:
     """Convert numpy / pandas / dataclass objects to plain JSON types; NaN and inf become None."""
     if obj is None or isinstance(obj, (bool, str)):
         return obj
-    if isinstance(obj, (np.bool_,)):
+    np = sys.modules.get("numpy")  # no numpy loaded: obj cannot be a numpy object
+    if np is not None and isinstance(obj, np.bool_):
         return bool(obj)
-    if isinstance(obj, (int, np.integer)):
+    if isinstance(obj, int) or (np is not None and isinstance(obj, np.integer)):
         return int(obj)
-    if isinstance(obj, (float, np.floating)):
+    if isinstance(obj, float) or (np is not None and isinstance(obj, np.floating)):
         v = float(obj)
         return v if math.isfinite(v) else None
     if isinstance(obj, Interval):
@@ -91,7 +90,7 @@ def json_safe(obj: Any) -> Any:
         return [json_safe(r) for r in obj.to_dict(orient="records")]
     if pd is not None and isinstance(obj, pd.Series):
         return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, np.ndarray):
+    if np is not None and isinstance(obj, np.ndarray):
         return [json_safe(v) for v in obj.tolist()]
     if isinstance(obj, dict):
         return {str(k): json_safe(v) for k, v in obj.items()}

@@ -52,36 +52,42 @@ data and seed give the same bytes):
 small-cell rule of :mod:`rwe.dossier._suppress`. No table holds patient rows.
 """
 
-from rwe.dossier._build import (
-    FAILED_SUFFIX,
-    MANIFEST_SCHEMA,
-    RESULTS_SCHEMA,
-    DossierResult,
-    NotebookTemplateError,
-    build_dossier,
-    check_template,
-    default_notebooks_dir,
-    dump_results,
-)
-from rwe.dossier._chromium import find_chromium, print_pdf, screenshot
-from rwe.dossier._modelcard import chai_xml, model_card
-from rwe.dossier._notebook import SectionContext, load_section, save_section, start_section
-from rwe.dossier._payload import change_control_plan, data_provenance, drift_plan, section_payload
-from rwe.dossier._sections import SECTION_SPECS, SectionSpec, section_spec
-from rwe.dossier._suppress import SUPPRESSED, scrub_text, suppress_small_cells
+from __future__ import annotations
 
-__all__ = [
+import importlib
+from typing import Any
+
+# Names are imported on first use: a section's kernel needs only start_section and its own
+# helpers, not the build machinery (papermill, nbconvert, threads) or Chromium.
+_EXPORTS = {
     # building
-    "build_dossier", "DossierResult", "NotebookTemplateError", "check_template",
-    "default_notebooks_dir", "dump_results", "RESULTS_SCHEMA", "MANIFEST_SCHEMA",
-    "FAILED_SUFFIX",
+    "build_dossier": "_build", "DossierResult": "_build", "NotebookTemplateError": "_build",
+    "check_template": "_build", "default_notebooks_dir": "_build", "dump_results": "_build",
+    "RESULTS_SCHEMA": "_build", "MANIFEST_SCHEMA": "_build", "FAILED_SUFFIX": "_build",
     # notebooks
-    "start_section", "SectionContext", "save_section", "load_section", "section_payload",
-    "data_provenance", "drift_plan", "change_control_plan", "model_card", "chai_xml",
+    "start_section": "_notebook", "SectionContext": "_notebook", "save_section": "_notebook",
+    "load_section": "_notebook", "section_payload": "_payload", "data_provenance": "_payload",
+    "drift_plan": "_payload", "change_control_plan": "_payload", "model_card": "_modelcard",
+    "chai_xml": "_modelcard",
     # sections
-    "SECTION_SPECS", "SectionSpec", "section_spec",
+    "SECTION_SPECS": "_sections", "SectionSpec": "_sections", "section_spec": "_sections",
     # rendering
-    "suppress_small_cells", "scrub_text", "SUPPRESSED",
+    "suppress_small_cells": "_suppress", "scrub_text": "_suppress", "SUPPRESSED": "_suppress",
     # chromium
-    "find_chromium", "print_pdf", "screenshot",
-]
+    "find_chromium": "_chromium", "print_pdf": "_chromium", "screenshot": "_chromium",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rwe.dossier' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"rwe.dossier.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

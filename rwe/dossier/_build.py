@@ -682,7 +682,8 @@ def build_dossier(protocol_path: str | Path, out_dir: str | Path, *, force: bool
     # The data are read and validated once, here, while the first kernels start up (they
     # wait for the snapshot when they need it); bad data stop the build with their one-line
     # error and nothing is written.
-    announce_build(build, [s.name for s in specs], data_pending=evset is None)
+    announce_build(build, [s.name for s in specs], data_pending=evset is None,
+                   protocol=protocol)
     loader = None
     if evset is None:
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rwe-dossier-data")

@@ -12,8 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from rwe._results import json_safe
 
 if TYPE_CHECKING:  # payloads of the plan-only sections are built without pandas
@@ -231,6 +229,8 @@ def _goal_verdicts(goals: pd.DataFrame, specs: list[dict], settings: dict) -> li
 
 
 def _subgroup_findings(report: Any, protocol: Any) -> list[str]:
+    import numpy as np
+
     t = report.table
     s = report.settings
     lvl = f"{s['confidence_level']:.0%}"
@@ -385,6 +385,8 @@ def data_provenance(protocol: Any, evset: Any) -> dict[str, Any]:
     """Provenance and quality facts of the evaluation data (PRV-1, PRV-2, PRV-4, PRV-6, PRV-7):
     files and sha256, row / patient / event counts, period covered, rows per site and quarter,
     missing values per column role, validation result and protocol hashes. Aggregates only."""
+    import numpy as np
+
     p = protocol
     frame = evset.frame
     roles = evset.roles

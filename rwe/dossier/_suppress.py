@@ -33,9 +33,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-if TYPE_CHECKING:  # imported inside the table functions: text scrubbing needs no pandas
+if TYPE_CHECKING:  # imported inside the table functions: text scrubbing and one-row
+    import numpy as np  # records (the plan-only sections) need neither numpy nor pandas
     import pandas as pd
 
 __all__ = ["SUPPRESSED", "small_label", "suppress_small_cells", "small_rows", "small_record",
@@ -51,6 +50,7 @@ def small_label(k: int) -> str:
 
 
 def _is_small(values: pd.Series, k: int) -> np.ndarray:
+    import numpy as np
     import pandas as pd
 
     v = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
@@ -61,6 +61,7 @@ def _is_small(values: pd.Series, k: int) -> np.ndarray:
 def small_rows(frame: pd.DataFrame, k: int, *, counts: Sequence[str],
                complements: Sequence[tuple[str, str]] = ()) -> np.ndarray:
     """Boolean mask of the rows that rule 1 makes small."""
+    import numpy as np
     import pandas as pd
 
     mask = np.zeros(len(frame), dtype=bool)
@@ -120,6 +121,7 @@ def suppress_small_cells(frame: pd.DataFrame, k: int, *, counts: Sequence[str],
         Object-dtype copy with the same columns and index, plus nothing else: the mask of
         suppressed rows is available as ``result.attrs["suppressed"]``.
     """
+    import numpy as np
     import pandas as pd
 
     k = int(k)

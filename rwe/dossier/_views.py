@@ -8,10 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-if TYPE_CHECKING:  # the analysis views build frames; the plan-only sections never load pandas
-    import pandas as pd
+if TYPE_CHECKING:  # the analysis views build frames (numpy is imported in those views);
+    import pandas as pd  # the plan-only sections load neither
 
 from rwe.dossier._format import (
     Col,
@@ -75,6 +73,8 @@ def _numeric(values: Any) -> Any:
 
 
 def _note_if(df: pd.DataFrame, k: int, extra: str = "") -> str | None:
+    import numpy as np
+
     hidden = df.attrs.get("suppressed")
     parts = [extra] if extra else []
     if hidden is not None and bool(np.any(hidden)):
@@ -170,6 +170,8 @@ def _rep_tests(p: dict, k: int) -> str:
 
 @view("representativeness", "smd")
 def _rep_smd(p: dict, k: int) -> str:
+    import numpy as np
+
     df = _frame(p.get("smd"))
     if len(df):
         df = df[df["comparison"] != "reference shares"].copy()
@@ -214,6 +216,8 @@ def _rep_tipton(p: dict, k: int) -> str:
 
 @view("representativeness", "coverage")
 def _rep_coverage(p: dict, k: int) -> str:
+    import numpy as np
+
     df = _frame(p.get("coverage"))
     if not len(df):
         return "<p class='muted'>No intersection analysed.</p>"
@@ -282,6 +286,8 @@ def _rep_adequacy(p: dict, k: int) -> str:
 
 @view("representativeness", "sites")
 def _rep_sites(p: dict, k: int) -> str:
+    import numpy as np
+
     df = _frame(p.get("sites"))
     if not len(df):
         return "<p class='muted'>No site or equipment column.</p>"
@@ -424,6 +430,8 @@ class _EstCol(Col):
 
 @view("subgroups", "performance")
 def _sub_performance(p: dict, k: int) -> str:
+    import numpy as np
+
     t = _frame(p.get("table"))
     if not len(t):
         return ""
@@ -449,6 +457,8 @@ def _sub_performance(p: dict, k: int) -> str:
 
 @view("subgroups", "goals")
 def _sub_goals(p: dict, k: int) -> str:
+    import numpy as np
+
     g = _frame(p.get("goals"))
     if not len(g):
         return "<p class='muted'>No performance goal pre-specified.</p>"
@@ -503,6 +513,8 @@ def _sub_heterogeneity(p: dict, k: int) -> str:
 
 @view("subgroups", "fairness")
 def _sub_fairness(p: dict, k: int) -> str:
+    import numpy as np
+
     f = _frame(p.get("fairness"))
     if not len(f):
         return "<p class='muted'>No fairness gap computed.</p>"
@@ -622,6 +634,8 @@ def _prov_counts(p: dict, k: int) -> str:
 
 @view("provenance", "by_site_quarter")
 def _prov_time(p: dict, k: int) -> str:
+    import numpy as np
+
     df = _frame(p.get("by_site_quarter"))
     if not len(df):
         return "<p class='muted'>No timestamp column: rows over time not available.</p>"

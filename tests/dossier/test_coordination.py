@@ -53,6 +53,31 @@ def test_kernel_waits_for_the_validated_data(tmp_path):
     assert _shared_evaluation_set(tmp_path, SimpleNamespace(sha256="other")) is None
 
 
+def test_kernel_takes_the_validated_protocol_while_its_file_is_unchanged(tmp_path,
+                                                                          monkeypatch):
+    import shutil
+
+    import rwe.protocol
+    from rwe.dossier import start_section
+
+    src = tmp_path / "proto.yaml"
+    shutil.copy(ROOT / "protocols" / "demo.yaml", src)
+    protocol = rwe.protocol.load_protocol(src)
+    build = tmp_path / "build"
+    announce_build(build, ["drift"], data_pending=False, protocol=protocol)
+    calls = []
+    real = rwe.protocol.load_protocol
+    monkeypatch.setattr(rwe.protocol, "load_protocol", lambda p: (calls.append(p), real(p))[1])
+    ctx = start_section("drift", str(src), build)
+    assert calls == [] and ctx.protocol.sha256 == protocol.sha256
+    assert ctx.protocol.resolve(ctx.protocol.data.path) == protocol.resolve(protocol.data.path)
+    # outside that build, or once the file has changed, the file is read again
+    start_section("drift", str(src), tmp_path / "elsewhere")
+    src.write_text(src.read_text() + "\n# edited\n")
+    again = start_section("drift", str(src), build)
+    assert len(calls) == 2 and again.protocol.file_sha256 != protocol.file_sha256
+
+
 def test_waiting_kernel_stops_when_the_build_is_aborted(tmp_path):
     announce_build(tmp_path, ["subgroups"], data_pending=True)
     t = _later(0.2, abort_build, tmp_path, "demo.parquet: column 'score' out of range")
@@ -165,15 +190,21 @@ def test_reviewer_pages_link_their_figure_files(dossier):
     assert "data:image/png;base64," in json.dumps(nb)
 
 
-def test_plan_sections_never_load_pandas_or_matplotlib(tmp_path, dossier):
+def test_plan_sections_never_load_numpy_pandas_or_matplotlib(tmp_path, dossier):
     """The drift, change-control and model-card kernels only read the protocol and the other
-    sections' results: no pandas, matplotlib or scipy import (each costs a kernel 0.2-1 s)."""
+    sections' results: no numpy, pandas, matplotlib or scipy import (each costs a kernel
+    0.1-1 s), nor the build machinery."""
     sections = tmp_path / "sections"
     sections.mkdir()
     for name, payload in dossier.results["sections"].items():
         if name != "model_card":
             (sections / f"{name}.json").write_text(json.dumps(payload))
     proto = dossier.manifest["protocol"]["path"]
+    from rwe.protocol import load_protocol
+
+    # as rwe dossier does: the kernels take the protocol it validated
+    announce_build(tmp_path, list(dossier.results["sections"]), data_pending=False,
+                   protocol=load_protocol(proto))
     code = f"""
 import sys
 import rwe
@@ -189,7 +220,8 @@ card = rwe.dossier.model_card(ctx.protocol, ctx.results())
 ctx.save(card)
 ctx.write_text("model-card.xml", rwe.dossier.chai_xml(card, ctx.k))
 ctx.show("card")
-print(sorted(m for m in ("pandas", "matplotlib", "scipy") if m in sys.modules))
+print(sorted(m for m in ("numpy", "pandas", "matplotlib", "scipy", "papermill", "nbconvert")
+            if m in sys.modules))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=ROOT, check=True)
