@@ -448,8 +448,9 @@ def _single_thread_blas():
     """Limit BLAS to one thread for the enclosed calls (``threadpoolctl``, a scikit-learn
     dependency; no limit if it is missing).
 
-    The registry metrics fit hundreds of small statsmodels GLMs (a few LAPACK calls on
-    n x 2 designs each): extra BLAS threads only add start-up cost, and on a busy machine
+    The registry metrics can fit many small statsmodels GLMs (a few LAPACK calls on n x 2
+    designs each; levels the joint calibration fit leaves out, survival and bootstrap
+    metrics): extra BLAS threads only add start-up cost, and on a busy machine
     they oversubscribe the cores (the demo protocol took 9-11 s instead of 5-6 s with
     another process on this 2-core machine). Values change at most in the last bit (BLAS
     summation order).
@@ -462,22 +463,33 @@ def _single_thread_blas():
 
 
 def _registry_rows(names, evset, y, s, cells, threshold, level, pi, min_n, min_events):
-    """Metrics outside the fast engine: :func:`rwe.metrics.compute_metrics` per level."""
+    """Metrics outside the fast engine: the registry's metric functions on each level's
+    :class:`~rwe.metrics.MetricData`, except the calibration slopes and intercepts of a
+    grouping's levels, which are fitted together
+    (:func:`rwe.metrics._calibration.calibration_fits_by_group`; same values, tested)."""
     with _single_thread_blas():
         return _registry_rows_(names, y, s, cells, threshold, level, pi, min_n, min_events)
 
 
 def _registry_rows_(names, y, s, cells, threshold, level, pi, min_n, min_events):
-    from rwe.metrics import compute_metrics
+    from rwe.metrics._calibration import calibration_fits_by_group
+    from rwe.metrics._registry import MetricData, _evaluate, get_metric
 
+    specs = [get_metric(n) for n in names]
     out = []
     for g in cells.groupings:
+        levels, datas = [], []
         for _, lev, mask in _level_masks(cells, g):
-            yl, sl = y[mask], s[mask]
-            nl, el = int(mask.sum()), int(yl.sum())
-            # one call per level: the metrics share one validated MetricData (logits etc.)
-            values = compute_metrics(list(names), yl, sl, threshold=threshold,
-                                     confidence_level=level, proportion_interval=pi)
+            # one MetricData per level: its metrics share the validated arrays and logits
+            levels.append(lev)
+            datas.append(MetricData(y[mask], s[mask], threshold=threshold,
+                                    confidence_level=level, proportion_interval=pi))
+        # the levels are disjoint rows: their calibration slopes and intercepts are fitted
+        # together (one Newton iteration over all rows, not one statsmodels fit per level)
+        joint = calibration_fits_by_group(datas, names)
+        for j, (lev, data) in enumerate(zip(levels, datas, strict=True)):
+            nl, el = data.n, data.positives
+            values = [joint.get((j, spec.name)) or _evaluate(spec, data) for spec in specs]
             for m, mv in zip(names, values, strict=True):
                 ci = mv.ci
                 reason = mv.reason
@@ -872,17 +884,22 @@ def _apply_bootstrap_ci(table, replicates, cells, metrics, level, clusters, inte
 
 
 # ----------------------------------------------------------------------------- heterogeneity
-def _usable(table: pd.DataFrame, group: str, metric: str) -> pd.DataFrame:
-    t = table[(table["group"] == group) & (table["metric"] == metric)]
-    return t[t["flags"].isna() & np.isfinite(t["estimate"].to_numpy(dtype=float))]
+def _usable_levels(table: pd.DataFrame) -> dict[tuple[str, str], list]:
+    """Levels with an unflagged, finite estimate, per (group, metric), in table order."""
+    ok = table["flags"].isna().to_numpy() & np.isfinite(table["estimate"].to_numpy(dtype=float))
+    out: dict[tuple[str, str], list] = {}
+    for g, m, lev in zip(table["group"].to_numpy()[ok], table["metric"].to_numpy()[ok],
+                         table["level"].to_numpy()[ok], strict=True):
+        out.setdefault((g, m), []).append(lev)
+    return out
 
 
 def _heterogeneity(table, level_stats, cells, metrics, multiplicity, evset, y, s):
     rows = []
+    usable = _usable_levels(table)
     for m in metrics:
         for g in cells.groupings[1:]:
-            use = _usable(table, g.name, m)
-            levels = list(use["level"])
+            levels = list(usable.get((g.name, m), []))
             base = {"group": g.name, "metric": m, "levels": len(levels)}
             if len(levels) < 2:
                 rows.append({**base, "test": None, "statistic": math.nan, "df": math.nan,
@@ -947,82 +964,9 @@ def _heterogeneity(table, level_stats, cells, metrics, multiplicity, evset, y, s
     return het[HET_COLUMNS + ["multiplicity"]]
 
 
-def _dot(a: np.ndarray, b: np.ndarray) -> float:
-    """Inner product of 1-d arrays with numpy's own loop (``np.einsum``), not BLAS ``ddot``:
-    OpenBLAS threads a 100k-element dot, which costs more than it saves and oversubscribes
-    a busy machine."""
-    return float(np.einsum("i,i->", a, b))
-
-
-def _logistic_llf(y: np.ndarray, lp: np.ndarray, grp: np.ndarray, k: int,
-                  common_slope: bool, max_iter: int = 100) -> tuple[float, bool]:
-    """Maximised log-likelihood of ``logit P(y) = a[grp] + b[grp] lp`` (per-group slopes) or
-    of ``a[grp] + b lp`` (``common_slope``), by Newton-Raphson with step halving.
-
-    These are the logistic GLMs ``y ~ lp * level`` and ``y ~ lp + level``: the dummy-coded
-    design ``[1, lp, d, d lp]`` spans the same linear predictors as per-level intercepts and
-    slopes, so the maximised likelihoods are equal (and equal statsmodels' ``GLM.llf`` to
-    ~1e-11). The Hessian is block diagonal (2 x 2 per group) or arrow-shaped (diagonal
-    intercepts plus the common slope), so a step costs a few ``bincount`` passes over the
-    rows. Starts at a = 0, b = 1 (the predictions as they are); converged when the largest
-    step is below ``1e-8 max(1, |parameter|)`` (quadratic convergence: the parameters are
-    then accurate far below that).
-    """
-    yf = y.astype(np.float64)
-    ev = np.bincount(grp, weights=yf, minlength=k)
-    if np.any((ev == 0) | (ev == np.bincount(grp, minlength=k))):
-        return math.nan, False  # a group with one outcome class: the MLE is infinite
-    a = np.zeros(k)
-    b = np.ones(1 if common_slope else k)
-
-    def state(a_, b_):
-        eta = a_[grp] + (b_[0] if common_slope else b_[grp]) * lp
-        e = np.exp(-np.abs(eta))
-        # log(1 + exp(eta)) = max(eta, 0) + log1p(exp(-|eta|))  (np.logaddexp(0, eta))
-        llf = float(_dot(yf, eta) - np.maximum(eta, 0).sum() - np.log1p(e).sum())
-        return eta, e, llf
-
-    eta, e, llf = state(a, b)
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for _ in range(max_iter):
-            inv = 1 / (1 + e)
-            mu = np.where(eta >= 0, inv, e * inv)
-            r = yf - mu
-            w = e * inv * inv  # mu (1 - mu), without cancellation
-            ga = np.bincount(grp, weights=r, minlength=k)
-            haa = np.bincount(grp, weights=w, minlength=k)
-            wlp = w * lp
-            hab = np.bincount(grp, weights=wlp, minlength=k)
-            if common_slope:
-                gb = float(_dot(r, lp))
-                hbb = float(_dot(wlp, lp))
-                db_ = (gb - np.sum(hab * ga / haa)) / (hbb - np.sum(hab * hab / haa))
-                da = (ga - hab * db_) / haa
-                db = np.array([db_])
-            else:
-                gb = np.bincount(grp, weights=r * lp, minlength=k)
-                hbb = np.bincount(grp, weights=wlp * lp, minlength=k)
-                det = haa * hbb - hab * hab
-                da = (hbb * ga - hab * gb) / det
-                db = (haa * gb - hab * ga) / det
-            if not (np.isfinite(da).all() and np.isfinite(db).all()):
-                return math.nan, False
-            step = 1.0
-            for _ in range(40):  # step halving: the log-likelihood must not decrease
-                new = state(a + step * da, b + step * db)
-                if new[2] >= llf - 1e-12 * max(1.0, abs(llf)):
-                    break
-                step /= 2
-            a, b = a + step * da, b + step * db
-            eta, e, llf = new
-            big = max(np.max(np.abs(step * da) / np.maximum(1, np.abs(a))),
-                      np.max(np.abs(step * db) / np.maximum(1, np.abs(b))))
-            if big < 1e-8:
-                return llf, True
-    return llf, False
-
-
 def _calibration_lr(y, s, cells, g, levels):
+    from rwe.metrics._calibration import grouped_logistic_fit
+
     row_level = g.cell_to_level[cells.codes]
     lev_idx = [g.levels.index(lev) for lev in levels]
     lut = np.full(len(g.levels) + 1, -1, dtype=np.int64)
@@ -1034,9 +978,10 @@ def _calibration_lr(y, s, cells, g, levels):
     lp = np.log(p / (1 - p))
     yy = y[mask]
     k = len(lev_idx)
-    llf0, ok0 = _logistic_llf(yy, lp, grp, k, common_slope=True)
-    llf1, ok1 = _logistic_llf(yy, lp, grp, k, common_slope=False)
-    if not (ok0 and ok1):
+    fit0 = grouped_logistic_fit(yy, lp, grp, k, model="common_slope")
+    fit1 = grouped_logistic_fit(yy, lp, grp, k, model="slopes")
+    llf0, llf1 = fit0.llf, fit1.llf
+    if not (fit0.converged and fit1.converged):
         return {"test": "lr_interaction", "statistic": math.nan, "df": math.nan,
                 "pvalue": math.nan, "i2": math.nan,
                 "method": "not tested: logistic fit did not converge (separation?)"}

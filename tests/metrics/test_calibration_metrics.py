@@ -195,3 +195,88 @@ def test_non_convergence_becomes_reason_and_convergence_warning(monkeypatch):
     with pytest.warns(ConvergenceWarning, match="did not converge"):
         v = compute_metric("calibration_slope", y, p)
     assert np.isnan(v.estimate) and "Newton stalled" in v.reason
+
+
+# --------------------------------------------------------------- many groups fitted at once
+def _groups(seed=3, sizes=(400, 1500, 90, 2500)):
+    rng = np.random.default_rng(seed)
+    grp = np.repeat(np.arange(len(sizes)), sizes)
+    p = expit(rng.normal(-1.2, 1.3, grp.size))
+    slope = np.array([0.7, 1.0, 1.4, 0.9, 1.1, 1.2])[grp]
+    y = rng.random(grp.size) < expit(0.3 * (grp - 1.5) + slope * logit(p))
+    return y, p, grp
+
+
+def test_grouped_fit_equals_statsmodels_logit_in_every_group():
+    """One Newton iteration over all rows = one statsmodels Logit per group: estimates,
+    model-based SEs and the log-likelihood, for the slope and the offset models."""
+    from rwe.metrics._calibration import grouped_logistic_fit
+
+    y, p, grp = _groups()
+    lp = np.log(p) - np.log1p(-p)
+    k = grp.max() + 1
+    slopes = grouped_logistic_fit(y, lp, grp, k, model="slopes")
+    offset = grouped_logistic_fit(y, lp, grp, k, model="offset")
+    assert slopes.converged and offset.converged
+    llf_s = llf_o = 0.0
+    for g in range(k):
+        m = grp == g
+        f = sm.Logit(y[m].astype(float), sm.add_constant(lp[m])).fit(disp=0, tol=1e-12)
+        assert_allclose([slopes.a[g], slopes.b[g]], f.params, rtol=1e-9)
+        assert_allclose([slopes.se_a[g], slopes.se_b[g]], f.bse, rtol=1e-9)
+        o = sm.Logit(y[m].astype(float), np.ones((m.sum(), 1)), offset=lp[m]).fit(
+            disp=0, tol=1e-12)
+        assert_allclose(offset.a[g], o.params[0], rtol=1e-9, atol=1e-12)
+        assert_allclose(offset.se_a[g], o.bse[0], rtol=1e-9)
+        llf_s += f.llf
+        llf_o += o.llf
+    assert_allclose(slopes.llf, llf_s, rtol=1e-11)
+    assert_allclose(offset.llf, llf_o, rtol=1e-11)
+    # common slope: the GLM y ~ lp + group
+    d = (grp[:, None] == np.arange(1, k)).astype(float)
+    glm = sm.GLM(y.astype(float), sm.add_constant(np.column_stack([lp, d])),
+                 family=sm.families.Binomial()).fit(tol=1e-12)
+    common = grouped_logistic_fit(y, lp, grp, k, model="common_slope")
+    assert common.converged and common.se_b is None
+    assert_allclose(common.b[0], glm.params[1], rtol=1e-9)
+    assert_allclose(common.llf, glm.llf, rtol=1e-11)
+    with pytest.raises(InvalidParameterError, match="model must be"):
+        grouped_logistic_fit(y, lp, grp, k, model="probit")
+
+
+def test_grouped_fit_has_no_estimate_when_a_group_has_one_class():
+    from rwe.metrics._calibration import grouped_logistic_fit
+
+    y, p, grp = _groups()
+    y = y.copy()
+    y[grp == 2] = False
+    fit = grouped_logistic_fit(y, logit(p), grp, 4, model="slopes")
+    assert not fit.converged and np.isnan(fit.a).all()
+
+
+def test_calibration_fits_by_group_equal_the_metric_functions():
+    """The subgroup table's joint fits give exactly what compute_metrics gives per group; the
+    groups without a finite MLE are left to the metric functions (which give the reason)."""
+    from rwe.metrics._calibration import calibration_fits_by_group
+    from rwe.metrics._registry import MetricData
+
+    y, p, grp = _groups(sizes=(400, 1500, 90, 2500, 60, 50))
+    y = y.copy()
+    y[grp == 4] = False                       # one class: no slope, no intercept
+    sep = grp == 5                            # separated: no slope, an intercept
+    y[sep] = p[sep] > np.median(p[sep])
+    datas = [MetricData(y[grp == g], p[grp == g], confidence_level=0.9) for g in range(6)]
+    names = ["calibration_slope", "calibration_intercept", "brier"]
+    got = calibration_fits_by_group(datas, names)
+    assert set(got) == {(g, m) for g in range(4) for m in names[:2]} | {
+        (5, "calibration_intercept")}
+    for (g, m), v in got.items():
+        want = compute_metric(m, y[grp == g], p[grp == g], confidence_level=0.9)
+        assert (v.metric, v.n, v.events, v.reason, v.ci.method, v.ci.level) == (
+            want.metric, want.n, want.events, None, "wald", 0.9)
+        assert_allclose([v.estimate, v.ci.low, v.ci.high], [want.estimate, *want.ci],
+                        rtol=1e-9, atol=1e-12)
+        assert sorted(v.extras) == sorted(want.extras)
+        for key in v.extras:
+            assert_allclose(v.extras[key], want.extras[key], rtol=1e-9, atol=1e-12)
+    assert "separat" in compute_metric("calibration_slope", y[sep], p[sep]).reason
