@@ -174,6 +174,16 @@ class EvaluationSet:
             out = out + INTERSECTION_SEP + p  # NA propagates
         return out.rename(" x ".join(by))
 
+    def subgroup_codes(self, by: str | Sequence[str]) -> tuple[np.ndarray, list[str]]:
+        """Subgroup code per row (``-1``: missing) and the labels of the codes, in order of
+        first appearance: ``pd.factorize`` of :meth:`subgroup_labels`. A single attribute is
+        factorized from its categorical codes, without building a string per row."""
+        if isinstance(by, str):
+            codes, uniques = pd.factorize(self.attribute(by), sort=False)
+        else:
+            codes, uniques = pd.factorize(self.subgroup_labels(by), sort=False)
+        return np.asarray(codes), [str(u) for u in uniques]
+
     def subset(self, mask: np.ndarray | pd.Series) -> EvaluationSet:
         """Rows where ``mask`` is true, as a new EvaluationSet (already validated)."""
         m = np.asarray(mask, dtype=bool)

@@ -352,14 +352,13 @@ class SectionContext:
         """A copy of a SubgroupReport whose rows exclude the levels of ``by`` with fewer than
         k rows, k events or k non-events (for calibration and ROC curves)."""
         import numpy as np
-        import pandas as pd
 
         ev = report._evset
-        codes, uniques = pd.factorize(ev.subgroup_labels(by), sort=False)  # missing: -1
+        codes, labels = ev.subgroup_codes(by)  # missing: -1
         seen = codes >= 0
-        n = np.bincount(codes[seen], minlength=len(uniques))
+        n = np.bincount(codes[seen], minlength=len(labels))
         e = np.bincount(codes[seen], weights=np.asarray(ev.y_true, dtype=float)[seen],
-                        minlength=len(uniques))
+                        minlength=len(labels))
         big = (n >= self.k) & (e >= self.k) & ((n - e) >= self.k)
         ok = seen & np.append(big, False)[codes]  # codes -1 -> the appended False
         return dataclasses.replace(report, _evset=ev.subset(ok))

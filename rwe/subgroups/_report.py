@@ -162,12 +162,12 @@ class SubgroupReport(ResultMixin):
         ev = self._evset
         if ev is None:
             raise InvalidParameterError("this report holds no data for plotting")
-        codes, uniques = pd.factorize(ev.subgroup_labels(by), sort=False)  # missing: -1
+        codes, labels = ev.subgroup_codes(by)  # missing: -1
         y = ev.y_true
         s = ev.score(self.settings["version"])
-        for i, lev in enumerate(uniques):
+        for i, lev in enumerate(labels):
             m = codes == i
-            yield str(lev), y[m], s[m]
+            yield lev, y[m], s[m]
 
     def plot_calibration(self, by: Any, *, n_bins: int = 10, ax=None):
         """Calibration curves by level of ``by``: observed event rate per uniform bin of the

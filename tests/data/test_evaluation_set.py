@@ -52,6 +52,13 @@ def test_valid_frame_roles_and_accessors():
         "<50", "50-64", "65+", "65+", "65+", "<50", "50-64", "50-64"]
     labels = ev.subgroup_labels(["sex", "site"])
     assert labels.iloc[0] == "F & S1" and labels.name == "sex x site"
+    # codes in order of first appearance, as pd.factorize of the labels (missing: -1)
+    for by in ("age_band", ["sex", "site"]):
+        codes, names = ev.subgroup_codes(by)
+        want, uniq = pd.factorize(ev.subgroup_labels(by), sort=False)
+        np.testing.assert_array_equal(codes, want)
+        assert names == [str(u) for u in uniq]
+    assert ev.subgroup_codes("age_band")[1] == ["<50", "50-64", "65+"]
     sub = ev.subset(ev.frame["sex"] == "F")
     assert sub.n == 4 and isinstance(sub, EvaluationSet)
     assert "rows" in set(ev.describe()["fact"])
