@@ -308,10 +308,12 @@ def _covariate_rows(name: str, a: pd.Series, b: pd.Series, threshold: float) -> 
         binary = (np.isin(np.unique(xa), [0, 1]).all() and np.isin(np.unique(xb), [0, 1]).all())
         items = [("1" if binary else "", xa, xb, "binary" if binary else "continuous")]
     else:
-        sa, sb = a_ok.astype(str), b_ok.astype(str)
         levels = list(dict.fromkeys(_categories(a) + _categories(b)))
-        items = [(lev, (sa == lev).to_numpy(dtype=float), (sb == lev).to_numpy(dtype=float),
-                  "categorical level") for lev in levels]
+        # level indicators from one pass per cohort (codes of the string values in levels)
+        ca = pd.Categorical(a_ok.astype(str), categories=levels).codes
+        cb = pd.Categorical(b_ok.astype(str), categories=levels).codes
+        items = [(lev, (ca == i).astype(float), (cb == i).astype(float), "categorical level")
+                 for i, lev in enumerate(levels)]
     for level, xa, xb, kind in items:
         if len(xa) == 0 or len(xb) == 0:
             val = np.nan
