@@ -317,8 +317,151 @@ def _close_thread_loop() -> None:
     asyncio.set_event_loop(None)
 
 
+_KERNEL_ARGS = ["--IPKernelApp.log_level=CRITICAL", "--HistoryManager.hist_file=:memory:"]
+#: Run in a kernel between two notebooks: a clean namespace, counts from 1, the start folder,
+#: nothing kept frozen from the last section (see _KernelPool).
+_RESET = """\
+get_ipython().run_line_magic("reset", "-f")
+__import__("os").chdir({cwd!r})
+__import__("gc").unfreeze()
+__import__("gc").collect()
+get_ipython().execution_count = 1
+"""
+_ENGINE = "rwe-kernel-pool"
+
+
+class _KernelPool:
+    """Kernels handed from one section notebook to the next within a build.
+
+    Starting a kernel costs about 0.5 s of CPU and as much again of waiting, and a section's
+    imports (pandas, scipy, matplotlib) up to 2 s: a notebook that finishes cleanly gives its
+    kernel back, and the next section runs in it after :data:`_RESET` (IPython's ``%reset
+    -f``: no variable of the previous notebook survives; execution counts restart at 1; the
+    working directory is the templates' folder again). Imported modules stay imported, which
+    is the point; rwe keeps no results in module state. A kernel whose notebook failed, or
+    whose reset failed, is shut down, never reused. Kernels start inside
+    :func:`_kernel_threads`, in the templates' folder (as in JupyterLab), and :meth:`close`
+    shuts every one down.
+    """
+
+    def __init__(self, cwd: Path):
+        self._cwd = str(cwd)
+        self._idle: list = []
+        self._all: list = []
+        self._lock = threading.Lock()
+        self.started = 0
+        self.reused = 0
+
+    def take(self) -> Any:
+        """A kernel for the next notebook (an idle one, else a new one), on this thread."""
+        with self._lock:
+            if self._idle:
+                self.reused += 1
+                return self._idle.pop()
+            self.started += 1
+        from jupyter_client.manager import AsyncKernelManager
+        from jupyter_core.utils import run_sync
+
+        km = AsyncKernelManager(kernel_name=KERNEL_NAME)
+        with self._lock:
+            self._all.append(km)
+        run_sync(km.start_kernel)(cwd=self._cwd, extra_arguments=list(_KERNEL_ARGS))
+        return km
+
+    def give(self, km: Any) -> None:
+        """Reset ``km`` after a notebook that ran cleanly and keep it for the next one."""
+        from jupyter_core.utils import run_sync
+
+        async def reset() -> bool:
+            kc = km.client()
+            kc.start_channels()
+            try:
+                await kc.wait_for_ready(timeout=60)
+                reply = await kc.execute_interactive(_RESET.format(cwd=self._cwd), silent=True,
+                                                     store_history=False, timeout=60)
+                return reply["content"]["status"] == "ok"
+            finally:
+                kc.stop_channels()
+
+        try:
+            ok = run_sync(reset)()
+        except Exception:  # noqa: BLE001 - a kernel that cannot be reset is not reused
+            ok = False
+        if not ok:
+            self.discard(km)
+            return
+        with self._lock:
+            self._idle.append(km)
+
+    def discard(self, km: Any) -> None:
+        """Shut ``km`` down now (its notebook failed, or the build is over)."""
+        from jupyter_core.utils import run_sync
+
+        with self._lock:
+            if km in self._idle:
+                self._idle.remove(km)
+        with contextlib.suppress(Exception):
+            if km.has_kernel:
+                run_sync(km.shutdown_kernel)(now=True)
+
+    def close(self) -> None:
+        """Shut every kernel down (on a worker thread: the caller's event loop, if it has a
+        running one, as in JupyterLab, is left alone)."""
+        with self._lock:
+            kms, self._all, self._idle = list(self._all), [], []
+        if not kms:
+            return
+
+        def shut() -> None:
+            try:
+                for km in kms:
+                    self.discard(km)
+            finally:
+                _close_thread_loop()
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rwe-dossier-stop") as ex:
+            ex.submit(shut).result()
+
+
+def _pool_engine() -> str:
+    """The papermill engine that runs a notebook on a kernel of the build's pool (``km=``):
+    nbclient's, except that the kernel client it opens is closed when the notebook ends
+    (nbclient leaves the client of a kernel it does not own running, heartbeat thread
+    included)."""
+    from papermill.clientwrap import PapermillNotebookClient
+    from papermill.engines import NBClientEngine, papermill_engines
+    from papermill.exceptions import PapermillException
+    from papermill.log import logger
+    from papermill.utils import merge_kwargs, remove_args
+
+    try:
+        papermill_engines.get_engine(_ENGINE)
+        return _ENGINE
+    except PapermillException:
+        pass
+
+    class PooledKernelEngine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False,
+                                     stdout_file=None, stderr_file=None, start_timeout=60,
+                                     execution_timeout=None, **kwargs):
+            kwargs = remove_args(["input_path", "timeout", "startup_timeout"], **kwargs)
+            client = PapermillNotebookClient(nb_man, **merge_kwargs(
+                kwargs, timeout=execution_timeout, startup_timeout=start_timeout,
+                kernel_name=kernel_name, log=logger, log_output=log_output,
+                stdout_file=stdout_file, stderr_file=stderr_file))
+            try:
+                return client.execute()
+            finally:
+                if client.kc is not None:
+                    client.kc.stop_channels()
+
+    papermill_engines.register(_ENGINE, PooledKernelEngine)
+    return _ENGINE
+
+
 def _run_notebook(spec: SectionSpec, template: Path, build: Path, protocol_path: Path,
-                  progress: bool, slots: _Slots) -> dict:
+                  progress: bool, slots: _Slots, pool: _KernelPool) -> dict:
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
@@ -328,16 +471,18 @@ def _run_notebook(spec: SectionSpec, template: Path, build: Path, protocol_path:
     bar: Any = ({"desc": f"{spec.notebook:<28}", "position": slot, "leave": False,
                  "disable": None, "unit": "cell"} if progress else False)
     t0 = time.perf_counter()
+    km = None
     try:
-        # the kernel starts in the template's folder (as in JupyterLab) through nbclient's
-        # resources, not papermill's cwd=: that chdir()s the whole process, and with sections
-        # on several threads the restores interleave and leave the caller in notebooks/
+        # the pool's kernels start in the templates' folder (as in JupyterLab); papermill's
+        # cwd= would chdir() the whole process, and with sections on several threads the
+        # restores interleave and leave the caller in notebooks/
+        km = pool.take()
         pm.execute_notebook(str(template), str(target), parameters=params,
-                            kernel_name=KERNEL_NAME, progress_bar=bar,
-                            resources={"metadata": {"path": str(template.parent)}},
-                            request_save_on_cell_execute=False, log_output=False,
-                            shutdown_kernel="immediate",
-                            extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
+                            kernel_name=KERNEL_NAME, progress_bar=bar, km=km,
+                            engine_name=_pool_engine(),
+                            request_save_on_cell_execute=False, log_output=False)
+        pool.give(km)
+        km = None
     except PapermillExecutionError as exc:
         cell = _template_cell(target, exc.cell_index)
         evalue = (str(exc.evalue).strip().splitlines() or [""])[0]
@@ -348,6 +493,8 @@ def _run_notebook(spec: SectionSpec, template: Path, build: Path, protocol_path:
         text = (str(exc).strip().splitlines() or [""])[0]
         raise NotebookExecutionError(spec.notebook, None, type(exc).__name__, text) from None
     finally:
+        if km is not None:  # the notebook failed: its kernel is not reused
+            pool.discard(km)
         slots.give(slot)
         _close_thread_loop()
     return {"section": spec.name, "template": template, "executed": target,
@@ -358,9 +505,10 @@ def _schedule(specs: list[SectionSpec], run, jobs: int, overall, *,
               on_failure=None, halted=None) -> list[dict]:
     """Run the sections ``jobs`` at a time, longest first.
 
-    A section that reads others' results (``after``) starts as soon as every one of them has
-    *started*, outside the ``jobs`` slots: its kernel starts up while they finish (it spends
-    that time waiting in :meth:`SectionContext.results`). ``on_failure(exc)`` is called at
+    A section that reads others' results (``after``) takes the first free slot once every
+    one of them has *started* (it waits for their results in
+    :meth:`SectionContext.results`): the kernel pool hands it a kernel that is already up,
+    so it needs no start-up of its own while the others finish. ``on_failure(exc)`` is called at
     the first failure (the orchestrator tells waiting kernels to stop); ``halted()`` returns
     an exception when the build must stop for a reason outside the notebooks (the data
     failed validation), which is then raised.
@@ -371,9 +519,7 @@ def _schedule(specs: list[SectionSpec], run, jobs: int, overall, *,
     started: set[str] = set()
     records: list[dict] = []
     failures: list[tuple[SectionSpec | None, BaseException]] = []  # None: halted()
-    n_dependent = sum(1 for s in specs if s.after)
-    with ThreadPoolExecutor(max_workers=jobs + n_dependent,
-                            thread_name_prefix="rwe-dossier") as ex:
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="rwe-dossier") as ex:
         running: dict = {}
         try:
             while pending or running:
@@ -385,11 +531,8 @@ def _schedule(specs: list[SectionSpec], run, jobs: int, overall, *,
                 for s in list(pending):
                     if failures:
                         break
-                    busy = sum(1 for r in running.values() if not r.after)
-                    if not s.after and busy >= jobs:
-                        continue
-                    # a dependent section mostly waits for its inputs: it does not take one of
-                    # the ``jobs`` slots, and starts once every input has started
+                    if len(running) >= jobs:
+                        break
                     if all(d in started or d not in names for d in s.after):
                         running[ex.submit(run, s)] = s
                         started.add(s.name)
@@ -708,8 +851,11 @@ def build_dossier(protocol_path: str | Path, out_dir: str | Path, *, force: bool
     renderer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rwe-dossier-render")
     rendering: dict = {}
 
+    pool = _KernelPool(nb_dir)
+
     def run(spec: SectionSpec) -> dict:
-        rec = _run_notebook(spec, templates[spec.name], build, protocol_abs, progress, slots)
+        rec = _run_notebook(spec, templates[spec.name], build, protocol_abs, progress, slots,
+                            pool)
         rendering[spec.name] = renderer.submit(_reviewer_body, rec["executed"], cache)
         return rec
 
@@ -725,6 +871,7 @@ def build_dossier(protocol_path: str | Path, out_dir: str | Path, *, force: bool
                     raise loader.exception()  # only plan sections ran: the data still count
                 bodies = {name: f.result() for name, f in rendering.items()}
             finally:
+                pool.close()
                 renderer.shutdown(wait=True, cancel_futures=True)
                 if loader is not None:
                     loader.exception()  # never leave the loader writing into the build
@@ -814,6 +961,7 @@ def build_dossier(protocol_path: str | Path, out_dir: str | Path, *, force: bool
             "phases_seconds": phases,
             "jobs": jobs,
             "kernel": KERNEL_NAME,
+            "kernels": {"started": pool.started, "reused": pool.reused},
             "kernel_threads": kernel_threads,
             "inputs": _inputs(protocol),
             "notebooks": [{

@@ -226,3 +226,44 @@ print(sorted(m for m in ("numpy", "pandas", "matplotlib", "scipy", "papermill", 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=ROOT, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_kernel_pool_hands_a_clean_kernel_to_the_next_notebook(tmp_path):
+    """A kernel is reused only after %reset: no variable, frozen object or working directory
+    of the previous notebook survives, and counts restart at 1; close() stops every kernel
+    and leaves no thread behind."""
+    import nbformat
+    import papermill as pm
+
+    from rwe.dossier._build import KERNEL_NAME, _KernelPool, _pool_engine
+
+    def notebook(name, *sources):
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_code_cell(src) for src in sources]
+        nb.metadata["kernelspec"] = {"name": KERNEL_NAME, "display_name": "Python 3",
+                                     "language": "python"}
+        path = tmp_path / name
+        nbformat.write(nb, path)
+        return path
+
+    first = notebook("a.ipynb", "import gc, os\nleft_over = 42\ngc.freeze()\n"
+                                "os.chdir(os.path.expanduser('~'))")
+    second = notebook("b.ipynb", "import os\nprint(sorted(k for k in ('left_over', 'gc')"
+                                 " if k in globals()), os.getcwd())")
+    threads = threading.active_count()
+    pool = _KernelPool(tmp_path)
+    try:
+        for path in (first, second):
+            km = pool.take()
+            pm.execute_notebook(str(path), str(path.with_suffix(".out.ipynb")), km=km,
+                                engine_name=_pool_engine(), kernel_name=KERNEL_NAME,
+                                progress_bar=False, request_save_on_cell_execute=False)
+            pool.give(km)
+        assert (pool.started, pool.reused) == (1, 1)
+    finally:
+        pool.close()
+    out = nbformat.read(str(second.with_suffix(".out.ipynb")), as_version=4)
+    cell = out.cells[0]
+    assert cell.execution_count == 1
+    assert cell.outputs[0]["text"].strip() == f"[] {tmp_path}"
+    assert not km.has_kernel and threading.active_count() == threads
