@@ -339,7 +339,7 @@ class _KernelPool:
     -f``: no variable of the previous notebook survives; execution counts restart at 1; the
     working directory is the templates' folder again). Imported modules stay imported, which
     is the point; rwe keeps no results in module state. A kernel whose notebook failed, or
-    whose reset failed, is shut down, never reused. Kernels start inside
+    whose reset failed (which fails that notebook), is shut down, never reused. Kernels start inside
     :func:`_kernel_threads`, in the templates' folder (as in JupyterLab), and :meth:`close`
     shuts every one down.
     """
@@ -352,12 +352,16 @@ class _KernelPool:
         self.started = 0
         self.reused = 0
 
-    def take(self) -> Any:
-        """A kernel for the next notebook (an idle one, else a new one), on this thread."""
+    def take(self) -> tuple[Any, str | None]:
+        """A kernel for the next notebook (an idle one, else a new one), on this thread, and
+        the code the notebook's client must run in it before the first cell: :data:`_RESET`
+        for a reused kernel, None for a new one. The reset runs in the notebook's own client
+        session (:func:`_pool_engine`), not in a session of its own: connecting a client costs
+        about 0.2 s, and a kernel nobody takes again is never reset at all."""
         with self._lock:
             if self._idle:
                 self.reused += 1
-                return self._idle.pop()
+                return self._idle.pop(), _RESET.format(cwd=self._cwd)
             self.started += 1
         from jupyter_client.manager import AsyncKernelManager
         from jupyter_core.utils import run_sync
@@ -366,30 +370,11 @@ class _KernelPool:
         with self._lock:
             self._all.append(km)
         run_sync(km.start_kernel)(cwd=self._cwd, extra_arguments=list(_KERNEL_ARGS))
-        return km
+        return km, None
 
     def give(self, km: Any) -> None:
-        """Reset ``km`` after a notebook that ran cleanly and keep it for the next one."""
-        from jupyter_core.utils import run_sync
-
-        async def reset() -> bool:
-            kc = km.client()
-            kc.start_channels()
-            try:
-                await kc.wait_for_ready(timeout=60)
-                reply = await kc.execute_interactive(_RESET.format(cwd=self._cwd), silent=True,
-                                                     store_history=False, timeout=60)
-                return reply["content"]["status"] == "ok"
-            finally:
-                kc.stop_channels()
-
-        try:
-            ok = run_sync(reset)()
-        except Exception:  # noqa: BLE001 - a kernel that cannot be reset is not reused
-            ok = False
-        if not ok:
-            self.discard(km)
-            return
+        """Keep ``km``, whose notebook ran cleanly, for the next notebook (which resets it
+        first, see :meth:`take`)."""
         with self._lock:
             self._idle.append(km)
 
@@ -425,9 +410,10 @@ class _KernelPool:
 
 def _pool_engine() -> str:
     """The papermill engine that runs a notebook on a kernel of the build's pool (``km=``):
-    nbclient's, except that the kernel client it opens is closed when the notebook ends
-    (nbclient leaves the client of a kernel it does not own running, heartbeat thread
-    included)."""
+    nbclient's, except that it first runs ``rwe_reset`` (the pool's reset of a reused kernel,
+    see :meth:`_KernelPool.take`) in the kernel, and that the kernel client it opens is
+    closed when the notebook ends (nbclient leaves the client of a kernel it does not own
+    running, heartbeat thread included)."""
     from papermill.clientwrap import PapermillNotebookClient
     from papermill.engines import NBClientEngine, papermill_engines
     from papermill.exceptions import PapermillException
@@ -440,13 +426,27 @@ def _pool_engine() -> str:
     except PapermillException:
         pass
 
+    class ResettingClient(PapermillNotebookClient):
+        def __init__(self, nb_man, *, rwe_reset: str | None = None, **kw):
+            super().__init__(nb_man, **kw)
+            self._rwe_reset = rwe_reset
+
+        def papermill_execute_cells(self):
+            if self._rwe_reset:
+                reply = self.wait_for_reply(self.kc.execute(
+                    self._rwe_reset, silent=True, store_history=False))
+                status = (reply or {}).get("content", {}).get("status")
+                if status != "ok":
+                    raise RuntimeError(f"the reused kernel could not be reset ({status})")
+            super().papermill_execute_cells()
+
     class PooledKernelEngine(NBClientEngine):
         @classmethod
         def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False,
                                      stdout_file=None, stderr_file=None, start_timeout=60,
                                      execution_timeout=None, **kwargs):
             kwargs = remove_args(["input_path", "timeout", "startup_timeout"], **kwargs)
-            client = PapermillNotebookClient(nb_man, **merge_kwargs(
+            client = ResettingClient(nb_man, **merge_kwargs(
                 kwargs, timeout=execution_timeout, startup_timeout=start_timeout,
                 kernel_name=kernel_name, log=logger, log_output=log_output,
                 stdout_file=stdout_file, stderr_file=stderr_file))
@@ -476,9 +476,9 @@ def _run_notebook(spec: SectionSpec, template: Path, build: Path, protocol_path:
         # the pool's kernels start in the templates' folder (as in JupyterLab); papermill's
         # cwd= would chdir() the whole process, and with sections on several threads the
         # restores interleave and leave the caller in notebooks/
-        km = pool.take()
+        km, reset = pool.take()
         pm.execute_notebook(str(template), str(target), parameters=params,
-                            kernel_name=KERNEL_NAME, progress_bar=bar, km=km,
+                            kernel_name=KERNEL_NAME, progress_bar=bar, km=km, rwe_reset=reset,
                             engine_name=_pool_engine(),
                             request_save_on_cell_execute=False, log_output=False)
         pool.give(km)

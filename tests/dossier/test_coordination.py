@@ -254,8 +254,10 @@ def test_kernel_pool_hands_a_clean_kernel_to_the_next_notebook(tmp_path):
     pool = _KernelPool(tmp_path)
     try:
         for path in (first, second):
-            km = pool.take()
+            km, reset = pool.take()
+            assert (reset is None) == (path == first)
             pm.execute_notebook(str(path), str(path.with_suffix(".out.ipynb")), km=km,
+                                rwe_reset=reset,
                                 engine_name=_pool_engine(), kernel_name=KERNEL_NAME,
                                 progress_bar=False, request_save_on_cell_execute=False)
             pool.give(km)
@@ -267,3 +269,36 @@ def test_kernel_pool_hands_a_clean_kernel_to_the_next_notebook(tmp_path):
     assert cell.execution_count == 1
     assert cell.outputs[0]["text"].strip() == f"[] {tmp_path}"
     assert not km.has_kernel and threading.active_count() == threads
+
+
+def test_a_kernel_that_cannot_be_reset_fails_its_notebook_before_any_cell(tmp_path):
+    """The reset of a reused kernel runs before the first cell; if it fails, the notebook
+    fails with that reason (the orchestrator then discards the kernel) and no cell runs."""
+    import nbformat
+    import papermill as pm
+
+    from rwe.dossier._build import KERNEL_NAME, _KernelPool, _pool_engine
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("ran = True")]
+    nb.metadata["kernelspec"] = {"name": KERNEL_NAME, "display_name": "Python 3",
+                                 "language": "python"}
+    path = tmp_path / "a.ipynb"
+    nbformat.write(nb, path)
+    pool = _KernelPool(tmp_path)
+    try:
+        km, _ = pool.take()
+        with pytest.raises(RuntimeError, match=r"reused kernel could not be reset \(error\)"):
+            pm.execute_notebook(str(path), str(tmp_path / "out.ipynb"), km=km,
+                                rwe_reset="raise ValueError('no')", engine_name=_pool_engine(),
+                                kernel_name=KERNEL_NAME, progress_bar=False,
+                                request_save_on_cell_execute=False)
+        nb.cells = [nbformat.v4.new_code_cell("print('ran' in globals())")]
+        nbformat.write(nb, path)
+        pm.execute_notebook(str(path), str(tmp_path / "out.ipynb"), km=km,
+                            engine_name=_pool_engine(), kernel_name=KERNEL_NAME,
+                            progress_bar=False, request_save_on_cell_execute=False)
+        out = nbformat.read(str(tmp_path / "out.ipynb"), as_version=4)
+        assert out.cells[0].outputs[0]["text"].strip() == "False"
+    finally:
+        pool.close()
