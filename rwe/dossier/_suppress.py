@@ -200,6 +200,30 @@ def scrub_text(text: str, k: int) -> str:
     return text
 
 
+def _scrub_ticks(axis, k: int) -> None:
+    """Scrub the major tick labels of ``axis``. Labels set as text (a FixedFormatter) are
+    scrubbed where they are stored; numeric formatters write plain numbers, never one of the
+    count patterns, and are skipped (reading their labels would lay the ticks out once more
+    before the figure is drawn); any other formatter's labels are read and replaced."""
+    from matplotlib.ticker import FixedFormatter, LogFormatter, NullFormatter, ScalarFormatter
+
+    fmt = axis.get_major_formatter()
+    if isinstance(fmt, (ScalarFormatter, LogFormatter, NullFormatter)):
+        return
+    if isinstance(fmt, FixedFormatter):
+        texts = [str(s) for s in fmt.seq]
+        new = [scrub_text(s, k) for s in texts]
+        if new != texts:
+            axis.set_major_formatter(FixedFormatter(new))
+        return
+    labels = axis.get_ticklabels()
+    texts = [lab.get_text() for lab in labels]
+    new = [scrub_text(s, k) for s in texts]
+    if new != texts:
+        axis.set_ticks(axis.get_ticklocs())
+        axis.set_ticklabels(new)
+
+
 def scrub_figure(fig, k: int) -> None:
     """Scrub small counts from a matplotlib figure's labels in place: tick labels, titles,
     legends and annotations (an annotation that is just a count in ``1..k-1`` becomes
@@ -212,15 +236,8 @@ def scrub_figure(fig, k: int) -> None:
                 t.set_text(small_label(k))
             else:
                 t.set_text(scrub_text(t.get_text(), k))
-        for getter, setter in ((ax.get_yticklabels, ax.set_yticklabels),
-                               (ax.get_xticklabels, ax.set_xticklabels)):
-            labels = getter()
-            texts = [lab.get_text() for lab in labels]
-            new = [scrub_text(s, k) for s in texts]
-            if new != texts:
-                ticks = ax.get_yticks() if getter == ax.get_yticklabels else ax.get_xticks()
-                (ax.set_yticks if getter == ax.get_yticklabels else ax.set_xticks)(ticks)
-                setter(new)
+        for axis in (ax.yaxis, ax.xaxis):
+            _scrub_ticks(axis, k)
         ax.set_title(scrub_text(ax.get_title(), k))
         for loc in ("left", "right"):
             title = ax.get_title(loc=loc)

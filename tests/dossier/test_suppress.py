@@ -57,12 +57,20 @@ def test_scrub_figure_labels():
 
     from rwe.dossier._suppress import scrub_figure
 
-    fig, ax = plt.subplots()
-    ax.set_yticks([0, 1], ["a (n=5)", "b (n=500)"])
+    fig, (ax, cat) = plt.subplots(1, 2)
+    ax.set_yticks([0, 1], ["a (n=5)", "b (n=500)"])  # text labels (FixedFormatter)
+    ax.set_xlim(0, 8)  # numeric ticks are left as they are
     ax.text(0, 0, "7")
     ax.text(1, 1, "70")
+    cat.bar(["c (n=3)", "d (n=300)"], [1, 2])  # a categorical axis (labels from its units)
+    xticks = list(ax.get_xticklabels())
     scrub_figure(fig, 11)
+    fig.canvas.draw()
     assert [t.get_text() for t in ax.get_yticklabels()] == ["a (n<11)", "b (n=500)"]
+    assert list(ax.get_yticks()) == [0, 1]
+    assert [t.get_text() for t in ax.get_xticklabels()] == [t.get_text() for t in xticks]
+    assert [t.get_text() for t in cat.get_xticklabels()] == ["c (n<11)", "d (n=300)"]
+    assert list(cat.get_xticks()) == [0, 1]
     assert [t.get_text() for t in ax.texts] == ["<11", "70"]
     plt.close(fig)
 
