@@ -318,10 +318,12 @@ def _close_thread_loop() -> None:
 
 
 _KERNEL_ARGS = ["--IPKernelApp.log_level=CRITICAL", "--HistoryManager.hist_file=:memory:"]
-#: Run in a kernel between two notebooks: a clean namespace, counts from 1, the start folder,
-#: nothing kept frozen from the last section (see _KernelPool).
+#: Run in a kernel between two notebooks: a clean namespace, no figure left open, counts from
+#: 1, the start folder, nothing kept frozen from the last section (see _KernelPool).
 _RESET = """\
 get_ipython().run_line_magic("reset", "-f")
+if "matplotlib.pyplot" in __import__("sys").modules:
+    __import__("sys").modules["matplotlib.pyplot"].close("all")
 __import__("os").chdir({cwd!r})
 __import__("gc").unfreeze()
 __import__("gc").collect()
@@ -336,12 +338,14 @@ class _KernelPool:
     Starting a kernel costs about 0.5 s of CPU and as much again of waiting, and a section's
     imports (pandas, scipy, matplotlib) up to 2 s: a notebook that finishes cleanly gives its
     kernel back, and the next section runs in it after :data:`_RESET` (IPython's ``%reset
-    -f``: no variable of the previous notebook survives; execution counts restart at 1; the
-    working directory is the templates' folder again). Imported modules stay imported, which
-    is the point; rwe keeps no results in module state. A kernel whose notebook failed, or
-    whose reset failed (which fails that notebook), is shut down, never reused. Kernels start inside
-    :func:`_kernel_threads`, in the templates' folder (as in JupyterLab), and :meth:`close`
-    shuts every one down.
+    -f``: no variable of the previous notebook survives; pyplot figures left open are
+    closed; execution counts restart at 1; the working directory is the templates' folder
+    again). Imported modules stay imported, which is the point; rwe keeps no results in
+    module state, and the matplotlib settings are the same in every section
+    (:func:`rwe.dossier._notebook.configure_matplotlib`). A kernel whose notebook failed,
+    or whose reset failed (which fails that notebook), is shut down, never reused. Kernels
+    start inside :func:`_kernel_threads`, in the templates' folder (as in JupyterLab), and
+    :meth:`close` shuts every one down.
     """
 
     def __init__(self, cwd: Path):

@@ -229,8 +229,8 @@ print(sorted(m for m in ("numpy", "pandas", "matplotlib", "scipy", "papermill", 
 
 
 def test_kernel_pool_hands_a_clean_kernel_to_the_next_notebook(tmp_path):
-    """A kernel is reused only after %reset: no variable, frozen object or working directory
-    of the previous notebook survives, and counts restart at 1; close() stops every kernel
+    """A kernel is reused only after %reset: no variable, frozen object, open figure or
+    working directory of the previous notebook survives, and counts restart at 1; close() stops every kernel
     and leaves no thread behind."""
     import nbformat
     import papermill as pm
@@ -247,9 +247,12 @@ def test_kernel_pool_hands_a_clean_kernel_to_the_next_notebook(tmp_path):
         return path
 
     first = notebook("a.ipynb", "import gc, os\nleft_over = 42\ngc.freeze()\n"
-                                "os.chdir(os.path.expanduser('~'))")
-    second = notebook("b.ipynb", "import os\nprint(sorted(k for k in ('left_over', 'gc')"
-                                 " if k in globals()), os.getcwd())")
+                                "os.chdir(os.path.expanduser('~'))\n"
+                                "import matplotlib\nmatplotlib.use('Agg')\n"
+                                "import matplotlib.pyplot as plt\nplt.figure()")
+    second = notebook("b.ipynb", "import os, sys\nprint(sorted(k for k in ('left_over', 'gc')"
+                                 " if k in globals()), os.getcwd(),"
+                                 " sys.modules['matplotlib.pyplot'].get_fignums())")
     threads = threading.active_count()
     pool = _KernelPool(tmp_path)
     try:
@@ -267,7 +270,7 @@ def test_kernel_pool_hands_a_clean_kernel_to_the_next_notebook(tmp_path):
     out = nbformat.read(str(second.with_suffix(".out.ipynb")), as_version=4)
     cell = out.cells[0]
     assert cell.execution_count == 1
-    assert cell.outputs[0]["text"].strip() == f"[] {tmp_path}"
+    assert cell.outputs[0]["text"].strip() == f"[] {tmp_path} []"
     assert not km.has_kernel and threading.active_count() == threads
 
 
