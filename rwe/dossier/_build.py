@@ -242,10 +242,13 @@ _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
 
 
 @contextlib.contextmanager
-def _kernel_threads(n: int):
+def _kernel_threads(n: int = 1):
     """Kernels started inside this block use ``n`` math-library threads (unless the user set
-    them): notebooks already run side by side, and oversubscribed BLAS threads spin against
-    each other (seen here: the demo's subgroup analysis took 13 s instead of 4 s)."""
+    them). The build uses one: notebooks already run side by side, and oversubscribed BLAS
+    threads spin against each other (seen here: the demo's subgroup analysis took 13 s
+    instead of 4 s); and a multi-threaded BLAS splits its sums by thread count, which moved
+    the last digit of a few results between ``--jobs 1`` and ``--jobs 2`` (tested: the same
+    ``results.json`` bytes whatever ``--jobs``)."""
     saved = {v: os.environ.get(v) for v in _THREAD_VARS}
     user_set = any(val is not None for val in saved.values())
     if not user_set:
@@ -868,7 +871,7 @@ def build_dossier(protocol_path: str | Path, out_dir: str | Path, *, force: bool
         try:
             t1 = time.perf_counter()
             try:
-                with _kernel_threads(max(1, (os.cpu_count() or 1) // jobs)) as kernel_threads:
+                with _kernel_threads(1) as kernel_threads:
                     records = _schedule(specs, run, jobs, overall, on_failure=stop_waiting,
                                         halted=halted)
                 if loader is not None and loader.exception() is not None:
