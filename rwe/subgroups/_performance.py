@@ -884,9 +884,14 @@ def _apply_bootstrap_ci(table, replicates, cells, metrics, level, clusters, inte
 
 
 # ----------------------------------------------------------------------------- heterogeneity
+def _usable(table: pd.DataFrame) -> np.ndarray:
+    """Rows with an unflagged, finite estimate (levels that enter tests and gaps)."""
+    return table["flags"].isna().to_numpy() & np.isfinite(table["estimate"].to_numpy(dtype=float))
+
+
 def _usable_levels(table: pd.DataFrame) -> dict[tuple[str, str], list]:
     """Levels with an unflagged, finite estimate, per (group, metric), in table order."""
-    ok = table["flags"].isna().to_numpy() & np.isfinite(table["estimate"].to_numpy(dtype=float))
+    ok = _usable(table)
     out: dict[tuple[str, str], list] = {}
     for g, m, lev in zip(table["group"].to_numpy()[ok], table["metric"].to_numpy()[ok],
                          table["level"].to_numpy()[ok], strict=True):
@@ -1007,7 +1012,7 @@ def _fairness(table, replicates, cells, level, clusters, evset, y, s, n_boot, rn
             t = table[(table["group"] == g.name) & (table["metric"] == m)]
             if t.empty:
                 continue
-            use = t[t["flags"].isna() & np.isfinite(t["estimate"].to_numpy(dtype=float))]
+            use = t[_usable(t)]
             base = {"group": g.name, "metric": m, "definition": _FAIR_DEF[m],
                     "ci_level": level, "levels_compared": len(use)}
             if len(use) < 2:
