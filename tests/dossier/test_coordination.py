@@ -228,23 +228,31 @@ print(sorted(m for m in ("numpy", "pandas", "matplotlib", "scipy", "papermill", 
     assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
+def _notebook(path, *sources):
+    """Write a notebook of code cells for the pool's kernel at ``path``."""
+    import nbformat
+
+    from rwe.dossier._build import KERNEL_NAME
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in sources]
+    nb.metadata["kernelspec"] = {"name": KERNEL_NAME, "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
 def test_kernel_pool_hands_a_clean_kernel_to_the_next_notebook(tmp_path):
     """A kernel is reused only after %reset: no variable, frozen object, open figure or
-    working directory of the previous notebook survives, and counts restart at 1; close() stops every kernel
-    and leaves no thread behind."""
+    working directory of the previous notebook survives, and counts restart at 1; close()
+    stops every kernel and leaves no thread behind."""
     import nbformat
     import papermill as pm
 
     from rwe.dossier._build import KERNEL_NAME, _KernelPool, _pool_engine
 
     def notebook(name, *sources):
-        nb = nbformat.v4.new_notebook()
-        nb.cells = [nbformat.v4.new_code_cell(src) for src in sources]
-        nb.metadata["kernelspec"] = {"name": KERNEL_NAME, "display_name": "Python 3",
-                                     "language": "python"}
-        path = tmp_path / name
-        nbformat.write(nb, path)
-        return path
+        return _notebook(tmp_path / name, *sources)
 
     first = notebook("a.ipynb", "import gc, os\nleft_over = 42\ngc.freeze()\n"
                                 "os.chdir(os.path.expanduser('~'))\n"
@@ -282,12 +290,7 @@ def test_a_kernel_that_cannot_be_reset_fails_its_notebook_before_any_cell(tmp_pa
 
     from rwe.dossier._build import KERNEL_NAME, _KernelPool, _pool_engine
 
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("ran = True")]
-    nb.metadata["kernelspec"] = {"name": KERNEL_NAME, "display_name": "Python 3",
-                                 "language": "python"}
-    path = tmp_path / "a.ipynb"
-    nbformat.write(nb, path)
+    path = _notebook(tmp_path / "a.ipynb", "ran = True")
     pool = _KernelPool(tmp_path)
     try:
         km, _ = pool.take()
@@ -296,8 +299,7 @@ def test_a_kernel_that_cannot_be_reset_fails_its_notebook_before_any_cell(tmp_pa
                                 rwe_reset="raise ValueError('no')", engine_name=_pool_engine(),
                                 kernel_name=KERNEL_NAME, progress_bar=False,
                                 request_save_on_cell_execute=False)
-        nb.cells = [nbformat.v4.new_code_cell("print('ran' in globals())")]
-        nbformat.write(nb, path)
+        _notebook(path, "print('ran' in globals())")
         pm.execute_notebook(str(path), str(tmp_path / "out.ipynb"), km=km,
                             engine_name=_pool_engine(), kernel_name=KERNEL_NAME,
                             progress_bar=False, request_save_on_cell_execute=False)
