@@ -204,8 +204,8 @@ def bench_demo(a) -> None:
     from pathlib import Path
 
     from rwe.protocol import load_protocol
+    from rwe.stats.summaries import summarize
     from rwe.subgroups import subgroup_performance_from_protocol
-    from rwe.subgroups._engine import encode_cells
 
     print(f"== (c) demo protocol: subgroup_performance_from_protocol({a.protocol})")
     p = load_protocol(a.protocol)
@@ -223,9 +223,10 @@ def bench_demo(a) -> None:
     by = [(g,) if isinstance(g, str) else tuple(g)
           for g in [*p.subgroups.attributes, *p.subgroups.intersections]]
     attrs = list(dict.fromkeys(x for g in by for x in g))
-    cells = encode_cells({x: ev.attribute(x) for x in attrs}, by, len(ev.y_true))
+    summ = summarize(ev, attributes=attrs, features=())
+    levels = sum(len(summ.grouping(g).levels) for g in by) + 1
     print(f"rows {st['n']}, groupings {len(st['groupings'])}, levels "
-          f"{sum(len(g.levels) for g in cells.groupings)}, joint cells {cells.n_cells}; "
+          f"{levels}, joint cells {summ.cells.n_cells}; "
           f"bootstrap {st.get('bootstrap')}: {st.get('bootstrap_resampled_levels')} resampled "
           f"levels x 2 x {st.get('bootstrap_bins')} bins ({st.get('bootstrap_resolution')})")
 

@@ -1,7 +1,7 @@
 """Coverage of fairness-gap intervals (max - min of subgroup proportions), by simulation.
 
 Not a speed benchmark: the study behind a method choice (stop note of 2026-11-23). rwe
-reports the gap of a metric across a grouping's levels (``SubgroupReport.fairness``) with a
+reports the gap of a metric across a grouping's levels (``SubgroupPerformanceResult.fairness``) with a
 percentile bootstrap interval of max - min. This script compares its coverage of the true
 gap with the basic, bias-corrected (BC) and fixed-observed-pair bootstrap intervals, for
 binomial levels (a sensitivity per subgroup). Each level's positives are resampled

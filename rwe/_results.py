@@ -19,7 +19,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # numpy and pandas are imported where a result needs them: the dossier's
     import pandas as pd  # plan-only sections (drift, change control, model card) load neither
 
-__all__ = ["Interval", "ResultMixin", "json_safe", "canonical_json"]
+__all__ = ["Interval", "ResultMixin", "json_safe", "canonical_json", "GROUP_SEP", "LEVEL_SEP"]
+
+#: Joins the attributes of an intersectional grouping's name: ``"sex x race"``.
+GROUP_SEP = " x "
+#: Joins the categories of an intersectional level's label: ``"F & Black"``.
+LEVEL_SEP = " & "
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,7 +36,7 @@ data and seed give the same bytes):
     :class:`rwe.representativeness.RepresentativenessResult`), ``tipton`` (or null),
     ``tipton_reason``, ``notes``
   - ``subgroups``: ``settings``, tables ``table``, ``heterogeneity``, ``fairness``, ``goals``
-    (columns of :class:`rwe.subgroups.SubgroupReport`; ``goals`` adds ``n`` and ``events``),
+    (columns of :class:`rwe.subgroups.SubgroupPerformanceResult`),
     ``goal_specs`` (the protocol's goals)
   - ``drift``: ``status`` ("not evaluated"), ``statement``, ``plan`` (protocol ``drift``)
   - ``change_control``: ``status``, ``statement``, ``plan`` (protocol ``change_control``),

@@ -55,7 +55,7 @@ def model_card(protocol: Any, sections: dict[str, dict]) -> dict[str, Any]:
             dict.fromkeys(r["metric"] for r in sub["table"]))[:2]
         for m in dict.fromkeys(goal_metrics):
             cands = [r for r in sub["table"] if r["metric"] == m and r["group"] != "overall"
-                     and " x " not in r["group"] and not r.get("flags")
+                     and r.get("n_attributes", 0) <= 1 and r.get("status") == "ok"
                      and r["estimate"] is not None and _cell_ok(r, k)]
             if cands:
                 w = min(cands, key=lambda r: r["estimate"])

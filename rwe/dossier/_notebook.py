@@ -336,8 +336,8 @@ class SectionContext:
 
     # ----------------------------------------------------------------------------- plots
     def reviewer_report(self, report: Any, *, intersections: bool = False) -> Any:
-        """A copy of a SubgroupReport for reviewer figures: cells with a count below k dropped
-        (and intersections unless asked for)."""
+        """A copy of a subgroup result for reviewer figures: cells with a count below k
+        dropped (and intersections unless asked for)."""
         import numpy as np
 
         from rwe.dossier._suppress import small_rows
@@ -345,23 +345,25 @@ class SectionContext:
         t = report.table
         keep = ~small_rows(t, self.k, counts=["n", "events"], complements=[("n", "events")])
         if not intersections:
-            keep &= ~t["group"].astype(str).str.contains(" x ", regex=False).to_numpy()
+            keep &= t["n_attributes"].to_numpy() <= 1
         return dataclasses.replace(report, table=t[np.asarray(keep)].reset_index(drop=True))
 
     def reviewer_rows(self, report: Any, by: Any) -> Any:
-        """A copy of a SubgroupReport whose rows exclude the levels of ``by`` with fewer than
-        k rows, k events or k non-events (for calibration and ROC curves)."""
-        import numpy as np
+        """A copy of a subgroup result whose curves (calibration, ROC) exclude the levels of
+        ``by`` with fewer than k rows, k events or k non-events."""
+        from rwe.subgroups._result import _group_name
 
-        ev = report._evset
-        codes, labels = ev.subgroup_codes(by)  # missing: -1
-        seen = codes >= 0
-        n = np.bincount(codes[seen], minlength=len(labels))
-        e = np.bincount(codes[seen], weights=np.asarray(ev.y_true, dtype=float)[seen],
-                        minlength=len(labels))
-        big = (n >= self.k) & (e >= self.k) & ((n - e) >= self.k)
-        ok = seen & np.append(big, False)[codes]  # codes -1 -> the appended False
-        return dataclasses.replace(report, _evset=ev.subset(ok))
+        name = _group_name(by)
+        t = report.table.drop_duplicates(["group", "level"])
+        t = t[t["group"] == name]
+        n, e = t["n"].to_numpy(), t["events"].to_numpy()
+        big = set(t["level"][(n >= self.k) & (e >= self.k) & ((n - e) >= self.k)])
+
+        def keep(f):
+            return f[(f["group"] != name) | f["level"].isin(big)].reset_index(drop=True)
+
+        return dataclasses.replace(report, roc=keep(report.roc),
+                                   calibration=keep(report.calibration))
 
     def panels(self, draw: Any, items: list, *, ncols: int = 3, size: tuple = (4.2, 3.6),
                share: bool = False):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from rwe._results import json_safe
 
 if TYPE_CHECKING:  # payloads of the plan-only sections are built without pandas
-    import pandas as pd
+    pass
 from rwe.dossier._sections import (
     STATUS_FAIL,
     STATUS_INSUFFICIENT,
@@ -157,121 +157,50 @@ def _representativeness_verdicts(rep: Any, params: dict) -> list[dict]:
 
 
 # =============================================================================== subgroups
-_CLASSIFICATION = ("sensitivity", "specificity", "ppv", "npv")
+#: Core verdict statuses (rwe._evidence) -> the dossier's display words.
+_DOSSIER_STATUS = {"pass": STATUS_PASS, "fail": STATUS_FAIL,
+                   "not_evaluable": STATUS_INSUFFICIENT, "not_evaluated": STATUS_NOT_EVALUATED}
+
+
+def _typed_verdict(v: Any) -> dict[str, Any]:
+    """A typed :class:`rwe._evidence.Verdict` as the dossier's verdict record (no statistic
+    is judged here: the status is the analysis's own)."""
+    counts = dict(v.counts)
+    detail = []
+    if counts:
+        total = sum(counts.values())
+        detail.append(f"met in {counts.get('pass', 0)} of {total} cells")
+        if counts.get("fail"):
+            detail.append(f"not met in {counts['fail']}")
+        if counts.get("not_evaluable"):
+            detail.append(f"{counts['not_evaluable']} not judged (insufficient data)")
+    elif v.reason:
+        detail.append(v.reason)
+    return {"id": v.id, "section": v.section, "kind": v.kind, "criterion": v.criterion,
+            "status": _DOSSIER_STATUS[v.status], "detail": "; ".join(detail),
+            "source": v.source, "description": v.description, "reason": v.reason,
+            "counts": {"pass": counts.get("pass", 0), "fail": counts.get("fail", 0),
+                       "not judged": counts.get("not_evaluable", 0)}}
 
 
 def subgroups_payload(report: Any, protocol: Any = None) -> dict[str, Any]:
-    """Payload of a :class:`rwe.subgroups.SubgroupReport`."""
-    table = report.table
-    goals = report.goals.copy()
-    if len(goals):
-        counts = table[["group", "level", "metric", "n", "events"]]
-        goals = goals.merge(counts, on=["group", "level", "metric"], how="left")
+    """Payload of a :class:`rwe.subgroups.SubgroupPerformanceResult`: its tables, its typed
+    verdicts as dossier records and its typed findings rendered with the small-cell rule."""
+    k = getattr(getattr(protocol, "report", None), "small_cell_k", None)
     payload = {
         "settings": json_safe(report.settings),
-        "table": json_safe(table),
+        "table": json_safe(report.table),
         "heterogeneity": json_safe(report.heterogeneity),
         "fairness": json_safe(report.fairness),
-        "goals": json_safe(goals),
+        "goals": json_safe(report.goals),
     }
     goal_specs = []
     if protocol is not None:
         goal_specs = [json_safe(g.model_dump()) for g in protocol.performance.goals]
     payload["goal_specs"] = goal_specs
-    payload["verdicts"] = _goal_verdicts(report.goals, goal_specs, report.settings)
-    payload["findings"] = _subgroup_findings(report, protocol)
+    payload["verdicts"] = [_typed_verdict(v) for v in report.verdicts]
+    payload["findings"] = [f.text(k) for f in report.findings]
     return payload
-
-
-def _cell(group: str, level: str) -> str:
-    return "overall" if group == "overall" else f"{group} = {level}"
-
-
-def _goal_verdicts(goals: pd.DataFrame, specs: list[dict], settings: dict) -> list[dict]:
-    out: list[dict] = []
-    if not len(goals):
-        return out
-    level = settings.get("confidence_level", 0.95)
-    keys = list(dict.fromkeys(zip(goals["metric"], goals["scope"], goals["goal"], strict=True)))
-    for i, (metric, scope, target) in enumerate(keys, start=1):
-        g = goals[(goals["metric"] == metric) & (goals["scope"] == scope)
-                  & (goals["goal"] == target)]
-        met = g["met"]
-        failed = g[met.eq(False)]
-        passed = g[met.eq(True)]
-        unjudged = g[met.isna()]
-        side = str(g["bound_side"].iloc[0])
-        op = ">" if side == "lower" else "<"
-        where = {"overall": "overall", "subgroups": "in every subgroup",
-                 "all": "overall and in every subgroup"}[scope]
-        spec = next((s for s in specs if s.get("metric") == metric and s.get("scope", "overall")
-                     == scope and float(s.get("goal")) == float(target)), {})
-        criterion = (f"{metric}: {side} {level:.0%} confidence bound {op} {target:g}, {where}")
-        if len(failed):
-            status = STATUS_FAIL
-        elif len(passed):
-            status = STATUS_PASS
-        else:
-            status = STATUS_INSUFFICIENT
-        parts = [f"met in {len(passed)} of {len(g)} cells"]
-        if len(failed):
-            items = [f"{_cell(r.group, r.level)} ({side} bound {_fmt(r.bound)}, estimate "
-                     f"{_fmt(r.estimate)})" for r in failed.itertuples()]
-            parts.append(f"not met in {len(failed)}: " + _listing(items))
-        if len(unjudged):
-            parts.append(f"{len(unjudged)} not judged (insufficient data)")
-        out.append(_verdict("subgroups", f"goal.{i}", "goal", criterion, status,
-                            "; ".join(parts), f"performance.goals[{i - 1}]",
-                            description=spec.get("description"),
-                            counts={"pass": len(passed), "fail": len(failed),
-                                    "not judged": len(unjudged)}))
-    return out
-
-
-def _subgroup_findings(report: Any, protocol: Any) -> list[str]:
-    import numpy as np
-
-    t = report.table
-    s = report.settings
-    lvl = f"{s['confidence_level']:.0%}"
-    out: list[str] = []
-    ov = t[t["group"] == "overall"].set_index("metric")
-    if len(ov):
-        n = int(ov["n"].iloc[0])
-        ev = int(ov["events"].iloc[0])
-        bits = [f"{m} {_fmt(r.estimate)} ({_fmt(r.ci_low)} to {_fmt(r.ci_high)})"
-                for m, r in ov.iterrows() if np.isfinite(r.estimate)]
-        out.append(f"Overall (n={n:,}, {ev:,} events; version {s['version']}, threshold "
-                   f"{s['threshold']:g}, {lvl} CIs): " + ", ".join(bits) + ".")
-    for r in _goal_verdicts(report.goals, [], s):
-        if r["status"] == STATUS_FAIL:
-            out.append(f"Goal not met - {r['criterion']}: {r['detail']}.")
-        elif r["status"] == STATUS_PASS:
-            out.append(f"Goal met - {r['criterion']} ({r['detail']}).")
-    het = report.heterogeneity
-    alpha = getattr(getattr(protocol, "performance", None), "heterogeneity_alpha", 0.05)
-    if len(het):
-        sig = het[(het["pvalue_adjusted"] < alpha) & ~het["group"].str.contains(" x ", regex=False)]
-        for metric, d in sig.groupby("metric", sort=False):
-            groups = ", ".join(d["group"])
-            out.append(f"{metric} differs across {groups} ({s['multiplicity']}-adjusted "
-                       f"p < {alpha:g}).")
-    fair = report.fairness
-    if len(fair):
-        single = fair[~fair["group"].str.contains(" x ", regex=False)]
-        single = single[np.isfinite(single["gap"].to_numpy(dtype=float))]
-        if len(single):
-            w = single.loc[single["gap"].astype(float).idxmax()]
-            out.append(f"Largest fairness gap among single attributes: {w['definition']} across "
-                       f"{w['group']} = {_fmt(w['gap'])} ({lvl} CI {_fmt(w['ci_low'])}-"
-                       f"{_fmt(w['ci_high'])}; {w['level_max']} vs {w['level_min']}).")
-    flagged = t[t["flags"].notna() & (t["group"] != "overall")]
-    if len(flagged):
-        cells = flagged[["group", "level"]].drop_duplicates()
-        out.append(f"{len(cells)} subgroup cell(s) are below the minimum size (n >= "
-                   f"{s['min_n']}, events >= {s['min_events']}) or degenerate for at least one "
-                   "metric: their estimates are shown but not judged.")
-    return out
 
 
 # =============================================================================== drift / change

@@ -394,6 +394,10 @@ def _sub_overall(p: dict, k: int) -> str:
 
 
 def _pivot_performance(t: pd.DataFrame, metrics: list[str], k: int) -> str:
+    import numpy as np
+
+    # a cell that is not usable evidence carries its reason as the table's dagger note
+    t = t.assign(flags=np.where(t["status"] == "ok", None, t["reason"].fillna(t["status"])))
     cells = t[["group", "level", "n", "events"]].drop_duplicates(["group", "level"])
     wide = cells.copy()
     for m in metrics:
@@ -464,8 +468,8 @@ def _sub_goals(p: dict, k: int) -> str:
         return "<p class='muted'>No performance goal pre-specified.</p>"
     g["cell"] = ["overall" if a == "overall" else f"{a} = {b}" for a, b in
                  zip(g["group"], g["level"], strict=True)]
-    g["state"] = np.where(g["met"].eq(True), "pass", np.where(g["met"].eq(False), "fail",
-                                                              "insufficient data"))
+    g["state"] = g["status"].map({"pass": "pass", "fail": "fail",
+                                  "not_evaluable": "insufficient data"}).fillna("not evaluated")
     sup = suppress_small_cells(g, k, counts=["n", "events"], complements=[("n", "events")],
                                dependent=["estimate", "bound"])
     cols = [Col("Cell", "cell"), Col("n", "n", "int"), Col("Events", "events", "int"),

@@ -10,8 +10,7 @@ import math
 
 import numpy as np
 
-from rwe._results import Interval
-from rwe.metrics._registry import MetricData, MetricSpec, MetricValue, register_metric
+from rwe.metrics._registry import LevelValues, MetricSpec, register_metric
 
 __all__: list[str] = []
 
@@ -44,171 +43,109 @@ def _stats():
     return stats
 
 
-def _proportion(data: MetricData, metric: str, x: int, n: int, empty_reason: str,
-                **extras) -> MetricValue:
-    """x/n with the interval chosen by ``data.proportion_interval`` (Wilson or Clopper-Pearson)."""
-    counts = dict(data.confusion)
-    if n == 0:
-        return data.value(metric, math.nan, reason=empty_reason, **counts, **extras)
-    ci = _stats().proportion_ci(x, n, confidence_level=data.confidence_level,
-                                method=data.proportion_interval)
-    ci = Interval(float(ci.low), float(ci.high), ci.level, ci.method)
-    return data.value(metric, x / n, ci, count=x, nobs=n, **counts, **extras)
+def _none(k: int) -> np.ndarray:
+    return np.full(k, None, dtype=object)
 
 
-def sensitivity(data: MetricData) -> MetricValue:
-    """Sensitivity (recall, true-positive rate) TP/(TP+FN) with a Wilson or Clopper-Pearson CI.
-
-    References
-    ----------
-    .. [1] US FDA, Statistical Guidance on Reporting Results from Studies Evaluating
-       Diagnostic Tests, 2007 (score interval).
-    .. [2] Wilson EB. J Am Stat Assoc 1927;22:209-212.
-    """
-    c = data.confusion
-    return _proportion(data, "sensitivity", c["tp"], c["tp"] + c["fn"], _NO_POS)
+def _cells(seg, names) -> np.ndarray:
+    conf = seg.confusion
+    return sum((conf[c] for c in names), np.zeros(seg.n_segments))
 
 
-def specificity(data: MetricData) -> MetricValue:
-    """Specificity (true-negative rate) TN/(TN+FP) with a Wilson or Clopper-Pearson CI.
+def proportion_kernel(num: tuple[str, ...], den: tuple[str, ...], empty_reason: str):
+    """Kernel of a proportion ``sum(num cells) / sum(den cells)`` of the confusion matrix at
+    the threshold, with the Wilson or Clopper-Pearson interval of
+    :func:`rwe.stats.proportion_ci` (``ctx.proportion_interval``), vectorized over levels.
+    Extras: ``count``, ``nobs`` and the four cells."""
 
-    References
-    ----------
-    .. [1] US FDA, Statistical Guidance on Reporting Results from Studies Evaluating
-       Diagnostic Tests, 2007.
-    """
-    c = data.confusion
-    return _proportion(data, "specificity", c["tn"], c["tn"] + c["fp"], _NO_NEG)
+    def kernel(seg, ctx):
+        x = _cells(seg, num)
+        d = _cells(seg, den)
+        k = seg.n_segments
+        with np.errstate(invalid="ignore", divide="ignore"):
+            est = np.where(d > 0, x / np.where(d > 0, d, 1), np.nan)
+        reason = _none(k)
+        reason[d == 0] = empty_reason
+        reason[seg.n == 0] = "no observations"
+        conf = {c: v.astype(np.int64) for c, v in seg.confusion.items()}
+        extras = {**conf, "count": x.astype(np.int64), "nobs": d.astype(np.int64)}
+        if ctx.estimate_only:
+            nan = np.full(k, np.nan)
+            return LevelValues(est, nan, nan.copy(), None, reason, extras, ctx.confidence_level)
+        ci = _stats().proportion_ci(x, d, confidence_level=ctx.confidence_level,
+                                    method=ctx.proportion_interval)
+        lo, hi = np.atleast_1d(ci.low).astype(float), np.atleast_1d(ci.high).astype(float)
+        return LevelValues(est, lo, hi, ci.method, reason, extras, ctx.confidence_level)
 
-
-def ppv(data: MetricData) -> MetricValue:
-    """Positive predictive value (precision) TP/(TP+FP); Wilson or Clopper-Pearson CI.
-
-    The interval conditions on the number of positive calls (binomial in TP+FP).
-
-    References
-    ----------
-    .. [1] US FDA, Statistical Guidance on Reporting Results from Studies Evaluating
-       Diagnostic Tests, 2007.
-    """
-    c = data.confusion
-    return _proportion(data, "ppv", c["tp"], c["tp"] + c["fp"], _NO_PRED_POS)
-
-
-def npv(data: MetricData) -> MetricValue:
-    """Negative predictive value TN/(TN+FN); Wilson or Clopper-Pearson CI.
-
-    References
-    ----------
-    .. [1] US FDA, Statistical Guidance on Reporting Results from Studies Evaluating
-       Diagnostic Tests, 2007.
-    """
-    c = data.confusion
-    return _proportion(data, "npv", c["tn"], c["tn"] + c["fn"], _NO_PRED_NEG)
+    kernel.__doc__ = proportion_kernel.__doc__
+    return kernel
 
 
-def accuracy(data: MetricData) -> MetricValue:
-    """Accuracy (overall agreement) (TP+TN)/N; Wilson or Clopper-Pearson CI.
-
-    References
-    ----------
-    .. [1] US FDA, Statistical Guidance on Reporting Results from Studies Evaluating
-       Diagnostic Tests, 2007 (overall percent agreement).
-    """
-    c = data.confusion
-    return _proportion(data, "accuracy", c["tp"] + c["tn"], data.n, "no observations")
-
-
-def fpr(data: MetricData) -> MetricValue:
-    """False-positive rate FP/(FP+TN) = 1 - specificity; Wilson or Clopper-Pearson CI.
-
-    References
-    ----------
-    .. [1] Wilson EB. J Am Stat Assoc 1927;22:209-212.
-    """
-    c = data.confusion
-    return _proportion(data, "fpr", c["fp"], c["fp"] + c["tn"], _NO_NEG)
-
-
-def fnr(data: MetricData) -> MetricValue:
-    """False-negative rate FN/(FN+TP) = 1 - sensitivity; Wilson or Clopper-Pearson CI.
-
-    References
-    ----------
-    .. [1] Wilson EB. J Am Stat Assoc 1927;22:209-212.
-    """
-    c = data.confusion
-    return _proportion(data, "fnr", c["fn"], c["fn"] + c["tp"], _NO_POS)
-
-
-def _likelihood_ratio(data: MetricData, positive: bool) -> MetricValue:
-    c = data.confusion
-    tp, fp, fn, tn = c["tp"], c["fp"], c["fn"], c["tn"]
-    name = "lr_positive" if positive else "lr_negative"
-    if tp + fn == 0:
-        return data.value(name, math.nan, reason=_NO_POS, **c)
-    if tn + fp == 0:
-        return data.value(name, math.nan, reason=_NO_NEG, **c)
-    se = tp / (tp + fn)
-    sp = tn / (tn + fp)
-    # LR+ = Se/(1-Sp) (numerator count tp, denominator count fp);
-    # LR- = (1-Se)/Sp (numerator count fn, denominator count tn).
-    num, den = (tp, fp) if positive else (fn, tn)
-    label = "LR+" if positive else "LR-"
-    if num == 0 and den == 0:
-        what = "sensitivity is 0 and specificity is 1" if positive else \
-            "sensitivity is 1 and specificity is 0"
-        return data.value(name, math.nan, reason=f"{what}: {label} is 0/0", **c)
-    if den == 0:
-        what = "no false positives" if positive else "no true negatives"
-        return data.value(name, math.inf, reason=f"{what}: {label} is infinite", **c)
-    if num == 0:
-        what = "no true positives" if positive else "no false negatives"
-        return data.value(name, 0.0, reason=f"{what}: {label} is 0 and its log-method interval "
-                          "is undefined", **c)
-    res = _stats().likelihood_ratios(tp, fn, fp, tn, confidence_level=data.confidence_level)
-    ci = res.ci_pos if positive else res.ci_neg
-    est = se / (1 - sp) if positive else (1 - se) / sp
-    reason = None
-    if ci.low == ci.high:
-        reason = (f"log-method standard error of {label} is 0 (both proportions are 1): the "
-                  "interval has zero width")
-    return data.value(name, est, Interval(float(ci.low), float(ci.high), ci.level, ci.method),
-                      reason=reason, **c)
-
-
-def lr_positive(data: MetricData) -> MetricValue:
-    """Positive likelihood ratio Se/(1-Sp) with the log-method CI of Simel et al. (1991).
-
-    ``SE(log LR+) = sqrt(1/TP - 1/(TP+FN) + 1/FP - 1/(FP+TN))``. With no false positives LR+ is
-    reported as ``inf`` with a reason; with no true positives it is 0 without an interval.
-
+_REF_SIMEL_DOC = """
     References
     ----------
     .. [1] Simel DL, Samsa GP, Matchar DB. Likelihood ratios with confidence: sample size
        estimation for diagnostic test studies. J Clin Epidemiol 1991;44(8):763-770.
-    """
-    return _likelihood_ratio(data, True)
+"""
 
 
-def lr_negative(data: MetricData) -> MetricValue:
-    """Negative likelihood ratio (1-Se)/Sp with the log-method CI of Simel et al. (1991).
+def _lr_kernel(positive: bool):
+    """LR+ = Se/(1-Sp) or LR- = (1-Se)/Sp with the log-method interval of Simel et al.
+    (1991), ``SE(log LR) = sqrt(1/a - 1/n_dis + 1/b - 1/n_non)`` for numerator count ``a``
+    (tp for LR+, fn for LR-) and denominator count ``b`` (fp, tn); zero cells give 0, inf or
+    0/0 with a reason and no interval (no continuity correction)."""
+    label = "LR+" if positive else "LR-"
 
-    References
-    ----------
-    .. [1] Simel DL, Samsa GP, Matchar DB. J Clin Epidemiol 1991;44(8):763-770.
-    """
-    return _likelihood_ratio(data, False)
+    def kernel(seg, ctx):
+        c = seg.confusion
+        tp, fn, fp, tn = c["tp"], c["fn"], c["fp"], c["tn"]
+        k = seg.n_segments
+        ndis, nnon = tp + fn, fp + tn
+        a, b = (tp, fp) if positive else (fn, tn)
+        reason = _none(k)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            est = (a / ndis) / (b / nnon)
+            se = np.sqrt(1 / a - 1 / ndis + 1 / b - 1 / nnon)
+        z = _stats()._intervals._z(ctx.confidence_level)
+        with np.errstate(invalid="ignore", over="ignore"):
+            lo, hi = est * np.exp(-z * se), est * np.exp(z * se)
+        both0 = (a == 0) & (b == 0)
+        den0 = (b == 0) & ~both0
+        num0 = (a == 0) & ~both0
+        ok = (ndis > 0) & (nnon > 0)
+        what0 = ("sensitivity is 0 and specificity is 1" if positive
+                 else "sensitivity is 1 and specificity is 0")
+        reason[ok & both0] = f"{what0}: {label} is 0/0"
+        reason[ok & den0] = (f"{'no false positives' if positive else 'no true negatives'}: "
+                             f"{label} is infinite")
+        reason[ok & num0] = (f"{'no true positives' if positive else 'no false negatives'}: "
+                             f"{label} is 0 and its log-method interval is undefined")
+        zero_se = ok & ~(both0 | den0 | num0) & (se == 0)
+        reason[zero_se] = (f"log-method standard error of {label} is 0 (both proportions are "
+                           "1): the interval has zero width")
+        reason[nnon == 0] = _NO_NEG
+        reason[ndis == 0] = _NO_POS
+        est = np.where(~ok | both0, np.nan, np.where(den0, np.inf, np.where(num0, 0.0, est)))
+        bad = ~ok | both0 | den0 | num0
+        lo = np.where(bad, np.nan, lo)
+        hi = np.where(bad, np.nan, hi)
+        extras = {cc: v.astype(np.int64) for cc, v in c.items()}
+        return LevelValues(est, lo, hi, "log", reason, extras, ctx.confidence_level)
+
+    kernel.__doc__ = _lr_kernel.__doc__ + _REF_SIMEL_DOC
+    return kernel
 
 
-def net_benefit(data: MetricData) -> MetricValue:
+def net_benefit_kernel(seg, ctx):
     """Net benefit at threshold probability t: TP/N - FP/N * t/(1-t) (Vickers & Elkin 2006).
 
     ``threshold`` is both the classification threshold and the threshold probability, so it
     must lie in (0, 1). Net benefit is the mean of per-patient contributions
     ``u_i = pos_i * (y_i - (1 - y_i) t/(1-t))``; the interval is the Wald interval
-    ``NB ± z sd(u)/sqrt(n)`` (sd with ddof = 1), i.e. the delta method for this multinomial
-    mean, with bounds clipped to the attainable range [-t/(1-t), 1]. With no predicted positives NB is exactly 0 ("treat none") and no interval is given.
+    ``NB ± z sd(u)/sqrt(n)`` (sd with ddof = 1, from the counts: ``sum u^2 = TP + FP w^2``),
+    the delta method for this multinomial mean, with bounds clipped to the attainable range
+    [-t/(1-t), 1]. With no predicted positives NB is exactly 0 ("treat none") and no interval
+    is given.
 
     References
     ----------
@@ -217,27 +154,41 @@ def net_benefit(data: MetricData) -> MetricValue:
     """
     from rwe._validation import check_real
 
-    t = check_real(data.threshold, "threshold", low=0, high=1, low_inclusive=False,
+    t = check_real(ctx.threshold, "threshold", low=0, high=1, low_inclusive=False,
                    high_inclusive=False)
     w = t / (1 - t)
-    c = data.confusion
-    u = data.y_pred * np.where(data.y_true, 1.0, -w)
-    est = float(u.mean())
-    if c["tp"] + c["fp"] == 0:
-        return data.value("net_benefit", est, reason=f"{_NO_PRED_POS}: net benefit is 0 with "
-                          "no sampling variability", threshold=t, **c)
-    if data.n < 2:
-        return data.value("net_benefit", est, reason="n = 1: no interval", threshold=t, **c)
-    se = float(u.std(ddof=1) / math.sqrt(data.n))
-    ci = _stats().wald_ci(est, se, confidence_level=data.confidence_level)
-    ci = Interval(max(float(ci.low), -w), min(float(ci.high), 1.0), ci.level, "wald")
-    return data.value("net_benefit", est, ci, threshold=t, se=se, **c)
+    c = seg.confusion
+    n = seg.n
+    k = seg.n_segments
+    with np.errstate(invalid="ignore", divide="ignore"):
+        est = (c["tp"] - w * c["fp"]) / n
+        var = (c["tp"] + w * w * c["fp"] - n * est * est) / (n - 1)
+        se = np.sqrt(np.maximum(var, 0) / n)
+    z = _stats()._intervals._z(ctx.confidence_level)
+    lo = np.maximum(est - z * se, -w)
+    hi = np.minimum(est + z * se, 1.0)
+    reason = _none(k)
+    calls = c["tp"] + c["fp"]
+    one = n < 2
+    reason[one] = "n = 1: no interval"
+    reason[calls == 0] = f"{_NO_PRED_POS}: net benefit is 0 with no sampling variability"
+    no_ci = one | (calls == 0)
+    lo[no_ci] = np.nan
+    hi[no_ci] = np.nan
+    extras = {cc: v.astype(np.int64) for cc, v in c.items()}
+    extras["threshold"] = np.full(k, t)
+    extras["se"] = np.where(no_ci, np.nan, se)
+    return LevelValues(est, lo, hi, "wald", reason, extras, ctx.confidence_level)
 
 
-def auroc(data: MetricData) -> MetricValue:
-    """Area under the ROC curve with the DeLong (1988) CI (fast midrank algorithm).
+def auroc_kernel(seg, ctx):
+    """Area under the ROC curve with the DeLong (1988) interval, for every level at once.
 
-    Equals ``sklearn.metrics.roc_auc_score``; ties in the score count 1/2.
+    :func:`rwe.stats.delong_segments` on the score histogram (one row per distinct score:
+    exactly ``sklearn.metrics.roc_auc_score`` and pROC's DeLong variance; ties count 1/2).
+    The Wald interval ``AUC ± z SE`` is clipped to [0, 1] (pROC ``ci.auc(method =
+    "delong")``). On binned histograms the estimate is within ``extras["bound"]`` of the exact
+    AUROC (same-bin case/control pairs count 1/2) and the method is ``"delong-binned"``.
 
     References
     ----------
@@ -248,28 +199,38 @@ def auroc(data: MetricData) -> MetricValue:
        correlated receiver operating characteristic curves. IEEE Signal Process Lett
        2014;21(11):1389-1393.
     """
-    pos = data.positives
-    neg = data.n - pos
-    if pos == 0 or neg == 0:
-        return data.value("auroc", math.nan, reason=f"{_ONE_CLASS} ({_NO_POS if pos == 0 else _NO_NEG})",
-                          n_pos=pos, n_neg=neg)
-    res = _stats().auc_delong(data.y_true, data.y_score)
-    if not math.isfinite(res.variance):
-        return data.value("auroc", float(res.auc), reason="a single positive or negative case: "
-                          "DeLong variance undefined, no interval", n_pos=pos, n_neg=neg)
-    ci = res.confidence_interval(data.confidence_level)
-    return data.value("auroc", float(res.auc),
-                      Interval(float(ci.low), float(ci.high), ci.level, ci.method),
-                      variance=float(res.variance), se=float(res.se), n_pos=pos, n_neg=neg)
+    auc, var, bound = _stats().delong_segments(seg.neg, seg.pos, seg.starts)
+    k = seg.n_segments
+    npos, nneg = seg.n_pos, seg.n_neg
+    reason = _none(k)
+    single = np.isfinite(auc) & ~np.isfinite(var)
+    reason[single] = "a single positive or negative case: DeLong variance undefined, no interval"
+    reason[nneg == 0] = f"{_ONE_CLASS} ({_NO_NEG})"
+    reason[npos == 0] = f"{_ONE_CLASS} ({_NO_POS})"
+    extras = {"n_pos": npos.astype(np.int64), "n_neg": nneg.astype(np.int64)}
+    method = "delong" if seg.exact else "delong-binned"
+    if not seg.exact:
+        extras["bound"] = bound
+    if ctx.estimate_only:
+        nan = np.full(k, np.nan)
+        return LevelValues(auc, nan, nan.copy(), None, reason, extras, ctx.confidence_level)
+    se = np.sqrt(np.maximum(var, 0.0))
+    z = _stats()._intervals._z(ctx.confidence_level)
+    lo = np.clip(auc - z * se, 0.0, 1.0)
+    hi = np.clip(auc + z * se, 0.0, 1.0)
+    extras["variance"] = var
+    extras["se"] = se
+    return LevelValues(auc, lo, hi, method, reason, extras, ctx.confidence_level)
 
 
-def auprc(data: MetricData) -> MetricValue:
+def auprc_kernel(seg, ctx):
     """Area under the precision-recall curve as average precision, with a logit-Wald CI.
 
-    The estimate is ``sklearn.metrics.average_precision_score`` (step-wise AP, no
-    interpolation). The interval is the logit interval of Boyd et al. (2013):
-    ``expit(logit(AP) ± z / sqrt(n_pos AP (1 - AP)))`` with ``n_pos`` the number of positive
-    cases; it is undefined when AP is 1.
+    Average precision ``AP = sum_k (R_k - R_{k-1}) P_k`` over the distinct scores in
+    descending order (``sklearn.metrics.average_precision_score``: step-wise, no
+    interpolation, tied scores one threshold). The interval is the logit interval of Boyd
+    et al. (2013): ``expit(logit(AP) ± z / sqrt(n_pos AP (1 - AP)))`` with ``n_pos`` the
+    number of positive cases; it is undefined when AP is 1.
 
     References
     ----------
@@ -277,59 +238,86 @@ def auprc(data: MetricData) -> MetricValue:
        confidence intervals. ECML PKDD 2013, LNCS 8190:451-466.
     """
     from scipy.special import expit, logit
-    from scipy.stats import norm
-    from sklearn.metrics import average_precision_score
 
-    pos = data.positives
-    neg = data.n - pos
-    if pos == 0 or neg == 0:
-        return data.value("auprc", math.nan, reason=f"{_ONE_CLASS} ({_NO_POS if pos == 0 else _NO_NEG})",
-                          n_pos=pos, n_neg=neg, prevalence=pos / data.n)
-    ap = float(average_precision_score(data.y_true, data.y_score))
-    if not 0 < ap < 1:
-        return data.value("auprc", ap, reason=f"AP = {ap:g}: logit interval undefined",
-                          n_pos=pos, n_neg=neg, prevalence=pos / data.n)
-    z = float(norm.ppf(0.5 + data.confidence_level / 2))
-    tau = 1.0 / math.sqrt(pos * ap * (1 - ap))
-    eta = float(logit(ap))
-    ci = Interval(float(expit(eta - z * tau)), float(expit(eta + z * tau)),
-                  data.confidence_level, "logit-wald")
-    return data.value("auprc", ap, ci, n_pos=pos, n_neg=neg, prevalence=pos / data.n)
+    k = seg.n_segments
+    P, N = seg.n_pos, seg.n_neg
+    # cases and calls at or above each row, within its segment (rows ascending in score)
+    end_pos = np.repeat(seg.seg_sum(seg.pos), seg.lengths)
+    end_tot = np.repeat(seg.seg_sum(seg.pos + seg.neg), seg.lengths)
+    before_pos = np.repeat(np.concatenate([[0.0], np.cumsum(seg.pos)])[seg.starts], seg.lengths)
+    before_tot = np.repeat(np.concatenate([[0.0], np.cumsum(seg.pos + seg.neg)])[seg.starts],
+                           seg.lengths)
+    tp_ge = end_pos - (np.cumsum(seg.pos) - before_pos) + seg.pos
+    calls_ge = end_tot - (np.cumsum(seg.pos + seg.neg) - before_tot) + seg.pos + seg.neg
+    with np.errstate(invalid="ignore", divide="ignore"):
+        prec = np.where(calls_ge > 0, tp_ge / calls_ge, 0.0)
+        ap = seg.seg_sum(seg.pos * prec) / P
+    reason = _none(k)
+    lo = np.full(k, np.nan)
+    hi = np.full(k, np.nan)
+    inner = (P > 0) & (N > 0) & (ap > 0) & (ap < 1)
+    z = _stats()._intervals._z(ctx.confidence_level)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tau = 1.0 / np.sqrt(P * ap * (1 - ap))
+        eta = logit(np.where(inner, ap, 0.5))
+    lo[inner] = expit(eta - z * tau)[inner]
+    hi[inner] = expit(eta + z * tau)[inner]
+    edge = (P > 0) & (N > 0) & ~inner
+    reason[edge] = np.array([f"AP = {a:g}: logit interval undefined" for a in ap[edge]],
+                            dtype=object)
+    reason[N == 0] = f"{_ONE_CLASS} ({_NO_NEG})"
+    reason[P == 0] = f"{_ONE_CLASS} ({_NO_POS})"
+    ap = np.where((P > 0) & (N > 0), ap, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        prev = P / (P + N)
+    extras = {"n_pos": P.astype(np.int64), "n_neg": N.astype(np.int64), "prevalence": prev}
+    return LevelValues(ap, lo, hi, "logit-wald", reason, extras, ctx.confidence_level)
 
 
 _T = frozenset({"y_true", "y_score", "threshold"})
 _R = frozenset({"y_true", "y_score"})
+_UNIT = (0.0, 1.0)
+
+
+def _prop(name, label, hib, num, den, empty, description, abbrev=None):
+    return MetricSpec(name, label, "threshold", _T, hib, None, "wilson", None, description,
+                      REF_FDA2007 + " " + REF_WILSON,
+                      kernel=proportion_kernel(num, den, empty), confusion=(num, den),
+                      valid_range=_UNIT, summary="exact", heterogeneity="chi2",
+                      bootstrap_bins="threshold", abbrev=abbrev)
+
 
 for _spec in (
-    MetricSpec("sensitivity", "Sensitivity", "threshold", _T, True, None, "wilson", sensitivity,
-               "TP/(TP+FN): share of positive cases called positive (recall, TPR).",
-               REF_FDA2007 + " " + REF_WILSON),
-    MetricSpec("specificity", "Specificity", "threshold", _T, True, None, "wilson", specificity,
-               "TN/(TN+FP): share of negative cases called negative (TNR).",
-               REF_FDA2007 + " " + REF_WILSON),
-    MetricSpec("ppv", "Positive predictive value", "threshold", _T, True, None, "wilson", ppv,
-               "TP/(TP+FP): share of positive calls that are positive cases (precision).",
-               REF_FDA2007 + " " + REF_WILSON),
-    MetricSpec("npv", "Negative predictive value", "threshold", _T, True, None, "wilson", npv,
-               "TN/(TN+FN): share of negative calls that are negative cases.",
-               REF_FDA2007 + " " + REF_WILSON),
-    MetricSpec("accuracy", "Accuracy", "threshold", _T, True, None, "wilson", accuracy,
-               "(TP+TN)/N: overall agreement with the reference standard.",
-               REF_FDA2007 + " " + REF_WILSON),
-    MetricSpec("fpr", "False-positive rate", "threshold", _T, False, None, "wilson", fpr,
-               "FP/(FP+TN) = 1 - specificity.", REF_WILSON),
-    MetricSpec("fnr", "False-negative rate", "threshold", _T, False, None, "wilson", fnr,
-               "FN/(FN+TP) = 1 - sensitivity.", REF_WILSON),
+    _prop("sensitivity", "Sensitivity", True, ("tp",), ("tp", "fn"), _NO_POS,
+          "TP/(TP+FN): share of positive cases called positive (recall, TPR)."),
+    _prop("specificity", "Specificity", True, ("tn",), ("tn", "fp"), _NO_NEG,
+          "TN/(TN+FP): share of negative cases called negative (TNR)."),
+    _prop("ppv", "Positive predictive value", True, ("tp",), ("tp", "fp"), _NO_PRED_POS,
+          "TP/(TP+FP): share of positive calls that are positive cases (precision).", "PPV"),
+    _prop("npv", "Negative predictive value", True, ("tn",), ("tn", "fn"), _NO_PRED_NEG,
+          "TN/(TN+FN): share of negative calls that are negative cases.", "NPV"),
+    _prop("accuracy", "Accuracy", True, ("tp", "tn"), ("tp", "fn", "fp", "tn"),
+          "no observations", "(TP+TN)/N: overall agreement with the reference standard."),
+    _prop("fpr", "False-positive rate", False, ("fp",), ("fp", "tn"), _NO_NEG,
+          "FP/(FP+TN) = 1 - specificity.", "FPR"),
+    _prop("fnr", "False-negative rate", False, ("fn",), ("fn", "tp"), _NO_POS,
+          "FN/(FN+TP) = 1 - sensitivity.", "FNR"),
     MetricSpec("lr_positive", "Positive likelihood ratio", "threshold", _T, True, None, "log",
-               lr_positive, "Se/(1-Sp), log-method interval.", REF_SIMEL),
+               None, "Se/(1-Sp), log-method interval.", REF_SIMEL, kernel=_lr_kernel(True),
+               valid_range=(0.0, math.inf), summary="exact", abbrev="LR+"),
     MetricSpec("lr_negative", "Negative likelihood ratio", "threshold", _T, False, None, "log",
-               lr_negative, "(1-Se)/Sp, log-method interval.", REF_SIMEL),
-    MetricSpec("net_benefit", "Net benefit", "threshold", _T, True, None, "wald", net_benefit,
-               "TP/N - FP/N * t/(1-t) at threshold probability t; Wald interval.", REF_VICKERS),
-    MetricSpec("auroc", "AUROC", "ranking", _R, True, None, "delong", auroc,
-               "Area under the ROC curve (Mann-Whitney), DeLong interval.", REF_DELONG),
-    MetricSpec("auprc", "AUPRC (average precision)", "ranking", _R, True, None, "wald", auprc,
+               None, "(1-Se)/Sp, log-method interval.", REF_SIMEL, kernel=_lr_kernel(False),
+               valid_range=(0.0, math.inf), summary="exact", abbrev="LR-"),
+    MetricSpec("net_benefit", "Net benefit", "threshold", _T, True, None, "wald", None,
+               "TP/N - FP/N * t/(1-t) at threshold probability t; Wald interval.", REF_VICKERS,
+               kernel=net_benefit_kernel, valid_range=(-math.inf, 1.0), summary="exact"),
+    MetricSpec("auroc", "AUROC", "ranking", _R, True, None, "delong", None,
+               "Area under the ROC curve (Mann-Whitney), DeLong interval.", REF_DELONG,
+               kernel=auroc_kernel, valid_range=_UNIT, summary="binned", heterogeneity="delong",
+               bootstrap_bins="score"),
+    MetricSpec("auprc", "AUPRC (average precision)", "ranking", _R, True, None, "wald", None,
                "Average precision (sklearn definition), logit-Wald interval (Boyd 2013).",
-               REF_BOYD),
+               REF_BOYD, kernel=auprc_kernel, valid_range=_UNIT, summary="binned",
+               abbrev="AUPRC"),
 ):
     register_metric(_spec)

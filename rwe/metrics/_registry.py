@@ -27,6 +27,8 @@ __all__ = [
     "MetricSpec",
     "MetricValue",
     "MetricData",
+    "LevelValues",
+    "KernelContext",
     "register_metric",
     "get_metric",
     "metric_names",
@@ -43,6 +45,10 @@ NEEDS = frozenset({"y_true", "y_score", "threshold", "time", "event", "horizon"}
 CI_METHODS = ("wilson", "clopper-pearson", "delong", "log", "wald", "exact-poisson",
               "bootstrap", "jackknife", "none")
 PROPORTION_INTERVALS = ("wilson", "clopper-pearson")
+SUMMARY_MODES = ("exact", "binned", "rows")
+CONFUSION_CELLS = ("tp", "fn", "fp", "tn")
+HETEROGENEITY_TESTS = ("chi2", "delong", "lr_interaction")
+BOOTSTRAP_BINS = ("threshold", "calibration", "score")
 ENTRY_POINT_GROUP = "rwe.metrics"
 
 UNKNOWN_METRIC = "metric={name!r} is unknown; valid metrics: {valid}"
@@ -88,6 +94,30 @@ class MetricSpec:
         return ``estimate=nan`` with a ``reason``.
     description, reference : str
         One-sentence definition and the full citation.
+    kernel : callable, optional
+        ``kernel(segments, ctx) -> LevelValues``: the metric computed for every segment
+        (subgroup level) of score histograms at once (:class:`rwe.stats.summaries.Segments`,
+        :class:`KernelContext`). This is the metric's one implementation: row arrays
+        (:func:`compute_metric`), subgroup tables, merged site summaries and bootstrap
+        replicates all call it. ``func`` is then unused (None); metrics that need rows
+        (survival) have a ``func`` and no kernel.
+    confusion : (tuple of str, tuple of str), optional
+        For proportions: the confusion cells (``tp, fn, fp, tn``) of the numerator and of the
+        denominator, e.g. ``(("tp",), ("tp", "fn"))`` for sensitivity. Heterogeneity tests,
+        jackknives and the ``min_events`` rule read it.
+    valid_range : (float, float), optional
+        Range of the metric's values (a goal outside it is a protocol error).
+    summary : {"exact", "binned", "rows"}
+        From a summary the value is exact at any resolution (``"exact"``: threshold metrics
+        at a threshold that is a bin edge, moment-based metrics), exact at full resolution
+        and approximate at declared bins (``"binned"``, e.g. AUROC within its stated bound),
+        or needs rows (``"rows"``).
+    heterogeneity : {"chi2", "delong", "lr_interaction"}, optional
+        Test of homogeneity across subgroup levels.
+    bootstrap_bins : {"threshold", "calibration", "score"}, optional
+        Score resolution the metric's bootstrap replicates need (None: not bootstrapped).
+    abbrev : str, optional
+        Short display label (``"PPV"``); default ``label``.
     """
 
     name: str
@@ -97,9 +127,16 @@ class MetricSpec:
     higher_is_better: bool | None
     target: float | None
     default_ci: str
-    func: Callable[[MetricData], MetricValue] = field(repr=False, compare=False)
+    func: Callable[[MetricData], MetricValue] | None = field(repr=False, compare=False)
     description: str = ""
     reference: str = ""
+    kernel: Callable[..., LevelValues] | None = field(default=None, repr=False, compare=False)
+    confusion: tuple[tuple[str, ...], tuple[str, ...]] | None = None
+    valid_range: tuple[float, float] | None = None
+    summary: str = "rows"
+    heterogeneity: str | None = None
+    bootstrap_bins: str | None = None
+    abbrev: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -112,6 +149,43 @@ class MetricSpec:
         if self.default_ci not in CI_METHODS:
             raise InvalidParameterError(BAD_CI.format(ci=self.default_ci,
                                                       valid=", ".join(CI_METHODS)))
+        if self.func is None and self.kernel is None:
+            raise InvalidParameterError(f"metric {self.name!r} needs a kernel or a func")
+        if self.summary not in SUMMARY_MODES:
+            raise InvalidParameterError(
+                f"summary={self.summary!r} is not valid; choose one of: {', '.join(SUMMARY_MODES)}")
+        if self.kernel is None and self.summary != "rows":
+            raise InvalidParameterError(f"metric {self.name!r} has no kernel: summary='rows'")
+        if self.confusion is not None:
+            cells = set(self.confusion[0]) | set(self.confusion[1])
+            if not cells <= set(CONFUSION_CELLS) or not set(self.confusion[0]) <= set(
+                    self.confusion[1]):
+                raise InvalidParameterError(
+                    f"confusion of {self.name!r} must name cells among {CONFUSION_CELLS}, the "
+                    f"numerator's within the denominator's, got {self.confusion!r}")
+        if self.heterogeneity not in (None, *HETEROGENEITY_TESTS):
+            raise InvalidParameterError(
+                f"heterogeneity={self.heterogeneity!r} is not valid; choose one of: "
+                f"{', '.join(HETEROGENEITY_TESTS)}")
+        if self.bootstrap_bins not in (None, *BOOTSTRAP_BINS):
+            raise InvalidParameterError(
+                f"bootstrap_bins={self.bootstrap_bins!r} is not valid; choose one of: "
+                f"{', '.join(BOOTSTRAP_BINS)}")
+
+    @property
+    def display(self) -> str:
+        """Short display label (``abbrev`` or ``label``)."""
+        return self.abbrev or self.label
+
+    @property
+    def is_proportion(self) -> bool:
+        return self.confusion is not None
+
+    @property
+    def needs_events(self) -> bool:
+        """Whether the ``min_events`` rule applies: metrics conditioned on the positive cases
+        (a proportion over tp + fn) and every metric that is not a proportion."""
+        return self.confusion is None or set(self.confusion[1]) <= {"tp", "fn"}
 
 
 @dataclass(frozen=True)
@@ -164,6 +238,62 @@ class MetricValue(ResultMixin):
         import pandas as pd
 
         return pd.DataFrame([row], columns=list(self.FRAME_COLUMNS))
+
+
+@dataclass(frozen=True, eq=False)
+class KernelContext:
+    """Settings every kernel reads (one object per call; see :class:`MetricSpec`)."""
+
+    confidence_level: float = 0.95
+    proportion_interval: str = "wilson"
+    threshold: float | None = None
+    n_boot: int = 1000
+    random_state: Any = None
+    n_bins: int = 10
+    bin_edges: np.ndarray | None = None
+    estimate_only: bool = False
+
+
+@dataclass(eq=False)
+class LevelValues:
+    """A kernel's output: one entry per segment (level).
+
+    ``low``/``high`` are NaN where there is no interval; ``reason`` (object array, None = no
+    remark) says why an estimate or interval is missing or how it is qualified; ``extras``
+    holds per-level arrays of metric-specific numbers (confusion counts, standard errors...).
+    """
+
+    estimate: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    method: str | None
+    reason: np.ndarray
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+    level: float = 0.95
+
+    @classmethod
+    def empty(cls, k: int, method: str | None, level: float) -> LevelValues:
+        nan = np.full(k, np.nan)
+        return cls(nan, nan.copy(), nan.copy(), method, np.full(k, None, dtype=object), {},
+                   level)
+
+    def interval(self, i: int) -> Interval | None:
+        lo, hi = float(self.low[i]), float(self.high[i])
+        if math.isnan(lo) or math.isnan(hi) or self.method is None:
+            return None
+        return Interval(lo, hi, self.level, self.method)
+
+    def value(self, i: int, metric: str, n: int, events: int) -> MetricValue:
+        extras = {}
+        for k, v in self.extras.items():
+            x = v[i]
+            if isinstance(x, np.generic):
+                x = x.item()
+            extras[k] = x
+        r = self.reason[i]
+        return MetricValue(metric=metric, estimate=float(self.estimate[i]), ci=self.interval(i),
+                           n=int(n), events=int(events), reason=None if r is None else str(r),
+                           extras=extras)
 
 
 _METRICS: dict[str, MetricSpec] = {}
@@ -318,6 +448,18 @@ class MetricData:
         return {"tp": tp, "fp": fp, "fn": fn, "tn": tn}
 
     @cached_property
+    def segments(self):
+        """The rows as one segment of an exact score histogram (kernel input)."""
+        from rwe.stats.summaries import Segments
+
+        return Segments.from_arrays(self.y_true, self.y_score, threshold=self.threshold)
+
+    @cached_property
+    def context(self) -> KernelContext:
+        return KernelContext(self.confidence_level, self.proportion_interval, self.threshold,
+                             self.n_boot, self.random_state, self.n_bins, self.bin_edges)
+
+    @cached_property
     def p_clipped(self) -> np.ndarray:
         """Probabilities clipped to ``[EPS, 1 - EPS]`` so that logits are finite."""
         return np.clip(self.y_score, EPS, 1.0 - EPS)
@@ -352,7 +494,10 @@ def _evaluate(spec: MetricSpec, data: MetricData) -> MetricValue:
     _check_inputs(spec, data)
     if data.n == 0:
         return data.value(spec.name, math.nan, reason="no observations", events=0)
-    return spec.func(data)
+    if spec.kernel is None:
+        return spec.func(data)
+    seg = data.segments
+    return spec.kernel(seg, data.context).value(0, spec.name, data.n, data.positives)
 
 
 def compute_metric(name: str, y_true, y_score=None, *, threshold: float | None = None,

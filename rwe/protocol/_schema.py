@@ -288,6 +288,28 @@ class Protocol(_Strict):
                                    format=self.data.format, query=self.data.query,
                                    derived=self.derived_spec())
 
+    def summary_spec(self, *, resolution="full", source: str | None = None):
+        """What :func:`rwe.summarize` keeps for this protocol: every grouping attribute the
+        analyses use (subgroups, intersections, population attributes, site, equipment, drift
+        groupings), every model version, the covariates and drift features, the performance
+        threshold as a bin edge, and this protocol's sha256 (merges refuse other protocols)."""
+        from rwe.stats.summaries import SummarySpec
+
+        c = self.data.columns
+        attrs = list(self.subgroups.attributes)
+        attrs += [a for inter in self.subgroups.intersections for a in inter]
+        attrs += list(self.population.attributes)
+        attrs += [a for a in (c.site, c.equipment) if a is not None]
+        if self.drift is not None:
+            attrs += list(self.drift.by)
+        feats = list(self.population.covariates)
+        if self.drift is not None:
+            feats += list(self.drift.features)
+        return SummarySpec(attributes=tuple(dict.fromkeys(attrs)),
+                           versions=tuple(c.scores), features=tuple(dict.fromkeys(feats)),
+                           resolution=resolution, thresholds=(self.performance.threshold,),
+                           protocol_sha256=self.sha256, source=source)
+
     def load_reference_rows(self):
         """The comparison population rows (``data.reference_rows``) as a DataFrame, or None."""
         if self.data.reference_rows is None:

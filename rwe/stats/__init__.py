@@ -29,19 +29,29 @@ from ._delong import (
     auc_delong,
     auc_noninferiority,
     delong_covariance,
+    delong_segments,
     delong_test,
     delong_unpaired_test,
     weighted_auc,
 )
 from ._intervals import (
     PROPORTION_CI_METHODS,
+    REASON_UNDEFINED_BOUND,
+    REASON_UNREACHABLE,
     GoalTestResult,
     LikelihoodRatioResult,
+    judge_goal,
     likelihood_ratios,
     performance_goal_test,
     poisson_ratio_ci,
     proportion_ci,
     wald_ci,
+)
+from ._logistic import (
+    REASON_NO_CONVERGENCE,
+    LogisticFit,
+    fit_logistic,
+    logistic_reasons,
 )
 from ._power import (
     auc_power,
@@ -58,15 +68,18 @@ from ._tests import (
     mcnemar_test,
 )
 
-# summaries: see rwe.stats.summaries (owned separately)
+# mergeable summaries: rwe.stats.summaries (imported on use; rwe.summarize)
 
 __all__ = [
     # intervals and goal tests
     "PROPORTION_CI_METHODS", "proportion_ci", "wald_ci", "poisson_ratio_ci",
-    "likelihood_ratios", "performance_goal_test",
+    "likelihood_ratios", "performance_goal_test", "judge_goal", "REASON_UNREACHABLE",
+    "REASON_UNDEFINED_BOUND",
     # AUROC (DeLong)
     "AUROC_NEEDS_BOTH_CLASSES", "auc_delong", "delong_covariance", "delong_test",
-    "delong_unpaired_test", "auc_noninferiority", "weighted_auc",
+    "delong_unpaired_test", "auc_noninferiority", "weighted_auc", "delong_segments",
+    # the logistic fitter
+    "fit_logistic", "logistic_reasons", "LogisticFit", "REASON_NO_CONVERGENCE",
     # tests and multiplicity
     "MCNEMAR_EXACT_BELOW", "mcnemar_test", "PVALUE_ADJUSTMENTS", "adjust_pvalues",
     # power and sample size

@@ -116,17 +116,23 @@ def poisson_weights(n: int, n_boot: int, random_state: Any, *, clusters: Any = N
     return _draw(rng, n_boot, n, inv, dtype)
 
 
-def _acceleration(jackknife: np.ndarray) -> float:
-    jk = jackknife[~np.isnan(jackknife)]
-    if jk.size < 2:
+def _acceleration(jackknife: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """BCa acceleration ``a = Σ w d³ / (6 (Σ w d²)^{3/2})``, ``d = mean_w(θ_i) - θ_i``;
+    ``weights`` = number of deleted units each jackknife value stands for (a grouped
+    jackknife of binned data: every row of one bin has the same delete-one value)."""
+    w = np.ones_like(jackknife) if weights is None else np.asarray(weights, dtype=float)
+    ok = ~np.isnan(jackknife) & (w > 0)
+    jk, w = jackknife[ok], w[ok]
+    if w.sum() < 2:
         return math.nan
-    d = jk.mean() - jk
-    den = 6.0 * (d @ d) ** 1.5
-    return float((d ** 3).sum() / den) if den > 0 else 0.0
+    d = (w * jk).sum() / w.sum() - jk
+    s2 = (w * d * d).sum()
+    return float((w * d ** 3).sum() / (6.0 * s2 ** 1.5)) if s2 > 0 else 0.0
 
 
 def bootstrap_interval(replicates: Any, estimate: float, *, confidence_level: float = 0.95,
-                       method: str = "percentile", jackknife: Any = None) -> Interval:
+                       method: str = "percentile", jackknife: Any = None,
+                       jackknife_weights: Any = None) -> Interval:
     """Percentile or BCa interval from bootstrap replicates.
 
     Parameters
@@ -141,6 +147,9 @@ def bootstrap_interval(replicates: Any, estimate: float, *, confidence_level: fl
         Leave-one-out (or leave-one-cluster-out, or delete-a-group) estimates; required for
         ``"bca"``, where they give the acceleration
         ``a = Σ(θ̄ - θ_i)³ / (6 [Σ(θ̄ - θ_i)²]^{3/2})``.
+    jackknife_weights : array_like, optional
+        Units each jackknife value stands for (grouped jackknife of binned data, where all
+        rows of one bin share their delete-one value); default 1 each.
 
     Returns
     -------
@@ -176,7 +185,9 @@ def bootstrap_interval(replicates: Any, estimate: float, *, confidence_level: fl
     if method == "bca":
         p0 = (np.sum(reps < estimate) + 0.5 * np.sum(reps == estimate)) / reps.size
         z0 = float(special.ndtri(p0))
-        a = _acceleration(np.asarray(jackknife, dtype=float).reshape(-1))
+        a = _acceleration(np.asarray(jackknife, dtype=float).reshape(-1),
+                          None if jackknife_weights is None else
+                          np.asarray(jackknife_weights, dtype=float).reshape(-1))
         if not (math.isfinite(z0) and math.isfinite(a)):
             return Interval(math.nan, math.nan, level, label)
         zq = special.ndtri(q)

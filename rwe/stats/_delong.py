@@ -33,6 +33,7 @@ __all__ = [
     "delong_unpaired_test",
     "auc_noninferiority",
     "weighted_auc",
+    "delong_segments",
 ]
 
 AUROC_NEEDS_BOTH_CLASSES = (
@@ -505,3 +506,74 @@ def weighted_auc(y_true: Any, y_score: Any, weights: Any = None) -> Any:
                 name="y_true", n_pos=int(y.sum()), n_neg=int((~y).sum())))
         return float(out[0])
     return out
+
+
+# ----------------------------------------------------------------------------- on summaries
+
+
+def delong_segments(neg: Any, pos: Any, starts: Any = None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """AUROC, DeLong variance and binning error bound of many segments of score histograms.
+
+    Each segment (a subgroup level, a replicate x level pair...) is a run of rows in ascending
+    score order, row ``r`` holding ``neg[r]`` controls and ``pos[r]`` cases that share one
+    score (a block of tied scores: exact) or one score bin. Ties within a row count 1/2.
+    A case in row ``r`` has the DeLong placement ``V10 = (controls below r + controls in r /
+    2) / N``, a control ``V01 = (cases above r + cases in r / 2) / P`` [1]_ (the midrank
+    formulas of Sun & Xu [2]_ in cumulative-count form); ``AUC = mean(V10) = mean(V01)`` and
+    ``Var = var(V10) / P + var(V01) / N`` with ddof = 1 (NaN with a single case or control).
+
+    With one row per distinct score this is exactly :func:`auc_delong` (and pROC); with
+    score bins, pairs of a case and a control in the same bin are scored 1/2, so the AUROC is
+    within ``bound = sum_r pos_r neg_r / (2 P N)`` of the exact one (deterministic: only
+    same-bin pairs can differ, each by at most 1/2). The bound is returned for every segment
+    (it is 0 only when no bin holds both classes).
+
+    Parameters
+    ----------
+    neg, pos : array_like, shape (K,)
+        Controls and cases per row.
+    starts : array_like of int, shape (S,), optional
+        First row of each segment (default one segment).
+
+    Returns
+    -------
+    auc, variance, bound : numpy.ndarray, shape (S,)
+        NaN where a segment has no case or no control.
+    """
+    neg = np.asarray(neg, dtype=np.float64)
+    pos = np.asarray(pos, dtype=np.float64)
+    st = np.zeros(1, dtype=np.int64) if starts is None else np.asarray(starts, dtype=np.int64)
+    k = len(st)
+    lens = np.diff(np.append(st, neg.size))
+    ne = lens > 0
+    nan = np.full(k, np.nan)
+    if not ne.any():
+        return nan, nan.copy(), nan.copy()
+
+    def ssum(v):
+        out = np.zeros(k)
+        out[ne] = np.add.reduceat(v, st[ne])
+        return out
+
+    P, N = ssum(pos), ssum(neg)
+    # cumulative counts restarted at every segment: subtract the total before its start
+    cneg = np.cumsum(neg)
+    cpos = np.cumsum(pos)
+    before_neg = np.repeat(np.concatenate([[0.0], cneg])[st], lens)
+    before_pos = np.repeat(np.concatenate([[0.0], cpos])[st], lens)
+    seg = np.repeat(np.arange(k), lens)
+    Pr, Nr = P[seg], N[seg]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        v10 = (cneg - before_neg - 0.5 * neg) / Nr
+        v01 = (Pr - (cpos - before_pos) + 0.5 * pos) / Pr
+        auc = ssum(pos * v10) / P
+        ar = auc[seg]
+        d10, d01 = v10 - ar, v01 - ar
+        var10 = ssum(pos * d10 * d10) / (P - 1)
+        var01 = ssum(neg * d01 * d01) / (N - 1)
+        var = np.where((P > 1) & (N > 1), var10 / P + var01 / N, np.nan)
+        bound = 0.5 * ssum(pos * neg) / (P * N)
+    both = (P > 0) & (N > 0)
+    return (np.where(both, auc, np.nan), np.where(both, var, np.nan),
+            np.where(both, bound, np.nan))

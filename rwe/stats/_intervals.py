@@ -27,6 +27,9 @@ __all__ = [
     "LikelihoodRatioResult",
     "performance_goal_test",
     "GoalTestResult",
+    "judge_goal",
+    "REASON_UNREACHABLE",
+    "REASON_UNDEFINED_BOUND",
 ]
 
 #: Interval methods for a binomial proportion (sensitivity, specificity, PPV, ...).
@@ -334,6 +337,65 @@ class GoalTestResult(ResultMixin):
                               "met": self.met, "reason": self.reason}])
 
 
+REASON_UNDEFINED_BOUND = "confidence bound undefined"
+REASON_UNREACHABLE = ("goal unreachable at this sample size: even a perfect result in this "
+                      "cell would not have its confidence bound beyond the goal")
+
+
+def judge_goal(estimate: Any, low: Any, high: Any, goal: float, *, higher_is_better: bool,
+               not_evaluable: Any = None, unreachable: Any = None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """Judge a performance goal on the confidence bound, not on the point estimate.
+
+    With ``higher_is_better`` the goal is met when the lower bound of the two-sided interval
+    exceeds ``goal`` (for a 95% interval this is the one-sided α = 0.025 test of
+    H0: metric ≤ goal, METHODS.md C1); otherwise when the upper bound is below ``goal``.
+    The one goal test of rwe: subgroup goals, change-control criteria and
+    :func:`performance_goal_test` call it.
+
+    Parameters
+    ----------
+    estimate, low, high : array_like
+        Estimates and two-sided interval bounds per cell (NaN: undefined).
+    goal : float
+    higher_is_better : bool
+    not_evaluable : array_like of object, optional
+        Per cell, a reason why it must not be judged (None: judge it), e.g. below the
+        minimum n.
+    unreachable : array_like of bool, optional
+        Cells where even a perfect result would not beat the goal (not evaluable).
+
+    Returns
+    -------
+    status, bound, reason : numpy.ndarray
+        ``status`` in {"pass", "fail", "not_evaluable"}; ``bound`` the bound compared;
+        ``reason`` None or why not evaluable.
+    side : {"lower", "upper"}
+    """
+    from rwe._evidence import STATUS_FAIL, STATUS_NOT_EVALUABLE, STATUS_PASS
+
+    goal = check_real(goal, "goal")
+    est = np.atleast_1d(np.asarray(estimate, dtype=float))
+    bound = np.atleast_1d(np.asarray(low if higher_is_better else high, dtype=float))
+    k = est.size
+    reason = np.full(k, None, dtype=object)
+    met = bound > goal if higher_is_better else bound < goal
+    status = np.where(met, STATUS_PASS, STATUS_FAIL).astype(object)
+    undefined = ~(np.isfinite(est) & np.isfinite(bound))
+    reason[undefined] = REASON_UNDEFINED_BOUND
+    if unreachable is not None:
+        un = np.atleast_1d(np.asarray(unreachable, dtype=bool)) & ~met
+        reason[un & ~undefined] = REASON_UNREACHABLE
+        undefined = undefined | un
+    if not_evaluable is not None:
+        ne = np.atleast_1d(np.asarray(not_evaluable, dtype=object))
+        given = np.array([r is not None for r in ne], dtype=bool)
+        reason[given] = ne[given]
+        undefined = undefined | given
+    status[undefined] = STATUS_NOT_EVALUABLE
+    return status, bound, reason, "lower" if higher_is_better else "upper"
+
+
 def performance_goal_test(estimate: float, ci: Interval, goal: float, *,
                           higher_is_better: bool = True) -> GoalTestResult:
     """Judge a performance goal on the confidence bound, not on the point estimate.
@@ -363,13 +425,14 @@ def performance_goal_test(estimate: float, ci: Interval, goal: float, *,
     if not isinstance(ci, Interval):
         raise InvalidParameterError(f"ci must be an rwe Interval, got {type(ci).__name__}")
     goal = check_real(goal, "goal")
-    side = "lower" if higher_is_better else "upper"
-    bound = float(ci.low if higher_is_better else ci.high)
+    status, bounds, _, side = judge_goal(estimate, ci.low, ci.high, goal,
+                                         higher_is_better=higher_is_better)
+    bound = float(bounds[0])
     pct = f"{ci.level:.0%}"
     if math.isnan(bound):
         return GoalTestResult(float(estimate), bound, goal, False, side,
                               f"{side} {pct} bound is undefined (NaN): goal not met")
-    met = bound > goal if higher_is_better else bound < goal
+    met = status[0] == "pass"
     rel = (">" if met else "<=") if higher_is_better else ("<" if met else ">=")
     verdict = "met" if met else "not met"
     return GoalTestResult(float(estimate), bound, goal, bool(met), side,

@@ -1,563 +1,1282 @@
-"""Mergeable per-cell score summaries and the summary-level Poisson bootstrap.
+"""Mergeable summaries: the spine every rwe analysis passes through (DESIGN.md principle 3).
 
-A :class:`ScoreSummary` holds, for every cell (a subgroup cell, a site, a Dask partition...),
-the number of cases and controls falling in each score bin. Summaries of disjoint row sets
-merge by addition (``a + b`` / :meth:`ScoreSummary.merge`), so one machine, a Dask cluster
-(one summary per partition) and a federation of sites (one summary per site) reach identical
-numbers (DESIGN.md principles 3-4).
+:func:`summarize` turns an evaluation set into a :class:`Summary` holding everything the
+analyses need and nothing more: no row, no identifier. Rows are cross-classified into *finest
+cells* (every combination of the grouping attributes that occurs, "missing" a level of its
+own); per cell the summary keeps
 
-Resolution and error bounds
----------------------------
-* The decision threshold is made a bin edge, so every threshold metric (sensitivity,
-  specificity, PPV, NPV, FPR, accuracy) computed from a summary is **exact**.
-* AUROC from a summary counts a case and a control that fall in the same bin as a tie (1/2).
-  Pairs in different bins are ordered exactly, hence the deterministic bound
+* the number of rows and of events (label = 1);
+* per model version, a sparse **score histogram**: counts per (score bin, cell, label), with
+  the sums of p, p^2, p^3, p^4 and logit(p) per entry when the bins are declared;
+* per input feature, the count, mean and sum of squared deviations (numeric) or the counts of
+  each category (categorical), with missing values counted.
 
-  .. math:: |\\hat A_{binned} - \\hat A_{exact}| \\le \\tfrac12 \\sum_b p_b n_b / (P N),
+Summaries of disjoint row sets merge by addition (``a + b``): categories are united, cells
+matched, histograms and moments added (Chan et al.'s pairwise update for the moments), so one
+machine, a Dask cluster (one summary per partition) and a federation of sites (one summary per
+site) reach the same numbers. A merge refuses summaries with different schema versions,
+protocol hashes, resolutions, attributes, versions or features, and a source given twice.
 
-  where :math:`p_b, n_b` are the cases and controls in bin ``b``: only same-bin pairs can be
-  scored differently, and each by at most 1/2. :meth:`ScoreSummary.auroc` returns it.
+Resolution
+----------
+``"full"``
+    one histogram row per distinct score: every point estimate (threshold metrics, AUROC with
+    its DeLong variance, average precision, Brier, O/E, calibration fits, ECE) is exactly the
+    row-level one, up to floating-point summation order. Full-resolution summaries still merge
+    (their score values are united).
+declared
+    fixed bin edges (uniform on [0, 1], with every decision threshold an edge, or edges given
+    by the protocol): the summary is small and shippable. Threshold metrics at a threshold that
+    is an edge stay exact; AUROC is within the deterministic bound of
+    :func:`rwe.stats.delong_segments` (reported); calibration fits use the mean logit of each
+    bin (stated as binned).
 
-Bootstrap on summaries
-----------------------
-In the Poisson bootstrap [1]_ [2]_ every row receives an independent Poisson(1) weight. The
-sum of ``c`` independent Poisson(1) variables is Poisson(``c``), so drawing one Poisson(c)
-count per (replicate, cell, label, bin) gives *exactly* the distribution of the per-row
-Poisson bootstrap of any statistic that is a function of the binned counts (all threshold
-metrics exactly; AUROC at the stated resolution). The cost is independent of the number of
-rows. With repeated rows per patient the row weights are not independent; the cluster
-bootstrap then draws one Poisson(1) weight per patient and maps them onto the bins through a
-sparse patient x bin count matrix (:func:`poisson_bootstrap_counts` with ``clusters``;
-:func:`poisson1_weights` is an exact table sampler for those weights). The count array can
-be any set of disjoint cells x 2 labels x bins: :mod:`rwe.subgroups` passes the levels of
-each grouping (linear in the number of levels), not the joint cells of all attributes.
+Analyses read a summary through :meth:`Summary.segments`: for one grouping and one version,
+the histogram rows of every level, ascending in score, as a :class:`Segments` object (the input
+of every metric kernel in :mod:`rwe.metrics`).
+
+The patient-cluster bootstrap needs to know which rows belong to which patient. A summary made
+with ``keep_clusters=True`` holds, while it lives in memory, anonymous patient numbers and the
+histogram entry of each row (:class:`ClusterIndex`); they are never serialized, pickled or
+merged (a merged summary has none: patients may repeat across partitions or sites).
 
 References
 ----------
-.. [1] Hanley, J. A. and MacGibbon, B. (2006). Creating non-parametric bootstrap samples
-   using Poisson frequencies. Computer Methods and Programs in Biomedicine 83(1):57-62.
-.. [2] Chamandy, N., Muralidharan, O., Najmi, A. and Naidu, S. (2012). Estimating
-   uncertainty for massive data streams. Google Technical Report.
-.. [3] DeLong, E. R., DeLong, D. M. and Clarke-Pearson, D. L. (1988). Comparing the areas
-   under two or more correlated receiver operating characteristic curves: a nonparametric
-   approach. Biometrics 44(3):837-845.
+.. [1] Chan TF, Golub GH, LeVeque RJ. Algorithms for computing the sample variance: analysis
+   and recommendations. Am Stat 1983;37(3):242-247 (pairwise merge of means and variances).
+.. [2] DeLong ER, DeLong DM, Clarke-Pearson DL. Comparing the areas under two or more
+   correlated receiver operating characteristic curves: a nonparametric approach. Biometrics
+   1988;44(3):837-845.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
+from rwe._results import GROUP_SEP, LEVEL_SEP, canonical_json, json_safe
 from rwe._validation import check_int, check_real
-from rwe.exceptions import InvalidParameterError
+from rwe.exceptions import InvalidParameterError, RWEError
+from rwe.stats._poisson import poisson1_weights, poisson_bootstrap_counts
 
 __all__ = [
-    "ScoreSummary",
-    "CellHistogram",
-    "score_bin_edges",
-    "bin_scores",
-    "summarize_scores",
-    "poisson_bootstrap_counts",
-    "poisson1_weights",
-    "binned_metrics",
-    "binned_jackknife",
-    "bca_from_jackknife",
-    "DEFAULT_N_BINS",
+    "SUMMARY_SCHEMA", "FULL", "DEFAULT_N_BINS", "EPS",
+    "Summary", "SummarySpec", "CellIndex", "Grouping", "ScoreTable", "NumericFeature",
+    "CategoricalFeature", "ClusterIndex", "Segments", "SummaryError",
+    "summarize", "summarize_arrays", "merge_summaries", "score_bin_edges", "bin_index",
+    "poisson1_weights", "poisson_bootstrap_counts",
 ]
 
+SUMMARY_SCHEMA = "rwe.summary/1"
+FULL = "full"
 DEFAULT_N_BINS = 2048
-MSG_INCOMPATIBLE = ("summaries can only be merged when their bin edges, threshold and cells are "
-                    "identical; got {what} that differ")
+#: Probabilities are clipped to [EPS, 1 - EPS] before taking logits.
+EPS = 1e-12
+
+MSG_MERGE = "summaries cannot be merged: {what} differ ({a!r} vs {b!r})"
+MSG_CHECKSUM = "{where}: summary checksum mismatch: the file is truncated or was edited"
+MSG_SCHEMA = "{where}: not an rwe summary (schema {found!r}, expected {expected!r})"
 
 
-def score_bin_edges(n_bins: int = DEFAULT_N_BINS, threshold: float | None = 0.5) -> np.ndarray:
-    """Uniform-width bin edges on [0, 1] with ``threshold`` inserted as an edge.
+class SummaryError(RWEError, ValueError):
+    """Summaries that cannot be built, merged or read (one line naming what differs)."""
 
-    Returns ``n_bins + 1`` edges, or ``n_bins + 2`` when the threshold is not already a grid
-    point (the bin that contains it is split in two).
+
+# ============================================================================ resolution
+def score_bin_edges(n_bins: int = DEFAULT_N_BINS, thresholds: Iterable[float] | float | None = (),
+                    ) -> np.ndarray:
+    """Uniform bin edges on [0, 1] with every threshold inserted as an edge.
+
+    Returns ``n_bins + 1`` edges plus one per threshold that is not already a grid point.
     """
     n_bins = check_int(n_bins, "n_bins", minimum=2)
+    if thresholds is None:
+        thresholds = ()
+    elif isinstance(thresholds, (int, float)):
+        thresholds = (thresholds,)
     edges = np.linspace(0.0, 1.0, n_bins + 1)
-    if threshold is not None:
-        t = check_real(threshold, "threshold", low=0.0, high=1.0)
-        if not np.isclose(edges, t, rtol=0, atol=0).any():
-            edges = np.sort(np.append(edges, t))
-    return edges
+    extra = [check_real(t, "threshold", low=0.0, high=1.0) for t in thresholds]
+    return np.unique(np.concatenate([edges, np.asarray(extra, dtype=np.float64)]))
 
 
-def bin_scores(y_score: np.ndarray, n_bins: int, threshold: float | None) -> np.ndarray:
-    """Bin index of each score for :func:`score_bin_edges` ``(n_bins, threshold)`` (int32).
-
-    Uses arithmetic (``floor(score * n_bins)``) rather than a search, then shifts the bins at
-    and above the threshold by one when the threshold splits a bin, so that
-    ``bin >= threshold_bin`` if and only if ``score >= threshold`` (exactly).
-    """
-    s = np.asarray(y_score, dtype=np.float64)
-    b = (s * n_bins).astype(np.int32)  # scores in [0, 1]; floor for non-negative values
-    np.clip(b, 0, n_bins - 1, out=b)
-    if threshold is not None and not float(threshold * n_bins).is_integer():
-        b += s >= threshold
-    elif threshold is not None:
-        # threshold is a grid edge k/n_bins: enforce the exact comparison at the boundary
-        k = int(round(threshold * n_bins))
-        lo = (b >= k) & (s < threshold)
-        b[lo] = k - 1
-        hi = (b < k) & (s >= threshold)
-        b[hi] = k
-    return b
+def bin_index(y_score: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Bin of each score for ``edges`` (left-closed bins, the last one closed): a score equal to
+    an edge falls in the bin that starts there, so ``bin >= j`` if and only if ``score >=
+    edges[j]`` (thresholds that are edges stay exact)."""
+    b = np.searchsorted(edges, y_score, side="right") - 1
+    np.clip(b, 0, len(edges) - 2, out=b)
+    return b.astype(np.int32 if len(edges) < 2**31 else np.int64, copy=False)
 
 
-def _threshold_bin(edges: np.ndarray, threshold: float | None) -> int | None:
-    if threshold is None:
-        return None
-    return int(np.flatnonzero(edges == threshold)[0])
+def _logit(p: np.ndarray) -> np.ndarray:
+    q = np.clip(p, EPS, 1.0 - EPS)
+    return np.log(q) - np.log1p(-q)
+
+
+# ============================================================================ cells
+@dataclass(frozen=True, eq=False)
+class Grouping:
+    """A grouping of the finest cells: its name (``"overall"``, ``"sex"``, ``"sex x race"``),
+    attributes, level labels (``"F"``, ``"F & Black"``) and the level of each cell (-1: the
+    cell's value of a component is missing, so it belongs to no level)."""
+
+    name: str
+    attrs: tuple[str, ...]
+    levels: tuple[str, ...]
+    cell_to_level: np.ndarray
+
+    @property
+    def n_attributes(self) -> int:
+        return len(self.attrs)
+
+
+def grouping_name(attrs: Sequence[str]) -> str:
+    """``"overall"`` for no attribute, else the attributes joined by ``" x "``."""
+    return GROUP_SEP.join(attrs) if attrs else "overall"
 
 
 @dataclass(frozen=True, eq=False)
-class ScoreSummary:
-    """Counts of controls and cases per cell and score bin; merges by addition.
+class CellIndex:
+    """The finest cells: attributes, their categories and each cell's category codes.
+
+    ``codes[c, j]`` is the category index of attribute ``j`` in cell ``c`` (-1 = missing).
+    """
+
+    attributes: tuple[str, ...]
+    categories: tuple[tuple[str, ...], ...]
+    codes: np.ndarray
+
+    @property
+    def n_cells(self) -> int:
+        return int(self.codes.shape[0])
+
+    def grouping(self, attrs: str | Sequence[str] = ()) -> Grouping:
+        """The :class:`Grouping` of ``attrs`` (empty: overall), levels ordered by category with
+        the first attribute varying slowest."""
+        attrs = (attrs,) if isinstance(attrs, str) else tuple(attrs)
+        if not attrs:
+            return Grouping("overall", (), ("all",), np.zeros(self.n_cells, dtype=np.int64))
+        unknown = [a for a in attrs if a not in self.attributes]
+        if unknown:
+            raise InvalidParameterError(
+                f"attribute {unknown[0]!r} is not an attribute of this summary; attributes: "
+                f"{', '.join(map(repr, self.attributes)) or 'none'}")
+        if len(set(attrs)) != len(attrs):
+            raise InvalidParameterError(
+                f"a grouping needs distinct attributes, got {attrs!r}")
+        idx = [self.attributes.index(a) for a in attrs]
+        comp = self.codes[:, idx].astype(np.int64)
+        missing = (comp < 0).any(axis=1)
+        present = comp[~missing]
+        if present.size:
+            uniq, inv = np.unique(present, axis=0, return_inverse=True)
+        else:
+            uniq, inv = np.zeros((0, len(idx)), dtype=np.int64), np.zeros(0, dtype=np.int64)
+        c2l = np.full(self.n_cells, -1, dtype=np.int64)
+        c2l[~missing] = inv.reshape(-1)
+        cats = [self.categories[j] for j in idx]
+        levels = tuple(LEVEL_SEP.join(cats[t][int(row[t])] for t in range(len(idx)))
+                       for row in uniq)
+        return Grouping(grouping_name(attrs), attrs, levels, c2l)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"attributes": list(self.attributes),
+                "categories": [list(c) for c in self.categories],
+                "codes": self.codes.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> CellIndex:
+        attrs = tuple(d["attributes"])
+        codes = np.asarray(d["codes"], dtype=np.int32).reshape(-1, len(attrs))
+        return cls(attrs, tuple(tuple(c) for c in d["categories"]), codes)
+
+
+def _merge_categories(a: Sequence[str], b: Sequence[str]) -> tuple[str, ...]:
+    """``a`` followed by ``b``'s new categories, each inserted after its predecessor in ``b``
+    (keeps the order of ordered categories such as age bands or calendar months)."""
+    out = list(a)
+    prev = None
+    for c in b:
+        if c not in out:
+            pos = out.index(prev) + 1 if prev is not None else 0
+            if prev is None and out:
+                # before everything b has seen: keep it ahead of b's next known category
+                nxt = next((x for x in b[b.index(c) + 1:] if x in out), None)
+                pos = out.index(nxt) if nxt is not None else len(out)
+            out.insert(pos, c)
+        prev = c
+    return tuple(out)
+
+
+def _union_cells(a: CellIndex, b: CellIndex) -> tuple[CellIndex, np.ndarray, np.ndarray]:
+    """United cell index and the position of every cell of ``a`` and ``b`` in it."""
+    cats = tuple(_merge_categories(ca, cb) for ca, cb in zip(a.categories, b.categories,
+                                                              strict=True))
+
+    def recode(ci: CellIndex) -> np.ndarray:
+        out = np.empty_like(ci.codes)
+        for j in range(len(ci.attributes)):
+            lut = np.array([cats[j].index(c) for c in ci.categories[j]] + [-1], dtype=np.int32)
+            out[:, j] = lut[ci.codes[:, j]]  # code -1 takes the appended -1
+        return out
+
+    ra, rb = recode(a), recode(b)
+    both = np.concatenate([ra, rb])
+    uniq, inv = np.unique(both, axis=0, return_inverse=True)
+    inv = inv.reshape(-1)
+    return (CellIndex(a.attributes, cats, uniq.astype(np.int32)), inv[:len(ra)],
+            inv[len(ra):])
+
+
+def _encode_rows(codes: Sequence[np.ndarray], n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Finest-cell number of every row and the category codes of each cell.
+
+    ``codes`` holds one int array per attribute (category index, -1 = missing).
+    """
+    if not codes:
+        return np.zeros(n_rows, dtype=np.int32), np.zeros((1 if n_rows else 0, 0), np.int32)
+    ks = [int(c.max()) + 2 if c.size else 1 for c in codes]
+    total = math.prod(ks)
+    if total < 2**62:
+        key = np.zeros(n_rows, dtype=np.int64)
+        stride = 1
+        strides = []
+        for c, k in zip(codes, ks, strict=True):
+            key += (c.astype(np.int64) + 1) * stride
+            strides.append(stride)
+            stride *= k
+        if stride <= 4 * n_rows + 1_000_000:
+            used = np.flatnonzero(np.bincount(key, minlength=stride))
+            lut = np.full(stride, -1, dtype=np.int32)
+            lut[used] = np.arange(len(used), dtype=np.int32)
+            cell = lut[key]
+        else:
+            used, cell = np.unique(key, return_inverse=True)
+            cell = cell.astype(np.int32).reshape(-1)
+        comp = np.stack([(used // s) % k - 1 for s, k in zip(strides, ks, strict=True)], axis=1)
+        return cell, comp.astype(np.int32)
+    stacked = np.stack([c.astype(np.int64) for c in codes], axis=1)
+    uniq, cell = np.unique(stacked, axis=0, return_inverse=True)
+    return cell.astype(np.int32).reshape(-1), uniq.astype(np.int32)
+
+
+# ============================================================================ score tables
+def _aggregate(key: np.ndarray, weights: Sequence[np.ndarray] = (), *, sorted_: bool = False
+               ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], np.ndarray | None]:
+    """Unique keys (ascending), their counts and the sums of ``weights`` per key, plus the
+    position of each input in the output (for ``sorted_`` input: None, positions follow)."""
+    if sorted_:
+        k = key
+        perm = None
+    else:
+        perm = np.argsort(key, kind="stable")
+        k = key[perm]
+    if k.size == 0:
+        return k, np.zeros(0, np.int64), [np.zeros(0) for _ in weights], perm
+    new = np.empty(k.size, dtype=bool)
+    new[0] = True
+    np.not_equal(k[1:], k[:-1], out=new[1:])
+    starts = np.flatnonzero(new)
+    counts = np.diff(np.append(starts, k.size)).astype(np.int64)
+    sums = [np.add.reduceat(w if perm is None else w[perm], starts) for w in weights]
+    return k[starts], counts, sums, perm
+
+
+@dataclass(frozen=True, eq=False)
+class ScoreTable:
+    """Sparse score histogram of one model version: entries (bin, cell, label) with counts.
 
     Attributes
     ----------
-    counts : ndarray of shape (n_cells, 2, n_bins), int64
-        ``counts[c, 0, b]`` controls and ``counts[c, 1, b]`` cases of cell ``c`` in bin ``b``.
-    edges : ndarray
-        Bin edges (``n_bins + 1``); the threshold is one of them.
-    threshold : float or None
-        Decision threshold (predicted positive when ``score >= threshold``).
-    cells : tuple of str
-        Cell labels.
+    values : ndarray or None
+        Full resolution: the distinct scores, ascending (``bin`` indexes them).
+    edges : ndarray or None
+        Declared resolution: the bin edges.
+    bin, cell, label, count : ndarray, shape (E,)
+        Entries, sorted by (bin, cell, label), unique, ``count > 0``.
+    psum : ndarray, shape (E, 5), or None
+        Declared resolution: sums of p, p^2, p^3, p^4 and logit(p) (p clipped to [1e-12,
+        1 - 1e-12] for the logit) of the entry's rows.
     """
 
-    counts: np.ndarray
-    edges: np.ndarray
-    threshold: float | None
-    cells: tuple[str, ...]
-    threshold_bin: int | None = field(init=False)
+    values: np.ndarray | None
+    edges: np.ndarray | None
+    bin: np.ndarray
+    cell: np.ndarray
+    label: np.ndarray
+    count: np.ndarray
+    psum: np.ndarray | None = None
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "threshold_bin", _threshold_bin(self.edges, self.threshold))
+    @property
+    def full(self) -> bool:
+        return self.values is not None
 
-    # ------------------------------------------------------------------ merging
-    def _check_compatible(self, other: ScoreSummary) -> None:
-        if not isinstance(other, ScoreSummary):
-            raise InvalidParameterError(
-                f"other must be a ScoreSummary, got {type(other).__name__}")
-        for what, a, b in (("edges", self.edges, other.edges), ("cells", self.cells, other.cells),
-                           ("threshold", self.threshold, other.threshold)):
-            if what == "edges":
-                same = a.shape == b.shape and np.array_equal(a, b)
-            else:
-                same = a == b
-            if not same:
-                raise InvalidParameterError(MSG_INCOMPATIBLE.format(what=what))
-
-    def merge(self, *others: ScoreSummary) -> ScoreSummary:
-        """Sum of this summary and ``others`` (summaries of disjoint row sets)."""
-        counts = self.counts.copy()
-        for o in others:
-            self._check_compatible(o)
-            counts += o.counts
-        return ScoreSummary(counts, self.edges, self.threshold, self.cells)
-
-    def __add__(self, other: ScoreSummary) -> ScoreSummary:
-        return self.merge(other)
-
-    # ------------------------------------------------------------------ shape
     @property
     def n_bins(self) -> int:
-        return int(self.counts.shape[-1])
+        return len(self.values) if self.values is not None else len(self.edges) - 1
+
+    @property
+    def n_entries(self) -> int:
+        return int(self.count.size)
+
+    def moment(self, k: int) -> np.ndarray:
+        """Per-entry sum of p^k (k = 1..4) or, for ``k = "logit"``, of logit(p)."""
+        col = {1: 0, 2: 1, 3: 2, 4: 3, "logit": 4}[k]
+        if self.values is not None:
+            v = self.values[self.bin]
+            v = _logit(v) if k == "logit" else v ** k
+            return self.count * v
+        return self.psum[:, col]
+
+    def threshold_bin(self, threshold: float) -> int:
+        """First bin at or above ``threshold``: exact when the resolution is full or the
+        threshold is a bin edge (otherwise an error: confusion counts would be binned)."""
+        if self.values is not None:
+            return int(np.searchsorted(self.values, threshold, side="left"))
+        hit = np.flatnonzero(self.edges == threshold)
+        if hit.size == 0:
+            raise SummaryError(
+                f"threshold {threshold!r} is not an edge of this summary's declared score bins: "
+                "threshold metrics would be binned; declare it in the summary's thresholds")
+        return int(hit[0])
+
+    def _key(self, n_cells: int) -> np.ndarray:
+        return (self.bin.astype(np.int64) * n_cells + self.cell) * 2 + self.label
+
+    @staticmethod
+    def _from_key(key, count, psum, n_cells, values, edges) -> ScoreTable:
+        label = (key % 2).astype(np.int8)
+        cell = ((key // 2) % n_cells).astype(np.int32)
+        b = key // (2 * n_cells)
+        b = b.astype(np.int32 if b.size == 0 or b.max() < 2**31 else np.int64)
+        return ScoreTable(values, edges, b, cell, label, np.asarray(count, np.int64), psum)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"values": None if self.values is None else self.values.tolist(),
+                "edges": None if self.edges is None else self.edges.tolist(),
+                "bin": self.bin.tolist(), "cell": self.cell.tolist(),
+                "label": self.label.tolist(), "count": self.count.tolist(),
+                "psum": None if self.psum is None else self.psum.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ScoreTable:
+        vals = None if d.get("values") is None else np.asarray(d["values"], dtype=np.float64)
+        edges = None if d.get("edges") is None else np.asarray(d["edges"], dtype=np.float64)
+        psum = None if d.get("psum") is None else np.asarray(d["psum"],
+                                                             dtype=np.float64).reshape(-1, 5)
+        return cls(vals, edges, np.asarray(d["bin"], dtype=np.int64),
+                   np.asarray(d["cell"], dtype=np.int32), np.asarray(d["label"], dtype=np.int8),
+                   np.asarray(d["count"], dtype=np.int64), psum)
+
+
+def _score_table(s: np.ndarray, cell: np.ndarray, y: np.ndarray, n_cells: int,
+                 edges: np.ndarray | None, keep_rows: bool
+                 ) -> tuple[ScoreTable, np.ndarray | None]:
+    """Histogram of one score column; with ``keep_rows`` also the entry of every row."""
+    n = s.size
+    y8 = y.astype(np.int64, copy=False)
+    if edges is None:  # full resolution: one bin per distinct score
+        order = np.argsort(s, kind="stable")
+        ss = s[order]
+        new = np.empty(n, dtype=bool)
+        if n:
+            new[0] = True
+            np.not_equal(ss[1:], ss[:-1], out=new[1:])
+        values = ss[new]
+        del ss
+        key = np.cumsum(new, dtype=np.int64)
+        key -= 1
+        key *= n_cells
+        key += cell[order]
+        key *= 2
+        key += y8[order]
+        distinct = bool(new.all())
+        del new
+        uk, cnt, _, perm = _aggregate(key, sorted_=distinct and not keep_rows)
+        row_entry = None
+        if keep_rows:  # the entry of every row (rows in score order -> back to row order)
+            row_entry = np.empty(n, dtype=np.int64)
+            row_entry[order] = np.searchsorted(uk, key)
+        del key, order
+        return ScoreTable._from_key(uk, cnt, None, n_cells, values, None), row_entry
+    b = bin_index(s, edges)
+    key = (b.astype(np.int64) * n_cells + cell) * 2 + y8
+    del b
+    lg = _logit(s)
+    weights = [s, s * s, s ** 3, s ** 4, lg]
+    uk, cnt, sums, perm = _aggregate(key, weights)
+    row_entry = np.searchsorted(uk, key) if keep_rows else None
+    psum = np.stack(sums, axis=1) if sums else np.zeros((0, 5))
+    return ScoreTable._from_key(uk, cnt, psum, n_cells, None, edges.copy()), row_entry
+
+
+def _remap_table(t: ScoreTable, cell_map: np.ndarray, n_cells: int,
+                 bin_map: np.ndarray | None, values, edges) -> tuple[np.ndarray, ...]:
+    b = t.bin.astype(np.int64) if bin_map is None else bin_map[t.bin].astype(np.int64)
+    key = (b * n_cells + cell_map[t.cell]) * 2 + t.label
+    psum = t.psum
+    if psum is None and values is None:  # full -> declared: moments from the exact values
+        psum = np.stack([t.moment(k) for k in (1, 2, 3, 4, "logit")], axis=1)
+    return key, t.count, psum
+
+
+def _combine_tables(parts, n_cells, values, edges) -> ScoreTable:
+    key = np.concatenate([p[0] for p in parts])
+    cnt = np.concatenate([p[1] for p in parts]).astype(np.float64)
+    weights = [cnt]
+    has_psum = parts[0][2] is not None
+    if has_psum:
+        psum = np.concatenate([p[2] for p in parts])
+        weights += [psum[:, j] for j in range(5)]
+    uk, _, sums, _ = _aggregate(key, weights)
+    count = np.rint(sums[0]).astype(np.int64)
+    ps = np.stack(sums[1:], axis=1) if has_psum else None
+    return ScoreTable._from_key(uk, count, ps, n_cells, values, edges)
+
+
+# ============================================================================ features
+@dataclass(frozen=True, eq=False)
+class NumericFeature:
+    """Per cell: non-missing count, mean and sum of squared deviations; missing count."""
+
+    n: np.ndarray
+    mean: np.ndarray
+    m2: np.ndarray
+    missing: np.ndarray
+    kind: str = "numeric"
+
+    def pooled(self, mask: np.ndarray | None = None) -> tuple[float, float, float, int]:
+        """(n, mean, sd with ddof = 1, missing) over the cells in ``mask`` (Chan merge)."""
+        sel = slice(None) if mask is None else mask
+        n, mean, m2 = _chan(self.n[sel], self.mean[sel], self.m2[sel])
+        sd = math.sqrt(m2 / (n - 1)) if n > 1 else math.nan
+        return float(n), mean, sd, int(self.missing[sel].sum())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "numeric", "n": self.n.tolist(), "mean": json_safe(self.mean),
+                "m2": json_safe(self.m2), "missing": self.missing.tolist()}
+
+
+@dataclass(frozen=True, eq=False)
+class CategoricalFeature:
+    """Per cell: the count of each category, the last column counting missing values."""
+
+    categories: tuple[str, ...]
+    counts: np.ndarray
+    kind: str = "categorical"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "categorical", "categories": list(self.categories),
+                "counts": self.counts.tolist()}
+
+
+def _chan(n: np.ndarray, mean: np.ndarray, m2: np.ndarray) -> tuple[float, float, float]:
+    """Pooled count, mean and sum of squared deviations of several groups (exact merge)."""
+    tot = float(n.sum())
+    if tot == 0:
+        return 0.0, math.nan, math.nan
+    ok = n > 0
+    mu = float((n[ok] * mean[ok]).sum() / tot)
+    m2t = float(m2[ok].sum() + (n[ok] * (mean[ok] - mu) ** 2).sum())
+    return tot, mu, m2t
+
+
+def _numeric_feature(x: np.ndarray, cell: np.ndarray, n_cells: int) -> NumericFeature:
+    ok = ~np.isnan(x)
+    n = np.bincount(cell[ok], minlength=n_cells).astype(np.int64)
+    tot = np.bincount(cell[ok], weights=x[ok], minlength=n_cells)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(n > 0, tot / np.maximum(n, 1), np.nan)
+    d = x[ok] - mean[cell[ok]]
+    m2 = np.bincount(cell[ok], weights=d * d, minlength=n_cells)
+    missing = np.bincount(cell[~ok], minlength=n_cells).astype(np.int64)
+    return NumericFeature(n, mean, m2, missing)
+
+
+def _merge_numeric(parts: list[tuple[NumericFeature, np.ndarray]], n_cells: int
+                   ) -> NumericFeature:
+    n = np.zeros(n_cells)
+    mean = np.zeros(n_cells)
+    m2 = np.zeros(n_cells)
+    missing = np.zeros(n_cells, dtype=np.int64)
+    for f, cmap in parts:
+        nb = np.zeros(n_cells)
+        mb = np.zeros(n_cells)
+        qb = np.zeros(n_cells)
+        np.add.at(nb, cmap, f.n)
+        # a cell of one input maps to one cell of the output: no collision within an input
+        mb[cmap] = np.nan_to_num(f.mean)
+        qb[cmap] = np.nan_to_num(f.m2)
+        np.add.at(missing, cmap, f.missing)
+        tot = n + nb
+        with np.errstate(invalid="ignore", divide="ignore"):
+            delta = mb - mean
+            new_mean = np.where(tot > 0, mean + delta * nb / np.where(tot > 0, tot, 1), 0.0)
+            m2 = m2 + qb + np.where(tot > 0, delta * delta * n * nb / np.where(tot > 0, tot, 1),
+                                    0.0)
+        n, mean = tot, new_mean
+    mean = np.where(n > 0, mean, np.nan)
+    m2 = np.where(n > 0, m2, np.nan)
+    return NumericFeature(n.astype(np.int64), mean, m2, missing)
+
+
+def _merge_categorical(parts: list[tuple[CategoricalFeature, np.ndarray]], n_cells: int
+                       ) -> CategoricalFeature:
+    cats: tuple[str, ...] = ()
+    for f, _ in parts:
+        cats = _merge_categories(cats, f.categories)
+    counts = np.zeros((n_cells, len(cats) + 1), dtype=np.int64)
+    for f, cmap in parts:
+        cols = np.array([cats.index(c) for c in f.categories] + [len(cats)], dtype=np.int64)
+        np.add.at(counts, (cmap[:, None], cols[None, :]), f.counts)
+    return CategoricalFeature(cats, counts)
+
+
+def _feature_from_dict(d: Mapping[str, Any]):
+    if d["kind"] == "numeric":
+        def arr(v):
+            return np.array([np.nan if x is None else x for x in v], dtype=np.float64)
+        return NumericFeature(np.asarray(d["n"], dtype=np.int64), arr(d["mean"]), arr(d["m2"]),
+                              np.asarray(d["missing"], dtype=np.int64))
+    counts = np.asarray(d["counts"], dtype=np.int64).reshape(-1, len(d["categories"]) + 1)
+    return CategoricalFeature(tuple(d["categories"]), counts)
+
+
+# ============================================================================ clusters
+@dataclass(frozen=True, eq=False)
+class ClusterIndex:
+    """Transient, in-memory only: anonymous patient numbers (0..P-1) of the rows and the
+    histogram entry of each row per version (for the patient-cluster bootstrap)."""
+
+    patient: np.ndarray
+    row_entry: dict[str, np.ndarray]
+    cell: np.ndarray
+    label: np.ndarray
+
+    @property
+    def n_patients(self) -> int:
+        return int(self.patient.max()) + 1 if self.patient.size else 0
+
+    @property
+    def repeated(self) -> bool:
+        return self.n_patients < self.patient.size
+
+
+# ============================================================================ segments
+class Segments:
+    """Histogram rows of several segments (levels), ascending in score within each.
+
+    The input of every metric kernel (:mod:`rwe.metrics`). Row ``r`` of segment ``s`` (rows
+    ``starts[s]:starts[s + 1]``) holds ``neg[r]`` controls and ``pos[r]`` cases sharing one
+    score (``exact``) or one score bin. Representative probability ``p`` and logit ``lp`` of a
+    row: the score itself (exact) or the bin's means; ``moments(label)`` gives the per-row sums
+    of p, p^2, p^3, p^4 of that label's rows; ``above`` flags rows at or above the threshold.
+    """
+
+    def __init__(self, starts, neg, pos, *, exact: bool, above=None, p=None, lp=None,
+                 moments=None, labels: Sequence[str] | None = None):
+        self.starts = np.asarray(starts, dtype=np.int64)
+        self.neg = np.asarray(neg, dtype=np.float64)
+        self.pos = np.asarray(pos, dtype=np.float64)
+        self.exact = bool(exact)
+        self._above = above
+        self._p = p
+        self._lp = lp
+        self._moments = moments
+        self.labels = tuple(labels) if labels is not None else tuple(
+            str(i) for i in range(len(self.starts)))
+
+    @classmethod
+    def from_arrays(cls, y_true, y_score, *, threshold: float | None = None) -> Segments:
+        """One segment from row arrays (exact: one row per distinct score)."""
+        y = np.asarray(y_true, dtype=bool)
+        s = np.asarray(y_score, dtype=np.float64)
+        values, inv = np.unique(s, return_inverse=True)
+        inv = inv.reshape(-1)
+        pos = np.bincount(inv, weights=y, minlength=values.size)
+        tot = np.bincount(inv, minlength=values.size).astype(np.float64)
+        seg = cls(np.zeros(1, dtype=np.int64), tot - pos, pos, exact=True,
+                  above=None if threshold is None else values >= threshold, p=values,
+                  lp=_logit(values))
+        return seg
+
+    @property
+    def n_segments(self) -> int:
+        return len(self.starts)
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.neg.size)
+
+    @cached_property
+    def lengths(self) -> np.ndarray:
+        return np.diff(np.append(self.starts, self.neg.size))
+
+    @cached_property
+    def row_segment(self) -> np.ndarray:
+        return np.repeat(np.arange(self.n_segments), self.lengths)
+
+    def seg_sum(self, v: np.ndarray) -> np.ndarray:
+        """Sum of a per-row array over each segment (0 for an empty segment)."""
+        out = np.zeros(self.n_segments)
+        ne = self.lengths > 0
+        if v.size and ne.any():
+            out[ne] = np.add.reduceat(np.asarray(v, dtype=np.float64), self.starts[ne])
+        return out
+
+    @cached_property
+    def n_pos(self) -> np.ndarray:
+        return self.seg_sum(self.pos)
+
+    @cached_property
+    def n_neg(self) -> np.ndarray:
+        return self.seg_sum(self.neg)
 
     @property
     def n(self) -> np.ndarray:
-        return self.counts.sum(axis=(1, 2))
+        return self.n_pos + self.n_neg
 
     @property
-    def events(self) -> np.ndarray:
-        return self.counts[:, 1, :].sum(axis=1)
+    def above(self) -> np.ndarray:
+        if self._above is None:
+            raise InvalidParameterError("these segments were built without a threshold")
+        return self._above() if callable(self._above) else self._above
 
-    def aggregate(self, mapping: np.ndarray, labels: Sequence[str]) -> ScoreSummary:
-        """Sum cells into coarser cells: cell ``c`` goes to ``mapping[c]`` (-1 = dropped)."""
-        mapping = np.asarray(mapping)
-        out = np.zeros((len(labels),) + self.counts.shape[1:], dtype=self.counts.dtype)
-        keep = mapping >= 0
-        np.add.at(out, mapping[keep], self.counts[keep])
-        return ScoreSummary(out, self.edges, self.threshold, tuple(labels))
+    @cached_property
+    def confusion(self) -> dict[str, np.ndarray]:
+        """TP, FN, FP, TN per segment at the threshold (exact)."""
+        a = self.above
+        tp = self.seg_sum(self.pos * a)
+        fp = self.seg_sum(self.neg * a)
+        return {"tp": tp, "fn": self.n_pos - tp, "fp": fp, "tn": self.n_neg - fp}
 
-    # ------------------------------------------------------------------ statistics
-    def confusion(self) -> pd.DataFrame:
-        """Exact TP, FN, FP, TN per cell at the threshold."""
-        if self.threshold_bin is None:
-            raise InvalidParameterError("this summary has no threshold (threshold=None)")
-        tp, fn, fp, tn = _confusion(self.counts, self.threshold_bin)
-        return pd.DataFrame({"cell": list(self.cells), "tp": tp, "fn": fn, "fp": fp, "tn": tn})
+    @cached_property
+    def p(self) -> np.ndarray:
+        return self._p() if callable(self._p) else self._p
 
-    def auroc(self) -> pd.DataFrame:
-        """Binned AUROC per cell with its deterministic error bound (see module notes)."""
-        auc, bound = _binned_auc(self.counts.astype(np.float64))
-        return pd.DataFrame({"cell": list(self.cells), "auroc": auc, "error_bound": bound})
+    @cached_property
+    def lp(self) -> np.ndarray:
+        return self._lp() if callable(self._lp) else self._lp
 
-    def to_frame(self) -> pd.DataFrame:
-        """Tidy counts (cell, label, bin, lower edge, count), non-zero bins only."""
-        c, lab, b = np.nonzero(self.counts)
-        return pd.DataFrame({"cell": np.asarray(self.cells, dtype=object)[c], "label": lab,
-                             "bin": b, "bin_low": self.edges[b],
-                             "count": self.counts[c, lab, b]})
+    def moments(self, label: int) -> np.ndarray:
+        """(rows, 4): sums of p, p^2, p^3, p^4 over the rows of class ``label`` (0 or 1)."""
+        if self._moments is not None:
+            return self._moments(label)
+        w = self.pos if label else self.neg
+        p = self.p
+        return np.stack([w * p, w * p * p, w * p ** 3, w * p ** 4], axis=1)
 
+    def seg_moments(self, label: int) -> np.ndarray:
+        """(segments, 4): the sums of p^k of class ``label`` per segment."""
+        m = self.moments(label)
+        return np.stack([self.seg_sum(m[:, j]) for j in range(4)], axis=1)
+
+
+# ============================================================================ the summary
+@dataclass(frozen=True)
+class SummarySpec:
+    """What :func:`summarize` keeps: grouping attributes, versions, features and resolution.
+
+    Parameters
+    ----------
+    attributes : sequence of str
+        Grouping columns cross-classified into the finest cells (attributes, site,
+        equipment, derived bands and windows). Default: every grouping column of the data.
+    versions : sequence of str, optional
+        Model versions (default all).
+    features : sequence of str
+        Input features whose per-cell moments (or category counts) are kept.
+    resolution : "full", int or sequence of float
+        ``"full"``, a number of uniform bins on [0, 1], or explicit edges.
+    thresholds : sequence of float
+        Decision thresholds, made bin edges at a declared resolution (exact threshold metrics).
+    protocol_sha256 : str, optional
+        Hash of the protocol the summary serves (merges refuse different protocols).
+    source : str, optional
+        Name of the site or partition that made the summary.
+    """
+
+    attributes: tuple[str, ...] | None = None
+    versions: tuple[str, ...] | None = None
+    features: tuple[str, ...] = ()
+    resolution: Any = FULL
+    thresholds: tuple[float, ...] = ()
+    protocol_sha256: str | None = None
+    source: str | None = None
+
+    def edges(self) -> np.ndarray | None:
+        r = self.resolution
+        if isinstance(r, str):
+            if r != FULL:
+                raise InvalidParameterError(
+                    f"resolution={r!r} is not valid; give 'full', a number of bins or edges")
+            return None
+        if isinstance(r, (int, np.integer)) and not isinstance(r, bool):
+            return score_bin_edges(int(r), self.thresholds)
+        e = np.asarray(r, dtype=np.float64)
+        if e.ndim != 1 or e.size < 2 or np.any(np.diff(e) <= 0) or e[0] > 0 or e[-1] < 1:
+            raise InvalidParameterError(
+                "resolution edges must be strictly increasing and cover [0, 1], got "
+                f"{e.tolist()[:6]}{'...' if e.size > 6 else ''}")
+        return np.unique(np.concatenate([e, np.asarray(self.thresholds, dtype=np.float64)]))
+
+
+@dataclass(frozen=True, eq=False)
+class Summary:
+    """Everything the analyses need, per finest cell; no rows, no identifiers; mergeable.
+
+    Build one with :func:`summarize`; merge with ``+`` (:func:`merge_summaries`); save with
+    :meth:`to_dict` / :meth:`save`, read with :meth:`from_dict` / :meth:`load`.
+
+    Attributes
+    ----------
+    cells : CellIndex
+    n, events : ndarray, shape (cells,)
+        Rows and events (label = 1) per cell; ``events`` is None without a binary label.
+    scores : dict of str to ScoreTable
+        One histogram per model version.
+    features : dict of str to NumericFeature or CategoricalFeature
+    resolution : str
+        ``"full"`` or ``"binned"``.
+    protocol_sha256 : str or None
+    sources : tuple of dict
+        Where the rows came from (``{"source": name, "rows": n, ...}``), one per merged
+        summary.
+    """
+
+    cells: CellIndex
+    n: np.ndarray
+    events: np.ndarray | None
+    scores: dict[str, ScoreTable]
+    features: dict[str, Any]
+    resolution: str = FULL
+    protocol_sha256: str | None = None
+    sources: tuple[dict, ...] = ()
+    schema: str = SUMMARY_SCHEMA
+    _clusters: ClusterIndex | None = field(default=None, repr=False, compare=False)
+
+    # ------------------------------------------------------------------ basic facts
+    @property
+    def n_rows(self) -> int:
+        return int(self.n.sum())
+
+    @property
+    def n_events(self) -> int | None:
+        return None if self.events is None else int(self.events.sum())
+
+    @property
+    def attributes(self) -> tuple[str, ...]:
+        return self.cells.attributes
+
+    @property
+    def versions(self) -> list[str]:
+        return list(self.scores)
+
+    @property
+    def clusters(self) -> ClusterIndex | None:
+        """Patient index of the rows (only in a summary made with ``keep_clusters=True``)."""
+        return self._clusters
+
+    def grouping(self, attrs: str | Sequence[str] = ()) -> Grouping:
+        return self.cells.grouping(attrs)
+
+    def score_table(self, version: str | None = None) -> ScoreTable:
+        if version is None:
+            if not self.scores:
+                raise InvalidParameterError("this summary holds no score histogram")
+            return next(iter(self.scores.values()))
+        try:
+            return self.scores[str(version)]
+        except KeyError:
+            raise InvalidParameterError(
+                f"version={version!r} is not in this summary; versions: "
+                f"{', '.join(map(repr, self.scores)) or 'none'}") from None
+
+    def level_counts(self, grouping: Grouping) -> tuple[np.ndarray, np.ndarray | None]:
+        """Rows and events per level of ``grouping``."""
+        c2l = grouping.cell_to_level
+        ok = c2l >= 0
+        L = len(grouping.levels)
+        n = np.bincount(c2l[ok], weights=self.n[ok], minlength=L).astype(np.int64)
+        ev = None if self.events is None else np.bincount(
+            c2l[ok], weights=self.events[ok], minlength=L).astype(np.int64)
+        return n, ev
+
+    # ------------------------------------------------------------------ segments
+    def segments(self, grouping: Grouping, version: str | None = None, *,
+                 threshold: float | None = None) -> Segments:
+        """Histogram rows of every level of ``grouping`` for one version (see
+        :class:`Segments`); rows of one level are aggregated over its cells."""
+        t = self.score_table(version)
+        L = len(grouping.levels)
+        lev = grouping.cell_to_level[t.cell]
+        keep = lev >= 0
+        if L == 1 and keep.all():
+            # one level: entries are already in bin order
+            lev_s, bin_s, lab_s, cnt_s = (np.zeros(t.n_entries, np.int64), t.bin, t.label,
+                                          t.count)
+            perm = None
+        else:
+            sel = np.flatnonzero(keep)
+            small = lev[sel].astype(np.int16) if L < 2**15 else lev[sel]
+            perm = sel[np.argsort(small, kind="stable")]  # stable (radix): bin order kept
+            lev_s, bin_s, lab_s, cnt_s = lev[perm], t.bin[perm], t.label[perm], t.count[perm]
+        n_e = lev_s.size
+        new = np.empty(n_e, dtype=bool)
+        if n_e:
+            new[0] = True
+            np.not_equal(bin_s[1:], bin_s[:-1], out=new[1:])
+            new[1:] |= lev_s[1:] != lev_s[:-1]
+        rs = np.flatnonzero(new)
+        cf = cnt_s.astype(np.float64)
+        lab = lab_s.astype(bool)
+        pos = np.add.reduceat(np.where(lab, cf, 0.0), rs) if n_e else np.zeros(0)
+        neg = np.add.reduceat(np.where(lab, 0.0, cf), rs) if n_e else np.zeros(0)
+        lev_r = lev_s[rs]
+        bin_r = bin_s[rs]
+        starts = np.searchsorted(lev_r, np.arange(L))
+        above = None
+        if threshold is not None:
+            kt = t.threshold_bin(threshold)
+            above = bin_r >= kt
+        if t.full:
+            vals = t.values
+
+            def p_fn():
+                return vals[bin_r]
+
+            def lp_fn():
+                return _logit(vals[bin_r])
+
+            return Segments(starts, neg, pos, exact=True, above=above, p=p_fn, lp=lp_fn,
+                            labels=grouping.levels)
+        ps = t.psum if perm is None else t.psum[perm]
+        tot = pos + neg
+
+        def sums(cols, label=None):
+            w = ps[:, cols] if label is None else np.where(
+                (lab == bool(label))[:, None], ps[:, cols], 0.0)
+            return np.add.reduceat(w, rs, axis=0) if n_e else np.zeros((0, len(cols)))
+
+        def p_fn():
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return sums([0])[:, 0] / tot
+
+        def lp_fn():
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return sums([4])[:, 0] / tot
+
+        def mom_fn(label):
+            return sums([0, 1, 2, 3], label)
+
+        return Segments(starts, neg, pos, exact=False, above=above, p=p_fn, lp=lp_fn,
+                        moments=mom_fn, labels=grouping.levels)
+
+    # ------------------------------------------------------------------ resolution
+    def coarsen(self, edges: np.ndarray | int, thresholds: Sequence[float] = ()) -> Summary:
+        """The same summary at a declared resolution (``edges``, or a number of uniform bins
+        with ``thresholds`` as edges). Cluster information is kept (rows map to the coarse
+        entries), so a coarsened summary can still be cluster-bootstrapped in memory."""
+        if not isinstance(edges, np.ndarray):
+            edges = score_bin_edges(int(edges), thresholds)
+        new_scores = {}
+        new_rows = {}
+        C = self.cells.n_cells
+        for v, t in self.scores.items():
+            if t.full:
+                bmap = bin_index(t.values, edges)
+            else:
+                if not np.array_equal(t.edges, edges):
+                    mids = 0.5 * (t.edges[:-1] + t.edges[1:])
+                    if not np.isin(edges, t.edges).all():
+                        raise SummaryError("a binned summary can only be coarsened to a subset "
+                                           "of its own edges")
+                    bmap = bin_index(mids, edges)
+                else:
+                    bmap = None
+            key, cnt, psum = _remap_table(t, np.arange(C), C, bmap, None, edges)
+            new_scores[v] = _combine_tables([(key, cnt, psum)], C, None, edges.copy())
+            if self._clusters is not None and v in self._clusters.row_entry:
+                new_key = key[self._clusters.row_entry[v]]
+                new_rows[v] = np.searchsorted(new_scores[v]._key(C), new_key)
+        cl = None
+        if self._clusters is not None:
+            cl = replace(self._clusters, row_entry=new_rows)
+        return replace(self, scores=new_scores, resolution="binned", _clusters=cl)
+
+    def without_clusters(self) -> Summary:
+        return replace(self, _clusters=None)
+
+    # ------------------------------------------------------------------ merging
+    def __add__(self, other: Summary) -> Summary:
+        return merge_summaries([self, other])
+
+    def merge(self, *others: Summary) -> Summary:
+        return merge_summaries([self, *others])
+
+    # ------------------------------------------------------------------ serialization
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready sparse representation (what a site ships to the coordinator)."""
-        c, lab, b = np.nonzero(self.counts)
-        return {"cells": list(self.cells), "threshold": self.threshold,
-                "edges": self.edges.tolist(), "index": np.stack([c, lab, b]).T.tolist(),
-                "count": self.counts[c, lab, b].tolist()}
+        """JSON-ready form with a sha256 ``checksum`` of its content (no rows, no ids)."""
+        body = {"schema": self.schema, "resolution": self.resolution,
+                "protocol_sha256": self.protocol_sha256,
+                "sources": [json_safe(s) for s in self.sources],
+                "cells": self.cells.to_dict(), "n": self.n.tolist(),
+                "events": None if self.events is None else self.events.tolist(),
+                "scores": {v: t.to_dict() for v, t in self.scores.items()},
+                "features": {k: f.to_dict() for k, f in self.features.items()}}
+        body["checksum"] = _checksum(body)
+        return body
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ScoreSummary:
-        edges = np.asarray(d["edges"], dtype=np.float64)
-        counts = np.zeros((len(d["cells"]), 2, len(edges) - 1), dtype=np.int64)
-        idx = np.asarray(d["index"], dtype=np.int64).reshape(-1, 3)
-        counts[idx[:, 0], idx[:, 1], idx[:, 2]] = np.asarray(d["count"], dtype=np.int64)
-        return cls(counts, edges, d["threshold"], tuple(d["cells"]))
+    def from_dict(cls, d: Mapping[str, Any], *, where: str = "summary") -> Summary:
+        if not isinstance(d, Mapping) or d.get("schema") != SUMMARY_SCHEMA:
+            found = d.get("schema") if isinstance(d, Mapping) else type(d).__name__
+            raise SummaryError(MSG_SCHEMA.format(where=where, found=found,
+                                                 expected=SUMMARY_SCHEMA))
+        body = {k: v for k, v in d.items() if k != "checksum"}
+        if d.get("checksum") != _checksum(body):
+            raise SummaryError(MSG_CHECKSUM.format(where=where))
+        try:
+            return cls(CellIndex.from_dict(d["cells"]), np.asarray(d["n"], dtype=np.int64),
+                       None if d["events"] is None else np.asarray(d["events"], dtype=np.int64),
+                       {v: ScoreTable.from_dict(t) for v, t in d["scores"].items()},
+                       {k: _feature_from_dict(f) for k, f in d["features"].items()},
+                       d["resolution"], d.get("protocol_sha256"),
+                       tuple(d.get("sources") or ()))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SummaryError(f"{where}: malformed summary ({type(exc).__name__}: {exc})") \
+                from None
 
-
-#: Alias: a ScoreSummary is a per-cell x label x score-bin histogram.
-CellHistogram = ScoreSummary
-
-
-def summarize_scores(y_true: Any, y_score: Any, cells: Any = None, *, n_bins: int = DEFAULT_N_BINS,
-                     threshold: float | None = 0.5,
-                     cell_labels: Sequence[str] | None = None) -> ScoreSummary:
-    """Build a :class:`ScoreSummary` with one ``np.bincount`` on combined integer codes.
-
-    Parameters
-    ----------
-    y_true : array_like of bool or {0, 1}
-    y_score : array_like of float in [0, 1]
-    cells : array_like of int, optional
-        Cell code per row (0..k-1; negative codes are dropped). Default: one cell.
-    n_bins : int
-        Uniform bins on [0, 1] (the threshold adds one edge). Default 2048.
-    threshold : float or None
-        Decision threshold, made a bin edge so that threshold metrics are exact.
-    cell_labels : sequence of str, optional
-    """
-    y = np.asarray(y_true).astype(bool, copy=False)
-    s = np.asarray(y_score, dtype=np.float64)
-    if y.shape != s.shape or y.ndim != 1:
-        raise InvalidParameterError(
-            f"y_true and y_score must be 1-d of equal length, got {y.shape} and {s.shape}")
-    if s.size and (np.nanmin(s) < 0 or np.nanmax(s) > 1 or np.isnan(s).any()):
-        raise InvalidParameterError("y_score must lie in [0, 1] without NaN")
-    edges = score_bin_edges(n_bins, threshold)
-    nb = len(edges) - 1
-    b = bin_scores(s, n_bins, threshold)
-    if cells is None:
-        code = b.astype(np.int64) + y * nb
-        k = 1
-    else:
-        cells = np.asarray(cells)
-        k = int(cells.max()) + 1 if cells.size else 0
-        keep = cells >= 0
-        code = (cells.astype(np.int64) * 2 + y) * nb + b
-        if not keep.all():
-            code = code[keep]
-    counts = np.bincount(code, minlength=k * 2 * nb).reshape(k, 2, nb)
-    labels = tuple(cell_labels) if cell_labels is not None else tuple(str(i) for i in range(k))
-    if len(labels) != k:
-        raise InvalidParameterError(
-            f"cell_labels must have {k} entries (one per cell code), got {len(labels)}")
-    return ScoreSummary(counts.astype(np.int64), edges, threshold, labels)
-
-
-# ---------------------------------------------------------------------- vectorized kernels
-def _confusion(counts: np.ndarray, k: int) -> tuple[np.ndarray, ...]:
-    neg, pos = counts[..., 0, :], counts[..., 1, :]
-    tp = pos[..., k:].sum(-1)
-    fn = pos[..., :k].sum(-1)
-    fp = neg[..., k:].sum(-1)
-    tn = neg[..., :k].sum(-1)
-    return tp, fn, fp, tn
-
-
-def _binned_auc(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """AUROC (ties within a bin = 1/2) and error bound over the last axis of ``(..., 2, bins)``."""
-    neg, pos = counts[..., 0, :], counts[..., 1, :]
-    P = pos.sum(-1)
-    N = neg.sum(-1)
-    cneg = np.cumsum(neg, axis=-1) - neg  # controls strictly below each bin
-    num = (pos * (cneg + 0.5 * neg)).sum(-1)
-    same = (pos * neg).sum(-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        denom = P * N
-        auc = np.where(denom > 0, num / np.where(denom > 0, denom, 1), np.nan)
-        bound = np.where(denom > 0, 0.5 * same / np.where(denom > 0, denom, 1), np.nan)
-    return auc, bound
-
-
-def binned_metrics(counts: np.ndarray, threshold_bin: int,
-                   metrics: Sequence[str] | None = None) -> dict[str, np.ndarray]:
-    """Threshold metrics (exact) and binned AUROC for counts of shape ``(..., 2, bins)``.
-
-    Undefined ratios (0/0) are NaN. ``metrics`` restricts the output to those names
-    (default: all of ``sensitivity, specificity, ppv, npv, fpr, fnr, accuracy, auroc``); the
-    threshold metrics only need the bins on either side of ``threshold_bin``, so counts
-    with two bins (below / at or above the threshold, ``threshold_bin=1``) suffice for them.
-    """
-    names = _BINNED_METRICS if metrics is None else tuple(metrics)
-    bad = [m for m in names if m not in _BINNED_METRICS]
-    if bad:
-        raise InvalidParameterError(
-            f"metrics={bad!r} are not binned metrics; choose from: {', '.join(_BINNED_METRICS)}")
-    counts = np.asarray(counts, dtype=np.float64)
-    out: dict[str, np.ndarray] = {}
-    if any(m != "auroc" for m in names):
-        tp, fn, fp, tn = _confusion(counts, threshold_bin)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            for m in names:
-                if m == "sensitivity":
-                    out[m] = tp / (tp + fn)
-                elif m == "specificity":
-                    out[m] = tn / (tn + fp)
-                elif m == "ppv":
-                    out[m] = tp / (tp + fp)
-                elif m == "npv":
-                    out[m] = tn / (tn + fn)
-                elif m == "fpr":
-                    out[m] = fp / (tn + fp)
-                elif m == "fnr":
-                    out[m] = fn / (tp + fn)
-                elif m == "accuracy":
-                    out[m] = (tp + tn) / (tp + fn + fp + tn)
-    if "auroc" in names:
-        out["auroc"], _ = _binned_auc(counts)
-    return {m: out[m] for m in names}
-
-
-_BINNED_METRICS = ("sensitivity", "specificity", "ppv", "npv", "fpr", "fnr", "accuracy",
-                   "auroc")
-
-
-def _poisson1_tables(bits: int = 16) -> tuple[np.ndarray, np.ndarray]:
-    """Poisson(1) CDF and a ``2**bits``-cell inverse-CDF lookup table (255 = cell straddles)."""
-    import math
-
-    pmf = [math.exp(-1.0)]
-    while True:
-        pmf.append(pmf[-1] / len(pmf))
-        cdf = np.cumsum(pmf)
-        if cdf[-1] >= 1.0:
-            break
-    cdf = np.minimum(cdf, 1.0)
-    cells = 1 << bits
-    lo = np.searchsorted(cdf, np.arange(cells) / cells, side="right")
-    hi = np.searchsorted(cdf, np.arange(1, cells + 1) / cells, side="left")
-    return cdf, np.where(lo == hi, lo, 255).astype(np.uint8)
-
-
-_P1_CDF, _P1_TABLE = _poisson1_tables()
-
-
-def poisson1_weights(rng: np.random.Generator, shape: int | tuple[int, ...]) -> np.ndarray:
-    """Independent Poisson(1) draws (uint8) by table inverse-CDF sampling.
-
-    ``X = #{k : F(k) <= U}`` with ``U`` uniform on [0, 1) and ``F`` the Poisson(1) CDF, which
-    is Poisson(1) exactly (up to the float64 rounding of ``F``). ``U``'s top 16 bits index a
-    2^16-cell table that holds ``X`` for the cells containing no CDF step; in the few cells
-    that straddle a step (8 of 65536) ``U`` is completed with a fresh uniform inside the cell
-    (its conditional distribution) and ``X`` found by search. About 8x faster than
-    ``Generator.poisson(1.0)`` (this is the cost of the patient-level cluster bootstrap).
-    Deterministic for a seeded generator; a different stream from ``Generator.poisson``.
-    """
-    size = int(np.prod(shape))
-    j = rng.integers(0, 1 << 16, size=size, dtype=np.uint16)
-    w = _P1_TABLE[j]  # fancy indexing: much faster than take() with uint16 indices
-    fix = np.flatnonzero(w == 255)
-    if fix.size:
-        u = (j[fix] + rng.random(fix.size)) / 65536.0
-        u = np.minimum(u, np.nextafter((j[fix] + 1.0) / 65536.0, 0))
-        w[fix] = np.searchsorted(_P1_CDF, u, side="right")
-    return w.reshape(shape)
-
-
-def poisson_bootstrap_counts(summary_or_counts: ScoreSummary | np.ndarray, n_boot: int, *,
-                             random_state: Any = None, chunk: int | None = None,
-                             codes: np.ndarray | None = None,
-                             clusters: np.ndarray | None = None, sampler: str = "numpy"):
-    """Yield chunks of bootstrap replicate counts, shape ``(r, *counts.shape)``.
-
-    Without ``clusters``: each replicate count is ``Poisson(count)`` drawn independently per
-    (cell, label, bin), which equals the per-row Poisson(1) bootstrap in distribution (sum of
-    independent Poisson(1) weights). Only non-empty bins are drawn.
-
-    With ``clusters`` (one int code per row) and ``codes`` (the flat bin code per row, as in
-    :func:`summarize_scores`): one Poisson(1) weight per cluster and replicate; the replicate
-    counts are ``W @ M`` where ``M`` is the sparse cluster x bin count matrix (the patient-level
-    cluster bootstrap, vectorized).
-
-    Parameters
-    ----------
-    n_boot : int
-    random_state : None, int or numpy Generator
-    chunk : int, optional
-        Replicates per chunk (bounds memory); default keeps a chunk near 2**25 numbers.
-    sampler : {"numpy", "table"}
-        Cluster weights from ``Generator.poisson(1.0)``, drawn as ``(r, clusters)``, or from
-        :func:`poisson1_weights` (exact table inverse-CDF, about 8x faster), drawn as
-        ``(clusters, r)``: a different random stream, the same distribution.
-    """
-    n_boot = check_int(n_boot, "n_boot", minimum=1)
-    if sampler not in ("numpy", "table"):
-        raise InvalidParameterError(f"sampler must be 'numpy' or 'table', got {sampler!r}")
-    rng = np.random.default_rng(random_state)
-    counts = summary_or_counts.counts if isinstance(summary_or_counts, ScoreSummary) \
-        else np.asarray(summary_or_counts)
-    shape = counts.shape
-    flat = counts.reshape(-1)
-    if clusters is None:
-        nz = np.flatnonzero(flat)
-        lam = flat[nz].astype(np.float64)
-        size = max(1, len(nz))
-        chunk = chunk or max(1, min(n_boot, (1 << 25) // size))
-        done = 0
-        while done < n_boot:
-            r = min(chunk, n_boot - done)
-            out = np.zeros((r, flat.size), dtype=np.float64)
-            out[:, nz] = rng.poisson(lam, size=(r, len(nz)))
-            yield out.reshape((r,) + shape)
-            done += r
-        return
-    from scipy import sparse
-
-    if codes is None:
-        raise InvalidParameterError("codes (flat bin code per row) is required with clusters")
-    clusters = np.asarray(clusters)
-    codes = np.asarray(codes)
-    keep = codes >= 0
-    cl, cl_codes = np.unique(clusters, return_inverse=True)
-    n_cl = len(cl)
-    # compress the flat code space to the non-empty codes
-    used, col = np.unique(codes[keep], return_inverse=True)
-    m = sparse.csr_matrix((np.ones(col.size), (cl_codes[keep], col)), shape=(n_cl, len(used)))
-    m.sum_duplicates()
-    chunk = chunk or max(1, min(n_boot, (1 << 24) // max(n_cl, len(used))))
-    done = 0
-    while done < n_boot:
-        r = min(chunk, n_boot - done)
-        if sampler == "table":
-            # drawn cluster-major, (clusters, r): the contiguous right-hand side of the
-            # sparse product (no transposed copy)
-            w = poisson1_weights(rng, (n_cl, r)).astype(np.float64)
-            rep = (m.T @ w).T  # (r, used); m.T is CSC, which streams the rows of w
+    def save(self, path: str | Path) -> Path:
+        """Write the summary as JSON (``.json``) or Parquet (``.parquet``: one row group of
+        histogram entries per version, the rest in the file metadata), atomically."""
+        p = Path(path)
+        tmp = p.with_name(f".{p.name}.tmp")
+        if p.suffix == ".parquet":
+            _write_parquet(self, tmp)
         else:
-            w = rng.poisson(1.0, size=(r, n_cl)).astype(np.float64)
-            rep = np.asarray((m.T @ w.T).T)  # (r, used)
-        out = np.zeros((r, flat.size), dtype=np.float64)
-        out[:, used] = rep
-        yield out.reshape((r,) + shape)
-        done += r
+            tmp.write_text(json.dumps(self.to_dict(), separators=(",", ":")), encoding="utf-8")
+        tmp.replace(p)
+        return p
+
+    @classmethod
+    def load(cls, path: str | Path) -> Summary:
+        p = Path(path)
+        if not p.is_file():
+            raise SummaryError(f"{p}: summary file not found")
+        if p.suffix == ".parquet":
+            return cls.from_dict(_read_parquet(p), where=str(p))
+        try:
+            d = json.loads(p.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise SummaryError(f"{p}: not a readable summary file ({type(exc).__name__})") \
+                from None
+        return cls.from_dict(d, where=str(p))
+
+    def __getstate__(self):  # pickles never carry the patient index
+        state = dict(self.__dict__)
+        state["_clusters"] = None
+        return state
+
+    def __repr__(self) -> str:
+        return (f"Summary(rows={self.n_rows}, cells={self.cells.n_cells}, attributes="
+                f"{list(self.attributes)}, versions={self.versions}, resolution="
+                f"{self.resolution!r}, features={list(self.features)})")
 
 
-#: Jackknife indicator masks per threshold metric: deleting one row of (label, bin) lowers the
-#: numerator by ``num`` and the denominator by ``den`` (label 0 = control, 1 = case;
-#: ``above`` = bin at or above the threshold).
-def _jack_masks(metric: str, above: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    below = ~above
-    z = np.zeros_like(above)
-    o = np.ones_like(above)
-    table = {
-        "sensitivity": ((z, above), (z, o)),
-        "fnr": ((z, below), (z, o)),
-        "specificity": ((below, z), (o, z)),
-        "fpr": ((above, z), (o, z)),
-        "ppv": ((z, above), (above, above)),
-        "npv": ((below, z), (below, below)),
-        "accuracy": ((below, above), (o, o)),
-    }
-    if metric not in table:
-        raise InvalidParameterError(
-            f"metric={metric!r} has no binned jackknife; choose one of: "
-            f"{', '.join([*table, 'auroc'])}")
-    num, den = table[metric]
-    return np.stack(num).astype(np.float64), np.stack(den).astype(np.float64)
+def _checksum(body: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
 
 
-def binned_jackknife(counts: np.ndarray, threshold_bin: int,
-                     metric: str) -> tuple[np.ndarray, np.ndarray]:
-    """Exact leave-one-row-out values of a binned metric, one per (label, bin).
+def _write_parquet(s: Summary, path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
-    All rows of one (cell, label, bin) have the same delete-one value, so the jackknife of
-    ``n`` rows is given by ``2 x n_bins`` values with weights ``counts`` (closed forms: the
-    numerator and denominator of each metric lose 0 or 1; for AUROC a deleted case in bin b
-    removes its placement ``controls below + controls in b / 2``, a deleted control the cases
-    above plus half the cases in b).
+    d = s.to_dict()
+    meta = {k: v for k, v in d.items() if k != "scores"}
+    meta["scores"] = {}
+    tables = []
+    for v, t in d["scores"].items():
+        meta["scores"][v] = {"values": t["values"], "edges": t["edges"]}
+        cols = {"version": pa.array([v] * len(t["count"])), "bin": pa.array(t["bin"]),
+                "cell": pa.array(t["cell"]), "label": pa.array(t["label"], pa.int8()),
+                "count": pa.array(t["count"], pa.int64())}
+        ps = np.asarray(t["psum"]) if t["psum"] is not None else None
+        for j, name in enumerate(("s1", "s2", "s3", "s4", "slogit")):
+            cols[name] = pa.array(ps[:, j] if ps is not None and len(ps)
+                                  else [None] * len(t["count"]), pa.float64())
+        tables.append(pa.table(cols))
+    table = pa.concat_tables(tables) if tables else pa.table({"version": pa.array([], pa.string())})
+    table = table.replace_schema_metadata({b"rwe.summary": json.dumps(meta).encode("utf-8")})
+    pq.write_table(table, path)
+
+
+def _read_parquet(path: Path) -> dict[str, Any]:
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+        meta = json.loads(table.schema.metadata[b"rwe.summary"].decode("utf-8"))
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is one line
+        raise SummaryError(f"{path}: not a readable summary file ({type(exc).__name__})") \
+            from None
+    df = table.to_pydict()
+    scores = {}
+    versions = np.asarray(df.get("version", []), dtype=object)
+    for v, info in meta["scores"].items():
+        m = versions == v
+        ent = {k: np.asarray(df[k], dtype=object)[m] for k in ("bin", "cell", "label", "count")}
+        psum = None
+        if info["values"] is None:
+            psum = np.stack([np.asarray(df[k], dtype=object)[m].astype(float)
+                             for k in ("s1", "s2", "s3", "s4", "slogit")], axis=1).tolist()
+        scores[v] = {**info, **{k: [int(x) for x in a] for k, a in ent.items()}, "psum": psum}
+    meta["scores"] = scores
+    return meta
+
+
+def merge_summaries(summaries: Sequence[Summary]) -> Summary:
+    """Merge summaries of disjoint row sets (see the module notes); nothing is merged partially:
+    every incompatibility is found before anything is combined."""
+    summaries = list(summaries)
+    if not summaries:
+        raise SummaryError("nothing to merge: no summary given")
+    for s in summaries:
+        if not isinstance(s, Summary):
+            raise SummaryError(f"can only merge rwe Summary objects, got {type(s).__name__}")
+    first = summaries[0]
+    for other in summaries[1:]:
+        for what, a, b in (("schema versions", first.schema, other.schema),
+                           ("protocol hashes", first.protocol_sha256, other.protocol_sha256),
+                           ("resolutions", first.resolution, other.resolution),
+                           ("attributes", first.attributes, other.attributes),
+                           ("model versions", tuple(first.scores), tuple(other.scores)),
+                           ("features", tuple(first.features), tuple(other.features)),
+                           ("labels (binary outcome present)", first.events is None,
+                            other.events is None)):
+            if a != b:
+                raise SummaryError(MSG_MERGE.format(what=what, a=a, b=b))
+        for v in first.scores:
+            ta, tb = first.scores[v], other.scores[v]
+            if not ta.full and not (ta.edges.shape == tb.edges.shape
+                                    and np.array_equal(ta.edges, tb.edges)):
+                raise SummaryError(MSG_MERGE.format(what=f"score bin edges of version {v!r}",
+                                                    a=f"{ta.n_bins} bins", b=f"{tb.n_bins} bins"))
+        for k in first.features:
+            if first.features[k].kind != other.features[k].kind:
+                raise SummaryError(MSG_MERGE.format(what=f"kinds of feature {k!r}",
+                                                    a=first.features[k].kind,
+                                                    b=other.features[k].kind))
+    seen: dict[str, int] = {}
+    for s in summaries:
+        for src in s.sources:
+            name = src.get("source")
+            if name is not None:
+                if name in seen:
+                    raise SummaryError(f"source {name!r} is given twice: a site or partition "
+                                       "may be merged only once")
+                seen[name] = 1
+    # united cells, and each summary's cell positions in them
+    cells = first.cells
+    maps = [np.arange(cells.n_cells)]
+    for s in summaries[1:]:
+        cells, ma, mb = _union_cells(cells, s.cells)
+        maps = [ma[m] for m in maps] + [mb]
+    C = cells.n_cells
+    n = np.zeros(C, dtype=np.int64)
+    for s, m in zip(summaries, maps, strict=True):
+        np.add.at(n, m, s.n)
+    events = None
+    if first.events is not None:
+        events = np.zeros(C, dtype=np.int64)
+        for s, m in zip(summaries, maps, strict=True):
+            np.add.at(events, m, s.events)
+    scores = {}
+    for v, t0 in first.scores.items():
+        if t0.full:
+            values = np.unique(np.concatenate([s.scores[v].values for s in summaries]))
+            parts = [_remap_table(s.scores[v], m, C, np.searchsorted(values, s.scores[v].values),
+                                  values, None) for s, m in zip(summaries, maps, strict=True)]
+            scores[v] = _combine_tables(parts, C, values, None)
+        else:
+            parts = [_remap_table(s.scores[v], m, C, None, None, t0.edges)
+                     for s, m in zip(summaries, maps, strict=True)]
+            scores[v] = _combine_tables(parts, C, None, t0.edges.copy())
+    features = {}
+    for k, f0 in first.features.items():
+        parts = [(s.features[k], m) for s, m in zip(summaries, maps, strict=True)]
+        features[k] = (_merge_numeric(parts, C) if f0.kind == "numeric"
+                       else _merge_categorical(parts, C))
+    sources = tuple(src for s in summaries for src in s.sources)
+    return Summary(cells, n, events, scores, features, first.resolution,
+                   first.protocol_sha256, sources)
+
+
+# ============================================================================ building
+def summarize_arrays(*, y_true=None, scores: Mapping[str, Any] | None = None,
+                     attributes: Mapping[str, Any] | None = None,
+                     features: Mapping[str, Any] | None = None, resolution: Any = FULL,
+                     thresholds: Sequence[float] = (), clusters=None,
+                     protocol_sha256: str | None = None, source: str | None = None) -> Summary:
+    """Build a :class:`Summary` from arrays.
 
     Parameters
     ----------
-    counts : ndarray, shape (2, n_bins)
-        One cell's controls and cases per bin.
+    y_true : array_like of bool, optional
+        Binary outcome per row.
+    scores : dict of str to array_like
+        Model version -> predicted probabilities in [0, 1] (no NaN).
+    attributes : dict of str to array_like or pandas categorical
+        Grouping attribute -> value per row (missing: NaN/None); a pandas Categorical keeps its
+        category order, other values are sorted as strings.
+    features : dict of str to array_like
+        Numeric (float; NaN missing) or categorical (anything else) feature per row.
+    resolution, thresholds
+        See :class:`SummarySpec`.
+    clusters : array_like of int, optional
+        Patient code per row: keeps a transient :class:`ClusterIndex`.
+    """
+    scores = dict(scores or {})
+    attributes = dict(attributes or {})
+    features = dict(features or {})
+    lengths = {len(v) for v in (*scores.values(), *attributes.values(), *features.values())}
+    if y_true is not None:
+        lengths.add(len(y_true))
+    if len(lengths) > 1:
+        raise InvalidParameterError(f"all arrays must have the same length, got {sorted(lengths)}")
+    n_rows = lengths.pop() if lengths else 0
+    spec = SummarySpec(resolution=resolution, thresholds=tuple(thresholds))
+    edges = spec.edges()
+    names, codes, cats = [], [], []
+    for name, values in attributes.items():
+        c, k = _codes(values)
+        names.append(str(name))
+        codes.append(c)
+        cats.append(k)
+    cell, comp = _encode_rows(codes, n_rows)
+    C = comp.shape[0]
+    cells = CellIndex(tuple(names), tuple(cats), comp)
+    n = np.bincount(cell, minlength=C).astype(np.int64)
+    y = None
+    events = None
+    if y_true is not None:
+        y = np.asarray(y_true)
+        if y.dtype != bool:
+            y = y.astype(bool)
+        events = np.bincount(cell, weights=y, minlength=C).astype(np.int64)
+    tables = {}
+    row_entry = {}
+    for v, sv in scores.items():
+        if y is None:
+            raise InvalidParameterError("score histograms need y_true (a binary label)")
+        s = np.asarray(sv, dtype=np.float64)
+        if s.size and (np.isnan(s).any() or s.min() < 0 or s.max() > 1):
+            raise InvalidParameterError(f"scores of version {v!r} must lie in [0, 1] without NaN")
+        tables[str(v)], re = _score_table(s, cell, y, C, edges, clusters is not None)
+        if re is not None:
+            row_entry[str(v)] = re
+    feats = {}
+    for k, x in features.items():
+        arr = np.asarray(x)
+        if arr.dtype.kind in "fiub":
+            feats[str(k)] = _numeric_feature(arr.astype(np.float64), cell, C)
+        else:
+            c, cat = _codes(x)
+            cnt = np.zeros((C, len(cat) + 1), dtype=np.int64)
+            np.add.at(cnt, (cell, np.where(c < 0, len(cat), c)), 1)
+            feats[str(k)] = CategoricalFeature(cat, cnt)
+    cl = None
+    if clusters is not None:
+        pc = np.asarray(clusters)
+        _, inv = np.unique(pc, return_inverse=True)
+        cl = ClusterIndex(inv.reshape(-1).astype(np.int64), row_entry, cell,
+                          np.zeros(0, np.int8) if y is None else y.astype(np.int8))
+    sources = ({"source": source, "rows": int(n_rows)},) if source is not None else (
+        {"rows": int(n_rows)},)
+    return Summary(cells, n, events, tables, feats, FULL if edges is None else "binned",
+                   protocol_sha256, sources, _clusters=cl)
+
+
+def _codes(values: Any) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Category codes (-1 = missing) and category labels of a column."""
+    import pandas as pd
+
+    s = values if isinstance(values, pd.Series) else pd.Series(values)
+    if not isinstance(s.dtype, pd.CategoricalDtype):
+        s = s.astype("string").astype("category")
+    cats = tuple(str(c) for c in s.cat.categories)
+    return s.cat.codes.to_numpy().astype(np.int32), cats
+
+
+def summarize(data: Any, spec: Any = None, *, attributes: Sequence[str] | None = None,
+              versions: Sequence[str] | None = None, features: Sequence[str] | None = None,
+              resolution: Any = None, thresholds: Sequence[float] | None = None,
+              keep_clusters: bool = False) -> Summary:
+    """Summarize an evaluation set into a mergeable :class:`Summary` (no rows, no ids).
+
+    Parameters
+    ----------
+    data : rwe.data.EvaluationSet
+    spec : SummarySpec, a protocol (anything with ``summary_spec()``) or None
+        What to keep; keyword arguments override it. Default: every grouping column of the
+        data as attributes, every version, the data's features, full resolution.
+    attributes, versions, features, resolution, thresholds
+        See :class:`SummarySpec`.
+    keep_clusters : bool
+        Keep the transient patient index (needs the patient id role) for the cluster bootstrap.
 
     Returns
     -------
-    values, weights : ndarray, shape (2, n_bins)
-        Delete-one values (NaN where undefined) and the number of rows they stand for.
+    Summary
+
+    Examples
+    --------
+    >>> import rwe
+    >>> ev = rwe.make_demo(n=2000, seed=1)                  # doctest: +SKIP
+    >>> s = rwe.summarize(ev, attributes=["site"], resolution=256, thresholds=[0.15])
+    ... # doctest: +SKIP
     """
-    c = np.asarray(counts, dtype=np.float64)
-    neg, pos = c[0], c[1]
-    nb = c.shape[-1]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        if metric == "auroc":
-            P, N = pos.sum(), neg.sum()
-            cneg_below = np.cumsum(neg) - neg
-            cpos_above = P - np.cumsum(pos)
-            num = float((pos * (cneg_below + 0.5 * neg)).sum())
-            del_case = (num - (cneg_below + 0.5 * neg)) / ((P - 1) * N)
-            del_ctrl = (num - (cpos_above + 0.5 * pos)) / (P * (N - 1))
-            vals = np.stack([del_ctrl, del_case])
+    if spec is not None and not isinstance(spec, SummarySpec):
+        if hasattr(spec, "summary_spec"):
+            spec = spec.summary_spec()
         else:
-            above = np.arange(nb) >= threshold_bin
-            num_m, den_m = _jack_masks(metric, above)
-            x = float((num_m * c).sum() + 0.0)
-            # x and d are the totals: num_m / den_m flag which rows count
-            d = float((den_m * c).sum())
-            vals = (x - num_m) / (d - den_m)
-    vals = np.where(c > 0, vals, np.nan)
-    return vals, c
+            raise InvalidParameterError(
+                f"spec must be a SummarySpec or a protocol, got {type(spec).__name__}")
+    spec = spec or SummarySpec()
+    roles = data.roles
+    attrs = list(attributes if attributes is not None else (
+        spec.attributes if spec.attributes is not None else roles.grouping_columns()))
+    vers = list(versions if versions is not None else (spec.versions or data.versions))
+    feats = list(features if features is not None else (spec.features or roles.features))
+    res = resolution if resolution is not None else spec.resolution
+    thr = tuple(thresholds if thresholds is not None else spec.thresholds)
+    y = data.y_true if roles.label is not None else None
+    clusters = None
+    if keep_clusters:
+        clusters = data.clusters
+        if clusters is None:
+            raise InvalidParameterError(
+                "keep_clusters=True needs a patient_id column role, which is not set")
+    frame = data.frame
+    feat_arrays = {}
+    for f in feats:
+        col = frame[f]
+        import pandas as pd
 
-
-def bca_from_jackknife(replicates: np.ndarray, estimate: float, jack: np.ndarray,
-                       weights: np.ndarray, confidence_level: float = 0.95) -> tuple[float, float]:
-    """BCa interval [1]_ with the acceleration from a weighted (grouped) jackknife.
-
-    ``a = sum w d^3 / (6 (sum w d^2)^(3/2))`` with ``d = mean_w(jack) - jack`` (weights =
-    rows per jackknife value), ``z0 = Phi^-1(#(theta* < theta) / B + #(theta* = theta) / 2B)``.
-    NaN replicates and jackknife values are dropped; returns NaN bounds when ``z0`` is
-    infinite.
-
-    References
-    ----------
-    .. [1] Efron, B. (1987). Better bootstrap confidence intervals. JASA 82(397):171-185.
-    """
-    from scipy.special import ndtr, ndtri
-
-    r = np.asarray(replicates, dtype=np.float64)
-    r = r[np.isfinite(r)]
-    j = np.asarray(jack, dtype=np.float64).reshape(-1)
-    w = np.asarray(weights, dtype=np.float64).reshape(-1)
-    ok = np.isfinite(j) & (w > 0)
-    j, w = j[ok], w[ok]
-    if r.size == 0 or j.size == 0 or not np.isfinite(estimate):
-        return np.nan, np.nan
-    d = (w * j).sum() / w.sum() - j
-    s2 = (w * d * d).sum()
-    a = (w * d ** 3).sum() / (6 * s2 ** 1.5) if s2 > 0 else 0.0
-    z0 = ndtri((np.count_nonzero(r < estimate) + 0.5 * np.count_nonzero(r == estimate)) / r.size)
-    if not np.isfinite(z0):
-        return np.nan, np.nan
-    zq = ndtri(np.array([(1 - confidence_level) / 2, (1 + confidence_level) / 2]))
-    q = ndtr(z0 + (z0 + zq) / (1 - a * (z0 + zq)))
-    lo, hi = np.quantile(r, q)
-    return float(lo), float(hi)
+        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+            feat_arrays[f] = col.to_numpy(dtype=np.float64, na_value=np.nan)
+        else:
+            feat_arrays[f] = col
+    return summarize_arrays(
+        y_true=y, scores={v: data.score(v) for v in vers} if y is not None else {},
+        attributes={a: data.attribute(a) for a in attrs}, features=feat_arrays,
+        resolution=res, thresholds=thr, clusters=clusters,
+        protocol_sha256=spec.protocol_sha256, source=spec.source)

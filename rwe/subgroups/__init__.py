@@ -1,23 +1,23 @@
 """Subgroup performance: overall, per subgroup and intersectional tables with intervals,
 heterogeneity tests, fairness gaps and acceptance against pre-specified goals.
 
-Point estimates are exact (confusion counts, DeLong AUROC on rows); bootstrap intervals and
-fairness-gap intervals use the mergeable score summaries of :mod:`rwe.stats.summaries` with
-the summary-level Poisson bootstrap (DESIGN.md principles 3-4).
+Everything is computed from mergeable summaries (:mod:`rwe.stats.summaries`): an evaluation
+set is summarized at full resolution (point estimates exact), a merged site or partition
+summary is analysed as it is; every metric is its registry kernel over all levels at once;
+bootstrap intervals resample the summary (Poisson or patient-cluster, DESIGN.md principles 3-4).
 """
 
 from rwe.subgroups._performance import (
     FAIRNESS_METRICS,
-    FAST_METRICS,
     subgroup_performance,
     subgroup_performance_from_protocol,
 )
-from rwe.subgroups._report import SubgroupReport
+from rwe.subgroups._result import ROW_STATUSES, SubgroupPerformanceResult
 
 __all__ = [
     "FAIRNESS_METRICS",
-    "FAST_METRICS",
-    "SubgroupReport",
+    "ROW_STATUSES",
+    "SubgroupPerformanceResult",
     "subgroup_performance",
     "subgroup_performance_from_protocol",
 ]

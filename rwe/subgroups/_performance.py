@@ -1,9 +1,14 @@
 """Overall, subgroup and intersectional performance with intervals, heterogeneity, fairness
-gaps and acceptance against pre-specified goals (EVIDENCE.md SUB-2..SUB-6, METHODS.md C4)."""
+gaps and acceptance against pre-specified goals (EVIDENCE.md SUB-2..SUB-6, METHODS.md C4).
+
+Everything is computed from a mergeable :class:`rwe.stats.summaries.Summary`: an evaluation
+set is summarized first (full resolution, so every point estimate is the row-level one), a
+summary (e.g. merged from sites) is used as it is. Each metric is its registry kernel run over
+the levels of every grouping at once (:mod:`rwe.metrics`).
+"""
 
 from __future__ import annotations
 
-import contextlib
 import math
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -11,58 +16,80 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
+from rwe._evidence import (
+    STATUS_FAIL,
+    STATUS_NOT_EVALUABLE,
+    STATUS_NOT_EVALUATED,
+    STATUS_PASS,
+    Finding,
+    Verdict,
+    combine_statuses,
+    register_finding_template,
+    verdict_id,
+)
+from rwe._results import Interval
 from rwe._validation import check_choice, check_int, check_level, check_real
 from rwe.exceptions import InvalidParameterError, RWEWarning
-from rwe.stats.summaries import (
-    DEFAULT_N_BINS,
-    _binned_auc,
-    bca_from_jackknife,
-    bin_scores,
-    binned_jackknife,
-    binned_metrics,
-    poisson_bootstrap_counts,
-    score_bin_edges,
+from rwe.metrics._registry import KernelContext
+from rwe.stats.summaries import DEFAULT_N_BINS, Summary, summarize
+from rwe.subgroups._bootstrap import binned_jackknife, bootstrap_replicates
+from rwe.subgroups._result import (
+    CALIBRATION_COLUMNS,
+    FAIR_COLUMNS,
+    GOAL_COLUMNS,
+    HET_COLUMNS,
+    ROC_COLUMNS,
+    STATUS_DEGENERATE,
+    STATUS_INSUFFICIENT,
+    STATUS_OK,
+    TABLE_COLUMNS,
+    SubgroupPerformanceResult,
 )
-from rwe.subgroups._engine import Cells, Grouping, confusion_by_cell, delong_by_level, encode_cells
-from rwe.subgroups._report import SubgroupReport
 
-__all__ = ["subgroup_performance", "subgroup_performance_from_protocol", "FAST_METRICS",
-           "FAIRNESS_METRICS"]
+__all__ = ["subgroup_performance", "subgroup_performance_from_protocol", "FAIRNESS_METRICS"]
 
-#: Threshold metrics computed from exact confusion counts: (numerator, denominator cells,
-#: reason when the denominator is empty, conditioned on positives?)
-_PROPORTIONS: dict[str, tuple[tuple[int, ...], tuple[int, ...], str, bool]] = {
-    # confusion columns: 0=TP, 1=FN, 2=FP, 3=TN
-    "sensitivity": ((0,), (0, 1), "degenerate: no positives", True),
-    "fnr": ((1,), (0, 1), "degenerate: no positives", True),
-    "specificity": ((3,), (2, 3), "degenerate: no negatives", False),
-    "fpr": ((2,), (2, 3), "degenerate: no negatives", False),
-    "ppv": ((0,), (0, 2), "degenerate: no predicted positives", False),
-    "npv": ((3,), (1, 3), "degenerate: no predicted negatives", False),
-    "accuracy": ((0, 3), (0, 1, 2, 3), "degenerate: no rows", False),
-}
-FAST_METRICS = (*_PROPORTIONS, "auroc")
 #: Fairness summaries (fairlearn definitions): equal-opportunity gap (sensitivity difference),
 #: false-positive-rate difference and calibration-slope difference.
 FAIRNESS_METRICS = ("sensitivity", "fpr", "calibration_slope")
-_HIGHER_IS_BETTER = {"sensitivity": True, "specificity": True, "ppv": True, "npv": True,
-                     "accuracy": True, "auroc": True, "fpr": False, "fnr": False}
 CI_METHODS = (None, "analytic", "bootstrap")
 MULTIPLICITY = ("holm", "fdr_bh", "bonferroni", "none")
-PROPORTION_INTERVALS = {"wilson": "wilson", "clopper-pearson": "beta"}
+PROPORTION_INTERVALS = ("wilson", "clopper-pearson")
+SCOPES = ("overall", "subgroups", "all")
 MSG_NO_LABEL = "subgroup_performance needs a binary label column (roles.label)"
 MSG_BAD_BY = "by must contain attribute names or tuples of names, got {value!r}"
+MSG_REPEATED = "grouping {value!r} names an attribute twice; an intersection needs distinct attributes"
+MSG_ROWS_METRIC = ("metric {name!r} needs patient rows ({kind} metric) and is not computed from "
+                   "summaries by subgroup_performance; compute it with rwe.compute_metric")
+ROC_POINTS = 200
+CALIBRATION_BINS = 10
+_FAIR_DEF = {"sensitivity": "equal opportunity difference (sensitivity max - min)",
+             "fpr": "false-positive-rate difference (max - min)",
+             "calibration_slope": "calibration slope difference (max - min)"}
 
-TABLE_COLUMNS = ["group", "level", "n", "events", "metric", "estimate", "ci_low", "ci_high",
-                 "ci_level", "ci_method", "flags", "reason"]
-HET_COLUMNS = ["group", "metric", "test", "statistic", "df", "pvalue", "pvalue_adjusted",
-               "method", "i2", "levels"]
-FAIR_COLUMNS = ["group", "metric", "definition", "gap", "ci_low", "ci_high", "ci_level",
-                "ci_method", "level_max", "level_min", "levels_compared", "reason"]
-GOAL_COLUMNS = ["metric", "scope", "group", "level", "goal", "estimate", "bound", "bound_side",
-                "met", "verdict"]
+register_finding_template(
+    "subgroups.overall",
+    "Overall (n={n:,}, {events:,} events; version {version}, threshold {threshold:g}, "
+    "{level:.0%} CIs): {estimates}.")
+register_finding_template(
+    "subgroups.goal_not_met", "Goal not met - {criterion}: not met in {fail} of {cells} "
+    "cell(s){worst}.")
+register_finding_template(
+    "subgroups.goal_met", "Goal met - {criterion} (in all {cells} cell(s)).")
+register_finding_template(
+    "subgroups.goal_not_evaluable", "Goal not evaluable - {criterion}: {not_evaluable} of "
+    "{cells} cell(s) could not be judged ({why}).")
+register_finding_template(
+    "subgroups.heterogeneity", "{metric} differs across {groups} ({multiplicity}-adjusted "
+    "p < {alpha:g}).")
+register_finding_template(
+    "subgroups.largest_gap", "Largest fairness gap among single attributes: {definition} "
+    "across {group} = {gap:.3f} ({level:.0%} CI {ci_low:.3f} to {ci_high:.3f}; {level_max} vs "
+    "{level_min}).")
+register_finding_template(
+    "subgroups.small_cells", "{cells} subgroup cell(s) are below the minimum size (n >= "
+    "{min_n}, events >= {min_events}) or degenerate for at least one metric: their estimates "
+    "are shown but not judged.")
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -74,50 +101,56 @@ def _norm_by(by: Any) -> tuple[tuple[str, ...], ...]:
         if isinstance(g, str):
             out.append((g,))
         elif isinstance(g, Sequence) and g and all(isinstance(a, str) for a in g):
+            if len(set(g)) != len(g):
+                raise InvalidParameterError(MSG_REPEATED.format(value=tuple(g)))
             out.append(tuple(g))
         else:
             raise InvalidParameterError(MSG_BAD_BY.format(value=by))
     return tuple(dict.fromkeys(out))
 
 
-def _direction(metric: str) -> bool | None:
-    if metric in _HIGHER_IS_BETTER:
-        return _HIGHER_IS_BETTER[metric]
-    try:
-        from rwe.metrics import get_metric
-
-        return get_metric(metric).higher_is_better
-    except Exception:  # registry not available or metric unknown there
-        return None
-
-
-def _proportion_ci(x: np.ndarray, n: np.ndarray, level: float, method: str):
-    from statsmodels.stats.proportion import proportion_confint
-
-    x = np.asarray(x, dtype=np.float64)
-    n = np.asarray(n, dtype=np.float64)
-    ok = n > 0
-    lo = np.full(x.shape, np.nan)
-    hi = np.full(x.shape, np.nan)
-    if ok.any():
-        lo_, hi_ = proportion_confint(x[ok], n[ok], alpha=1 - level,
-                                      method=PROPORTION_INTERVALS[method])
-        lo[ok] = np.clip(lo_, 0, 1)
-        hi[ok] = np.clip(hi_, 0, 1)
-    return lo, hi
-
-
 def _adjust(p: np.ndarray, method: str) -> np.ndarray:
-    """Multiplicity-adjusted p-values (NaN kept): :func:`rwe.stats.adjust_pvalues`, which
-    delegates to ``statsmodels.stats.multitest.multipletests`` (one shared implementation)."""
     from rwe.stats import adjust_pvalues
 
     return adjust_pvalues(np.clip(np.asarray(p, dtype=np.float64), 0.0, 1.0), method=method)
 
 
+def _specs(metrics: Sequence[str]):
+    from rwe.metrics import get_metric
+
+    specs = [get_metric(m) for m in metrics]
+    for s in specs:
+        if s.kernel is None:
+            raise InvalidParameterError(MSG_ROWS_METRIC.format(name=s.name, kind=s.kind))
+    return specs
+
+
+def _status(spec, n, events, est, kernel_reason, min_n, min_events):
+    """Row status (ok / insufficient / degenerate) and its reason, per level."""
+    k = len(n)
+    status = np.full(k, STATUS_OK, dtype=object)
+    reason = np.array([None if r is None else str(r) for r in kernel_reason], dtype=object)
+    few_n = n < min_n
+    few_ev = (events < min_events) if spec.needs_events else np.zeros(k, dtype=bool)
+    status[few_n | few_ev] = STATUS_INSUFFICIENT
+    degenerate = ~np.isfinite(np.asarray(est, dtype=float)) & ~np.isinf(est)
+    status[degenerate] = STATUS_DEGENERATE
+    extra = np.full(k, None, dtype=object)
+    for i in np.flatnonzero(few_n | few_ev):
+        parts = []
+        if few_n[i]:
+            parts.append(f"fewer than min_n = {min_n} rows")
+        if few_ev[i]:
+            parts.append(f"fewer than min_events = {min_events} events")
+        extra[i] = " and ".join(parts)
+    for i in np.flatnonzero(extra != None):  # noqa: E711
+        reason[i] = extra[i] if reason[i] is None else f"{reason[i]}; {extra[i]}"
+    return status, reason
+
+
 # ----------------------------------------------------------------------------- main
 def subgroup_performance(
-    evset,
+    data,
     *,
     metrics: Iterable[str] = ("sensitivity", "specificity", "ppv", "npv", "auroc"),
     by: Any = ("sex", "race", ("sex", "race")),
@@ -132,23 +165,24 @@ def subgroup_performance(
     random_state: Any = None,
     cluster_bootstrap: bool | str = "auto",
     heterogeneity: bool = True,
+    heterogeneity_alpha: float = 0.05,
     multiplicity: str = "holm",
     goals: Iterable[Any] | None = None,
     fairness: bool = True,
     n_bins: int = DEFAULT_N_BINS,
     bootstrap_interval: str = "percentile",
-) -> SubgroupReport:
+) -> SubgroupPerformanceResult:
     """Performance overall, per subgroup and per intersection, with intervals and tests.
 
     Parameters
     ----------
-    evset : rwe.data.EvaluationSet
-        Needs a binary label and a score column.
+    data : rwe.data.EvaluationSet or rwe.stats.summaries.Summary
+        Needs a binary label and a score column. An evaluation set is summarized first
+        (:func:`rwe.summarize`, full resolution: every point estimate is the row-level one);
+        a summary (merged from sites or partitions) is analysed as it is, binned numbers
+        carrying their resolution.
     metrics : iterable of str
-        Registered metric names. ``sensitivity, specificity, ppv, npv, fpr, fnr, accuracy``
-        and ``auroc`` use the fast vectorized engine; any other registered metric (e.g.
-        ``calibration_slope``, ``brier``) is computed per level with
-        :func:`rwe.metrics.compute_metric`.
+        Registered metric names with a kernel (:func:`rwe.metrics.metric_names`).
     by : sequence of str or tuple of str
         Groupings: an attribute name or a tuple of names (intersection). ``overall`` is always
         included first.
@@ -161,75 +195,72 @@ def subgroup_performance(
     proportion_interval : {"wilson", "clopper-pearson"}
         Interval for proportion metrics (Wilson: FDA 2007 default).
     min_n, min_events : int
-        Cells with fewer rows (or, for metrics conditioned on positives and AUROC, fewer
-        positives) are shown but flagged ``insufficient`` and are not used as evidence
-        (goal verdict ``"insufficient data"``; excluded from heterogeneity tests and gaps).
+        Cells with fewer rows (or, for metrics conditioned on positives and all
+        non-proportion metrics, fewer events) are shown with status ``"insufficient"`` and
+        are not used as evidence (goal cells not evaluable; left out of heterogeneity tests
+        and gaps).
     ci_method : {None, "analytic", "bootstrap"}
         ``None``/``"analytic"``: each metric's analytic default (Wilson or Clopper-Pearson
-        for proportions, DeLong for AUROC). ``"bootstrap"``: percentile intervals from the
-        summary-level Poisson bootstrap (:mod:`rwe.stats.summaries`).
+        for proportions, DeLong for AUROC, Wald for calibration fits). ``"bootstrap"``:
+        percentile (or BCa) intervals from the summary-level Poisson bootstrap for every
+        metric whose registry entry has ``bootstrap_bins``.
     n_boot : int
-        Bootstrap replicates (bootstrap intervals and fairness-gap intervals).
+        Bootstrap replicates (bootstrap intervals, fairness-gap intervals, ECE).
     random_state : None, int or numpy Generator
     cluster_bootstrap : {"auto", True, False}
-        Resample patients instead of rows. ``"auto"``: when ``evset.clusters`` has a patient
-        with several rows.
+        Resample patients instead of rows. ``"auto"``: when the data repeat a patient.
     heterogeneity : bool
         Test homogeneity across the levels of each grouping.
+    heterogeneity_alpha : float
+        Adjusted p-value below which a heterogeneity finding is reported.
     multiplicity : {"holm", "fdr_bh", "bonferroni", "none"}
         Adjustment of the heterogeneity p-values, per metric across groupings.
     goals : iterable, optional
-        Objects or dicts with ``metric``, ``goal`` and ``scope`` in
-        ``{"overall", "subgroups", "all"}`` (``rwe.protocol`` ``Goal``).
+        Objects or dicts with ``metric``, ``goal``, ``scope`` in ``{"overall", "subgroups",
+        "all"}``, optional ``version`` and ``description`` (``rwe.protocol`` ``Goal``).
     fairness : bool
         Compute fairness gaps (max - min across levels) with bootstrap intervals.
-    bootstrap_interval : {"percentile", "bca"}
-        Interval from the bootstrap replicates when ``ci_method="bootstrap"``. ``"bca"``
-        uses the exact grouped jackknife of the binned statistic for the acceleration
-        (:func:`rwe.stats.summaries.binned_jackknife`); not available with the cluster
-        bootstrap (percentile is used, with an :class:`RWEWarning`).
     n_bins : int
-        Score-bin resolution of the bootstrap summaries (threshold metrics exact; AUROC
-        within the reported error bound). Only AUROC replicates use every bin: threshold
-        metrics are resampled on the two bins either side of the threshold and the
-        calibration slope on <= 256 coarser bins (see Notes).
+        Score bins of the bootstrap (threshold metrics exact; AUROC within the reported
+        error bound).
+    bootstrap_interval : {"percentile", "bca"}
+        Interval from the bootstrap replicates when ``ci_method="bootstrap"``; ``"bca"`` uses
+        the exact grouped jackknife of the binned statistic for the acceleration
+        (proportions and AUROC; other metrics fall back to percentile); not available with
+        the cluster bootstrap (percentile is used, with an :class:`RWEWarning`).
 
     Returns
     -------
-    SubgroupReport
+    SubgroupPerformanceResult
+        Tables, typed verdicts and findings, ROC and calibration curves; no patient rows.
 
     Notes
     -----
-    *Heterogeneity.* Proportion metrics: Pearson chi-square test of homogeneity on the 2 x k
-    table of the metric's numerator and complement (e.g. TP/FN among positives for
-    sensitivity), ``scipy.stats.chi2_contingency(correction=False)``. AUROC: the unpaired
-    DeLong test for two levels (pROC ``roc.test(paired=FALSE)``); for k > 2 levels Cochran's
-    Q with inverse DeLong-variance weights, df = k - 1, and Higgins' I^2 [3]_ [4]_.
-    Calibration slope: likelihood-ratio test of the logit(p) x level interaction in a
-    logistic GLM. Only levels that are sufficient and non-degenerate enter a test.
+    *Heterogeneity* (the metric's registry entry names the test). Proportions: Pearson
+    chi-square test of homogeneity on the 2 x k table of the metric's numerator and complement
+    (``scipy.stats.chi2_contingency(correction=False)``). AUROC: the unpaired DeLong test for
+    two levels (pROC ``roc.test(paired=FALSE)``); for k > 2 levels Cochran's Q with inverse
+    DeLong-variance weights, df = k - 1, and Higgins' I^2 [3]_ [4]_. Calibration slope:
+    likelihood-ratio test of the logit(p) x level interaction (slope per level vs one common
+    slope). Only levels with status ``"ok"`` enter a test.
 
-    *Bootstrap.* Replicates are drawn per grouping on its level codes, never on the joint
-    cells of all attributes, so the cost is linear in the number of levels (and a grouping
-    whose levels are unions of another's, e.g. ``overall`` or ``sex`` next to
-    ``sex x race``, is summed from it rather than resampled). Without patient clusters
-    each (level, label, score bin) count gets an independent Poisson(count) draw, the
-    exact distribution of the row-level Poisson(1) bootstrap; all levels of a grouping come
-    from one resampling. With clusters, one Poisson(1) weight per patient and replicate is
-    shared by every row of the patient and every grouping (patient-level cluster
-    bootstrap, sparse weight x count product). Bins are only as fine as the metrics need:
-    2 (threshold split) for threshold metrics and their gaps, the calibration bins for the
-    slope, all ``n_bins`` for AUROC. ``settings`` reports ``bootstrap_resolution``,
-    ``bootstrap_bins`` and ``bootstrap_resampled_levels``; with ``ci_method`` analytic only
-    the fairness-gap metrics are resampled.
+    *Bootstrap.* See :mod:`rwe.subgroups._bootstrap`: replicates per grouping on its level
+    codes (linear in the number of levels), exact Poisson(count) draws without clusters, one
+    Poisson(1) weight per patient with clusters; each metric on the bins it needs.
 
     *Fairness.* Gaps follow fairlearn's ``MetricFrame.difference()`` (max - min across the
     levels of a grouping) for sensitivity (equal opportunity), FPR and calibration slope;
-    intervals are percentile intervals of the same gap over bootstrap replicates. The
-    max - min of noisy estimates is biased upwards (it is positive even when the levels do
-    not differ), so the interval describes the size of the observed gap; a test of equality
-    is the heterogeneity test, not the exclusion of 0 from this interval. The calibration
-    slope's replicates come from a Newton-Raphson logistic fit on score bins (<= 256 bins,
-    covariate = mean logit(p) per bin); its point estimate is the row-level GLM.
+    intervals are percentile intervals of the same gap over bootstrap replicates; replicates
+    in which a level has no estimate are dropped and counted (``resamples_dropped``). The
+    max - min of noisy estimates is biased upwards, so the interval describes the size of the
+    observed gap; a test of equality is the heterogeneity test.
+
+    *Goals.* Judged on the confidence bound (:func:`rwe.stats.judge_goal`): a cell passes when
+    its lower bound exceeds the goal (upper bound below it for lower-is-better metrics);
+    cells below ``min_n``/``min_events``, with an undefined bound, or where even a perfect
+    result could not beat the goal (proportions) are ``not_evaluable``. A goal over several
+    cells fails if any cell fails, passes only if every cell passes, else is not evaluable.
+    A goal tagged with another model version than the one analysed is ``not_evaluated``.
 
     References
     ----------
@@ -249,11 +280,7 @@ def subgroup_performance(
     metrics = tuple(dict.fromkeys(metrics))
     if not metrics:
         raise InvalidParameterError("metrics must name at least one metric, got ()")
-    for m in metrics:
-        if m not in FAST_METRICS:
-            from rwe.metrics import get_metric
-
-            get_metric(m)  # raises with the list of valid names
+    specs = _specs(metrics)
     groupings_by = _norm_by(by)
     threshold = check_real(threshold, "threshold", low=0.0, high=1.0, low_inclusive=False,
                            high_inclusive=False)
@@ -265,759 +292,313 @@ def subgroup_performance(
         raise InvalidParameterError(
             f"ci_method={ci_method!r} is not valid; choose one of: {CI_METHODS}")
     n_boot = check_int(n_boot, "n_boot", minimum=1)
+    alpha = check_real(heterogeneity_alpha, "heterogeneity_alpha", low=0, high=1,
+                       low_inclusive=False, high_inclusive=False)
     check_choice(multiplicity, "multiplicity", MULTIPLICITY)
     check_choice(bootstrap_interval, "bootstrap_interval", ("percentile", "bca"))
     if cluster_bootstrap not in ("auto", True, False):
         raise InvalidParameterError(
             f"cluster_bootstrap must be 'auto', True or False, got {cluster_bootstrap!r}")
-    if evset.roles.label is None:
-        raise InvalidParameterError(MSG_NO_LABEL)
-
-    y = evset.y_true
-    s = evset.score(version)
-    n = len(y)
+    goals = list(goals) if goals else []
     attrs = list(dict.fromkeys(a for g in groupings_by for a in g))
-    cells = encode_cells({a: evset.attribute(a) for a in attrs}, groupings_by, n)
-    pred = s >= threshold
-    conf_cell = confusion_by_cell(y, pred, cells.codes, cells.n_cells)
-    del pred
+    need_boot = ci_method == "bootstrap" or fairness
 
-    rng = np.random.default_rng(random_state)
-    clusters = None
-    if cluster_bootstrap is True or (cluster_bootstrap == "auto" and evset.has_repeated_patients):
-        clusters = evset.clusters
-        if clusters is None:
+    if isinstance(data, Summary):
+        summary = data
+        if summary.events is None:
+            raise InvalidParameterError(MSG_NO_LABEL)
+        version = str(version) if version is not None else summary.versions[0]
+        summary.score_table(version)
+        for a in attrs:
+            if a not in summary.attributes:
+                summary.grouping(a)  # raises naming the attributes the summary has
+        use_clusters = summary.clusters is not None and (
+            cluster_bootstrap is True or (cluster_bootstrap == "auto" and
+                                          summary.clusters.repeated))
+        if cluster_bootstrap is True and summary.clusters is None:
+            raise InvalidParameterError(
+                "cluster_bootstrap=True needs a summary made with keep_clusters=True")
+    else:
+        if getattr(getattr(data, "roles", None), "label", None) is None:
+            raise InvalidParameterError(MSG_NO_LABEL)
+        version = data.primary_version if version is None else str(version)
+        data.score(version)  # raises for an unknown version
+        for a in attrs:
+            data.attribute(a)  # raises naming the grouping columns
+        use_clusters = need_boot and (cluster_bootstrap is True or (
+            cluster_bootstrap == "auto" and data.has_repeated_patients))
+        if use_clusters and data.clusters is None:
             raise InvalidParameterError(
                 "cluster_bootstrap=True needs a patient_id column role, which is not set")
+        summary = summarize(data, attributes=attrs, versions=[version], features=(),
+                            keep_clusters=use_clusters)
+    rng = np.random.default_rng(random_state)
+    ctx = KernelContext(confidence_level=level, proportion_interval=proportion_interval,
+                        threshold=threshold, n_boot=n_boot, random_state=rng)
+    groupings = [summary.grouping(())] + [summary.grouping(g) for g in groupings_by]
 
-    # ---------------------------------------------------------------- exact point estimates
-    need_auc = "auroc" in metrics
-    order = None
-    if need_auc:
-        order = np.argsort(s)
-        if n < 2**31 - 1:
-            order = order.astype(np.int32)
-    rows: list[dict[str, Any]] = []
-    fair_extra = [m for m in ("sensitivity", "fpr") if fairness and m not in metrics]
-    extra_rows: list[dict[str, Any]] = []
-    level_stats: dict[tuple[str, str], dict[str, Any]] = {}
-    for g in cells.groupings:
-        onehot = g.one_hot()
-        conf = (onehot @ conf_cell).astype(np.int64)  # (levels, 4)
-        nn = conf.sum(1)
-        ev = conf[:, 0] + conf[:, 1]
-        auc = var = None
-        if need_auc:
-            auc, var = delong_by_level(s, y, order, cells.codes, g)
-        for j, lev in enumerate(g.levels):
-            level_stats[(g.name, lev)] = {"conf": conf[j], "n": int(nn[j]), "events": int(ev[j]),
-                                          "auc": None if auc is None else auc[j],
-                                          "var": None if var is None else var[j]}
-        for m in (m for m in metrics if m in FAST_METRICS):
-            rows.extend(_metric_rows(m, g, conf, nn, ev, auc, var, level, proportion_interval,
-                                     min_n, min_events))
-        for m in fair_extra:
-            extra_rows.extend(_metric_rows(m, g, conf, nn, ev, auc, var, level,
-                                           proportion_interval, min_n, min_events))
-    del order
-    other = [m for m in metrics if m not in FAST_METRICS]
-    if other:
-        rows.extend(_registry_rows(other, evset, y, s, cells, threshold, level,
-                                   proportion_interval, min_n, min_events))
-    table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
-    table["_g"] = table["group"].map({g.name: i for i, g in enumerate(cells.groupings)})
-    table["_m"] = table["metric"].map({m: i for i, m in enumerate(metrics)})
-    table["_l"] = table.groupby(["group", "metric"]).cumcount()
-    table = table.sort_values(["_m", "_g", "_l"], kind="stable").drop(columns=["_g", "_m", "_l"])
-    table = table.reset_index(drop=True)
+    # ---------------------------------------------------------------- point estimates
+    from rwe.metrics import get_metric
+
+    fair_specs = [get_metric(m) for m in FAIRNESS_METRICS if fairness and
+                  (m != "calibration_slope" or m in metrics)]
+    extra_specs = [s for s in fair_specs if s.name not in metrics]
+    parts: list[pd.DataFrame] = []
+    extra_parts: list[pd.DataFrame] = []
+    kernels: dict[tuple[str, str], Any] = {}
+    segs: dict[str, Any] = {}
+    for gi, g in enumerate(groupings):
+        seg = summary.segments(g, version, threshold=threshold)
+        segs[g.name] = seg
+        n = seg.n.astype(np.int64)
+        ev = seg.n_pos.astype(np.int64)
+        for mi, spec in enumerate(specs + extra_specs):
+            lv = spec.kernel(seg, ctx)
+            kernels[(g.name, spec.name)] = lv
+            status, reason = _status(spec, n, ev, lv.estimate, lv.reason, min_n, min_events)
+            has_ci = np.isfinite(lv.low) & np.isfinite(lv.high)
+            if "bound" in lv.extras:
+                bound = np.asarray(lv.extras["bound"], dtype=float)
+            else:
+                bound = np.full(len(n), 0.0 if seg.exact or spec.summary == "exact" else np.nan)
+            frame = pd.DataFrame({
+                "group": g.name, "n_attributes": g.n_attributes, "level": list(g.levels),
+                "n": n, "events": ev, "metric": spec.name,
+                "estimate": np.asarray(lv.estimate, dtype=float),
+                "ci_low": np.where(has_ci, lv.low, np.nan),
+                "ci_high": np.where(has_ci, lv.high, np.nan), "ci_level": level,
+                "ci_method": np.where(has_ci, lv.method, None).astype(object),
+                "binning_bound": bound, "status": status, "reason": reason,
+                "_g": gi, "_m": mi, "_l": np.arange(len(g.levels))})
+            (parts if spec.name in metrics else extra_parts).append(frame)
+    table = pd.concat(parts, ignore_index=True).sort_values(
+        ["_m", "_g", "_l"], kind="stable").drop(columns=["_g", "_m", "_l"])
+    table = table.reset_index(drop=True)[TABLE_COLUMNS]
 
     # ---------------------------------------------------------------- bootstrap
-    fast_boot = [m for m in metrics if m in FAST_METRICS] if ci_method == "bootstrap" else []
-    fair_metrics = [m for m in FAIRNESS_METRICS
-                    if fairness and (m != "calibration_slope" or m in metrics)]
+    boot_specs = [s for s in specs if s.bootstrap_bins] if ci_method == "bootstrap" else []
     boot_info: dict[str, Any] = {}
     replicates: dict[str, dict[str, np.ndarray]] = {}
-    # bootstrap CIs need every grouping; fairness gaps only groupings with >= 2 levels
-    boot_groupings = cells.groupings if fast_boot else \
-        [g for g in cells.groupings[1:] if len(g.levels) >= 2]
-    if fast_boot or (fair_metrics and boot_groupings):
-        replicates, boot_info = _bootstrap(y, s, cells, threshold, n_bins, n_boot, rng,
-                                           clusters, sorted(set(fast_boot) | set(fair_metrics)),
-                                           boot_groupings)
-    if fast_boot:
+    boot_groupings = groupings if boot_specs else [g for g in groupings[1:]
+                                                   if len(g.levels) >= 2]
+    want = {s.name: s for s in boot_specs + fair_specs}
+    if want and boot_groupings:
+        replicates, boot_info = bootstrap_replicates(
+            summary, boot_groupings, list(want.values()), version=version,
+            threshold=threshold, n_bins=n_bins, n_boot=n_boot, rng=rng, clusters=use_clusters)
+    level_counts = boot_info.pop("_level_counts", None)
+    threshold_bin = boot_info.pop("_threshold_bin", None)
+    if boot_specs:
         interval = bootstrap_interval
-        if interval == "bca" and clusters is not None:
+        if interval == "bca" and use_clusters:
             warnings.warn("bootstrap_interval='bca' needs a delete-one-patient jackknife, "
                           "which the binned summaries cannot give; percentile intervals are "
                           "used for the cluster bootstrap", RWEWarning, stacklevel=2)
             interval = "percentile"
-        table = _apply_bootstrap_ci(table, replicates, cells, fast_boot, level, clusters,
-                                    interval, boot_info.pop("_level_counts"),
-                                    boot_info.pop("_threshold_bin"))
-    boot_info.pop("_level_counts", None)
-    boot_info.pop("_threshold_bin", None)
+        table = _apply_bootstrap_ci(table, replicates, groupings, boot_specs, level,
+                                    use_clusters, interval, level_counts, threshold_bin)
 
-    het = _heterogeneity(table, level_stats, cells, metrics, multiplicity, evset, y, s) \
+    het = _heterogeneity(table, kernels, segs, groupings, specs, multiplicity) \
         if heterogeneity else pd.DataFrame(columns=HET_COLUMNS)
-    fair_table = pd.concat([table, pd.DataFrame(extra_rows, columns=TABLE_COLUMNS)],
-                           ignore_index=True) if extra_rows else table
-    fair = _fairness(fair_table, replicates, cells, level, clusters, evset, y, s, n_boot, rng) \
+    fair_table = pd.concat([table] + [p[TABLE_COLUMNS] for p in extra_parts],
+                           ignore_index=True) if extra_parts else table
+    fair = _fairness(fair_table, replicates, groupings, level, use_clusters) \
         if fairness else pd.DataFrame(columns=FAIR_COLUMNS)
-    goal_frame = _goals(table, goals) if goals else pd.DataFrame(columns=GOAL_COLUMNS)
+    goal_frame, verdicts = _goals(table, goals, version, level, proportion_interval)
+    roc, cal = _curves(segs, groupings, level)
 
     settings = {
-        "version": version or evset.primary_version, "threshold": threshold,
-        "confidence_level": level, "proportion_interval": proportion_interval,
-        "ci_method": ci_method or "analytic",
+        "version": version, "threshold": threshold, "confidence_level": level,
+        "proportion_interval": proportion_interval, "ci_method": ci_method or "analytic",
         "bootstrap_interval": bootstrap_interval if ci_method == "bootstrap" else None,
-        "min_n": min_n, "min_events": min_events,
-        "n_boot": n_boot, "multiplicity": multiplicity,
-        "cluster_bootstrap": clusters is not None, "n": int(n),
-        "groupings": [g.name for g in cells.groupings], "metrics": list(metrics),
+        "min_n": min_n, "min_events": min_events, "n_boot": n_boot,
+        "multiplicity": multiplicity, "heterogeneity_alpha": alpha,
+        "cluster_bootstrap": bool(use_clusters), "n": int(summary.n_rows),
+        "events": int(summary.n_events), "resolution": summary.resolution,
+        "groupings": [g.name for g in groupings], "metrics": list(metrics),
         **boot_info,
     }
-    return SubgroupReport(table=table, heterogeneity=het, fairness=fair, goals=goal_frame,
-                          settings=settings, _evset=evset)
+    if use_clusters:
+        settings["n_patients"] = int(summary.clusters.n_patients)
+    findings = _findings(table, verdicts, het, fair, settings)
+    return SubgroupPerformanceResult(table=table, heterogeneity=het, fairness=fair,
+                                     goals=goal_frame, verdicts=tuple(verdicts),
+                                     findings=tuple(findings), roc=roc, calibration=cal,
+                                     settings=settings)
 
 
-def _flag(metric: str, n: int, events: int, min_n: int, min_events: int) -> str | None:
-    flags = []
-    if n < min_n:
-        flags.append(f"insufficient: n<{min_n}")
-    if (metric in ("sensitivity", "fnr", "auroc") or metric not in _PROPORTIONS) \
-            and events < min_events:
-        flags.append(f"insufficient: events<{min_events}")
-    return "; ".join(flags) if flags else None
-
-
-def _metric_rows(m, g: Grouping, conf, nn, ev, auc, var, level, pi, min_n, min_events):
-    out = []
-    if m in _PROPORTIONS:
-        num_idx, den_idx, why, _ = _PROPORTIONS[m]
-        x = conf[:, list(num_idx)].sum(1)
-        d = conf[:, list(den_idx)].sum(1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            est = np.where(d > 0, x / np.where(d > 0, d, 1), np.nan)
-        lo, hi = _proportion_ci(x, d, level, pi)
-        for j, lev in enumerate(g.levels):
-            reason = None if d[j] > 0 else why
-            if nn[j] == 0:
-                reason = "degenerate: no rows"
-            flags = "; ".join(f for f in (_flag(m, nn[j], ev[j], min_n, min_events),
-                                          reason) if f) or None
-            out.append({"group": g.name, "level": lev, "n": int(nn[j]), "events": int(ev[j]),
-                        "metric": m, "estimate": float(est[j]), "ci_low": float(lo[j]),
-                        "ci_high": float(hi[j]), "ci_level": level,
-                        "ci_method": pi if d[j] > 0 else None, "flags": flags,
-                        "reason": reason})
-        return out
-    # auroc
-    z = sps.norm.ppf(0.5 + level / 2)
-    for j, lev in enumerate(g.levels):
-        a, v = auc[j], var[j]
-        npos, nneg = int(ev[j]), int(nn[j] - ev[j])
-        reason = None
-        if npos == 0:
-            reason = "degenerate: no positives"
-        elif nneg == 0:
-            reason = "degenerate: no negatives"
-        lo = hi = math.nan
-        method = None
-        if reason is None:
-            if np.isfinite(v):
-                se = math.sqrt(max(v, 0.0))
-                lo, hi = max(0.0, a - z * se), min(1.0, a + z * se)
-                method = "delong"
-            else:
-                reason = "no DeLong variance: a single positive or negative"
-        flags = "; ".join(f for f in (_flag("auroc", nn[j], ev[j], min_n, min_events),
-                                      reason) if f) or None
-        out.append({"group": g.name, "level": lev, "n": int(nn[j]), "events": npos,
-                    "metric": "auroc", "estimate": float(a), "ci_low": lo, "ci_high": hi,
-                    "ci_level": level, "ci_method": method, "flags": flags, "reason": reason})
-    return out
-
-
-def _level_masks(cells: Cells, g: Grouping):
-    row_level = g.cell_to_level[cells.codes]
-    for j, lev in enumerate(g.levels):
-        yield j, lev, row_level == j
-
-
-def _single_thread_blas():
-    """Limit BLAS to one thread for the enclosed calls (``threadpoolctl``, a scikit-learn
-    dependency; no limit if it is missing).
-
-    The registry metrics can fit many small statsmodels GLMs (a few LAPACK calls on n x 2
-    designs each; levels the joint calibration fit leaves out, survival and bootstrap
-    metrics): extra BLAS threads only add start-up cost, and on a busy machine
-    they oversubscribe the cores (the demo protocol took 9-11 s instead of 5-6 s with
-    another process on this 2-core machine). Values change at most in the last bit (BLAS
-    summation order).
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - installed with scikit-learn
-        return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
-
-
-def _registry_rows(names, evset, y, s, cells, threshold, level, pi, min_n, min_events):
-    """Metrics outside the fast engine: the registry's metric functions on each level's
-    :class:`~rwe.metrics.MetricData`, except the calibration slopes and intercepts of a
-    grouping's levels, which are fitted together
-    (:func:`rwe.metrics._calibration.calibration_fits_by_group`; same values, tested)."""
-    with _single_thread_blas():
-        return _registry_rows_(names, y, s, cells, threshold, level, pi, min_n, min_events)
-
-
-def _registry_rows_(names, y, s, cells, threshold, level, pi, min_n, min_events):
-    from rwe.metrics._calibration import calibration_fits_by_group
-    from rwe.metrics._registry import MetricData, _evaluate, get_metric
-
-    specs = [get_metric(n) for n in names]
-    out = []
-    for g in cells.groupings:
-        levels, datas = [], []
-        for _, lev, mask in _level_masks(cells, g):
-            # one MetricData per level: its metrics share the validated arrays and logits
-            levels.append(lev)
-            datas.append(MetricData(y[mask], s[mask], threshold=threshold,
-                                    confidence_level=level, proportion_interval=pi))
-        # the levels are disjoint rows: their calibration slopes and intercepts are fitted
-        # together (one Newton iteration over all rows, not one statsmodels fit per level)
-        joint = calibration_fits_by_group(datas, names)
-        for j, (lev, data) in enumerate(zip(levels, datas, strict=True)):
-            nl, el = data.n, data.positives
-            values = [joint.get((j, spec.name)) or _evaluate(spec, data) for spec in specs]
-            for m, mv in zip(names, values, strict=True):
-                ci = mv.ci
-                reason = mv.reason
-                if reason is not None and not reason.startswith("degenerate"):
-                    reason = f"degenerate: {reason}" if not np.isfinite(mv.estimate) else reason
-                flags = "; ".join(f for f in (_flag(m, nl, el, min_n, min_events),
-                                              reason if not np.isfinite(mv.estimate) else None)
-                                  if f) or None
-                out.append({"group": g.name, "level": lev, "n": nl, "events": el, "metric": m,
-                            "estimate": float(mv.estimate),
-                            "ci_low": math.nan if ci is None else float(ci.low),
-                            "ci_high": math.nan if ci is None else float(ci.high),
-                            "ci_level": level, "ci_method": None if ci is None else ci.method,
-                            "flags": flags, "reason": reason})
-    return out
-
-
-# ----------------------------------------------------------------------------- bootstrap
-_CALIB_BINS = 256
-#: Elements of one replicate-count chunk (r x levels x 2 x bins): bounds the bootstrap memory
-#: (smaller chunks also keep the patient weights of the cluster bootstrap nearer the cache).
-_CHUNK_ELEMENTS = 1 << 21
-
-
-def _resampled_groupings(groupings: Sequence[Grouping]) -> tuple[list[int], dict[int, Any]]:
-    """Which groupings are resampled and which are sums of another's levels.
-
-    Grouping ``A`` is *derived* from a resampled grouping ``B`` when every level of ``B``
-    lies inside one level of ``A`` or outside ``A`` entirely (its rows are missing in ``A``)
-    and every row of ``A`` is in ``B`` (e.g. ``overall`` and ``sex`` from ``sex x race`` when
-    no attribute is missing). ``A``'s counts, observed and in every replicate, are then sums
-    of ``B``'s level counts: exact, and from the same resampling. Returns the indices of the
-    resampled groupings and, per derived grouping, ``(index of B, level of A per level of
-    B, -1 = outside A)``. The cost of the bootstrap is linear in the levels of the resampled
-    groupings, at most the sum of the levels of all groupings (never the joint cells).
-    """
-    order = sorted(range(len(groupings)), key=lambda i: -len(groupings[i].levels))
-    bases: list[int] = []
-    plan: dict[int, Any] = {}
-    for i in order:
-        a = groupings[i].cell_to_level
-        plan[i] = None
-        for j in bases:
-            b = groupings[j].cell_to_level
-            inb = b >= 0
-            if np.any((a >= 0) & ~inb):
-                continue
-            pairs = np.unique(np.stack([b[inb], a[inb]]), axis=1)
-            if pairs.shape[1] != len(groupings[j].levels):  # a level of B splits across A
-                continue
-            amap = np.full(len(groupings[j].levels), -1, dtype=np.int64)
-            amap[pairs[0]] = pairs[1]
-            plan[i] = (j, amap)
-            break
-        if plan[i] is None:
-            bases.append(i)
-    return sorted(bases), plan
-
-
-def _sum_levels(amap: np.ndarray, n_levels: int, x: np.ndarray) -> np.ndarray:
-    """Sum the level axis (axis -3 of ``(..., levels_B, 2, bins)`` or -2 of ``(levels_B,
-    bins)``) of a resampled grouping into the levels of a grouping derived from it."""
-    agg = np.zeros((n_levels, len(amap)))
-    ok = amap >= 0
-    agg[amap[ok], np.flatnonzero(ok)] = 1.0
-    if x.ndim >= 3:
-        lead = x.shape[:-3]
-        flat = x.reshape(lead + (x.shape[-3], -1))
-        return (agg @ flat).reshape(lead + (n_levels,) + x.shape[-2:])
-    return agg @ x
-
-
-def _bootstrap(y, s, cells: Cells, threshold, n_bins, n_boot, rng, clusters, metrics,
-               groupings: Sequence[Grouping] | None = None):
-    """Replicates of each metric for every level of ``groupings``: {metric: {group: (B, L)}}.
-
-    Resampling is done per grouping on its level codes, never on the joint cells of all
-    attributes: the count array has (levels of the resampled groupings) x 2 labels x bins
-    entries (:func:`_resampled_groupings`), and the bins are only as fine as the metrics
-    need:
-
-    * threshold metrics only: 2 bins (below / at or above the threshold), which is exact;
-    * ``calibration_slope``: the <= 256 calibration bins, split at the threshold;
-    * ``auroc``: every score bin (``n_bins`` uniform bins plus the threshold edge).
-
-    Without clusters every (level, label, bin) count of a resampled grouping gets an
-    independent Poisson(count) draw: the exact distribution of the row-level Poisson(1)
-    bootstrap of that grouping's statistics, all its levels from one resampling (levels are
-    disjoint row sets). Different resampled groupings are drawn independently; every interval
-    and gap involves a single grouping. With clusters, one Poisson(1) weight per patient and
-    replicate, shared by all groupings, is mapped onto every resampled grouping's level x
-    label x bin codes by one sparse product (patient-level cluster bootstrap).
-    """
-    groupings = list(cells.groupings if groupings is None else groupings)
-    metrics = list(metrics)
-    edges = score_bin_edges(n_bins, threshold)
-    nb = len(edges) - 1
-    k = int(np.flatnonzero(edges == threshold)[0])
-    need_auc = "auroc" in metrics
-    need_cal = "calibration_slope" in metrics
-    thr_metrics = [m for m in metrics if m != "calibration_slope"]
-    cstarts = np.arange(0, nb, max(1, -(-nb // _CALIB_BINS)))
-    if need_auc:
-        starts = np.arange(nb)
-        resolution = "score bins"
-    elif need_cal:
-        starts = np.union1d(cstarts, [k])
-        resolution = "calibration bins split at the threshold"
-    else:
-        starts = np.array([0, k])
-        resolution = "threshold split"
-    nbr = len(starts)
-    kr = int(np.searchsorted(starts, k))
-    cs = np.searchsorted(starts, cstarts)  # calibration bins, in resampled-bin indices
-    to_res = (np.searchsorted(starts, np.arange(nb), side="right") - 1).astype(np.int32)
-    br = to_res[bin_scores(s, n_bins, threshold)]
-
-    bases, plan = _resampled_groupings(groupings)
-    base_off = np.cumsum([0] + [len(groupings[i].levels) for i in bases])
-    n_base = int(base_off[-1])
-    counts = np.zeros(n_base * 2 * nbr, dtype=np.int64)
-    codes = []  # per-row codes, kept only for the cluster bootstrap
-    row_sel = []
-    lsums = []
-    logit = None
-    if need_cal:
-        p = np.clip(s, 1e-12, 1 - 1e-12)
-        logit = np.log(p) - np.log1p(-p)
-        del p
-    for off, i in zip(base_off, bases, strict=False):
-        lev = groupings[i].cell_to_level.astype(np.int64)[cells.codes]
-        keep = np.flatnonzero(lev >= 0) if (lev < 0).any() else None
-        if keep is not None:
-            lev = lev[keep]
-        bb = br if keep is None else br[keep]
-        code = ((lev + off) * 2 + (y if keep is None else y[keep])) * nbr + bb
-        counts += np.bincount(code, minlength=counts.size)
-        if clusters is not None:
-            codes.append(code)
-            row_sel.append(keep)
-        del code
-        if need_cal:
-            lsums.append(np.bincount(lev * nbr + bb, minlength=len(groupings[i].levels) * nbr,
-                                     weights=logit if keep is None else logit[keep]))
-        del lev, bb
-    del br, logit
-    counts = counts.reshape(n_base, 2, nbr)
-
-    pos = {i: bases.index(i) for i in bases}
-
-    def expand(base_arrays: Sequence[np.ndarray]) -> dict[int, Any]:
-        """Arrays per resampled grouping -> arrays for every requested grouping."""
-        out = {}
-        for i, g in enumerate(groupings):
-            if plan[i] is None:
-                out[i] = base_arrays[pos[i]]
-            else:
-                j, amap = plan[i]
-                out[i] = _sum_levels(amap, len(g.levels), base_arrays[pos[j]])
-        return out
-
-    obs_base = [counts[base_off[t]:base_off[t + 1]].astype(np.float64)
-                for t in range(len(bases))]
-    obs = expand(obs_base)
-
-    # calibration slope: one ragged fit over the non-empty (level, calibration bin) entries of
-    # every grouping (empty bins do not enter a fit); covariate = mean logit(p) of the level's
-    # rows in the bin; starting values = the fit on the observed counts
-    cal = None
-    if need_cal:
-        lsum = expand([ls.reshape(-1, nbr) for ls in lsums])
-        del lsums
-        nbc = len(cs)
-        xe, take, seg_len, obs_e = [], [], [], []
-        for i in range(len(groupings)):
-            cnt = np.add.reduceat(obs[i], cs, axis=-1)  # (L, 2, Bc)
-            tot = cnt.sum(1)
-            lev, cb = np.nonzero(tot > 0)  # sorted by level, then bin
-            xe.append(np.add.reduceat(lsum[i], cs, axis=-1)[lev, cb] / tot[lev, cb])
-            take.append(lev * nbc + cb)
-            seg_len.append(np.bincount(lev, minlength=len(tot)))
-            obs_e.append(cnt[lev, :, cb].T)  # (2, entries)
-        xe_all = np.concatenate(xe)
-        seg_len_all = np.concatenate(seg_len)
-        seg_starts = np.concatenate([[0], np.cumsum(seg_len_all)[:-1]])
-        obs_all = np.concatenate(obs_e, axis=1)
-        a0, b0 = _logistic_slope_segments(xe_all, seg_starts, obs_all[None, 1],
-                                          obs_all[None].sum(1), n_iter=100)
-        start = (np.where(np.isfinite(b0), a0, 0.0), np.where(np.isfinite(b0), b0, 1.0))
-        lev_off = np.cumsum([0] + [len(g.levels) for g in groupings])
-        cal = (xe_all, seg_starts, take, start, lev_off)
-        del lsum, obs_e, obs_all
-
-    # elements per replicate: resampled and derived counts, plus the slope fit's working
-    # arrays (about eight of one value per non-empty calibration bin)
-    per_rep = (n_base + sum(len(g.levels) for g in groupings)) * 2 * nbr
-    if cal is not None:
-        per_rep += 8 * len(cal[0])
-    chunk = max(1, min(n_boot, _CHUNK_ELEMENTS // max(per_rep, 1)))
-    if clusters is not None:
-        # one weight per patient and replicate, shared by every resampled grouping: the
-        # patient x (grouping, level, label, bin) matrix stacks the groupings' codes
-        _, cl = np.unique(clusters, return_inverse=True)
-        cl = cl.reshape(-1)
-        cl_all = np.concatenate([cl if sel is None else cl[sel] for sel in row_sel])
-        code_all = np.concatenate(codes)
-        del cl, codes, row_sel
-        it = poisson_bootstrap_counts(counts, n_boot, random_state=rng, chunk=chunk,
-                                      codes=code_all, clusters=cl_all, sampler="table")
-        del code_all, cl_all
-    else:
-        it = poisson_bootstrap_counts(counts, n_boot, random_state=rng, chunk=chunk)
-    reps: dict[str, dict[int, list[np.ndarray]]] = {
-        m: {i: [] for i in range(len(groupings))} for m in metrics}
-    for rep_counts in it:
-        rep = expand([rep_counts[:, base_off[t]:base_off[t + 1]] for t in range(len(bases))])
-        for i in range(len(groupings)):
-            if thr_metrics:
-                vals = binned_metrics(rep[i], kr, thr_metrics)
-                for m in thr_metrics:
-                    reps[m][i].append(vals[m])
-        if need_cal:
-            xe_all, seg_starts, take, start, lev_off = cal
-            r = rep_counts.shape[0]
-            neg, pos_ = [], []
-            for i in range(len(groupings)):
-                cc = np.add.reduceat(rep[i], cs, axis=-1)  # (r, L, 2, Bc)
-                neg.append(cc[:, :, 0, :].reshape(r, -1)[:, take[i]])
-                pos_.append(cc[:, :, 1, :].reshape(r, -1)[:, take[i]])
-            pos_e = np.concatenate(pos_, axis=1)
-            tot_e = np.concatenate(neg, axis=1) + pos_e
-            del neg, pos_
-            _, slope = _logistic_slope_segments(xe_all, seg_starts, pos_e, tot_e, start=start)
-            for i in range(len(groupings)):
-                reps["calibration_slope"][i].append(slope[:, lev_off[i]:lev_off[i + 1]])
-        del rep, rep_counts
-    out = {m: {g.name: np.concatenate(reps[m][i], axis=0) for i, g in enumerate(groupings)}
-           for m in metrics}
-    bound_max = math.nan
-    if need_auc:
-        bounds = [_binned_auc(obs[i])[1] for i in range(len(groupings))]
-        bound = np.concatenate(bounds)
-        bound_max = float(np.nanmax(bound)) if np.isfinite(bound).any() else math.nan
-    info = {"n_bins": int(nb), "n_boot": int(n_boot),
-            "bootstrap": "cluster (patients)" if clusters is not None else "poisson (summary)",
-            "bootstrap_bins": int(nbr), "bootstrap_resolution": resolution,
-            "bootstrap_resampled_levels": n_base,
-            "auroc_binned_error_bound_max": bound_max}
-    info["_level_counts"] = {g.name: obs[i] for i, g in enumerate(groupings)}
-    info["_threshold_bin"] = kr
-    return out, info
-
-
-def _logistic_slope_segments(xe: np.ndarray, starts: np.ndarray, pos: np.ndarray,
-                             tot: np.ndarray, n_iter: int = 25, *,
-                             start: tuple[np.ndarray, np.ndarray] | None = None
-                             ) -> tuple[np.ndarray, np.ndarray]:
-    """Binned logistic fits ``logit P(y) = a + b x`` by Newton-Raphson, many at once.
-
-    The bins of all fits lie side by side on the last axis: fit ``l`` owns the (non-empty)
-    segment ``starts[l]:starts[l + 1]``; ``xe`` (entries,) is the covariate of each bin and
-    ``pos``, ``tot`` (R, entries) the cases and totals per bin of R replicates. Every
-    (replicate, fit) pair is a segment of one flat array and its sums are
-    ``np.add.reduceat`` over the segments, so no padding is stored or computed, and a pair
-    leaves the arrays once it has converged (its last Newton step below
-    ``1e-6 max(1, |b|)``; that step is kept) or diverged. Pairs not converged after
-    ``n_iter`` steps (separation, a single bin) and pairs without both outcomes (no finite
-    maximum likelihood estimate) give NaN. Returns ``a, b`` of shape
-    (R, fits). ``start`` = (a, b) of shape (fits,) (default a = 0, b = 1).
-    """
-    from scipy.special import expit
-
-    xe = np.asarray(xe, dtype=np.float64)
-    n_rep, n_ent = np.shape(pos)
-    k = len(starts)
-    lens = np.diff(np.append(starts, n_ent))
-    # flat row-major (replicate, entry) arrays: pair (r, l) is one contiguous segment
-    pp = np.asarray(pos, dtype=np.float64).reshape(-1)
-    tt = np.asarray(tot, dtype=np.float64).reshape(-1)
-    xx = np.tile(xe, n_rep)
-    plen = np.tile(lens, n_rep)
-    if start is None:
-        a = np.zeros(n_rep * k)
-        b = np.ones(n_rep * k)
-    else:
-        a = np.tile(np.asarray(start[0], dtype=np.float64).reshape(k), n_rep)
-        b = np.tile(np.asarray(start[1], dtype=np.float64).reshape(k), n_rep)
-    out_a = np.full(n_rep * k, np.nan)
-    out_b = np.full(n_rep * k, np.nan)
-    ids = np.arange(n_rep * k)
-    # a fit with no cases or no controls has no finite MLE (a = -inf or +inf): NaN
-    pst = np.concatenate([[0], np.cumsum(plen)[:-1]])
-    npos, ntot = np.add.reduceat(pp, pst), np.add.reduceat(tt, pst)
-    go = (npos > 0) & (npos < ntot)
-    if not go.all():
-        keep = np.repeat(go, plen)
-        ids, a, b, plen = ids[go], a[go], b[go], plen[go]
-        pp, tt, xx = pp[keep], tt[keep], xx[keep]
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for _ in range(n_iter if ids.size else 0):
-            pst = np.concatenate([[0], np.cumsum(plen)[:-1]])
-            mu = np.repeat(b, plen)
-            mu *= xx
-            mu += np.repeat(a, plen)
-            expit(mu, out=mu)
-            tm = tt * mu
-            r = pp - tm
-            tm *= mu
-            w = tt * mu - tm  # tot mu (1 - mu)
-            del mu, tm
-            ga = np.add.reduceat(r, pst)
-            r *= xx
-            gb = np.add.reduceat(r, pst)
-            del r
-            haa = np.add.reduceat(w, pst)
-            w *= xx
-            hab = np.add.reduceat(w, pst)
-            w *= xx
-            hbb = np.add.reduceat(w, pst)
-            del w
-            det = haa * hbb - hab * hab
-            da = (hbb * ga - hab * gb) / det
-            db = (haa * gb - hab * ga) / det
-            a = a + da
-            b = b + db
-            conv = np.isfinite(b) & (np.abs(db) < 1e-6 * np.maximum(1, np.abs(b)))
-            stop = conv | ~np.isfinite(b)
-            if stop.any():
-                out_a[ids[conv]] = a[conv]
-                out_b[ids[conv]] = b[conv]
-                go = ~stop
-                if not go.any():
-                    break
-                keep = np.repeat(go, plen)
-                ids, a, b, plen = ids[go], a[go], b[go], plen[go]
-                pp, tt, xx = pp[keep], tt[keep], xx[keep]
-    return out_a.reshape(n_rep, k), out_b.reshape(n_rep, k)
-
-
-def _binned_logistic_slope(x: np.ndarray, counts: np.ndarray, n_iter: int = 25) -> np.ndarray:
-    """Calibration slope b of ``logit P(y) = a + b x`` fitted by Newton-Raphson on binned data.
-
-    ``x`` (levels, bins) is the mean logit of the predicted probability in each bin;
-    ``counts`` (r, levels, 2, bins) the replicate controls and cases. Vectorized over
-    replicates and levels (:func:`_logistic_slope_segments` on the dense bins; empty bins
-    add nothing); fits that do not converge (separation) give NaN.
-    """
-    counts = np.asarray(counts, dtype=np.float64)
-    tot = counts[..., 0, :] + counts[..., 1, :]
-    lead, (n_lev, nbin) = tot.shape[:-2], tot.shape[-2:]
-    xe = np.broadcast_to(x, (n_lev, nbin)).reshape(-1)
-    n_rep = int(np.prod(lead))
-    pos = counts[..., 1, :].reshape(n_rep, n_lev * nbin)
-    _, b = _logistic_slope_segments(xe, np.arange(0, n_lev * nbin, nbin), pos,
-                                    tot.reshape(n_rep, n_lev * nbin), n_iter)
-    return b.reshape(lead + (n_lev,))
-
-
-def _apply_bootstrap_ci(table, replicates, cells, metrics, level, clusters, interval,
+# ----------------------------------------------------------------------------- bootstrap CIs
+def _apply_bootstrap_ci(table, replicates, groupings, specs, level, clusters, interval,
                         level_counts, threshold_bin):
-    import warnings
+    from rwe.stats import bootstrap_interval
 
     a = (1 - level) / 2
-    prefix = "cluster-bootstrap" if clusters is not None else "bootstrap"
-    method = f"{prefix}-{interval}"
+    prefix = "cluster-bootstrap" if clusters else "bootstrap"
     low = table["ci_low"].to_numpy(copy=True)
     high = table["ci_high"].to_numpy(copy=True)
     meth = table["ci_method"].to_numpy(copy=True).astype(object)
     key = {(gr, lev, m): i for i, (gr, lev, m) in
            enumerate(zip(table["group"], table["level"], table["metric"], strict=True))}
-    for g in cells.groupings:
+    est = table["estimate"].to_numpy(dtype=float)
+    for g in groupings:
         obs = level_counts[g.name]
-        est_binned = binned_metrics(obs, threshold_bin) if interval == "bca" else None
-        for m in metrics:
-            r = replicates[m][g.name]
+        for s in specs:
+            r = replicates[s.name][g.name]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 q = np.nanquantile(r, [a, 1 - a], axis=0)
             for j, lev in enumerate(g.levels):
-                i = key.get((g.name, lev, m))
-                if i is None or not np.isfinite(table.at[i, "estimate"]):
+                i = key.get((g.name, lev, s.name))
+                if i is None or not np.isfinite(est[i]):
                     continue
-                if interval == "bca":
-                    jack, w = binned_jackknife(obs[j], threshold_bin, m)
-                    lo_, hi_ = bca_from_jackknife(r[:, j], float(est_binned[m][j]), jack, w,
-                                                  level)
-                else:
-                    lo_, hi_ = q[0, j], q[1, j]
+                lo_, hi_, used = q[0, j], q[1, j], "percentile"
+                jk = binned_jackknife(obs[j], threshold_bin, s) if interval == "bca" else None
+                if jk is not None:
+                    seg_est = _binned_estimate(obs[j], threshold_bin, s)
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", RWEWarning)
+                        ci = bootstrap_interval(r[:, j], seg_est, confidence_level=level,
+                                                method="bca", jackknife=jk[0],
+                                                jackknife_weights=jk[1])
+                    lo_, hi_, used = ci.low, ci.high, "bca"
                 if np.isfinite(lo_) and np.isfinite(hi_):
-                    low[i], high[i], meth[i] = lo_, hi_, method
+                    low[i], high[i], meth[i] = lo_, hi_, f"{prefix}-{used}"
     return table.assign(ci_low=low, ci_high=high, ci_method=meth)
+
+
+def _binned_estimate(counts: np.ndarray, threshold_bin: int, spec) -> float:
+    """The metric on one level's binned counts (2, bins): the estimate BCa corrects."""
+    from rwe.subgroups._bootstrap import _dense_segments
+
+    seg = _dense_segments(counts[None, None], above=np.arange(counts.shape[-1]) >= threshold_bin)
+    return float(spec.kernel(seg, KernelContext(estimate_only=True)).estimate[0])
 
 
 # ----------------------------------------------------------------------------- heterogeneity
 def _usable(table: pd.DataFrame) -> np.ndarray:
-    """Rows with an unflagged, finite estimate (levels that enter tests and gaps)."""
-    return table["flags"].isna().to_numpy() & np.isfinite(table["estimate"].to_numpy(dtype=float))
+    """Rows with status ok and a finite estimate (levels that enter tests and gaps)."""
+    return (table["status"].to_numpy() == STATUS_OK) & np.isfinite(
+        table["estimate"].to_numpy(dtype=float))
 
 
-def _usable_levels(table: pd.DataFrame) -> dict[tuple[str, str], list]:
-    """Levels with an unflagged, finite estimate, per (group, metric), in table order."""
-    ok = _usable(table)
-    out: dict[tuple[str, str], list] = {}
-    for g, m, lev in zip(table["group"].to_numpy()[ok], table["metric"].to_numpy()[ok],
-                         table["level"].to_numpy()[ok], strict=True):
-        out.setdefault((g, m), []).append(lev)
-    return out
+def _heterogeneity(table, kernels, segs, groupings, specs, multiplicity):
+    from scipy import stats as sps
 
-
-def _heterogeneity(table, level_stats, cells, metrics, multiplicity, evset, y, s):
     rows = []
-    usable = _usable_levels(table)
-    for m in metrics:
-        for g in cells.groupings[1:]:
-            levels = list(usable.get((g.name, m), []))
-            base = {"group": g.name, "metric": m, "levels": len(levels)}
-            if len(levels) < 2:
-                rows.append({**base, "test": None, "statistic": math.nan, "df": math.nan,
-                             "pvalue": math.nan, "method": "not tested: fewer than 2 "
-                             "sufficient levels", "i2": math.nan})
+    ok = _usable(table)
+    usable: dict[tuple[str, str], list[int]] = {}
+    lev_index = {g.name: {lev: j for j, lev in enumerate(g.levels)} for g in groupings}
+    for gname, m, lev in zip(table["group"].to_numpy()[ok], table["metric"].to_numpy()[ok],
+                             table["level"].to_numpy()[ok], strict=True):
+        usable.setdefault((gname, m), []).append(lev_index[gname][lev])
+    for spec in specs:
+        m = spec.name
+        for g in groupings[1:]:
+            idx = usable.get((g.name, m), [])
+            base = {"group": g.name, "metric": m, "levels": len(idx)}
+            nan = {"statistic": math.nan, "df": math.nan, "pvalue": math.nan, "i2": math.nan}
+            if spec.heterogeneity is None:
+                rows.append({**base, **nan, "test": None,
+                             "method": "no heterogeneity test defined for this metric"})
                 continue
-            if m in _PROPORTIONS:
-                num_idx, den_idx, _, _ = _PROPORTIONS[m]
-                tab = []
-                for lev in levels:
-                    c = level_stats[(g.name, lev)]["conf"]
-                    x = c[list(num_idx)].sum()
-                    tab.append([x, c[list(den_idx)].sum() - x])
-                tab = np.asarray(tab, dtype=float).T
+            if len(idx) < 2:
+                rows.append({**base, **nan, "test": None,
+                             "method": "not tested: fewer than 2 sufficient levels"})
+                continue
+            lv = kernels[(g.name, m)]
+            if spec.heterogeneity == "chi2":
+                x = np.asarray(lv.extras["count"], dtype=float)[idx]
+                d = np.asarray(lv.extras["nobs"], dtype=float)[idx]
+                tab = np.stack([x, d - x])
                 if (tab.sum(1) == 0).any():
-                    rows.append({**base, "test": "chi2", "statistic": math.nan, "df": math.nan,
-                                 "pvalue": math.nan, "i2": math.nan,
+                    rows.append({**base, **nan, "test": "chi2",
                                  "method": "not tested: metric constant (0 or 1) in every level"})
                     continue
                 res = sps.chi2_contingency(tab, correction=False)
                 rows.append({**base, "test": "chi2", "statistic": float(res.statistic),
                              "df": float(res.dof), "pvalue": float(res.pvalue), "i2": math.nan,
                              "method": "Pearson chi-square test of homogeneity (2 x k)"})
-            elif m == "auroc":
-                a = np.array([level_stats[(g.name, lev)]["auc"] for lev in levels])
-                v = np.array([level_stats[(g.name, lev)]["var"] for lev in levels])
+            elif spec.heterogeneity == "delong":
+                a = np.asarray(lv.estimate, dtype=float)[idx]
+                v = np.asarray(lv.extras["variance"], dtype=float)[idx]
                 if not (np.isfinite(v).all() and (v > 0).all()):
-                    rows.append({**base, "test": None, "statistic": math.nan, "df": math.nan,
-                                 "pvalue": math.nan, "i2": math.nan,
+                    rows.append({**base, **nan, "test": None,
                                  "method": "not tested: a level has zero DeLong variance "
                                            "(perfect separation)"})
                     continue
-                if len(levels) == 2:
-                    se = math.sqrt(v[0] + v[1])
-                    zz = (a[0] - a[1]) / se if se > 0 else math.nan
-                    p = 2 * sps.norm.sf(abs(zz)) if np.isfinite(zz) else math.nan
+                if len(idx) == 2:
+                    zz = (a[0] - a[1]) / math.sqrt(v[0] + v[1])
                     rows.append({**base, "test": "delong_unpaired", "statistic": float(zz),
-                                 "df": math.nan, "pvalue": float(p), "i2": math.nan,
-                                 "method": "unpaired DeLong z test"})
+                                 "df": math.nan, "pvalue": float(2 * sps.norm.sf(abs(zz))),
+                                 "i2": math.nan, "method": "unpaired DeLong z test"})
                 else:
                     w = 1 / v
                     abar = np.sum(w * a) / np.sum(w)
                     q = float(np.sum(w * (a - abar) ** 2))
-                    df = len(levels) - 1
+                    df = len(idx) - 1
                     i2 = max(0.0, (q - df) / q) if q > 0 else 0.0
                     rows.append({**base, "test": "cochran_q", "statistic": q, "df": float(df),
                                  "pvalue": float(sps.chi2.sf(q, df)), "i2": i2,
                                  "method": "Cochran Q on DeLong variances (I^2 reported)"})
-            elif m == "calibration_slope":
-                rows.append({**base, **_calibration_lr(y, s, cells, g, levels)})
-            else:
-                rows.append({**base, "test": None, "statistic": math.nan, "df": math.nan,
-                             "pvalue": math.nan, "i2": math.nan,
-                             "method": "no heterogeneity test defined for this metric"})
-    het = pd.DataFrame(rows, columns=[c for c in HET_COLUMNS if c != "pvalue_adjusted"])
+            else:  # lr_interaction
+                rows.append({**base, **_calibration_lr(segs[g.name], idx)})
+    het = pd.DataFrame(rows, columns=[c for c in HET_COLUMNS
+                                      if c not in ("pvalue_adjusted", "multiplicity")])
     adj = np.full(len(het), np.nan)
     for m in het["metric"].unique() if len(het) else []:
-        idx = np.flatnonzero((het["metric"] == m).to_numpy())
-        adj[idx] = _adjust(het["pvalue"].to_numpy(dtype=float)[idx], multiplicity)
+        sel = np.flatnonzero((het["metric"] == m).to_numpy())
+        adj[sel] = _adjust(het["pvalue"].to_numpy(dtype=float)[sel], multiplicity)
     het["pvalue_adjusted"] = adj
     het["multiplicity"] = multiplicity
-    return het[HET_COLUMNS + ["multiplicity"]]
+    return het[HET_COLUMNS]
 
 
-def _calibration_lr(y, s, cells, g, levels):
-    from rwe.metrics._calibration import grouped_logistic_fit
+def _calibration_lr(seg, idx):
+    """Likelihood-ratio test of a slope per level against one common slope
+    (:func:`rwe.stats.fit_logistic`, models ``"slope"`` and ``"common_slope"``) over the
+    levels ``idx``."""
+    from scipy import stats as sps
 
-    row_level = g.cell_to_level[cells.codes]
-    lev_idx = [g.levels.index(lev) for lev in levels]
-    lut = np.full(len(g.levels) + 1, -1, dtype=np.int64)
-    lut[lev_idx] = np.arange(len(lev_idx))
-    grp = lut[row_level]  # row_level -1 (missing) -> lut[-1] = -1
-    mask = grp >= 0
-    grp = grp[mask]
-    p = np.clip(s[mask], 1e-12, 1 - 1e-12)
-    lp = np.log(p / (1 - p))
-    yy = y[mask]
-    k = len(lev_idx)
-    fit0 = grouped_logistic_fit(yy, lp, grp, k, model="common_slope")
-    fit1 = grouped_logistic_fit(yy, lp, grp, k, model="slopes")
-    llf0, llf1 = fit0.llf, fit1.llf
-    if not (fit0.converged and fit1.converged):
+    from rwe.stats import fit_logistic
+
+    keep = np.zeros(seg.n_segments, dtype=bool)
+    keep[idx] = True
+    rows = np.repeat(keep, seg.lengths)
+    lens = seg.lengths[keep]
+    starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
+    x, pos, tot = seg.lp[rows], seg.pos[rows], (seg.pos + seg.neg)[rows]
+    f1 = fit_logistic(x, pos, tot, starts, model="slope")
+    f0 = fit_logistic(x, pos, tot, starts, model="common_slope")
+    if not (f1.converged.all() and f0.converged.all()):
         return {"test": "lr_interaction", "statistic": math.nan, "df": math.nan,
                 "pvalue": math.nan, "i2": math.nan,
                 "method": "not tested: logistic fit did not converge (separation?)"}
-    stat = max(0.0, 2 * (llf1 - llf0))
-    df = k - 1
+    stat = max(0.0, 2 * float(np.sum(f1.llf) - np.sum(f0.llf)))
+    df = len(idx) - 1
     return {"test": "lr_interaction", "statistic": stat, "df": float(df),
             "pvalue": float(sps.chi2.sf(stat, df)), "i2": math.nan,
             "method": "likelihood-ratio test of logit(p) x level interaction (logistic GLM)"}
 
 
 # ----------------------------------------------------------------------------- fairness
-_FAIR_DEF = {"sensitivity": "equal opportunity difference (sensitivity max - min)",
-             "fpr": "false-positive-rate difference (max - min)",
-             "calibration_slope": "calibration slope difference (max - min)"}
-
-
-def _fairness(table, replicates, cells, level, clusters, evset, y, s, n_boot, rng):
+def _fairness(table, replicates, groupings, level, clusters):
     rows = []
     a = (1 - level) / 2
-    method = "cluster-bootstrap-percentile" if clusters is not None else "bootstrap-percentile"
+    method = "cluster-bootstrap-percentile" if clusters else "bootstrap-percentile"
+    ok = _usable(table)
     for m in FAIRNESS_METRICS:
-        for g in cells.groupings[1:]:
-            t = table[(table["group"] == g.name) & (table["metric"] == m)]
-            if t.empty:
+        for g in groupings[1:]:
+            sel = (table["group"] == g.name).to_numpy() & (table["metric"] == m).to_numpy()
+            if not sel.any():
                 continue
-            use = t[_usable(t)]
-            base = {"group": g.name, "metric": m, "definition": _FAIR_DEF[m],
-                    "ci_level": level, "levels_compared": len(use)}
+            use = table[sel & ok]
+            base = {"group": g.name, "n_attributes": g.n_attributes, "metric": m,
+                    "definition": _FAIR_DEF[m], "ci_level": level,
+                    "levels_compared": len(use)}
             if len(use) < 2:
                 rows.append({**base, "gap": math.nan, "ci_low": math.nan, "ci_high": math.nan,
                              "ci_method": None, "level_max": None, "level_min": None,
+                             "resamples_dropped": 0,
                              "reason": "fewer than 2 sufficient levels"})
                 continue
             est = use["estimate"].to_numpy(dtype=float)
@@ -1025,19 +606,26 @@ def _fairness(table, replicates, cells, level, clusters, evset, y, s, n_boot, rn
             lo = hi = math.nan
             meth = None
             reason = None
-            if m in replicates:
+            dropped = 0
+            if m in replicates and g.name in replicates[m]:
                 idx = [g.levels.index(lev) for lev in use["level"]]
                 r = replicates[m][g.name][:, idx]
                 rg = r.max(1) - r.min(1)
-                rg = rg[np.isfinite(rg)]
+                good = np.isfinite(rg)
+                dropped = int((~good).sum())
+                rg = rg[good]
                 if rg.size:
                     lo, hi = (float(v) for v in np.quantile(rg, [a, 1 - a]))
                     meth = method
+                if dropped:
+                    reason = (f"{dropped} of {len(good)} resamples without an estimate in some "
+                              "level were dropped")
             else:
                 reason = "no bootstrap interval for this metric's gap (point estimate only)"
             rows.append({**base, "gap": gap, "ci_low": lo, "ci_high": hi, "ci_method": meth,
                          "level_max": use["level"].iloc[int(est.argmax())],
-                         "level_min": use["level"].iloc[int(est.argmin())], "reason": reason})
+                         "level_min": use["level"].iloc[int(est.argmin())],
+                         "resamples_dropped": dropped, "reason": reason})
     return pd.DataFrame(rows, columns=FAIR_COLUMNS)
 
 
@@ -1048,59 +636,287 @@ def _goal_get(goal: Any, key: str, default: Any = None) -> Any:
     return getattr(goal, key, default)
 
 
-def _goals(table: pd.DataFrame, goals: Iterable[Any]) -> pd.DataFrame:
-    """Judge each goal on the confidence bound (EVIDENCE.md SUB-3)."""
-    rows = []
-    for goal in goals:
+_WHERE = {"overall": "overall", "subgroups": "in every subgroup",
+          "all": "overall and in every subgroup"}
+
+
+def _unreachable(spec, n_den: np.ndarray, goal: float, level: float, method: str) -> np.ndarray:
+    """Proportion cells where even a perfect result (x = n, or 0 for lower-is-better) would
+    not have its bound beyond the goal."""
+    from rwe.stats import proportion_ci
+
+    d = np.asarray(n_den, dtype=float)
+    out = np.zeros(d.size, dtype=bool)
+    ok = d > 0
+    if not ok.any():
+        return out
+    if spec.higher_is_better:
+        ci = proportion_ci(d[ok], d[ok], confidence_level=level, method=method)
+        out[ok] = np.atleast_1d(ci.low) <= goal
+    else:
+        ci = proportion_ci(np.zeros(ok.sum()), d[ok], confidence_level=level, method=method)
+        out[ok] = np.atleast_1d(ci.high) >= goal
+    return out
+
+
+def _goals(table: pd.DataFrame, goals: list[Any], version: str, level: float,
+           proportion_interval: str) -> tuple[pd.DataFrame, list[Verdict]]:
+    """Judge each goal on the confidence bound (EVIDENCE.md SUB-3); one typed Verdict each."""
+    from rwe.metrics import get_metric
+    from rwe.stats import judge_goal
+
+    frames, verdicts = [], []
+    computed = sorted(table["metric"].unique())
+    for gi, goal in enumerate(goals):
         m = _goal_get(goal, "metric")
         target = float(_goal_get(goal, "goal"))
-        scope = _goal_get(goal, "scope", "overall")
-        check_choice(scope, "scope", ("overall", "subgroups", "all"))
-        hib = _direction(m)
-        t = table[table["metric"] == m]
-        if t.empty:
+        scope = _goal_get(goal, "scope", "overall") or "overall"
+        check_choice(scope, "scope", SCOPES)
+        gversion = _goal_get(goal, "version")
+        source = _goal_get(goal, "_source", f"goals[{gi}]")
+        spec = get_metric(m)
+        if m not in computed:
             raise InvalidParameterError(
-                f"goal metric {m!r} is not among the computed metrics: "
-                f"{sorted(table['metric'].unique())}")
+                f"goal metric {m!r} is not among the computed metrics: {computed}")
+        hib = spec.higher_is_better
+        side = "lower" if hib is not False else "upper"
+        op = ">" if hib is not False else "<"
+        content = {"metric": m, "goal": target, "scope": scope, "version": gversion}
+        vid = verdict_id("subgroups", "goal", content, label=m)
+        criterion = f"{m}: {side} {level:.0%} confidence bound {op} {target:g}, {_WHERE[scope]}"
+        desc = _goal_get(goal, "description")
+        t = table[table["metric"] == m]
         if scope == "overall":
             t = t[t["group"] == "overall"]
         elif scope == "subgroups":
             t = t[t["group"] != "overall"]
-        for r in t.itertuples(index=False):
-            side = "lower" if hib is not False else "upper"
-            bound = r.ci_low if side == "lower" else r.ci_high
-            if hib is None:
-                met, verdict = None, "not judged: metric has no direction"
-            elif isinstance(r.flags, str) and r.flags.startswith("insufficient"):
-                met, verdict = None, "insufficient data"
-            elif not np.isfinite(r.estimate) or not np.isfinite(bound):
-                met, verdict = None, f"not judged: {r.reason or 'no interval'}"
-            else:
-                met = bool(bound > target) if hib else bool(bound < target)
-                op = ">" if hib else "<"
-                verdict = (f"met: {side} {r.ci_level:.0%} bound {bound:.4f} {op} goal "
-                           f"{target:.4f}" if met else
-                           f"not met: {side} {r.ci_level:.0%} bound {bound:.4f} is not {op} "
-                           f"goal {target:.4f} (estimate {r.estimate:.4f})")
-            rows.append({"metric": m, "scope": scope, "group": r.group, "level": r.level,
-                         "goal": target, "estimate": r.estimate, "bound": bound,
-                         "bound_side": side, "met": met, "verdict": verdict})
-    return pd.DataFrame(rows, columns=GOAL_COLUMNS)
+        if hib is None:
+            verdicts.append(Verdict(vid, "subgroups", "goal", criterion, STATUS_NOT_EVALUATED,
+                                    goal=target, reason="the metric has no direction (a target "
+                                    "value): a goal needs a direction", source=source,
+                                    description=desc))
+            continue
+        if gversion is not None and str(gversion) != str(version):
+            verdicts.append(Verdict(vid, "subgroups", "goal", criterion, STATUS_NOT_EVALUATED,
+                                    goal=target, source=source, description=desc,
+                                    reason=f"the goal is for model version {gversion!r}; this "
+                                    f"analysis evaluated version {version!r}"))
+            continue
+        ne = np.where(t["status"].to_numpy() == STATUS_OK, None, t["reason"].to_numpy())
+        ne = np.array([None if r is None else (r or "not sufficient") for r in ne], dtype=object)
+        unreach = None
+        if spec.confusion is not None:
+            lv_n = _denominators(t, spec)
+            unreach = _unreachable(spec, lv_n, target, level, proportion_interval)
+        status, bound, reason, side = judge_goal(
+            t["estimate"].to_numpy(dtype=float), t["ci_low"].to_numpy(dtype=float),
+            t["ci_high"].to_numpy(dtype=float), target, higher_is_better=bool(hib),
+            not_evaluable=ne, unreachable=unreach)
+        f = pd.DataFrame({"goal_id": vid, "metric": m, "scope": scope,
+                          "group": t["group"].to_numpy(), "level": t["level"].to_numpy(),
+                          "n": t["n"].to_numpy(), "events": t["events"].to_numpy(),
+                          "goal": target, "estimate": t["estimate"].to_numpy(dtype=float),
+                          "bound": bound, "bound_side": side, "status": status,
+                          "reason": reason})
+        frames.append(f)
+        statuses = list(status)
+        counts = {s: int(sum(1 for x in statuses if x == s))
+                  for s in (STATUS_PASS, STATUS_FAIL, STATUS_NOT_EVALUABLE)}
+        overall = combine_statuses(statuses)
+        judged = f[f["status"] != STATUS_NOT_EVALUABLE]
+        worst = None
+        if len(judged):
+            b = judged["bound"].to_numpy(dtype=float)
+            worst = judged.iloc[int(np.argmin(b) if hib else np.argmax(b))]
+        why = None
+        if overall == STATUS_FAIL:
+            why = f"not met in {counts[STATUS_FAIL]} of {len(f)} cells"
+        elif overall == STATUS_NOT_EVALUABLE:
+            why = (f"{counts[STATUS_NOT_EVALUABLE]} of {len(f)} cells not evaluable"
+                   if len(f) else "no cell to judge")
+        cells = tuple({"group": r.group, "level": r.level, "status": r.status,
+                       "estimate": r.estimate, "bound": r.bound, "n": int(r.n),
+                       "events": int(r.events), "reason": r.reason}
+                      for r in f.itertuples(index=False))
+        verdicts.append(Verdict(
+            vid, "subgroups", "goal", criterion, overall,
+            estimate=None if worst is None else float(worst["estimate"]),
+            interval=None if worst is None else _cell_interval(t, worst, level),
+            goal=target, reason=why, source=source, counts=counts, cells=cells,
+            description=desc))
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=GOAL_COLUMNS)
+    return frame[GOAL_COLUMNS], verdicts
+
+
+def _denominators(t: pd.DataFrame, spec) -> np.ndarray:
+    """The proportion's denominator per row of the subgroup table (n or events or calls)."""
+    den = set(spec.confusion[1])
+    if den <= {"tp", "fn"}:
+        return t["events"].to_numpy(dtype=float)
+    if den <= {"fp", "tn"}:
+        return (t["n"] - t["events"]).to_numpy(dtype=float)
+    if den == {"tp", "fn", "fp", "tn"}:
+        return t["n"].to_numpy(dtype=float)
+    return np.full(len(t), np.inf)  # predictive values: calls unknown here, never unreachable
+
+
+def _cell_interval(t: pd.DataFrame, row, level: float) -> Interval | None:
+    r = t[(t["group"] == row["group"]) & (t["level"] == row["level"])].iloc[0]
+    if not (np.isfinite(r["ci_low"]) and np.isfinite(r["ci_high"])):
+        return None
+    return Interval(float(r["ci_low"]), float(r["ci_high"]), level, str(r["ci_method"]))
+
+
+# ----------------------------------------------------------------------------- curves
+def _curves(segs: Mapping[str, Any], groupings, level: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """ROC points (at most ROC_POINTS + 2 per level, at quantiles of the calls) and calibration
+    curves (CALIBRATION_BINS uniform bins of the prediction, Wilson intervals) per level: what
+    the plots draw, so a result keeps no rows."""
+    from rwe.stats import proportion_ci
+
+    roc_parts, cal_parts = [], []
+    for g in groupings:
+        seg = segs[g.name]
+        for j, lev in enumerate(g.levels):
+            a, b = seg.starts[j], seg.starts[j] + seg.lengths[j]
+            neg, pos = seg.neg[a:b][::-1], seg.pos[a:b][::-1]  # descending score
+            P, N = pos.sum(), neg.sum()
+            if P > 0 and N > 0:
+                tpr = np.concatenate([[0.0], np.cumsum(pos) / P])
+                fpr = np.concatenate([[0.0], np.cumsum(neg) / N])
+                if tpr.size > ROC_POINTS + 2:
+                    calls = np.concatenate([[0.0], np.cumsum(pos + neg)])
+                    pick = np.unique(np.searchsorted(
+                        calls, np.linspace(0, calls[-1], ROC_POINTS + 1)))
+                    pick = np.unique(np.concatenate([[0], pick, [tpr.size - 1]]))
+                    tpr, fpr = tpr[pick], fpr[pick]
+                roc_parts.append(pd.DataFrame({"group": g.name, "level": lev, "fpr": fpr,
+                                               "tpr": tpr}))
+            p = seg.p[a:b]
+            tot = seg.neg[a:b] + seg.pos[a:b]
+            eb = np.clip((p * CALIBRATION_BINS).astype(int), 0, CALIBRATION_BINS - 1)
+            n_b = np.bincount(eb, weights=tot, minlength=CALIBRATION_BINS)
+            e_b = np.bincount(eb, weights=seg.pos[a:b], minlength=CALIBRATION_BINS)
+            p_b = np.bincount(eb, weights=p * tot, minlength=CALIBRATION_BINS)
+            ok = n_b > 0
+            if not ok.any():
+                continue
+            ci = proportion_ci(e_b[ok], n_b[ok], confidence_level=level)
+            cal_parts.append(pd.DataFrame({
+                "group": g.name, "level": lev, "bin": np.flatnonzero(ok),
+                "n": n_b[ok].astype(np.int64), "events": e_b[ok].astype(np.int64),
+                "mean_predicted": p_b[ok] / n_b[ok], "observed": e_b[ok] / n_b[ok],
+                "ci_low": np.atleast_1d(ci.low), "ci_high": np.atleast_1d(ci.high)}))
+    roc = pd.concat(roc_parts, ignore_index=True) if roc_parts else pd.DataFrame(
+        columns=ROC_COLUMNS)
+    cal = pd.concat(cal_parts, ignore_index=True) if cal_parts else pd.DataFrame(
+        columns=CALIBRATION_COLUMNS)
+    return roc[ROC_COLUMNS], cal[CALIBRATION_COLUMNS]
+
+
+# ----------------------------------------------------------------------------- findings
+def _findings(table, verdicts, het, fair, s) -> list[Finding]:
+    out: list[Finding] = []
+    ov = table[table["group"] == "overall"]
+    if len(ov):
+        parts = []
+        vals = {}
+        for r in ov.itertuples(index=False):
+            if np.isfinite(r.estimate):
+                vals[r.metric] = {"estimate": r.estimate, "ci_low": r.ci_low,
+                                  "ci_high": r.ci_high}
+                lo = "n/a" if not np.isfinite(r.ci_low) else f"{r.ci_low:.3f}"
+                hi = "n/a" if not np.isfinite(r.ci_high) else f"{r.ci_high:.3f}"
+                parts.append(f"{r.metric} {r.estimate:.3f} ({lo} to {hi})")
+        out.append(Finding("subgroups.overall", {"group": "overall"},
+                           {"estimates": ", ".join(parts), "metrics": vals,
+                            "version": s["version"], "threshold": s["threshold"],
+                            "level": s["confidence_level"]},
+                           {"n": int(ov["n"].iloc[0]), "events": int(ov["events"].iloc[0])}))
+    for v in verdicts:
+        cells = sum(v.counts.values())
+        if v.status == STATUS_FAIL:
+            worst = ""
+            failed = [c for c in v.cells if c["status"] == STATUS_FAIL]
+            if failed:
+                c0 = failed[0]
+                where = "overall" if c0["group"] == "overall" else f"{c0['group']} = {c0['level']}"
+                worst = f", e.g. {where} ({v.criterion.split(':')[0]} bound {c0['bound']:.3f})"
+            out.append(Finding("subgroups.goal_not_met", {"verdict": v.id},
+                               {"criterion": v.criterion, "worst": worst, "cells": cells,
+                                "fail": v.counts.get(STATUS_FAIL, 0)},
+                               {"n": [c["n"] for c in failed],
+                                "events": [c["events"] for c in failed]}, "critical"))
+        elif v.status == STATUS_PASS:
+            out.append(Finding("subgroups.goal_met", {"verdict": v.id},
+                               {"criterion": v.criterion, "cells": cells}))
+        elif v.status == STATUS_NOT_EVALUABLE:
+            out.append(Finding("subgroups.goal_not_evaluable", {"verdict": v.id},
+                               {"criterion": v.criterion, "cells": cells,
+                                "not_evaluable": v.counts.get(STATUS_NOT_EVALUABLE, 0),
+                                "why": "too few rows or events, or no interval"},
+                               {}, "warning"))
+    alpha = s["heterogeneity_alpha"]
+    if len(het):
+        sig = het[(het["pvalue_adjusted"] < alpha) & ~het["group"].str.contains(" x ",
+                                                                             regex=False)]
+        for metric, d in sig.groupby("metric", sort=False):
+            out.append(Finding("subgroups.heterogeneity", {"metric": metric},
+                               {"groups": ", ".join(d["group"]), "alpha": alpha,
+                                "multiplicity": s["multiplicity"],
+                                "pvalues": d["pvalue_adjusted"].tolist()}, {}, "warning"))
+    if len(fair):
+        single = fair[(fair["n_attributes"] == 1) &
+                      np.isfinite(fair["gap"].to_numpy(dtype=float))]
+        if len(single):
+            w = single.loc[single["gap"].astype(float).idxmax()]
+            out.append(Finding("subgroups.largest_gap", {"group": w["group"],
+                                                         "metric": w["metric"]},
+                               {"definition": w["definition"], "gap": float(w["gap"]),
+                                "ci_low": float(w["ci_low"]), "ci_high": float(w["ci_high"]),
+                                "level": float(w["ci_level"]), "level_max": w["level_max"],
+                                "level_min": w["level_min"]}))
+    flagged = table[(table["status"] != STATUS_OK) & (table["group"] != "overall")]
+    if len(flagged):
+        cells = flagged[["group", "level"]].drop_duplicates()
+        out.append(Finding("subgroups.small_cells", {},
+                           {"cells": len(cells), "min_n": s["min_n"],
+                            "min_events": s["min_events"]}, {}, "warning"))
+    return out
 
 
 # ----------------------------------------------------------------------------- protocol
-def subgroup_performance_from_protocol(protocol, evset=None, **overrides) -> SubgroupReport:
+def subgroup_performance_from_protocol(protocol, data=None, **overrides
+                                       ) -> SubgroupPerformanceResult:
     """Run :func:`subgroup_performance` as written in a protocol.
 
     Reads ``performance`` (version, metrics, threshold, confidence_level, proportion_interval,
-    ci_method, n_boot, seed, multiplicity, goals) and ``subgroups`` (attributes,
-    intersections, min_n, min_events). ``evset`` defaults to ``protocol.load_data()``.
+    ci_method, n_boot, seed, multiplicity, heterogeneity_alpha, goals) and ``subgroups``
+    (attributes, intersections, min_n, min_events).
+
+    Parameters
+    ----------
+    protocol : rwe.protocol.Protocol or path
+    data : EvaluationSet or Summary, optional
+        Default: ``protocol.load_data()``.
+    **overrides
+        Keyword arguments of :func:`subgroup_performance` that replace the protocol's.
     """
-    if evset is None:
-        evset = protocol.load_data()
+    if not hasattr(protocol, "performance"):
+        from rwe.protocol import load_protocol
+
+        protocol = load_protocol(protocol)
+    if data is None:
+        data = protocol.load_data()
     perf = protocol.performance
     sub = protocol.subgroups
     by: list[Any] = list(sub.attributes) + [tuple(x) for x in sub.intersections]
+    goals = []
+    for i, g in enumerate(perf.goals):
+        d = g.model_dump() if hasattr(g, "model_dump") else {
+            k: _goal_get(g, k) for k in ("metric", "goal", "scope", "version", "description")}
+        d["_source"] = f"performance.goals[{i}]"
+        goals.append(d)
     kwargs = dict(
         metrics=tuple(perf.metrics), by=by, threshold=perf.threshold,
         confidence_level=perf.confidence_level, version=perf.version,
@@ -1108,7 +924,7 @@ def subgroup_performance_from_protocol(protocol, evset=None, **overrides) -> Sub
         min_events=sub.min_events,
         ci_method=None if getattr(perf, "ci_method", "analytic") == "analytic" else "bootstrap",
         n_boot=perf.n_boot, random_state=perf.seed, multiplicity=perf.multiplicity,
-        goals=list(perf.goals) or None,
+        heterogeneity_alpha=getattr(perf, "heterogeneity_alpha", 0.05), goals=goals or None,
     )
     kwargs.update(overrides)
-    return subgroup_performance(evset, **kwargs)
+    return subgroup_performance(data, **kwargs)

@@ -159,19 +159,19 @@ def test_threshold_is_required(name):
     assert str(exc.value) == MISSING_INPUT.format(metric=name, needs="threshold", value=None)
 
 
-def test_compute_metrics_shares_the_confusion_matrix(monkeypatch):
+def test_compute_metrics_shares_the_score_histogram(monkeypatch):
     from rwe.metrics import _registry
 
     calls = []
-    orig = _registry.MetricData.confusion.func
+    orig = _registry.MetricData.segments.func
 
     def counting(self):
         calls.append(1)
         return orig(self)
 
-    monkeypatch.setattr(_registry.MetricData, "confusion",
+    monkeypatch.setattr(_registry.MetricData, "segments",
                         _registry.cached_property(counting))
-    _registry.MetricData.confusion.__set_name__(_registry.MetricData, "confusion")
+    _registry.MetricData.segments.__set_name__(_registry.MetricData, "segments")
     names = metric_names("threshold")
     out = compute_metrics(names, [0, 1, 1, 0, 1], [0.1, 0.7, 0.4, 0.6, 0.9], threshold=0.5)
     assert [v.metric for v in out] == names

@@ -164,37 +164,36 @@ def test_slope_wald_coverage():
     assert 0.935 <= covered.mean() <= 0.965, covered.mean()
 
 
-def test_ece_weighted_statistic_equals_row_duplication():
-    """The vectorised weighted ECE used by the bootstrap: integer weights == repeated rows."""
-    from rwe.metrics._calibration import _ece_statistic
-
+def test_ece_of_repeated_rows_equals_ece_of_weighted_histogram():
+    """ECE from a histogram with counts == ECE of the rows repeated (the bootstrap resamples
+    histogram counts), and the seeded interval is reproducible."""
     rng = np.random.default_rng(8)
-    p = rng.uniform(size=60)
+    p = np.round(rng.uniform(size=60), 3)
     y = (rng.uniform(size=60) < p).astype(float)
+    w = rng.poisson(1.0, size=60)
+    rep = np.repeat(np.arange(60), w)
     bins = np.minimum((p * 10).astype(int), 9)
-    stat = _ece_statistic(10)
-    w = rng.poisson(1.0, size=(4, 60))
-    got = stat(y - p, bins, weights=w)
-    for r in range(4):
-        rep = np.repeat(np.arange(60), w[r])
-        assert_allclose(got[r], stat((y - p)[rep], bins[rep]), rtol=1e-12)
+    want = np.abs(np.bincount(bins[rep], (y - p)[rep], minlength=10)).sum() / rep.size
+    got = compute_metric("ece", y[rep], p[rep], n_boot=200, random_state=3)
+    assert_allclose(got.estimate, want, rtol=1e-12)
+    again = compute_metric("ece", y[rep], p[rep], n_boot=200, random_state=3)
+    assert [*got.ci] == [*again.ci] and got.extras["n_boot"] == 200
 
 
-def test_non_convergence_becomes_reason_and_convergence_warning(monkeypatch):
-    from rwe.exceptions import ConvergenceWarning
-    from rwe.metrics import _calibration
+def test_non_convergence_becomes_reason(monkeypatch):
+    import rwe.stats as st
 
-    class NotConverged:
-        mle_retvals = {"converged": False}
-        params = np.array([np.nan, np.nan])
-        bse = np.array([np.nan, np.nan])
+    real = st.fit_logistic
 
-    monkeypatch.setattr(_calibration, "_fit_glm",
-                        lambda *a: (NotConverged(), ["ConvergenceWarning: Newton stalled"]))
+    def stalled(*a, **kw):
+        fit = real(*a, **kw)
+        nan = np.full_like(fit.a, np.nan)
+        return type(fit)(fit.model, nan, nan, nan, nan, nan, np.zeros_like(fit.converged))
+
+    monkeypatch.setattr(st, "fit_logistic", stalled)
     y, p = o5_data()
-    with pytest.warns(ConvergenceWarning, match="did not converge"):
-        v = compute_metric("calibration_slope", y, p)
-    assert np.isnan(v.estimate) and "Newton stalled" in v.reason
+    v = compute_metric("calibration_slope", y, p)
+    assert np.isnan(v.estimate) and v.ci is None and "did not converge" in v.reason
 
 
 # --------------------------------------------------------------- many groups fitted at once
@@ -207,76 +206,103 @@ def _groups(seed=3, sizes=(400, 1500, 90, 2500)):
     return y, p, grp
 
 
-def test_grouped_fit_equals_statsmodels_logit_in_every_group():
-    """One Newton iteration over all rows = one statsmodels Logit per group: estimates,
+def _segments_of(y, lp, grp):
+    """Rows sorted by group: one segment per group, one row per observation."""
+    order = np.argsort(grp, kind="stable")
+    g = grp[order]
+    starts = np.searchsorted(g, np.arange(g.max() + 1))
+    return lp[order], y[order].astype(float), np.ones(g.size), starts
+
+
+def test_fit_logistic_equals_statsmodels_logit_in_every_segment():
+    """One Newton iteration over all segments = one statsmodels Logit per group: estimates,
     model-based SEs and the log-likelihood, for the slope and the offset models."""
-    from rwe.metrics._calibration import grouped_logistic_fit
+    from rwe.stats import fit_logistic
 
     y, p, grp = _groups()
     lp = np.log(p) - np.log1p(-p)
     k = grp.max() + 1
-    slopes = grouped_logistic_fit(y, lp, grp, k, model="slopes")
-    offset = grouped_logistic_fit(y, lp, grp, k, model="offset")
-    assert slopes.converged and offset.converged
-    llf_s = llf_o = 0.0
+    x, succ, trials, starts = _segments_of(y, lp, grp)
+    slopes = fit_logistic(x, succ, trials, starts, model="slope")
+    offset = fit_logistic(x, succ, trials, starts, model="offset")
+    assert slopes.converged.all() and offset.converged.all()
     for g in range(k):
         m = grp == g
         f = sm.Logit(y[m].astype(float), sm.add_constant(lp[m])).fit(disp=0, tol=1e-12)
         assert_allclose([slopes.a[g], slopes.b[g]], f.params, rtol=1e-9)
         assert_allclose([slopes.se_a[g], slopes.se_b[g]], f.bse, rtol=1e-9)
+        assert_allclose(slopes.llf[g], f.llf, rtol=1e-11)
         o = sm.Logit(y[m].astype(float), np.ones((m.sum(), 1)), offset=lp[m]).fit(
             disp=0, tol=1e-12)
         assert_allclose(offset.a[g], o.params[0], rtol=1e-9, atol=1e-12)
         assert_allclose(offset.se_a[g], o.bse[0], rtol=1e-9)
-        llf_s += f.llf
-        llf_o += o.llf
-    assert_allclose(slopes.llf, llf_s, rtol=1e-11)
-    assert_allclose(offset.llf, llf_o, rtol=1e-11)
+        assert_allclose(offset.llf[g], o.llf, rtol=1e-11)
     # common slope: the GLM y ~ lp + group
     d = (grp[:, None] == np.arange(1, k)).astype(float)
     glm = sm.GLM(y.astype(float), sm.add_constant(np.column_stack([lp, d])),
                  family=sm.families.Binomial()).fit(tol=1e-12)
-    common = grouped_logistic_fit(y, lp, grp, k, model="common_slope")
-    assert common.converged and common.se_b is None
+    common = fit_logistic(x, succ, trials, starts, model="common_slope")
+    assert common.converged.all()
     assert_allclose(common.b[0], glm.params[1], rtol=1e-9)
-    assert_allclose(common.llf, glm.llf, rtol=1e-11)
-    with pytest.raises(InvalidParameterError, match="model must be"):
-        grouped_logistic_fit(y, lp, grp, k, model="probit")
+    assert_allclose(np.nansum(common.llf), glm.llf, rtol=1e-11)
+    # grouped binomial rows (one row per distinct covariate) give the same fit
+    q = np.clip(np.round(p, 2), 0.005, 0.995)
+    lq = np.log(q) - np.log1p(-q)
+    f_rows = fit_logistic(*_segments_of(y, lq, grp), model="slope")
+    key = grp * 1000 + np.round(q * 100).astype(int)
+    uk, inv = np.unique(key, return_inverse=True)
+    ug = uk // 1000
+    f_grp = fit_logistic(lq[np.unique(inv, return_index=True)[1]],
+                         np.bincount(inv, weights=y), np.bincount(inv).astype(float),
+                         np.searchsorted(ug, np.arange(k)), model="slope")
+    assert_allclose(f_grp.b, f_rows.b, rtol=1e-10)
+    assert_allclose(f_grp.se_b, f_rows.se_b, rtol=1e-10)
+    with pytest.raises(InvalidParameterError, match="model="):
+        fit_logistic(x, succ, trials, starts, model="probit")
 
 
-def test_grouped_fit_has_no_estimate_when_a_group_has_one_class():
-    from rwe.metrics._calibration import grouped_logistic_fit
+def test_fit_logistic_has_no_estimate_where_a_segment_has_one_class_or_separation():
+    from rwe.stats import REASON_NO_CONVERGENCE, fit_logistic, logistic_reasons
 
     y, p, grp = _groups()
     y = y.copy()
     y[grp == 2] = False
-    fit = grouped_logistic_fit(y, logit(p), grp, 4, model="slopes")
-    assert not fit.converged and np.isnan(fit.a).all()
+    sep = grp == 3
+    y[sep] = p[sep] > np.median(p[sep])
+    args = _segments_of(y, logit(p), grp)
+    fit = fit_logistic(*args, model="slope")
+    assert np.isnan(fit.b[[2, 3]]).all() and np.isfinite(fit.b[[0, 1]]).all()
+    reasons = logistic_reasons(*args)
+    assert "no positive" in reasons[2] and "separat" in reasons[3]
+    assert reasons[0] is None and REASON_NO_CONVERGENCE == "logistic fit did not converge"
+    off = fit_logistic(*args, model="offset")
+    assert np.isnan(off.a[2]) and np.isfinite(off.a[3])  # CITL exists under separation
 
 
-def test_calibration_fits_by_group_equal_the_metric_functions():
-    """The subgroup table's joint fits give exactly what compute_metrics gives per group; the
-    groups without a finite MLE are left to the metric functions (which give the reason)."""
-    from rwe.metrics._calibration import calibration_fits_by_group
-    from rwe.metrics._registry import MetricData
+def test_slope_kernel_over_segments_equals_compute_metric_per_group():
+    """The subgroup path (one kernel call over every level) gives exactly what
+    compute_metrics gives per group, reasons included."""
+    from rwe.metrics import get_metric
+    from rwe.metrics._registry import KernelContext
+    from rwe.stats.summaries import summarize_arrays
 
     y, p, grp = _groups(sizes=(400, 1500, 90, 2500, 60, 50))
     y = y.copy()
     y[grp == 4] = False                       # one class: no slope, no intercept
     sep = grp == 5                            # separated: no slope, an intercept
     y[sep] = p[sep] > np.median(p[sep])
-    datas = [MetricData(y[grp == g], p[grp == g], confidence_level=0.9) for g in range(6)]
-    names = ["calibration_slope", "calibration_intercept", "brier"]
-    got = calibration_fits_by_group(datas, names)
-    assert set(got) == {(g, m) for g in range(4) for m in names[:2]} | {
-        (5, "calibration_intercept")}
-    for (g, m), v in got.items():
-        want = compute_metric(m, y[grp == g], p[grp == g], confidence_level=0.9)
-        assert (v.metric, v.n, v.events, v.reason, v.ci.method, v.ci.level) == (
-            want.metric, want.n, want.events, None, "wald", 0.9)
-        assert_allclose([v.estimate, v.ci.low, v.ci.high], [want.estimate, *want.ci],
-                        rtol=1e-9, atol=1e-12)
-        assert sorted(v.extras) == sorted(want.extras)
-        for key in v.extras:
-            assert_allclose(v.extras[key], want.extras[key], rtol=1e-9, atol=1e-12)
+    s = summarize_arrays(y_true=y, scores={"v": p}, attributes={"g": grp.astype(str)})
+    seg = s.segments(s.grouping("g"), "v")
+    ctx = KernelContext(confidence_level=0.9)
+    for name in ("calibration_slope", "calibration_intercept", "brier"):
+        lv = get_metric(name).kernel(seg, ctx)
+        for i, lab in enumerate(seg.labels):
+            m = grp == int(lab)
+            v = lv.value(i, name, int(m.sum()), int(y[m].sum()))
+            want = compute_metric(name, y[m], p[m], confidence_level=0.9)
+            assert (v.metric, v.n, v.events, v.reason) == (want.metric, want.n, want.events,
+                                                           want.reason)
+            assert_allclose(v.estimate, want.estimate, rtol=1e-12, atol=1e-14)
+            if want.ci is not None:
+                assert_allclose([*v.ci], [*want.ci], rtol=1e-12, atol=1e-14)
     assert "separat" in compute_metric("calibration_slope", y[sep], p[sep]).reason

@@ -13,11 +13,11 @@ from _subgroups_helpers import make_ev, synthetic_frame
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy import stats
 
+import rwe.subgroups._bootstrap as boot
 import rwe.subgroups._performance as perf
 from rwe.data import ColumnRoles, EvaluationSet
-from rwe.stats.summaries import poisson1_weights
+from rwe.stats.summaries import poisson1_weights, summarize
 from rwe.subgroups import subgroup_performance
-from rwe.subgroups._engine import encode_cells
 
 
 def _wide_ev(n=20000, n_attr=8, seed=0):
@@ -34,7 +34,8 @@ def _wide_ev(n=20000, n_attr=8, seed=0):
 def _cells(ev, by):
     by = perf._norm_by(by)
     attrs = list(dict.fromkeys(a for g in by for a in g))
-    return encode_cells({a: ev.attribute(a) for a in attrs}, by, len(ev.y_true))
+    s = summarize(ev, attributes=attrs, features=())
+    return s.cells, [s.grouping(())] + [s.grouping(g) for g in by]
 
 
 @pytest.mark.parametrize("kw, max_bins", [
@@ -45,17 +46,17 @@ def _cells(ev, by):
 def test_bootstrap_counts_are_linear_in_levels_not_joint_cells(monkeypatch, kw, max_bins):
     ev, attrs = _wide_ev()
     by = attrs + [("a0", "a1"), ("a2", "a3")]
-    cells = _cells(ev, by)
-    total_levels = sum(len(g.levels) for g in cells.groupings)  # 1 + 8 * 4 + 2 * 16 = 65
+    cells, groupings = _cells(ev, by)
+    total_levels = sum(len(g.levels) for g in groupings)  # 1 + 8 * 4 + 2 * 16 = 65
     assert cells.n_cells > 200 * total_levels  # ~17,000 joint cells: the old design's size
     shapes = []
-    real = perf.poisson_bootstrap_counts
+    real = boot.poisson_bootstrap_counts
 
     def spy(counts, *args, **kwargs):
         shapes.append(np.shape(counts))
         return real(counts, *args, **kwargs)
 
-    monkeypatch.setattr(perf, "poisson_bootstrap_counts", spy)
+    monkeypatch.setattr(boot, "poisson_bootstrap_counts", spy)
     tracemalloc.start()
     try:
         rep = subgroup_performance(ev, by=by, n_boot=200, random_state=0, heterogeneity=False,
@@ -76,43 +77,59 @@ def test_bootstrap_counts_are_linear_in_levels_not_joint_cells(monkeypatch, kw, 
     assert fair["ci_low"].notna().all() and (fair["ci_low"] <= fair["ci_high"]).all()
 
 
+def _specs(*names):
+    from rwe.metrics import get_metric
+
+    return [get_metric(n) for n in names]
+
+
 def test_cluster_bootstrap_replicates_equal_patient_weighted_row_statistics():
     df = synthetic_frame(3000, seed=21)
     df["pid"] = np.random.default_rng(3).integers(0, 1100, len(df))  # repeated patients
     df.loc[:59, "race"] = None  # race missing: sex is then not derivable from sex x race
     ev = make_ev(df, patient_id="pid")
-    cells = _cells(ev, ("sex", "race", ("sex", "race")))
-    bases, plan = perf._resampled_groupings(cells.groupings)
-    names = [g.name for g in cells.groupings]
+    by = perf._norm_by(("sex", "race", ("sex", "race")))
+    summ = summarize(ev, attributes=["sex", "race"], features=(), keep_clusters=True)
+    groupings = [summ.grouping(())] + [summ.grouping(g) for g in by]
+    bases, plan = boot.resampled_groupings(groupings)
+    names = [g.name for g in groupings]
     assert [names[i] for i in bases] == ["sex", "sex x race"]
     assert plan[names.index("overall")][0] == names.index("sex")
     assert plan[names.index("race")][0] == names.index("sex x race")
     y, s, pid = ev.y_true, ev.score(), ev.clusters
     B = 40
-    out, info = perf._bootstrap(y, s, cells, 0.5, 2048, B, np.random.default_rng(5), pid,
-                                ["sensitivity", "fpr"], cells.groupings)
+    out, info = boot.bootstrap_replicates(summ, groupings, _specs("sensitivity", "fpr"),
+                                          version=None, threshold=0.5, n_bins=2048, n_boot=B,
+                                          rng=np.random.default_rng(5), clusters=True)
     assert info["bootstrap_bins"] == 2 and info["bootstrap"] == "cluster (patients)"
     # the same weights, drawn by the same sampler: one Poisson(1) weight per patient
     # (sorted ids) and replicate, shared by every row of the patient and every grouping
     ids, inv = np.unique(pid, return_inverse=True)
     w = poisson1_weights(np.random.default_rng(5), (len(ids), B)).astype(float)[inv]  # rows x B
     pred = s >= 0.5
-    for g in cells.groupings:
-        lev = g.cell_to_level[cells.codes]
+    row_cell = summ.clusters.cell
+    for g in groupings:
+        lev = g.cell_to_level[row_cell]
         for j in range(len(g.levels)):
             m = lev == j
             sens = (w * (m & y & pred)[:, None]).sum(0) / (w * (m & y)[:, None]).sum(0)
             fpr = (w * (m & ~y & pred)[:, None]).sum(0) / (w * (m & ~y)[:, None]).sum(0)
             assert_allclose(out["sensitivity"][g.name][:, j], sens, rtol=1e-12)
             assert_allclose(out["fpr"][g.name][:, j], fpr, rtol=1e-12)
+    # the patient index is transient: never pickled
+    import pickle
+
+    assert pickle.loads(pickle.dumps(summ)).clusters is None
 
 
 def test_row_bootstrap_of_derived_groupings_matches_analytic_spread():
     ev = make_ev(synthetic_frame(4000, seed=22))
-    cells = _cells(ev, ("sex", ("sex", "race")))
-    out, info = perf._bootstrap(ev.y_true, ev.score(), cells, 0.5, 2048, 300,
-                                np.random.default_rng(1), None, ["sensitivity", "auroc"],
-                                cells.groupings)
+    by = perf._norm_by(("sex", ("sex", "race")))
+    summ = summarize(ev, attributes=["sex", "race"], features=())
+    groupings = [summ.grouping(())] + [summ.grouping(g) for g in by]
+    out, info = boot.bootstrap_replicates(summ, groupings, _specs("sensitivity", "auroc"),
+                                          version=None, threshold=0.5, n_bins=2048, n_boot=300,
+                                          rng=np.random.default_rng(1), clusters=False)
     assert info["bootstrap_resampled_levels"] == 8  # overall and sex come from sex x race
     assert info["bootstrap_bins"] == info["n_bins"] == 2048  # 0.5 is a grid edge
     assert info["auroc_binned_error_bound_max"] < 1e-3
@@ -173,10 +190,13 @@ def test_calibration_heterogeneity_equals_statsmodels_glm_lr(flchain_ev, flchain
 
 
 def test_binned_slope_gives_nan_without_both_outcomes():
-    x = np.linspace(-3, 1, 8)[None, :]
-    cnt = np.zeros((3, 1, 2, 8))
-    cnt[0, 0, 0] = 5  # controls only
-    cnt[1, 0, 1] = 5  # cases only
-    cnt[2, 0, 0], cnt[2, 0, 1] = 5, np.arange(8)  # both: finite slope
-    b = perf._binned_logistic_slope(x, cnt)
-    assert np.isnan(b[0, 0]) and np.isnan(b[1, 0]) and np.isfinite(b[2, 0])
+    from rwe.stats import fit_logistic
+
+    x = np.tile(np.linspace(-3, 1, 8), 3)
+    neg = np.zeros(24)
+    pos = np.zeros(24)
+    neg[:8] = 5  # controls only
+    pos[8:16] = 5  # cases only
+    neg[16:], pos[16:] = 5, np.arange(8)  # both: finite slope
+    b = fit_logistic(x, pos, pos + neg, [0, 8, 16]).b
+    assert np.isnan(b[0]) and np.isnan(b[1]) and np.isfinite(b[2])

@@ -26,22 +26,29 @@ def test_point_estimate_passes_but_bound_fails_is_not_met():
     assert len(g) == 1
     row = g.iloc[0]
     assert row["estimate"] > 0.80 and row["bound"] < 0.80  # 0.863 vs lower bound 0.743
-    assert row["met"] is False or row["met"] == False  # noqa: E712
-    assert row["verdict"].startswith("not met") and row["bound_side"] == "lower"
+    assert row["status"] == "fail" and row["bound_side"] == "lower"
 
 
 def test_bound_above_goal_is_met_and_scopes():
     ev = _fixed_ev()
     goals = [{"metric": "sensitivity", "goal": 0.70, "scope": "all"},
              {"metric": "specificity", "goal": 0.95, "scope": "subgroups"}]
-    g = subgroup_performance(ev, metrics=("sensitivity", "specificity"), by=("sex",),
-                             fairness=False, goals=goals, min_n=10).goals
+    res = subgroup_performance(ev, metrics=("sensitivity", "specificity"), by=("sex",),
+                               fairness=False, goals=goals, min_n=10)
+    g = res.goals
     sens = g[g["metric"] == "sensitivity"]
     assert list(sens["group"]) == ["overall", "sex", "sex"]
-    assert bool(sens.iloc[0]["met"]) is True
-    assert sens.iloc[0]["verdict"].startswith("met: lower 95% bound 0.7428")
+    assert sens.iloc[0]["status"] == "pass"
+    assert sens.iloc[0]["bound"] == pytest.approx(0.742783, abs=1e-6)
     spec = g[g["metric"] == "specificity"]
     assert set(spec["group"]) == {"sex"}
+    v = res.verdicts[0]
+    assert v.criterion == ("sensitivity: lower 95% confidence bound > 0.7, overall and in "
+                           "every subgroup")
+    # headline counts equal the table
+    assert v.counts == {s: int((sens["status"] == s).sum())
+                        for s in ("pass", "fail", "not_evaluable")}
+    assert v.status == ("pass" if (sens["status"] == "pass").all() else v.status)
 
 
 def test_lower_is_better_metric_uses_upper_bound():
@@ -49,7 +56,7 @@ def test_lower_is_better_metric_uses_upper_bound():
     g = subgroup_performance(ev, metrics=("fpr",), by=("sex",), fairness=False,
                              goals=[{"metric": "fpr", "goal": 0.05}]).goals.iloc[0]
     # FPR 1/169, Wilson upper bound 0.0328 < 0.05
-    assert g["bound_side"] == "upper" and bool(g["met"]) is True
+    assert g["bound_side"] == "upper" and g["status"] == "pass"
     assert g["bound"] == pytest.approx(1 - 0.967249, abs=1e-6)
 
 
@@ -63,8 +70,8 @@ def test_insufficient_cells_are_not_evidence():
                              goals=[{"metric": "sensitivity", "goal": 0.3,
                                      "scope": "subgroups"}]).goals
     tiny = g[g["level"] == "Tiny"].iloc[0]
-    assert tiny["verdict"] == "insufficient data" and tiny["met"] is None
-    assert (g[g["level"] != "Tiny"]["verdict"].str.startswith("met")).all()
+    assert tiny["status"] == "not_evaluable" and "min_n" in tiny["reason"]
+    assert (g[g["level"] != "Tiny"]["status"] == "pass").all()
 
 
 def test_goal_on_uncomputed_metric_raises():
@@ -72,3 +79,47 @@ def test_goal_on_uncomputed_metric_raises():
     with pytest.raises(InvalidParameterError, match="goal metric 'auroc'"):
         subgroup_performance(ev, metrics=("sensitivity",), by=("sex",), fairness=False,
                              goals=[{"metric": "auroc", "goal": 0.8}])
+
+
+def test_verdict_ids_are_stable_under_reordering_and_change_with_content():
+    ev = _fixed_ev()
+    a = {"metric": "sensitivity", "goal": 0.70, "scope": "all"}
+    b = {"metric": "specificity", "goal": 0.95, "scope": "subgroups"}
+    kw = dict(metrics=("sensitivity", "specificity"), by=("sex",), fairness=False, min_n=10)
+    v1 = subgroup_performance(ev, goals=[a, b], **kw).verdicts
+    v2 = subgroup_performance(ev, goals=[b, a], **kw).verdicts
+    assert {v.id for v in v1} == {v.id for v in v2}
+    v3 = subgroup_performance(ev, goals=[{**a, "goal": 0.71}], **kw).verdicts
+    assert v3[0].id != v1[0].id and v3[0].id.startswith("subgroups.goal.sensitivity-")
+
+
+def test_goal_for_another_version_is_not_evaluated():
+    df = pd.DataFrame({"y": np.r_[np.ones(60), np.zeros(140)].astype(int),
+                       "s1": np.r_[np.full(60, .9), np.full(140, .1)],
+                       "s2": np.r_[np.full(60, .2), np.full(140, .1)],
+                       "sex": np.tile(["F", "M"], 100)})
+    from rwe.data import ColumnRoles, EvaluationSet
+
+    ev = EvaluationSet.from_frame(df, ColumnRoles(scores={"v1": "s1", "v2": "s2"}, label="y",
+                                                  attributes=("sex",)))
+    res = subgroup_performance(ev, metrics=("sensitivity",), by=("sex",), fairness=False,
+                               version="v1", threshold=0.5,
+                               goals=[{"metric": "sensitivity", "goal": 0.8, "version": "v2"}])
+    v = res.verdicts[0]
+    assert v.status == "not_evaluated" and "'v2'" in v.reason and "'v1'" in v.reason
+
+
+def test_unreachable_goal_is_not_evaluable_not_fail():
+    """7/7 has a Wilson lower bound of 0.646: a goal of 0.75 cannot be met at this n."""
+    df = pd.DataFrame({"y": np.r_[np.ones(7), np.zeros(60), np.ones(200), np.zeros(300)],
+                       "score": np.r_[np.full(7, .9), np.full(60, .1), np.full(200, .9),
+                                      np.full(300, .1)],
+                       "sex": np.r_[np.full(67, "F"), np.full(500, "M")]})
+    ev = make_ev(df, attributes=("sex",))
+    res = subgroup_performance(ev, metrics=("sensitivity",), by=("sex",), fairness=False,
+                               min_events=5, goals=[{"metric": "sensitivity", "goal": 0.75,
+                                                     "scope": "subgroups"}])
+    f = res.goals.set_index("level")
+    assert f.loc["F", "status"] == "not_evaluable" and "unreachable" in f.loc["F", "reason"]
+    assert f.loc["M", "status"] == "pass"
+    assert res.verdicts[0].status == "not_evaluable"

@@ -12,7 +12,11 @@ from numpy.testing import assert_allclose
 from sklearn.metrics import precision_score, recall_score, roc_auc_score
 
 from rwe.exceptions import InvalidParameterError
-from rwe.subgroups import SubgroupReport, subgroup_performance, subgroup_performance_from_protocol
+from rwe.subgroups import (
+    SubgroupPerformanceResult,
+    subgroup_performance,
+    subgroup_performance_from_protocol,
+)
 from rwe.subgroups._performance import TABLE_COLUMNS
 
 
@@ -102,17 +106,21 @@ def test_insufficient_and_degenerate_cells():
     t = subgroup_performance(ev, by=("race",), fairness=False).table
     assert list(t.columns) == TABLE_COLUMNS
     tiny = _cell(t, "race", "Tiny", "sensitivity")
-    assert np.isnan(tiny.estimate) and tiny.reason == "degenerate: no positives"
-    assert "insufficient: events<5" in tiny["flags"]
-    assert np.isfinite(_cell(t, "race", "Tiny", "specificity").estimate)
-    assert _cell(t, "race", "Tiny", "specificity")["flags"] is None
+    assert np.isnan(tiny.estimate) and tiny.status == "degenerate"
+    assert tiny.reason == "no positive cases; fewer than min_events = 5 events"
+    spec_tiny = _cell(t, "race", "Tiny", "specificity")
+    assert np.isfinite(spec_tiny.estimate) and spec_tiny.status == "ok"
+    assert spec_tiny.reason is None  # specificity needs no events
     auc = _cell(t, "race", "Tiny", "auroc")
-    assert np.isnan(auc.estimate) and auc.reason == "degenerate: no positives"
+    assert np.isnan(auc.estimate) and auc.status == "degenerate"
+    assert auc.reason.startswith("one class only (no positive cases)")
     small = _cell(t, "race", "Small", "ppv")
-    assert np.isnan(small.estimate) and small.reason == "degenerate: no predicted positives"
-    assert small["flags"].startswith("insufficient: n<30")
+    assert np.isnan(small.estimate) and small.status == "degenerate"
+    assert small.reason == "no predicted positives; fewer than min_n = 30 rows"
     sens_small = _cell(t, "race", "Small", "sensitivity")
-    assert sens_small.estimate == 0.0 and sens_small["flags"] == "insufficient: n<30"
+    assert sens_small.estimate == 0.0 and sens_small.status == "insufficient"
+    assert sens_small.reason == "fewer than min_n = 30 rows"
+    assert set(t["status"]) <= {"ok", "insufficient", "degenerate"}
     # every NaN estimate carries a reason
     nan = t[~np.isfinite(t["estimate"].to_numpy(float))]
     assert nan["reason"].notna().all() and len(nan) >= 4
@@ -171,7 +179,7 @@ def test_cluster_bootstrap_auto():
 def test_result_interface_and_plots():
     ev = make_ev(synthetic_frame(1500, seed=7))
     rep = subgroup_performance(ev, n_boot=100, random_state=0)
-    assert isinstance(rep, SubgroupReport)
+    assert isinstance(rep, SubgroupPerformanceResult)
     assert rep.to_frame() is rep.table
     json.dumps(rep.to_dict())
     assert "Heterogeneity" in rep.summary() and "<table" in rep._repr_html_()

@@ -1,0 +1,349 @@
+"""The one logistic fitter of rwe: recalibration models in many segments at once.
+
+Every calibration number rwe reports (slope, calibration-in-the-large, their standard errors,
+the likelihood-ratio test of a slope x level interaction, bootstrap replicates of the slope)
+comes from :func:`fit_logistic`. Data are *grouped binomial rows*: row ``r`` has a covariate
+``x_r``, ``trials_r`` observations and ``successes_r`` events (one row per patient gives the
+ordinary row-level fit; one row per distinct score or score bin gives the same likelihood
+with fewer rows). Rows belong to *segments* (a subgroup level, a replicate x level pair...):
+the rows of segment ``s`` are ``starts[s]:starts[s + 1]``, and each segment is an independent
+fit, vectorized with :func:`numpy.add.reduceat` (no Python per segment).
+
+Models (``logit P(y) = eta``):
+
+``"slope"``
+    ``eta = a[s] + b[s] x``: the calibration slope model (Cox 1958) of each segment;
+``"offset"``
+    ``eta = a[s] + x``: calibration-in-the-large, ``x`` entering as an offset;
+``"common_slope"``
+    ``eta = a[s] + b x`` with one slope shared by all segments (the null model of the
+    likelihood-ratio test of a slope x segment interaction); its Hessian is arrow-shaped.
+
+Newton-Raphson from ``a = 0, b = 1`` (the predictions as they are), with step halving per
+segment until the log-likelihood does not decrease, stopping when the largest step is below
+``1e-10 max(1, |parameter|)``; quadratic convergence makes the estimates accurate to rounding.
+Standard errors are the square roots of the diagonal of the inverse observed information.
+A segment with only successes or only failures, constant covariates or (quasi-)complete
+separation has no finite maximum-likelihood estimate: :func:`logistic_reasons` names the
+reason and the fit returns NaN for it (never a number set by the iteration limit).
+
+References
+----------
+.. [1] Cox DR. Two further applications of a model for binary regression. Biometrika
+   1958;45(3-4):562-565.
+.. [2] McCullagh P, Nelder JA. Generalized Linear Models, 2nd ed. Chapman & Hall; 1989
+   (chapter 4: binomial data, Newton-Raphson / Fisher scoring).
+.. [3] Albert A, Anderson JA. On the existence of maximum likelihood estimates in logistic
+   regression models. Biometrika 1984;71(1):1-10 (separation).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from rwe.exceptions import InvalidParameterError
+
+__all__ = ["LogisticFit", "fit_logistic", "logistic_reasons", "LOGISTIC_MODELS",
+           "REASON_ONE_CLASS_POS", "REASON_ONE_CLASS_NEG", "REASON_CONSTANT",
+           "REASON_SEPARATION", "REASON_NO_CONVERGENCE"]
+
+LOGISTIC_MODELS = ("slope", "offset", "common_slope")
+REASON_ONE_CLASS_POS = "one class only (no positive cases)"
+REASON_ONE_CLASS_NEG = "one class only (no negative cases)"
+REASON_CONSTANT = "predictions are constant: slope is not estimable"
+REASON_SEPARATION = ("perfect separation: the outcome is separated by logit(p), slope is "
+                     "infinite")
+REASON_NO_CONVERGENCE = "logistic fit did not converge"
+_TOL = 1e-10
+
+
+@dataclass(frozen=True, eq=False)
+class LogisticFit:
+    """Result of :func:`fit_logistic`: one value per segment (``b`` has one value for
+    ``"common_slope"``). ``converged`` is per segment (one flag for ``"common_slope"``);
+    ``llf`` is the log-likelihood per segment (up to the binomial coefficients)."""
+
+    model: str
+    a: np.ndarray
+    b: np.ndarray
+    se_a: np.ndarray
+    se_b: np.ndarray
+    llf: np.ndarray
+    converged: np.ndarray
+
+
+def _seg_sum(v: np.ndarray, starts: np.ndarray, nonempty: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(starts))
+    if v.size:
+        out[nonempty] = np.add.reduceat(v, starts[nonempty])
+    return out
+
+
+def _lengths(starts: np.ndarray, n_rows: int) -> np.ndarray:
+    return np.diff(np.append(starts, n_rows))
+
+
+def logistic_reasons(x: np.ndarray, successes: np.ndarray, trials: np.ndarray,
+                     starts: np.ndarray, model: str = "slope") -> np.ndarray:
+    """Why a segment's model has no finite maximum-likelihood estimate (object array, None =
+    estimable): one outcome class; for the slope model also constant covariates or complete
+    or quasi-complete separation (every case's covariate >= every control's, or <=)."""
+    x = np.asarray(x, dtype=np.float64)
+    pos = np.asarray(successes, dtype=np.float64)
+    neg = np.asarray(trials, dtype=np.float64) - pos
+    starts = np.asarray(starts, dtype=np.int64)
+    k = len(starts)
+    lens = _lengths(starts, x.size)
+    ne = lens > 0
+    out = np.full(k, None, dtype=object)
+    npos = _seg_sum(pos, starts, ne)
+    nneg = _seg_sum(neg, starts, ne)
+    out[npos == 0] = REASON_ONE_CLASS_POS
+    out[(npos > 0) & (nneg == 0)] = REASON_ONE_CLASS_NEG
+    if model == "offset" or not x.size:
+        return out
+    big = np.inf
+    seg = np.repeat(np.arange(k), lens)
+
+    def seg_red(fn, v):
+        r = np.full(k, np.nan)
+        r[ne] = fn.reduceat(v, starts[ne])
+        return r
+
+    xmin_pos = seg_red(np.minimum, np.where(pos > 0, x, big))
+    xmax_pos = seg_red(np.maximum, np.where(pos > 0, x, -big))
+    xmin_neg = seg_red(np.minimum, np.where(neg > 0, x, big))
+    xmax_neg = seg_red(np.maximum, np.where(neg > 0, x, -big))
+    todo = out == None  # noqa: E711 - object array comparison
+    xmin = np.minimum(xmin_pos, xmin_neg)
+    xmax = np.maximum(xmax_pos, xmax_neg)
+    const = todo & (xmax <= xmin)
+    out[const] = REASON_CONSTANT
+    sep = todo & ~const & ((xmax_neg <= xmin_pos) | (xmax_pos <= xmin_neg))
+    out[sep] = REASON_SEPARATION
+    del seg
+    return out
+
+
+def _llf_rows(eta: np.ndarray, pos: np.ndarray, tot: np.ndarray) -> np.ndarray:
+    # successes * eta - trials * log(1 + exp(eta)), with log1p(exp(-|eta|)) for stability
+    return pos * eta - tot * (np.maximum(eta, 0) + np.log1p(np.exp(-np.abs(eta))))
+
+
+def _mu_w(eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    e = np.exp(-np.abs(eta))
+    inv = 1 / (1 + e)
+    mu = np.where(eta >= 0, inv, e * inv)
+    return mu, e * inv * inv  # mu (1 - mu) without cancellation
+
+
+def fit_logistic(x, successes, trials, starts=None, *, model: str = "slope",
+                 max_iter: int = 100, start: tuple[Any, Any] | None = None,
+                 tol: float = _TOL) -> LogisticFit:
+    """Fit a logistic recalibration model in every segment of grouped binomial rows.
+
+    Parameters
+    ----------
+    x : array_like, shape (K,)
+        Covariate of each row (the logit of the predicted probability; an offset for
+        ``model="offset"``).
+    successes, trials : array_like, shape (K,)
+        Events and observations of each row (``0 <= successes <= trials``; rows with
+        ``trials = 0`` add nothing).
+    starts : array_like of int, shape (S,), optional
+        First row of each segment (ascending; default one segment).
+    model : {"slope", "offset", "common_slope"}
+    max_iter : int
+    start : (a, b), optional
+        Starting values per segment (default ``a = 0, b = 1``), e.g. the fit on the observed
+        data for bootstrap replicates.
+    tol : float
+        Relative step size at which a segment has converged (default 1e-10).
+
+    Returns
+    -------
+    LogisticFit
+        NaN estimates for segments without a finite MLE (:func:`logistic_reasons`) or that
+        did not converge.
+    """
+    if model not in LOGISTIC_MODELS:
+        raise InvalidParameterError(
+            f"model={model!r} is not valid; choose one of: {', '.join(LOGISTIC_MODELS)}")
+    x = np.asarray(x, dtype=np.float64)
+    pos = np.asarray(successes, dtype=np.float64)
+    tot = np.asarray(trials, dtype=np.float64)
+    starts = np.zeros(1, dtype=np.int64) if starts is None else np.asarray(starts, np.int64)
+    k = len(starts)
+    lens = _lengths(starts, x.size)
+    reasons = logistic_reasons(x, pos, tot, starts, "offset" if model == "offset" else "slope")
+    ok = reasons == None  # noqa: E711
+    if model == "common_slope":
+        return _fit_common(x, pos, tot, starts, lens, ok, max_iter)
+    slope = model == "slope"
+    nan = np.full(k, np.nan)
+    a_out, b_out = nan.copy(), (nan.copy() if slope else np.ones(k))
+    sa_out, sb_out = nan.copy(), (nan.copy() if slope else np.zeros(k))
+    llf_out, conv_out = nan.copy(), np.zeros(k, dtype=bool)
+    ids = np.flatnonzero(ok)
+    if ids.size == 0:
+        return LogisticFit(model, a_out, b_out, sa_out, sb_out, llf_out, conv_out)
+    keep = np.repeat(ok, lens)
+    xx, pp, tt = x[keep], pos[keep], tot[keep]
+    ln = lens[ids]
+    if start is None:
+        a, b = np.zeros(ids.size), np.ones(ids.size)
+    else:
+        a0 = np.broadcast_to(np.asarray(start[0], dtype=np.float64), (k,))[ids]
+        b0 = np.broadcast_to(np.asarray(start[1], dtype=np.float64), (k,))[ids]
+        good0 = np.isfinite(a0) & np.isfinite(b0)
+        a, b = np.where(good0, a0, 0.0), np.where(good0 | ~slope, b0 if slope else 1.0, 1.0)
+        if not slope:
+            b = np.ones(ids.size)
+
+    def sums(eta, st, xx_, pp_, tt_):
+        mu, w = _mu_w(eta)
+        r = pp_ - tt_ * mu
+        w = tt_ * w
+        out = [np.add.reduceat(r, st), np.add.reduceat(w, st)]
+        if slope:
+            out += [np.add.reduceat(r * xx_, st), np.add.reduceat(w * xx_, st),
+                    np.add.reduceat(w * xx_ * xx_, st)]
+        return out
+
+    def eta_of(a_, b_, ln_, xx_):
+        return np.repeat(a_, ln_) + (np.repeat(b_, ln_) * xx_ if slope else xx_)
+
+    def llf_of(eta, st, pp_, tt_):
+        return np.add.reduceat(_llf_rows(eta, pp_, tt_), st)
+
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        act = np.arange(ids.size)  # active segments (positions in ids)
+        st = np.concatenate([[0], np.cumsum(ln)[:-1]])
+        eta = eta_of(a, b, ln, xx)
+        llf = llf_of(eta, st, pp, tt)
+        for _ in range(max_iter):
+            if act.size == 0:
+                break
+            g = sums(eta, st, xx, pp, tt)
+            if slope:
+                ga, haa, gb, hab, hbb = g
+                det = haa * hbb - hab * hab
+                da = (hbb * ga - hab * gb) / det
+                db = (haa * gb - hab * ga) / det
+            else:
+                ga, haa = g
+                da, db = ga / haa, np.zeros_like(ga)
+            bad = ~(np.isfinite(da) & np.isfinite(db))
+            da[bad] = 0.0
+            db[bad] = 0.0
+            aa, bb = a[act], b[act]
+            step = np.ones(act.size)
+            na, nb = aa + da, bb + db
+            lnn = ln[act]
+            neta = eta_of(na, nb, lnn, xx)
+            nllf = llf_of(neta, st, pp, tt)
+            worse = nllf < llf - 1e-12 * np.maximum(1.0, np.abs(llf))
+            for _ in range(40):  # step halving where the log-likelihood decreased
+                if not worse.any():
+                    break
+                step = np.where(worse, step / 2, step)
+                na, nb = aa + step * da, bb + step * db
+                neta = eta_of(na, nb, lnn, xx)
+                nllf = llf_of(neta, st, pp, tt)
+                worse = nllf < llf - 1e-12 * np.maximum(1.0, np.abs(llf))
+            big = np.maximum(np.abs(step * da) / np.maximum(1, np.abs(na)),
+                             np.abs(step * db) / np.maximum(1, np.abs(nb)))
+            a[act], b[act] = na, nb
+            eta, llf = neta, nllf
+            done = ((big < tol) & ~bad) | bad
+            conv_out[ids[act[(big < tol) & ~bad]]] = True
+            if done.any():
+                go = ~done
+                rows = np.repeat(go, lnn)
+                act = act[go]
+                xx, pp, tt, eta, llf = xx[rows], pp[rows], tt[rows], eta[rows], llf[go]
+                st = np.concatenate([[0], np.cumsum(ln[act])[:-1]])
+        # information at the final estimates, for the converged segments
+        cv = np.flatnonzero(conv_out[ids])
+        if cv.size:
+            rows = np.repeat(np.isin(np.arange(ids.size), cv), ln)
+            xx2, pp2, tt2 = x[keep][rows], pos[keep][rows], tot[keep][rows]
+            ln2 = ln[cv]
+            st2 = np.concatenate([[0], np.cumsum(ln2)[:-1]])
+            eta2 = eta_of(a[cv], b[cv], ln2, xx2)
+            g = sums(eta2, st2, xx2, pp2, tt2)
+            llf2 = llf_of(eta2, st2, pp2, tt2)
+            if slope:
+                _, haa, _, hab, hbb = g
+                det = haa * hbb - hab * hab
+                se_a, se_b = np.sqrt(hbb / det), np.sqrt(haa / det)
+            else:
+                haa = g[1]
+                se_a, se_b = np.sqrt(1 / haa), np.zeros_like(haa)
+            good = np.isfinite(a[cv]) & np.isfinite(b[cv]) & np.isfinite(se_a) & \
+                np.isfinite(se_b)
+            gi = ids[cv[good]]
+            a_out[gi], sa_out[gi], llf_out[gi] = a[cv][good], se_a[good], llf2[good]
+            if slope:
+                b_out[gi], sb_out[gi] = b[cv][good], se_b[good]
+            conv_out[ids[cv[~good]]] = False
+    return LogisticFit(model, a_out, b_out, sa_out, sb_out, llf_out, conv_out)
+
+
+def _fit_common(x, pos, tot, starts, lens, ok, max_iter) -> LogisticFit:
+    """``a[s] + b x`` with a shared slope, over the estimable segments (arrow Hessian)."""
+    k = len(starts)
+    nan = np.full(k, np.nan)
+    if not ok.any():
+        return LogisticFit("common_slope", nan, np.array([np.nan]), nan.copy(),
+                           np.array([np.nan]), nan.copy(), np.array([False]))
+    ids = np.flatnonzero(ok)
+    keep = np.repeat(ok, lens)
+    xx, pp, tt = x[keep], pos[keep], tot[keep]
+    ln = lens[ids]
+    st = np.concatenate([[0], np.cumsum(ln)[:-1]])
+    a = np.zeros(ids.size)
+    b = 1.0
+    converged = False
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        def state(a_, b_):
+            eta = np.repeat(a_, ln) + b_ * xx
+            return eta, float(_llf_rows(eta, pp, tt).sum())
+
+        eta, llf = state(a, b)
+        for _ in range(max_iter):
+            mu, w = _mu_w(eta)
+            r = pp - tt * mu
+            w = tt * w
+            ga = np.add.reduceat(r, st)
+            haa = np.add.reduceat(w, st)
+            hab = np.add.reduceat(w * xx, st)
+            gb = float((r * xx).sum())
+            hbb = float((w * xx * xx).sum())
+            db = (gb - np.sum(hab * ga / haa)) / (hbb - np.sum(hab * hab / haa))
+            da = (ga - hab * db) / haa
+            if not (np.isfinite(da).all() and math.isfinite(db)):
+                break
+            step = 1.0
+            for _ in range(40):
+                neta, nllf = state(a + step * da, b + step * db)
+                if nllf >= llf - 1e-12 * max(1.0, abs(llf)):
+                    break
+                step /= 2
+            big = max(float(np.max(np.abs(step * da) / np.maximum(1, np.abs(a + step * da)))),
+                      abs(step * db) / max(1.0, abs(b + step * db)))
+            a, b, eta, llf = a + step * da, b + step * db, neta, nllf
+            if big < _TOL:
+                converged = True
+                break
+    a_out = nan.copy()
+    llf_seg = nan.copy()
+    if converged:
+        a_out[ids] = a
+        llf_seg[ids] = np.add.reduceat(_llf_rows(eta, pp, tt), st)
+    return LogisticFit("common_slope", a_out, np.array([b if converged else np.nan]),
+                       nan.copy(), np.array([np.nan]), llf_seg, np.array([converged]))
