@@ -59,12 +59,18 @@ def _validate(protocol_path: str | Path, *, data: bool = True):
     protocol = load_protocol(protocol_path)
     evset = None
     if data:
+        from rwe.exceptions import DataValidationError
+        from rwe.protocol import check_inputs
+
         evset = protocol.load_data()
         protocol.load_reference_rows()
         if protocol.population.reference is not None:
             from rwe.representativeness import load_reference
 
             load_reference(protocol.reference_path())
+        problems = check_inputs(protocol, evset)
+        if problems:
+            raise DataValidationError(problems, source=evset.source)
     return protocol, evset
 
 
