@@ -1,13 +1,18 @@
 """The ``rwe`` command line: argument mapping only; every analysis lives in the library.
 
 Exit codes: 0 success; 2 bad input (protocol, data, arguments, existing output) with one line
-per problem on stderr and no traceback; 1 an unexpected internal error; 130 interrupted.
+per problem on stderr and no traceback; 1 an unexpected internal error; 130 interrupted; 141
+when the reader of the standard output went away (``rwe validate p.yaml | head -1``): rwe then
+stops quietly, with the status a shell reports for ``grep`` or ``git log`` killed by SIGPIPE
+(128 + 13), so that ``set -o pipefail`` scripts see the same as with those tools.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import typing
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,12 +20,34 @@ from rwe import __version__
 from rwe.exceptions import RWEError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
+EXIT_PIPE = 128 + 13  # SIGPIPE, as the shell reports a tool killed by it
 
 _DEMO_PROTOCOL = "protocols/demo.yaml"
 
 
 class _Usage(RWEError):
     """A command-line usage problem (reported like any other bad input)."""
+
+
+class _StdoutClosed(Exception):
+    """The standard output is a pipe whose reader has gone (``| head``)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with rwe's error format: one line, ``rwe: error: ...``, exit 2."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(EXIT_USAGE, f"rwe: error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
 
 
 # ------------------------------------------------------------------------------- helpers
@@ -30,7 +57,10 @@ def _project_root() -> Path:
 
 
 def _echo(msg: str = "") -> None:
-    print(msg, flush=True)
+    try:
+        print(msg, flush=True)
+    except BrokenPipeError:
+        raise _StdoutClosed from None
 
 
 def _error_lines(exc: BaseException) -> list[str]:
@@ -59,12 +89,18 @@ def _validate(protocol_path: str | Path, *, data: bool = True):
     protocol = load_protocol(protocol_path)
     evset = None
     if data:
+        from rwe.exceptions import DataValidationError
+        from rwe.protocol import check_inputs
+
         evset = protocol.load_data()
         protocol.load_reference_rows()
         if protocol.population.reference is not None:
             from rwe.representativeness import load_reference
 
             load_reference(protocol.reference_path())
+        problems = check_inputs(protocol, evset)
+        if problems:
+            raise DataValidationError(problems, source=evset.source)
     return protocol, evset
 
 
@@ -85,7 +121,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                      "checkout (pip install -e .)")
     from rwe.datasets import demo_path, ensure_demo
 
-    if ensure_demo():
+    try:
+        generated = ensure_demo()
+    except OSError as exc:  # a full disk names no file: say where the data were going
+        if getattr(exc, "filename", None):
+            raise
+        raise _Usage(f"{demo_path()}: could not write the demo data: "
+                     f"{exc.strerror or str(exc).splitlines()[0]}") from None
+    if generated:
         _echo(f"generated the demo data (seed as in its data card) in {demo_path()}")
     protocol, evset = _validate(protocol_path)
     _echo(_summary(protocol, evset))
@@ -127,7 +170,7 @@ _PLANNED = {
 
 # ------------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="rwe",
         description="Real-world evidence for AI-enabled medical devices: validate a protocol, "
                     "build an evidence dossier.",
@@ -147,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--force", action="store_true",
                        help="replace an existing dossier at --out")
         q.add_argument("--no-pdf", action="store_true", help="skip the PDF rendering")
-        q.add_argument("--jobs", type=int, default=None,
+        q.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
                        help="notebooks run in parallel (default: CPU count, at most 2)")
         q.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -188,6 +231,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return int(args.func(args) or EXIT_OK)
+    except _StdoutClosed:
+        _silence_stdout()
+        return EXIT_PIPE
     except KeyboardInterrupt:
         print("rwe: interrupted", file=sys.stderr)
         return 130
@@ -199,6 +245,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
         print(f"rwe: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _silence_stdout() -> None:
+    """Point the closed standard output at /dev/null, so that the interpreter's final flush
+    does not print "Exception ignored ... BrokenPipeError" (Python docs, signal module notes
+    on SIGPIPE)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # replaced stream (tests): nothing to do
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -14,6 +14,7 @@ __all__ = [
     "ReferenceDataError",
     "NotebookExecutionError",
     "DossierExistsError",
+    "DossierWriteError",
     "RWEWarning",
     "SmallSubgroupWarning",
     "ConvergenceWarning",
@@ -82,6 +83,11 @@ class NotebookExecutionError(RWEError):
 
 class DossierExistsError(RWEError, FileExistsError):
     """The output directory exists and ``force`` was not given."""
+
+
+class DossierWriteError(RWEError, OSError):
+    """The dossier could not be written (disk full, no permission): names the output directory
+    and the file; nothing is left at the output or in the build directory."""
 
 
 class RWEWarning(UserWarning):

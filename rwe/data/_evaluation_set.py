@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from rwe._optional import import_optional
+from rwe._validation import check_roles_mapping
 from rwe.data._derive import derive_age_bands
 from rwe.data._roles import ColumnRoles
 from rwe.data._validate import validate_frame
@@ -72,8 +73,8 @@ class EvaluationSet:
         """
         if not isinstance(df, pd.DataFrame):
             raise InvalidParameterError(f"df must be a pandas DataFrame, got {type(df).__name__}")
-        if isinstance(roles, Mapping):
-            roles = ColumnRoles(**roles)
+        if not isinstance(roles, ColumnRoles):
+            roles = ColumnRoles(**check_roles_mapping(roles, ColumnRoles.__dataclass_fields__))
         df = apply_derived(df, derived, source=source)
         frame = validate_frame(df, roles, source=source)
         return cls(frame, roles, source)

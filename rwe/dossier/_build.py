@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import errno
 import hashlib
 import json
 import os
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from rwe._results import json_safe
+from rwe._validation import check_int
 from rwe.dossier._notebook import (
     FIGURES_DIR,
     SECTIONS_DIR,
@@ -42,7 +44,12 @@ from rwe.dossier._sections import (
     STATUS_PASS,
     SectionSpec,
 )
-from rwe.exceptions import DossierExistsError, NotebookExecutionError, RWEError
+from rwe.exceptions import (
+    DossierExistsError,
+    DossierWriteError,
+    NotebookExecutionError,
+    RWEError,
+)
 
 __all__ = ["build_dossier", "DossierResult", "NotebookTemplateError", "RESULTS_SCHEMA",
            "MANIFEST_SCHEMA", "default_notebooks_dir", "check_template", "FAILED_SUFFIX",
@@ -65,6 +72,11 @@ MSG_EXISTS = "{out}: a dossier already exists there; pass --force to replace it"
 MSG_NOT_DOSSIER = ("{out}: exists and is not an rwe dossier (no manifest.json or index.html); "
                    "refusing to replace it, even with --force")
 MSG_IS_FILE = "{out}: exists and is a file, not a dossier directory"
+MSG_TEMPLATE_EMPTY = ("{path}: notebook template is empty ({size} bytes); restore it from the rwe "
+                      "source checkout")
+MSG_TEMPLATE_JSON = ("{path}: not a valid notebook: its JSON breaks at line {line}, column {col} "
+                     "({msg}); the file may be truncated")
+MSG_WRITE = "{out}: could not write the dossier: {what}: {reason}; nothing was written{hint}"
 
 
 class NotebookTemplateError(RWEError):
@@ -171,12 +183,37 @@ def _import_nbformat() -> Any:
 
 def check_template(path: Path) -> Any:
     """Read a template and check its tagged ``parameters`` cell defines protocol and out_dir;
-    returns the notebook. A missing parameters cell is an error (papermill only warns)."""
+    returns the notebook. A missing parameters cell is an error (papermill only warns).
+
+    An empty, truncated or non-notebook file is a :class:`NotebookTemplateError` naming the
+    file and where its JSON breaks; the file's content is never quoted.
+    """
     nbformat = _import_nbformat()
 
+    path = Path(path)
     if not path.is_file():
         raise NotebookTemplateError(f"{path}: notebook template not found")
-    nb = nbformat.read(str(path), as_version=4)
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise NotebookTemplateError(MSG_TEMPLATE_EMPTY.format(path=path, size=len(raw)))
+    try:
+        text = raw.decode("utf-8")
+        doc = json.loads(text)
+    except UnicodeDecodeError as exc:
+        raise NotebookTemplateError(
+            f"{path}: not a notebook: not UTF-8 text ({exc.reason} at byte {exc.start}); a "
+            "notebook template is JSON") from None
+    except json.JSONDecodeError as exc:
+        raise NotebookTemplateError(MSG_TEMPLATE_JSON.format(
+            path=path, line=exc.lineno, col=exc.colno, msg=exc.msg)) from None
+    if not isinstance(doc, dict) or "cells" not in doc or "nbformat" not in doc:
+        raise NotebookTemplateError(
+            f"{path}: not a Jupyter notebook: the JSON has no 'cells' and 'nbformat' keys")
+    try:
+        nb = nbformat.reads(text, as_version=4)
+    except Exception as exc:  # nbformat / jsonschema: the notebook breaks the format
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise NotebookTemplateError(f"{path}: not a valid notebook: {first}") from None
     cells = [c for c in nb.cells if "parameters" in (c.get("metadata", {}).get("tags") or [])]
     if not cells:
         raise NotebookTemplateError(
@@ -202,6 +239,35 @@ def _check_target(out: Path, force: bool) -> None:
         raise DossierExistsError(MSG_EXISTS.format(out=out))
     if not ((out / "manifest.json").is_file() or (out / "index.html").is_file()):
         raise DossierExistsError(MSG_NOT_DOSSIER.format(out=out))
+
+
+def _write_text(path: Path, text: str) -> None:
+    """``path.write_text`` whose error names the file (a full disk reports no file name)."""
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        if exc.filename is not None:
+            raise
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
+
+
+def _write_error(exc: OSError, out: Path, build: Path | None) -> OSError | None:
+    """The one-line error of a failed write into the build (None when ``exc`` is not one:
+    an unreadable input keeps its own message)."""
+    if isinstance(exc, RWEError):
+        return None
+    what = f"writing into {out.parent}"
+    if exc.filename is not None and build is not None:
+        try:
+            rel = Path(exc.filename).resolve().relative_to(build.resolve())
+        except ValueError:
+            return None  # not a file of the build: e.g. an input that could not be read
+        if rel.parts:
+            what = f"writing {rel.as_posix()}"
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    hint = (" (free some space or choose another --out)"
+            if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)) else "")
+    return DossierWriteError(MSG_WRITE.format(out=out, what=what, reason=reason, hint=hint))
 
 
 def _install(build: Path, out: Path, force: bool) -> None:
@@ -806,6 +872,8 @@ def build_dossier(protocol_path: str | Path, out_dir: str | Path, *, force: bool
 
     started = _now()
     t0 = time.perf_counter()
+    if jobs is not None:
+        jobs = check_int(jobs, "jobs", minimum=1)
     protocol = load_protocol(protocol_path)
     protocol_abs = Path(protocol.path).resolve() if protocol.path else Path(protocol_path)
     out = Path(out_dir).resolve()
@@ -818,29 +886,38 @@ def build_dossier(protocol_path: str | Path, out_dir: str | Path, *, force: bool
         check_template(templates[s.name])
     if jobs is None:
         jobs = min(2, os.cpu_count() or 1)
-    jobs = max(1, int(jobs))
     if pdf is None:
         pdf = bool(protocol.report.pdf)
     k = protocol.report.small_cell_k
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    build = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    build.chmod(0o777 & ~umask)  # mkdtemp makes it private; a dossier is a normal directory
-    (build / "notebooks").mkdir()
-    # The data are read and validated once, here, while the first kernels start up (they
-    # wait for the snapshot when they need it); bad data stop the build with their one-line
-    # error and nothing is written.
-    announce_build(build, [s.name for s in specs], data_pending=evset is None,
-                   protocol=protocol)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        build = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+    except OSError as exc:
+        raise (_write_error(exc, out, None) or exc) from None
     loader = None
-    if evset is None:
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rwe-dossier-data")
-        loader = pool.submit(_load_and_share, protocol, build)
-        pool.shutdown(wait=False)
-    else:
-        share_evaluation_set(build, protocol, evset)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        build.chmod(0o777 & ~umask)  # mkdtemp makes it private; a dossier is a normal directory
+        (build / "notebooks").mkdir()
+        # The data are read and validated once, here, while the first kernels start up (they
+        # wait for the snapshot when they need it); bad data stop the build with their one-line
+        # error and nothing is written.
+        announce_build(build, [s.name for s in specs], data_pending=evset is None,
+                       protocol=protocol)
+        if evset is None:
+            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rwe-dossier-data")
+            loader = pool.submit(_load_and_share, protocol, build)
+            pool.shutdown(wait=False)
+        else:
+            share_evaluation_set(build, protocol, evset)
+    except BaseException as exc:
+        shutil.rmtree(build, ignore_errors=True)
+        err = _write_error(exc, out, build) if isinstance(exc, OSError) else None
+        if err is not None:
+            raise err from None
+        raise
 
     def halted() -> BaseException | None:
         if loader is not None and loader.done():
@@ -890,7 +967,7 @@ def build_dossier(protocol_path: str | Path, out_dir: str | Path, *, force: bool
                                          kept_at=str(kept)) from None
         t1 = time.perf_counter()
         results = _merge(protocol, specs, build)
-        (build / "results.json").write_text(dump_results(results), encoding="utf-8")
+        _write_text(build / "results.json", dump_results(results))
         shutil.rmtree(build / SECTIONS_DIR, ignore_errors=True)
         shutil.rmtree(build / SHARED_DIR, ignore_errors=True)
 
@@ -898,9 +975,9 @@ def build_dossier(protocol_path: str | Path, out_dir: str | Path, *, force: bool
         for s in specs:
             foot = _footer(results, version, f"Code: <a href='notebooks/{s.notebook}'>"
                                              f"notebooks/{s.notebook}</a>.")
-            (build / s.page).write_text(page(
+            _write_text(build / s.page, page(
                 title=s.title, dossier_title=protocol.report.title, body=bodies[s.name],
-                specs=specs, here=s.name, footer=foot), encoding="utf-8")
+                specs=specs, here=s.name, footer=foot))
 
         pdf_path: Path | None = None
         notes: list[str] = []
@@ -925,7 +1002,7 @@ def build_dossier(protocol_path: str | Path, out_dir: str | Path, *, force: bool
                                  + [(s.name, bodies[s.name]) for s in specs],
                                  footer=_footer(results, version))
             tmp_html = build / "_print.html"
-            tmp_html.write_text(doc, encoding="utf-8")
+            _write_text(tmp_html, doc)
             try:
                 pdf_path = print_pdf(tmp_html, build / "dossier.pdf")
             except (RuntimeError, OSError, TimeoutError) as exc:
@@ -944,9 +1021,9 @@ def build_dossier(protocol_path: str | Path, out_dir: str | Path, *, force: bool
                 phases["pdf"] = round(time.perf_counter() - t1, 3)
         if pdf and pdf_note:
             notes.append(pdf_note)
-        (build / "index.html").write_text(page(
+        _write_text(build / "index.html", page(
             title="Overview", dossier_title=protocol.report.title, body=index, specs=specs,
-            here=None, footer=_footer(results, version)), encoding="utf-8")
+            here=None, footer=_footer(results, version)))
 
         finished = _now()
         outputs = sorted(p for p in build.rglob("*") if p.is_file())
@@ -982,12 +1059,15 @@ def build_dossier(protocol_path: str | Path, out_dir: str | Path, *, force: bool
                          "bytes": p.stat().st_size} for p in outputs],
             "pdf": {"written": pdf_path is not None, "note": pdf_note},
         }
-        (build / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True)
-                                             + "\n", encoding="utf-8")
+        _write_text(build / "manifest.json",
+                    json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         _install(build, out, force)
-    except BaseException:
+    except BaseException as exc:
         if build.exists():
             shutil.rmtree(build, ignore_errors=True)
+        err = _write_error(exc, out, build) if isinstance(exc, OSError) else None
+        if err is not None:
+            raise err from None
         raise
     finally:
         if overall is not None:

@@ -78,19 +78,43 @@ def representativeness_payload(rep: Any, protocol: Any = None) -> dict[str, Any]
     return payload
 
 
+def _not_evaluable(d: pd.DataFrame, attr: str, reference: str) -> str | None:
+    """Why the PPR check of ``attr`` cannot be judged (its shares rows ``d``), or None.
+
+    An attribute the reference does not define has no reference share in any row; one with no
+    observed value in the cohort is flagged "no data" in every row. Either way there is no
+    ratio to judge, and the check is "not evaluated" with this reason, never "pass".
+    """
+    from rwe.representativeness import FLAG_NO_DATA
+
+    reasons = []
+    if not d["reference_share"].notna().any():
+        reasons.append(f"reference {reference!r} does not define {attr}")
+    if not len(d) or d["flag"].eq(FLAG_NO_DATA).all():
+        reasons.append(f"{attr} is missing for every row of the cohort")
+    return "not evaluable: " + " and ".join(reasons) if reasons else None
+
+
 def _representativeness_verdicts(rep: Any, params: dict) -> list[dict]:
+    from rwe.representativeness import FLAG_ABSENT, FLAG_OVER, FLAG_UNDER
+
     sec = "representativeness"
     out: list[dict] = []
     low, high = params["ppr_band"]
     sh = rep.shares
     for attr in rep.attributes:
         d = sh[sh["attribute"] == attr]
-        bad = d[d["flag"].isin(["under-represented", "over-represented", "absent from cohort"])]
+        criterion = (f"{attr}: participation-to-prevalence ratio of every category within "
+                     f"[{low:g}, {high:g}]")
+        why = _not_evaluable(d, attr, rep.reference.name)
+        if why is not None:
+            out.append(_verdict(sec, f"ppr.{attr}", "check", criterion, STATUS_NOT_EVALUATED,
+                                why, "population.attributes"))
+            continue
+        bad = d[d["flag"].isin([FLAG_UNDER, FLAG_OVER, FLAG_ABSENT])]
         items = [f"{r.category} PPR {_fmt(r.ppr, 2)} ({r.flag})" for r in bad.itertuples()]
         out.append(_verdict(
-            sec, f"ppr.{attr}", "check",
-            f"{attr}: participation-to-prevalence ratio of every category within "
-            f"[{low:g}, {high:g}]",
+            sec, f"ppr.{attr}", "check", criterion,
             STATUS_FAIL if len(bad) else STATUS_PASS,
             (f"{len(bad)} of {len(d)} categories outside the band: " + _listing(items))
             if len(bad) else f"all {len(d)} categories within the band",

@@ -7,6 +7,7 @@
 
 from rwe.exceptions import ProtocolError
 from rwe.protocol._load import canonical_sha256, load_protocol, protocol_from_dict
+from rwe.protocol._preflight import check_inputs
 from rwe.protocol._schema import (
     SECTIONS,
     AgeBandSpec,
@@ -28,6 +29,6 @@ from rwe.protocol._schema import (
 __all__ = [
     "SECTIONS", "AgeBandSpec", "AlertRule", "ChangeControlSpec", "ColumnsSpec", "DataSpec",
     "DeviceSpec", "DriftSpec", "Goal", "PerformanceSpec", "Period", "PopulationSpec", "Protocol",
-    "ProtocolError", "ReportSpec", "SubgroupsSpec", "canonical_sha256", "load_protocol",
-    "protocol_from_dict",
+    "ProtocolError", "ReportSpec", "SubgroupsSpec", "canonical_sha256", "check_inputs",
+    "load_protocol", "protocol_from_dict",
 ]

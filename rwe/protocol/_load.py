@@ -10,12 +10,19 @@ so a reviewer can fix a protocol in one pass. Two layers of checks run:
 
 Checks that need the data itself (columns present, values valid) happen when the data are loaded
 (:meth:`Protocol.load_data`, ``rwe validate``).
+
+Reading is bounded in time and memory whatever the file holds: a protocol is a human-written
+plan of a few hundred lines, so a file over :data:`MAX_PROTOCOL_BYTES`, a document holding more
+than :data:`MAX_YAML_VALUES` values once its aliases are expanded (a "billion laughs" alias
+bomb), nested deeper than :data:`MAX_YAML_DEPTH` levels, or with a recursive alias is refused
+with one line before anything is built from it.
 """
 
 from __future__ import annotations
 
 import difflib
 import hashlib
+import os
 import typing
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,12 +32,34 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from rwe._results import canonical_json
-from rwe.exceptions import ProtocolError
+from rwe.exceptions import InvalidParameterError, ProtocolError
 from rwe.protocol._schema import Protocol
 
-__all__ = ["canonical_sha256", "load_protocol", "protocol_from_dict"]
+__all__ = ["canonical_sha256", "load_protocol", "protocol_from_dict", "MAX_PROTOCOL_BYTES",
+           "MAX_YAML_VALUES", "MAX_YAML_DEPTH"]
 
 Loc = tuple[Any, ...]
+
+#: Largest protocol file read (bytes). The demo protocol is about 4 kB.
+MAX_PROTOCOL_BYTES = 1_000_000
+#: Most YAML values (scalars, lists, mappings, keys) a protocol may hold, counting every
+#: alias (``*name``) as the values it stands for. The demo protocol holds about 300.
+MAX_YAML_VALUES = 20_000
+#: Deepest nesting of lists and mappings. The schema itself is five levels deep.
+MAX_YAML_DEPTH = 50
+
+MSG_TOO_LARGE = ("{where}: the file has {size} bytes; a protocol is a human-written plan and "
+                 "is limited to {limit:,} bytes (1 MB)")
+MSG_TOO_MANY = ("{where}:{line}: the YAML holds more than {limit:,} values{how}; a protocol is "
+                "limited to {limit:,}")
+MSG_TOO_DEEP = ("{where}:{line}: the YAML is nested more than {limit} levels deep; a protocol is "
+                "at most a few levels deep")
+MSG_RECURSIVE = ("{where}:{line}: alias *{anchor} refers to the value that contains it (a "
+                 "recursive alias); a protocol cannot contain itself")
+MSG_NOT_PROTOCOL = ("{where}: not an rwe protocol: none of its {n} top-level key(s) is one of "
+                    "the sections {sections}")
+#: Top-level keys many YAML files have: alone, they do not make a file a protocol.
+_GENERIC_KEYS = ("name", "description")
 
 _UNIT_INTERVAL = frozenset({"sensitivity", "specificity", "ppv", "npv", "accuracy", "fpr", "fnr",
                             "auroc", "auprc", "brier", "ece"})
@@ -45,20 +74,106 @@ def canonical_sha256(obj: Any) -> str:
 # YAML with positions
 # --------------------------------------------------------------------------------------------
 
+class _Refused(Exception):
+    """A document refused while it is composed (too big, too deep, recursive)."""
+
+    def __init__(self, template: str, line: int, **values: Any):
+        super().__init__(template)
+        self.template, self.line, self.values = template, line, values
+
+
+class _ProtocolLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, composing under bounds, with dates left as strings.
+
+    The bounds are checked while the node graph is composed, before anything is expanded:
+    every node counts once, an alias counts as the size of the node it names (so nine levels
+    of nine aliases count 9**9 and are refused after a few dozen events), depth is checked
+    before the composer recurses, and an alias naming a node still being composed is refused
+    (PyYAML would build a cyclic graph). Dates stay strings so that pydantic parses them and
+    reports an impossible one (``2024-13-45``) with its field and line.
+    """
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self.values = 0
+        self.aliased = False
+        self._depth = 0
+        self._open: set[str] = set()
+        self._sizes: dict[int, int] = {}
+
+    def _count(self, n: int, line: int) -> None:
+        self.values += n
+        if self.values > MAX_YAML_VALUES:
+            how = " once its aliases (*name) are expanded" if self.aliased else ""
+            raise _Refused(MSG_TOO_MANY, line, limit=MAX_YAML_VALUES, how=how)
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        event = self.peek_event()
+        line = event.start_mark.line + 1
+        if isinstance(event, yaml.AliasEvent):
+            if event.anchor in self._open:
+                raise _Refused(MSG_RECURSIVE, line, anchor=event.anchor)
+            node = super().compose_node(parent, index)
+            self.aliased = True
+            self._count(self._sizes.get(id(node), 1), line)
+            return node
+        if self._depth >= MAX_YAML_DEPTH:
+            raise _Refused(MSG_TOO_DEEP, line, limit=MAX_YAML_DEPTH)
+        start = self.values
+        self._count(1, line)
+        anchor = getattr(event, "anchor", None)
+        if anchor is not None:
+            self._open.add(anchor)
+        self._depth += 1
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+            self._open.discard(anchor)
+        self._sizes[id(node)] = self.values - start
+        return node
+
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, OverflowError) as exc:  # e.g. ``!!int zz``: a YAML error of its line
+            problem = str(exc).splitlines()[0].split("; use sys.set_int_max_str_digits")[0]
+            raise yaml.constructor.ConstructorError(None, None, problem,
+                                                    node.start_mark) from None
+
+
+_ProtocolLoader.add_constructor("tag:yaml.org,2002:timestamp",
+                                yaml.SafeLoader.construct_yaml_str)
+
+
 class _Positions:
-    """Line numbers (1-based) of every key and value in a composed YAML document."""
+    """Line numbers (1-based) of every key and value in a composed YAML document.
+
+    A node reached again through an alias is not walked again: its locations under the alias
+    fall back to the alias's own line (see :meth:`line`), and the walk stays linear in the
+    size of the file.
+    """
 
     def __init__(self, root: yaml.Node | None):
         self.lines: dict[Loc, int] = {}
         self.duplicates: list[tuple[Loc, int]] = []
+        self.source: str | None = None  # the file as the user named it, for messages
+        self._seen: set[int] = set()
         if root is not None:
             self._walk(root, ())
+        self._seen = set()
 
     def _walk(self, node: yaml.Node, loc: Loc) -> None:
         self.lines.setdefault(loc, node.start_mark.line + 1)
+        if id(node) in self._seen:
+            return
+        self._seen.add(id(node))
         if isinstance(node, yaml.MappingNode):
             seen: set[Any] = set()
             for knode, vnode in node.value:
+                if not isinstance(knode, yaml.ScalarNode):
+                    continue  # a list or mapping as a key: construction refuses it
                 key = knode.value
                 sub = (*loc, key)
                 if key in seen:
@@ -71,6 +186,14 @@ class _Positions:
         elif isinstance(node, yaml.SequenceNode):
             for i, item in enumerate(node.value):
                 self._walk(item, (*loc, i))
+
+    def __eq__(self, other: object) -> bool:  # two reads of one file give equal protocols
+        if not isinstance(other, _Positions):
+            return NotImplemented
+        return (self.lines, self.duplicates, self.source) == (other.lines, other.duplicates,
+                                                               other.source)
+
+    __hash__ = None  # type: ignore[assignment]
 
     def line(self, loc: Loc) -> int | None:
         """Line of ``loc``, or of its nearest ancestor present in the file."""
@@ -145,8 +268,6 @@ def _field_names(model: type[BaseModel]) -> list[str]:
 def _suggest(word: str, options: list[str]) -> str:
     close = difflib.get_close_matches(str(word), options, n=1, cutoff=0.55)
     if not close:  # same stem, different ending ("age_group" for "age_band")
-        import os
-
         scored = [(len(os.path.commonprefix([str(word), o])), o) for o in options]
         best = max(scored, default=(0, ""))
         close = [best[1]] if best[0] >= 4 else []
@@ -323,6 +444,12 @@ def protocol_from_dict(data: dict[str, Any], *, source: str = "<protocol>",
     if not isinstance(data, dict):
         raise ProtocolError(f"{source}: a protocol is a mapping of sections "
                             f"(name, device, data, ...), got {type(data).__name__}")
+    sections = [f for f in _field_names(Protocol) if f not in _GENERIC_KEYS]
+    if data and not any(isinstance(k, str) and k in sections for k in data):
+        # a file that is not a protocol at all (a compose file, a config): its keys and values
+        # are not echoed
+        raise ProtocolError(MSG_NOT_PROTOCOL.format(where=source, n=len(data),
+                                                    sections=", ".join(sections)), path=source)
     try:
         proto = Protocol.model_validate(data)
     except ValidationError as err:
@@ -355,7 +482,12 @@ def load_protocol(path: str | Path) -> Protocol:
     Raises
     ------
     ProtocolError
-        With one message per problem, each ``FILE:LINE: field.path: problem``.
+        With one message per problem, each ``FILE:LINE: field.path: problem``; also for a file
+        over :data:`MAX_PROTOCOL_BYTES`, with more than :data:`MAX_YAML_VALUES` values once
+        its aliases are expanded, nested deeper than :data:`MAX_YAML_DEPTH` or with a
+        recursive alias (refused before anything is expanded).
+    InvalidParameterError
+        ``path`` is not a path.
 
     Examples
     --------
@@ -364,33 +496,75 @@ def load_protocol(path: str | Path) -> Protocol:
     >>> p.performance.threshold                        # doctest: +SKIP
     0.15
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise InvalidParameterError(
+            f"path must be a file path (str or os.PathLike), got {type(path).__name__}")
     p = Path(path)
     where = str(path)
     if not p.exists():
         raise ProtocolError(f"{where}: protocol file not found", path=where)
     if p.is_dir():
         raise ProtocolError(f"{where}: is a directory, expected a YAML protocol file", path=where)
-    raw = p.read_bytes()
+    with p.open("rb") as fh:  # bounded read: also safe on /dev/zero or a huge file
+        raw = fh.read(MAX_PROTOCOL_BYTES + 1)
+    if len(raw) > MAX_PROTOCOL_BYTES:
+        size = f"{p.stat().st_size:,}" if p.is_file() else f"more than {MAX_PROTOCOL_BYTES:,}"
+        raise ProtocolError(MSG_TOO_LARGE.format(where=where, size=size,
+                                                 limit=MAX_PROTOCOL_BYTES), path=where)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ProtocolError(f"{where}: not UTF-8 text ({exc.reason} at byte {exc.start})",
                             path=where) from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ProtocolError(f"{where}{line}: not valid YAML: {problem}", path=where) from None
-    pos = _Positions(node)
+    node, loader = _parse_yaml(text, where)
+    pos = _Positions(node)  # before construction, which rewrites merge keys (<<) in place
     if pos.duplicates:
+        loader.dispose()
         _raise([(loc, f"key {loc[-1]!r} appears more than once") for loc, _ in pos.duplicates],
                where, pos, where)
+    data = _construct(loader, node, where)
     if data is None:
         raise ProtocolError(f"{where}: the protocol file is empty", path=where)
     proto = protocol_from_dict(data, source=where, _positions=pos, _file=p.resolve())
     proto._file_sha256 = hashlib.sha256(raw).hexdigest()
+    pos.source = where
+    proto._positions = pos
     return proto
 
+
+def _yaml_error(exc: yaml.YAMLError, where: str) -> ProtocolError:
+    mark = getattr(exc, "problem_mark", None)
+    line = f":{mark.line + 1}" if mark is not None else ""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    context = getattr(exc, "context", None)
+    if context and problem.startswith("but "):  # "expected a single document ..., but found"
+        problem = f"{context}, {problem}"
+    return ProtocolError(f"{where}{line}: not valid YAML: {problem}", path=where)
+
+
+def _parse_yaml(text: str, where: str) -> tuple[yaml.Node | None, _ProtocolLoader]:
+    """Compose ``text`` under the bounds; returns the node graph and the loader that built it
+    (construction, after the positions are read, reuses it)."""
+    loader = None
+    try:
+        loader = _ProtocolLoader(text)  # the reader refuses control characters here
+        return loader.get_single_node(), loader
+    except _Refused as exc:
+        loader.dispose()
+        raise ProtocolError(exc.template.format(where=where, line=exc.line, **exc.values),
+                            path=where) from None
+    except yaml.YAMLError as exc:
+        if loader is not None:
+            loader.dispose()
+        raise _yaml_error(exc, where) from None
+
+
+def _construct(loader: _ProtocolLoader, node: yaml.Node | None, where: str) -> Any:
+    """Python values of a composed document (a bad ``!!int`` or an unhashable key is a YAML
+    error of its line, not a traceback); disposes of the loader."""
+    try:
+        return None if node is None else loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, where) from None
+    finally:
+        loader.dispose()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
@@ -81,7 +81,7 @@ class AgeBandSpec(_Strict):
 
 
 class DataSpec(_Strict):
-    path: str
+    path: str = Field(min_length=1)
     format: Literal["csv", "parquet", "duckdb"] | None = None
     query: str | None = None
     description: str | None = None
@@ -143,7 +143,9 @@ class PerformanceSpec(_Strict):
     confidence_level: float = Field(default=0.95, gt=0, lt=1)
     proportion_interval: Literal["wilson", "clopper-pearson"] = "wilson"
     ci_method: Literal["analytic", "bootstrap"] = "analytic"
-    n_boot: int = Field(default=1000, ge=50)
+    n_boot: int = Field(default=1000, ge=50, le=100_000,
+                        description="bootstrap replicates; 100,000 already make the Monte "
+                        "Carlo error negligible")
     seed: int = 0
     multiplicity: Literal["holm", "fdr_bh", "bonferroni", "none"] = "holm"
     heterogeneity_alpha: float = Field(default=0.05, gt=0, lt=1)
@@ -218,6 +220,7 @@ class Protocol(_Strict):
     _path: Path | None = PrivateAttr(default=None)
     _sha256: str | None = PrivateAttr(default=None)
     _file_sha256: str | None = PrivateAttr(default=None)
+    _positions: Any = PrivateAttr(default=None)  # line numbers of the YAML, when read from a file
 
     @property
     def path(self) -> Path | None:
@@ -244,6 +247,17 @@ class Protocol(_Strict):
     def file_sha256(self) -> str | None:
         """sha256 of the protocol file's bytes, when loaded from a file."""
         return self._file_sha256
+
+    def locate(self, loc: tuple[Any, ...]) -> str:
+        """``FILE:LINE: field.path`` of a protocol field, for messages (``loc`` is a pydantic
+        location such as ``("population", "attributes", 2)``)."""
+        from rwe.protocol._load import _fmt_loc
+
+        pos = self._positions
+        where = (pos.source if pos is not None and pos.source else None) or (
+            str(self._path) if self._path is not None else "<protocol>")
+        line = pos.line(loc) if pos is not None else None
+        return f"{where}{f':{line}' if line is not None else ''}: {_fmt_loc(loc)}"
 
     def resolve(self, path: str | Path) -> Path:
         p = Path(path)

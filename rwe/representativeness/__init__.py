@@ -42,12 +42,16 @@ from rwe.representativeness._representativeness import (
     compare_cohorts,
     representativeness,
     representativeness_from_protocol,
+    unevaluable_attributes,
+    unevaluable_from_protocol,
 )
 
 __all__ = [
     # analysis
     "representativeness",
     "representativeness_from_protocol",
+    "unevaluable_attributes",
+    "unevaluable_from_protocol",
     "compare_cohorts",
     "RepresentativenessResult",
     # reference populations

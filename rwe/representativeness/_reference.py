@@ -41,7 +41,14 @@ SHARE_TOLERANCE = 1e-3
 MSG_SUM = ("{source}: shares of attribute {attribute!r} sum to {total:.6g}, not 1 "
            "(tolerance {tol:g})")
 MSG_NEGATIVE = "{source}: attribute {attribute!r}, category {category!r} has share {share!r} < 0"
-MSG_COLUMNS = "{source}: a reference file needs the columns {needed}; found {found}"
+MSG_COLUMNS = ("{source}: a reference file needs the columns {needed}; its header has {n} "
+               "column(s) and lacks {missing}{hint}")
+MSG_BINARY = ("{source}: not a reference file: {why}; a reference is a text CSV "
+              "(attribute, category, share)")
+MSG_TOO_LARGE = ("{source}: the file has {size} bytes; a reference population of marginal "
+                 "shares is limited to {limit:,} bytes")
+#: Largest reference file read (bytes). The bundled census references are about 4 kB.
+MAX_REFERENCE_BYTES = 10_000_000
 MSG_DUPLICATE = "{source}: attribute {attribute!r} lists category {category!r} more than once"
 MSG_UNKNOWN = ("reference {name!r} is neither a file nor a name in {directory}; available: "
                "{available}")
@@ -73,6 +80,42 @@ def _check_shares(shares: Mapping[str, Mapping[str, float]], source: str
                                                     tol=SHARE_TOLERANCE))
         out[str(attr)] = {k: v / total for k, v in clean.items()}
     return out
+
+
+def _read_text(p: Path) -> str:
+    """The text of a reference file, refusing a binary, non-UTF-8 or oversized file in one
+    line that never quotes the file (it may be anything a path was pointed at)."""
+    with p.open("rb") as fh:
+        raw = fh.read(MAX_REFERENCE_BYTES + 1)
+    if len(raw) > MAX_REFERENCE_BYTES:
+        raise ReferenceDataError(MSG_TOO_LARGE.format(source=p, size=f"{p.stat().st_size:,}",
+                                                      limit=MAX_REFERENCE_BYTES))
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        raise ReferenceDataError(MSG_BINARY.format(
+            source=p, why=f"binary content (a NUL byte at byte {nul})"))
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ReferenceDataError(MSG_BINARY.format(
+            source=p, why=f"not UTF-8 text ({exc.reason} at byte {exc.start})")) from None
+
+
+def _columns_message(p: Path, needed: list[str], found: list[Any]) -> str:
+    """Which required columns the header lacks. The header itself is not quoted (the file may
+    be anything a path was pointed at); a near miss of a required name is suggested."""
+    import difflib
+
+    names = [str(c).strip() for c in found]
+    missing = [c for c in needed if c not in names]
+    hints = []
+    for c in missing:
+        close = difflib.get_close_matches(c, names, n=1, cutoff=0.75)
+        if close:
+            hints.append(f"{close[0]!r} for {c!r}")
+    hint = f"; did you mean {', '.join(hints)}?" if hints else ""
+    return MSG_COLUMNS.format(source=p, needed=", ".join(needed), n=len(found),
+                              missing=", ".join(missing), hint=hint)
 
 
 @dataclass(frozen=True, eq=False)
@@ -158,7 +201,7 @@ class ReferencePopulation:
         p = Path(path)
         if not p.is_file():
             raise ReferenceDataError(f"{p}: reference file not found")
-        text = p.read_text(encoding="utf-8")
+        text = _read_text(p)
         meta: dict[str, str] = {}
         body: list[str] = []
         for line in text.splitlines():
@@ -168,15 +211,18 @@ class ReferencePopulation:
                     meta[key.strip()] = value.strip()
             elif line.strip():
                 body.append(line)
+        if not body:
+            raise ReferenceDataError(f"{p}: the reference file has no header and no rows; "
+                                     "expected a CSV with the columns attribute, category, share")
         try:
             df = pd.read_csv(io.StringIO("\n".join(body)), dtype={"attribute": str,
                                                                   "category": str})
-        except Exception as exc:  # pandas parser errors
-            raise ReferenceDataError(f"{p}: could not be parsed as CSV: {exc}") from None
+        except Exception as exc:  # pandas parser errors (they name a line, not its content)
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ReferenceDataError(f"{p}: could not be parsed as CSV: {first}") from None
         needed = ["attribute", "category", "share"]
         if not set(needed) <= set(df.columns):
-            raise ReferenceDataError(MSG_COLUMNS.format(source=p, needed=needed,
-                                                        found=list(df.columns)))
+            raise ReferenceDataError(_columns_message(p, needed, list(df.columns)))
         dup = df.duplicated(["attribute", "category"])
         if dup.any():
             r = df.loc[dup].iloc[0]

@@ -31,6 +31,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "representativeness",
     "representativeness_from_protocol",
+    "unevaluable_attributes",
+    "unevaluable_from_protocol",
     "compare_cohorts",
     "RepresentativenessResult",
     "FLAG_UNDER",
@@ -678,6 +680,10 @@ def _findings(shares, tests, smd_df, tipton, tipton_reason, coverage, adequacy, 
         elif r["flag"] == FLAG_ZERO_REFERENCE and r["n"] > 0:
             out.append(f"{cat} ({attr}): {r['n']} cohort row(s) but reference share 0: PPR "
                        "undefined")
+    for attr, d in shares.groupby("attribute", sort=False):
+        if len(d) and d["flag"].eq(FLAG_NO_DATA).all():
+            out.append(f"{attr}: missing for every cohort row; its representativeness cannot "
+                       "be evaluated")
     for _, r in tests.iterrows():
         if r["attribute"] == "overall" or not np.isfinite(r["pvalue"]):
             continue
@@ -1031,16 +1037,8 @@ def representativeness_from_protocol(protocol: Protocol | str | Path,
         comparison = apply_derived(read_table(cp), p.derived_spec(), source=cp.name)
     elif p.data.reference_rows is not None:
         comparison = p.load_reference_rows()
-    attrs = list(pop.attributes) or list(p.subgroups.attributes) or None
-    # intended-use age range for derived age bands: the cohort's youngest age, floored to the
-    # 5-year grid of the reference files (e.g. ages 40-90 -> reference ages >= 40)
-    min_age = None
-    for name, spec in p.derived_spec().items():
-        src = spec["from"]
-        if (attrs is None or name in attrs) and src in evset.frame.columns:
-            lo = pd.to_numeric(evset.frame[src], errors="coerce").min()
-            if np.isfinite(lo) and lo < spec["cuts"][0]:
-                min_age = float(np.floor(lo / 5) * 5)
+    attrs, _ = protocol_attributes(p)
+    min_age = _protocol_min_age(p, evset, attrs)
     return representativeness(
         evset, reference=ref_arg, attributes=attrs, covariates=list(pop.covariates) or None,
         intersections=[list(i) for i in p.subgroups.intersections] or None,
@@ -1049,3 +1047,92 @@ def representativeness_from_protocol(protocol: Protocol | str | Path,
         target_half_width=p.performance.target_half_width,
         assumed_value=p.performance.assumed_value, comparison=comparison,
         missingness_threshold=pop.missingness_threshold, reference_min_age=min_age)
+
+
+def protocol_attributes(protocol: Protocol) -> tuple[list[str] | None, str]:
+    """The attributes :func:`representativeness_from_protocol` compares with the reference and
+    the protocol field they come from: ``population.attributes``, else
+    ``subgroups.attributes``, else None (every attribute the reference defines)."""
+    if protocol.population.attributes:
+        return list(protocol.population.attributes), "population.attributes"
+    if protocol.subgroups.attributes:
+        return list(protocol.subgroups.attributes), "subgroups.attributes"
+    return None, "population.attributes"
+
+
+def _protocol_min_age(p: Protocol, evset: EvaluationSet, attrs: list[str] | None
+                      ) -> float | None:
+    """Intended-use age range for derived age bands: the cohort's youngest age, floored to the
+    5-year grid of the reference files (e.g. ages 40-90 -> reference ages >= 40)."""
+    min_age = None
+    for name, spec in p.derived_spec().items():
+        src = spec["from"]
+        if (attrs is None or name in attrs) and src in evset.frame.columns:
+            lo = pd.to_numeric(evset.frame[src], errors="coerce").min()
+            if np.isfinite(lo) and lo < spec["cuts"][0]:
+                min_age = float(np.floor(lo / 5) * 5)
+    return min_age
+
+
+def unevaluable_attributes(evset: Any, reference: Any, attributes: Sequence[str], *,
+                           reference_min_age: float | None = None) -> dict[str, str]:
+    """Attributes whose shares cannot be compared with the reference, each with its reason.
+
+    An attribute is not evaluable when no cohort row has a value (every share row would be
+    flagged ``"no data"``) or when the reference does not define it, after deriving age bands
+    from the reference's 5-year ``age`` groups exactly as :func:`representativeness` does
+    (every row ``"not in reference"``). :func:`representativeness` keeps such an attribute,
+    with those flags; ``rwe validate`` refuses the protocol, and the dossier's check says
+    "not evaluated" with the reason, never "pass".
+
+    Parameters
+    ----------
+    evset : EvaluationSet or pandas.DataFrame
+        The cohort.
+    reference : ReferencePopulation, str, path or dict
+        As for :func:`representativeness`.
+    attributes : sequence of str
+        The attributes to compare (columns of the cohort).
+    reference_min_age : float, optional
+        As for :func:`representativeness`.
+
+    Returns
+    -------
+    dict of str to str
+        ``{attribute: reason}``, in the order of ``attributes``; empty when all can be compared.
+    """
+    cohort = _as_cohort(evset, label=None, site=None, equipment=None)
+    ref = _as_reference(reference)
+    attrs = [attributes] if isinstance(attributes, str) else list(attributes)
+    _check_columns(cohort.frame, attrs)
+    out: dict[str, str] = {}
+    for a in attrs:
+        series = cohort.frame[a]
+        if not series.notna().any():
+            out[a] = f"no value in any of the {len(series):,} rows of {cohort.source}"
+            continue
+        notes: list[str] = []
+        ref = _align_age_bands(ref, a, series, notes, reference_min_age)
+        if a not in ref.shares:
+            why = "; ".join(n for n in notes if n.startswith(f"{a}:"))
+            out[a] = (f"reference {ref.name!r} does not define it (it defines "
+                      f"{', '.join(ref.attributes)})" + (f"; {why}" if why else ""))
+    return out
+
+
+def unevaluable_from_protocol(protocol: Protocol, evset: EvaluationSet
+                              ) -> list[tuple[tuple[Any, ...], str]]:
+    """:func:`unevaluable_attributes` for the attributes a protocol compares: one
+    ``(field location, reason)`` per attribute, e.g. ``(("population", "attributes", 2),
+    "...")``; empty when the protocol has no reference population."""
+    if protocol.population.reference is None:
+        return []
+    attrs, field_ = protocol_attributes(protocol)
+    if attrs is None:
+        return []
+    ref = protocol.reference_path() or protocol.population.reference
+    bad = unevaluable_attributes(evset, ref, attrs,
+                                 reference_min_age=_protocol_min_age(protocol, evset, attrs))
+    section, key = field_.split(".")
+    return [((section, key, attrs.index(a)), f"attribute {a!r} cannot be compared with the "
+             f"reference population: {why}") for a, why in bad.items()]

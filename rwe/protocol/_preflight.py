@@ -1,0 +1,91 @@
+"""Checks that need a protocol and its loaded data together (``rwe validate``).
+
+The schema and cross-reference checks (:mod:`rwe.protocol._load`) see the protocol only, and
+loading the data (:meth:`Protocol.load_data`) checks each column on its own. A protocol can
+pass both and still plan an analysis its data cannot answer: labels of one class only (no
+sensitivity or AUROC can be estimated), a subgroup attribute with no value in any row, or an
+attribute to compare with a reference population that the reference does not define. The
+dossier reports such an analysis as "not evaluated"; ``rwe validate`` refuses the protocol with
+one line per problem, ``FILE:LINE: field.path: problem``, so it is fixed before the dossier is
+built.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rwe.data import EvaluationSet
+    from rwe.protocol._schema import Protocol
+
+__all__ = ["check_inputs"]
+
+MSG_ONE_CLASS = ("column {column!r} of {source} is {value} in all {n:,} rows ({what}); the "
+                 "performance metrics need both outcomes")
+MSG_EMPTY = ("attribute {attribute!r} has no value in any of the {n:,} rows of {source}; its "
+             "subgroups cannot be evaluated")
+
+
+def _outcome(p: Protocol, evset: EvaluationSet) -> list[tuple[tuple[Any, ...], str]]:
+    import numpy as np
+
+    cols = p.data.columns
+    if cols.label is not None:
+        role, column, values = "label", cols.label, evset.y_true
+    elif cols.event is not None:
+        role, column, values = "event", cols.event, evset.event
+    else:  # pragma: no cover - the schema requires one outcome
+        return []
+    n = len(values)
+    k = int(np.count_nonzero(values))
+    if n == 0 or 0 < k < n:
+        return []
+    what = "no event" if k == 0 else "no non-event"
+    return [(("data", "columns", role), MSG_ONE_CLASS.format(
+        column=column, source=evset.source, value=int(k == n), n=n, what=what))]
+
+
+def _empty_groupings(p: Protocol, evset: EvaluationSet) -> list[tuple[tuple[Any, ...], str]]:
+    frame = evset.frame
+    places: dict[str, tuple[Any, ...]] = {}
+    for i, a in enumerate(p.subgroups.attributes):
+        places.setdefault(a, ("subgroups", "attributes", i))
+    for i, inter in enumerate(p.subgroups.intersections):
+        for j, a in enumerate(inter):
+            places.setdefault(a, ("subgroups", "intersections", i, j))
+    out = []
+    for a, loc in places.items():
+        if a in frame.columns and not frame[a].notna().any():
+            out.append((loc, MSG_EMPTY.format(attribute=a, n=len(frame), source=evset.source)))
+    return out
+
+
+def check_inputs(protocol: Protocol, evset: EvaluationSet) -> list[str]:
+    """Problems that leave a pre-specified analysis of ``protocol`` without an answer on
+    ``evset``, one line each as ``FILE:LINE: field.path: problem``; empty when there is none.
+
+    Parameters
+    ----------
+    protocol : Protocol
+        A validated protocol (:func:`rwe.protocol.load_protocol`).
+    evset : EvaluationSet
+        Its data (:meth:`Protocol.load_data`).
+
+    Returns
+    -------
+    list of str
+        Labels (or survival events) of one class only; a subgroup attribute without any value;
+        an attribute the protocol compares with its reference population that is empty or that
+        the reference does not define
+        (:func:`rwe.representativeness.unevaluable_attributes`).
+
+    Raises
+    ------
+    ReferenceDataError
+        The reference population file is malformed.
+    """
+    from rwe.representativeness import unevaluable_from_protocol
+
+    found = _outcome(protocol, evset) + _empty_groupings(protocol, evset)
+    found += unevaluable_from_protocol(protocol, evset)
+    return [f"{protocol.locate(loc)}: {msg}" for loc, msg in found]
