@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from rwe.data import ColumnRoles  # imports pydantic only (rwe/data/_roles.py)
+
 if TYPE_CHECKING:
-    from rwe.data import ColumnRoles, EvaluationSet
+    from rwe.data import EvaluationSet
 
 __all__ = [
     "AgeBandSpec", "AlertRule", "ChangeControlSpec", "ColumnsSpec", "DataSpec", "DeviceSpec",
@@ -44,26 +46,9 @@ class DeviceSpec(_Strict):
     udi: str | None = None
 
 
-class ColumnsSpec(_Strict):
-    """Column roles (see :class:`rwe.data.ColumnRoles`)."""
-
-    id: str | None = None
-    patient_id: str | None = None
-    scores: dict[str, str] = Field(min_length=1)
-    label: str | None = None
-    time: str | None = None
-    event: str | None = None
-    timestamp: str | None = None
-    site: str | None = None
-    equipment: str | None = None
-    attributes: list[str] = Field(default_factory=list)
-    features: list[str] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _outcome(self) -> ColumnsSpec:
-        if self.label is None and (self.time is None or self.event is None):
-            raise ValueError("give either label (binary outcome) or both time and event (survival)")
-        return self
+#: The protocol's ``data.columns``: the same model as :class:`rwe.data.ColumnRoles` (kept as
+#: an alias of it; the data section adds the protocol's outcome rule, :class:`DataSpec`).
+ColumnsSpec = ColumnRoles
 
 
 class AgeBandSpec(_Strict):
@@ -81,15 +66,34 @@ class AgeBandSpec(_Strict):
 
 
 class DataSpec(_Strict):
+    """The evaluation data: where to read it, its column roles, its derived attributes."""
+
     path: str
     format: Literal["csv", "parquet", "duckdb"] | None = None
     query: str | None = None
     description: str | None = None
-    columns: ColumnsSpec
+    columns: ColumnRoles
     derived: dict[str, AgeBandSpec] = Field(default_factory=dict)
     reference_rows: str | None = Field(
         default=None, description="individual rows of a comparison population (e.g. the "
         "training snapshot): drift baseline and Tipton B")
+
+    @field_validator("path", "reference_rows")
+    @classmethod
+    def _not_blank(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            raise ValueError("the path is empty; give a data file (relative to the protocol)")
+        return v
+
+    @field_validator("columns")
+    @classmethod
+    def _outcome(cls, v: ColumnRoles) -> ColumnRoles:
+        # the protocol's rule; the Python API accepts any roles the table satisfies
+        if v.label is None and (v.time is None or v.event is None):
+            raise ValueError("give either label (binary outcome) or both time and event (survival)")
+        if not v.scores:
+            raise ValueError("give at least one score column (scores: {version: column})")
+        return v
 
 
 class PopulationSpec(_Strict):
@@ -268,14 +272,9 @@ class Protocol(_Strict):
         return self.performance.version or next(iter(self.data.columns.scores))
 
     def roles(self) -> ColumnRoles:
-        from rwe.data import ColumnRoles
-
-        c = self.data.columns
-        attrs = list(c.attributes) + [d for d in self.data.derived if d not in c.attributes]
-        return ColumnRoles(id=c.id, patient_id=c.patient_id, scores=dict(c.scores),
-                           label=c.label, time=c.time, event=c.event, timestamp=c.timestamp,
-                           site=c.site, equipment=c.equipment, attributes=tuple(attrs),
-                           features=tuple(c.features))
+        """The column roles of ``data.columns``, with the derived attributes appended to the
+        attributes."""
+        return self.data.columns.with_attributes(tuple(self.data.derived))
 
     def derived_spec(self) -> dict[str, dict]:
         return {k: {"from": v.from_, "cuts": list(v.cuts)} for k, v in self.data.derived.items()}
