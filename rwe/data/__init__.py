@@ -1,5 +1,6 @@
-"""Evaluation data: the table of predictions and outcomes, its column roles, loaders and
-load-time validation (DESIGN.md, ``rwe/data``). Computes no statistics.
+"""Evaluation data: the table of predictions and outcomes, its column roles, the sources it is
+read from, load-time validation and derived attributes (DESIGN.md, ``rwe/data``). Computes no
+statistics.
 
 :class:`ColumnRoles` is imported eagerly (it needs only pydantic: the protocol schema uses it);
 everything that needs pandas is imported on first use, so ``import rwe.protocol`` stays light.
@@ -17,24 +18,50 @@ if TYPE_CHECKING:
     from rwe.data._evaluation_set import (
         INTERSECTION_SEP,
         EvaluationSet,
+        apply_derived,
         load_evaluation_set,
         read_table,
+    )
+    from rwe.data._sources import (
+        DEFAULT_BATCH_ROWS,
+        FORMATS,
+        CSVSource,
+        DuckDBSource,
+        ParquetSource,
+        Source,
+        file_sha256,
+        source_from_path,
+        source_from_spec,
     )
 
 _LAZY = {
     "EvaluationSet": "_evaluation_set", "INTERSECTION_SEP": "_evaluation_set",
-    "load_evaluation_set": "_evaluation_set", "read_table": "_evaluation_set",
+    "apply_derived": "_evaluation_set", "load_evaluation_set": "_evaluation_set",
+    "read_table": "_evaluation_set",
     "age_band_labels": "_derive", "derive_age_bands": "_derive",
+    "Source": "_sources", "CSVSource": "_sources", "ParquetSource": "_sources",
+    "DuckDBSource": "_sources", "FORMATS": "_sources", "DEFAULT_BATCH_ROWS": "_sources",
+    "file_sha256": "_sources", "source_from_path": "_sources", "source_from_spec": "_sources",
 }
 
 __all__ = [
+    "CSVSource",
     "ColumnRoles",
+    "DEFAULT_BATCH_ROWS",
+    "DuckDBSource",
     "EvaluationSet",
+    "FORMATS",
     "INTERSECTION_SEP",
+    "ParquetSource",
+    "Source",
     "age_band_labels",
+    "apply_derived",
     "derive_age_bands",
+    "file_sha256",
     "load_evaluation_set",
     "read_table",
+    "source_from_path",
+    "source_from_spec",
 ]
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 from rwe.data._roles import ColumnRoles
 from rwe.exceptions import DataValidationError
 
-__all__ = ["validate_frame", "MAX_ROWS_SHOWN"]
+__all__ = ["validate_frame", "MAX_ROWS_SHOWN", "missing_column_messages"]
 
 MAX_ROWS_SHOWN = 5
 
@@ -70,6 +70,26 @@ def _check_binary(src: str, col: str, role: str, s: pd.Series, errors: list[str]
         errors.append(_row_msg(src, col, role, f"values must be 0 or 1 (found {vals})", bad))
 
 
+def missing_column_messages(src: str, roles: ColumnRoles, missing: list[str],
+                            available: list[str], *, wanted: list[str] | None = None,
+                            echo: bool = True,
+                            labels: dict[str, str] | None = None) -> list[str]:
+    """Messages for role columns absent from a table: one per column, listing the columns found;
+    or a single line when the table looks written with another separator, or (``echo=False``,
+    a file) shares no column with the roles, whose names are then not shown."""
+    from rwe.data._sources import columns_message, separator_hint
+
+    wanted = list(wanted) if wanted is not None else roles.required_columns()
+    if not echo or separator_hint(missing, available) is not None:
+        line = columns_message(src, missing, available, wanted)
+        if line is not None:
+            return [line]
+    rmap = {**(labels or {}), **_role_map(roles)}
+    avail = ", ".join(map(repr, list(available)[:30]))
+    return [MSG_MISSING.format(src=src, col=col, role=rmap.get(col, "column"), avail=avail)
+            for col in missing]
+
+
 def parse_timestamps(s: pd.Series, src: str, col: str, errors: list[str]) -> pd.Series | None:
     """Parse a timestamp column: naive stays naive, aware is converted to UTC.
 
@@ -119,11 +139,8 @@ def validate_frame(df: pd.DataFrame, roles: ColumnRoles, *, source: str) -> pd.D
     if not roles.scores and roles.label is None and roles.time is None:
         errors.append(f"{src}: the column roles name no score, label or survival outcome")
     missing = [c for c in roles.required_columns() if c not in df.columns]
-    avail = ", ".join(map(repr, list(df.columns)[:30]))
-    for col in missing:
-        errors.append(MSG_MISSING.format(src=src, col=col, role=rmap.get(col, "column"),
-                                         avail=avail))
     if missing:
+        errors += missing_column_messages(src, roles, missing, [str(c) for c in df.columns])
         raise DataValidationError(errors, source=src)
 
     out = df.copy()

@@ -16,7 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 from rwe.data import ColumnRoles  # imports pydantic only (rwe/data/_roles.py)
 
 if TYPE_CHECKING:
-    from rwe.data import EvaluationSet
+    import pandas as pd
+
+    from rwe.data import EvaluationSet, Source
 
 __all__ = [
     "AgeBandSpec", "AlertRule", "ChangeControlSpec", "ColumnsSpec", "DataSpec", "DeviceSpec",
@@ -279,21 +281,28 @@ class Protocol(_Strict):
     def derived_spec(self) -> dict[str, dict]:
         return {k: {"from": v.from_, "cuts": list(v.cuts)} for k, v in self.data.derived.items()}
 
+    def data_source(self) -> Source:
+        """The :class:`rwe.data.Source` of ``data`` (path resolved against the protocol)."""
+        from rwe.data import source_from_spec
+
+        return source_from_spec(self.data, self.base_dir)
+
     def load_data(self) -> EvaluationSet:
         """Load and validate the evaluation data the protocol names."""
         from rwe.data import load_evaluation_set
 
-        return load_evaluation_set(self.resolve(self.data.path), self.roles(),
-                                   format=self.data.format, query=self.data.query,
-                                   derived=self.derived_spec())
+        return load_evaluation_set(self.data_source(), self.roles(), derived=self.derived_spec())
 
-    def load_reference_rows(self):
+    def load_rows(self, path: str | Path) -> pd.DataFrame:
+        """Individual rows of another population (a file relative to the protocol) with the
+        protocol's derived attributes."""
+        from rwe.data import apply_derived, source_from_path
+
+        src = source_from_path(self.resolve(path))
+        return apply_derived(src.read(), self.derived_spec(), source=src.name)
+
+    def load_reference_rows(self) -> pd.DataFrame | None:
         """The comparison population rows (``data.reference_rows``) as a DataFrame, or None."""
         if self.data.reference_rows is None:
             return None
-        from rwe.data import read_table
-        from rwe.data._evaluation_set import apply_derived
-
-        p = self.resolve(self.data.reference_rows)
-        return apply_derived(read_table(p), self.derived_spec(), source=p.name)
-
+        return self.load_rows(self.data.reference_rows)

@@ -1011,9 +1011,6 @@ def representativeness_from_protocol(protocol: Protocol | str | Path,
     ``data.reference_rows``), ``subgroups.intersections`` and ``min_n``, and
     ``performance.confidence_level``, ``target_half_width`` and ``assumed_value``.
     """
-    from rwe.data import read_table
-    from rwe.data._evaluation_set import apply_derived
-
     if isinstance(protocol, (str, Path)):
         from rwe.protocol import load_protocol
 
@@ -1027,8 +1024,7 @@ def representativeness_from_protocol(protocol: Protocol | str | Path,
     ref_arg: Any = p.reference_path() or pop.reference  # unknown name: load_reference says so
     comparison = None
     if pop.comparison is not None:
-        cp = p.resolve(pop.comparison)
-        comparison = apply_derived(read_table(cp), p.derived_spec(), source=cp.name)
+        comparison = p.load_rows(pop.comparison)
     elif p.data.reference_rows is not None:
         comparison = p.load_reference_rows()
     attrs = list(pop.attributes) or list(p.subgroups.attributes) or None

@@ -82,7 +82,7 @@ def test_reading_a_protocol_and_its_roles_loads_no_pandas():
     code = ("import sys, rwe.data, rwe.protocol\n"
             "from rwe.data import ColumnRoles\n"
             f"p = rwe.protocol.load_protocol({str(ROOT / 'protocols' / 'demo.yaml')!r})\n"
-            "r = p.roles(); p.derived_spec()\n"
+            "r = p.roles(); p.derived_spec(); p.data_source().describe()\n"
             "print(sorted(m for m in ('pandas', 'scipy', 'pyarrow', 'duckdb', 'matplotlib') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

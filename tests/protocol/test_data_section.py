@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rwe.data import ColumnRoles
+from rwe.data import ColumnRoles, ParquetSource
 from rwe.exceptions import ProtocolError
 from rwe.protocol import load_protocol
 
@@ -47,6 +47,8 @@ def test_roles_are_column_roles_with_derived_attributes_and_the_hash_is_unchange
     # the canonical form (hashed) still writes the roles as the YAML does
     raw = yaml.safe_load(DEMO.read_text())["data"]["columns"]
     assert p.model_dump(mode="json", by_alias=True, exclude_unset=True)["data"]["columns"] == raw
+    src = p.data_source()
+    assert isinstance(src, ParquetSource) and src.path == (ROOT / "datasets/demo/demo.parquet")
 
 
 def test_outcome_and_score_rules_are_the_data_sections(tmp_path):
