@@ -1,6 +1,6 @@
 """Evaluation data: the table of predictions and outcomes, its column roles, the sources it is
-read from, load-time validation and derived attributes (DESIGN.md, ``rwe/data``). Computes no
-statistics.
+read from, load-time validation and derived attributes: age bands, calendar windows (DESIGN.md,
+``rwe/data``). Computes no statistics.
 
 :class:`ColumnRoles` is imported eagerly (it needs only pydantic: the protocol schema uses it);
 everything that needs pandas is imported on first use, so ``import rwe.protocol`` stays light.
@@ -14,7 +14,12 @@ from typing import TYPE_CHECKING, Any
 from rwe.data._roles import ColumnRoles
 
 if TYPE_CHECKING:
-    from rwe.data._derive import age_band_labels, derive_age_bands
+    from rwe.data._derive import (
+        WINDOW_FREQS,
+        age_band_labels,
+        calendar_window,
+        derive_age_bands,
+    )
     from rwe.data._evaluation_set import (
         INTERSECTION_SEP,
         EvaluationSet,
@@ -38,7 +43,8 @@ _LAZY = {
     "EvaluationSet": "_evaluation_set", "INTERSECTION_SEP": "_evaluation_set",
     "apply_derived": "_evaluation_set", "load_evaluation_set": "_evaluation_set",
     "read_table": "_evaluation_set",
-    "age_band_labels": "_derive", "derive_age_bands": "_derive",
+    "WINDOW_FREQS": "_derive", "age_band_labels": "_derive", "calendar_window": "_derive",
+    "derive_age_bands": "_derive",
     "Source": "_sources", "CSVSource": "_sources", "ParquetSource": "_sources",
     "DuckDBSource": "_sources", "FORMATS": "_sources", "DEFAULT_BATCH_ROWS": "_sources",
     "file_sha256": "_sources", "source_from_path": "_sources", "source_from_spec": "_sources",
@@ -54,8 +60,10 @@ __all__ = [
     "INTERSECTION_SEP",
     "ParquetSource",
     "Source",
+    "WINDOW_FREQS",
     "age_band_labels",
     "apply_derived",
+    "calendar_window",
     "derive_age_bands",
     "file_sha256",
     "load_evaluation_set",

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rwe.data._derive import derive_age_bands
+from rwe.data._derive import calendar_window, derive_age_bands
 from rwe.data._roles import ColumnRoles
 from rwe.data._sources import FORMATS, Source, source_from_path
 from rwe.data._validate import MSG_EMPTY, missing_column_messages, validate_frame
@@ -19,7 +19,9 @@ __all__ = ["EvaluationSet", "load_evaluation_set", "read_table", "apply_derived"
            "INTERSECTION_SEP", "FORMATS"]
 
 INTERSECTION_SEP = " & "
-MSG_DERIVED_SPEC = "derived attribute {name!r}: give {{'from': column, 'cuts': [...]}}, got {got}"
+MSG_DERIVED_SPEC = ("derived attribute {name!r}: give {{'from': column, 'cuts': [...]}} (bands) "
+                    "or {{'from': timestamp column, 'window': 'week' | 'month' | 'quarter'}}, "
+                    "got {got}")
 
 
 def _as_roles(roles: ColumnRoles | Mapping[str, Any]) -> ColumnRoles:
@@ -32,8 +34,8 @@ def _as_roles(roles: ColumnRoles | Mapping[str, Any]) -> ColumnRoles:
 
 
 def _derived_specs(derived: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
-    """Derived attribute specs as plain dicts ``{"from", "cuts"}`` (protocol spec objects are
-    accepted too)."""
+    """Derived attribute specs as plain dicts ``{"from", "cuts"}`` or ``{"from", "window"}``
+    (protocol spec objects are accepted too)."""
     out: dict[str, dict[str, Any]] = {}
     for name, spec in (derived or {}).items():
         if hasattr(spec, "model_dump"):
@@ -42,10 +44,11 @@ def _derived_specs(derived: Mapping[str, Any] | None) -> dict[str, dict[str, Any
             raise InvalidParameterError(MSG_DERIVED_SPEC.format(name=name,
                                                                 got=type(spec).__name__))
         keys = set(spec)
-        if keys != {"from", "cuts"}:
+        if keys not in ({"from", "cuts"}, {"from", "window"}):
             raise InvalidParameterError(MSG_DERIVED_SPEC.format(
                 name=name, got="keys " + ", ".join(map(repr, sorted(map(str, keys))))))
-        out[str(name)] = {"from": spec["from"], "cuts": list(spec["cuts"])}
+        out[str(name)] = ({"from": spec["from"], "cuts": list(spec["cuts"])} if "cuts" in spec
+                          else {"from": spec["from"], "window": spec["window"]})
     return out
 
 
@@ -69,7 +72,8 @@ class EvaluationSet:
         The derived attributes added at load time (name -> spec).
     """
 
-    __slots__ = ("_frame", "roles", "source", "_clusters", "_data_source", "_derived")
+    __slots__ = ("_frame", "roles", "source", "_clusters", "_data_source", "_derived",
+                 "_windows")
 
     def __init__(self, frame: pd.DataFrame, roles: ColumnRoles, source: str, *,
                  data_source: Source | None = None,
@@ -81,6 +85,7 @@ class EvaluationSet:
         self._clusters: np.ndarray | None = None
         self._data_source = data_source
         self._derived = dict(derived or {})
+        self._windows: dict[str, pd.Series] = {}
 
     # ---------------------------------------------------------------- construction
     @classmethod
@@ -98,8 +103,10 @@ class EvaluationSet:
         source : str
             Name used in error messages.
         derived : dict, optional
-            Derived attributes, e.g. ``{"age_band": {"from": "age", "cuts": [18, 50, 65]}}``.
-            Derived columns become subgroup attributes.
+            Derived attributes: age bands ``{"age_band": {"from": "age", "cuts": [18, 50,
+            65]}}`` and calendar windows of the timestamp role ``{"month": {"from": "ts",
+            "window": "month"}}`` (see :func:`rwe.data.calendar_window`). Derived columns
+            become subgroup attributes.
 
         Raises
         ------
@@ -118,11 +125,23 @@ class EvaluationSet:
             raise InvalidParameterError(f"df must be a pandas DataFrame, got {type(df).__name__}")
         roles = _as_roles(roles)
         specs = _derived_specs(derived)
+        windows = {k: v for k, v in specs.items() if "window" in v}
+        for name, spec in windows.items():
+            if roles.timestamp is None or spec["from"] != roles.timestamp:
+                raise InvalidParameterError(
+                    f"derived window {name!r} must come from the timestamp column"
+                    + (f" ({roles.timestamp!r})" if roles.timestamp else
+                       ", but no timestamp role is set") + f", got from={spec['from']!r}")
         roles = roles.with_attributes(tuple(specs))
         if len(df) == 0:  # before derived attributes, whose checks would blame a column
             raise DataValidationError([MSG_EMPTY.format(src=source)], source=source)
-        df = apply_derived(df, specs, source=source)
-        frame = validate_frame(df, roles, source=source)
+        df = apply_derived(df, {k: v for k, v in specs.items() if k not in windows},
+                           source=source)
+        check = roles if not windows else roles.model_copy(update={"attributes": tuple(
+            a for a in roles.attributes if a not in windows)})
+        frame = validate_frame(df, check, source=source)
+        for name, spec in windows.items():  # from the parsed, validated timestamps
+            frame[name] = calendar_window(frame[spec["from"]], spec["window"]).rename(name)
         return cls(frame, roles, source, data_source=data_source, derived=specs)
 
     # ---------------------------------------------------------------- accessors
@@ -142,7 +161,8 @@ class EvaluationSet:
 
     @property
     def derived(self) -> dict[str, dict[str, Any]]:
-        """Derived attributes added at load time: name -> ``{"from", "cuts"}``."""
+        """Derived attributes added at load time: name -> ``{"from", "cuts"}`` or
+        ``{"from", "window"}``."""
         return {k: dict(v) for k, v in self._derived.items()}
 
     def __len__(self) -> int:
@@ -196,6 +216,19 @@ class EvaluationSet:
     @property
     def timestamps(self) -> pd.Series:
         return self._frame[self._need("timestamp")]
+
+    def window(self, freq: str) -> pd.Series:
+        """Calendar window of each row's timestamp: :func:`rwe.data.calendar_window` of the
+        timestamp role (ordered categorical named ``freq``: ``"2024-W05"``, ``"2024-01"``,
+        ``"2024-Q1"``; every window from the first to the last, empty ones included).
+
+        Parameters
+        ----------
+        freq : {"week", "month", "quarter"}
+        """
+        if freq not in self._windows:
+            self._windows[freq] = calendar_window(self.timestamps, freq)
+        return self._windows[freq]
 
     @property
     def clusters(self) -> np.ndarray | None:
@@ -293,17 +326,20 @@ class EvaluationSet:
 
 def apply_derived(df: pd.DataFrame, derived: Mapping[str, Mapping[str, Any]] | None, *,
                   source: str = "<DataFrame>", optional: Sequence[str] = ()) -> pd.DataFrame:
-    """Add derived attributes (age bands) to a copy of ``df``.
+    """Add derived attributes to a copy of ``df``: age bands and calendar windows.
 
     Parameters
     ----------
     df : pandas.DataFrame
     derived : dict
-        Name -> ``{"from": column, "cuts": [...]}`` (:func:`rwe.data.derive_age_bands`).
+        Name -> ``{"from": column, "cuts": [...]}`` (:func:`rwe.data.derive_age_bands`) or
+        ``{"from": column, "window": "week" | "month" | "quarter"}``
+        (:func:`rwe.data.calendar_window`).
     source : str
         Name used in messages.
     optional : sequence of str
-        Derived attributes skipped, rather than an error, when their source column is absent.
+        Derived attributes skipped, rather than an error, when their source column is absent
+        (e.g. calendar windows of comparison rows that carry no timestamps).
 
     Returns
     -------
@@ -313,7 +349,7 @@ def apply_derived(df: pd.DataFrame, derived: Mapping[str, Mapping[str, Any]] | N
     Raises
     ------
     DataValidationError
-        When a source column is missing or not numeric.
+        When a source column is missing or not numeric (bands) / not a timestamp (windows).
     """
     specs = _derived_specs(derived)
     todo = {k: v for k, v in specs.items() if not (k in optional and v["from"] not in df.columns)}
@@ -327,6 +363,9 @@ def apply_derived(df: pd.DataFrame, derived: Mapping[str, Mapping[str, Any]] | N
                 [f"{source}: column {src_col!r} (source of derived attribute {name!r}) is missing"],
                 source=source)
         s = out[src_col]
+        if "window" in spec:
+            out[name] = calendar_window(s.rename(src_col), spec["window"]).rename(name)
+            continue
         if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
             raise DataValidationError(
                 [f"{source}: column {src_col!r} (source of derived attribute {name!r}) must be "

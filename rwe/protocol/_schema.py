@@ -9,9 +9,19 @@ from __future__ import annotations
 
 import datetime as _dt
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from rwe.data import ColumnRoles  # imports pydantic only (rwe/data/_roles.py)
 
@@ -23,7 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AgeBandSpec", "AlertRule", "ChangeControlSpec", "ColumnsSpec", "DataSpec", "DeviceSpec",
     "DriftSpec", "Goal", "PerformanceSpec", "Period", "PopulationSpec", "Protocol", "ReportSpec",
-    "SubgroupsSpec", "SECTIONS",
+    "SubgroupsSpec", "WindowSpec", "SECTIONS",
 ]
 
 SECTIONS = ("representativeness", "subgroups", "drift", "change_control", "provenance",
@@ -67,6 +77,63 @@ class AgeBandSpec(_Strict):
         return v
 
 
+class WindowSpec(_Strict):
+    """A derived calendar window of the timestamp role: ``{from: scan_date, window: month}``
+    (ISO weeks, calendar months or quarters: :func:`rwe.data.calendar_window`)."""
+
+    from_: str = Field(alias="from")
+    window: Literal["week", "month", "quarter"]
+
+
+#: The kinds of derived attribute, by the key that tells them apart.
+DERIVED_KINDS: dict[str, type[_Strict]] = {"cuts": AgeBandSpec, "window": WindowSpec}
+MSG_DERIVED_KIND = ("a derived attribute is {{from: <numeric column>, cuts: [...]}} (bands) or "
+                    "{{from: <timestamp column>, window: week | month | quarter}}; {got}")
+
+
+def _relocated(err: ValidationError, name: str, kind: str) -> list[dict[str, Any]]:
+    """The line errors of a derived spec under ``name`` (no union tag in the path); an unknown
+    key gets its suggestion from the spec class chosen (the loader's would look at another)."""
+    from rwe.protocol._load import _suggest
+
+    opts = [f.alias or n for n, f in DERIVED_KINDS[kind].model_fields.items()]
+    out: list[dict[str, Any]] = []
+    for e in err.errors():
+        loc = (name, *e["loc"])
+        if e["type"] == "extra_forbidden" and e["loc"]:
+            key = e["loc"][-1]
+            msg = (f"unknown key {key!r}" + _suggest(key, opts)
+                   + f" (allowed: {', '.join(opts)})")
+            out.append({"type": PydanticCustomError("derived_unknown_key", "{msg}", {"msg": msg}),
+                        "loc": loc, "input": {}})
+            continue
+        rec = {"type": e["type"], "loc": loc, "input": e.get("input")}
+        if "ctx" in e:
+            rec["ctx"] = e["ctx"]
+        out.append(rec)
+    return out
+
+
+def _kind_errors(name: str, spec: Any) -> list[dict[str, Any]]:
+    """Why a derived spec is neither kind: not a mapping, both keys, or neither (an unknown key
+    is named at its own path, with a suggestion)."""
+    from rwe.protocol._load import _suggest
+
+    def err(loc: tuple[Any, ...], msg: str) -> dict[str, Any]:
+        return {"type": PydanticCustomError("derived_kind", "{msg}", {"msg": msg}), "loc": loc,
+                "input": {}}
+
+    if not isinstance(spec, dict):
+        return [err((name,), MSG_DERIVED_KIND.format(got=f"got {type(spec).__name__}"))]
+    if all(k in spec for k in DERIVED_KINDS):
+        return [err((name,), MSG_DERIVED_KIND.format(got="give cuts or window, not both"))]
+    unknown = [k for k in spec if k != "from"]
+    if unknown:
+        return [err((name, k), f"unknown key {k!r}" + _suggest(k, list(DERIVED_KINDS))
+                    + " (allowed: from and either cuts or window)") for k in unknown]
+    return [err((name,), MSG_DERIVED_KIND.format(got="cuts or window is missing"))]
+
+
 class DataSpec(_Strict):
     """The evaluation data: where to read it, its column roles, its derived attributes."""
 
@@ -75,7 +142,7 @@ class DataSpec(_Strict):
     query: str | None = None
     description: str | None = None
     columns: ColumnRoles
-    derived: dict[str, AgeBandSpec] = Field(default_factory=dict)
+    derived: dict[str, AgeBandSpec | WindowSpec] = Field(default_factory=dict)
     reference_rows: str | None = Field(
         default=None, description="individual rows of a comparison population (e.g. the "
         "training snapshot): drift baseline and Tipton B")
@@ -96,6 +163,42 @@ class DataSpec(_Strict):
         if not v.scores:
             raise ValueError("give at least one score column (scores: {version: column})")
         return v
+
+    @field_validator("derived", mode="before")
+    @classmethod
+    def _derived_kind(cls, v: Any, info: ValidationInfo) -> Any:
+        """Pick the spec class by its key (``cuts`` or ``window``), validate it, and check a
+        window comes from the timestamp role; errors keep their field path."""
+        if not isinstance(v, dict):
+            return v  # the dict type check reports it
+        columns = info.data.get("columns")
+        out: dict[str, Any] = {}
+        errors: list[dict[str, Any]] = []
+        for name, spec in v.items():
+            if isinstance(spec, tuple(DERIVED_KINDS.values())):
+                out[name] = spec
+                continue
+            kinds = [k for k in DERIVED_KINDS if isinstance(spec, dict) and k in spec]
+            if len(kinds) != 1:
+                errors += _kind_errors(name, spec)
+                continue
+            try:
+                out[name] = DERIVED_KINDS[kinds[0]].model_validate(spec)
+            except ValidationError as err:
+                errors += _relocated(err, name, kinds[0])
+                continue
+            if kinds[0] == "window" and isinstance(columns, ColumnRoles):
+                ts = columns.timestamp
+                if out[name].from_ != ts:
+                    errors.append({"type": PydanticCustomError("window_source", "{msg}", {
+                        "msg": ("a calendar window comes from the timestamp column "
+                                f"(data.columns.timestamp: {ts!r})" if ts else
+                                "a calendar window needs data.columns.timestamp, which is not "
+                                "set") + f", got from: {out[name].from_!r}"}),
+                        "loc": (name, "from"), "input": {}})
+        if errors:
+            raise ValidationError.from_exception_data("DataSpec", errors)
+        return out
 
 
 class PopulationSpec(_Strict):
@@ -274,12 +377,15 @@ class Protocol(_Strict):
         return self.performance.version or next(iter(self.data.columns.scores))
 
     def roles(self) -> ColumnRoles:
-        """The column roles of ``data.columns``, with the derived attributes appended to the
-        attributes."""
+        """The column roles of ``data.columns``, with the derived attributes (age bands,
+        calendar windows) appended to the attributes."""
         return self.data.columns.with_attributes(tuple(self.data.derived))
 
     def derived_spec(self) -> dict[str, dict]:
-        return {k: {"from": v.from_, "cuts": list(v.cuts)} for k, v in self.data.derived.items()}
+        """``data.derived`` as plain dicts: ``{"from", "cuts"}`` or ``{"from", "window"}``."""
+        return {k: ({"from": v.from_, "cuts": list(v.cuts)} if isinstance(v, AgeBandSpec)
+                    else {"from": v.from_, "window": v.window})
+                for k, v in self.data.derived.items()}
 
     def data_source(self) -> Source:
         """The :class:`rwe.data.Source` of ``data`` (path resolved against the protocol)."""
@@ -295,11 +401,13 @@ class Protocol(_Strict):
 
     def load_rows(self, path: str | Path) -> pd.DataFrame:
         """Individual rows of another population (a file relative to the protocol) with the
-        protocol's derived attributes."""
+        protocol's derived attributes; calendar windows are skipped when the rows have no
+        timestamp column."""
         from rwe.data import apply_derived, source_from_path
 
         src = source_from_path(self.resolve(path))
-        return apply_derived(src.read(), self.derived_spec(), source=src.name)
+        windows = [k for k, v in self.data.derived.items() if isinstance(v, WindowSpec)]
+        return apply_derived(src.read(), self.derived_spec(), source=src.name, optional=windows)
 
     def load_reference_rows(self) -> pd.DataFrame | None:
         """The comparison population rows (``data.reference_rows``) as a DataFrame, or None."""

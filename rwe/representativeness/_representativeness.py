@@ -1032,6 +1032,8 @@ def representativeness_from_protocol(protocol: Protocol | str | Path,
     # 5-year grid of the reference files (e.g. ages 40-90 -> reference ages >= 40)
     min_age = None
     for name, spec in p.derived_spec().items():
+        if "cuts" not in spec:  # calendar windows have no age range
+            continue
         src = spec["from"]
         if (attrs is None or name in attrs) and src in evset.frame.columns:
             lo = pd.to_numeric(evset.frame[src], errors="coerce").min()
