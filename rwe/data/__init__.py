@@ -1,5 +1,5 @@
 """Evaluation data: the table of predictions and outcomes, its column roles, the sources it is
-read from, load-time validation and derived attributes: age bands, calendar windows (DESIGN.md,
+read from, load-time validation, derived attributes and provenance counts (DESIGN.md,
 ``rwe/data``). Computes no statistics.
 
 :class:`ColumnRoles` is imported eagerly (it needs only pydantic: the protocol schema uses it);
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         load_evaluation_set,
         read_table,
     )
+    from rwe.data._provenance import VALIDATION_RULES, DataProvenance, provenance
     from rwe.data._sources import (
         DEFAULT_BATCH_ROWS,
         FORMATS,
@@ -48,18 +49,22 @@ _LAZY = {
     "Source": "_sources", "CSVSource": "_sources", "ParquetSource": "_sources",
     "DuckDBSource": "_sources", "FORMATS": "_sources", "DEFAULT_BATCH_ROWS": "_sources",
     "file_sha256": "_sources", "source_from_path": "_sources", "source_from_spec": "_sources",
+    "VALIDATION_RULES": "_provenance", "DataProvenance": "_provenance",
+    "provenance": "_provenance",
 }
 
 __all__ = [
     "CSVSource",
     "ColumnRoles",
     "DEFAULT_BATCH_ROWS",
+    "DataProvenance",
     "DuckDBSource",
     "EvaluationSet",
     "FORMATS",
     "INTERSECTION_SEP",
     "ParquetSource",
     "Source",
+    "VALIDATION_RULES",
     "WINDOW_FREQS",
     "age_band_labels",
     "apply_derived",
@@ -67,6 +72,7 @@ __all__ = [
     "derive_age_bands",
     "file_sha256",
     "load_evaluation_set",
+    "provenance",
     "read_table",
     "source_from_path",
     "source_from_spec",

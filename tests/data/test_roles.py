@@ -80,7 +80,7 @@ def test_python_api_keeps_its_own_rules():
 
 def test_reading_a_protocol_and_its_roles_loads_no_pandas():
     code = ("import sys, rwe.data, rwe.protocol\n"
-            "from rwe.data import ColumnRoles\n"
+            "from rwe.data import ColumnRoles, VALIDATION_RULES\n"
             f"p = rwe.protocol.load_protocol({str(ROOT / 'protocols' / 'demo.yaml')!r})\n"
             "r = p.roles(); p.derived_spec(); p.data_source().describe()\n"
             "print(sorted(m for m in ('pandas', 'scipy', 'pyarrow', 'duckdb', 'matplotlib') "
