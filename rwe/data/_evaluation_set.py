@@ -12,7 +12,13 @@ import pandas as pd
 from rwe.data._derive import calendar_window, derive_age_bands
 from rwe.data._roles import ColumnRoles
 from rwe.data._sources import FORMATS, Source, source_from_path
-from rwe.data._validate import MSG_EMPTY, missing_column_messages, validate_frame
+from rwe.data._validate import (
+    MSG_EMPTY,
+    missing_column_messages,
+    stray_text,
+    stray_text_message,
+    validate_frame,
+)
 from rwe.exceptions import DataValidationError, InvalidParameterError
 
 __all__ = ["EvaluationSet", "load_evaluation_set", "read_table", "apply_derived",
@@ -367,9 +373,12 @@ def apply_derived(df: pd.DataFrame, derived: Mapping[str, Mapping[str, Any]] | N
             out[name] = calendar_window(s.rename(src_col), spec["window"]).rename(name)
             continue
         if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+            bad = stray_text(s)
+            role = f"source of derived attribute {name!r}"
             raise DataValidationError(
-                [f"{source}: column {src_col!r} (source of derived attribute {name!r}) must be "
-                 f"numeric, got dtype {s.dtype}"], source=source)
+                [stray_text_message(source, src_col, role, s, bad) if bad is not None else
+                 f"{source}: column {src_col!r} ({role}) must be numeric, got dtype {s.dtype}"],
+                source=source)
         out[name] = derive_age_bands(s, spec["cuts"]).rename(name)
     return out
 

@@ -33,6 +33,7 @@ VALIDATION_RULES = (
     "survival times are non-negative (survival outcomes)",
     "ids are present and unique",
     "patient ids are present",
+    "numeric features hold numbers only (a few text cells in a numeric column are an error)",
 )
 
 #: Role of the evaluation table's own file in :attr:`DataProvenance.files`.

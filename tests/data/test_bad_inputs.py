@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -69,6 +70,17 @@ CASES = {
     "tab-separated CSV": (
         lambda t: {"path": str(_write(t, "scans.csv", _rows(sep="\t")))},
         ["found 1 column", "the file looks tab-separated"]),
+    "text in a numeric feature": (
+        lambda t: {"path": str(_write(t, "scans.csv",
+                                      _rows(age=lambda i: "abc" if i == 16 else 40 + i)))},
+        ["scans.csv: column 'age' (feature): text in a numeric column (found 'abc'): values "
+         "must be numbers, an empty cell for a missing value; 1 offending row, first: 17"]),
+    "text in the source of an age band": (
+        lambda t: {"path": str(_write(t, "scans.csv",
+                                      _rows(age=lambda i: "unknown" if i == 3 else 40 + i))),
+                   "derived": {"age_band": {"from": "age", "cuts": [50, 65]}}},
+        ["scans.csv: column 'age' (source of derived attribute 'age_band'): text in a numeric "
+         "column (found 'unknown')", "1 offending row, first: 4"]),
     "bad SQL on a DuckDB file": (
         lambda t: {"path": str(_duckdb(t)), "query": "SELEC * FROM scans"},
         ['scans.duckdb: query failed: Parser Error: syntax error at or near "SELEC"']),
@@ -153,6 +165,37 @@ def test_bad_data_is_one_clear_line(tmp_path, case, capsys):
     assert main(["validate", str(proto)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"rwe: error: {messages[0]}"]
+
+
+def test_a_categorical_feature_stays_categorical(tmp_path):
+    # more than a few text cells: a genuinely categorical feature, not a typo
+    df = pd.DataFrame({"s": np.linspace(0, 1, 40), "y": [0, 1] * 20,
+                       "stage": ["1", "2", "3", "unknown"] * 10,
+                       "smoker": ["yes", "no"] * 20})
+    ev = EvaluationSet.from_frame(df, {"scores": {"v": "s"}, "label": "y",
+                                       "features": ["stage", "smoker"]})
+    assert ev.frame["stage"].dtype == object and ev.frame["smoker"].nunique() == 2
+    # a Categorical column is categorical by declaration, whatever its values
+    cat = df.assign(stage=pd.Categorical(["1"] * 39 + ["x"]))
+    assert EvaluationSet.from_frame(cat, {"scores": {"v": "s"}, "label": "y",
+                                          "features": ["stage"]}).n == 40
+
+
+def test_stray_text_rule_boundary():
+    # at most 5% of the non-missing cells (at least one): 2 of 40 is an error, 3 of 40 is not
+    base = pd.DataFrame({"s": np.linspace(0, 1, 40), "y": [0, 1] * 20})
+    roles = {"scores": {"v": "s"}, "label": "y", "features": ["bmi"]}
+    two = [str(20 + i) for i in range(38)] + ["n/a ", "?"]
+    with pytest.raises(DataValidationError) as info:
+        EvaluationSet.from_frame(base.assign(bmi=two), roles, source="t.csv")
+    assert info.value.messages == [
+        "t.csv: column 'bmi' (feature): text in a numeric column (found 'n/a ', '?'): values "
+        "must be numbers, an empty cell for a missing value; 2 offending rows, first: 39, 40"]
+    three = [str(20 + i) for i in range(37)] + ["a", "b", "c"]
+    assert EvaluationSet.from_frame(base.assign(bmi=three), roles).n == 40
+    # missing cells are not text: an all-numeric column with gaps loads
+    gaps = [None if i % 3 else str(i) for i in range(40)]
+    assert EvaluationSet.from_frame(base.assign(bmi=gaps), roles).n == 40
 
 
 def test_a_read_error_never_quotes_the_file(tmp_path):
