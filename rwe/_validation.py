@@ -6,7 +6,7 @@ Every message names the parameter, the constraint and the value received.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -33,30 +33,6 @@ def check_choice(value: object, name: str, options: Iterable[str]) -> str:
             f"{name}={value!r} is not valid; choose one of: {', '.join(map(repr, options))}"
         )
     return value
-
-
-def check_roles_mapping(mapping: object, valid: Iterable[str], name: str = "roles") -> dict:
-    """Return ``mapping`` as a dict if every key is one of ``valid``; the message names the
-    unknown keys, the closest valid one and lists the valid ones.
-
-    For role (or option) mappings turned into keyword arguments, where Python would raise a
-    bare ``TypeError: unexpected keyword argument``.
-    """
-    import difflib
-
-    valid = tuple(valid)
-    if not isinstance(mapping, Mapping):
-        raise InvalidParameterError(
-            f"{name} must be a mapping of role to column, got {type(mapping).__name__}")
-    unknown = [k for k in mapping if k not in valid]
-    if unknown:
-        first = unknown[0]
-        close = difflib.get_close_matches(str(first), valid, n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise InvalidParameterError(
-            f"{name}: unknown role{'s' if len(unknown) > 1 else ''} "
-            f"{', '.join(map(repr, unknown))}{hint} (valid: {', '.join(valid)})")
-    return dict(mapping)
 
 
 def check_alternative(value: object) -> str:

@@ -1,21 +1,92 @@
-"""Evaluation data: the table of predictions and outcomes, its column roles, loaders and
-load-time validation (DESIGN.md, ``rwe/data``). Computes no statistics."""
+"""Evaluation data: the table of predictions and outcomes, its column roles, the sources it is
+read from, load-time validation, derived attributes and provenance counts (DESIGN.md,
+``rwe/data``). Computes no statistics.
 
-from rwe.data._derive import age_band_labels, derive_age_bands
-from rwe.data._evaluation_set import (
-    INTERSECTION_SEP,
-    EvaluationSet,
-    load_evaluation_set,
-    read_table,
-)
+:class:`ColumnRoles` is imported eagerly (it needs only pydantic: the protocol schema uses it);
+everything that needs pandas is imported on first use, so ``import rwe.protocol`` stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from rwe.data._roles import ColumnRoles
 
+if TYPE_CHECKING:
+    from rwe.data._derive import (
+        WINDOW_FREQS,
+        age_band_labels,
+        calendar_window,
+        derive_age_bands,
+    )
+    from rwe.data._evaluation_set import (
+        INTERSECTION_SEP,
+        EvaluationSet,
+        apply_derived,
+        load_evaluation_set,
+        read_table,
+    )
+    from rwe.data._provenance import VALIDATION_RULES, DataProvenance, provenance
+    from rwe.data._sources import (
+        DEFAULT_BATCH_ROWS,
+        FORMATS,
+        CSVSource,
+        DuckDBSource,
+        ParquetSource,
+        Source,
+        file_sha256,
+        source_from_path,
+        source_from_spec,
+    )
+
+_LAZY = {
+    "EvaluationSet": "_evaluation_set", "INTERSECTION_SEP": "_evaluation_set",
+    "apply_derived": "_evaluation_set", "load_evaluation_set": "_evaluation_set",
+    "read_table": "_evaluation_set",
+    "WINDOW_FREQS": "_derive", "age_band_labels": "_derive", "calendar_window": "_derive",
+    "derive_age_bands": "_derive",
+    "Source": "_sources", "CSVSource": "_sources", "ParquetSource": "_sources",
+    "DuckDBSource": "_sources", "FORMATS": "_sources", "DEFAULT_BATCH_ROWS": "_sources",
+    "file_sha256": "_sources", "source_from_path": "_sources", "source_from_spec": "_sources",
+    "VALIDATION_RULES": "_provenance", "DataProvenance": "_provenance",
+    "provenance": "_provenance",
+}
+
 __all__ = [
+    "CSVSource",
     "ColumnRoles",
+    "DEFAULT_BATCH_ROWS",
+    "DataProvenance",
+    "DuckDBSource",
     "EvaluationSet",
+    "FORMATS",
     "INTERSECTION_SEP",
+    "ParquetSource",
+    "Source",
+    "VALIDATION_RULES",
+    "WINDOW_FREQS",
     "age_band_labels",
+    "apply_derived",
+    "calendar_window",
     "derive_age_bands",
+    "file_sha256",
     "load_evaluation_set",
+    "provenance",
     "read_table",
+    "source_from_path",
+    "source_from_spec",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rwe.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"rwe.data.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

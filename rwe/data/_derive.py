@@ -1,15 +1,18 @@
-"""Derived subgroup attributes (age bands from age with protocol-defined cut points)."""
+"""Derived grouping attributes: age bands (protocol-defined cut points) and calendar windows
+(ISO week, month, quarter) of the timestamp role."""
 
 from __future__ import annotations
 
+import datetime as _dt
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from rwe.exceptions import InvalidParameterError
+from rwe.exceptions import DataValidationError, InvalidParameterError
 
-__all__ = ["age_band_labels", "derive_age_bands"]
+__all__ = ["age_band_labels", "derive_age_bands", "calendar_window", "WINDOW_FREQS"]
 
 
 def age_band_labels(cuts: Sequence[float]) -> list[str]:
@@ -59,3 +62,100 @@ def derive_age_bands(age: pd.Series | np.ndarray, cuts: Sequence[float]) -> pd.S
     used = [lab for i, lab in enumerate(labels) if i > 0 or (codes == 0).any()]
     out = pd.Series(cat, index=s.index if isinstance(age, pd.Series) else None, name="age_band")
     return out.cat.set_categories(used, ordered=True)
+
+
+# ------------------------------------------------------------------------------ calendar windows
+#: Calendar window lengths: ISO weeks (Monday to Sunday), calendar months and quarters.
+WINDOW_FREQS = ("week", "month", "quarter")
+_ISO_EPOCH_MONDAY = _dt.date(1969, 12, 29)  # the Monday of the week holding 1970-01-01
+
+
+def _window_label(freq: str, ordinal: int) -> str:
+    if freq == "month":
+        return f"{1970 + ordinal // 12:04d}-{ordinal % 12 + 1:02d}"
+    if freq == "quarter":
+        return f"{1970 + ordinal // 4:04d}-Q{ordinal % 4 + 1}"
+    iso = (_ISO_EPOCH_MONDAY + _dt.timedelta(weeks=ordinal)).isocalendar()
+    return f"{iso[0]:04d}-W{iso[1]:02d}"
+
+
+def _as_naive_utc(s: pd.Series, name: str) -> pd.Series:
+    """Datetimes as naive UTC: aware values are converted to UTC, naive ones kept, text parsed
+    as ISO 8601 (the rules of :func:`rwe.data.EvaluationSet.from_frame`)."""
+    from rwe.data._validate import parse_timestamps
+
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        return s.dt.tz_convert("UTC").dt.tz_localize(None)
+    if pd.api.types.is_datetime64_dtype(s):
+        return s
+    if s.isna().all():
+        return pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
+    errors: list[str] = []
+    parsed = parse_timestamps(s, name, str(s.name) if s.name is not None else "timestamps",
+                              errors)
+    if errors or parsed is None:
+        raise DataValidationError(errors, source=name)
+    return _as_naive_utc(parsed, name)
+
+
+def calendar_window(timestamps: pd.Series | Sequence[Any], freq: str) -> pd.Series:
+    """The calendar window (ISO week, month or quarter) of each timestamp.
+
+    Parameters
+    ----------
+    timestamps : pandas.Series or array-like
+        Datetimes (naive or time-zone aware) or ISO 8601 text. Time-zone-aware values are
+        converted to UTC before they are assigned a window; naive values are taken as they are
+        (rwe's loaders store aware timestamps in UTC).
+    freq : {"week", "month", "quarter"}
+        ``"week"``: ISO 8601 weeks (Monday to Sunday, numbered within the ISO year), labelled
+        ``"2024-W05"``; ``"month"``: ``"2024-01"``; ``"quarter"``: ``"2024-Q1"``.
+
+    Returns
+    -------
+    pandas.Series
+        Ordered categorical named ``freq``, on the index of ``timestamps``. Its categories are
+        every window from the first to the last present one, without gaps (a month with no row
+        is an explicit, empty category), and their labels sort as text in calendar order.
+        Missing timestamps get a missing window.
+
+    Raises
+    ------
+    InvalidParameterError
+        For an unknown ``freq`` or numeric input.
+    DataValidationError
+        For text that does not parse as ISO 8601 (naming the rows).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> w = calendar_window(pd.Series(pd.to_datetime(["2024-01-31", "2024-03-01"])), "month")
+    >>> list(w.astype(str)), list(w.cat.categories)
+    (['2024-01', '2024-03'], ['2024-01', '2024-02', '2024-03'])
+    """
+    if freq not in WINDOW_FREQS:
+        raise InvalidParameterError(
+            f"freq={freq!r} is not valid; choose one of: {', '.join(WINDOW_FREQS)}")
+    s = timestamps if isinstance(timestamps, pd.Series) else pd.Series(timestamps)
+    if pd.api.types.is_numeric_dtype(s) and not s.isna().all():
+        raise InvalidParameterError(
+            f"timestamps must be datetimes or ISO 8601 text, got dtype {s.dtype}")
+    ts = _as_naive_utc(s, "timestamps")
+    v = ts.to_numpy()
+    nat = np.isnat(v)
+    present = ~nat
+    if freq == "week":
+        days = v.astype("datetime64[D]").astype(np.int64)
+        ords = (days + 3) // 7  # 1970-01-01 is a Thursday: day 0 is 3 days after a Monday
+    else:
+        months = v.astype("datetime64[M]").astype(np.int64)
+        ords = months if freq == "month" else months // 3
+    if present.any():
+        lo, hi = int(ords[present].min()), int(ords[present].max())
+        codes = np.where(present, ords - lo, -1)
+        labels = [_window_label(freq, o) for o in range(lo, hi + 1)]
+    else:
+        codes = np.full(len(v), -1, dtype=np.int64)
+        labels = []
+    cat = pd.Categorical.from_codes(codes.astype(np.int64), categories=labels, ordered=True)
+    return pd.Series(cat, index=s.index, name=freq)

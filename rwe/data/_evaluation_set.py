@@ -9,17 +9,53 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rwe._optional import import_optional
-from rwe._validation import check_roles_mapping
-from rwe.data._derive import derive_age_bands
+from rwe.data._derive import calendar_window, derive_age_bands
 from rwe.data._roles import ColumnRoles
-from rwe.data._validate import validate_frame
+from rwe.data._sources import FORMATS, Source, source_from_path
+from rwe.data._validate import (
+    MSG_EMPTY,
+    missing_column_messages,
+    stray_text,
+    stray_text_message,
+    validate_frame,
+)
 from rwe.exceptions import DataValidationError, InvalidParameterError
 
-__all__ = ["EvaluationSet", "load_evaluation_set", "read_table", "INTERSECTION_SEP"]
+__all__ = ["EvaluationSet", "load_evaluation_set", "read_table", "apply_derived",
+           "INTERSECTION_SEP", "FORMATS"]
 
 INTERSECTION_SEP = " & "
-FORMATS = ("csv", "parquet", "duckdb")
+MSG_DERIVED_SPEC = ("derived attribute {name!r}: give {{'from': column, 'cuts': [...]}} (bands) "
+                    "or {{'from': timestamp column, 'window': 'week' | 'month' | 'quarter'}}, "
+                    "got {got}")
+
+
+def _as_roles(roles: ColumnRoles | Mapping[str, Any]) -> ColumnRoles:
+    if isinstance(roles, ColumnRoles):
+        return roles
+    if isinstance(roles, Mapping):
+        return ColumnRoles(**roles)
+    raise InvalidParameterError(
+        f"roles must be a ColumnRoles or a dict of roles, got {type(roles).__name__}")
+
+
+def _derived_specs(derived: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """Derived attribute specs as plain dicts ``{"from", "cuts"}`` or ``{"from", "window"}``
+    (protocol spec objects are accepted too)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, spec in (derived or {}).items():
+        if hasattr(spec, "model_dump"):
+            spec = spec.model_dump(by_alias=True)
+        if not isinstance(spec, Mapping):
+            raise InvalidParameterError(MSG_DERIVED_SPEC.format(name=name,
+                                                                got=type(spec).__name__))
+        keys = set(spec)
+        if keys not in ({"from", "cuts"}, {"from", "window"}):
+            raise InvalidParameterError(MSG_DERIVED_SPEC.format(
+                name=name, got="keys " + ", ".join(map(repr, sorted(map(str, keys))))))
+        out[str(name)] = ({"from": spec["from"], "cuts": list(spec["cuts"])} if "cuts" in spec
+                          else {"from": spec["from"], "window": spec["window"]})
+    return out
 
 
 class EvaluationSet:
@@ -33,19 +69,29 @@ class EvaluationSet:
     frame : pandas.DataFrame
         The validated table (a private copy; treat as read-only).
     roles : ColumnRoles
-        Which column plays which part.
+        Which column plays which part (derived attributes included).
     source : str
         File name (or ``"<DataFrame>"``) the table came from, used in messages.
+    data_source : Source or None
+        The :class:`rwe.data.Source` the table was read from (None for a DataFrame).
+    derived : dict
+        The derived attributes added at load time (name -> spec).
     """
 
-    __slots__ = ("_frame", "roles", "source", "_clusters")
+    __slots__ = ("_frame", "roles", "source", "_clusters", "_data_source", "_derived",
+                 "_windows")
 
-    def __init__(self, frame: pd.DataFrame, roles: ColumnRoles, source: str):
+    def __init__(self, frame: pd.DataFrame, roles: ColumnRoles, source: str, *,
+                 data_source: Source | None = None,
+                 derived: Mapping[str, dict[str, Any]] | None = None):
         # Internal: use from_frame / load_evaluation_set, which validate.
         self._frame = frame
         self.roles = roles
         self.source = source
         self._clusters: np.ndarray | None = None
+        self._data_source = data_source
+        self._derived = dict(derived or {})
+        self._windows: dict[str, pd.Series] = {}
 
     # ---------------------------------------------------------------- construction
     @classmethod
@@ -63,26 +109,67 @@ class EvaluationSet:
         source : str
             Name used in error messages.
         derived : dict, optional
-            Derived attributes, e.g. ``{"age_band": {"from": "age", "cuts": [18, 50, 65]}}``.
-            Derived columns are added before validation and become subgroup attributes.
+            Derived attributes: age bands ``{"age_band": {"from": "age", "cuts": [18, 50,
+            65]}}`` and calendar windows of the timestamp role ``{"month": {"from": "ts",
+            "window": "month"}}`` (see :func:`rwe.data.calendar_window`). Derived columns
+            become subgroup attributes.
 
         Raises
         ------
         DataValidationError
             Listing every rule the table breaks.
+        InvalidParameterError
+            For an unknown role or a malformed derived spec.
         """
+        return cls._build(df, roles, source=source, derived=derived)
+
+    @classmethod
+    def _build(cls, df: pd.DataFrame, roles: ColumnRoles | Mapping[str, Any], *, source: str,
+               derived: Mapping[str, Any] | None,
+               data_source: Source | None = None) -> EvaluationSet:
         if not isinstance(df, pd.DataFrame):
             raise InvalidParameterError(f"df must be a pandas DataFrame, got {type(df).__name__}")
-        if not isinstance(roles, ColumnRoles):
-            roles = ColumnRoles(**check_roles_mapping(roles, ColumnRoles.__dataclass_fields__))
-        df = apply_derived(df, derived, source=source)
-        frame = validate_frame(df, roles, source=source)
-        return cls(frame, roles, source)
+        roles = _as_roles(roles)
+        specs = _derived_specs(derived)
+        windows = {k: v for k, v in specs.items() if "window" in v}
+        for name, spec in windows.items():
+            if roles.timestamp is None or spec["from"] != roles.timestamp:
+                raise InvalidParameterError(
+                    f"derived window {name!r} must come from the timestamp column"
+                    + (f" ({roles.timestamp!r})" if roles.timestamp else
+                       ", but no timestamp role is set") + f", got from={spec['from']!r}")
+        roles = roles.with_attributes(tuple(specs))
+        if len(df) == 0:  # before derived attributes, whose checks would blame a column
+            raise DataValidationError([MSG_EMPTY.format(src=source)], source=source)
+        df = apply_derived(df, {k: v for k, v in specs.items() if k not in windows},
+                           source=source)
+        check = roles if not windows else roles.model_copy(update={"attributes": tuple(
+            a for a in roles.attributes if a not in windows)})
+        frame = validate_frame(df, check, source=source)
+        for name, spec in windows.items():  # from the parsed, validated timestamps
+            frame[name] = calendar_window(frame[spec["from"]], spec["window"]).rename(name)
+        return cls(frame, roles, source, data_source=data_source, derived=specs)
 
     # ---------------------------------------------------------------- accessors
     @property
     def frame(self) -> pd.DataFrame:
         return self._frame
+
+    @property
+    def data_source(self) -> Source | None:
+        return self._data_source
+
+    @property
+    def source_fingerprint(self) -> dict[str, Any] | None:
+        """:meth:`Source.fingerprint` of the source the table was read from (file, size,
+        sha256, query, rows and columns read), or None for a DataFrame."""
+        return None if self._data_source is None else self._data_source.fingerprint()
+
+    @property
+    def derived(self) -> dict[str, dict[str, Any]]:
+        """Derived attributes added at load time: name -> ``{"from", "cuts"}`` or
+        ``{"from", "window"}``."""
+        return {k: dict(v) for k, v in self._derived.items()}
 
     def __len__(self) -> int:
         return len(self._frame)
@@ -135,6 +222,19 @@ class EvaluationSet:
     @property
     def timestamps(self) -> pd.Series:
         return self._frame[self._need("timestamp")]
+
+    def window(self, freq: str) -> pd.Series:
+        """Calendar window of each row's timestamp: :func:`rwe.data.calendar_window` of the
+        timestamp role (ordered categorical named ``freq``: ``"2024-W05"``, ``"2024-01"``,
+        ``"2024-Q1"``; every window from the first to the last, empty ones included).
+
+        Parameters
+        ----------
+        freq : {"week", "month", "quarter"}
+        """
+        if freq not in self._windows:
+            self._windows[freq] = calendar_window(self.timestamps, freq)
+        return self._windows[freq]
 
     @property
     def clusters(self) -> np.ndarray | None:
@@ -191,7 +291,8 @@ class EvaluationSet:
         if m.shape != (len(self),):
             raise InvalidParameterError(
                 f"mask must be a boolean array of length {len(self)}, got shape {m.shape}")
-        return EvaluationSet(self._frame.loc[m].reset_index(drop=True), self.roles, self.source)
+        return EvaluationSet(self._frame.loc[m].reset_index(drop=True), self.roles, self.source,
+                             data_source=self._data_source, derived=self._derived)
 
     def describe(self) -> pd.DataFrame:
         """A short cohort summary: one row per fact (n, events, patients, sites, period...)."""
@@ -227,116 +328,111 @@ class EvaluationSet:
         return self.describe().to_html(index=False)
 
 
+
+
 def apply_derived(df: pd.DataFrame, derived: Mapping[str, Mapping[str, Any]] | None, *,
-                  source: str) -> pd.DataFrame:
-    """Add derived columns (currently: age bands) to a copy of ``df``."""
-    if not derived:
+                  source: str = "<DataFrame>", optional: Sequence[str] = ()) -> pd.DataFrame:
+    """Add derived attributes to a copy of ``df``: age bands and calendar windows.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+    derived : dict
+        Name -> ``{"from": column, "cuts": [...]}`` (:func:`rwe.data.derive_age_bands`) or
+        ``{"from": column, "window": "week" | "month" | "quarter"}``
+        (:func:`rwe.data.calendar_window`).
+    source : str
+        Name used in messages.
+    optional : sequence of str
+        Derived attributes skipped, rather than an error, when their source column is absent
+        (e.g. calendar windows of comparison rows that carry no timestamps).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``df`` itself when nothing is derived, else a copy with the new columns.
+
+    Raises
+    ------
+    DataValidationError
+        When a source column is missing or not numeric (bands) / not a timestamp (windows).
+    """
+    specs = _derived_specs(derived)
+    todo = {k: v for k, v in specs.items() if not (k in optional and v["from"] not in df.columns)}
+    if not todo:
         return df
     out = df.copy()
-    for name, spec in derived.items():
-        src_col = spec.get("from")
+    for name, spec in todo.items():
+        src_col = spec["from"]
         if src_col not in out.columns:
             raise DataValidationError(
                 [f"{source}: column {src_col!r} (source of derived attribute {name!r}) is missing"],
                 source=source)
-        if not pd.api.types.is_numeric_dtype(out[src_col]):
+        s = out[src_col]
+        if "window" in spec:
+            out[name] = calendar_window(s.rename(src_col), spec["window"]).rename(name)
+            continue
+        if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+            bad = stray_text(s)
+            role = f"source of derived attribute {name!r}"
             raise DataValidationError(
-                [f"{source}: column {src_col!r} (source of derived attribute {name!r}) must be "
-                 f"numeric, got dtype {out[src_col].dtype}"], source=source)
-        out[name] = derive_age_bands(out[src_col], spec["cuts"])
+                [stray_text_message(source, src_col, role, s, bad) if bad is not None else
+                 f"{source}: column {src_col!r} ({role}) must be numeric, got dtype {s.dtype}"],
+                source=source)
+        out[name] = derive_age_bands(s, spec["cuts"]).rename(name)
     return out
 
 
-def read_table(path: str | Path, *, format: str | None = None, columns: list[str] | None = None,
-               query: str | None = None) -> pd.DataFrame:
+def read_table(path: str | Path | Source, *, format: str | None = None,
+               columns: list[str] | None = None, query: str | None = None) -> pd.DataFrame:
     """Read a CSV, Parquet or DuckDB source into a DataFrame.
+
+    A thin wrapper of :func:`rwe.data.source_from_path` and :meth:`Source.read`.
 
     Parameters
     ----------
-    path : path-like
+    path : path-like or Source
         File to read. For DuckDB, a database file (``.duckdb``/``.db``) or ``:memory:``.
     format : {"csv", "parquet", "duckdb"}, optional
         Inferred from the suffix when omitted.
     columns : list of str, optional
-        Columns to read (parquet reads only these; others ignore it).
+        Columns to read, in that order (an absent one is an error naming it).
     query : str, optional
         SQL for DuckDB; may also be used with a CSV/Parquet file, referenced as ``data``.
     """
-    p = Path(path)
-    fmt = format or _infer_format(p)
-    if fmt not in FORMATS:
-        raise InvalidParameterError(f"format={fmt!r} is not valid; choose one of: {FORMATS}")
-    if str(path) != ":memory:" and not p.exists():
-        raise DataValidationError([f"{p}: data file not found"], source=str(p))
-    try:
-        if query is not None or fmt == "duckdb":
-            return _read_duckdb(p, fmt, query)
-        if fmt == "csv":
-            return pd.read_csv(p)
-        avail = _parquet_columns(p)
-        cols = [c for c in columns if c in avail] if columns else None
-        return pd.read_parquet(p, columns=cols)
-    except (DataValidationError, InvalidParameterError):
-        raise
-    except ImportError:
-        raise
-    except Exception as exc:  # parser errors from pandas / pyarrow / duckdb
-        raise DataValidationError([f"{p}: could not be read as {fmt}: {exc}"],
-                                  source=str(p)) from None
+    src = path if isinstance(path, Source) else source_from_path(path, format=format,
+                                                                 query=query)
+    return src.read(columns)
 
 
-def _infer_format(p: Path) -> str:
-    suffix = "".join(p.suffixes[-2:]).lower() if p.suffix == ".gz" else p.suffix.lower()
-    if suffix in (".csv", ".csv.gz", ".txt"):
-        return "csv"
-    if suffix in (".parquet", ".pq"):
-        return "parquet"
-    if suffix in (".duckdb", ".db"):
-        return "duckdb"
-    raise InvalidParameterError(
-        f"cannot infer the format of {p.name!r} from its suffix; give format= one of {FORMATS}")
-
-
-def _parquet_columns(p: Path) -> list[str]:
-    import pyarrow.parquet as pq
-
-    return list(pq.read_schema(p).names)
-
-
-def _read_duckdb(p: Path, fmt: str, query: str | None) -> pd.DataFrame:
-    duckdb = import_optional("duckdb", extra="duckdb")
-    if fmt == "duckdb":
-        if query is None:
-            raise InvalidParameterError(f"{p}: a DuckDB source needs query= (SQL)")
-        con = duckdb.connect(str(p), read_only=str(p) != ":memory:")
-        try:
-            return con.execute(query).df()
-        finally:
-            con.close()
-    con = duckdb.connect()
-    try:
-        rel = con.read_csv(str(p)) if fmt == "csv" else con.read_parquet(str(p))
-        rel.create_view("data")
-        return con.execute(query).df()
-    finally:
-        con.close()
-
-
-def load_evaluation_set(path: str | Path, roles: ColumnRoles | Mapping[str, Any], *,
+def load_evaluation_set(path: str | Path | Source, roles: ColumnRoles | Mapping[str, Any], *,
                         format: str | None = None, query: str | None = None,
                         derived: Mapping[str, Mapping[str, Any]] | None = None) -> EvaluationSet:
-    """Read a CSV / Parquet / DuckDB source and validate it into an :class:`EvaluationSet`.
+    """Read a source (CSV / Parquet / DuckDB file, or any :class:`rwe.data.Source`) and validate
+    it into an :class:`EvaluationSet`.
+
+    Only the columns the roles (and derived attributes) need are read. The EvaluationSet keeps
+    the source, so ``evset.source_fingerprint`` records what was read.
 
     Examples
     --------
     >>> ev = load_evaluation_set("scans.parquet", {"scores": {"1.0": "score"}, "label": "y"})
     ... # doctest: +SKIP
     """
-    if isinstance(roles, Mapping):
-        roles = ColumnRoles(**roles)
-    cols = roles.required_columns()
-    if derived:
-        cols = [c for c in cols if c not in derived]
-        cols += [s["from"] for s in derived.values() if s["from"] not in cols]
-    df = read_table(path, format=format, columns=cols, query=query)
-    return EvaluationSet.from_frame(df, roles, source=Path(path).name, derived=derived)
+    roles = _as_roles(roles)
+    specs = _derived_specs(derived)
+    src = path if isinstance(path, Source) else source_from_path(path, format=format,
+                                                                 query=query)
+    roles = roles.with_attributes(tuple(specs))
+    cols = [c for c in roles.required_columns() if c not in specs]
+    cols += [s["from"] for s in specs.values() if s["from"] not in cols]
+    avail = src.columns()
+    missing = [c for c in cols if c not in avail]
+    if missing:
+        raise DataValidationError(
+            missing_column_messages(
+                src.name, roles, missing, avail, wanted=cols, echo=False,
+                labels={s["from"]: f"source of derived attribute {k!r}" for k, s in specs.items()}),
+            source=src.name)
+    df = src.read(cols)
+    return EvaluationSet._build(df, roles, source=src.name, derived=specs, data_source=src)

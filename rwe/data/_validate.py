@@ -15,14 +15,20 @@ import pandas as pd
 from rwe.data._roles import ColumnRoles
 from rwe.exceptions import DataValidationError
 
-__all__ = ["validate_frame", "MAX_ROWS_SHOWN"]
+__all__ = ["validate_frame", "MAX_ROWS_SHOWN", "STRAY_TEXT_SHARE", "stray_text",
+           "missing_column_messages"]
 
 MAX_ROWS_SHOWN = 5
+#: A text column whose non-missing values are numbers except at most this share (and at least
+#: one cell) is a numeric column with stray text, not a categorical one.
+STRAY_TEXT_SHARE = 0.05
 
 MSG_EMPTY = "{src}: the table is empty (no rows)"
 MSG_MISSING = "{src}: column {col!r} ({role}) is missing; available columns: {avail}"
 MSG_DTYPE = "{src}: column {col!r} ({role}) must be {expected}, got dtype {dtype}"
 MSG_ROWS = "{src}: column {col!r} ({role}): {rule}; {k} offending row{s}, first: {rows}"
+MSG_STRAY_TEXT = ("text in a numeric column (found {values}): values must be numbers, an empty "
+                  "cell for a missing value")
 _TZ_SUFFIX = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
 
 
@@ -68,6 +74,57 @@ def _check_binary(src: str, col: str, role: str, s: pd.Series, errors: list[str]
     if bad.any():
         vals = sorted({float(x) for x in v[bad][:MAX_ROWS_SHOWN]})
         errors.append(_row_msg(src, col, role, f"values must be 0 or 1 (found {vals})", bad))
+
+
+def stray_text(s: pd.Series) -> np.ndarray | None:
+    """Mask of the stray text cells of a numeric column read as text, or None.
+
+    The rule: a text column (object or string dtype; never a pandas Categorical, which is
+    categorical by declaration) whose non-missing values all parse as numbers except at most
+    :data:`STRAY_TEXT_SHARE` of them (at least one cell, and two or more numbers) is numeric
+    with stray text: a typo, a sentinel such as ``"unknown"``, a unit. A column with more text
+    than that is categorical.
+    """
+    if isinstance(s.dtype, pd.CategoricalDtype) or not (
+            pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s)):
+        return None
+    text = s.astype("string")
+    present = text.notna().to_numpy()
+    n_present = int(present.sum())
+    if n_present == 0:
+        return None
+    num = pd.to_numeric(text.str.strip(), errors="coerce")
+    bad = present & num.isna().to_numpy()
+    k = int(bad.sum())
+    if k == 0 or n_present - k < 2 or k > max(1, STRAY_TEXT_SHARE * n_present):
+        return None
+    return bad
+
+
+def stray_text_message(src: str, col: str, role: str, s: pd.Series, bad: np.ndarray) -> str:
+    vals = list(dict.fromkeys(str(v) for v in s.to_numpy()[bad][:20]))[:3]
+    shown = ", ".join(repr(v if len(v) <= 20 else v[:17] + "...") for v in vals)
+    return _row_msg(src, col, role, MSG_STRAY_TEXT.format(values=shown), bad)
+
+
+def missing_column_messages(src: str, roles: ColumnRoles, missing: list[str],
+                            available: list[str], *, wanted: list[str] | None = None,
+                            echo: bool = True,
+                            labels: dict[str, str] | None = None) -> list[str]:
+    """Messages for role columns absent from a table: one per column, listing the columns found;
+    or a single line when the table looks written with another separator, or (``echo=False``,
+    a file) shares no column with the roles, whose names are then not shown."""
+    from rwe.data._sources import columns_message, separator_hint
+
+    wanted = list(wanted) if wanted is not None else roles.required_columns()
+    if not echo or separator_hint(missing, available) is not None:
+        line = columns_message(src, missing, available, wanted)
+        if line is not None:
+            return [line]
+    rmap = {**(labels or {}), **_role_map(roles)}
+    avail = ", ".join(map(repr, list(available)[:30]))
+    return [MSG_MISSING.format(src=src, col=col, role=rmap.get(col, "column"), avail=avail)
+            for col in missing]
 
 
 def parse_timestamps(s: pd.Series, src: str, col: str, errors: list[str]) -> pd.Series | None:
@@ -119,11 +176,8 @@ def validate_frame(df: pd.DataFrame, roles: ColumnRoles, *, source: str) -> pd.D
     if not roles.scores and roles.label is None and roles.time is None:
         errors.append(f"{src}: the column roles name no score, label or survival outcome")
     missing = [c for c in roles.required_columns() if c not in df.columns]
-    avail = ", ".join(map(repr, list(df.columns)[:30]))
-    for col in missing:
-        errors.append(MSG_MISSING.format(src=src, col=col, role=rmap.get(col, "column"),
-                                         avail=avail))
     if missing:
+        errors += missing_column_messages(src, roles, missing, [str(c) for c in df.columns])
         raise DataValidationError(errors, source=src)
 
     out = df.copy()
@@ -175,6 +229,13 @@ def validate_frame(df: pd.DataFrame, roles: ColumnRoles, *, source: str) -> pd.D
         parsed = parse_timestamps(out[roles.timestamp], src, roles.timestamp, errors)
         if parsed is not None:
             out[roles.timestamp] = parsed
+    grouping = set(roles.grouping_columns())
+    for col in roles.features:
+        if col in grouping or rmap.get(col) != "feature":
+            continue
+        bad = stray_text(out[col])
+        if bad is not None:
+            errors.append(stray_text_message(src, col, "feature", out[col], bad))
     if errors:
         raise DataValidationError(errors, source=src)
 

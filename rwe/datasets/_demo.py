@@ -8,7 +8,6 @@ is ``datasets/demo/README.md``.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ import pandas as pd
 
 import rwe
 from rwe._validation import check_int
+from rwe.data import file_sha256  # re-exported: one file hash for data and demo cards
 
 __all__ = [
     "DEMO_SEED",
@@ -451,10 +451,3 @@ def ensure_demo(paths: Iterable[str | Path] | None = None) -> bool:
     return False
 
 
-def file_sha256(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

@@ -43,9 +43,9 @@ data and seed give the same bytes):
     ``criteria`` (``step, metric, margin, alpha, candidate_version, comparator_role,
     comparator_version, subgroups, status``)
   - ``provenance``: ``protocol``, ``files`` (``role, file, protocol_path, format, sha256,
-    bytes``), ``source``, ``counts``, ``period``, ``by_site_quarter``, ``missingness`` (per
-    column role), ``missingness_threshold``, ``validation``, ``reference_standard``,
-    ``not_provided``
+    bytes``), ``source``, ``counts``, ``period``, ``by_site_quarter`` (quarters ``2024-Q1``),
+    ``missingness`` (per column role), ``missingness_threshold``, ``validation``,
+    ``reference_standard``, ``not_provided`` (counts from :func:`rwe.data.provenance`)
   - ``model_card``: ``card`` (the Appendix E fields; ``null`` = not provided)
 
 ``results.json`` keeps unsuppressed aggregates (for analysts); the reviewer pages apply the

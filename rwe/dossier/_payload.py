@@ -9,13 +9,13 @@ findings. No statistic is computed here: verdicts and findings only read the res
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rwe._results import json_safe
+from rwe.data import VALIDATION_RULES  # the load-time rules of rwe.data (imports no pandas)
 
 if TYPE_CHECKING:  # payloads of the plan-only sections are built without pandas
-    pass
+    import pandas as pd
 from rwe.dossier._sections import (
     STATUS_FAIL,
     STATUS_INSUFFICIENT,
@@ -308,106 +308,36 @@ def change_control_plan(protocol: Any) -> dict[str, Any]:
 
 
 # =============================================================================== provenance
-#: The load-time rules rwe.data applies to every evaluation table (rwe/data/_validate.py).
-VALIDATION_RULES = (
-    "the table is not empty",
-    "every column named by a role is present",
-    "the label is binary 0/1 (or bool) without missing values",
-    "scores are numeric probabilities in [0, 1] without missing values",
-    "timestamps parse as ISO 8601",
-    "survival times are non-negative (survival outcomes)",
-    "ids are present and unique",
-    "patient ids are present",
-)
-
-
-def _file_record(role: str, path: Path, written_as: str) -> dict[str, Any]:
-    from rwe.datasets import file_sha256
-
-    p = Path(path)
-    rec = {"role": role, "file": p.name, "protocol_path": written_as,
-           "format": p.suffix.lstrip(".") or None}
-    if p.is_file():
-        rec.update(sha256=file_sha256(p), bytes=p.stat().st_size)
-    else:
-        rec.update(sha256=None, bytes=None)
-    return rec
+_FILE_KEYS = ("role", "file", "format", "sha256", "bytes")
 
 
 def data_provenance(protocol: Any, evset: Any) -> dict[str, Any]:
     """Provenance and quality facts of the evaluation data (PRV-1, PRV-2, PRV-4, PRV-6, PRV-7):
-    files and sha256, row / patient / event counts, period covered, rows per site and quarter,
-    missing values per column role, validation result and protocol hashes. Aggregates only."""
-    import numpy as np
+    the counts of :func:`rwe.data.provenance` (files and sha256, rows, patients, events, period,
+    rows per site and quarter, missing values per column role, validation rules), with the
+    protocol's hashes and the paths as the protocol writes them. Aggregates only."""
+    from rwe.data import provenance
 
     p = protocol
-    frame = evset.frame
-    roles = evset.roles
-    files = [_file_record("evaluation data", p.resolve(p.data.path), p.data.path)]
+    written = {"evaluation data": p.data.path}
+    sources: dict[str, Any] = {"evaluation data": p.data_source()}
     if p.data.reference_rows:
-        files.append(_file_record("comparison population rows (data.reference_rows)",
-                                  p.resolve(p.data.reference_rows), p.data.reference_rows))
+        role = "comparison population rows (data.reference_rows)"
+        written[role] = p.data.reference_rows
+        sources[role] = p.resolve(p.data.reference_rows)
     if p.population.comparison:
-        files.append(_file_record("comparison population rows (population.comparison)",
-                                  p.resolve(p.population.comparison), p.population.comparison))
+        role = "comparison population rows (population.comparison)"
+        written[role] = p.population.comparison
+        sources[role] = p.resolve(p.population.comparison)
     ref = p.population.reference
     if ref is not None:
-        cand = p.reference_path() or p.resolve(ref)
-        files.append(_file_record("reference population", cand, ref))
-
-    counts: dict[str, Any] = {"rows": int(len(frame))}
-    if roles.patient_id:
-        counts["patients"] = int(frame[roles.patient_id].nunique())
-    if roles.label:
-        y = frame[roles.label].to_numpy()
-        counts["events"] = int(np.sum(y == 1))
-        counts["prevalence"] = float(np.mean(y == 1)) if len(y) else None
-    if roles.site:
-        counts["sites"] = int(frame[roles.site].nunique())
-    if roles.equipment:
-        counts["equipment_types"] = int(frame[roles.equipment].nunique())
-    counts["model_versions"] = list(roles.scores)
-
-    period = None
-    by_time: list[dict] = []
-    if roles.timestamp:
-        import pandas as pd
-
-        ts = pd.to_datetime(frame[roles.timestamp], utc=False, errors="coerce")
-        period = {"first": json_safe(ts.min()), "last": json_safe(ts.max()),
-                  "column": roles.timestamp}
-        q = ts.dt.tz_localize(None) if getattr(ts.dt, "tz", None) is not None else ts
-        quarter = q.dt.to_period("Q").astype(str)
-        keys = [quarter.rename("quarter")]
-        if roles.site:
-            keys.insert(0, frame[roles.site].astype(str).rename("site"))
-        grp = pd.DataFrame({k.name: k for k in keys})
-        if roles.label:
-            grp["events"] = (frame[roles.label].to_numpy() == 1).astype(int)
-        agg = grp.groupby([k.name for k in keys], sort=True, observed=True)
-        tab = agg.size().rename("n").reset_index()
-        if roles.label:
-            tab["events"] = agg["events"].sum().to_numpy()
-        by_time = json_safe(tab)
-
-    role_cols: list[tuple[str, str]] = []
-    for name in ("id", "patient_id", "label", "time", "event", "timestamp", "site", "equipment"):
-        col = getattr(roles, name)
-        if col:
-            role_cols.append((name.replace("_", " "), col))
-    role_cols += [(f"score (version {v})", c) for v, c in roles.scores.items()]
-    role_cols += [("attribute", c) for c in roles.attributes]
-    role_cols += [("feature", c) for c in roles.features]
-    derived = set(p.data.derived)
-    missing = []
-    for role, col in role_cols:
-        if col not in frame.columns:
-            continue
-        k = int(frame[col].isna().sum())
-        missing.append({"role": role, "column": col, "derived": col in derived,
-                        "n": int(len(frame)), "n_missing": k,
-                        "fraction": k / len(frame) if len(frame) else None})
-
+        written["reference population"] = ref
+        sources["reference population"] = p.reference_path() or p.resolve(ref)
+    prov = provenance(evset, sources=sources).to_dict()
+    files = [{**{k: f[k] for k in _FILE_KEYS}, "protocol_path": written.get(f["role"])}
+             for f in prov["files"]]
+    counts, period, missing = prov["counts"], prov["period"], prov["missingness"]
+    n = counts["rows"]
     return {
         "protocol": {"name": p.name, "file": p.path.name if p.path else None,
                      "sha256": p.sha256, "file_sha256": p.file_sha256,
@@ -417,11 +347,10 @@ def data_provenance(protocol: Any, evset: Any) -> dict[str, Any]:
                    "format": p.data.format, "derived": p.derived_spec()},
         "counts": counts,
         "period": period,
-        "by_site_quarter": by_time,
+        "by_site_quarter": prov["by_site_quarter"],
         "missingness": missing,
         "missingness_threshold": p.population.missingness_threshold,
-        "validation": {"status": "passed", "rules": list(VALIDATION_RULES),
-                       "source": evset.source if isinstance(evset.source, str) else None},
+        "validation": prov["validation"],
         "reference_standard": p.device.reference_standard,
         "not_provided": ["data extraction date", "source version and latency",
                          "annotation protocol and reader agreement (PRV-5)",
@@ -429,10 +358,10 @@ def data_provenance(protocol: Any, evset: Any) -> dict[str, Any]:
         "verdicts": [_verdict(
             "provenance", "validation", "check",
             "evaluation data pass rwe's load-time validation rules",
-            STATUS_PASS, f"{len(frame):,} rows, {len(VALIDATION_RULES)} rule families checked; "
+            STATUS_PASS, f"{n:,} rows, {len(VALIDATION_RULES)} rule families checked; "
             "no failure", "data.columns")],
         "findings": [f"Evaluation data {files[0]['file']} (sha256 "
-                     f"{(files[0]['sha256'] or 'n/a')[:12]}...): {len(frame):,} rows"
+                     f"{(files[0]['sha256'] or 'n/a')[:12]}...): {n:,} rows"
                      + (f", {counts['patients']:,} patients" if "patients" in counts else "")
                      + (f", {str(period['first'])[:10]} to {str(period['last'])[:10]}"
                         if period else "")

@@ -24,11 +24,13 @@ from rwe.protocol._schema import (
     Protocol,
     ReportSpec,
     SubgroupsSpec,
+    WindowSpec,
 )
 
 __all__ = [
     "SECTIONS", "AgeBandSpec", "AlertRule", "ChangeControlSpec", "ColumnsSpec", "DataSpec",
     "DeviceSpec", "DriftSpec", "Goal", "PerformanceSpec", "Period", "PopulationSpec", "Protocol",
-    "ProtocolError", "ReportSpec", "SubgroupsSpec", "canonical_sha256", "check_inputs",
+    "ProtocolError", "ReportSpec", "SubgroupsSpec", "WindowSpec", "canonical_sha256",
+    "check_inputs",
     "load_protocol", "protocol_from_dict",
 ]

@@ -11,15 +11,29 @@ import datetime as _dt
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from rwe.data import ColumnRoles  # imports pydantic only (rwe/data/_roles.py)
 
 if TYPE_CHECKING:
-    from rwe.data import ColumnRoles, EvaluationSet
+    import pandas as pd
+
+    from rwe.data import EvaluationSet, Source
 
 __all__ = [
     "AgeBandSpec", "AlertRule", "ChangeControlSpec", "ColumnsSpec", "DataSpec", "DeviceSpec",
     "DriftSpec", "Goal", "PerformanceSpec", "Period", "PopulationSpec", "Protocol", "ReportSpec",
-    "SubgroupsSpec", "SECTIONS",
+    "SubgroupsSpec", "WindowSpec", "SECTIONS",
 ]
 
 SECTIONS = ("representativeness", "subgroups", "drift", "change_control", "provenance",
@@ -44,26 +58,9 @@ class DeviceSpec(_Strict):
     udi: str | None = None
 
 
-class ColumnsSpec(_Strict):
-    """Column roles (see :class:`rwe.data.ColumnRoles`)."""
-
-    id: str | None = None
-    patient_id: str | None = None
-    scores: dict[str, str] = Field(min_length=1)
-    label: str | None = None
-    time: str | None = None
-    event: str | None = None
-    timestamp: str | None = None
-    site: str | None = None
-    equipment: str | None = None
-    attributes: list[str] = Field(default_factory=list)
-    features: list[str] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _outcome(self) -> ColumnsSpec:
-        if self.label is None and (self.time is None or self.event is None):
-            raise ValueError("give either label (binary outcome) or both time and event (survival)")
-        return self
+#: The protocol's ``data.columns``: the same model as :class:`rwe.data.ColumnRoles` (kept as
+#: an alias of it; the data section adds the protocol's outcome rule, :class:`DataSpec`).
+ColumnsSpec = ColumnRoles
 
 
 class AgeBandSpec(_Strict):
@@ -80,16 +77,128 @@ class AgeBandSpec(_Strict):
         return v
 
 
+class WindowSpec(_Strict):
+    """A derived calendar window of the timestamp role: ``{from: scan_date, window: month}``
+    (ISO weeks, calendar months or quarters: :func:`rwe.data.calendar_window`)."""
+
+    from_: str = Field(alias="from")
+    window: Literal["week", "month", "quarter"]
+
+
+#: The kinds of derived attribute, by the key that tells them apart.
+DERIVED_KINDS: dict[str, type[_Strict]] = {"cuts": AgeBandSpec, "window": WindowSpec}
+MSG_DERIVED_KIND = ("a derived attribute is {{from: <numeric column>, cuts: [...]}} (bands) or "
+                    "{{from: <timestamp column>, window: week | month | quarter}}; {got}")
+
+
+def _relocated(err: ValidationError, name: str, kind: str) -> list[dict[str, Any]]:
+    """The line errors of a derived spec under ``name`` (no union tag in the path); an unknown
+    key gets its suggestion from the spec class chosen (the loader's would look at another)."""
+    from rwe.protocol._load import _suggest
+
+    opts = [f.alias or n for n, f in DERIVED_KINDS[kind].model_fields.items()]
+    out: list[dict[str, Any]] = []
+    for e in err.errors():
+        loc = (name, *e["loc"])
+        if e["type"] == "extra_forbidden" and e["loc"]:
+            key = e["loc"][-1]
+            msg = (f"unknown key {key!r}" + _suggest(key, opts)
+                   + f" (allowed: {', '.join(opts)})")
+            out.append({"type": PydanticCustomError("derived_unknown_key", "{msg}", {"msg": msg}),
+                        "loc": loc, "input": {}})
+            continue
+        rec = {"type": e["type"], "loc": loc, "input": e.get("input")}
+        if "ctx" in e:
+            rec["ctx"] = e["ctx"]
+        out.append(rec)
+    return out
+
+
+def _kind_errors(name: str, spec: Any) -> list[dict[str, Any]]:
+    """Why a derived spec is neither kind: not a mapping, both keys, or neither (an unknown key
+    is named at its own path, with a suggestion)."""
+    from rwe.protocol._load import _suggest
+
+    def err(loc: tuple[Any, ...], msg: str) -> dict[str, Any]:
+        return {"type": PydanticCustomError("derived_kind", "{msg}", {"msg": msg}), "loc": loc,
+                "input": {}}
+
+    if not isinstance(spec, dict):
+        return [err((name,), MSG_DERIVED_KIND.format(got=f"got {type(spec).__name__}"))]
+    if all(k in spec for k in DERIVED_KINDS):
+        return [err((name,), MSG_DERIVED_KIND.format(got="give cuts or window, not both"))]
+    unknown = [k for k in spec if k != "from"]
+    if unknown:
+        return [err((name, k), f"unknown key {k!r}" + _suggest(k, list(DERIVED_KINDS))
+                    + " (allowed: from and either cuts or window)") for k in unknown]
+    return [err((name,), MSG_DERIVED_KIND.format(got="cuts or window is missing"))]
+
+
 class DataSpec(_Strict):
+    """The evaluation data: where to read it, its column roles, its derived attributes."""
+
     path: str = Field(min_length=1)
     format: Literal["csv", "parquet", "duckdb"] | None = None
     query: str | None = None
     description: str | None = None
-    columns: ColumnsSpec
-    derived: dict[str, AgeBandSpec] = Field(default_factory=dict)
+    columns: ColumnRoles
+    derived: dict[str, AgeBandSpec | WindowSpec] = Field(default_factory=dict)
     reference_rows: str | None = Field(
         default=None, description="individual rows of a comparison population (e.g. the "
         "training snapshot): drift baseline and Tipton B")
+
+    @field_validator("path", "reference_rows")
+    @classmethod
+    def _not_blank(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            raise ValueError("the path is empty; give a data file (relative to the protocol)")
+        return v
+
+    @field_validator("columns")
+    @classmethod
+    def _outcome(cls, v: ColumnRoles) -> ColumnRoles:
+        # the protocol's rule; the Python API accepts any roles the table satisfies
+        if v.label is None and (v.time is None or v.event is None):
+            raise ValueError("give either label (binary outcome) or both time and event (survival)")
+        if not v.scores:
+            raise ValueError("give at least one score column (scores: {version: column})")
+        return v
+
+    @field_validator("derived", mode="before")
+    @classmethod
+    def _derived_kind(cls, v: Any, info: ValidationInfo) -> Any:
+        """Pick the spec class by its key (``cuts`` or ``window``), validate it, and check a
+        window comes from the timestamp role; errors keep their field path."""
+        if not isinstance(v, dict):
+            return v  # the dict type check reports it
+        columns = info.data.get("columns")
+        out: dict[str, Any] = {}
+        errors: list[dict[str, Any]] = []
+        for name, spec in v.items():
+            if isinstance(spec, tuple(DERIVED_KINDS.values())):
+                out[name] = spec
+                continue
+            kinds = [k for k in DERIVED_KINDS if isinstance(spec, dict) and k in spec]
+            if len(kinds) != 1:
+                errors += _kind_errors(name, spec)
+                continue
+            try:
+                out[name] = DERIVED_KINDS[kinds[0]].model_validate(spec)
+            except ValidationError as err:
+                errors += _relocated(err, name, kinds[0])
+                continue
+            if kinds[0] == "window" and isinstance(columns, ColumnRoles):
+                ts = columns.timestamp
+                if out[name].from_ != ts:
+                    errors.append({"type": PydanticCustomError("window_source", "{msg}", {
+                        "msg": ("a calendar window comes from the timestamp column "
+                                f"(data.columns.timestamp: {ts!r})" if ts else
+                                "a calendar window needs data.columns.timestamp, which is not "
+                                "set") + f", got from: {out[name].from_!r}"}),
+                        "loc": (name, "from"), "input": {}})
+        if errors:
+            raise ValidationError.from_exception_data("DataSpec", errors)
+        return out
 
 
 class PopulationSpec(_Strict):
@@ -282,25 +391,27 @@ class Protocol(_Strict):
         return self.performance.version or next(iter(self.data.columns.scores))
 
     def roles(self) -> ColumnRoles:
-        from rwe.data import ColumnRoles
-
-        c = self.data.columns
-        attrs = list(c.attributes) + [d for d in self.data.derived if d not in c.attributes]
-        return ColumnRoles(id=c.id, patient_id=c.patient_id, scores=dict(c.scores),
-                           label=c.label, time=c.time, event=c.event, timestamp=c.timestamp,
-                           site=c.site, equipment=c.equipment, attributes=tuple(attrs),
-                           features=tuple(c.features))
+        """The column roles of ``data.columns``, with the derived attributes (age bands,
+        calendar windows) appended to the attributes."""
+        return self.data.columns.with_attributes(tuple(self.data.derived))
 
     def derived_spec(self) -> dict[str, dict]:
-        return {k: {"from": v.from_, "cuts": list(v.cuts)} for k, v in self.data.derived.items()}
+        """``data.derived`` as plain dicts: ``{"from", "cuts"}`` or ``{"from", "window"}``."""
+        return {k: ({"from": v.from_, "cuts": list(v.cuts)} if isinstance(v, AgeBandSpec)
+                    else {"from": v.from_, "window": v.window})
+                for k, v in self.data.derived.items()}
+
+    def data_source(self) -> Source:
+        """The :class:`rwe.data.Source` of ``data`` (path resolved against the protocol)."""
+        from rwe.data import source_from_spec
+
+        return source_from_spec(self.data, self.base_dir)
 
     def load_data(self) -> EvaluationSet:
         """Load and validate the evaluation data the protocol names."""
         from rwe.data import load_evaluation_set
 
-        return load_evaluation_set(self.resolve(self.data.path), self.roles(),
-                                   format=self.data.format, query=self.data.query,
-                                   derived=self.derived_spec())
+        return load_evaluation_set(self.data_source(), self.roles(), derived=self.derived_spec())
 
     def summary_spec(self, *, resolution="full", source: str | None = None):
         """What :func:`rwe.summarize` keeps for this protocol: every grouping attribute the
@@ -324,13 +435,18 @@ class Protocol(_Strict):
                            resolution=resolution, thresholds=(self.performance.threshold,),
                            protocol_sha256=self.sha256, source=source)
 
-    def load_reference_rows(self):
+    def load_rows(self, path: str | Path) -> pd.DataFrame:
+        """Individual rows of another population (a file relative to the protocol) with the
+        protocol's derived attributes; calendar windows are skipped when the rows have no
+        timestamp column."""
+        from rwe.data import apply_derived, source_from_path
+
+        src = source_from_path(self.resolve(path))
+        windows = [k for k, v in self.data.derived.items() if isinstance(v, WindowSpec)]
+        return apply_derived(src.read(), self.derived_spec(), source=src.name, optional=windows)
+
+    def load_reference_rows(self) -> pd.DataFrame | None:
         """The comparison population rows (``data.reference_rows``) as a DataFrame, or None."""
         if self.data.reference_rows is None:
             return None
-        from rwe.data import read_table
-        from rwe.data._evaluation_set import apply_derived
-
-        p = self.resolve(self.data.reference_rows)
-        return apply_derived(read_table(p), self.derived_spec(), source=p.name)
-
+        return self.load_rows(self.data.reference_rows)

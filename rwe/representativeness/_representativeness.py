@@ -1017,9 +1017,6 @@ def representativeness_from_protocol(protocol: Protocol | str | Path,
     ``data.reference_rows``), ``subgroups.intersections`` and ``min_n``, and
     ``performance.confidence_level``, ``target_half_width`` and ``assumed_value``.
     """
-    from rwe.data import read_table
-    from rwe.data._evaluation_set import apply_derived
-
     if isinstance(protocol, (str, Path)):
         from rwe.protocol import load_protocol
 
@@ -1033,8 +1030,7 @@ def representativeness_from_protocol(protocol: Protocol | str | Path,
     ref_arg: Any = p.reference_path() or pop.reference  # unknown name: load_reference says so
     comparison = None
     if pop.comparison is not None:
-        cp = p.resolve(pop.comparison)
-        comparison = apply_derived(read_table(cp), p.derived_spec(), source=cp.name)
+        comparison = p.load_rows(pop.comparison)
     elif p.data.reference_rows is not None:
         comparison = p.load_reference_rows()
     attrs, _ = protocol_attributes(p)
@@ -1066,6 +1062,8 @@ def _protocol_min_age(p: Protocol, evset: EvaluationSet, attrs: list[str] | None
     5-year grid of the reference files (e.g. ages 40-90 -> reference ages >= 40)."""
     min_age = None
     for name, spec in p.derived_spec().items():
+        if "cuts" not in spec:  # calendar windows have no age range
+            continue
         src = spec["from"]
         if (attrs is None or name in attrs) and src in evset.frame.columns:
             lo = pd.to_numeric(evset.frame[src], errors="coerce").min()

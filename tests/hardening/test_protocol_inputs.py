@@ -56,7 +56,7 @@ CASES = [
     Case("no_outcome_column", rep("    label: label\n", ""),
          expect=["data.columns: give either label (binary outcome) or both time and event"]),
     Case("empty_scores", rep('scores: {"1": score}', "scores: {}"),
-         expect=["data.columns.scores: Dictionary should have at least 1 item"]),
+         expect=["data.columns: give at least one score column (scores: {version: column})"]),
     # --- values out of range ---------------------------------------------------------------
     Case("threshold_zero", rep("threshold: 0.5", "threshold: 0"),
          expect=["performance.threshold: Input should be greater than 0"]),
