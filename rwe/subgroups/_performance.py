@@ -61,6 +61,8 @@ MSG_BAD_BY = "by must contain attribute names or tuples of names, got {value!r}"
 MSG_REPEATED = "grouping {value!r} names an attribute twice; an intersection needs distinct attributes"
 MSG_ROWS_METRIC = ("metric {name!r} needs patient rows ({kind} metric) and is not computed from "
                    "summaries by subgroup_performance; compute it with rwe.compute_metric")
+NO_DATA_LEVEL = "(no data)"
+MSG_NO_VALUES = "no row has a value of {attrs}: the grouping has no level to evaluate"
 ROC_POINTS = 200
 CALIBRATION_BINS = 10
 _FAIR_DEF = {"sensitivity": "equal opportunity difference (sensitivity max - min)",
@@ -348,6 +350,17 @@ def subgroup_performance(
     kernels: dict[tuple[str, str], Any] = {}
     segs: dict[str, Any] = {}
     for gi, g in enumerate(groupings):
+        if not g.levels:  # every row lacks a component: an explicit "no data" row per metric
+            for mi, spec in enumerate(specs + extra_specs):
+                frame = pd.DataFrame({
+                    "group": [g.name], "n_attributes": g.n_attributes, "level": NO_DATA_LEVEL,
+                    "n": 0, "events": 0, "metric": spec.name, "estimate": np.nan,
+                    "ci_low": np.nan, "ci_high": np.nan, "ci_level": level, "ci_method": None,
+                    "binning_bound": np.nan, "status": STATUS_DEGENERATE,
+                    "reason": MSG_NO_VALUES.format(attrs=" and ".join(g.attrs)),
+                    "_g": gi, "_m": mi, "_l": 0})
+                (parts if spec.name in metrics else extra_parts).append(frame)
+            continue
         seg = summary.segments(g, version, threshold=threshold)
         segs[g.name] = seg
         n = seg.n.astype(np.int64)
@@ -379,8 +392,9 @@ def subgroup_performance(
     boot_specs = [s for s in specs if s.bootstrap_bins] if ci_method == "bootstrap" else []
     boot_info: dict[str, Any] = {}
     replicates: dict[str, dict[str, np.ndarray]] = {}
-    boot_groupings = groupings if boot_specs else [g for g in groupings[1:]
-                                                   if len(g.levels) >= 2]
+    nonempty = [g for g in groupings if g.levels]
+    boot_groupings = nonempty if boot_specs else [g for g in groupings[1:]
+                                                  if len(g.levels) >= 2]
     want = {s.name: s for s in boot_specs + fair_specs}
     if want and boot_groupings:
         replicates, boot_info = bootstrap_replicates(
@@ -395,7 +409,7 @@ def subgroup_performance(
                           "which the binned summaries cannot give; percentile intervals are "
                           "used for the cluster bootstrap", RWEWarning, stacklevel=2)
             interval = "percentile"
-        table = _apply_bootstrap_ci(table, replicates, groupings, boot_specs, level,
+        table = _apply_bootstrap_ci(table, replicates, nonempty, boot_specs, level,
                                     use_clusters, interval, level_counts, threshold_bin)
 
     het = _heterogeneity(table, kernels, segs, groupings, specs, multiplicity) \
@@ -776,7 +790,9 @@ def _curves(segs: Mapping[str, Any], groupings, level: float) -> tuple[pd.DataFr
 
     roc_parts, cal_parts = [], []
     for g in groupings:
-        seg = segs[g.name]
+        seg = segs.get(g.name)
+        if seg is None:
+            continue
         for j, lev in enumerate(g.levels):
             a, b = seg.starts[j], seg.starts[j] + seg.lengths[j]
             neg, pos = seg.neg[a:b][::-1], seg.pos[a:b][::-1]  # descending score

@@ -123,3 +123,16 @@ def test_unreachable_goal_is_not_evaluable_not_fail():
     assert f.loc["F", "status"] == "not_evaluable" and "unreachable" in f.loc["F", "reason"]
     assert f.loc["M", "status"] == "pass"
     assert res.verdicts[0].status == "not_evaluable"
+
+
+def test_an_attribute_without_values_never_lets_a_goal_pass():
+    df = synthetic_frame(2000, seed=4)
+    df["race"] = None  # every value missing
+    ev = make_ev(df)
+    res = subgroup_performance(ev, metrics=("sensitivity",), by=("sex", "race"), fairness=False,
+                               goals=[{"metric": "sensitivity", "goal": 0.1, "scope": "all"}])
+    row = res.table[res.table["group"] == "race"].iloc[0]
+    assert row["level"] == "(no data)" and row["status"] == "degenerate"
+    assert "no row has a value of race" in row["reason"]
+    v = res.verdicts[0]
+    assert v.status == "not_evaluable" and v.counts["not_evaluable"] == 1
