@@ -61,10 +61,6 @@ MSG_NOT_PROTOCOL = ("{where}: not an rwe protocol: none of its {n} top-level key
 #: Top-level keys many YAML files have: alone, they do not make a file a protocol.
 _GENERIC_KEYS = ("name", "description")
 
-_UNIT_INTERVAL = frozenset({"sensitivity", "specificity", "ppv", "npv", "accuracy", "fpr", "fnr",
-                            "auroc", "auprc", "brier", "ece"})
-
-
 def canonical_sha256(obj: Any) -> str:
     """sha256 (hex) of ``obj``'s canonical JSON (sorted keys, no whitespace, UTF-8)."""
     return hashlib.sha256(canonical_json(obj).encode("utf-8")).hexdigest()
@@ -303,7 +299,7 @@ def _schema_messages(err: ValidationError) -> Iterator[tuple[Loc, str]]:
 # --------------------------------------------------------------------------------------------
 
 def _semantic_messages(p: Protocol) -> Iterator[tuple[Loc, str]]:
-    from rwe.metrics import metric_names
+    from rwe.metrics import get_metric, metric_names
 
     known = list(metric_names())
     cols = p.data.columns
@@ -349,10 +345,10 @@ def _semantic_messages(p: Protocol) -> Iterator[tuple[Loc, str]]:
             else:
                 yield from metric_ok(("performance", "goals", i, "metric"), g.metric)
         yield from version_ok(("performance", "goals", i, "version"), g.version)
-        if g.metric in _UNIT_INTERVAL and not 0.0 <= g.goal <= 1.0:
+        rng = get_metric(g.metric).valid_range if g.metric in known else None
+        if rng is not None and not rng[0] <= g.goal <= rng[1]:
             yield ("performance", "goals", i, "goal"), (
-                f"a goal for {g.metric} must lie in [0, 1], got {g.goal}")
-    from rwe.metrics import get_metric
+                f"a goal for {g.metric} must lie in [{rng[0]:g}, {rng[1]:g}], got {g.goal}")
 
     for i, m in enumerate(perf.metrics):
         if m not in known:
