@@ -271,12 +271,6 @@ class LevelValues:
     extras: dict[str, np.ndarray] = field(default_factory=dict)
     level: float = 0.95
 
-    @classmethod
-    def empty(cls, k: int, method: str | None, level: float) -> LevelValues:
-        nan = np.full(k, np.nan)
-        return cls(nan, nan.copy(), nan.copy(), method, np.full(k, None, dtype=object), {},
-                   level)
-
     def interval(self, i: int) -> Interval | None:
         lo, hi = float(self.low[i]), float(self.high[i])
         if math.isnan(lo) or math.isnan(hi) or self.method is None:
