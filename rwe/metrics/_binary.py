@@ -182,13 +182,16 @@ def net_benefit_kernel(seg, ctx):
 
 
 def auroc_kernel(seg, ctx):
-    """Area under the ROC curve with the DeLong (1988) interval, for every level at once.
+    """Area under the ROC curve with its DeLong variance, for every level at once.
 
     :func:`rwe.stats.delong_segments` on the score histogram (one row per distinct score:
     exactly ``sklearn.metrics.roc_auc_score`` and pROC's DeLong variance; ties count 1/2).
-    The Wald interval ``AUC ± z SE`` is clipped to [0, 1] (pROC ``ci.auc(method =
-    "delong")``). On binned histograms the estimate is within ``extras["bound"]`` of the exact
-    AUROC (same-bin case/control pairs count 1/2) and the method is ``"delong-binned"``.
+    The interval is :func:`rwe.stats.auc_interval` with ``ctx.auroc_interval``: by default
+    the logit interval with Brunner-Munzel (Welch-Satterthwaite) degrees of freedom, which
+    keeps its coverage with few cases and high AUROC and is undefined (a reason, no bound)
+    at AUROC 0 or 1 or zero variance; ``"delong"`` is pROC's Wald interval. On binned
+    histograms the estimate is within ``extras["bound"]`` of the exact AUROC (same-bin
+    case/control pairs count 1/2) and the method carries ``"-binned"``.
 
     References
     ----------
@@ -199,7 +202,8 @@ def auroc_kernel(seg, ctx):
        correlated receiver operating characteristic curves. IEEE Signal Process Lett
        2014;21(11):1389-1393.
     """
-    auc, var, bound = _stats().delong_segments(seg.neg, seg.pos, seg.starts)
+    auc, var, bound, t10, t01 = _stats().delong_segments(seg.neg, seg.pos, seg.starts,
+                                                          components=True)
     k = seg.n_segments
     npos, nneg = seg.n_pos, seg.n_neg
     reason = _none(k)
@@ -208,18 +212,19 @@ def auroc_kernel(seg, ctx):
     reason[nneg == 0] = f"{_ONE_CLASS} ({_NO_NEG})"
     reason[npos == 0] = f"{_ONE_CLASS} ({_NO_POS})"
     extras = {"n_pos": npos.astype(np.int64), "n_neg": nneg.astype(np.int64)}
-    method = "delong" if seg.exact else "delong-binned"
+    method = ctx.auroc_interval if seg.exact else ctx.auroc_interval + "-binned"
     if not seg.exact:
         extras["bound"] = bound
     if ctx.estimate_only:
         nan = np.full(k, np.nan)
         return LevelValues(auc, nan, nan.copy(), None, reason, extras, ctx.confidence_level)
-    se = np.sqrt(np.maximum(var, 0.0))
-    z = _stats()._intervals._z(ctx.confidence_level)
-    lo = np.clip(auc - z * se, 0.0, 1.0)
-    hi = np.clip(auc + z * se, 0.0, 1.0)
+    lo, hi, why = _stats().auc_interval(auc, t10, t01, df_pos=npos - 1, df_neg=nneg - 1,
+                                        confidence_level=ctx.confidence_level,
+                                        method=ctx.auroc_interval)
+    for i in np.flatnonzero((why != None) & (reason == None)):  # noqa: E711
+        reason[i] = why[i]
     extras["variance"] = var
-    extras["se"] = se
+    extras["se"] = np.sqrt(np.maximum(var, 0.0))
     return LevelValues(auc, lo, hi, method, reason, extras, ctx.confidence_level)
 
 
@@ -311,8 +316,9 @@ for _spec in (
     MetricSpec("net_benefit", "Net benefit", "threshold", _T, True, None, "wald", None,
                "TP/N - FP/N * t/(1-t) at threshold probability t; Wald interval.", REF_VICKERS,
                kernel=net_benefit_kernel, valid_range=(-math.inf, 1.0), summary="exact"),
-    MetricSpec("auroc", "AUROC", "ranking", _R, True, None, "delong", None,
-               "Area under the ROC curve (Mann-Whitney), DeLong interval.", REF_DELONG,
+    MetricSpec("auroc", "AUROC", "ranking", _R, True, None, "delong-logit-t", None,
+               "Area under the ROC curve (Mann-Whitney), logit interval with the DeLong "
+               "(Brunner-Munzel) variance and Satterthwaite degrees of freedom.", REF_DELONG,
                kernel=auroc_kernel, valid_range=_UNIT, summary="binned", heterogeneity="delong",
                bootstrap_bins="score"),
     MetricSpec("auprc", "AUPRC (average precision)", "ranking", _R, True, None, "wald", None,

@@ -42,8 +42,8 @@ __all__ = [
 
 KINDS = ("threshold", "ranking", "calibration", "survival")
 NEEDS = frozenset({"y_true", "y_score", "threshold", "time", "event", "horizon"})
-CI_METHODS = ("wilson", "clopper-pearson", "delong", "log", "wald", "exact-poisson",
-              "bootstrap", "jackknife", "none")
+CI_METHODS = ("wilson", "clopper-pearson", "delong", "delong-logit-t", "log", "wald",
+              "exact-poisson", "bootstrap", "jackknife", "none")
 PROPORTION_INTERVALS = ("wilson", "clopper-pearson")
 SUMMARY_MODES = ("exact", "binned", "rows")
 CONFUSION_CELLS = ("tp", "fn", "fp", "tn")
@@ -252,6 +252,7 @@ class KernelContext:
     n_bins: int = 10
     bin_edges: np.ndarray | None = None
     estimate_only: bool = False
+    auroc_interval: str = "delong-logit-t"
 
 
 @dataclass(eq=False)
@@ -363,10 +364,14 @@ class MetricData:
 
     def __init__(self, y_true, y_score=None, *, threshold=None, confidence_level=0.95,
                  proportion_interval="wilson", time=None, event=None, horizon=None,
-                 n_boot=1000, random_state=None, n_bins=10, bin_edges=None):
+                 n_boot=1000, random_state=None, n_bins=10, bin_edges=None,
+                 auroc_interval="delong-logit-t"):
         self.confidence_level = check_level(confidence_level)
         self.proportion_interval = check_choice(proportion_interval, "proportion_interval",
                                                 PROPORTION_INTERVALS)
+        from rwe.stats._intervals import AUC_INTERVALS
+
+        self.auroc_interval = check_choice(auroc_interval, "auroc_interval", AUC_INTERVALS)
         self.n_boot = check_int(n_boot, "n_boot", minimum=1)
         self.random_state = random_state
         self.n_bins = check_int(n_bins, "n_bins", minimum=1)
@@ -451,7 +456,8 @@ class MetricData:
     @cached_property
     def context(self) -> KernelContext:
         return KernelContext(self.confidence_level, self.proportion_interval, self.threshold,
-                             self.n_boot, self.random_state, self.n_bins, self.bin_edges)
+                             self.n_boot, self.random_state, self.n_bins, self.bin_edges,
+                             auroc_interval=self.auroc_interval)
 
     @cached_property
     def p_clipped(self) -> np.ndarray:
@@ -497,7 +503,8 @@ def _evaluate(spec: MetricSpec, data: MetricData) -> MetricValue:
 def compute_metric(name: str, y_true, y_score=None, *, threshold: float | None = None,
                    confidence_level: float = 0.95, proportion_interval: str = "wilson",
                    time=None, event=None, horizon: float | None = None, n_boot: int = 1000,
-                   random_state=None, n_bins: int = 10, bin_edges=None) -> MetricValue:
+                   random_state=None, n_bins: int = 10, bin_edges=None,
+                   auroc_interval: str = "delong-logit-t") -> MetricValue:
     """Compute one registered metric with its default interval.
 
     Parameters
@@ -531,6 +538,9 @@ def compute_metric(name: str, y_true, y_score=None, *, threshold: float | None =
         Equal-width bins on [0, 1] for ``ece``.
     bin_edges : array-like, optional
         Custom bin edges for ``ece`` (override ``n_bins``).
+    auroc_interval : {"delong-logit-t", "delong"}, default "delong-logit-t"
+        AUROC interval (:func:`rwe.stats.auc_interval`): the logit interval with
+        Brunner-Munzel degrees of freedom, or pROC's Wald interval.
 
     Returns
     -------
@@ -560,14 +570,16 @@ def compute_metric(name: str, y_true, y_score=None, *, threshold: float | None =
                            confidence_level=confidence_level,
                            proportion_interval=proportion_interval, time=time, event=event,
                            horizon=horizon, n_boot=n_boot, random_state=random_state,
-                           n_bins=n_bins, bin_edges=bin_edges)[0]
+                           n_bins=n_bins, bin_edges=bin_edges,
+                           auroc_interval=auroc_interval)[0]
 
 
 def compute_metrics(names: Iterable[str], y_true, y_score=None, *,
                     threshold: float | None = None, confidence_level: float = 0.95,
                     proportion_interval: str = "wilson", time=None, event=None,
                     horizon: float | None = None, n_boot: int = 1000, random_state=None,
-                    n_bins: int = 10, bin_edges=None) -> list[MetricValue]:
+                    n_bins: int = 10, bin_edges=None,
+                    auroc_interval: str = "delong-logit-t") -> list[MetricValue]:
     """Compute several metrics on the same rows, sharing work (confusion matrix, logits).
 
     Parameters are those of :func:`compute_metric`; ``names`` is a list of metric names (a
@@ -579,5 +591,5 @@ def compute_metrics(names: Iterable[str], y_true, y_score=None, *,
     data = MetricData(y_true, y_score, threshold=threshold, confidence_level=confidence_level,
                       proportion_interval=proportion_interval, time=time, event=event,
                       horizon=horizon, n_boot=n_boot, random_state=random_state,
-                      n_bins=n_bins, bin_edges=bin_edges)
+                      n_bins=n_bins, bin_edges=bin_edges, auroc_interval=auroc_interval)
     return [_evaluate(spec, data) for spec in specs]

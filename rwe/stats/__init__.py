@@ -21,6 +21,7 @@ from ._bootstrap import (
     bootstrap_interval,
     poisson_weights,
 )
+from ._clustered import cluster_ratio_variance, obuchowski_auc
 from ._delong import (
     AUROC_NEEDS_BOTH_CLASSES,
     DeLongResult,
@@ -35,17 +36,20 @@ from ._delong import (
     weighted_auc,
 )
 from ._intervals import (
+    AUC_INTERVALS,
     PROPORTION_CI_METHODS,
     REASON_UNDEFINED_BOUND,
     REASON_UNREACHABLE,
     GoalTestResult,
     LikelihoodRatioResult,
+    auc_interval,
     judge_goal,
     likelihood_ratios,
     performance_goal_test,
     poisson_ratio_ci,
     proportion_ci,
     wald_ci,
+    wilson_effective,
 )
 from ._logistic import (
     REASON_NO_CONVERGENCE,
@@ -74,7 +78,9 @@ __all__ = [
     # intervals and goal tests
     "PROPORTION_CI_METHODS", "proportion_ci", "wald_ci", "poisson_ratio_ci",
     "likelihood_ratios", "performance_goal_test", "judge_goal", "REASON_UNREACHABLE",
-    "REASON_UNDEFINED_BOUND",
+    "REASON_UNDEFINED_BOUND", "AUC_INTERVALS", "auc_interval", "wilson_effective",
+    # clustered data (several rows per patient)
+    "cluster_ratio_variance", "obuchowski_auc",
     # AUROC (DeLong)
     "AUROC_NEEDS_BOTH_CLASSES", "auc_delong", "delong_covariance", "delong_test",
     "delong_unpaired_test", "auc_noninferiority", "weighted_auc", "delong_segments",

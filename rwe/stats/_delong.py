@@ -511,8 +511,8 @@ def weighted_auc(y_true: Any, y_score: Any, weights: Any = None) -> Any:
 # ----------------------------------------------------------------------------- on summaries
 
 
-def delong_segments(neg: Any, pos: Any, starts: Any = None
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def delong_segments(neg: Any, pos: Any, starts: Any = None, *, components: bool = False
+                    ) -> tuple[np.ndarray, ...]:
     """AUROC, DeLong variance and binning error bound of many segments of score histograms.
 
     Each segment (a subgroup level, a replicate x level pair...) is a run of rows in ascending
@@ -536,10 +536,15 @@ def delong_segments(neg: Any, pos: Any, starts: Any = None
     starts : array_like of int, shape (S,), optional
         First row of each segment (default one segment).
 
+    components : bool
+        Also return the two terms of the variance, ``var(V10) / P`` and ``var(V01) / N``
+        (for the Satterthwaite degrees of freedom of :func:`rwe.stats.auc_interval`).
+
     Returns
     -------
     auc, variance, bound : numpy.ndarray, shape (S,)
-        NaN where a segment has no case or no control.
+        NaN where a segment has no case or no control; with ``components`` also
+        ``term10, term01``.
     """
     neg = np.asarray(neg, dtype=np.float64)
     pos = np.asarray(pos, dtype=np.float64)
@@ -549,7 +554,7 @@ def delong_segments(neg: Any, pos: Any, starts: Any = None
     ne = lens > 0
     nan = np.full(k, np.nan)
     if not ne.any():
-        return nan, nan.copy(), nan.copy()
+        return (nan, nan.copy(), nan.copy()) + ((nan.copy(), nan.copy()) if components else ())
 
     def ssum(v):
         out = np.zeros(k)
@@ -575,5 +580,9 @@ def delong_segments(neg: Any, pos: Any, starts: Any = None
         var = np.where((P > 1) & (N > 1), var10 / P + var01 / N, np.nan)
         bound = 0.5 * ssum(pos * neg) / (P * N)
     both = (P > 0) & (N > 0)
-    return (np.where(both, auc, np.nan), np.where(both, var, np.nan),
-            np.where(both, bound, np.nan))
+    out = (np.where(both, auc, np.nan), np.where(both, var, np.nan),
+           np.where(both, bound, np.nan))
+    if components:
+        ok = both & (P > 1) & (N > 1)
+        out += (np.where(ok, var10 / P, np.nan), np.where(ok, var01 / N, np.nan))
+    return out

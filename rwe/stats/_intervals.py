@@ -28,6 +28,9 @@ __all__ = [
     "performance_goal_test",
     "GoalTestResult",
     "judge_goal",
+    "auc_interval",
+    "wilson_effective",
+    "AUC_INTERVALS",
     "REASON_UNREACHABLE",
     "REASON_UNDEFINED_BOUND",
 ]
@@ -335,6 +338,105 @@ class GoalTestResult(ResultMixin):
         return pd.DataFrame([{"estimate": self.estimate, "bound": self.bound,
                               "bound_side": self.bound_side, "goal": self.goal,
                               "met": self.met, "reason": self.reason}])
+
+
+#: AUROC interval methods (:func:`auc_interval`).
+AUC_INTERVALS = ("delong-logit-t", "delong")
+REASON_AUC_EDGE = ("AUROC is {auc:g} ({why}): the logit interval is undefined, so no bound can "
+                   "be judged")
+
+
+def auc_interval(auc: Any, term_pos: Any, term_neg: Any, *, df_pos: Any, df_neg: Any,
+                 confidence_level: float = 0.95, method: str = "delong-logit-t"
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Confidence interval of an AUROC from its two variance terms, vectorized.
+
+    ``term_pos`` and ``term_neg`` are the case and control parts of the variance (DeLong's
+    ``var(V10)/m`` and ``var(V01)/n``, or their cluster-level analogues of Obuchowski 1997);
+    ``df_pos``, ``df_neg`` the units behind them minus one (cases and controls, or clusters).
+
+    ``"delong-logit-t"`` (the default): the range-preserving logit interval
+    ``expit(logit(A) ± t_df SE / (A (1 - A)))`` with the Welch-Satterthwaite degrees of
+    freedom ``df = V² / (term_pos² / df_pos + term_neg² / df_neg)`` of the Brunner-Munzel
+    statistic [1]_ [2]_. In simulation (binormal, 15 cases and 45 controls, AUROC 0.95) it
+    covers 95.0% (Wald: 83%) with 2.8% of lower bounds above the truth (Wald: 17%);
+    benchmarks/README.md has the study. At AUROC 0 or 1, or with zero variance (perfect
+    separation, all scores tied), the interval is undefined: NaN bounds and a reason,
+    never a zero-width interval.
+
+    ``"delong"``: the Wald interval ``A ± z SE`` clipped to [0, 1] (pROC ``ci.auc(method =
+    "delong")``; kept to reproduce pROC; it under-covers with few cases and high AUROC).
+
+    Returns
+    -------
+    low, high, reason : numpy.ndarray
+        ``reason`` (object) is None where the interval is defined.
+
+    References
+    ----------
+    .. [1] Brunner E, Munzel U. The nonparametric Behrens-Fisher problem: asymptotic theory
+       and a small-sample approximation. Biometrical J 2000;42(1):17-25.
+    .. [2] Pauly M, Asendorf T, Konietschke F. Permutation-based inference for the AUC: a
+       unified approach for continuous and discontinuous data. Biometrical J
+       2016;58(6):1319-1337.
+    .. [3] DeLong ER, DeLong DM, Clarke-Pearson DL. Comparing the areas under two or more
+       correlated ROC curves. Biometrics 1988;44(3):837-845.
+    """
+    check_choice(method, "method", AUC_INTERVALS)
+    level = check_level(confidence_level)
+    a = np.atleast_1d(np.asarray(auc, dtype=float))
+    tp = np.atleast_1d(np.asarray(term_pos, dtype=float))
+    tn = np.atleast_1d(np.asarray(term_neg, dtype=float))
+    var = tp + tn
+    se = np.sqrt(np.maximum(var, 0.0))
+    reason = np.full(a.size, None, dtype=object)
+    if method == "delong":
+        z = _z(level)
+        lo, hi = np.clip(a - z * se, 0, 1), np.clip(a + z * se, 0, 1)
+        bad = ~np.isfinite(var)
+        lo[bad] = np.nan
+        hi[bad] = np.nan
+        return lo, hi, reason
+    with np.errstate(invalid="ignore", divide="ignore"):
+        df = var * var / (tp * tp / np.asarray(df_pos, dtype=float)
+                          + tn * tn / np.asarray(df_neg, dtype=float))
+        q = stats.t.ppf(0.5 + level / 2, np.maximum(df, 1.0))
+        lg = np.log(a) - np.log1p(-a)
+        half = q * se / (a * (1 - a))
+        lo = special.expit(lg - half)
+        hi = special.expit(lg + half)
+    edge = np.isfinite(a) & ((a <= 0) | (a >= 1) | ~(var > 0))
+    for i in np.flatnonzero(edge):
+        why = ("perfect separation" if a[i] in (0.0, 1.0) else "all scores tied"
+               if a[i] == 0.5 else "zero variance")
+        reason[i] = REASON_AUC_EDGE.format(auc=a[i], why=why)
+    lo[edge | ~np.isfinite(lo)] = np.nan
+    hi[edge | ~np.isfinite(hi)] = np.nan
+    return lo, hi, reason
+
+
+def wilson_effective(count: Any, nobs: Any, design_effect: Any, *,
+                     confidence_level: float = 0.95, method: str = "wilson") -> Interval:
+    """Wilson (or Clopper-Pearson) interval of a proportion from clustered rows, with the
+    effective sample size ``n / deff`` (Kish's design effect, floored at 1 so clustering
+    never narrows the interval) and ``x = p n / deff`` [1]_ [2]_. A design effect that is
+    NaN (p is 0 or 1: the rows carry no information on the clustering) is taken as 1.
+
+    References
+    ----------
+    .. [1] Korn EL, Graubard BI. Confidence intervals for proportions with small expected
+       number of positive counts estimated from survey data. Survey Methodology
+       1998;24(2):193-201.
+    .. [2] Kish L. Survey Sampling. Wiley; 1965 (design effect).
+    """
+    x = np.atleast_1d(np.asarray(count, dtype=float))
+    n = np.atleast_1d(np.asarray(nobs, dtype=float))
+    d = np.atleast_1d(np.asarray(design_effect, dtype=float))
+    d = np.where(np.isfinite(d), np.maximum(d, 1.0), 1.0)
+    n_eff = n / d
+    with np.errstate(invalid="ignore", divide="ignore"):
+        x_eff = np.where(n > 0, x / np.where(n > 0, n, 1) * n_eff, 0.0)
+    return proportion_ci(x_eff, n_eff, confidence_level=confidence_level, method=method)
 
 
 REASON_UNDEFINED_BOUND = "confidence bound undefined"

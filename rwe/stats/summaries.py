@@ -781,6 +781,12 @@ class Summary:
         return list(self.scores)
 
     @property
+    def repeats_patients(self) -> bool:
+        """Whether some source reported fewer patients than rows (clustered rows)."""
+        return any(src.get("patients") is not None and src["patients"] < src.get("rows", 0)
+                   for src in self.sources)
+
+    @property
     def clusters(self) -> ClusterIndex | None:
         """Patient index of the rows (only in a summary made with ``keep_clusters=True``)."""
         return self._clusters
@@ -1125,7 +1131,8 @@ def summarize_arrays(*, y_true=None, scores: Mapping[str, Any] | None = None,
                      attributes: Mapping[str, Any] | None = None,
                      features: Mapping[str, Any] | None = None, resolution: Any = FULL,
                      thresholds: Sequence[float] = (), clusters=None,
-                     protocol_sha256: str | None = None, source: str | None = None) -> Summary:
+                     protocol_sha256: str | None = None, source: str | None = None,
+                     patients: int | None = None) -> Summary:
     """Build a :class:`Summary` from arrays.
 
     Parameters
@@ -1143,6 +1150,9 @@ def summarize_arrays(*, y_true=None, scores: Mapping[str, Any] | None = None,
         See :class:`SummarySpec`.
     clusters : array_like of int, optional
         Patient code per row: keeps a transient :class:`ClusterIndex`.
+    patients : int, optional
+        Number of distinct patients, recorded in ``sources`` (an anonymous count: a merged
+        summary knows its rows repeat patients even though it has no patient index).
     """
     scores = dict(scores or {})
     attributes = dict(attributes or {})
@@ -1199,8 +1209,14 @@ def summarize_arrays(*, y_true=None, scores: Mapping[str, Any] | None = None,
         _, inv = np.unique(pc, return_inverse=True)
         cl = ClusterIndex(inv.reshape(-1).astype(np.int64), row_entry, cell,
                           np.zeros(0, np.int8) if y is None else y.astype(np.int8))
-    sources = ({"source": source, "rows": int(n_rows)},) if source is not None else (
-        {"rows": int(n_rows)},)
+    src: dict[str, Any] = {"rows": int(n_rows)}
+    if source is not None:
+        src = {"source": source, **src}
+    if patients is not None:
+        src["patients"] = int(patients)
+    elif cl is not None:
+        src["patients"] = cl.n_patients
+    sources = (src,)
     return Summary(cells, n, events, tables, feats, FULL if edges is None else "binned",
                    protocol_sha256, sources, _clusters=cl)
 
@@ -1275,7 +1291,12 @@ def summarize(data: Any, spec: Any = None, *, attributes: Sequence[str] | None =
             feat_arrays[f] = col.to_numpy(dtype=np.float64, na_value=np.nan)
         else:
             feat_arrays[f] = col
+    patients = None
+    if roles.patient_id is not None:
+        pc = data.clusters
+        patients = int(pc.max()) + 1 if pc is not None and pc.size else 0
     return summarize_arrays(
+        patients=patients,
         y_true=y, scores={v: data.score(v) for v in vers} if y is not None else {},
         attributes={a: data.attribute(a) for a in attrs}, features=feat_arrays,
         resolution=res, thresholds=thr, clusters=clusters,

@@ -89,6 +89,14 @@ register_finding_template(
     "across {group} = {gap:.3f} ({level:.0%} CI {ci_low:.3f} to {ci_high:.3f}; {level_max} vs "
     "{level_min}).")
 register_finding_template(
+    "subgroups.cluster_adjusted",
+    "Rows repeat patients ({patients:,} patients): the intervals of {adjusted} account for it "
+    "(largest design effect {max_deff:.2f}); {others} keep row-level intervals.")
+register_finding_template(
+    "subgroups.not_cluster_adjusted",
+    "The rows repeat patients but this analysis has no patient index (e.g. merged site "
+    "summaries): the intervals of {metrics} assume independent rows and are too narrow.")
+register_finding_template(
     "subgroups.small_cells", "{cells} subgroup cell(s) are below the minimum size (n >= "
     "{min_n}, events >= {min_events}) or degenerate for at least one metric: their estimates "
     "are shown but not judged.")
@@ -166,6 +174,7 @@ def subgroup_performance(
     n_boot: int = 1000,
     random_state: Any = None,
     cluster_bootstrap: bool | str = "auto",
+    cluster_intervals: bool | str = "auto",
     heterogeneity: bool = True,
     heterogeneity_alpha: float = 0.05,
     multiplicity: str = "holm",
@@ -173,6 +182,7 @@ def subgroup_performance(
     fairness: bool = True,
     n_bins: int = DEFAULT_N_BINS,
     bootstrap_interval: str = "percentile",
+    auroc_interval: str = "delong-logit-t",
 ) -> SubgroupPerformanceResult:
     """Performance overall, per subgroup and per intersection, with intervals and tests.
 
@@ -211,6 +221,14 @@ def subgroup_performance(
     random_state : None, int or numpy Generator
     cluster_bootstrap : {"auto", True, False}
         Resample patients instead of rows. ``"auto"``: when the data repeat a patient.
+    cluster_intervals : {"auto", True, False}
+        Analytic intervals that account for several rows per patient: the Wilson (or
+        Clopper-Pearson) interval with the ratio-estimator design effect for proportions
+        (:func:`rwe.stats.wilson_effective`, :func:`rwe.stats.cluster_ratio_variance`) and
+        Obuchowski's (1997) clustered variance for the AUROC (:func:`rwe.stats.obuchowski_auc`
+        with :func:`rwe.stats.auc_interval`, degrees of freedom from the patients); the
+        table reports ``n_clusters`` and ``design_effect``. ``"auto"``: when the data repeat
+        a patient. Other metrics keep their row-level intervals (a finding says so).
     heterogeneity : bool
         Test homogeneity across the levels of each grouping.
     heterogeneity_alpha : float
@@ -225,6 +243,10 @@ def subgroup_performance(
     n_bins : int
         Score bins of the bootstrap (threshold metrics exact; AUROC within the reported
         error bound).
+    auroc_interval : {"delong-logit-t", "delong"}
+        AUROC interval (:func:`rwe.stats.auc_interval`): the logit interval with
+        Brunner-Munzel degrees of freedom (default; keeps coverage with few cases and high
+        AUROC, undefined at AUROC 0 or 1), or pROC's Wald interval.
     bootstrap_interval : {"percentile", "bca"}
         Interval from the bootstrap replicates when ``ci_method="bootstrap"``; ``"bca"`` uses
         the exact grouped jackknife of the binned statistic for the acceleration
@@ -298,9 +320,10 @@ def subgroup_performance(
                        low_inclusive=False, high_inclusive=False)
     check_choice(multiplicity, "multiplicity", MULTIPLICITY)
     check_choice(bootstrap_interval, "bootstrap_interval", ("percentile", "bca"))
-    if cluster_bootstrap not in ("auto", True, False):
-        raise InvalidParameterError(
-            f"cluster_bootstrap must be 'auto', True or False, got {cluster_bootstrap!r}")
+    for name, v in (("cluster_bootstrap", cluster_bootstrap),
+                    ("cluster_intervals", cluster_intervals)):
+        if v not in ("auto", True, False):
+            raise InvalidParameterError(f"{name} must be 'auto', True or False, got {v!r}")
     goals = list(goals) if goals else []
     attrs = list(dict.fromkeys(a for g in groupings_by for a in g))
     need_boot = ci_method == "bootstrap" or fairness
@@ -317,9 +340,14 @@ def subgroup_performance(
         use_clusters = summary.clusters is not None and (
             cluster_bootstrap is True or (cluster_bootstrap == "auto" and
                                           summary.clusters.repeated))
-        if cluster_bootstrap is True and summary.clusters is None:
-            raise InvalidParameterError(
-                "cluster_bootstrap=True needs a summary made with keep_clusters=True")
+        cl_int = summary.clusters is not None and (
+            cluster_intervals is True or (cluster_intervals == "auto" and
+                                          summary.clusters.repeated))
+        for name, v in (("cluster_bootstrap", cluster_bootstrap),
+                        ("cluster_intervals", cluster_intervals)):
+            if v is True and summary.clusters is None:
+                raise InvalidParameterError(
+                    f"{name}=True needs a summary made with keep_clusters=True")
     else:
         if getattr(getattr(data, "roles", None), "label", None) is None:
             raise InvalidParameterError(MSG_NO_LABEL)
@@ -327,16 +355,23 @@ def subgroup_performance(
         data.score(version)  # raises for an unknown version
         for a in attrs:
             data.attribute(a)  # raises naming the grouping columns
+        repeated = data.roles.patient_id is not None and data.has_repeated_patients
         use_clusters = need_boot and (cluster_bootstrap is True or (
-            cluster_bootstrap == "auto" and data.has_repeated_patients))
-        if use_clusters and data.clusters is None:
+            cluster_bootstrap == "auto" and repeated))
+        cl_int = cluster_intervals is True or (cluster_intervals == "auto" and repeated)
+        if (use_clusters or cl_int) and data.clusters is None:
             raise InvalidParameterError(
-                "cluster_bootstrap=True needs a patient_id column role, which is not set")
+                "cluster_bootstrap=True / cluster_intervals=True need a patient_id column role, "
+                "which is not set")
         summary = summarize(data, attributes=attrs, versions=[version], features=(),
-                            keep_clusters=use_clusters)
+                            keep_clusters=use_clusters or cl_int)
     rng = np.random.default_rng(random_state)
+    from rwe.stats import AUC_INTERVALS
+
+    check_choice(auroc_interval, "auroc_interval", AUC_INTERVALS)
     ctx = KernelContext(confidence_level=level, proportion_interval=proportion_interval,
-                        threshold=threshold, n_boot=n_boot, random_state=rng)
+                        threshold=threshold, n_boot=n_boot, random_state=rng,
+                        auroc_interval=auroc_interval)
     groupings = [summary.grouping(())] + [summary.grouping(g) for g in groupings_by]
 
     # ---------------------------------------------------------------- point estimates
@@ -356,7 +391,8 @@ def subgroup_performance(
                     "group": [g.name], "n_attributes": g.n_attributes, "level": NO_DATA_LEVEL,
                     "n": 0, "events": 0, "metric": spec.name, "estimate": np.nan,
                     "ci_low": np.nan, "ci_high": np.nan, "ci_level": level, "ci_method": None,
-                    "binning_bound": np.nan, "status": STATUS_DEGENERATE,
+                    "binning_bound": np.nan, "n_clusters": pd.NA, "design_effect": np.nan,
+                    "status": STATUS_DEGENERATE,
                     "reason": MSG_NO_VALUES.format(attrs=" and ".join(g.attrs)),
                     "_g": gi, "_m": mi, "_l": 0})
                 (parts if spec.name in metrics else extra_parts).append(frame)
@@ -381,12 +417,17 @@ def subgroup_performance(
                 "ci_low": np.where(has_ci, lv.low, np.nan),
                 "ci_high": np.where(has_ci, lv.high, np.nan), "ci_level": level,
                 "ci_method": np.where(has_ci, lv.method, None).astype(object),
-                "binning_bound": bound, "status": status, "reason": reason,
+                "binning_bound": bound, "n_clusters": pd.array([pd.NA] * len(n), dtype="Int64"),
+                "design_effect": np.nan, "status": status, "reason": reason,
                 "_g": gi, "_m": mi, "_l": np.arange(len(g.levels))})
             (parts if spec.name in metrics else extra_parts).append(frame)
     table = pd.concat(parts, ignore_index=True).sort_values(
         ["_m", "_g", "_l"], kind="stable").drop(columns=["_g", "_m", "_l"])
     table = table.reset_index(drop=True)[TABLE_COLUMNS]
+    table["n_clusters"] = table["n_clusters"].astype("Int64")
+    if cl_int:
+        table = _cluster_adjust(table, summary, [g for g in groupings if g.levels], specs,
+                                version, threshold, ctx, kernels)
 
     # ---------------------------------------------------------------- bootstrap
     boot_specs = [s for s in specs if s.bootstrap_bins] if ci_method == "bootstrap" else []
@@ -427,18 +468,94 @@ def subgroup_performance(
         "bootstrap_interval": bootstrap_interval if ci_method == "bootstrap" else None,
         "min_n": min_n, "min_events": min_events, "n_boot": n_boot,
         "multiplicity": multiplicity, "heterogeneity_alpha": alpha,
-        "cluster_bootstrap": bool(use_clusters), "n": int(summary.n_rows),
+        "cluster_bootstrap": bool(use_clusters), "cluster_intervals": bool(cl_int),
+        "repeats_patients": bool(summary.repeats_patients or (
+            summary.clusters is not None and summary.clusters.repeated)),
+        "n": int(summary.n_rows),
         "events": int(summary.n_events), "resolution": summary.resolution,
         "groupings": [g.name for g in groupings], "metrics": list(metrics),
         **boot_info,
     }
-    if use_clusters:
+    if use_clusters or cl_int:
         settings["n_patients"] = int(summary.clusters.n_patients)
     findings = _findings(table, verdicts, het, fair, settings)
     return SubgroupPerformanceResult(table=table, heterogeneity=het, fairness=fair,
                                      goals=goal_frame, verdicts=tuple(verdicts),
                                      findings=tuple(findings), roc=roc, calibration=cal,
                                      settings=settings)
+
+
+# ----------------------------------------------------------------------------- clustered
+#: Metrics whose analytic interval is adjusted for repeated patients.
+CLUSTER_ADJUSTED = "proportions (ratio-estimator design effect) and AUROC (Obuchowski 1997)"
+
+
+def _cluster_adjust(table: pd.DataFrame, summary: Summary, groupings, specs, version: str,
+                    threshold: float, ctx: KernelContext, kernels) -> pd.DataFrame:
+    """Replace the row-level intervals of proportions and AUROC by patient-clustered ones
+    (see ``cluster_intervals``), from the summary's transient patient index. The AUROC's
+    design effect is Obuchowski's variance over DeLong's."""
+    from rwe.stats import (
+        auc_interval,
+        cluster_ratio_variance,
+        obuchowski_auc,
+        wilson_effective,
+    )
+
+    cl = summary.clusters
+    t = summary.score_table(version)
+    ebin = t.bin[cl.row_entry[version]]
+    lab = cl.label.astype(bool)
+    above = (t.values[ebin] >= threshold) if t.full else (ebin >= t.threshold_bin(threshold))
+    cells = {"tp": lab & above, "fn": lab & ~above, "fp": ~lab & above, "tn": ~lab & ~above}
+    key = {(gr, lev, m): i for i, (gr, lev, m) in
+           enumerate(zip(table["group"], table["level"], table["metric"], strict=True))}
+    low = table["ci_low"].to_numpy(copy=True)
+    high = table["ci_high"].to_numpy(copy=True)
+    meth = table["ci_method"].to_numpy(copy=True).astype(object)
+    reason = table["reason"].to_numpy(copy=True).astype(object)
+    ncl = table["n_clusters"].to_numpy(dtype=object, na_value=None).copy()
+    deff = table["design_effect"].to_numpy(copy=True)
+    est = table["estimate"].to_numpy(dtype=float)
+    for g in groupings:
+        rl = g.cell_to_level[cl.cell]
+        L = len(g.levels)
+        inl = rl >= 0
+        for spec in specs:
+            why = np.full(L, None, dtype=object)
+            if spec.confusion is not None:
+                num = np.logical_or.reduce([cells[c] for c in spec.confusion[0]])
+                den = np.logical_or.reduce([cells[c] for c in spec.confusion[1]])
+                _, _, K, d = cluster_ratio_variance(num, den, cl.patient, rl, L)
+                x = np.bincount(rl[inl], weights=num[inl], minlength=L)
+                n = np.bincount(rl[inl], weights=den[inl], minlength=L)
+                ci = wilson_effective(x, n, d, confidence_level=ctx.confidence_level,
+                                      method=ctx.proportion_interval)
+                lo_, hi_ = np.atleast_1d(ci.low), np.atleast_1d(ci.high)
+                name = f"{ctx.proportion_interval}-cluster"
+            elif spec.name == "auroc":
+                _, var, K, tp, tn, kp, kn = obuchowski_auc(lab, ebin, cl.patient, rl, L)
+                lo_, hi_, why = auc_interval(kernels[(g.name, "auroc")].estimate, tp, tn,
+                                             df_pos=kp - 1, df_neg=kn - 1,
+                                             confidence_level=ctx.confidence_level,
+                                             method=ctx.auroc_interval)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    d = var / np.asarray(kernels[(g.name, "auroc")].extras["variance"])
+                name = "obuchowski-" + ctx.auroc_interval + ("" if t.full else "-binned")
+            else:
+                continue
+            for j, lev in enumerate(g.levels):
+                i = key.get((g.name, lev, spec.name))
+                if i is None or not np.isfinite(est[i]):
+                    continue
+                low[i], high[i], meth[i] = lo_[j], hi_[j], name
+                ncl[i], deff[i] = int(K[j]), d[j]
+                if why[j] is not None and reason[i] is None:
+                    reason[i] = why[j]
+    out = table.assign(ci_low=low, ci_high=high, ci_method=meth, reason=reason,
+                       design_effect=deff)
+    out["n_clusters"] = pd.array(ncl, dtype="Int64")
+    return out
 
 
 # ----------------------------------------------------------------------------- bootstrap CIs
@@ -716,7 +833,10 @@ def _goals(table: pd.DataFrame, goals: list[Any], version: str, level: float,
                                     reason=f"the goal is for model version {gversion!r}; this "
                                     f"analysis evaluated version {version!r}"))
             continue
-        ne = np.where(t["status"].to_numpy() == STATUS_OK, None, t["reason"].to_numpy())
+        side_col = "ci_low" if hib else "ci_high"
+        no_bound = ~np.isfinite(t[side_col].to_numpy(dtype=float)) & t["reason"].notna().to_numpy()
+        ne = np.where((t["status"].to_numpy() == STATUS_OK) & ~no_bound, None,
+                      t["reason"].to_numpy())
         ne = np.array([None if r is None else (r or "not sufficient") for r in ne], dtype=object)
         unreach = None
         if spec.confusion is not None:
@@ -892,6 +1012,18 @@ def _findings(table, verdicts, het, fair, s) -> list[Finding]:
                                 "ci_low": float(w["ci_low"]), "ci_high": float(w["ci_high"]),
                                 "level": float(w["ci_level"]), "level_max": w["level_max"],
                                 "level_min": w["level_min"]}))
+    if s.get("cluster_intervals"):
+        d = table["design_effect"].to_numpy(dtype=float)
+        adjusted = sorted(set(table.loc[np.isfinite(d), "metric"]))
+        others = [m for m in s["metrics"] if m not in adjusted]
+        out.append(Finding("subgroups.cluster_adjusted", {},
+                           {"adjusted": ", ".join(adjusted), "others": ", ".join(others) or
+                            "none", "max_deff": float(np.nanmax(d)) if np.isfinite(d).any()
+                            else 1.0},
+                           {"patients": s.get("n_patients")}, "info"))
+    elif s.get("repeats_patients"):
+        out.append(Finding("subgroups.not_cluster_adjusted", {},
+                           {"metrics": ", ".join(s["metrics"])}, {}, "warning"))
     flagged = table[(table["status"] != STATUS_OK) & (table["group"] != "overall")]
     if len(flagged):
         cells = flagged[["group", "level"]].drop_duplicates()

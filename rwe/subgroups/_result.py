@@ -26,8 +26,8 @@ STATUS_DEGENERATE = "degenerate"
 ROW_STATUSES = (STATUS_OK, STATUS_INSUFFICIENT, STATUS_DEGENERATE)
 
 TABLE_COLUMNS = ["group", "n_attributes", "level", "n", "events", "metric", "estimate",
-                 "ci_low", "ci_high", "ci_level", "ci_method", "binning_bound", "status",
-                 "reason"]
+                 "ci_low", "ci_high", "ci_level", "ci_method", "binning_bound", "n_clusters",
+                 "design_effect", "status", "reason"]
 HET_COLUMNS = ["group", "metric", "test", "statistic", "df", "pvalue", "pvalue_adjusted",
                "method", "i2", "levels", "multiplicity"]
 FAIR_COLUMNS = ["group", "n_attributes", "metric", "definition", "gap", "ci_low", "ci_high",
@@ -110,7 +110,7 @@ class SubgroupPerformanceResult(ResultMixin):
         frames = {name: pd.DataFrame(d.get(name) or [], columns=cols).astype(
             {c: float for c in cols if c in ("estimate", "ci_low", "ci_high", "gap", "bound",
                                               "statistic", "pvalue", "pvalue_adjusted", "fpr",
-                                              "binning_bound",
+                                              "binning_bound", "design_effect",
                                               "tpr", "mean_predicted", "observed")})
             for name, cols in _FRAMES.items()}
         return cls(**frames, verdicts=tuple(Verdict.from_dict(v) for v in d.get("verdicts", [])),

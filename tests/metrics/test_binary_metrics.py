@@ -101,7 +101,7 @@ def test_auroc_matches_sklearn_and_auprc_matches_average_precision(sim):
     y, s, _ = sim
     a = compute_metric("auroc", y, s)
     assert_allclose(a.estimate, roc_auc_score(y, s), rtol=1e-12)
-    assert a.ci.method == "delong"
+    assert a.ci.method == "delong-logit-t"
     p = compute_metric("auprc", y, s)
     ap = average_precision_score(y, s)
     assert_allclose(p.estimate, ap, rtol=1e-12)
@@ -117,7 +117,7 @@ def test_auroc_matches_sklearn_and_auprc_matches_average_precision(sim):
 def test_auroc_pROC_o2_ndka(asah):
     """pROC: ci.auc(roc(aSAH$outcome, aSAH$ndka), method = "delong")."""
     y = (asah["outcome"] == "Poor").to_numpy()
-    v = compute_metric("auroc", y, asah["ndka"].to_numpy())
+    v = compute_metric("auroc", y, asah["ndka"].to_numpy(), auroc_interval="delong")
     assert_allclose(v.estimate, 0.611957994579946, rtol=1e-12)
     assert_allclose(v.extras["variance"], 0.0031908105493913, rtol=1e-10)
     assert_allclose([v.ci.low, v.ci.high], [0.501244999271703, 0.722670989888189], rtol=1e-10)

@@ -61,7 +61,7 @@ def test_specs_are_complete():
     assert get_metric("calibration_intercept").target == 0.0
     assert get_metric("oe_ratio").target == 1.0
     assert get_metric("sensitivity").higher_is_better is True
-    assert get_metric("auroc").default_ci == "delong"
+    assert get_metric("auroc").default_ci == "delong-logit-t"
 
 
 def test_get_metric_unknown_message():

@@ -95,7 +95,7 @@ def test_full_resolution_is_exact_and_binned_auroc_within_stated_bound():
             m = cells == lev
             exact = roc_auc_score(y[m], s[m])
             assert abs(auc[j] - exact) <= bound[j] + 1e-15
-        assert get_metric("auroc").kernel(seg, KernelContext()).method == "delong-binned"
+        assert get_metric("auroc").kernel(seg, KernelContext()).method == "delong-logit-t-binned"
 
 
 def test_moment_metrics_are_exact_at_a_declared_resolution():

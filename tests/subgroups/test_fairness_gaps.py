@@ -69,7 +69,7 @@ def test_auroc_heterogeneity_delong_and_cochran_q():
 
     df = synthetic_frame(3000, seed=8)
     ev = make_ev(df)
-    rep = subgroup_performance(ev, metrics=("auroc",), fairness=False)
+    rep = subgroup_performance(ev, metrics=("auroc",), fairness=False, auroc_interval="delong")
     t = rep.table.set_index(["group", "level"])
     se = (t["ci_high"] - t["ci_low"]) / (2 * stats.norm.ppf(0.975))  # unclipped here
     h = rep.heterogeneity.set_index("group")
@@ -137,7 +137,7 @@ def test_per_level_delong_variance_equals_rwe_stats(flchain_ev, flchain_frame):
         __import__("pytest").skip("rwe.stats.auc_delong not available")
     df = flchain_frame
     rep = subgroup_performance(flchain_ev, metrics=("auroc",), by=("age_band",),
-                               fairness=False)
+                               fairness=False, auroc_interval="delong")
     z = stats.norm.ppf(0.975)
     for r in rep.table.query("group == 'age_band'").itertuples():
         m = (df["age_band"] == r.level).to_numpy()
@@ -154,6 +154,8 @@ def test_perfect_separation_level_is_defined_and_not_tested():
     df.loc[m, "score"] = np.where(df.loc[m, "y"] == 1, 0.9, 0.1)
     rep = subgroup_performance(make_ev(df), metrics=("auroc",), by=("race",), fairness=False)
     r = rep.table.query("level == 'Asian'").iloc[0]
-    assert r["estimate"] == 1.0 and r["ci_low"] == 1.0 and r["ci_high"] == 1.0
+    # perfect separation: no zero-width interval, a stated reason (not judged against a goal)
+    assert r["estimate"] == 1.0 and np.isnan(r["ci_low"]) and np.isnan(r["ci_high"])
+    assert "perfect separation" in r["reason"]
     h = rep.heterogeneity.iloc[0]
     assert np.isnan(h["pvalue"]) and h["method"].startswith("not tested: a level has zero")

@@ -72,7 +72,8 @@ def test_delong_interval_matches_proc_oracle(asah):
     for col, (auc, lo, hi, scale) in expected.items():
         ev = make_ev(df.assign(score=asah[col].astype(float) / scale), attributes=("sex",))
         r = _cell(subgroup_performance(ev, metrics=("auroc",), by=("sex",), min_n=1,
-                                       fairness=False).table, "overall", "all", "auroc")
+                                       fairness=False, auroc_interval="delong").table,
+                  "overall", "all", "auroc")
         assert_allclose([r.estimate, r.ci_low, r.ci_high], [auc, lo, hi], rtol=1e-9)
         assert r.ci_method == "delong"
 

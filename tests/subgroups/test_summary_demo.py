@@ -26,7 +26,8 @@ def demo():
 @pytest.fixture(scope="module")
 def pooled(demo):
     p, ev = demo
-    return subgroup_performance_from_protocol(p, ev, fairness=False)
+    # merged summaries carry no patient index: compare with row-level intervals
+    return subgroup_performance_from_protocol(p, ev, fairness=False, cluster_intervals=False)
 
 
 def _key(t):
@@ -59,10 +60,13 @@ def test_site_summaries_at_a_declared_resolution_merge_to_the_pooled_results(dem
     diff = np.abs(b.loc[auc, "estimate"] - a.loc[auc, "estimate"]).to_numpy()[fin]
     bound = b.loc[auc, "binning_bound"].to_numpy()[fin]
     assert (diff <= bound + 1e-15).all() and bound.max() < 5e-3
-    assert set(b.loc[auc, "ci_method"].dropna()) == {"delong-binned"}
+    assert set(b.loc[auc, "ci_method"].dropna()) == {"delong-logit-t-binned"}
     # the verdicts follow from the same rules
     assert [v.status for v in res.verdicts] == [v.status for v in pooled.verdicts]
     assert [v.id for v in res.verdicts] == [v.id for v in pooled.verdicts]
+    # ...and says it could not account for the repeated patients the sites reported
+    assert res.settings["cluster_intervals"] is False
+    assert any(f.code == "subgroups.not_cluster_adjusted" for f in res.findings)
 
 
 def test_a_seven_way_row_split_at_full_resolution_merges_exactly(demo, pooled):
