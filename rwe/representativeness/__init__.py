@@ -13,9 +13,6 @@ The analysis is :func:`assess_representativeness` (top level: ``rwe.assess_repre
 ``representativeness`` is the same function under its name inside this subpackage).
 """
 
-import sys as _sys
-import types as _types
-
 from rwe.representativeness._indices import (
     B_BANDS,
     TiptonResult,
@@ -86,17 +83,3 @@ __all__ = [
     "FLAG_NO_DATA",
 ]
 
-
-class _CallableModule(_types.ModuleType):
-    """``rwe.representativeness`` is both this subpackage and its main function.
-
-    Importing a subpackage binds its name on the parent package (``rwe.representativeness`` =
-    this module), which would shadow the top-level function ``rwe.representativeness(...)``.
-    Calling the module therefore calls :func:`representativeness`.
-    """
-
-    def __call__(self, *args, **kwargs):
-        return representativeness(*args, **kwargs)
-
-
-_sys.modules[__name__].__class__ = _CallableModule
