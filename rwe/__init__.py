@@ -3,8 +3,8 @@
 >>> import rwe
 >>> protocol = rwe.load_protocol("protocols/demo.yaml")          # doctest: +SKIP
 >>> evset = protocol.load_data()                                 # doctest: +SKIP
->>> rwe.representativeness(evset, reference="us_census_2020_clinical",
-...                        attributes=["sex", "race"])           # doctest: +SKIP
+>>> rwe.assess_representativeness(evset, reference="us_census_2020_clinical",
+...                               attributes=["sex", "race"])    # doctest: +SKIP
 >>> rwe.subgroup_performance(evset, metrics=["sensitivity", "auroc"],
 ...                          by=["sex", ("sex", "race")], threshold=0.15)   # doctest: +SKIP
 
@@ -26,7 +26,7 @@ _EXPORTS = {
     # protocol
     "load_protocol": "rwe.protocol", "Protocol": "rwe.protocol",
     # analyses
-    "representativeness": "rwe.representativeness",
+    "assess_representativeness": "rwe.representativeness",
     "representativeness_from_protocol": "rwe.representativeness",
     "load_reference": "rwe.representativeness",
     "subgroup_performance": "rwe.subgroups",

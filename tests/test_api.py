@@ -1,4 +1,4 @@
-"""The top-level API: lazy exports, and ``rwe.representativeness`` callable in either state."""
+"""The top-level API: lazy exports and the analysis names."""
 
 from __future__ import annotations
 
@@ -22,13 +22,16 @@ def test_every_export_resolves():
         assert getattr(rwe, name) is not None, name
 
 
-def test_representativeness_callable_after_subpackage_import():
+def test_assess_representativeness_is_the_top_level_name():
+    """No callable-module trick: ``rwe.representativeness`` is the subpackage (importing it
+    binds that name on rwe) and the analysis is ``rwe.assess_representativeness``."""
     import rwe.representativeness as mod  # binds the subpackage on rwe
 
+    assert rwe.representativeness is mod and not callable(mod)
+    assert rwe.assess_representativeness is mod.assess_representativeness
+    assert mod.representativeness is mod.assess_representativeness
+    assert "representativeness" not in rwe.__all__
     df = pd.DataFrame({"sex": ["F"] * 60 + ["M"] * 40})
     ref = {"sex": {"F": 0.5, "M": 0.5}}
-    via_module = mod(df, reference=ref, attributes=["sex"])
-    via_function = mod.representativeness(df, reference=ref, attributes=["sex"])
-    pd.testing.assert_frame_equal(via_module.shares, via_function.shares)
-    assert rwe.representativeness(df, reference=ref, attributes=["sex"]).shares.equals(
-        via_function.shares)
+    res = rwe.assess_representativeness(df, reference=ref, attributes=["sex"])
+    assert res.shares.set_index("category")["ppr"].to_dict() == {"F": 1.2, "M": 0.8}

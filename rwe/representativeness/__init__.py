@@ -4,13 +4,14 @@ Compares an evaluation cohort with a reference (target) population (EVIDENCE.md 
 shares with Wilson intervals and participation-to-prevalence ratios (PPR) per category,
 chi-square goodness of fit and total variation distance per attribute, standardised mean
 differences (Austin 2009), Tipton's generalizability index B, intersectional coverage,
-sample-size adequacy per subgroup, site/equipment coverage and missingness by subgroup, with a
-plain-language list of findings. Reference populations are versioned, cited CSV files in
-``datasets/reference`` (see its README.md data cards) or are built from shares or rows.
-"""
+sample-size adequacy per subgroup, site/equipment coverage and missingness by subgroup, with
+typed verdicts on the pre-specified checks and typed findings. The cohort is an EvaluationSet or
+a mergeable summary (:func:`rwe.stats.summaries.summarize`). Reference populations are versioned, cited CSV
+files in ``datasets/reference`` (see its README.md data cards) or are built from shares or rows.
 
-import sys as _sys
-import types as _types
+The analysis is :func:`assess_representativeness` (top level: ``rwe.assess_representativeness``;
+``representativeness`` is the same function under its name inside this subpackage).
+"""
 
 from rwe.representativeness._indices import (
     B_BANDS,
@@ -39,6 +40,7 @@ from rwe.representativeness._representativeness import (
     FLAG_UNDER,
     FLAG_ZERO_REFERENCE,
     RepresentativenessResult,
+    assess_representativeness,
     compare_cohorts,
     representativeness,
     representativeness_from_protocol,
@@ -48,6 +50,7 @@ from rwe.representativeness._representativeness import (
 
 __all__ = [
     # analysis
+    "assess_representativeness",
     "representativeness",
     "representativeness_from_protocol",
     "unevaluable_attributes",
@@ -80,17 +83,3 @@ __all__ = [
     "FLAG_NO_DATA",
 ]
 
-
-class _CallableModule(_types.ModuleType):
-    """``rwe.representativeness`` is both this subpackage and its main function.
-
-    Importing a subpackage binds its name on the parent package (``rwe.representativeness`` =
-    this module), which would shadow the top-level function ``rwe.representativeness(...)``.
-    Calling the module therefore calls :func:`representativeness`.
-    """
-
-    def __call__(self, *args, **kwargs):
-        return representativeness(*args, **kwargs)
-
-
-_sys.modules[__name__].__class__ = _CallableModule

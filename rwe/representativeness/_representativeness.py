@@ -1,12 +1,21 @@
 """Cohort vs target population: shares, PPR, goodness of fit, SMD, Tipton B, coverage,
-sample-size adequacy, site/equipment coverage and missingness (EVIDENCE.md REP-1..REP-6)."""
+sample-size adequacy, site/equipment coverage and missingness (EVIDENCE.md REP-1..REP-6).
+
+Everything but Tipton's B is computed from mergeable summaries (:mod:`rwe.stats.summaries`):
+the cohort is summarized first (one finest cell per combination of the attributes, site and
+equipment, with the covariates' moments or category counts per cell), a summary (e.g. merged
+from sites) is used as it is; a comparison population given as rows is summarized the same
+way. Tipton's B fits a propensity model on individual covariates and needs the rows of both
+populations.
+"""
 
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,21 +23,36 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _sps
 
-from rwe._results import ResultMixin
 from rwe._validation import check_int, check_level, check_real
 from rwe.exceptions import InvalidParameterError
-from rwe.representativeness._indices import (
-    TiptonResult,
-    smd_from_summary,
-    tipton_index,
-)
+from rwe.representativeness._checks import build_findings, build_verdicts
+from rwe.representativeness._indices import TiptonResult, smd_from_summary, tipton_index
 from rwe.representativeness._reference import ReferencePopulation, load_reference
+from rwe.representativeness._result import (
+    ADEQUACY_COLUMNS,
+    COVERAGE_COLUMNS,
+    FLAG_ABSENT,
+    FLAG_ADEQUATE,
+    FLAG_NO_DATA,
+    FLAG_NOT_IN_REFERENCE,
+    FLAG_OVER,
+    FLAG_UNDER,
+    FLAG_ZERO_REFERENCE,
+    MISSING_COLUMNS,
+    SHARE_COLUMNS,
+    SITE_COLUMNS,
+    SMD_COLUMNS,
+    TEST_COLUMNS,
+    RepresentativenessResult,
+)
+from rwe.stats.summaries import Summary, summarize, summarize_arrays
 
 if TYPE_CHECKING:  # pragma: no cover
     from rwe.data import EvaluationSet
     from rwe.protocol import Protocol
 
 __all__ = [
+    "assess_representativeness",
     "representativeness",
     "representativeness_from_protocol",
     "unevaluable_attributes",
@@ -42,34 +66,27 @@ __all__ = [
     "FLAG_ABSENT",
     "FLAG_ZERO_REFERENCE",
     "FLAG_NO_DATA",
+    "SHARE_COLUMNS",
+    "TEST_COLUMNS",
+    "SMD_COLUMNS",
+    "COVERAGE_COLUMNS",
+    "ADEQUACY_COLUMNS",
+    "SITE_COLUMNS",
+    "MISSING_COLUMNS",
 ]
-
-FLAG_UNDER = "under-represented"
-FLAG_ADEQUATE = "adequate"
-FLAG_OVER = "over-represented"
-FLAG_NOT_IN_REFERENCE = "not in reference"
-FLAG_ABSENT = "absent from cohort"
-FLAG_ZERO_REFERENCE = "PPR undefined"
-FLAG_NO_DATA = "no data"
 
 MSG_NO_ATTRIBUTE = "attribute {attribute!r} is not a column of the data; available columns: {available}"
 MSG_NO_COVARIATE = ("covariate {covariate!r} is not a column of the {which}; available columns: "
                     "{available}")
-MSG_FRAME_ATTRIBUTES = "attributes must be given when evset is a plain DataFrame"
+MSG_SUMMARY_NAME = ("{what} {name!r} is not {kind} of the {which} summary; it has: {available}")
+MSG_FRAME_ATTRIBUTES = ("attributes must be given when data is a plain DataFrame (or a summary "
+                        "with no attribute besides site and equipment)")
 MSG_PPR_BAND = "ppr_band must be (low, high) with 0 < low < 1 < high, got {value!r}"
-
-SHARE_COLUMNS = ["attribute", "category", "n", "cohort_share", "ci_low", "ci_high", "ci_level",
-                 "ci_method", "reference_share", "difference", "ppr", "ppr_low", "ppr_high",
-                 "flag", "note"]
-TEST_COLUMNS = ["attribute", "n", "k", "chi2", "df", "pvalue", "tvd", "note"]
-SMD_COLUMNS = ["comparison", "covariate", "level", "kind", "n_a", "n_b", "mean_a", "mean_b",
-               "sd_a", "sd_b", "missing_a", "missing_b", "smd", "abs_smd", "flag"]
-COVERAGE_COLUMNS = ["intersection", "cell", "row_level", "col_level", "n", "n_positive",
-                    "share", "expected_share", "below_min_n", "empty"]
-ADEQUACY_COLUMNS = ["grouping", "subgroup", "n", "n_positive", "basis", "assumed_value",
-                    "target_half_width", "required", "reached", "shortfall"]
-SITE_COLUMNS = ["level", "site", "equipment", "n", "share"]
-MISSING_COLUMNS = ["variable", "grouping", "subgroup", "n", "n_missing", "fraction", "flag"]
+MSG_LABEL = ("label column {label!r} must hold 0/1 or boolean values without missing values; "
+             "found {found}")
+MISSING_LEVEL = "(missing)"
+COMPARISON_ROWS = "comparison rows"
+REFERENCE_SHARES = "reference shares"
 
 _AGE_LABEL = re.compile(r"^\s*(?:<(?P<lt>\d+(?:\.\d+)?)|(?P<a>\d+(?:\.\d+)?)-(?P<b>\d+(?:\.\d+)?)"
                         r"|(?P<plus>\d+(?:\.\d+)?)\+)\s*$")
@@ -77,56 +94,124 @@ _AGE_LABEL = re.compile(r"^\s*(?:<(?P<lt>\d+(?:\.\d+)?)|(?P<a>\d+(?:\.\d+)?)-(?P
 
 # =========================================================================== helpers
 def _stats():
-    """rwe.stats primitives (imported lazily: written concurrently)."""
+    """rwe.stats primitives (imported lazily)."""
     from rwe.stats import ci_half_width_sample_size, proportion_ci
 
     return proportion_ci, ci_half_width_sample_size
 
 
-def _pct(x: float, digits: int = 1) -> str:
-    return "n/a" if not np.isfinite(x) else f"{100 * x:.{digits}f}%"
+def _names(covariates: Any) -> list[str]:
+    if covariates is None:
+        return []
+    return [covariates] if isinstance(covariates, str) else list(covariates)
 
 
-def _as_str_series(s: pd.Series) -> pd.Series:
-    """Values as strings with missing kept as NA (category order kept when categorical)."""
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        return s.cat.rename_categories([str(c) for c in s.cat.categories]).astype(object).where(
-            s.notna(), None)
-    return s.astype("string").astype(object).where(s.notna(), None)
+def _is_numeric(s: pd.Series) -> bool:
+    """Numeric for an SMD: boolean, or numeric and not a pandas Categorical."""
+    return bool(pd.api.types.is_bool_dtype(s) or (
+        pd.api.types.is_numeric_dtype(s) and not isinstance(s.dtype, pd.CategoricalDtype)))
 
 
-def _categories(s: pd.Series) -> list[str]:
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        return [str(c) for c in s.cat.categories]
-    vals = pd.Series(s.dropna().astype(str).unique())
-    return sorted(vals.tolist())
+def _binary_label(frame: pd.DataFrame, label: str) -> np.ndarray:
+    col = frame[label]
+    try:
+        v = col.to_numpy(dtype=float, na_value=np.nan)
+    except (TypeError, ValueError):
+        raise InvalidParameterError(MSG_LABEL.format(label=label, found=f"dtype {col.dtype}")) \
+            from None
+    bad = np.isnan(v) | ~np.isin(v, (0.0, 1.0))
+    if bad.any():
+        raise InvalidParameterError(MSG_LABEL.format(
+            label=label, found=f"{int(bad.sum())} row(s) with another or a missing value"))
+    return v.astype(bool)
 
 
-@dataclass(frozen=True)
-class _Cohort:
-    frame: pd.DataFrame
+def _summarize_frame(frame: pd.DataFrame, *, attributes: Sequence[str] = (),
+                     features: Sequence[str] = (), label: str | None = None,
+                     categorical: Sequence[str] = ()) -> Summary:
+    """:func:`rwe.stats.summaries.summarize_arrays` of a plain table (no score histogram):
+    numeric (or boolean) features keep their moments, others (and ``categorical``) their
+    category counts, exactly as :func:`rwe.stats.summaries.summarize` does for an evaluation set."""
+    feats: dict[str, Any] = {}
+    for f in dict.fromkeys(features):
+        col = frame[f]
+        if f not in categorical and _is_numeric(col):
+            feats[f] = col.to_numpy(dtype=np.float64, na_value=np.nan)
+        elif isinstance(col.dtype, pd.CategoricalDtype):
+            feats[f] = col
+        else:
+            feats[f] = col.astype("string")
+    y = None if label is None else _binary_label(frame, label)
+    return summarize_arrays(y_true=y, attributes={a: frame[a] for a in dict.fromkeys(attributes)},
+                            features=feats)
+
+
+@dataclass(frozen=True, eq=False)
+class _Input:
+    """The cohort as given: rows (EvaluationSet or DataFrame) or a summary, and its roles."""
+
+    kind: str  # "evset", "frame" or "summary"
+    obj: Any
+    rows: pd.DataFrame | None
     label: str | None
     site: str | None
     equipment: str | None
-    default_attributes: tuple[str, ...]
+    defaults: tuple[str, ...]
     source: str
 
-    def column(self, name: str) -> pd.Series:
-        return self.frame[name]
+    def check_attributes(self, names: Sequence[str], what: str = "attribute") -> None:
+        if self.kind != "summary":
+            _check_columns(self.rows, names)
+            return
+        for a in names:
+            if a not in self.obj.attributes:
+                raise InvalidParameterError(MSG_SUMMARY_NAME.format(
+                    what=what, name=a, kind="an attribute", which="cohort",
+                    available=", ".join(map(repr, self.obj.attributes)) or "no attribute"))
+
+    def check_covariates(self, names: Sequence[str]) -> None:
+        if self.kind != "summary":
+            _check_columns(self.rows, names, what="cohort")
+            return
+        have = [*self.obj.attributes, *self.obj.features]
+        for c in names:
+            if c not in have:
+                raise InvalidParameterError(MSG_SUMMARY_NAME.format(
+                    what="covariate", name=c, kind="an attribute or feature", which="cohort",
+                    available=", ".join(map(repr, have)) or "nothing"))
+
+    def summary(self, attributes: Sequence[str], features: Sequence[str]) -> Summary:
+        """The cohort's summary with (at least) these attributes and features."""
+        if self.kind == "summary":
+            return self.obj
+        attributes = list(dict.fromkeys(attributes))
+        features = list(dict.fromkeys(features))
+        if self.kind == "evset" and self.label == self.obj.roles.label:
+            return summarize(self.obj, attributes=attributes, features=features, versions=[])
+        return _summarize_frame(self.rows, attributes=attributes, features=features,
+                                label=self.label)
 
 
-def _as_cohort(evset: Any, *, label: str | None, site: str | None,
-               equipment: str | None) -> _Cohort:
+def _as_input(data: Any, *, label: str | None, site: str | None,
+              equipment: str | None) -> _Input:
     from rwe.data import EvaluationSet
 
-    if isinstance(evset, EvaluationSet):
-        r = evset.roles
-        return _Cohort(evset.frame, label or r.label, site or r.site, equipment or r.equipment,
-                       tuple(r.attributes), evset.source)
-    if isinstance(evset, pd.DataFrame):
-        return _Cohort(evset, label, site, equipment, (), "<DataFrame>")
+    if isinstance(data, EvaluationSet):
+        r = data.roles
+        return _Input("evset", data, data.frame, label or r.label, site or r.site,
+                      equipment or r.equipment, tuple(r.attributes), data.source)
+    if isinstance(data, Summary):
+        if label is not None and data.events is None:
+            raise InvalidParameterError(
+                f"label={label!r} is given but the summary has no binary outcome")
+        roles = {site, equipment}
+        return _Input("summary", data, None, label, site, equipment,
+                      tuple(a for a in data.attributes if a not in roles), "the summary")
+    if isinstance(data, pd.DataFrame):
+        return _Input("frame", data, data, label, site, equipment, (), "<DataFrame>")
     raise InvalidParameterError(
-        f"evset must be an EvaluationSet or a pandas DataFrame, got {type(evset).__name__}")
+        "data must be an EvaluationSet, a Summary (rwe.stats.summaries.summarize) or a pandas DataFrame, got "
+        f"{type(data).__name__}")
 
 
 def _check_columns(frame: pd.DataFrame, names: Sequence[str], *, what: str = "attribute") -> None:
@@ -151,12 +236,10 @@ def _as_reference(reference: Any) -> ReferencePopulation:
         f"dict of shares, got {type(reference).__name__}")
 
 
-def _as_rows(comparison: Any) -> pd.DataFrame | None:
+def _as_rows(comparison: Any) -> pd.DataFrame | Summary | None:
     from rwe.data import EvaluationSet, read_table
 
-    if comparison is None:
-        return None
-    if isinstance(comparison, pd.DataFrame):
+    if comparison is None or isinstance(comparison, (pd.DataFrame, Summary)):
         return comparison
     if isinstance(comparison, EvaluationSet):
         return comparison.frame
@@ -169,10 +252,122 @@ def _as_rows(comparison: Any) -> pd.DataFrame | None:
     if isinstance(comparison, (str, Path)):
         return read_table(comparison)
     raise InvalidParameterError(
-        "comparison must be a DataFrame, an EvaluationSet, a ReferencePopulation with rows or a "
-        f"path, got {type(comparison).__name__}")
+        "comparison must be a DataFrame, an EvaluationSet, a Summary, a ReferencePopulation "
+        f"with rows or a path, got {type(comparison).__name__}")
 
 
+# =========================================================================== summary counts
+@dataclass(frozen=True, eq=False)
+class _Counts:
+    """One attribute of a summary: its categories, rows and events per category, missing."""
+
+    categories: tuple[str, ...]
+    n: np.ndarray
+    events: np.ndarray | None
+    missing: int
+
+    @property
+    def present(self) -> list[str]:
+        return [c for c, k in zip(self.categories, self.n, strict=True) if k > 0]
+
+    def n_of(self) -> dict[str, int]:
+        return {c: int(k) for c, k in zip(self.categories, self.n, strict=True)}
+
+    def events_of(self) -> dict[str, float] | None:
+        if self.events is None:
+            return None
+        return {c: float(k) for c, k in zip(self.categories, self.events, strict=True)}
+
+
+def _codes(summary: Summary, name: str) -> np.ndarray:
+    return summary.cells.codes[:, summary.attributes.index(name)].astype(np.int64)
+
+
+def _attribute_counts(summary: Summary, name: str) -> _Counts:
+    j = summary.attributes.index(name)
+    cats = summary.cells.categories[j]
+    codes = _codes(summary, name)
+    ok = codes >= 0
+    n = np.bincount(codes[ok], weights=summary.n[ok], minlength=len(cats)).astype(np.int64)
+    ev = None
+    if summary.events is not None:
+        ev = np.bincount(codes[ok], weights=summary.events[ok], minlength=len(cats))
+    return _Counts(tuple(cats), n, ev, int(summary.n[~ok].sum()))
+
+
+def _joint_counts(summary: Summary, attrs: Sequence[str], levels: Sequence[Sequence[str]]
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Rows (and events) of every combination of ``levels`` of ``attrs`` (first attribute
+    varying slowest); cells missing a component count in none."""
+    shape = tuple(len(lv) for lv in levels)
+    pos = []
+    ok = np.ones(summary.cells.n_cells, dtype=bool)
+    for a, lv in zip(attrs, levels, strict=True):
+        cats = summary.cells.categories[summary.attributes.index(a)]
+        index = {c: i for i, c in enumerate(lv)}
+        lut = np.array([index.get(c, -1) for c in cats] + [-1], dtype=np.int64)
+        p = lut[_codes(summary, a)]  # code -1 takes the appended -1
+        ok &= p >= 0
+        pos.append(p)
+    size = math.prod(shape)
+    if not ok.any() or size == 0:
+        return np.zeros(size, np.int64), None if summary.events is None else np.zeros(size)
+    flat = np.ravel_multi_index(tuple(p[ok] for p in pos), shape)
+    n = np.bincount(flat, weights=summary.n[ok], minlength=size).astype(np.int64)
+    ev = None if summary.events is None else np.bincount(flat, weights=summary.events[ok],
+                                                         minlength=size)
+    return n, ev
+
+
+def _missing_per_cell(summary: Summary, variable: str) -> np.ndarray:
+    """Rows per finest cell with ``variable`` missing (a feature or an attribute of the
+    summary; anything else, e.g. the validated label, is never missing)."""
+    f = summary.features.get(variable)
+    if f is not None:
+        return (f.missing if f.kind == "numeric" else f.counts[:, -1]).astype(np.int64)
+    if variable in summary.attributes:
+        return np.where(_codes(summary, variable) < 0, summary.n, 0).astype(np.int64)
+    return np.zeros(summary.cells.n_cells, dtype=np.int64)
+
+
+@dataclass(frozen=True, eq=False)
+class _Marginal:
+    """A variable of one population for an SMD: numeric moments or category counts."""
+
+    kind: str  # "numeric" or "categorical"
+    n: int
+    missing: int
+    mean: float = math.nan
+    sd: float = math.nan
+    binary: bool = False
+    categories: tuple[str, ...] = ()
+    counts: np.ndarray | None = None
+
+
+def _marginal(summary: Summary, name: str) -> _Marginal:
+    f = summary.features.get(name)
+    if f is not None and f.kind == "numeric":
+        n, mean, sd, missing = f.pooled()
+        binary = f.is_binary()
+        if binary is None:  # a summary that does not record it: its values are unknown
+            binary = False
+        return _Marginal("numeric", int(n), missing, mean, sd, binary)
+    if f is not None:
+        counts = f.counts[:, :-1].sum(axis=0).astype(np.int64)
+        return _Marginal("categorical", int(counts.sum()), int(f.counts[:, -1].sum()),
+                         categories=tuple(f.categories), counts=counts)
+    c = _attribute_counts(summary, name)
+    return _Marginal("categorical", int(c.n.sum()), c.missing, categories=c.categories,
+                     counts=c.n)
+
+
+def _comparison_names(comp: pd.DataFrame | Summary) -> list[str]:
+    if isinstance(comp, Summary):
+        return [*comp.attributes, *comp.features]
+    return list(comp.columns)
+
+
+# =========================================================================== reference bands
 def _parse_age_cuts(labels: Sequence[str]) -> list[float] | None:
     """Cut points from age-band labels ("<50", "50-64", "65+"), or None if not age bands."""
     cuts: set[float] = set()
@@ -190,14 +385,14 @@ def _parse_age_cuts(labels: Sequence[str]) -> list[float] | None:
     return sorted(cuts) if cuts else None
 
 
-def _align_age_bands(ref: ReferencePopulation, attribute: str, series: pd.Series,
+def _align_age_bands(ref: ReferencePopulation, attribute: str, counts: _Counts,
                      notes: list[str], min_age_hint: float | None = None) -> ReferencePopulation:
     """Derive the reference's ``attribute`` from its fine ``age`` groups when the cohort's
     categories are age bands (``age_band_labels`` format)."""
     if attribute in ref.shares or "age" not in ref.shares:
         return ref
-    present = series.dropna().astype(str).unique().tolist()
-    cuts = _parse_age_cuts(_categories(series) or present)
+    present = counts.present
+    cuts = _parse_age_cuts(list(counts.categories) or present)
     if not cuts:
         return ref
     below = [c for c in present if str(c).strip().startswith("<")]
@@ -215,17 +410,15 @@ def _align_age_bands(ref: ReferencePopulation, attribute: str, series: pd.Series
 
 
 # =========================================================================== shares + tests
-def _attribute_shares(attribute: str, series: pd.Series, ref: ReferencePopulation,
+def _attribute_shares(attribute: str, counts: _Counts, ref: ReferencePopulation,
                       level: float, band: tuple[float, float]) -> pd.DataFrame:
     proportion_ci, _ = _stats()
-    values = _as_str_series(series)
-    n_missing = int(values.isna().sum())
-    counts = values.dropna().value_counts()
+    n_missing = counts.missing
     in_ref = attribute in ref.shares
     ref_s = ref.share(attribute) if in_ref else pd.Series(dtype=float)
-    cats = list(ref_s.index) + [c for c in _categories(series) if c not in ref_s.index]
-    cats += [c for c in counts.index if c not in cats]
-    n = counts.reindex(cats, fill_value=0).to_numpy(dtype=np.int64)
+    cats = list(ref_s.index) + [c for c in counts.categories if c not in ref_s.index]
+    have = counts.n_of()
+    n = np.array([have.get(c, 0) for c in cats], dtype=np.int64)
     total = int(n.sum())
     rs = ref_s.reindex(cats).to_numpy(dtype=float)
     if total > 0:
@@ -298,47 +491,78 @@ def _attribute_test(attribute: str, rows: pd.DataFrame) -> dict[str, Any]:
 
 
 # =========================================================================== SMD
-def _covariate_rows(name: str, a: pd.Series, b: pd.Series, threshold: float) -> list[dict]:
+def _smd_record(name, level, kind, na, nb, ma, mb, sda, sdb, miss_a, miss_b, val, threshold):
+    return {"covariate": name, "level": level, "kind": kind, "n_a": na, "n_b": nb,
+            "mean_a": ma, "mean_b": mb, "sd_a": sda, "sd_b": sdb, "missing_a": miss_a,
+            "missing_b": miss_b, "smd": val,
+            "abs_smd": abs(val) if np.isfinite(val) or np.isinf(val) else np.nan,
+            "flag": ("imbalanced" if abs(val) > threshold else "balanced")
+            if not np.isnan(val) else "not computable"}
+
+
+def _covariate_rows(name: str, a: _Marginal, b: _Marginal, threshold: float,
+                    notes: list[str] | None = None) -> list[dict]:
+    """SMD rows of one covariate from the two populations' moments or category counts:
+    one continuous or binary row (numeric) or one binary row per level (categorical)."""
     out = []
-    miss_a, miss_b = int(a.isna().sum()), int(b.isna().sum())
-    a_ok, b_ok = a.dropna(), b.dropna()
-    numeric = all(pd.api.types.is_bool_dtype(s) or (
-        pd.api.types.is_numeric_dtype(s) and not isinstance(s.dtype, pd.CategoricalDtype))
-        for s in (a, b))
-    if numeric:
-        xa, xb = a_ok.to_numpy(dtype=float), b_ok.to_numpy(dtype=float)
-        binary = (np.isin(np.unique(xa), [0, 1]).all() and np.isin(np.unique(xb), [0, 1]).all())
-        items = [("1" if binary else "", xa, xb, "binary" if binary else "continuous")]
-    else:
-        levels = list(dict.fromkeys(_categories(a) + _categories(b)))
-        # level indicators from one pass per cohort (codes of the string values in levels)
-        ca = pd.Categorical(a_ok.astype(str), categories=levels).codes
-        cb = pd.Categorical(b_ok.astype(str), categories=levels).codes
-        items = [(lev, (ca == i).astype(float), (cb == i).astype(float), "categorical level")
-                 for i, lev in enumerate(levels)]
-    for level, xa, xb, kind in items:
-        if len(xa) == 0 or len(xb) == 0:
-            val = np.nan
-            ma = float(xa.mean()) if len(xa) else np.nan
-            mb = float(xb.mean()) if len(xb) else np.nan
-            sda = sdb = np.nan
+    if a.kind == "numeric" and b.kind == "numeric":
+        binary = a.binary and b.binary
+        kind = "binary" if binary else "continuous"
+        level = "1" if binary else ""
+        if a.n == 0 or b.n == 0:
+            ma = a.mean if a.n else np.nan
+            mb = b.mean if b.n else np.nan
+            return [_smd_record(name, level, kind, a.n, b.n, ma, mb, np.nan, np.nan, a.missing,
+                                b.missing, np.nan, threshold)]
+        if binary:
+            sda, sdb = math.sqrt(a.mean * (1 - a.mean)), math.sqrt(b.mean * (1 - b.mean))
+            val = smd_from_summary(a.mean, b.mean, binary=True)
         else:
-            ma, mb = float(xa.mean()), float(xb.mean())
-            if kind == "continuous":
-                sda = float(xa.std(ddof=1)) if len(xa) > 1 else np.nan
-                sdb = float(xb.std(ddof=1)) if len(xb) > 1 else np.nan
-                val = smd_from_summary(ma, mb, sd_a=sda, sd_b=sdb) if np.isfinite(
-                    sda) and np.isfinite(sdb) else np.nan
-            else:
-                sda, sdb = np.sqrt(ma * (1 - ma)), np.sqrt(mb * (1 - mb))
-                val = smd_from_summary(ma, mb, binary=True)
-        out.append({"covariate": name, "level": level, "kind": kind, "n_a": len(xa),
-                    "n_b": len(xb), "mean_a": ma, "mean_b": mb, "sd_a": sda, "sd_b": sdb,
-                    "missing_a": miss_a, "missing_b": miss_b, "smd": val,
-                    "abs_smd": abs(val) if np.isfinite(val) or np.isinf(val) else np.nan,
-                    "flag": ("imbalanced" if abs(val) > threshold else "balanced")
-                    if not np.isnan(val) else "not computable"})
+            sda = a.sd if a.n > 1 else np.nan
+            sdb = b.sd if b.n > 1 else np.nan
+            val = smd_from_summary(a.mean, b.mean, sd_a=sda, sd_b=sdb) if np.isfinite(
+                sda) and np.isfinite(sdb) else np.nan
+        return [_smd_record(name, level, kind, a.n, b.n, a.mean, b.mean, sda, sdb, a.missing,
+                            b.missing, val, threshold)]
+    if a.kind != b.kind:
+        if notes is not None:
+            notes.append(f"{name}: numeric in one population and categorical in the other; "
+                         "no SMD computed")
+        return [_smd_record(name, "", "not comparable", a.n, b.n, np.nan, np.nan, np.nan,
+                            np.nan, a.missing, b.missing, np.nan, threshold)]
+    ca = dict(zip(a.categories, a.counts, strict=True))
+    cb = dict(zip(b.categories, b.counts, strict=True))
+    for lev in dict.fromkeys((*a.categories, *b.categories)):
+        ka, kb = int(ca.get(lev, 0)), int(cb.get(lev, 0))
+        ma = ka / a.n if a.n else np.nan
+        mb = kb / b.n if b.n else np.nan
+        if a.n == 0 or b.n == 0:
+            out.append(_smd_record(name, lev, "categorical level", a.n, b.n, ma, mb, np.nan,
+                                   np.nan, a.missing, b.missing, np.nan, threshold))
+            continue
+        out.append(_smd_record(name, lev, "categorical level", a.n, b.n, ma, mb,
+                               math.sqrt(ma * (1 - ma)), math.sqrt(mb * (1 - mb)), a.missing,
+                               b.missing, smd_from_summary(ma, mb, binary=True), threshold))
     return out
+
+
+def _smd_table(variables: Sequence[str], a: Summary, b: Summary, threshold: float,
+               notes: list[str] | None = None) -> pd.DataFrame:
+    rows: list[dict] = []
+    for c in variables:
+        rows.extend(_covariate_rows(c, _marginal(a, c), _marginal(b, c), threshold, notes))
+    return pd.DataFrame(rows, columns=SMD_COLUMNS[1:])
+
+
+def _population_summary(pop: pd.DataFrame | Summary, variables: Sequence[str],
+                        cohort: Summary) -> Summary:
+    """A comparison population as a summary of ``variables``: a summary is used as it is;
+    rows are summarized with each variable of the kind it has in the cohort (a cohort
+    attribute or categorical feature is counted by category in the population too)."""
+    if isinstance(pop, Summary):
+        return pop
+    cat = [v for v in variables if _marginal(cohort, v).kind == "categorical"]
+    return _summarize_frame(pop, features=variables, categorical=cat)
 
 
 def compare_cohorts(a: Any, b: Any, covariates: Sequence[str], *, smd_threshold: float = 0.1
@@ -349,17 +573,21 @@ def compare_cohorts(a: Any, b: Any, covariates: Sequence[str], *, smd_threshold:
     (EVIDENCE.md REP-3). Numeric covariates give one continuous row; 0/1 or boolean covariates
     one binary row (``level = "1"``); categorical covariates one binary row per level
     (indicator of the level among non-missing values). Missing values are excluded and counted.
+    A covariate numeric in one cohort and categorical in the other is counted by category in
+    both.
 
     SMD definition (Austin 2009, average of the two variances; METHODS C5): continuous
     ``(x̄_a - x̄_b)/sqrt((s_a² + s_b²)/2)``, binary ``(p_a - p_b)/sqrt((p_a q_a + p_b q_b)/2)``;
-    ``flag`` is ``"imbalanced"`` when ``|SMD| > smd_threshold``.
+    ``flag`` is ``"imbalanced"`` when ``|SMD| > smd_threshold``. Both cohorts are summarized
+    first (:mod:`rwe.stats.summaries`): means and variances merged exactly over cells (Chan et
+    al. 1983), proportions from counts, so two summaries give the same table as their rows.
 
     Parameters
     ----------
-    a, b : EvaluationSet or pandas.DataFrame
+    a, b : EvaluationSet, pandas.DataFrame or Summary
         The two cohorts (SMD sign: ``a`` minus ``b``).
     covariates : sequence of str
-        Columns present in both.
+        Columns present in both (attributes or features of a summary).
     smd_threshold : float
         Flag threshold (default 0.1).
 
@@ -379,14 +607,25 @@ def compare_cohorts(a: Any, b: Any, covariates: Sequence[str], *, smd_threshold:
     fb = _as_rows(b)
     if fa is None or fb is None:
         raise InvalidParameterError("compare_cohorts needs two cohorts, got None")
-    covariates = [covariates] if isinstance(covariates, str) else list(covariates)
+    covariates = _names(covariates)
     threshold = check_real(smd_threshold, "smd_threshold", low=0, low_inclusive=False)
-    _check_columns(fa, covariates, what="first cohort")
-    _check_columns(fb, covariates, what="second cohort")
-    rows: list[dict] = []
-    for c in covariates:
-        rows.extend(_covariate_rows(c, fa[c], fb[c], threshold))
-    return pd.DataFrame(rows, columns=SMD_COLUMNS[1:])
+    for which, f in (("first cohort", fa), ("second cohort", fb)):
+        if isinstance(f, Summary):
+            have = _comparison_names(f)
+            for c in covariates:
+                if c not in have:
+                    raise InvalidParameterError(MSG_SUMMARY_NAME.format(
+                        what="covariate", name=c, kind="an attribute or feature", which=which,
+                        available=", ".join(map(repr, have)) or "nothing"))
+        else:
+            _check_columns(f, covariates, what=which)
+    frames = [f for f in (fa, fb) if not isinstance(f, Summary)]
+    cat = [c for c in covariates if not all(_is_numeric(f[c]) for f in frames)]
+    sa = fa if isinstance(fa, Summary) else _summarize_frame(fa, features=covariates,
+                                                             categorical=cat)
+    sb = fb if isinstance(fb, Summary) else _summarize_frame(fb, features=covariates,
+                                                             categorical=cat)
+    return _smd_table(covariates, sa, sb, threshold)
 
 
 def _reference_smd(shares: pd.DataFrame, threshold: float) -> pd.DataFrame:
@@ -401,7 +640,7 @@ def _reference_smd(shares: pd.DataFrame, threshold: float) -> pd.DataFrame:
         val = np.where(den > 0, (pa - pb) / den, np.where(pa == pb, 0.0, np.sign(pa - pb) * np.inf))
     totals = shares.groupby("attribute")["n"].sum()
     return pd.DataFrame({
-        "comparison": "reference shares", "covariate": d["attribute"].to_numpy(),
+        "comparison": REFERENCE_SHARES, "covariate": d["attribute"].to_numpy(),
         "level": d["category"].to_numpy(), "kind": "categorical level",
         "n_a": d["attribute"].map(totals).to_numpy(), "n_b": np.nan, "mean_a": pa, "mean_b": pb,
         "sd_a": np.sqrt(pa * (1 - pa)), "sd_b": np.sqrt(pb * (1 - pb)), "missing_a": np.nan,
@@ -410,41 +649,30 @@ def _reference_smd(shares: pd.DataFrame, threshold: float) -> pd.DataFrame:
 
 
 # =========================================================================== coverage
-def _coverage(cohort: _Cohort, frame_str: dict[str, pd.Series], intersections: list[tuple],
+def _coverage(summary: Summary, counts: Mapping[str, _Counts], intersections: list[tuple],
               ref: ReferencePopulation, min_n: int) -> pd.DataFrame:
-    y = cohort.frame[cohort.label].to_numpy(dtype=float) if cohort.label else None
     parts = []
     for inter in intersections:
         levels = []
         for a in inter:
             cats = list(ref.share(a).index) if a in ref.shares else []
-            cats += [c for c in _categories(frame_str[a]) if c not in cats]
+            cats += [c for c in counts[a].categories if c not in cats]
             levels.append(cats)
-        idx = pd.MultiIndex.from_product(levels, names=list(inter))
-        df = pd.DataFrame({a: frame_str[a] for a in inter})
-        complete = df.notna().all(axis=1).to_numpy()
-        keys = [df[a].to_numpy()[complete] for a in inter]
-        g = pd.Series(1, index=pd.MultiIndex.from_arrays(keys, names=list(inter)))
-        n = g.groupby(level=list(range(len(inter)))).sum().reindex(idx, fill_value=0)
-        if y is not None:
-            pos = pd.Series(y[complete], index=g.index).groupby(
-                level=list(range(len(inter)))).sum().reindex(idx, fill_value=0)
-            npos = pos.to_numpy(dtype=float)
-        else:
-            npos = np.full(len(idx), np.nan)
-        total = n.sum()
-        exp = np.ones(len(idx))
+        combos = list(itertools.product(*levels))
+        nv, ev = _joint_counts(summary, inter, levels)
+        npos = ev.astype(float) if ev is not None else np.full(len(combos), np.nan)
+        total = nv.sum()
         if all(a in ref.shares for a in inter):
+            exp = np.ones(len(combos))
             for i, a in enumerate(inter):
-                exp = exp * ref.share(a).reindex(idx.get_level_values(i)).to_numpy(dtype=float)
+                share = ref.shares[a]
+                exp = exp * np.array([share.get(t[i], np.nan) for t in combos], dtype=float)
         else:
-            exp = np.full(len(idx), np.nan)
-        cells = [" & ".join(map(str, t)) for t in idx]
-        nv = n.to_numpy(dtype=np.int64)
+            exp = np.full(len(combos), np.nan)
         parts.append(pd.DataFrame({
-            "intersection": " x ".join(inter), "cell": cells,
-            "row_level": idx.get_level_values(0).astype(str),
-            "col_level": [" & ".join(map(str, t[1:])) for t in idx],
+            "intersection": " x ".join(inter), "cell": [" & ".join(map(str, t)) for t in combos],
+            "row_level": pd.Index([t[0] for t in combos], dtype=object).astype(str),
+            "col_level": [" & ".join(map(str, t[1:])) for t in combos],
             "n": nv, "n_positive": npos,
             "share": nv / total if total else np.nan, "expected_share": exp,
             "below_min_n": nv < min_n, "empty": nv == 0}))
@@ -453,30 +681,23 @@ def _coverage(cohort: _Cohort, frame_str: dict[str, pd.Series], intersections: l
     return pd.concat(parts, ignore_index=True)[COVERAGE_COLUMNS]
 
 
-def _adequacy(shares: pd.DataFrame, coverage: pd.DataFrame, cohort: _Cohort,
-              frame_str: dict[str, pd.Series], attributes: list[str], level: float,
+def _adequacy(shares: pd.DataFrame, coverage: pd.DataFrame, counts: Mapping[str, _Counts],
+              attributes: list[str], has_label: bool, level: float,
               target_half_width: float | None, assumed_value: float) -> pd.DataFrame:
     _, ci_half_width_sample_size = _stats()
-    y = cohort.frame[cohort.label].to_numpy(dtype=float) if cohort.label else None
     recs = []
     for a in attributes:
-        s = frame_str[a]
-        ok = s.notna().to_numpy()
-        n = s[ok].value_counts()
-        cats = shares.loc[shares["attribute"] == a, "category"].tolist()
-        n = n.reindex(cats, fill_value=0)
-        if y is not None:
-            pos = pd.Series(y[ok], index=s[ok].to_numpy()).groupby(level=0).sum().reindex(
-                cats, fill_value=0)
-        for c in cats:
-            recs.append((a, c, int(n[c]), float(pos[c]) if y is not None else np.nan))
+        n = counts[a].n_of()
+        pos = counts[a].events_of()
+        for c in shares.loc[shares["attribute"] == a, "category"].tolist():
+            recs.append((a, c, n.get(c, 0), pos.get(c, 0.0) if pos is not None else np.nan))
     df = pd.concat([pd.DataFrame(recs, columns=["grouping", "subgroup", "n", "n_positive"]),
                     pd.DataFrame({"grouping": coverage["intersection"].to_numpy(),
                                   "subgroup": coverage["cell"].to_numpy(),
                                   "n": coverage["n"].to_numpy(dtype=np.int64),
                                   "n_positive": coverage["n_positive"].to_numpy(dtype=float)})],
                    ignore_index=True)
-    basis = "positives" if y is not None else "all"
+    basis = "positives" if has_label else "all"
     df["basis"] = basis
     df["assumed_value"] = assumed_value
     df["target_half_width"] = np.nan if target_half_width is None else target_half_width
@@ -487,281 +708,87 @@ def _adequacy(shares: pd.DataFrame, coverage: pd.DataFrame, cohort: _Cohort,
     else:
         req = ci_half_width_sample_size(p=assumed_value, half_width=target_half_width,
                                         confidence_level=level, method="wilson")
-        have = df["n_positive"] if y is not None else df["n"].astype(float)
+        have = df["n_positive"] if has_label else df["n"].astype(float)
         df["required"] = int(req)
         df["reached"] = (have >= req).astype("boolean")
         df["shortfall"] = np.maximum(int(req) - have, 0)
     return df[ADEQUACY_COLUMNS]
 
 
-def _sites(cohort: _Cohort) -> pd.DataFrame:
-    f = cohort.frame
+def _labelled(summary: Summary, name: str) -> tuple[list[str], np.ndarray]:
+    """Level label of every finest cell for ``name`` ("(missing)" when missing) and the
+    distinct labels, sorted."""
+    j = summary.attributes.index(name)
+    labels = np.array([*summary.cells.categories[j], MISSING_LEVEL], dtype=object)
+    per_cell = labels[_codes(summary, name)]  # code -1 takes the last label
+    return sorted(set(per_cell[summary.n > 0].tolist())), per_cell
+
+
+def _sites(summary: Summary, site: str | None, equipment: str | None) -> pd.DataFrame:
+    total = summary.n_rows
     parts = []
-    total = len(f)
-    for lev, col in (("site", cohort.site), ("equipment", cohort.equipment)):
+    for lev, col in (("site", site), ("equipment", equipment)):
         if col is None:
             continue
-        vc = _as_str_series(f[col]).fillna("(missing)").value_counts().sort_index()
-        parts.append(pd.DataFrame({"level": lev, "site": vc.index if lev == "site" else None,
-                                   "equipment": vc.index if lev == "equipment" else None,
-                                   "n": vc.to_numpy(), "share": vc.to_numpy() / total}))
-    if cohort.site and cohort.equipment:
-        s = _as_str_series(f[cohort.site]).fillna("(missing)")
-        e = _as_str_series(f[cohort.equipment]).fillna("(missing)")
-        ct = pd.crosstab(s, e).stack()
+        order, per_cell = _labelled(summary, col)
+        n = np.array([int(summary.n[per_cell == v].sum()) for v in order], dtype=np.int64)
+        parts.append(pd.DataFrame({"level": lev, "site": order if lev == "site" else None,
+                                   "equipment": order if lev == "equipment" else None,
+                                   "n": n, "share": n / total}))
+    if site and equipment:
+        s_order, s_cell = _labelled(summary, site)
+        e_order, e_cell = _labelled(summary, equipment)
+        pairs = list(itertools.product(s_order, e_order))
+        n = np.array([int(summary.n[(s_cell == s) & (e_cell == e)].sum()) for s, e in pairs],
+                     dtype=np.int64)
         parts.append(pd.DataFrame({"level": "site x equipment",
-                                   "site": ct.index.get_level_values(0),
-                                   "equipment": ct.index.get_level_values(1),
-                                   "n": ct.to_numpy(), "share": ct.to_numpy() / total}))
+                                   "site": [s for s, _ in pairs],
+                                   "equipment": [e for _, e in pairs],
+                                   "n": n, "share": n / total}))
     if not parts:
         return pd.DataFrame(columns=SITE_COLUMNS)
     return pd.concat(parts, ignore_index=True)[SITE_COLUMNS]
 
 
-def _missingness(cohort: _Cohort, variables: list[str], groupings: list[str],
+def _missingness(summary: Summary, variables: list[str], groupings: list[str],
                  threshold: float) -> pd.DataFrame:
-    f = cohort.frame
-    miss = f[variables].isna()
+    """Missing values per variable, overall and per level of each grouping (levels sorted as
+    text, levels without a row left out)."""
+    total = summary.n_rows
+    miss = {v: _missing_per_cell(summary, v) for v in variables}
+    n_missing = np.array([int(miss[v].sum()) for v in variables], dtype=np.int64)
     recs = [pd.DataFrame({"variable": variables, "grouping": "(all)", "subgroup": "(all)",
-                          "n": len(f), "n_missing": miss.sum().to_numpy(),
-                          "fraction": miss.mean().to_numpy() if len(f) else np.nan})]
+                          "n": total, "n_missing": n_missing,
+                          "fraction": n_missing / total if total else np.nan})]
     for g in groupings:
-        key = _as_str_series(f[g])
-        ok = key.notna().to_numpy()
-        if not ok.any():
+        j = summary.attributes.index(g)
+        cats = summary.cells.categories[j]
+        codes = _codes(summary, g)
+        sizes = np.bincount(codes[codes >= 0], weights=summary.n[codes >= 0],
+                            minlength=len(cats)).astype(np.int64)
+        present = [k for k in range(len(cats)) if sizes[k] > 0]
+        if not present:
             continue
-        m = miss.loc[ok]
-        grp = m.groupby(key[ok].to_numpy())
-        cnt = grp.sum()
-        size = grp.size()
-        long = cnt.stack().rename("n_missing").reset_index()
-        long.columns = ["subgroup", "variable", "n_missing"]
-        long["n"] = long["subgroup"].map(size).to_numpy()
+        rows = []
+        for k in sorted(present, key=lambda i: cats[i]):
+            in_level = codes == k
+            for v in variables:
+                if v == g:
+                    continue
+                rows.append((v, g, cats[k], int(sizes[k]), int(miss[v][in_level].sum())))
+        if not rows:
+            continue
+        long = pd.DataFrame(rows, columns=["variable", "grouping", "subgroup", "n", "n_missing"])
         long["fraction"] = long["n_missing"] / long["n"]
-        long["grouping"] = g
-        recs.append(long[long["variable"] != g])
+        recs.append(long)
     out = pd.concat(recs, ignore_index=True)
     out["flag"] = out["fraction"] >= threshold
     return out[MISSING_COLUMNS]
 
 
-# =========================================================================== result
-@dataclass(frozen=True)
-class RepresentativenessResult(ResultMixin):
-    """Representativeness of a cohort with respect to a reference population (REP-1..REP-6).
-
-    Attributes
-    ----------
-    shares : pandas.DataFrame
-        One row per attribute x category: ``n, cohort_share, ci_low, ci_high, ci_level,
-        ci_method, reference_share, difference, ppr, ppr_low, ppr_high, flag, note``.
-    tests : pandas.DataFrame
-        Per attribute: chi-square goodness of fit (``chi2, df, pvalue``) and total variation
-        distance ``tvd``; a last row ``"overall"`` gives the largest TVD.
-    smd : pandas.DataFrame
-        Standardised mean differences (cohort = ``a``) vs the reference shares and vs the
-        comparison / reference rows.
-    tipton : TiptonResult or None
-        Tipton's generalizability index, None when no population rows exist.
-    tipton_reason : str or None
-        Why Tipton's B was not computed.
-    coverage : pandas.DataFrame
-        Every cell of each intersection (empty ones included) with n and flags.
-    adequacy : pandas.DataFrame
-        Per subgroup: n (positives), the n needed for the target half-width, reached.
-    sites : pandas.DataFrame
-        Counts per site, per equipment and per site x equipment cell.
-    missingness : pandas.DataFrame
-        Fraction missing per variable, overall and per subgroup.
-    findings : list of str
-        Plain-language findings (REP-6 data gaps statement).
-    notes : list of str
-        Methodological notes (derived reference bands, exclusions).
-    reference : ReferencePopulation
-        The reference used.
-    attributes : tuple of str
-    intersections : tuple of tuple of str
-    n : int
-        Cohort rows.
-    parameters : dict
-        ppr_band, smd_threshold, confidence_level, min_n, target_half_width, assumed_value,
-        missingness_threshold.
-    """
-
-    shares: pd.DataFrame
-    tests: pd.DataFrame
-    smd: pd.DataFrame
-    tipton: TiptonResult | None
-    tipton_reason: str | None
-    coverage: pd.DataFrame
-    adequacy: pd.DataFrame
-    sites: pd.DataFrame
-    missingness: pd.DataFrame
-    findings: list[str]
-    notes: list[str]
-    reference: ReferencePopulation
-    attributes: tuple[str, ...]
-    intersections: tuple[tuple[str, ...], ...]
-    n: int
-    parameters: dict[str, Any] = field(default_factory=dict)
-
-    def to_frame(self) -> pd.DataFrame:
-        """The shares table (tidy, stable columns)."""
-        return self.shares
-
-    @property
-    def site_equipment_matrix(self) -> pd.DataFrame:
-        """Site x equipment counts as a wide table (empty when either role is missing)."""
-        d = self.sites[self.sites["level"] == "site x equipment"]
-        if d.empty:
-            return pd.DataFrame()
-        return d.pivot(index="site", columns="equipment", values="n")
-
-    def summary(self) -> str:
-        lines = [f"Representativeness of {self.n} rows vs reference {self.reference.name!r}"]
-        with pd.option_context("display.width", 140, "display.max_columns", 30):
-            cols = ["attribute", "category", "n", "cohort_share", "reference_share", "ppr",
-                    "ppr_low", "ppr_high", "flag"]
-            lines.append(self.shares[cols].to_string(index=False, float_format="%.4g"))
-            lines.append("")
-            lines.append(self.tests.to_string(index=False, float_format="%.4g"))
-        if self.tipton is not None:
-            lines.append(f"\nTipton B = {self.tipton.b:.3f} ({self.tipton.interpretation})")
-        elif self.tipton_reason:
-            lines.append(f"\nTipton B not computed: {self.tipton_reason}")
-        lines.append("\nFindings:")
-        lines.extend(f"- {f}" for f in self.findings)
-        return "\n".join(lines)
-
-    def _repr_html_(self) -> str:
-        items = "".join(f"<li>{f}</li>" for f in self.findings)
-        return (f"<p><b>Representativeness</b> of {self.n} rows vs reference "
-                f"<code>{self.reference.name}</code></p><ul>{items}</ul>"
-                + ResultMixin._repr_html_(self))
-
-    # ------------------------------------------------------------------ plots
-    def plot_shares(self, attributes: Sequence[str] | None = None):
-        """Cohort shares (Wilson intervals) next to reference shares, one panel per attribute."""
-        from rwe.representativeness._plots import plot_shares
-
-        return plot_shares(self, attributes)
-
-    def plot_ppr(self, attributes: Sequence[str] | None = None):
-        """PPR dot plot with intervals and the adequacy band."""
-        from rwe.representativeness._plots import plot_ppr
-
-        return plot_ppr(self, attributes)
-
-    def plot_coverage(self, intersection: str | Sequence[str] | None = None):
-        """Heat map of intersectional cell counts; cells below min_n are marked."""
-        from rwe.representativeness._plots import plot_coverage
-
-        return plot_coverage(self, intersection)
-
-
-# =========================================================================== findings
-def _findings(shares, tests, smd_df, tipton, tipton_reason, coverage, adequacy, sites,
-              missingness, params) -> list[str]:
-    out: list[str] = []
-    lvl = int(round(params["confidence_level"] * 100))
-    for _, r in shares.iterrows():
-        cat, attr = r["category"], r["attribute"]
-        if r["flag"] in (FLAG_UNDER, FLAG_OVER):
-            out.append(f"{cat} ({attr}): {_pct(r['cohort_share'])} of cohort (n={r['n']}; {lvl}% "
-                       f"CI {_pct(r['ci_low'])}-{_pct(r['ci_high'])}) vs "
-                       f"{_pct(r['reference_share'])} of reference, PPR {r['ppr']:.2f} "
-                       f"({r['ppr_low']:.2f}-{r['ppr_high']:.2f}), {r['flag']}")
-        elif r["flag"] == FLAG_ABSENT:
-            out.append(f"{cat} ({attr}): absent from cohort (0 rows) although "
-                       f"{_pct(r['reference_share'])} of reference")
-        elif r["flag"] == FLAG_NOT_IN_REFERENCE and r["n"] > 0:
-            out.append(f"{cat} ({attr}): {r['n']} cohort row(s) in a category the reference "
-                       f"does not define ({r['note'].split(';')[0]})")
-        elif r["flag"] == FLAG_ZERO_REFERENCE and r["n"] > 0:
-            out.append(f"{cat} ({attr}): {r['n']} cohort row(s) but reference share 0: PPR "
-                       "undefined")
-    for attr, d in shares.groupby("attribute", sort=False):
-        if len(d) and d["flag"].eq(FLAG_NO_DATA).all():
-            out.append(f"{attr}: missing for every cohort row; its representativeness cannot "
-                       "be evaluated")
-    for _, r in tests.iterrows():
-        if r["attribute"] == "overall" or not np.isfinite(r["pvalue"]):
-            continue
-        if r["pvalue"] < 0.05:
-            ptxt = "< 0.001" if r["pvalue"] < 1e-3 else f"= {r['pvalue']:.3f}"
-            out.append(f"{r['attribute']}: cohort distribution differs from reference "
-                       f"(total variation distance {r['tvd']:.3f}; chi-square({int(r['df'])}) = "
-                       f"{r['chi2']:.1f}, p {ptxt})")
-    thr = params["smd_threshold"]
-    for _, r in smd_df[smd_df["flag"] == "imbalanced"].iterrows():
-        if r["comparison"] == "reference shares":
-            continue  # already reported through the PPR
-        lev = f" = {r['level']}" if r["kind"] == "categorical level" else ""
-        out.append(f"{r['covariate']}{lev}: SMD {r['smd']:.2f} vs {r['comparison']} "
-                   f"(|SMD| > {thr:g})")
-    if tipton is not None:
-        out.append(f"Generalizability index B = {tipton.b:.3f} vs the comparison population "
-                   f"({tipton.interpretation})")
-    elif tipton_reason:
-        out.append(f"Tipton's generalizability index not computed: {tipton_reason}")
-    for inter, g in coverage.groupby("intersection", sort=False):
-        small = int(g["below_min_n"].sum())
-        empty = int(g["empty"].sum())
-        if small:
-            worst = g[g["below_min_n"]].nsmallest(3, "n")
-            cells = ", ".join(f"{c} (n={n})" for c, n in zip(worst["cell"], worst["n"],
-                                                           strict=True))
-            out.append(f"{inter}: {small} of {len(g)} intersectional cells have fewer than "
-                       f"{params['min_n']} rows ({empty} empty), e.g. {cells}")
-    if params["target_half_width"] is not None and len(adequacy):
-        short = adequacy[~adequacy["reached"].fillna(True).astype(bool)]
-        single = short[~short["grouping"].str.contains(" x ", regex=False)]
-        inter = short[short["grouping"].str.contains(" x ", regex=False)]
-        basis = adequacy["basis"].iloc[0]
-        req = int(adequacy["required"].iloc[0])
-        have_col = "n_positive" if basis == "positives" else "n"
-        if len(single):
-            listed = ", ".join(f"{s} ({int(h)})" for s, h in list(zip(
-                single["subgroup"], single[have_col], strict=True))[:8])
-            more = f" and {len(single) - 8} more" if len(single) > 8 else ""
-            out.append(f"{len(single)} subgroup(s) have fewer than the {req} {basis} needed for "
-                       f"a ±{params['target_half_width']:g} {lvl}% interval at an assumed value "
-                       f"of {params['assumed_value']:g}: {listed}{more}")
-        if len(inter):
-            out.append(f"{len(inter)} of {int(adequacy['grouping'].str.contains(' x ', regex=False).sum())} "
-                       f"intersectional cells have fewer than the {req} {basis} needed")
-    if len(sites):
-        ns = int((sites["level"] == "site").sum())
-        ne = int((sites["level"] == "equipment").sum())
-        if ns:
-            out.append(f"{ns} site(s)" + (f", {ne} equipment type(s)" if ne else ""))
-        sxe = sites[(sites["level"] == "site x equipment") & (sites["n"] == 0)]
-        if len(sxe):
-            out.append(f"{len(sxe)} site x equipment combination(s) have no rows: "
-                       + ", ".join(f"{s} / {e}" for s, e in zip(sxe["site"], sxe["equipment"],
-                                                               strict=True)))
-    thr_m = params["missingness_threshold"]
-    overall = missingness[missingness["grouping"] == "(all)"].set_index("variable")
-    for var in dict.fromkeys(missingness["variable"]):
-        o = overall.loc[var]
-        sub = missingness[(missingness["variable"] == var) & (missingness["grouping"] != "(all)")
-                          & missingness["flag"]].sort_values("fraction", ascending=False)
-        if bool(o["flag"]):
-            out.append(f"{var} missing for {_pct(o['fraction'])} of rows overall "
-                       f"({int(o['n_missing'])}/{int(o['n'])}; threshold {thr_m:.0%})")
-        elif len(sub):
-            worst = ", ".join(f"{g} = {c} ({_pct(f)}, {int(m)}/{int(n)})" for g, c, f, m, n in
-                              list(zip(sub["grouping"], sub["subgroup"], sub["fraction"],
-                                       sub["n_missing"], sub["n"], strict=True))[:5])
-            more = f" and {len(sub) - 5} more" if len(sub) > 5 else ""
-            out.append(f"{var} missing for at least {thr_m:.0%} of rows in {len(sub)} "
-                       f"subgroup(s) although {_pct(o['fraction'])} overall: {worst}{more}")
-    return out
-
-
 # =========================================================================== main entry
-def representativeness(
-    evset: Any,
+def assess_representativeness(
+    data: Any,
     *,
     reference: Any,
     attributes: Sequence[str] | None = None,
@@ -797,23 +824,30 @@ def representativeness(
     n x reference share, categories with a positive reference share) and total variation
     distance ``0.5 Σ|cohort - reference|``. SMDs follow Austin (2009) with the average of the
     two variances. Tipton's B uses a logistic sampling-propensity model and the
-    ``generalize::gen_index`` kernel estimator; it needs population rows (``comparison`` or a
-    reference built with :meth:`ReferencePopulation.from_frame`) and is otherwise skipped with
-    a stated reason.
+    ``generalize::gen_index`` kernel estimator; it needs the rows of both populations
+    (``comparison`` rows or a reference built with :meth:`ReferencePopulation.from_frame`)
+    and is otherwise skipped with a stated reason.
 
     Parameters
     ----------
-    evset : EvaluationSet or pandas.DataFrame
-        The cohort. With a DataFrame, ``attributes`` is required and ``label``, ``site``,
-        ``equipment`` name the optional role columns.
+    data : EvaluationSet, Summary or pandas.DataFrame
+        The cohort. An EvaluationSet or DataFrame is summarized first (:func:`rwe.stats.summaries.summarize`
+        with the attributes, the intersections' attributes, site and equipment as grouping
+        attributes and the covariates as features); a :class:`rwe.stats.summaries.Summary`
+        (e.g. merged from sites) is used as it is and must hold those attributes and
+        features. With a DataFrame, ``attributes`` is required and ``label``, ``site``,
+        ``equipment`` name the optional role columns; with a Summary they name its site and
+        equipment attributes and the label (a summary does not record column roles).
     reference : ReferencePopulation, str, path or dict
         Target population (name in ``datasets/reference``, CSV path, or shares).
     attributes : sequence of str, optional
-        Categorical attributes (default: the EvaluationSet's attributes the reference defines).
-        An age-band attribute missing from the reference is derived from the reference's
-        5-year ``age`` groups when its labels are age bands (noted).
+        Categorical attributes (default: the EvaluationSet's attributes, or the summary's
+        attributes other than site and equipment, that the reference defines). An age-band
+        attribute missing from the reference is derived from the reference's 5-year ``age``
+        groups when its labels are age bands (noted).
     covariates : sequence of str, optional
-        Continuous or binary columns compared by SMD with the comparison/reference rows.
+        Continuous, binary or categorical columns compared by SMD with the comparison or
+        reference population.
     intersections : sequence of sequence of str, optional
         Attribute combinations for the coverage table (default: all pairs of ``attributes``).
     min_n : int
@@ -829,9 +863,9 @@ def representativeness(
         it the adequacy table lists counts only.
     assumed_value : float
         Assumed value of the primary metric (e.g. sensitivity 0.85) for the sample size.
-    comparison : DataFrame, EvaluationSet, ReferencePopulation with rows or path, optional
-        Individual rows of a comparison population (e.g. the training snapshot): SMDs and
-        Tipton's B.
+    comparison : DataFrame, EvaluationSet, Summary, ReferencePopulation with rows or path
+        A comparison population (e.g. the training snapshot), summarized like the cohort:
+        SMDs; with rows on both sides also Tipton's B.
     missingness_threshold : float
         A variable missing for at least this fraction of a subgroup is a finding (default 0.2).
     reference_min_age : float, optional
@@ -839,11 +873,13 @@ def representativeness(
         to ages >= this value (a group boundary, e.g. the intended-use minimum age). Default:
         the first cut when no cohort row lies below it, else no restriction.
     label, site, equipment : str, optional
-        Role columns for a plain DataFrame (override the EvaluationSet's roles).
+        Role columns for a plain DataFrame or a Summary (override the EvaluationSet's roles).
 
     Returns
     -------
     RepresentativenessResult
+        Tables, typed verdicts and findings; no patient row and, of the reference, only its
+        metadata and shares.
 
     Raises
     ------
@@ -852,6 +888,36 @@ def representativeness(
         ``ppr_band`` or levels.
     ReferenceDataError
         A malformed reference file.
+
+    Notes
+    -----
+    *What is exact from a summary.* Shares, Wilson intervals, PPRs, chi-square tests and TVD,
+    coverage, adequacy, site/equipment counts and missingness are counts of the summary's
+    cells: a summary (or a merge of summaries of disjoint row sets) gives exactly the numbers
+    of its rows. SMDs come from moments: categorical and binary covariates from counts
+    (exact proportions), continuous ones from means and variances merged over cells (Chan et
+    al. 1983), equal to the row-level values up to floating-point rounding (about 1e-15
+    relative). Tipton's B needs individual rows of both populations (a sampling-propensity
+    model on individual covariates): it is computed when both are given as rows, and from a
+    summary it is not computed (``tipton_reason`` says so).
+
+    *Verdicts* (``result.verdicts``, section ``"representativeness"``, kind ``"check"``, ids
+    ``representativeness.check.<label>-<hash of the protocol content>``):
+
+    - ``ppr.<attribute>`` (content: attribute, ppr_band, reference name): every category's
+      PPR within the band; ``fail`` when a category is under-, over-represented or absent,
+      ``not_evaluable`` when the reference does not define the attribute or no cohort row has
+      a value (missing data never pass).
+    - ``smd`` (content: smd_threshold, covariates): every |SMD| vs the comparison population
+      at most the threshold; ``not_evaluable`` when an SMD cannot be computed and none
+      exceeds it, or no variable is shared; ``not_evaluated`` without a comparison population.
+    - ``coverage`` (content: min_n, intersections), when intersections were analysed: every
+      intersectional cell has at least ``min_n`` rows.
+    - ``adequacy`` (content: target_half_width, assumed_value, confidence_level,
+      attributes), when ``target_half_width`` is given: every subgroup reaches the required
+      size.
+    - ``missingness`` (content: missingness_threshold): no variable missing for at least the
+      threshold, overall or in a subgroup.
 
     References
     ----------
@@ -866,12 +932,15 @@ def representativeness(
        doi:10.3102/1076998614558486
     .. [4] Wilson EB. Probable inference, the law of succession, and statistical inference.
        J Am Stat Assoc. 1927;22(158):209-212.
+    .. [5] Chan TF, Golub GH, LeVeque RJ. Algorithms for computing the sample variance:
+       analysis and recommendations. Am Stat 1983;37(3):242-247.
 
     Examples
     --------
     >>> import pandas as pd
     >>> df = pd.DataFrame({"sex": ["F"] * 71 + ["M"] * 42})
-    >>> res = representativeness(df, reference={"sex": {"F": 0.5, "M": 0.5}}, attributes=["sex"])
+    >>> res = assess_representativeness(df, reference={"sex": {"F": 0.5, "M": 0.5}},
+    ...                                 attributes=["sex"])
     >>> round(float(res.shares.loc[0, "ppr"]), 4), res.shares.loc[0, "flag"]
     (1.2566, 'over-represented')
     """
@@ -891,25 +960,36 @@ def representativeness(
             raise ValueError
     except (TypeError, ValueError, IndexError):
         raise InvalidParameterError(MSG_PPR_BAND.format(value=ppr_band)) from None
+    if reference_min_age is not None:
+        reference_min_age = check_real(reference_min_age, "reference_min_age", low=0)
 
-    cohort = _as_cohort(evset, label=label, site=site, equipment=equipment)
+    cohort = _as_input(data, label=label, site=site, equipment=equipment)
     ref = _as_reference(reference)
     notes: list[str] = []
     if attributes is None:
-        if not cohort.default_attributes:
+        if not cohort.defaults:
             raise InvalidParameterError(MSG_FRAME_ATTRIBUTES)
-        attrs = list(cohort.default_attributes)
+        attrs = list(cohort.defaults)
     else:
-        attrs = [attributes] if isinstance(attributes, str) else list(attributes)
-    _check_columns(cohort.frame, attrs)
-    for role in (cohort.label, cohort.site, cohort.equipment):
-        if role is not None:
-            _check_columns(cohort.frame, [role])
-    frame_str = {a: cohort.frame[a] for a in attrs}
-    if reference_min_age is not None:
-        reference_min_age = check_real(reference_min_age, "reference_min_age", low=0)
+        attrs = _names(attributes)
+    cohort.check_attributes(attrs)
+    if cohort.kind != "summary" and cohort.label is not None:
+        _check_columns(cohort.rows, [cohort.label])
+    for role, name in (("site", cohort.site), ("equipment", cohort.equipment)):
+        if name is not None:
+            cohort.check_attributes([name], what=role)
+    covs = _names(covariates)
+    cohort.check_covariates(covs)
+    inters = None if intersections is None else [tuple(i) for i in intersections]
+    for i in inters or []:
+        cohort.check_attributes(list(i))
+    roles = [c for c in (cohort.site, cohort.equipment) if c]
+    cells = [*attrs, *(a for i in inters or [] for a in i), *roles]
+    summary = cohort.summary(cells, covs)
+    counts = {a: _attribute_counts(summary, a) for a in dict.fromkeys(cells)}
+
     for a in attrs:
-        ref = _align_age_bands(ref, a, frame_str[a], notes, reference_min_age)
+        ref = _align_age_bands(ref, a, counts[a], notes, reference_min_age)
     if attributes is None:
         dropped = [a for a in attrs if a not in ref.shares]
         attrs = [a for a in attrs if a in ref.shares]
@@ -918,29 +998,19 @@ def representativeness(
                          f"{', '.join(dropped)}")
         if not attrs:
             raise InvalidParameterError(
-                f"none of the attributes {list(cohort.default_attributes)} is in reference "
+                f"none of the attributes {list(cohort.defaults)} is in reference "
                 f"{ref.name!r} (it defines {ref.attributes}); pass attributes= explicitly")
-    covs = [] if covariates is None else ([covariates] if isinstance(covariates, str)
-                                          else list(covariates))
-    _check_columns(cohort.frame, covs, what="cohort")
-    if intersections is None:
+    if inters is None:
         inters = [tuple(p) for p in itertools.combinations(attrs, 2)]
-    else:
-        inters = [tuple(i) for i in intersections]
-        for i in inters:
-            _check_columns(cohort.frame, list(i))
-            for a in i:
-                if a not in frame_str:
-                    frame_str[a] = cohort.frame[a]
 
     # shares, PPR and tests ------------------------------------------------------------
-    shares = pd.concat([_attribute_shares(a, frame_str[a], ref, level, band) for a in attrs],
+    shares = pd.concat([_attribute_shares(a, counts[a], ref, level, band) for a in attrs],
                        ignore_index=True)[SHARE_COLUMNS]
     tests = pd.DataFrame([_attribute_test(a, shares[shares["attribute"] == a]) for a in attrs],
                          columns=TEST_COLUMNS)
     tvd = tests["tvd"].to_numpy(dtype=float)
     tests = pd.concat([tests, pd.DataFrame([{
-        "attribute": "overall", "n": len(cohort.frame), "k": int(tests["k"].sum()),
+        "attribute": "overall", "n": summary.n_rows, "k": int(tests["k"].sum()),
         "chi2": np.nan, "df": np.nan, "pvalue": np.nan,
         "tvd": float(np.nanmax(tvd)) if np.isfinite(tvd).any() else np.nan,
         "note": "largest per-attribute TVD; the attributes describe the same people, so their "
@@ -948,16 +1018,18 @@ def representativeness(
 
     # SMD ---------------------------------------------------------------------------------
     smd_parts = [_reference_smd(shares, thr)]
-    comp_rows = _as_rows(comparison)
-    pop_rows, pop_name = (comp_rows, "comparison rows") if comp_rows is not None else (
+    comp = _as_rows(comparison)
+    pop, pop_name = (comp, COMPARISON_ROWS) if comp is not None else (
         (ref.rows, f"reference rows ({ref.name})") if ref.rows is not None else (None, None))
-    if pop_rows is not None:
-        smd_vars = [c for c in covs + attrs if c in pop_rows.columns]
-        lost = [c for c in covs if c not in pop_rows.columns]
+    if pop is not None:
+        have = _comparison_names(pop)
+        smd_vars = [c for c in dict.fromkeys(covs + attrs) if c in have]
+        lost = [c for c in covs if c not in have]
         if lost:
             notes.append(f"covariates not in the {pop_name}: {', '.join(lost)}")
         if smd_vars:
-            t = compare_cohorts(cohort.frame, pop_rows, smd_vars, smd_threshold=thr)
+            t = _smd_table(smd_vars, summary, _population_summary(pop, smd_vars, summary), thr,
+                           notes)
             t.insert(0, "comparison", pop_name)
             smd_parts.append(t)
     elif covs:
@@ -967,82 +1039,116 @@ def representativeness(
         len(p) for p in smd_parts) else pd.DataFrame(columns=SMD_COLUMNS)
     smd_df = smd_df[SMD_COLUMNS]
 
-    # Tipton B -----------------------------------------------------------------------------
+    # Tipton B (rows of both populations) -----------------------------------------------------
     tipton: TiptonResult | None = None
     reason: str | None = None
-    if pop_rows is None:
+    rows_needed = ("it needs individual rows of both populations (a sampling-propensity model "
+                   "on individual covariates) and the {which} was given as a summary")
+    if pop is None:
         reason = (f"reference {ref.name!r} gives marginal shares only; Tipton's B needs "
                   "individual population rows (pass comparison= or a ReferencePopulation built "
                   "with from_frame)")
+    elif cohort.rows is None:
+        reason = rows_needed.format(which="cohort")
+    elif isinstance(pop, Summary):
+        reason = rows_needed.format(which="comparison population")
     else:
-        tcov = [c for c in covs + attrs if c in pop_rows.columns]
+        tcov = [c for c in dict.fromkeys(covs + attrs) if c in pop.columns]
         if not tcov:
             reason = f"no covariate is shared by the cohort and the {pop_name}"
         else:
             try:
-                tipton = tipton_index(cohort.frame, pop_rows, tcov)
+                tipton = tipton_index(cohort.rows, pop, tcov)
             except InvalidParameterError as exc:
                 reason = str(exc)
 
     # coverage, adequacy, sites, missingness -----------------------------------------------
-    coverage = _coverage(cohort, frame_str, inters, ref, min_n)
-    adequacy = _adequacy(shares, coverage, cohort, frame_str, attrs, level, target_half_width,
-                         assumed)
-    sites = _sites(cohort)
+    coverage = _coverage(summary, counts, inters, ref, min_n)
+    adequacy = _adequacy(shares, coverage, counts, attrs, summary.events is not None, level,
+                         target_half_width, assumed)
+    sites = _sites(summary, cohort.site, cohort.equipment)
     variables = list(dict.fromkeys(
         attrs + covs + [c for c in (cohort.label, cohort.site, cohort.equipment) if c]))
-    groupings = list(dict.fromkeys(attrs + [c for c in (cohort.site, cohort.equipment) if c]))
-    missingness = _missingness(cohort, variables, groupings, miss_thr)
+    groupings = list(dict.fromkeys(attrs + roles))
+    missingness = _missingness(summary, variables, groupings, miss_thr)
 
     params = {"ppr_band": band, "smd_threshold": thr, "confidence_level": level,
               "min_n": min_n, "target_half_width": target_half_width, "assumed_value": assumed,
               "missingness_threshold": miss_thr}
-    findings = _findings(shares, tests, smd_df, tipton, reason, coverage, adequacy, sites,
-                         missingness, params)
+    attrs_t, inters_t = tuple(attrs), tuple(inters)
+    verdicts = build_verdicts(shares=shares, smd=smd_df, coverage=coverage, adequacy=adequacy,
+                              missingness=missingness, attributes=attrs_t,
+                              intersections=inters_t, covariates=tuple(covs),
+                              reference=ref.name, comparison=pop_name, params=params)
+    findings = build_findings(shares=shares, tests=tests, smd=smd_df, tipton=tipton,
+                              tipton_reason=reason, coverage=coverage, adequacy=adequacy,
+                              sites=sites, missingness=missingness, attributes=attrs_t,
+                              params=params)
     return RepresentativenessResult(
         shares=shares, tests=tests, smd=smd_df, tipton=tipton, tipton_reason=reason,
         coverage=coverage, adequacy=adequacy, sites=sites, missingness=missingness,
-        findings=findings, notes=notes, reference=ref, attributes=tuple(attrs),
-        intersections=tuple(inters), n=len(cohort.frame), parameters=params)
+        findings=findings, notes=notes, reference=replace(ref, rows=None), attributes=attrs_t,
+        intersections=inters_t, n=summary.n_rows, parameters=params, verdicts=verdicts)
 
 
-def representativeness_from_protocol(protocol: Protocol | str | Path,
-                                     evset: EvaluationSet | None = None
-                                     ) -> RepresentativenessResult:
-    """Run :func:`representativeness` with the settings a protocol pre-specifies.
+#: The implementation's name inside the package (``rwe.assess_representativeness`` is the
+#: top-level name: a top-level function cannot share its name with the subpackage).
+representativeness = assess_representativeness
+
+
+def representativeness_from_protocol(protocol: Protocol | str | Path, data: Any = None,
+                                     **overrides: Any) -> RepresentativenessResult:
+    """Run :func:`assess_representativeness` with the settings a protocol pre-specifies.
 
     Uses ``population.reference`` (name or path relative to the protocol), ``population.
     attributes`` (else ``subgroups.attributes``), ``population.covariates``, ``ppr_band``,
     ``smd_threshold``, ``missingness_threshold`` and ``comparison`` (else
     ``data.reference_rows``), ``subgroups.intersections`` and ``min_n``, and
     ``performance.confidence_level``, ``target_half_width`` and ``assumed_value``.
+
+    Parameters
+    ----------
+    protocol : rwe.protocol.Protocol or path
+    data : EvaluationSet or Summary, optional
+        Default: ``protocol.load_data()``. With a summary (e.g. ``summarize(evset,
+        protocol)`` per site, merged), the label, site and equipment roles come from the
+        protocol's ``data.columns``.
+    **overrides
+        Keyword arguments of :func:`assess_representativeness` that replace the protocol's.
     """
-    if isinstance(protocol, (str, Path)):
+    if not hasattr(protocol, "population"):
         from rwe.protocol import load_protocol
 
         protocol = load_protocol(protocol)
     p = protocol
-    if evset is None:
-        evset = p.load_data()
+    if data is None:
+        data = p.load_data()
     pop = p.population
     if pop.reference is None:
         raise InvalidParameterError("protocol population.reference is not set")
     ref_arg: Any = p.reference_path() or pop.reference  # unknown name: load_reference says so
     comparison = None
-    if pop.comparison is not None:
-        comparison = p.load_rows(pop.comparison)
-    elif p.data.reference_rows is not None:
-        comparison = p.load_reference_rows()
+    if "comparison" not in overrides:
+        if pop.comparison is not None:
+            comparison = p.load_rows(pop.comparison)
+        elif p.data.reference_rows is not None:
+            comparison = p.load_reference_rows()
     attrs, _ = protocol_attributes(p)
-    min_age = _protocol_min_age(p, evset, attrs)
-    return representativeness(
-        evset, reference=ref_arg, attributes=attrs, covariates=list(pop.covariates) or None,
+    kwargs: dict[str, Any] = dict(
+        reference=ref_arg, attributes=attrs, covariates=list(pop.covariates) or None,
         intersections=[list(i) for i in p.subgroups.intersections] or None,
         min_n=p.subgroups.min_n, ppr_band=tuple(pop.ppr_band), smd_threshold=pop.smd_threshold,
         confidence_level=p.performance.confidence_level,
         target_half_width=p.performance.target_half_width,
         assumed_value=p.performance.assumed_value, comparison=comparison,
-        missingness_threshold=pop.missingness_threshold, reference_min_age=min_age)
+        missingness_threshold=pop.missingness_threshold,
+        reference_min_age=_protocol_min_age(p, data, attrs))
+    if isinstance(data, Summary):
+        c = p.data.columns
+        kwargs.update(label=c.label if data.events is not None else None, site=c.site,
+                      equipment=c.equipment)
+    kwargs.update(overrides)
+    return assess_representativeness(data, **kwargs)
 
 
 def protocol_attributes(protocol: Protocol) -> tuple[list[str] | None, str]:
@@ -1056,61 +1162,76 @@ def protocol_attributes(protocol: Protocol) -> tuple[list[str] | None, str]:
     return None, "population.attributes"
 
 
-def _protocol_min_age(p: Protocol, evset: EvaluationSet, attrs: list[str] | None
-                      ) -> float | None:
+def _smallest(data: Any, column: str) -> float | None:
+    """The smallest value of ``column``: from the rows, or from a summary's numeric feature
+    (None when the summary does not hold it)."""
+    if isinstance(data, Summary):
+        f = data.features.get(column)
+        if f is None or f.kind != "numeric":
+            return None
+        lo, _ = f.pooled_range()
+        return lo
+    frame = data.frame
+    if column not in frame.columns:
+        return None
+    return float(pd.to_numeric(frame[column], errors="coerce").min())
+
+
+def _protocol_min_age(p: Protocol, data: Any, attrs: list[str] | None) -> float | None:
     """Intended-use age range for derived age bands: the cohort's youngest age, floored to the
-    5-year grid of the reference files (e.g. ages 40-90 -> reference ages >= 40)."""
+    5-year grid of the reference files (e.g. ages 40-90 -> reference ages >= 40). From a
+    summary the youngest age is its ``age`` feature's minimum (when it holds the feature)."""
     min_age = None
     for name, spec in p.derived_spec().items():
         if "cuts" not in spec:  # calendar windows have no age range
             continue
-        src = spec["from"]
-        if (attrs is None or name in attrs) and src in evset.frame.columns:
-            lo = pd.to_numeric(evset.frame[src], errors="coerce").min()
-            if np.isfinite(lo) and lo < spec["cuts"][0]:
+        if attrs is None or name in attrs:
+            lo = _smallest(data, spec["from"])
+            if lo is not None and np.isfinite(lo) and lo < spec["cuts"][0]:
                 min_age = float(np.floor(lo / 5) * 5)
     return min_age
 
 
-def unevaluable_attributes(evset: Any, reference: Any, attributes: Sequence[str], *,
+def unevaluable_attributes(data: Any, reference: Any, attributes: Sequence[str], *,
                            reference_min_age: float | None = None) -> dict[str, str]:
     """Attributes whose shares cannot be compared with the reference, each with its reason.
 
     An attribute is not evaluable when no cohort row has a value (every share row would be
     flagged ``"no data"``) or when the reference does not define it, after deriving age bands
-    from the reference's 5-year ``age`` groups exactly as :func:`representativeness` does
-    (every row ``"not in reference"``). :func:`representativeness` keeps such an attribute,
-    with those flags; ``rwe validate`` refuses the protocol, and the dossier's check says
-    "not evaluated" with the reason, never "pass".
+    from the reference's 5-year ``age`` groups exactly as :func:`assess_representativeness`
+    does (every row ``"not in reference"``). :func:`assess_representativeness` keeps such an
+    attribute, with those flags, and its PPR verdict is ``not_evaluable`` (never ``pass``);
+    ``rwe validate`` refuses the protocol.
 
     Parameters
     ----------
-    evset : EvaluationSet or pandas.DataFrame
+    data : EvaluationSet, Summary or pandas.DataFrame
         The cohort.
     reference : ReferencePopulation, str, path or dict
-        As for :func:`representativeness`.
+        As for :func:`assess_representativeness`.
     attributes : sequence of str
         The attributes to compare (columns of the cohort).
     reference_min_age : float, optional
-        As for :func:`representativeness`.
+        As for :func:`assess_representativeness`.
 
     Returns
     -------
     dict of str to str
         ``{attribute: reason}``, in the order of ``attributes``; empty when all can be compared.
     """
-    cohort = _as_cohort(evset, label=None, site=None, equipment=None)
+    cohort = _as_input(data, label=None, site=None, equipment=None)
     ref = _as_reference(reference)
-    attrs = [attributes] if isinstance(attributes, str) else list(attributes)
-    _check_columns(cohort.frame, attrs)
+    attrs = _names(attributes)
+    cohort.check_attributes(attrs)
+    summary = cohort.summary(attrs, [])
     out: dict[str, str] = {}
     for a in attrs:
-        series = cohort.frame[a]
-        if not series.notna().any():
-            out[a] = f"no value in any of the {len(series):,} rows of {cohort.source}"
+        c = _attribute_counts(summary, a)
+        if not c.n.sum():
+            out[a] = f"no value in any of the {summary.n_rows:,} rows of {cohort.source}"
             continue
         notes: list[str] = []
-        ref = _align_age_bands(ref, a, series, notes, reference_min_age)
+        ref = _align_age_bands(ref, a, c, notes, reference_min_age)
         if a not in ref.shares:
             why = "; ".join(n for n in notes if n.startswith(f"{a}:"))
             out[a] = (f"reference {ref.name!r} does not define it (it defines "
@@ -1118,7 +1239,7 @@ def unevaluable_attributes(evset: Any, reference: Any, attributes: Sequence[str]
     return out
 
 
-def unevaluable_from_protocol(protocol: Protocol, evset: EvaluationSet
+def unevaluable_from_protocol(protocol: Protocol, data: EvaluationSet | Summary
                               ) -> list[tuple[tuple[Any, ...], str]]:
     """:func:`unevaluable_attributes` for the attributes a protocol compares: one
     ``(field location, reason)`` per attribute, e.g. ``(("population", "attributes", 2),
@@ -1129,8 +1250,8 @@ def unevaluable_from_protocol(protocol: Protocol, evset: EvaluationSet
     if attrs is None:
         return []
     ref = protocol.reference_path() or protocol.population.reference
-    bad = unevaluable_attributes(evset, ref, attrs,
-                                 reference_min_age=_protocol_min_age(protocol, evset, attrs))
+    bad = unevaluable_attributes(data, ref, attrs,
+                                 reference_min_age=_protocol_min_age(protocol, data, attrs))
     section, key = field_.split(".")
     return [((section, key, attrs.index(a)), f"attribute {a!r} cannot be compared with the "
              f"reference population: {why}") for a, why in bad.items()]

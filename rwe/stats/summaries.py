@@ -8,8 +8,9 @@ own); per cell the summary keeps
 * the number of rows and of events (label = 1);
 * per model version, a sparse **score histogram**: counts per (score bin, cell, label), with
   the sums of p, p^2, p^3, p^4 and logit(p) per entry when the bins are declared;
-* per input feature, the count, mean and sum of squared deviations (numeric) or the counts of
-  each category (categorical), with missing values counted.
+* per input feature, the count, mean and sum of squared deviations, the range and the number
+  of values other than 0 and 1 (numeric) or the counts of each category (categorical), with
+  missing values counted.
 
 Summaries of disjoint row sets merge by addition (``a + b``): categories are united, cells
 matched, histograms and moments added (Chan et al.'s pairwise update for the moments), so one
@@ -445,13 +446,22 @@ def _combine_tables(parts, n_cells, values, edges) -> ScoreTable:
 # ============================================================================ features
 @dataclass(frozen=True, eq=False)
 class NumericFeature:
-    """Per cell: non-missing count, mean and sum of squared deviations; missing count."""
+    """Per cell: non-missing count, mean and sum of squared deviations; missing count.
+
+    Optionally (made by :func:`summarize`) per cell also the smallest and largest value
+    (``min``, ``max``; NaN for a cell without a value) and ``nonbinary``, the number of values
+    other than 0 and 1: a feature is binary, exactly, when no cell has such a value. All three
+    merge exactly (minimum, maximum, sum).
+    """
 
     n: np.ndarray
     mean: np.ndarray
     m2: np.ndarray
     missing: np.ndarray
     kind: str = "numeric"
+    min: np.ndarray | None = None
+    max: np.ndarray | None = None
+    nonbinary: np.ndarray | None = None
 
     def pooled(self, mask: np.ndarray | None = None) -> tuple[float, float, float, int]:
         """(n, mean, sd with ddof = 1, missing) over the cells in ``mask`` (Chan merge)."""
@@ -460,9 +470,31 @@ class NumericFeature:
         sd = math.sqrt(m2 / (n - 1)) if n > 1 else math.nan
         return float(n), mean, sd, int(self.missing[sel].sum())
 
+    def pooled_range(self, mask: np.ndarray | None = None) -> tuple[float, float]:
+        """(smallest, largest) value over the cells in ``mask``; NaN when unknown or empty."""
+        if self.min is None or self.max is None:
+            return math.nan, math.nan
+        sel = slice(None) if mask is None else mask
+        lo, hi = self.min[sel], self.max[sel]
+        if not np.isfinite(lo).any():
+            return math.nan, math.nan
+        return float(np.nanmin(lo)), float(np.nanmax(hi))
+
+    def is_binary(self, mask: np.ndarray | None = None) -> bool | None:
+        """True when every value in the cells of ``mask`` is 0 or 1 (vacuously for no value);
+        None when the summary does not record it."""
+        if self.nonbinary is None:
+            return None
+        sel = slice(None) if mask is None else mask
+        return bool(self.nonbinary[sel].sum() == 0)
+
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": "numeric", "n": self.n.tolist(), "mean": json_safe(self.mean),
-                "m2": json_safe(self.m2), "missing": self.missing.tolist()}
+        out = {"kind": "numeric", "n": self.n.tolist(), "mean": json_safe(self.mean),
+               "m2": json_safe(self.m2), "missing": self.missing.tolist()}
+        if self.min is not None and self.max is not None and self.nonbinary is not None:
+            out.update(min=json_safe(self.min), max=json_safe(self.max),
+                       nonbinary=self.nonbinary.tolist())
+        return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -489,16 +521,40 @@ def _chan(n: np.ndarray, mean: np.ndarray, m2: np.ndarray) -> tuple[float, float
     return tot, mu, m2t
 
 
-def _numeric_feature(x: np.ndarray, cell: np.ndarray, n_cells: int) -> NumericFeature:
-    ok = ~np.isnan(x)
-    n = np.bincount(cell[ok], minlength=n_cells).astype(np.int64)
-    tot = np.bincount(cell[ok], weights=x[ok], minlength=n_cells)
+def _numeric_feature(x: np.ndarray, cell: np.ndarray, n_cells: int,
+                     order: np.ndarray | None = None) -> NumericFeature:
+    """Moments per cell with pairwise summation (``np.add.reduceat`` over the rows sorted by
+    cell; ``order`` is that sort, shared by the features of one summary) and one correction
+    pass of the mean (the corrected two-pass algorithm, Chan et al. 1983): mean and variance
+    per cell as accurate as numpy's own ``mean`` and ``var`` of the cell's values."""
+    if order is None:
+        order = np.argsort(cell, kind="stable")
+    xs = x[order]
+    cs = cell[order]
+    ok = ~np.isnan(xs)
+    missing = np.bincount(cs[~ok], minlength=n_cells).astype(np.int64)
+    xs, cs = xs[ok], cs[ok]
+    n = np.bincount(cs, minlength=n_cells).astype(np.int64)
+    has = n > 0
+    starts = np.searchsorted(cs, np.flatnonzero(has))
+
+    def per_cell(v, ufunc=np.add, empty=0.0):
+        out = np.full(n_cells, empty)
+        if starts.size:
+            out[has] = ufunc.reduceat(v, starts)
+        return out
+
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(n > 0, tot / np.maximum(n, 1), np.nan)
-    d = x[ok] - mean[cell[ok]]
-    m2 = np.bincount(cell[ok], weights=d * d, minlength=n_cells)
-    missing = np.bincount(cell[~ok], minlength=n_cells).astype(np.int64)
-    return NumericFeature(n, mean, m2, missing)
+        mean = np.where(has, per_cell(xs) / np.maximum(n, 1), np.nan)
+        d = xs - mean[cs]
+        mean = np.where(has, mean + per_cell(d) / np.maximum(n, 1), np.nan)
+    d = xs - mean[cs]
+    m2 = np.where(has, per_cell(d * d), 0.0)
+    lo = per_cell(xs, np.minimum, np.nan)
+    hi = per_cell(xs, np.maximum, np.nan)
+    nonbinary = np.bincount(cs, weights=(xs != 0) & (xs != 1), minlength=n_cells)
+    return NumericFeature(n, mean, m2, missing, min=lo, max=hi,
+                          nonbinary=nonbinary.astype(np.int64))
 
 
 def _merge_numeric(parts: list[tuple[NumericFeature, np.ndarray]], n_cells: int
@@ -525,7 +581,18 @@ def _merge_numeric(parts: list[tuple[NumericFeature, np.ndarray]], n_cells: int
         n, mean = tot, new_mean
     mean = np.where(n > 0, mean, np.nan)
     m2 = np.where(n > 0, m2, np.nan)
-    return NumericFeature(n.astype(np.int64), mean, m2, missing)
+    extra: dict[str, Any] = {}
+    if all(f.min is not None and f.max is not None and f.nonbinary is not None
+           for f, _ in parts):
+        lo = np.full(n_cells, np.nan)
+        hi = np.full(n_cells, np.nan)
+        nonbinary = np.zeros(n_cells, dtype=np.int64)
+        for f, cmap in parts:  # one input cell per output cell: fmin/fmax skip the NaNs
+            lo[cmap] = np.fmin(lo[cmap], f.min)
+            hi[cmap] = np.fmax(hi[cmap], f.max)
+            np.add.at(nonbinary, cmap, f.nonbinary)
+        extra = {"min": lo, "max": hi, "nonbinary": nonbinary}
+    return NumericFeature(n.astype(np.int64), mean, m2, missing, **extra)
 
 
 def _merge_categorical(parts: list[tuple[CategoricalFeature, np.ndarray]], n_cells: int
@@ -544,8 +611,12 @@ def _feature_from_dict(d: Mapping[str, Any]):
     if d["kind"] == "numeric":
         def arr(v):
             return np.array([np.nan if x is None else x for x in v], dtype=np.float64)
+        extra = {}
+        if d.get("nonbinary") is not None:
+            extra = {"min": arr(d["min"]), "max": arr(d["max"]),
+                     "nonbinary": np.asarray(d["nonbinary"], dtype=np.int64)}
         return NumericFeature(np.asarray(d["n"], dtype=np.int64), arr(d["mean"]), arr(d["m2"]),
-                              np.asarray(d["missing"], dtype=np.int64))
+                              np.asarray(d["missing"], dtype=np.int64), **extra)
     counts = np.asarray(d["counts"], dtype=np.int64).reshape(-1, len(d["categories"]) + 1)
     return CategoricalFeature(tuple(d["categories"]), counts)
 
@@ -1194,10 +1265,13 @@ def summarize_arrays(*, y_true=None, scores: Mapping[str, Any] | None = None,
         if re is not None:
             row_entry[str(v)] = re
     feats = {}
+    order = None
     for k, x in features.items():
         arr = np.asarray(x)
         if arr.dtype.kind in "fiub":
-            feats[str(k)] = _numeric_feature(arr.astype(np.float64), cell, C)
+            if order is None:  # rows sorted by cell, shared by the numeric features
+                order = np.argsort(cell, kind="stable")
+            feats[str(k)] = _numeric_feature(arr.astype(np.float64), cell, C, order)
         else:
             c, cat = _codes(x)
             cnt = np.zeros((C, len(cat) + 1), dtype=np.int64)

@@ -100,7 +100,7 @@ def test_attribute_with_no_observed_value_is_not_evaluated():
     assert v["status"] == STATUS_NOT_EVALUATED
     assert v["detail"] == "not evaluable: race is missing for every row of the cohort"
     assert "race: missing for every cohort row; its representativeness cannot be evaluated" \
-        in rep.findings
+        in rep.finding_texts()
 
 
 def test_both_reasons_are_given():

@@ -63,7 +63,7 @@ def test_coverage_has_every_cell_including_empty():
     assert_allclose(cov.set_index("cell").loc["F & B", "expected_share"], 0.5 * 0.3)
     assert_allclose(cov.set_index("cell").loc["F & B", "n_positive"],
                     df[(df.sex == "F") & (df.race == "B")]["y"].sum())
-    assert any("sex x race" in f and "fewer than 30" in f for f in r.findings)
+    assert any("sex x race" in f and "fewer than 30" in f for f in r.finding_texts())
 
 
 def test_default_intersections_are_all_pairs():
@@ -85,7 +85,7 @@ def test_adequacy_uses_positives_and_target_half_width():
     assert a.loc[("race", "C"), "shortfall"] == need - pos_c
     assert bool(a.loc[("race", "A"), "reached"])
     assert ("sex x race", "M & C") in a.index
-    assert any(f"{need} positives" in f for f in r.findings)
+    assert any(f"{need} positives" in f for f in r.finding_texts())
 
 
 def test_adequacy_without_target_lists_counts_only():
@@ -102,8 +102,8 @@ def test_sites_and_equipment_matrix():
     m = r.site_equipment_matrix
     assert_allclose(m.to_numpy(), pd.crosstab(df["site"], df["vendor"]).to_numpy())
     assert m.loc["s3", "Siemens"] == 0
-    assert any("3 site(s), 2 equipment type(s)" in f for f in r.findings)
-    assert any("s3 / Siemens" in f for f in r.findings)
+    assert any("3 site(s), 2 equipment type(s)" in f for f in r.finding_texts())
+    assert any("s3 / Siemens" in f for f in r.finding_texts())
 
 
 def test_missingness_by_subgroup_threshold():
@@ -118,7 +118,7 @@ def test_missingness_by_subgroup_threshold():
     assert bool(row["flag"])
     overall = m[(m.variable == "age") & (m.grouping == "(all)")].iloc[0]
     assert not bool(overall["flag"])
-    assert any("age missing for at least 30%" in f and "site = s2" in f for f in r.findings)
+    assert any("age missing for at least 30%" in f and "site = s2" in f for f in r.finding_texts())
 
 
 def test_compare_cohorts_by_hand():
@@ -145,7 +145,7 @@ def test_smd_against_reference_shares_and_comparison_rows():
                     (p - 0.6) / np.sqrt((p * (1 - p) + 0.6 * 0.4) / 2), rtol=1e-12)
     comp = r.smd[r.smd["comparison"] == "comparison rows"].set_index(["covariate", "level"])
     assert_allclose(comp.loc[("age", ""), "smd"], smd(df["age"], train["age"]), rtol=1e-12)
-    assert any("age: SMD 1." in f for f in r.findings)
+    assert any("age: SMD 1." in f for f in r.finding_texts())
 
 
 def test_tipton_b_orders_overlap():
@@ -188,7 +188,7 @@ def test_tipton_in_representativeness_needs_rows():
     df = _cohort()
     r = representativeness(_evset(df), reference=REF)
     assert r.tipton is None and "marginal shares only" in r.tipton_reason
-    assert any("not computed" in f for f in r.findings)
+    assert any("not computed" in f for f in r.finding_texts())
     pop = _cohort(3000, 4)
     ref_rows = ReferencePopulation.from_frame(pop, ["sex", "race"], name="registry")
     r2 = representativeness(_evset(df), reference=ref_rows, covariates=["age"])

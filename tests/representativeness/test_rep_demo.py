@@ -65,13 +65,13 @@ def test_demo_interval_excludes_adequacy_for_black_and_hispanic(result):
 
 
 def test_demo_findings_in_plain_words(result):
-    text = "\n".join(result.findings)
+    text = "\n".join(result.finding_texts())
     assert "Black or African American (race):" in text
-    black = next(f for f in result.findings if f.startswith("Black or African American (race)"))
+    black = next(f for f in result.finding_texts() if f.startswith("Black or African American (race)"))
     assert "under-represented" in black and "of reference" in black and "PPR 0.5" in black
     assert any(f.startswith("Hispanic or Latino (ethnicity)") and "under-represented" in f
-               for f in result.findings)
-    assert any("Generalizability index B" in f for f in result.findings)
+               for f in result.finding_texts())
+    assert any("Generalizability index B" in f for f in result.finding_texts())
 
 
 def test_demo_training_population_is_not_generalizable(result):

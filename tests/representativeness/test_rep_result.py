@@ -89,7 +89,7 @@ def test_parameter_validation():
         representativeness(df, reference=REF, attributes=["sex"], covariates=["bmi"])
     with pytest.raises(InvalidParameterError, match="reference must be"):
         representativeness(df, reference=3, attributes=["sex"])
-    with pytest.raises(InvalidParameterError, match="evset must be"):
+    with pytest.raises(InvalidParameterError, match="data must be"):
         representativeness([1, 2], reference=REF, attributes=["sex"])
 
 
