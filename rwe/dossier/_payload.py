@@ -71,7 +71,8 @@ def representativeness_payload(rep: Any, protocol: Any = None) -> dict[str, Any]
         "adequacy": json_safe(rep.adequacy),
         "sites": json_safe(rep.sites),
         "missingness": json_safe(rep.missingness),
-        "findings": list(rep.findings),
+        "findings": rep.finding_texts(getattr(getattr(protocol, "report", None),
+                                              "small_cell_k", None)),
         "notes": list(rep.notes),
     }
     payload["verdicts"] = _representativeness_verdicts(rep, params)
