@@ -60,15 +60,42 @@ def _one_class(seg, reason: np.ndarray) -> np.ndarray:
     return reason
 
 
+REASON_EXTREME = ("predictions of exactly 0 or 1 were left out of the logistic fit (their "
+                  "logit is infinite)")
+REASON_CONTRADICTED = "; some of them are contradicted by their outcome (certain and wrong)"
+
+
 def _fit(seg, model: str):
-    """:func:`rwe.stats.fit_logistic` on the segments' rows (covariate: the row's logit)."""
+    """:func:`rwe.stats.fit_logistic` on the segments' rows (covariate: the row's logit).
+
+    Stated rule for predictions of exactly 0 or 1 (exact rows only): they have no finite
+    logit, so they are left out of the fit rather than clipped (clipping would let the
+    clipping constant set the slope when such a prediction meets the opposite outcome);
+    ``extras`` counts them (``n_extreme``) and those contradicted by their outcome
+    (``n_contradicted``), and the reason says so. Binned rows use the bin's mean logit of the
+    predictions clipped to [1e-12, 1 - 1e-12]."""
     st = _stats()
-    fit = st.fit_logistic(seg.lp, seg.pos, seg.pos + seg.neg, seg.starts, model=model)
-    reasons = st.logistic_reasons(seg.lp, seg.pos, seg.pos + seg.neg, seg.starts,
+    pos, tot = seg.pos, seg.pos + seg.neg
+    extreme = np.zeros(seg.n_rows, dtype=bool)
+    if seg.exact:
+        p = seg.p
+        extreme = (p <= 0) | (p >= 1)
+        if extreme.any():
+            pos, tot = np.where(extreme, 0.0, pos), np.where(extreme, 0.0, tot)
+    fit = st.fit_logistic(seg.lp, pos, tot, seg.starts, model=model)
+    reasons = st.logistic_reasons(seg.lp, pos, tot, seg.starts,
                                   "offset" if model == "offset" else "slope")
     failed = (reasons == None) & ~fit.converged  # noqa: E711
     reasons[failed] = st.REASON_NO_CONVERGENCE
-    return fit, reasons
+    n_ext = seg.seg_sum(np.where(extreme, seg.pos + seg.neg, 0.0))
+    contra = np.where(extreme & (seg.p >= 1), seg.neg, 0.0) + np.where(
+        extreme & (seg.p <= 0), seg.pos, 0.0) if extreme.any() else np.zeros(seg.n_rows)
+    n_con = seg.seg_sum(contra)
+    for i in np.flatnonzero(n_ext > 0):
+        note = REASON_EXTREME + (REASON_CONTRADICTED if n_con[i] > 0 else "")
+        reasons[i] = note if reasons[i] is None else f"{reasons[i]}; {note}"
+    return fit, reasons, {"n_extreme": n_ext.astype(np.int64),
+                          "n_contradicted": n_con.astype(np.int64)}
 
 
 def calibration_slope_kernel(seg, ctx):
@@ -77,8 +104,9 @@ def calibration_slope_kernel(seg, ctx):
     Fitted by maximum likelihood (:func:`rwe.stats.fit_logistic`: the binomial GLM with logit
     link, Newton-Raphson, equal to statsmodels ``Logit``); the interval is the Wald interval
     ``β₁ ± z SE(β₁)``. The intercept of this model (slope free) is in ``extras["intercept"]``.
-    Target value 1: < 1 means predictions are too extreme. Probabilities are clipped to
-    [1e-12, 1 - 1e-12] before the logit. Undefined (nan with a reason) with one outcome class,
+    Target value 1: < 1 means predictions are too extreme. Predictions of exactly 0 or 1 are
+    left out of the fit and counted (stated rule, see ``_fit``). Undefined (nan with a
+    reason) with one outcome class,
     constant predictions, or (quasi-)complete separation. On binned rows the covariate is the
     bin's mean logit (binned).
 
@@ -89,11 +117,11 @@ def calibration_slope_kernel(seg, ctx):
     .. [2] Van Calster B, et al. A calibration hierarchy for risk models was defined: from
        utopia to empirical data. J Clin Epidemiol 2016;74:167-176.
     """
-    fit, reason = _fit(seg, "slope")
+    fit, reason, ext = _fit(seg, "slope")
     lo, hi = _wald(fit.b, fit.se_b, ctx)
     k = seg.n_segments
     extras = {"se": fit.se_b, "intercept": fit.a, "intercept_se": fit.se_a,
-              "clip": np.full(k, EPS)}
+              "clip": np.full(k, EPS), **ext}
     return LevelValues(fit.b, lo, hi, "wald", reason, extras, ctx.confidence_level)
 
 
@@ -110,11 +138,11 @@ def calibration_intercept_kernel(seg, ctx):
     .. [1] Van Calster B, et al. A calibration hierarchy for risk models was defined: from
        utopia to empirical data. J Clin Epidemiol 2016;74:167-176.
     """
-    fit, reason = _fit(seg, "offset")
+    fit, reason, ext = _fit(seg, "offset")
     lo, hi = _wald(fit.a, fit.se_a, ctx)
     k = seg.n_segments
     return LevelValues(fit.a, lo, hi, "wald", reason,
-                       {"se": fit.se_a, "clip": np.full(k, EPS)}, ctx.confidence_level)
+                       {"se": fit.se_a, "clip": np.full(k, EPS), **ext}, ctx.confidence_level)
 
 
 def brier_kernel(seg, ctx):
@@ -187,15 +215,24 @@ def _ece_edges(ctx) -> np.ndarray:
             else np.linspace(0, 1, ctx.n_bins + 1))
 
 
+REASON_ECE = ("ECE is a descriptive, upward-biased measure (it is positive for a perfectly "
+              "calibrated model): no confidence interval; judge calibration by the slope, "
+              "calibration-in-the-large and Spiegelhalter's test")
+
+
 def ece_kernel(seg, ctx):
     """Expected calibration error Σ_b (n_b/n) |ȳ_b - p̄_b| over bins of the prediction.
 
     Bins are equal-width on [0, 1] (``n_bins``, default 10; left-closed, the last bin closed)
     unless ``bin_edges`` is given; predictions outside custom edges fall in the end bins.
-    The bins used are reported in ``extras``. The interval is a percentile Poisson bootstrap
-    of the histogram rows (``n_boot`` replicates, seeded by ``random_state``); ECE is biased
-    upwards in small samples, so read it as a secondary measure. On binned rows each score bin
-    is placed by its mean prediction (binned).
+    The bins used are reported in ``extras``. On binned rows each score bin is placed by its
+    mean prediction (binned).
+
+    No interval: the plug-in ECE is biased upwards (every bin's |ȳ_b - p̄_b| is positive in
+    expectation even for a calibrated model), so a bootstrap interval of it can exclude its
+    own estimate and never covers the true ECE of 0 of a calibrated model [3]_. ECE is a
+    descriptive number; the calibration slope, calibration-in-the-large and Spiegelhalter's
+    z carry the inference. A goal on ECE is therefore never judged (no bound).
 
     References
     ----------
@@ -203,6 +240,8 @@ def ece_kernel(seg, ctx):
        Bayesian binning. AAAI 2015:2901-2907.
     .. [2] Guo C, Pleiss G, Sun Y, Weinberger KQ. On calibration of modern neural networks.
        ICML 2017.
+    .. [3] Kumar A, Liang P, Ma T. Verified uncertainty calibration. NeurIPS 2019 (bias of the
+       plug-in calibration error estimator).
     """
     edges = _ece_edges(ctx)
     nb = edges.size - 1
@@ -211,15 +250,10 @@ def ece_kernel(seg, ctx):
     eb = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, nb - 1)
     code = seg.row_segment * nb + eb
     tot = seg.pos + seg.neg
-    resid = seg.pos - p * tot  # sum of (y - p) over the row's observations
-
-    def ece_of(res, t):
-        sums = np.bincount(code, weights=res, minlength=k * nb).reshape(k, nb)
-        n = np.bincount(seg.row_segment, weights=t, minlength=k)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.abs(sums).sum(axis=1) / n
-
-    est = ece_of(resid, tot)
+    sums = np.bincount(code, weights=seg.pos - p * tot, minlength=k * nb).reshape(k, nb)
+    n = np.bincount(seg.row_segment, weights=tot, minlength=k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        est = np.abs(sums).sum(axis=1) / n
     custom = ctx.bin_edges is not None
     note = f"custom bins {edges.tolist()}" if custom else f"{nb} equal-width bins on [0, 1]"
     counts = np.bincount(code, weights=tot, minlength=k * nb).reshape(k, nb).astype(np.int64)
@@ -230,39 +264,9 @@ def ece_kernel(seg, ctx):
         count_list[i] = counts[i].tolist()
     extras = {"n_bins": np.full(k, nb), "bin_edges": edge_list,
               "bins": np.full(k, note, dtype=object), "bin_counts": count_list}
-    reason = _none(k)
-    lo = np.full(k, np.nan)
-    hi = np.full(k, np.nan)
-    n = seg.n
-    reason[n < 2] = f"n = 1: no interval ({note})"
-    if ctx.estimate_only or not (n >= 2).any():
-        return LevelValues(est, lo, hi, "bootstrap-percentile", reason, extras,
-                           ctx.confidence_level)
-    rng = np.random.default_rng(ctx.random_state)
-    B = int(ctx.n_boot)
-    chunk = max(1, min(B, 2_000_000 // max(1, seg.n_rows)))
-    reps = np.empty((B, k))
-    done = 0
-    while done < B:
-        r = min(chunk, B - done)
-        pos_r = rng.poisson(seg.pos, size=(r, seg.n_rows))
-        neg_r = rng.poisson(seg.neg, size=(r, seg.n_rows))
-        for j in range(r):
-            t = pos_r[j] + neg_r[j]
-            reps[done + j] = ece_of(pos_r[j] - p * t, t)
-        done += r
-    a = (1 - ctx.confidence_level) / 2
-    with np.errstate(invalid="ignore"):
-        n_nan = np.isnan(reps).sum(axis=0)
-    for i in np.flatnonzero(n >= 2):
-        r = reps[:, i][np.isfinite(reps[:, i])]
-        if r.size:
-            lo[i], hi[i] = np.quantile(r, [a, 1 - a])
-        if n_nan[i]:
-            reason[i] = f"{int(n_nan[i])} of {B} bootstrap replicates undefined and dropped"
-    extras["n_boot"] = np.full(k, B)
-    return LevelValues(est, lo, hi, "bootstrap-percentile", reason, extras,
-                       ctx.confidence_level)
+    reason = np.full(k, f"{REASON_ECE} ({note})", dtype=object)
+    nan = np.full(k, np.nan)
+    return LevelValues(est, nan, nan.copy(), None, reason, extras, ctx.confidence_level)
 
 
 def spiegelhalter_kernel(seg, ctx):
@@ -314,8 +318,9 @@ for _spec in (
                "exact-poisson", None, "Σy/Σp with an exact Poisson interval.", REF_OE,
                kernel=oe_ratio_kernel, valid_range=(0.0, math.inf), summary="exact",
                bootstrap_bins="calibration", abbrev="O/E"),
-    MetricSpec("ece", "Expected calibration error", "calibration", _C, False, None, "bootstrap",
-               None, "Σ_b (n_b/n)|ȳ_b - p̄_b| over equal-width bins (10 by default).", REF_ECE,
+    MetricSpec("ece", "Expected calibration error", "calibration", _C, False, None, "none",
+               None, "Σ_b (n_b/n)|ȳ_b - p̄_b| over equal-width bins (10 by default); "
+               "descriptive, no interval.", REF_ECE,
                kernel=ece_kernel, valid_range=(0.0, 1.0), summary="binned", abbrev="ECE"),
     MetricSpec("spiegelhalter_z", "Spiegelhalter z", "calibration", _C, None, 0.0, "none", None,
                "Spiegelhalter's calibration test statistic (two-sided p).", REF_SPIEGELHALTER,
