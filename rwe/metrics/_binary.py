@@ -199,7 +199,7 @@ def auroc_kernel(seg, ctx):
        correlated receiver operating characteristic curves. IEEE Signal Process Lett
        2014;21(11):1389-1393.
     """
-    auc, var, bound = _stats().delong_segments(seg.neg, seg.pos, seg.starts)
+    auc, var, bound = _stats().delong_segments(seg.neg_count, seg.pos_count, seg.starts)
     k = seg.n_segments
     npos, nneg = seg.n_pos, seg.n_neg
     reason = _none(k)
