@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
-__all__ = ["CHUNK", "chunks", "segment_ids", "n_ids", "per_row", "add_sums", "bincount",
+__all__ = ["CHUNK", "chunks", "segment_ids", "n_ids", "per_row", "add_sums", "add_dot", "bincount",
            "segment_sums", "int_dtype", "uint_dtype", "stable_argsort"]
 
 #: Rows per chunk: 65536 rows x 8 bytes = 0.5 MB per float64 temporary.
@@ -49,6 +49,16 @@ def n_ids(ids: np.ndarray | None) -> int:
 def per_row(v: np.ndarray, s0: int, ids: np.ndarray | None):
     """Per-segment values ``v`` for each row of a chunk (a scalar when ``ids`` is None)."""
     return v[s0] if ids is None else v[s0 + ids]
+
+
+def add_dot(out: np.ndarray, s0: int, ids: np.ndarray | None, u: np.ndarray,
+            v: np.ndarray) -> None:
+    """``out[s] += `` the sum of ``u * v`` over the chunk's rows of segment ``s`` (einsum's
+    own loop: no temporary, and no BLAS threads competing for the cores)."""
+    if ids is None:
+        out[s0] += float(np.einsum("i,i->", u, v))
+    else:
+        add_sums(out, s0, ids, u * v)
 
 
 def add_sums(out: np.ndarray, s0: int, ids: np.ndarray | None, w: np.ndarray) -> None:

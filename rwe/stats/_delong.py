@@ -20,7 +20,7 @@ from rwe._results import Interval, ResultMixin, json_safe
 from rwe._validation import as_1d, as_binary, check_alternative, check_level, check_real
 from rwe.exceptions import InvalidParameterError
 
-from ._chunks import add_sums, chunks, n_ids, per_row, segment_ids
+from ._chunks import add_dot, add_sums, chunks, n_ids, per_row, segment_ids
 from ._intervals import _z
 
 __all__ = [
@@ -564,39 +564,42 @@ def delong_segments(neg: Any, pos: Any, starts: Any = None
     before_neg = np.zeros(k)
     before_pos = np.zeros(k)
 
-    def walk():
+    def walk(with_pos: bool):
         carry_n = carry_p = 0.0
         for a, b in chunks(n):
             s0, ids = segment_ids(st, a, b)
             m = n_ids(ids)
+            sl = st[s0:s0 + m]
+            here = sl >= a
+            j = sl[here] - a - 1
             ng = neg[a:b].astype(np.float64)
             ps = pos[a:b].astype(np.float64)
             cn = ng.copy()
             cn[0] += carry_n
             np.cumsum(cn, out=cn)
-            cp = ps.copy()
-            cp[0] += carry_p
-            np.cumsum(cp, out=cp)
-            sl = st[s0:s0 + m]
-            here = sl >= a
-            j = sl[here] - a - 1
             before_neg[s0:s0 + m][here] = np.where(j >= 0, cn[j], carry_n)
-            before_pos[s0:s0 + m][here] = np.where(j >= 0, cp[j], carry_p)
-            carry_n, carry_p = float(cn[-1]), float(cp[-1])
+            carry_n = float(cn[-1])
             cn -= per_row(before_neg, s0, ids)
-            cp -= per_row(before_pos, s0, ids)
+            cp = None
+            if with_pos:
+                cp = ps.copy()
+                cp[0] += carry_p
+                np.cumsum(cp, out=cp)
+                before_pos[s0:s0 + m][here] = np.where(j >= 0, cp[j], carry_p)
+                carry_p = float(cp[-1])
+                cp -= per_row(before_pos, s0, ids)
             yield s0, ids, ng, ps, cn, cp
 
     with np.errstate(invalid="ignore", divide="ignore"):
-        for s0, ids, ng, ps, cneg, _ in walk():
+        for s0, ids, ng, ps, cneg, _ in walk(False):
             add_sums(N, s0, ids, ng)
             add_sums(P, s0, ids, ps)
             # cases x (controls below + half the controls tied): an exact sum of half-integers
             cneg -= 0.5 * ng
-            add_sums(num, s0, ids, ps * cneg)
-            add_sums(same, s0, ids, ps * ng)
+            add_dot(num, s0, ids, ps, cneg)
+            add_dot(same, s0, ids, ps, ng)
         auc = num / (P * N)
-        for s0, ids, ng, ps, cneg, cpos in walk():
+        for s0, ids, ng, ps, cneg, cpos in walk(True):
             Nr, Pr, ar = (per_row(v, s0, ids) for v in (N, P, auc))
             d10 = cneg
             d10 -= 0.5 * ng
@@ -607,10 +610,10 @@ def delong_segments(neg: Any, pos: Any, starts: Any = None
             d01 += 0.5 * ps
             d01 /= Pr
             d01 -= ar
-            d10 *= d10
-            d01 *= d01
-            add_sums(q10, s0, ids, ps * d10)
-            add_sums(q01, s0, ids, ng * d01)
+            ps *= d10
+            ng *= d01
+            add_dot(q10, s0, ids, ps, d10)
+            add_dot(q01, s0, ids, ng, d01)
         var = np.where((P > 1) & (N > 1), q10 / (P - 1) / P + q01 / (N - 1) / N, np.nan)
         bound = 0.5 * same / (P * N)
     both = (P > 0) & (N > 0)

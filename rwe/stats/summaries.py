@@ -380,7 +380,10 @@ class ScoreTable:
     edges : ndarray or None
         Declared resolution: the bin edges.
     bin, cell, label, count : ndarray, shape (E,)
-        Entries, sorted by (bin, cell, label), unique, ``count > 0``.
+        Entries, sorted by (bin, cell, label), unique, ``count > 0``. A full-resolution table
+        of distinct scores (one entry per score: entry ``i`` is in bin ``i``) stores no bin
+        array (``_bin`` is None): ``bin`` is then made on access and :meth:`bins` gives slices
+        of it without making it.
     psum : ndarray, shape (E, 5), or None
         Declared resolution: sums of p, p^2, p^3, p^4 and logit(p) (p clipped to [1e-12,
         1 - 1e-12] for the logit) of the entry's rows.
@@ -388,11 +391,26 @@ class ScoreTable:
 
     values: np.ndarray | None
     edges: np.ndarray | None
-    bin: np.ndarray
+    _bin: np.ndarray | None
     cell: np.ndarray
     label: np.ndarray
     count: np.ndarray
     psum: np.ndarray | None = None
+
+    @property
+    def bin(self) -> np.ndarray:
+        return self._bin if self._bin is not None else self.bins(0, self.n_entries)
+
+    def bins(self, a: int, b: int) -> np.ndarray:
+        """Bins of entries ``a..b-1``."""
+        if self._bin is not None:
+            return self._bin[a:b]
+        return np.arange(a, b, dtype=np.int32 if self.n_entries < 2**31 else np.int64)
+
+    @property
+    def one_per_bin(self) -> bool:
+        """Full resolution with one entry per distinct score (rows of a level = its entries)."""
+        return self.values is not None and self.n_entries == len(self.values)
 
     @property
     def full(self) -> bool:
@@ -436,6 +454,8 @@ class ScoreTable:
         cell = ((key // 2) % n_cells).astype(int_dtype(n_cells))
         b = key // (2 * n_cells)
         b = b.astype(np.int32 if b.size == 0 or b.max() < 2**31 else np.int64)
+        if values is not None and b.size == len(values):  # one entry per score: implicit
+            b = None
         count = np.asarray(count)
         return ScoreTable(values, edges, b, cell, label,
                           count.astype(uint_dtype(int(count.max()) if count.size else 0)), psum)
@@ -476,17 +496,17 @@ def _score_table(s: np.ndarray, cell: np.ndarray, y: np.ndarray, n_cells: int,
         if n and np.signbit(s).any():  # -0.0 sorts as a bit pattern above 1.0
             s = s + 0.0
         order, ss = _sort_scores(s)
-        new = np.empty(n, dtype=bool)
-        if n:
-            new[0] = True
-            np.not_equal(ss[1:], ss[:-1], out=new[1:])
         cs = cell[order]
         ls = y8[order]
         if not keep_rows:
             del order
+        new = np.empty(n, dtype=bool)
+        if n:
+            new[0] = True
+            np.not_equal(ss[1:], ss[:-1], out=new[1:])
         bdt = np.int32 if n < 2**31 else np.int64
-        if new.all():  # no tied scores: every row is its own entry
-            values, b, est = ss, np.arange(n, dtype=bdt), None
+        if new.all():  # no tied scores: every row is its own entry, entry i in bin i
+            values, b, est = ss, None, None
         else:
             values = ss[new]
             del ss
@@ -515,6 +535,8 @@ def _score_table(s: np.ndarray, cell: np.ndarray, y: np.ndarray, n_cells: int,
         else:
             count = _run_lengths(est)
             b, cs, ls = b[est], cs[est], ls[est]
+            if b.size == values.size:  # one entry per score after all
+                b = None
         row_entry = None
         if keep_rows:  # the entry of every row (rows in score order -> back to row order)
             row_entry = np.empty(n, dtype=np.int64)
@@ -716,7 +738,8 @@ class Segments:
     labels : sequence of str, optional
     bins : array_like of int, optional
         Score bin of each row; with ``threshold_bin``, ``above = bins >= threshold_bin``; with
-        ``bin_values``, ``p = bin_values[bins]`` (exact rows).
+        ``bin_values``, ``p = bin_values[bins]`` (exact rows). None with ``bin_values``: row
+        ``i`` is bin ``i`` (one segment of every distinct score).
     """
 
     def __init__(self, starts, neg, pos, *, exact: bool, above=None, p=None, lp=None,
@@ -787,16 +810,19 @@ class Segments:
         return (np.asarray(self.neg_count[a:b], dtype=np.float64),
                 np.asarray(self.pos_count[a:b], dtype=np.float64))
 
+    def _bins(self, a: int, b: int) -> np.ndarray:
+        return self.bins[a:b] if self.bins is not None else np.arange(a, b)
+
     def p_rows(self, a: int, b: int) -> np.ndarray:
         """Representative probability of rows ``a..b-1``."""
         if self._values is not None and "p" not in self.__dict__:
-            return self._values[self.bins[a:b]]
+            return self._values[a:b] if self.bins is None else self._values[self.bins[a:b]]
         return self.p[a:b]
 
     def above_rows(self, a: int, b: int) -> np.ndarray:
         """Threshold flags of rows ``a..b-1``."""
         if self._kt is not None and self._above is None:
-            return self.bins[a:b] >= self._kt
+            return self._bins(a, b) >= self._kt
         return self.above[a:b]
 
     def seg_sum(self, v: np.ndarray) -> np.ndarray:
@@ -828,7 +854,7 @@ class Segments:
     def above(self) -> np.ndarray:
         if self._above is None:
             if self._kt is not None:
-                return self.bins >= self._kt
+                return self._bins(0, self.n_rows) >= self._kt
             raise InvalidParameterError("these segments were built without a threshold")
         return self._above() if callable(self._above) else self._above
 
@@ -849,7 +875,7 @@ class Segments:
     @cached_property
     def p(self) -> np.ndarray:
         if self._values is not None:
-            return self._values[self.bins]
+            return self._values if self.bins is None else self._values[self.bins]
         return self._p() if callable(self._p) else self._p
 
     @cached_property
@@ -1060,7 +1086,7 @@ class Summary:
         L = len(grouping.levels)
         c2l = grouping.cell_to_level
         kt = None if threshold is None else t.threshold_bin(threshold)
-        one_per_bin = t.full and t.n_entries == t.n_bins
+        one_per_bin = t.one_per_bin
         lab, cnt = t.label, t.count
         labu = lab.view(np.uint8) if lab.dtype.itemsize == 1 else lab.astype(np.uint8)
 
@@ -1068,9 +1094,11 @@ class Summary:
             return cnt[a:b] * labu[a:b]
 
         def neg_of(a, b):
-            return cnt[a:b] - cnt[a:b] * labu[a:b]
+            out = cnt[a:b] * labu[a:b]
+            np.subtract(cnt[a:b], out, out=out)
+            return out
 
-        cols = [lambda a, b: t.bin[a:b]]
+        cols = [t.bins]
         if one_per_bin:  # rows = entries: only bins and the two counts are needed
             cols += [neg_of, pos_of]
         else:
@@ -1079,10 +1107,10 @@ class Summary:
                 cols.append(lambda a, b: t.psum[a:b])
         if L == 1 and (c2l >= 0).all():  # one level of every entry: entries in order
             starts = np.zeros(1, dtype=np.int64)
-            arrs = [t.bin] + [f(0, t.n_entries) for f in cols[1:]]
+            arrs = [t._bin] + [f(0, t.n_entries) for f in cols[1:]]
         else:
             starts, arrs = _by_level(c2l.astype(int_dtype(L)), t.cell, L, cols)
-        if one_per_bin:
+        if one_per_bin:  # bins None: row i is bin i
             bin_r, neg, pos = arrs
             return Segments(starts, neg, pos, exact=True, bins=bin_r, threshold_bin=kt,
                             bin_values=t.values, labels=grouping.levels)
