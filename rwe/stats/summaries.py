@@ -119,10 +119,42 @@ def score_bin_edges(n_bins: int = DEFAULT_N_BINS, thresholds: Iterable[float] | 
 def bin_index(y_score: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """Bin of each score for ``edges`` (left-closed bins, the last one closed): a score equal to
     an edge falls in the bin that starts there, so ``bin >= j`` if and only if ``score >=
-    edges[j]`` (thresholds that are edges stay exact)."""
-    b = np.searchsorted(edges, y_score, side="right") - 1
-    np.clip(b, 0, len(edges) - 2, out=b)
-    return b.astype(np.int32 if len(edges) < 2**31 else np.int64, copy=False)
+    edges[j]`` (thresholds that are edges stay exact).
+
+    Equal to ``clip(searchsorted(edges, y_score, "right") - 1, 0, len(edges) - 2)``, computed
+    without a binary search per score: a lookup table on a uniform grid of 4 cells per bin
+    gives a guess, moved up or down while a neighbouring edge says so (the result does not
+    depend on the guess).
+    """
+    s = np.asarray(y_score, dtype=np.float64)
+    nb = len(edges) - 1
+    dt = np.int32 if len(edges) < 2**31 else np.int64
+    lo, hi = float(edges[0]), float(edges[-1])
+    if nb < 64 or s.size < 4 * nb or not (hi > lo):
+        b = np.searchsorted(edges, s, side="right") - 1
+        np.clip(b, 0, nb - 1, out=b)
+        return b.astype(dt, copy=False)
+    G = 4 * nb
+    scale = G / (hi - lo)
+    grid = np.searchsorted(edges, lo + np.arange(G + 1) / scale, side="right") - 1
+    lut = np.clip(grid, 0, nb - 1).astype(dt)
+    out = np.empty(s.size, dtype=dt)
+    for a, c in chunks(s.size, 1 << 20):
+        x = s[a:c]
+        g = (x - lo) * scale
+        np.clip(g, 0, G, out=g)
+        b = lut[g.astype(np.int64)]
+        for step in (1, -1):  # move up while x >= the next edge, then down while x < edge
+            while True:
+                if step == 1:
+                    mv = np.flatnonzero((b < nb - 1) & (x >= edges[np.minimum(b + 1, nb)]))
+                else:
+                    mv = np.flatnonzero((b > 0) & (x < edges[b]))
+                if not mv.size:
+                    break
+                b[mv] += step
+        out[a:c] = b
+    return out
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -357,6 +389,54 @@ def _sort_scores(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return order, ss
 
 
+def _sorted_entries(ss: np.ndarray, cs: np.ndarray, ls: np.ndarray, n_cells: int, *,
+                    cnt: np.ndarray | None = None, order: np.ndarray | None = None
+                    ) -> tuple[ScoreTable, np.ndarray | None]:
+    """Full-resolution table of rows (or entries, with counts ``cnt``) sorted by score.
+
+    Blocks of tied scores are sorted by (cell, label) (``cs``, ``ls``, ``cnt`` and ``order``
+    are permuted in place) and duplicates merged. Returns the table and the entry-start flag
+    of every input (None: every input is its own entry).
+    """
+    n = ss.size
+    new = np.empty(n, dtype=bool)
+    if n:
+        new[0] = True
+        np.not_equal(ss[1:], ss[:-1], out=new[1:])
+    if new.all():  # no tied scores: every row is its own entry, entry i in bin i
+        count = np.ones(n, dtype=np.uint8) if cnt is None else cnt
+        return ScoreTable(ss, None, None, cs, ls, count), None
+    values = ss[new]
+    b = np.cumsum(new, dtype=np.int32 if n < 2**31 else np.int64)
+    b -= 1
+    # rows of tied blocks: sort by (cell, label) within the block, then merge duplicates
+    tied = ~new
+    tied[:-1] |= ~new[1:]
+    sub = np.flatnonzero(tied)
+    del tied
+    key = (b[sub].astype(np.int64) * n_cells + cs[sub]) * 2 + ls[sub]
+    p = stable_argsort(key)
+    key = key[p]
+    for arr in (cs, ls, cnt, order):
+        if arr is not None:
+            arr[sub] = arr[sub][p]
+    est = new
+    est[sub[1:][key[1:] != key[:-1]]] = True
+    del key, p, sub
+    if est.all():
+        count = np.ones(n, dtype=np.uint8) if cnt is None else cnt
+        return ScoreTable(values, None, b, cs, ls, count), None
+    if cnt is None:
+        count = _run_lengths(est)
+    else:
+        count = np.add.reduceat(cnt.astype(np.int64), np.flatnonzero(est))
+        count = count.astype(uint_dtype(int(count.max())))
+    b, cs, ls = b[est], cs[est], ls[est]
+    if b.size == values.size:  # one entry per score after all
+        b = None
+    return ScoreTable(values, None, b, cs, ls, count), est
+
+
 def _run_lengths(start: np.ndarray) -> np.ndarray:
     """Lengths of the runs that begin where ``start`` is True (``start[0]`` must be True), in
     the smallest unsigned dtype that holds them."""
@@ -500,56 +580,35 @@ def _score_table(s: np.ndarray, cell: np.ndarray, y: np.ndarray, n_cells: int,
         ls = y8[order]
         if not keep_rows:
             del order
-        new = np.empty(n, dtype=bool)
-        if n:
-            new[0] = True
-            np.not_equal(ss[1:], ss[:-1], out=new[1:])
-        bdt = np.int32 if n < 2**31 else np.int64
-        if new.all():  # no tied scores: every row is its own entry, entry i in bin i
-            values, b, est = ss, None, None
-        else:
-            values = ss[new]
-            del ss
-            b = np.cumsum(new, dtype=bdt)
-            b -= 1
-            # rows of tied blocks: sort by (cell, label) within the block, then merge duplicates
-            tied = ~new
-            tied[:-1] |= ~new[1:]
-            sub = np.flatnonzero(tied)
-            del tied
-            key = (b[sub].astype(np.int64) * n_cells + cs[sub]) * 2 + ls[sub]
-            p = stable_argsort(key)
-            key = key[p]
-            cs[sub] = cs[sub][p]
-            ls[sub] = ls[sub][p]
-            if keep_rows:
-                order[sub] = order[sub][p]
-            est = new
-            est[sub[1:][key[1:] != key[:-1]]] = True
-            del key, p, sub
-            if est.all():
-                est = None
-        del new
-        if est is None:
-            count = np.ones(n, dtype=np.uint8)
-        else:
-            count = _run_lengths(est)
-            b, cs, ls = b[est], cs[est], ls[est]
-            if b.size == values.size:  # one entry per score after all
-                b = None
+        table, est = _sorted_entries(ss, cs, ls, n_cells, order=order if keep_rows else None)
+        del ss, cs, ls
         row_entry = None
         if keep_rows:  # the entry of every row (rows in score order -> back to row order)
             row_entry = np.empty(n, dtype=np.int64)
             row_entry[order] = (np.arange(n) if est is None else np.cumsum(est) - 1)
             del order
-        return ScoreTable(values, None, b, cs, ls, count), row_entry
+        return table, row_entry
     b = bin_index(s, edges)
     key = (b.astype(np.int64) * n_cells + cell) * 2 + y8
     del b
     lg = _logit(s)
     weights = [s, s * s, s ** 3, s ** 4, lg]
-    uk, cnt, sums, perm = _aggregate(key, weights)
-    row_entry = np.searchsorted(uk, key) if keep_rows else None
+    space = (len(edges) - 1) * n_cells * 2
+    if space <= max(4 * n, 1 << 22):
+        # dense key space: one bincount per sum, in row order within an entry, which is the
+        # order of the stable sort + reduceat below (the same sums), without any sort
+        cnt = np.bincount(key, minlength=space)
+        uk = np.flatnonzero(cnt)
+        sums = [np.bincount(key, weights=w, minlength=space)[uk] for w in weights]
+        cnt = cnt[uk]
+        row_entry = None
+        if keep_rows:
+            lut = np.zeros(space, dtype=np.int64)
+            lut[uk] = np.arange(uk.size)
+            row_entry = lut[key]
+    else:
+        uk, cnt, sums, perm = _aggregate(key, weights)
+        row_entry = np.searchsorted(uk, key) if keep_rows else None
     psum = np.stack(sums, axis=1) if sums else np.zeros((0, 5))
     return ScoreTable._from_key(uk, cnt, psum, n_cells, None, edges.copy()), row_entry
 
@@ -564,6 +623,37 @@ def _remap_table(t: ScoreTable, cell_map: np.ndarray, n_cells: int,
     return key, t.count, psum
 
 
+def _union_values(values: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """United distinct scores of several ascending arrays and each array's positions in it
+    (one stable timsort of the concatenation, which merges sorted runs in near-linear time)."""
+    allv = np.concatenate(values)
+    perm = np.argsort(allv, kind="stable")
+    ss = allv[perm]
+    new = np.empty(ss.size, dtype=bool)
+    if ss.size:
+        new[0] = True
+        np.not_equal(ss[1:], ss[:-1], out=new[1:])
+    inv = np.empty(ss.size, dtype=np.int64)
+    inv[perm] = np.cumsum(new) - 1
+    cuts = np.cumsum([0] + [len(x) for x in values])
+    return ss[new], [inv[a:b] for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+
+
+def _merge_distinct(tables: Sequence[ScoreTable], cell_maps: Sequence[np.ndarray], n_cells: int
+                    ) -> ScoreTable:
+    """Merge full-resolution tables with one entry per score: their entries are their scores,
+    so one stable timsort of the concatenated scores (sorted runs) orders all entries, and
+    scores present in several tables are merged like tied rows (:func:`_sorted_entries`)."""
+    perm = np.argsort(np.concatenate([t.values for t in tables]), kind="stable")
+    ss = np.concatenate([t.values for t in tables])[perm]
+    cd = int_dtype(n_cells)
+    cs = np.concatenate([m.astype(cd)[t.cell] for t, m in zip(tables, cell_maps,
+                                                               strict=True)])[perm]
+    ls = np.concatenate([t.label for t in tables])[perm]
+    cnt = np.concatenate([t.count for t in tables])[perm]
+    return _sorted_entries(ss, cs, ls, n_cells, cnt=cnt)[0]
+
+
 def _combine_tables(parts, n_cells, values, edges) -> ScoreTable:
     key = np.concatenate([p[0] for p in parts])
     cnt = np.concatenate([p[1] for p in parts]).astype(np.float64)
@@ -572,7 +662,7 @@ def _combine_tables(parts, n_cells, values, edges) -> ScoreTable:
     if has_psum:
         psum = np.concatenate([p[2] for p in parts])
         weights += [psum[:, j] for j in range(5)]
-    uk, _, sums, _ = _aggregate(key, weights)
+    uk, _, sums, _ = _aggregate(key, weights, runs=True)  # each part's keys come sorted
     count = np.rint(sums[0]).astype(np.int64)
     ps = np.stack(sums[1:], axis=1) if has_psum else None
     return ScoreTable._from_key(uk, count, ps, n_cells, values, edges)
@@ -1378,10 +1468,13 @@ def merge_summaries(summaries: Sequence[Summary]) -> Summary:
             np.add.at(events, m, s.events)
     scores = {}
     for v, t0 in first.scores.items():
-        if t0.full:
-            values = np.unique(np.concatenate([s.scores[v].values for s in summaries]))
-            parts = [_remap_table(s.scores[v], m, C, np.searchsorted(values, s.scores[v].values),
-                                  values, None) for s, m in zip(summaries, maps, strict=True)]
+        tabs = [s.scores[v] for s in summaries]
+        if t0.full and all(t.one_per_bin for t in tabs):
+            scores[v] = _merge_distinct(tabs, maps, C)
+        elif t0.full:
+            values, bin_maps = _union_values([t.values for t in tabs])
+            parts = [_remap_table(t, m, C, bm, values, None)
+                     for t, m, bm in zip(tabs, maps, bin_maps, strict=True)]
             scores[v] = _combine_tables(parts, C, values, None)
         else:
             parts = [_remap_table(s.scores[v], m, C, None, None, t0.edges)
