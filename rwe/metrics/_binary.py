@@ -202,8 +202,8 @@ def auroc_kernel(seg, ctx):
        correlated receiver operating characteristic curves. IEEE Signal Process Lett
        2014;21(11):1389-1393.
     """
-    auc, var, bound, t10, t01 = _stats().delong_segments(seg.neg, seg.pos, seg.starts,
-                                                          components=True)
+    auc, var, bound, t10, t01 = _stats().delong_segments(seg.neg_count, seg.pos_count,
+                                                          seg.starts, components=True)
     k = seg.n_segments
     npos, nneg = seg.n_pos, seg.n_neg
     reason = _none(k)

@@ -20,6 +20,7 @@ from rwe._results import Interval, ResultMixin, json_safe
 from rwe._validation import as_1d, as_binary, check_alternative, check_level, check_real
 from rwe.exceptions import InvalidParameterError
 
+from ._chunks import add_dot, add_sums, chunks, n_ids, per_row, segment_ids
 from ._intervals import _z
 
 __all__ = [
@@ -532,7 +533,8 @@ def delong_segments(neg: Any, pos: Any, starts: Any = None, *, components: bool 
     Parameters
     ----------
     neg, pos : array_like, shape (K,)
-        Controls and cases per row.
+        Controls and cases per row (any real dtype; read in chunks of rows, so the memory
+        used is O(chunk) whatever K).
     starts : array_like of int, shape (S,), optional
         First row of each segment (default one segment).
 
@@ -546,39 +548,80 @@ def delong_segments(neg: Any, pos: Any, starts: Any = None, *, components: bool 
         NaN where a segment has no case or no control; with ``components`` also
         ``term10, term01``.
     """
-    neg = np.asarray(neg, dtype=np.float64)
-    pos = np.asarray(pos, dtype=np.float64)
+    neg = np.asarray(neg)
+    pos = np.asarray(pos)
     st = np.zeros(1, dtype=np.int64) if starts is None else np.asarray(starts, dtype=np.int64)
     k = len(st)
-    lens = np.diff(np.append(st, neg.size))
-    ne = lens > 0
+    n = neg.size
+    lens = np.diff(np.append(st, n))
     nan = np.full(k, np.nan)
-    if not ne.any():
+    if not (lens > 0).any():
         return (nan, nan.copy(), nan.copy()) + ((nan.copy(), nan.copy()) if components else ())
+    # rows in chunks (temporaries O(chunk)); cumulative counts carried across chunks, in the
+    # order of one global cumsum, and restarted at every segment by subtracting the total
+    # before its start; pass 1: P, N, the AUC and the bound; pass 2: centred sums of squares
+    P = np.zeros(k)
+    N = np.zeros(k)
+    num = np.zeros(k)
+    same = np.zeros(k)
+    q10 = np.zeros(k)
+    q01 = np.zeros(k)
+    before_neg = np.zeros(k)
+    before_pos = np.zeros(k)
 
-    def ssum(v):
-        out = np.zeros(k)
-        out[ne] = np.add.reduceat(v, st[ne])
-        return out
+    def walk(with_pos: bool):
+        carry_n = carry_p = 0.0
+        for a, b in chunks(n):
+            s0, ids = segment_ids(st, a, b)
+            m = n_ids(ids)
+            sl = st[s0:s0 + m]
+            here = sl >= a
+            j = sl[here] - a - 1
+            ng = neg[a:b].astype(np.float64)
+            ps = pos[a:b].astype(np.float64)
+            cn = ng.copy()
+            cn[0] += carry_n
+            np.cumsum(cn, out=cn)
+            before_neg[s0:s0 + m][here] = np.where(j >= 0, cn[j], carry_n)
+            carry_n = float(cn[-1])
+            cn -= per_row(before_neg, s0, ids)
+            cp = None
+            if with_pos:
+                cp = ps.copy()
+                cp[0] += carry_p
+                np.cumsum(cp, out=cp)
+                before_pos[s0:s0 + m][here] = np.where(j >= 0, cp[j], carry_p)
+                carry_p = float(cp[-1])
+                cp -= per_row(before_pos, s0, ids)
+            yield s0, ids, ng, ps, cn, cp
 
-    P, N = ssum(pos), ssum(neg)
-    # cumulative counts restarted at every segment: subtract the total before its start
-    cneg = np.cumsum(neg)
-    cpos = np.cumsum(pos)
-    before_neg = np.repeat(np.concatenate([[0.0], cneg])[st], lens)
-    before_pos = np.repeat(np.concatenate([[0.0], cpos])[st], lens)
-    seg = np.repeat(np.arange(k), lens)
-    Pr, Nr = P[seg], N[seg]
     with np.errstate(invalid="ignore", divide="ignore"):
-        v10 = (cneg - before_neg - 0.5 * neg) / Nr
-        v01 = (Pr - (cpos - before_pos) + 0.5 * pos) / Pr
-        auc = ssum(pos * v10) / P
-        ar = auc[seg]
-        d10, d01 = v10 - ar, v01 - ar
-        var10 = ssum(pos * d10 * d10) / (P - 1)
-        var01 = ssum(neg * d01 * d01) / (N - 1)
+        for s0, ids, ng, ps, cneg, _ in walk(False):
+            add_sums(N, s0, ids, ng)
+            add_sums(P, s0, ids, ps)
+            # cases x (controls below + half the controls tied): an exact sum of half-integers
+            cneg -= 0.5 * ng
+            add_dot(num, s0, ids, ps, cneg)
+            add_dot(same, s0, ids, ps, ng)
+        auc = num / (P * N)
+        for s0, ids, ng, ps, cneg, cpos in walk(True):
+            Nr, Pr, ar = (per_row(v, s0, ids) for v in (N, P, auc))
+            d10 = cneg
+            d10 -= 0.5 * ng
+            d10 /= Nr
+            d10 -= ar
+            d01 = cpos
+            np.subtract(Pr, d01, out=d01)
+            d01 += 0.5 * ps
+            d01 /= Pr
+            d01 -= ar
+            ps *= d10
+            ng *= d01
+            add_dot(q10, s0, ids, ps, d10)
+            add_dot(q01, s0, ids, ng, d01)
+        var10, var01 = q10 / (P - 1), q01 / (N - 1)
         var = np.where((P > 1) & (N > 1), var10 / P + var01 / N, np.nan)
-        bound = 0.5 * ssum(pos * neg) / (P * N)
+        bound = 0.5 * same / (P * N)
     both = (P > 0) & (N > 0)
     out = (np.where(both, auc, np.nan), np.where(both, var, np.nan),
            np.where(both, bound, np.nan))

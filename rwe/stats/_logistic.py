@@ -129,13 +129,18 @@ def logistic_reasons(x: np.ndarray, successes: np.ndarray, trials: np.ndarray,
     return out
 
 
-def _llf_rows(eta: np.ndarray, pos: np.ndarray, tot: np.ndarray) -> np.ndarray:
-    # successes * eta - trials * log(1 + exp(eta)), with log1p(exp(-|eta|)) for stability
-    return pos * eta - tot * (np.maximum(eta, 0) + np.log1p(np.exp(-np.abs(eta))))
+def _llf_rows(eta: np.ndarray, pos: np.ndarray, tot: np.ndarray,
+              e: np.ndarray | None = None) -> np.ndarray:
+    # successes * eta - trials * log(1 + exp(eta)), with log1p(exp(-|eta|)) for stability;
+    # e = exp(-|eta|) when the caller has it
+    if e is None:
+        e = np.exp(-np.abs(eta))
+    return pos * eta - tot * (np.maximum(eta, 0) + np.log1p(e))
 
 
-def _mu_w(eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    e = np.exp(-np.abs(eta))
+def _mu_w(eta: np.ndarray, e: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    if e is None:
+        e = np.exp(-np.abs(eta))
     inv = 1 / (1 + e)
     mu = np.where(eta >= 0, inv, e * inv)
     return mu, e * inv * inv  # mu (1 - mu) without cancellation
@@ -204,8 +209,8 @@ def fit_logistic(x, successes, trials, starts=None, *, model: str = "slope",
         if not slope:
             b = np.ones(ids.size)
 
-    def sums(eta, st, xx_, pp_, tt_):
-        mu, w = _mu_w(eta)
+    def sums(eta, st, xx_, pp_, tt_, e=None):
+        mu, w = _mu_w(eta, e)
         r = pp_ - tt_ * mu
         w = tt_ * w
         out = [np.add.reduceat(r, st), np.add.reduceat(w, st)]
@@ -218,17 +223,19 @@ def fit_logistic(x, successes, trials, starts=None, *, model: str = "slope",
         return np.repeat(a_, ln_) + (np.repeat(b_, ln_) * xx_ if slope else xx_)
 
     def llf_of(eta, st, pp_, tt_):
-        return np.add.reduceat(_llf_rows(eta, pp_, tt_), st)
+        # and exp(-|eta|), which the next Newton step's weights reuse
+        e = np.exp(-np.abs(eta))
+        return np.add.reduceat(_llf_rows(eta, pp_, tt_, e), st), e
 
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         act = np.arange(ids.size)  # active segments (positions in ids)
         st = np.concatenate([[0], np.cumsum(ln)[:-1]])
         eta = eta_of(a, b, ln, xx)
-        llf = llf_of(eta, st, pp, tt)
+        llf, e = llf_of(eta, st, pp, tt)
         for _ in range(max_iter):
             if act.size == 0:
                 break
-            g = sums(eta, st, xx, pp, tt)
+            g = sums(eta, st, xx, pp, tt, e)
             if slope:
                 ga, haa, gb, hab, hbb = g
                 det = haa * hbb - hab * hab
@@ -245,7 +252,7 @@ def fit_logistic(x, successes, trials, starts=None, *, model: str = "slope",
             na, nb = aa + da, bb + db
             lnn = ln[act]
             neta = eta_of(na, nb, lnn, xx)
-            nllf = llf_of(neta, st, pp, tt)
+            nllf, ne_ = llf_of(neta, st, pp, tt)
             worse = nllf < llf - 1e-12 * np.maximum(1.0, np.abs(llf))
             for _ in range(40):  # step halving where the log-likelihood decreased
                 if not worse.any():
@@ -253,19 +260,20 @@ def fit_logistic(x, successes, trials, starts=None, *, model: str = "slope",
                 step = np.where(worse, step / 2, step)
                 na, nb = aa + step * da, bb + step * db
                 neta = eta_of(na, nb, lnn, xx)
-                nllf = llf_of(neta, st, pp, tt)
+                nllf, ne_ = llf_of(neta, st, pp, tt)
                 worse = nllf < llf - 1e-12 * np.maximum(1.0, np.abs(llf))
             big = np.maximum(np.abs(step * da) / np.maximum(1, np.abs(na)),
                              np.abs(step * db) / np.maximum(1, np.abs(nb)))
             a[act], b[act] = na, nb
-            eta, llf = neta, nllf
+            eta, llf, e = neta, nllf, ne_
             done = ((big < tol) & ~bad) | bad
             conv_out[ids[act[(big < tol) & ~bad]]] = True
             if done.any():
                 go = ~done
                 rows = np.repeat(go, lnn)
                 act = act[go]
-                xx, pp, tt, eta, llf = xx[rows], pp[rows], tt[rows], eta[rows], llf[go]
+                xx, pp, tt, eta, e = xx[rows], pp[rows], tt[rows], eta[rows], e[rows]
+                llf = llf[go]
                 st = np.concatenate([[0], np.cumsum(ln[act])[:-1]])
         # information at the final estimates, for the converged segments
         cv = np.flatnonzero(conv_out[ids])
@@ -275,8 +283,8 @@ def fit_logistic(x, successes, trials, starts=None, *, model: str = "slope",
             ln2 = ln[cv]
             st2 = np.concatenate([[0], np.cumsum(ln2)[:-1]])
             eta2 = eta_of(a[cv], b[cv], ln2, xx2)
-            g = sums(eta2, st2, xx2, pp2, tt2)
-            llf2 = llf_of(eta2, st2, pp2, tt2)
+            llf2, e2 = llf_of(eta2, st2, pp2, tt2)
+            g = sums(eta2, st2, xx2, pp2, tt2, e2)
             if slope:
                 _, haa, _, hab, hbb = g
                 det = haa * hbb - hab * hab

@@ -116,7 +116,10 @@ def adjust_pvalues(pvalues: Any, *, method: str = "holm") -> np.ndarray:
 
     Notes
     -----
-    Delegates to :func:`statsmodels.stats.multitest.multipletests`; R: ``p.adjust``.
+    Delegates to :func:`statsmodels.stats.multitest.multipletests`, except Holm, which is
+    computed here with multipletests' own operations (sort, ``p_(i) (m - i + 1)``, running
+    maximum, capped at 1): multipletests runs ``gc.collect()`` on every Holm call, which costs
+    tens of milliseconds in a process holding many objects. R: ``p.adjust``.
 
     References
     ----------
@@ -137,5 +140,14 @@ def adjust_pvalues(pvalues: Any, *, method: str = "holm") -> np.ndarray:
         return p
     flat = p.reshape(-1)
     fmask = finite.reshape(-1)
-    flat[fmask] = multipletests(flat[fmask], method=method)[1]
+    if method == "holm":
+        x = flat[fmask]
+        order = np.argsort(x)
+        adj = np.maximum.accumulate(x[order] * np.arange(x.size, 0, -1))
+        adj[adj > 1] = 1
+        out = np.empty_like(adj)
+        out[order] = adj
+        flat[fmask] = out
+    else:
+        flat[fmask] = multipletests(flat[fmask], method=method)[1]
     return flat.reshape(p.shape)

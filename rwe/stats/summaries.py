@@ -66,6 +66,15 @@ import numpy as np
 from rwe._results import GROUP_SEP, LEVEL_SEP, canonical_json, json_safe
 from rwe._validation import check_int, check_real
 from rwe.exceptions import InvalidParameterError, RWEError
+from rwe.stats._chunks import (
+    bincount,
+    chunks,
+    int_dtype,
+    segment_ids,
+    segment_sums,
+    stable_argsort,
+    uint_dtype,
+)
 from rwe.stats._poisson import poisson1_weights, poisson_bootstrap_counts
 
 __all__ = [
@@ -111,10 +120,42 @@ def score_bin_edges(n_bins: int = DEFAULT_N_BINS, thresholds: Iterable[float] | 
 def bin_index(y_score: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """Bin of each score for ``edges`` (left-closed bins, the last one closed): a score equal to
     an edge falls in the bin that starts there, so ``bin >= j`` if and only if ``score >=
-    edges[j]`` (thresholds that are edges stay exact)."""
-    b = np.searchsorted(edges, y_score, side="right") - 1
-    np.clip(b, 0, len(edges) - 2, out=b)
-    return b.astype(np.int32 if len(edges) < 2**31 else np.int64, copy=False)
+    edges[j]`` (thresholds that are edges stay exact).
+
+    Equal to ``clip(searchsorted(edges, y_score, "right") - 1, 0, len(edges) - 2)``, computed
+    without a binary search per score: a lookup table on a uniform grid of 4 cells per bin
+    gives a guess, moved up or down while a neighbouring edge says so (the result does not
+    depend on the guess).
+    """
+    s = np.asarray(y_score, dtype=np.float64)
+    nb = len(edges) - 1
+    dt = np.int32 if len(edges) < 2**31 else np.int64
+    lo, hi = float(edges[0]), float(edges[-1])
+    if nb < 64 or s.size < 4 * nb or not (hi > lo):
+        b = np.searchsorted(edges, s, side="right") - 1
+        np.clip(b, 0, nb - 1, out=b)
+        return b.astype(dt, copy=False)
+    G = 4 * nb
+    scale = G / (hi - lo)
+    grid = np.searchsorted(edges, lo + np.arange(G + 1) / scale, side="right") - 1
+    lut = np.clip(grid, 0, nb - 1).astype(dt)
+    out = np.empty(s.size, dtype=dt)
+    for a, c in chunks(s.size, 1 << 20):
+        x = s[a:c]
+        g = (x - lo) * scale
+        np.clip(g, 0, G, out=g)
+        b = lut[g.astype(np.int64)]
+        for step in (1, -1):  # move up while x >= the next edge, then down while x < edge
+            while True:
+                if step == 1:
+                    mv = np.flatnonzero((b < nb - 1) & (x >= edges[np.minimum(b + 1, nb)]))
+                else:
+                    mv = np.flatnonzero((b > 0) & (x < edges[b]))
+                if not mv.size:
+                    break
+                b[mv] += step
+        out[a:c] = b
+    return out
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -238,47 +279,61 @@ def _union_cells(a: CellIndex, b: CellIndex) -> tuple[CellIndex, np.ndarray, np.
 
 
 def _encode_rows(codes: Sequence[np.ndarray], n_rows: int) -> tuple[np.ndarray, np.ndarray]:
-    """Finest-cell number of every row and the category codes of each cell.
+    """Finest-cell number of every row (the smallest integer dtype that holds the cells) and
+    the category codes of each cell.
 
-    ``codes`` holds one int array per attribute (category index, -1 = missing).
+    ``codes`` holds one int array per attribute (category index, -1 = missing). The mixed-radix
+    key of a row is built in the smallest dtype that holds it, chunk by chunk.
     """
     if not codes:
-        return np.zeros(n_rows, dtype=np.int32), np.zeros((1 if n_rows else 0, 0), np.int32)
+        return np.zeros(n_rows, dtype=np.int8), np.zeros((1 if n_rows else 0, 0), np.int32)
     ks = [int(c.max()) + 2 if c.size else 1 for c in codes]
     total = math.prod(ks)
     if total < 2**62:
-        key = np.zeros(n_rows, dtype=np.int64)
+        kd = int_dtype(total)
+        key = np.zeros(n_rows, dtype=kd)
         stride = 1
         strides = []
         for c, k in zip(codes, ks, strict=True):
-            key += (c.astype(np.int64) + 1) * stride
+            for a, b in chunks(n_rows, 1 << 20):
+                part = c[a:b].astype(kd)
+                part += 1
+                part *= stride
+                key[a:b] += part
             strides.append(stride)
             stride *= k
         if stride <= 4 * n_rows + 1_000_000:
-            used = np.flatnonzero(np.bincount(key, minlength=stride))
-            lut = np.full(stride, -1, dtype=np.int32)
-            lut[used] = np.arange(len(used), dtype=np.int32)
+            used = np.flatnonzero(bincount(key, minlength=stride))
+            lut = np.full(stride, -1, dtype=int_dtype(len(used)))
+            lut[used] = np.arange(len(used))
             cell = lut[key]
         else:
             used, cell = np.unique(key, return_inverse=True)
-            cell = cell.astype(np.int32).reshape(-1)
+            cell = cell.reshape(-1).astype(int_dtype(len(used)))
+        del key
         comp = np.stack([(used // s) % k - 1 for s, k in zip(strides, ks, strict=True)], axis=1)
         return cell, comp.astype(np.int32)
     stacked = np.stack([c.astype(np.int64) for c in codes], axis=1)
     uniq, cell = np.unique(stacked, axis=0, return_inverse=True)
-    return cell.astype(np.int32).reshape(-1), uniq.astype(np.int32)
+    return cell.reshape(-1).astype(int_dtype(len(uniq))), uniq.astype(np.int32)
 
 
 # ============================================================================ score tables
-def _aggregate(key: np.ndarray, weights: Sequence[np.ndarray] = (), *, sorted_: bool = False
+def _aggregate(key: np.ndarray, weights: Sequence[np.ndarray] = (), *, sorted_: bool = False,
+               runs: bool = False
                ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], np.ndarray | None]:
     """Unique keys (ascending), their counts and the sums of ``weights`` per key, plus the
-    position of each input in the output (for ``sorted_`` input: None, positions follow)."""
+    position of each input in the output (for ``sorted_`` input: None, positions follow).
+
+    The order is the stable argsort of ``key`` (sums run in input order within a key):
+    :func:`rwe.stats._chunks.stable_argsort`, or numpy's timsort for ``runs`` (the
+    concatenation of a few sorted runs, as in a merge), which it merges in near-linear time.
+    """
     if sorted_:
         k = key
         perm = None
     else:
-        perm = np.argsort(key, kind="stable")
+        perm = np.argsort(key, kind="stable") if runs else stable_argsort(key)
         k = key[perm]
     if k.size == 0:
         return k, np.zeros(0, np.int64), [np.zeros(0) for _ in weights], perm
@@ -289,6 +344,110 @@ def _aggregate(key: np.ndarray, weights: Sequence[np.ndarray] = (), *, sorted_: 
     counts = np.diff(np.append(starts, k.size)).astype(np.int64)
     sums = [np.add.reduceat(w if perm is None else w[perm], starts) for w in weights]
     return k[starts], counts, sums, perm
+
+
+def _sort_scores(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Stable argsort of scores in [0, 1] and the sorted scores, by one ``np.sort``.
+
+    Non-negative doubles order as their bit patterns (62 bits for values <= 1), so the high
+    bits of each pattern are packed with the row number into one uint64 and sorted (SIMD
+    quicksort: several times faster than ``np.argsort(kind="stable")``). Rows whose patterns
+    share the packed prefix but differ below it (rare for continuous scores) can come out of
+    order; exactly those runs of equal prefix are re-sorted by the full score, stably.
+    """
+    n = s.size
+    rb = max(1, int(n - 1).bit_length())
+    shift = max(0, 62 - (64 - rb))
+    bits = s.view(np.uint64)
+    packed = np.empty(n, dtype=np.uint64)
+    for a, b in chunks(n, 1 << 20):
+        k = bits[a:b] >> np.uint64(shift)
+        k <<= np.uint64(rb)
+        k |= np.arange(a, b, dtype=np.uint64)
+        packed[a:b] = k
+    packed.sort()
+    low = np.uint64((1 << rb) - 1)
+    ss = np.empty(n, dtype=np.float64)
+    for a, b in chunks(n, 1 << 20):
+        np.take(s, (packed[a:b] & low).view(np.int64), out=ss[a:b])
+    sub = None
+    if shift > 0 and n > 1:
+        bad = [np.flatnonzero(ss[a + 1:b + 1] < ss[a:b]) + a + 1
+               for a, b in chunks(n - 1, 1 << 20)]
+        bad = np.concatenate(bad)
+        if bad.size:  # whole runs of the prefix of each out-of-order row
+            pre = np.unique(packed[bad] >> np.uint64(rb))
+            lo = np.searchsorted(packed, pre << np.uint64(rb), side="left")
+            hi = np.searchsorted(packed, (pre + np.uint64(1)) << np.uint64(rb), side="left")
+            lens = hi - lo
+            sub = np.repeat(lo - np.cumsum(lens) + lens, lens) + np.arange(int(lens.sum()))
+    packed &= low
+    order = packed.view(np.int64)
+    if sub is not None:
+        p = np.argsort(ss[sub], kind="stable")
+        order[sub] = order[sub][p]
+        ss[sub] = ss[sub][p]
+    return order, ss
+
+
+def _sorted_entries(ss: np.ndarray, cs: np.ndarray, ls: np.ndarray, n_cells: int, *,
+                    cnt: np.ndarray | None = None, order: np.ndarray | None = None
+                    ) -> tuple[ScoreTable, np.ndarray | None]:
+    """Full-resolution table of rows (or entries, with counts ``cnt``) sorted by score.
+
+    Blocks of tied scores are sorted by (cell, label) (``cs``, ``ls``, ``cnt`` and ``order``
+    are permuted in place) and duplicates merged. Returns the table and the entry-start flag
+    of every input (None: every input is its own entry).
+    """
+    n = ss.size
+    new = np.empty(n, dtype=bool)
+    if n:
+        new[0] = True
+        np.not_equal(ss[1:], ss[:-1], out=new[1:])
+    if new.all():  # no tied scores: every row is its own entry, entry i in bin i
+        count = np.ones(n, dtype=np.uint8) if cnt is None else cnt
+        return ScoreTable(ss, None, None, cs, ls, count), None
+    values = ss[new]
+    b = np.cumsum(new, dtype=np.int32 if n < 2**31 else np.int64)
+    b -= 1
+    # rows of tied blocks: sort by (cell, label) within the block, then merge duplicates
+    tied = ~new
+    tied[:-1] |= ~new[1:]
+    sub = np.flatnonzero(tied)
+    del tied
+    key = (b[sub].astype(np.int64) * n_cells + cs[sub]) * 2 + ls[sub]
+    p = stable_argsort(key)
+    key = key[p]
+    for arr in (cs, ls, cnt, order):
+        if arr is not None:
+            arr[sub] = arr[sub][p]
+    est = new
+    est[sub[1:][key[1:] != key[:-1]]] = True
+    del key, p, sub
+    if est.all():
+        count = np.ones(n, dtype=np.uint8) if cnt is None else cnt
+        return ScoreTable(values, None, b, cs, ls, count), None
+    if cnt is None:
+        count = _run_lengths(est)
+    else:
+        count = np.add.reduceat(cnt.astype(np.int64), np.flatnonzero(est))
+        count = count.astype(uint_dtype(int(count.max())))
+    b, cs, ls = b[est], cs[est], ls[est]
+    if b.size == values.size:  # one entry per score after all
+        b = None
+    return ScoreTable(values, None, b, cs, ls, count), est
+
+
+def _run_lengths(start: np.ndarray) -> np.ndarray:
+    """Lengths of the runs that begin where ``start`` is True (``start[0]`` must be True), in
+    the smallest unsigned dtype that holds them."""
+    parts = []
+    n = start.size
+    for a, b in chunks(n, 1 << 20):
+        parts.append(np.flatnonzero(start[a:b]) + a)
+    pos = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+    lens = np.diff(np.append(pos, n))
+    return lens.astype(uint_dtype(int(lens.max()) if lens.size else 0))
 
 
 @dataclass(frozen=True, eq=False)
@@ -302,7 +461,10 @@ class ScoreTable:
     edges : ndarray or None
         Declared resolution: the bin edges.
     bin, cell, label, count : ndarray, shape (E,)
-        Entries, sorted by (bin, cell, label), unique, ``count > 0``.
+        Entries, sorted by (bin, cell, label), unique, ``count > 0``. A full-resolution table
+        of distinct scores (one entry per score: entry ``i`` is in bin ``i``) stores no bin
+        array (``_bin`` is None): ``bin`` is then made on access and :meth:`bins` gives slices
+        of it without making it.
     psum : ndarray, shape (E, 5), or None
         Declared resolution: sums of p, p^2, p^3, p^4 and logit(p) (p clipped to [1e-12,
         1 - 1e-12] for the logit) of the entry's rows.
@@ -310,11 +472,26 @@ class ScoreTable:
 
     values: np.ndarray | None
     edges: np.ndarray | None
-    bin: np.ndarray
+    _bin: np.ndarray | None
     cell: np.ndarray
     label: np.ndarray
     count: np.ndarray
     psum: np.ndarray | None = None
+
+    @property
+    def bin(self) -> np.ndarray:
+        return self._bin if self._bin is not None else self.bins(0, self.n_entries)
+
+    def bins(self, a: int, b: int) -> np.ndarray:
+        """Bins of entries ``a..b-1``."""
+        if self._bin is not None:
+            return self._bin[a:b]
+        return np.arange(a, b, dtype=np.int32 if self.n_entries < 2**31 else np.int64)
+
+    @property
+    def one_per_bin(self) -> bool:
+        """Full resolution with one entry per distinct score (rows of a level = its entries)."""
+        return self.values is not None and self.n_entries == len(self.values)
 
     @property
     def full(self) -> bool:
@@ -355,10 +532,14 @@ class ScoreTable:
     @staticmethod
     def _from_key(key, count, psum, n_cells, values, edges) -> ScoreTable:
         label = (key % 2).astype(np.int8)
-        cell = ((key // 2) % n_cells).astype(np.int32)
+        cell = ((key // 2) % n_cells).astype(int_dtype(n_cells))
         b = key // (2 * n_cells)
         b = b.astype(np.int32 if b.size == 0 or b.max() < 2**31 else np.int64)
-        return ScoreTable(values, edges, b, cell, label, np.asarray(count, np.int64), psum)
+        if values is not None and b.size == len(values):  # one entry per score: implicit
+            b = None
+        count = np.asarray(count)
+        return ScoreTable(values, edges, b, cell, label,
+                          count.astype(uint_dtype(int(count.max()) if count.size else 0)), psum)
 
     def to_dict(self) -> dict[str, Any]:
         return {"values": None if self.values is None else self.values.tolist(),
@@ -373,48 +554,62 @@ class ScoreTable:
         edges = None if d.get("edges") is None else np.asarray(d["edges"], dtype=np.float64)
         psum = None if d.get("psum") is None else np.asarray(d["psum"],
                                                              dtype=np.float64).reshape(-1, 5)
+        count = np.asarray(d["count"], dtype=np.int64)
         return cls(vals, edges, np.asarray(d["bin"], dtype=np.int64),
                    np.asarray(d["cell"], dtype=np.int32), np.asarray(d["label"], dtype=np.int8),
-                   np.asarray(d["count"], dtype=np.int64), psum)
+                   count.astype(uint_dtype(int(count.max()) if count.size else 0)), psum)
 
 
 def _score_table(s: np.ndarray, cell: np.ndarray, y: np.ndarray, n_cells: int,
                  edges: np.ndarray | None, keep_rows: bool
                  ) -> tuple[ScoreTable, np.ndarray | None]:
-    """Histogram of one score column; with ``keep_rows`` also the entry of every row."""
+    """Histogram of one score column; with ``keep_rows`` also the entry of every row.
+
+    Full resolution: one stable sort of the scores (:func:`_sort_scores`); rows in score order
+    are the entries, except in blocks of tied scores, which are sorted by (cell, label) and
+    merged. Memory: the sort's int64 order and the sorted scores, then the entries in compact
+    dtypes (bin int32, cell the smallest integer type, label int8, count the smallest unsigned
+    type).
+    """
     n = s.size
-    y8 = y.astype(np.int64, copy=False)
+    y8 = y.view(np.int8) if y.dtype == bool else y.astype(np.int8)
     if edges is None:  # full resolution: one bin per distinct score
-        order = np.argsort(s, kind="stable")
-        ss = s[order]
-        new = np.empty(n, dtype=bool)
-        if n:
-            new[0] = True
-            np.not_equal(ss[1:], ss[:-1], out=new[1:])
-        values = ss[new]
-        del ss
-        key = np.cumsum(new, dtype=np.int64)
-        key -= 1
-        key *= n_cells
-        key += cell[order]
-        key *= 2
-        key += y8[order]
-        distinct = bool(new.all())
-        del new
-        uk, cnt, _, perm = _aggregate(key, sorted_=distinct and not keep_rows)
+        if n and np.signbit(s).any():  # -0.0 sorts as a bit pattern above 1.0
+            s = s + 0.0
+        order, ss = _sort_scores(s)
+        cs = cell[order]
+        ls = y8[order]
+        if not keep_rows:
+            del order
+        table, est = _sorted_entries(ss, cs, ls, n_cells, order=order if keep_rows else None)
+        del ss, cs, ls
         row_entry = None
         if keep_rows:  # the entry of every row (rows in score order -> back to row order)
             row_entry = np.empty(n, dtype=np.int64)
-            row_entry[order] = np.searchsorted(uk, key)
-        del key, order
-        return ScoreTable._from_key(uk, cnt, None, n_cells, values, None), row_entry
+            row_entry[order] = (np.arange(n) if est is None else np.cumsum(est) - 1)
+            del order
+        return table, row_entry
     b = bin_index(s, edges)
     key = (b.astype(np.int64) * n_cells + cell) * 2 + y8
     del b
     lg = _logit(s)
     weights = [s, s * s, s ** 3, s ** 4, lg]
-    uk, cnt, sums, perm = _aggregate(key, weights)
-    row_entry = np.searchsorted(uk, key) if keep_rows else None
+    space = (len(edges) - 1) * n_cells * 2
+    if space <= max(4 * n, 1 << 22):
+        # dense key space: one bincount per sum, in row order within an entry, which is the
+        # order of the stable sort + reduceat below (the same sums), without any sort
+        cnt = np.bincount(key, minlength=space)
+        uk = np.flatnonzero(cnt)
+        sums = [np.bincount(key, weights=w, minlength=space)[uk] for w in weights]
+        cnt = cnt[uk]
+        row_entry = None
+        if keep_rows:
+            lut = np.zeros(space, dtype=np.int64)
+            lut[uk] = np.arange(uk.size)
+            row_entry = lut[key]
+    else:
+        uk, cnt, sums, perm = _aggregate(key, weights)
+        row_entry = np.searchsorted(uk, key) if keep_rows else None
     psum = np.stack(sums, axis=1) if sums else np.zeros((0, 5))
     return ScoreTable._from_key(uk, cnt, psum, n_cells, None, edges.copy()), row_entry
 
@@ -429,6 +624,37 @@ def _remap_table(t: ScoreTable, cell_map: np.ndarray, n_cells: int,
     return key, t.count, psum
 
 
+def _union_values(values: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """United distinct scores of several ascending arrays and each array's positions in it
+    (one stable timsort of the concatenation, which merges sorted runs in near-linear time)."""
+    allv = np.concatenate(values)
+    perm = np.argsort(allv, kind="stable")
+    ss = allv[perm]
+    new = np.empty(ss.size, dtype=bool)
+    if ss.size:
+        new[0] = True
+        np.not_equal(ss[1:], ss[:-1], out=new[1:])
+    inv = np.empty(ss.size, dtype=np.int64)
+    inv[perm] = np.cumsum(new) - 1
+    cuts = np.cumsum([0] + [len(x) for x in values])
+    return ss[new], [inv[a:b] for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+
+
+def _merge_distinct(tables: Sequence[ScoreTable], cell_maps: Sequence[np.ndarray], n_cells: int
+                    ) -> ScoreTable:
+    """Merge full-resolution tables with one entry per score: their entries are their scores,
+    so one stable timsort of the concatenated scores (sorted runs) orders all entries, and
+    scores present in several tables are merged like tied rows (:func:`_sorted_entries`)."""
+    perm = np.argsort(np.concatenate([t.values for t in tables]), kind="stable")
+    ss = np.concatenate([t.values for t in tables])[perm]
+    cd = int_dtype(n_cells)
+    cs = np.concatenate([m.astype(cd)[t.cell] for t, m in zip(tables, cell_maps,
+                                                               strict=True)])[perm]
+    ls = np.concatenate([t.label for t in tables])[perm]
+    cnt = np.concatenate([t.count for t in tables])[perm]
+    return _sorted_entries(ss, cs, ls, n_cells, cnt=cnt)[0]
+
+
 def _combine_tables(parts, n_cells, values, edges) -> ScoreTable:
     key = np.concatenate([p[0] for p in parts])
     cnt = np.concatenate([p[1] for p in parts]).astype(np.float64)
@@ -437,7 +663,7 @@ def _combine_tables(parts, n_cells, values, edges) -> ScoreTable:
     if has_psum:
         psum = np.concatenate([p[2] for p in parts])
         weights += [psum[:, j] for j in range(5)]
-    uk, _, sums, _ = _aggregate(key, weights)
+    uk, _, sums, _ = _aggregate(key, weights, runs=True)  # each part's keys come sorted
     count = np.rint(sums[0]).astype(np.int64)
     ps = np.stack(sums[1:], axis=1) if has_psum else None
     return ScoreTable._from_key(uk, count, ps, n_cells, values, edges)
@@ -650,18 +876,47 @@ class Segments:
     score (``exact``) or one score bin. Representative probability ``p`` and logit ``lp`` of a
     row: the score itself (exact) or the bin's means; ``moments(label)`` gives the per-row sums
     of p, p^2, p^3, p^4 of that label's rows; ``above`` flags rows at or above the threshold.
+
+    Memory. Segments of a summary hold their counts as the summary does (``neg_count``,
+    ``pos_count``: compact unsigned integers) and, per row, the score bin (``bins``); ``neg``,
+    ``pos``, ``p``, ``lp`` and ``above`` are full float64 / bool arrays made on first use.
+    Kernels that walk the rows in chunks (:meth:`rows`, :meth:`counts`, :meth:`p_rows`,
+    :meth:`above_rows`; confusion counts, DeLong, curves) never make them, so ten million rows
+    cost a few bytes each, not a dozen float64 temporaries.
+
+    Parameters
+    ----------
+    starts : array_like of int
+        First row of each segment.
+    neg, pos : array_like
+        Controls and cases per row (any real dtype).
+    exact : bool
+        One row per distinct score (True) or per score bin.
+    above, p, lp : array_like or callable, optional
+        Per-row threshold flags, probabilities and logits (a callable is called once, on use).
+    moments : callable, optional
+        ``moments(label)`` -> (rows, 4) per-row sums of p^k (binned rows).
+    labels : sequence of str, optional
+    bins : array_like of int, optional
+        Score bin of each row; with ``threshold_bin``, ``above = bins >= threshold_bin``; with
+        ``bin_values``, ``p = bin_values[bins]`` (exact rows). None with ``bin_values``: row
+        ``i`` is bin ``i`` (one segment of every distinct score).
     """
 
     def __init__(self, starts, neg, pos, *, exact: bool, above=None, p=None, lp=None,
-                 moments=None, labels: Sequence[str] | None = None):
+                 moments=None, labels: Sequence[str] | None = None, bins=None,
+                 threshold_bin: int | None = None, bin_values: np.ndarray | None = None):
         self.starts = np.asarray(starts, dtype=np.int64)
-        self.neg = np.asarray(neg, dtype=np.float64)
-        self.pos = np.asarray(pos, dtype=np.float64)
+        self.neg_count = np.asarray(neg)
+        self.pos_count = np.asarray(pos)
         self.exact = bool(exact)
         self._above = above
         self._p = p
         self._lp = lp
         self._moments = moments
+        self.bins = None if bins is None else np.asarray(bins)
+        self._kt = threshold_bin
+        self._values = bin_values
         self.labels = tuple(labels) if labels is not None else tuple(
             str(i) for i in range(len(self.starts)))
 
@@ -685,15 +940,51 @@ class Segments:
 
     @property
     def n_rows(self) -> int:
-        return int(self.neg.size)
+        return int(self.neg_count.size)
 
     @cached_property
     def lengths(self) -> np.ndarray:
-        return np.diff(np.append(self.starts, self.neg.size))
+        return np.diff(np.append(self.starts, self.n_rows))
 
     @cached_property
     def row_segment(self) -> np.ndarray:
         return np.repeat(np.arange(self.n_segments), self.lengths)
+
+    # ------------------------------------------------------------------ row access
+    @cached_property
+    def neg(self) -> np.ndarray:
+        return np.asarray(self.neg_count, dtype=np.float64)
+
+    @cached_property
+    def pos(self) -> np.ndarray:
+        return np.asarray(self.pos_count, dtype=np.float64)
+
+    def rows(self) -> Iterable[tuple[int, int, int, np.ndarray | None]]:
+        """Chunks of rows: ``(a, b, s0, ids)``, rows ``a..b-1`` in segments ``s0 + ids``
+        (``ids`` None: all in segment ``s0``; see :func:`rwe.stats._chunks.segment_ids`)."""
+        for a, b in chunks(self.n_rows):
+            s0, ids = segment_ids(self.starts, a, b)
+            yield a, b, s0, ids
+
+    def counts(self, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+        """float64 controls and cases of rows ``a..b-1``."""
+        return (np.asarray(self.neg_count[a:b], dtype=np.float64),
+                np.asarray(self.pos_count[a:b], dtype=np.float64))
+
+    def _bins(self, a: int, b: int) -> np.ndarray:
+        return self.bins[a:b] if self.bins is not None else np.arange(a, b)
+
+    def p_rows(self, a: int, b: int) -> np.ndarray:
+        """Representative probability of rows ``a..b-1``."""
+        if self._values is not None and "p" not in self.__dict__:
+            return self._values[a:b] if self.bins is None else self._values[self.bins[a:b]]
+        return self.p[a:b]
+
+    def above_rows(self, a: int, b: int) -> np.ndarray:
+        """Threshold flags of rows ``a..b-1``."""
+        if self._kt is not None and self._above is None:
+            return self._bins(a, b) >= self._kt
+        return self.above[a:b]
 
     def seg_sum(self, v: np.ndarray) -> np.ndarray:
         """Sum of a per-row array over each segment (0 for an empty segment)."""
@@ -703,38 +994,55 @@ class Segments:
             out[ne] = np.add.reduceat(np.asarray(v, dtype=np.float64), self.starts[ne])
         return out
 
+    def _count_sum(self, c: np.ndarray) -> np.ndarray:
+        if c.dtype == np.float64:
+            return self.seg_sum(c)
+        return segment_sums(self.starts, self.n_rows, lambda a, b: (c[a:b],), 1)[:, 0]
+
     @cached_property
     def n_pos(self) -> np.ndarray:
-        return self.seg_sum(self.pos)
+        return self._count_sum(self.pos_count)
 
     @cached_property
     def n_neg(self) -> np.ndarray:
-        return self.seg_sum(self.neg)
+        return self._count_sum(self.neg_count)
 
     @property
     def n(self) -> np.ndarray:
         return self.n_pos + self.n_neg
 
-    @property
+    @cached_property
     def above(self) -> np.ndarray:
         if self._above is None:
+            if self._kt is not None:
+                return self._bins(0, self.n_rows) >= self._kt
             raise InvalidParameterError("these segments were built without a threshold")
         return self._above() if callable(self._above) else self._above
 
     @cached_property
     def confusion(self) -> dict[str, np.ndarray]:
         """TP, FN, FP, TN per segment at the threshold (exact)."""
-        a = self.above
-        tp = self.seg_sum(self.pos * a)
-        fp = self.seg_sum(self.neg * a)
+        if self._kt is None and self._above is None:
+            raise InvalidParameterError("these segments were built without a threshold")
+
+        def cols(a, b):
+            neg, pos = self.counts(a, b)
+            ab = self.above_rows(a, b)
+            return pos * ab, neg * ab
+
+        tp, fp = segment_sums(self.starts, self.n_rows, cols, 2).T
         return {"tp": tp, "fn": self.n_pos - tp, "fp": fp, "tn": self.n_neg - fp}
 
     @cached_property
     def p(self) -> np.ndarray:
+        if self._values is not None:
+            return self._values if self.bins is None else self._values[self.bins]
         return self._p() if callable(self._p) else self._p
 
     @cached_property
     def lp(self) -> np.ndarray:
+        if self._values is not None:
+            return _logit(self.p)
         return self._lp() if callable(self._lp) else self._lp
 
     def moments(self, label: int) -> np.ndarray:
@@ -747,8 +1055,51 @@ class Segments:
 
     def seg_moments(self, label: int) -> np.ndarray:
         """(segments, 4): the sums of p^k of class ``label`` per segment."""
-        m = self.moments(label)
-        return np.stack([self.seg_sum(m[:, j]) for j in range(4)], axis=1)
+        if self._moments is not None:
+            m = self.moments(label)
+            return np.stack([self.seg_sum(m[:, j]) for j in range(4)], axis=1)
+
+        def cols(a, b):
+            w = self.counts(a, b)[1 if label else 0]
+            p = self.p_rows(a, b)
+            return w * p, w * p * p, w * p ** 3, w * p ** 4
+
+        return segment_sums(self.starts, self.n_rows, cols, 4)
+
+
+def _by_level(lev_of_cell: np.ndarray, cell: np.ndarray, n_levels: int, columns
+              ) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Entries reordered level by level, entry order kept within a level, entries of no level
+    (-1) dropped: a counting sort in chunks (no full-length permutation).
+
+    ``columns`` are callables ``f(a, b)`` giving a per-entry column for entries ``a..b-1``.
+    Returns the first position of each level and the reordered columns.
+    """
+    E = cell.size
+    per = np.zeros(n_levels, dtype=np.int64)
+    for a, b in chunks(E, 1 << 20):
+        lv = lev_of_cell[cell[a:b]]
+        per += np.bincount(lv[lv >= 0], minlength=n_levels)
+    starts = np.cumsum(per) - per
+    total = int(per.sum())
+    outs = []
+    for f in columns:
+        proto = f(0, 0)
+        outs.append(np.empty((total,) + proto.shape[1:], dtype=proto.dtype))
+    cursor = starts.copy()
+    for a, b in chunks(E, 1 << 18):
+        lv = lev_of_cell[cell[a:b]]
+        order = np.argsort(lv, kind="stable")
+        ls = lv[order]
+        k0 = int(np.searchsorted(ls, 0))
+        order, ls = order[k0:], ls[k0:]
+        cc = np.bincount(ls, minlength=n_levels)
+        first = np.cumsum(cc) - cc
+        dest = cursor[ls] + (np.arange(ls.size) - first[ls])
+        for o, f in zip(outs, columns, strict=True):
+            o[dest] = f(a, b)[order]
+        cursor += cc
+    return starts, outs
 
 
 # ============================================================================ the summary
@@ -891,52 +1242,68 @@ class Summary:
     def segments(self, grouping: Grouping, version: str | None = None, *,
                  threshold: float | None = None) -> Segments:
         """Histogram rows of every level of ``grouping`` for one version (see
-        :class:`Segments`); rows of one level are aggregated over its cells."""
+        :class:`Segments`); rows of one level are aggregated over its cells.
+
+        The entries (in score-bin order) are dealt out to the levels by a chunked counting
+        sort, so each level's entries stay in bin order; entries of one level sharing a bin
+        (several cells or both labels) are then summed into one row. A full-resolution table
+        with one entry per distinct score needs no summing: its rows are its entries.
+        """
         t = self.score_table(version)
         L = len(grouping.levels)
-        lev = grouping.cell_to_level[t.cell]
-        keep = lev >= 0
-        if L == 1 and keep.all():
-            # one level: entries are already in bin order
-            lev_s, bin_s, lab_s, cnt_s = (np.zeros(t.n_entries, np.int64), t.bin, t.label,
-                                          t.count)
-            perm = None
+        c2l = grouping.cell_to_level
+        kt = None if threshold is None else t.threshold_bin(threshold)
+        one_per_bin = t.one_per_bin
+        lab, cnt = t.label, t.count
+        labu = lab.view(np.uint8) if lab.dtype.itemsize == 1 else lab.astype(np.uint8)
+
+        def pos_of(a, b):
+            return cnt[a:b] * labu[a:b]
+
+        def neg_of(a, b):
+            out = cnt[a:b] * labu[a:b]
+            np.subtract(cnt[a:b], out, out=out)
+            return out
+
+        cols = [t.bins]
+        if one_per_bin:  # rows = entries: only bins and the two counts are needed
+            cols += [neg_of, pos_of]
         else:
-            sel = np.flatnonzero(keep)
-            small = lev[sel].astype(np.int16) if L < 2**15 else lev[sel]
-            perm = sel[np.argsort(small, kind="stable")]  # stable (radix): bin order kept
-            lev_s, bin_s, lab_s, cnt_s = lev[perm], t.bin[perm], t.label[perm], t.count[perm]
-        n_e = lev_s.size
+            cols += [lambda a, b: lab[a:b], lambda a, b: cnt[a:b]]
+            if t.psum is not None:
+                cols.append(lambda a, b: t.psum[a:b])
+        if L == 1 and (c2l >= 0).all():  # one level of every entry: entries in order
+            starts = np.zeros(1, dtype=np.int64)
+            arrs = [t._bin] + [f(0, t.n_entries) for f in cols[1:]]
+        else:
+            starts, arrs = _by_level(c2l.astype(int_dtype(L)), t.cell, L, cols)
+        if one_per_bin:  # bins None: row i is bin i
+            bin_r, neg, pos = arrs
+            return Segments(starts, neg, pos, exact=True, bins=bin_r, threshold_bin=kt,
+                            bin_values=t.values, labels=grouping.levels)
+        bin_e, lab_e, cnt_e = arrs[:3]
+        ps = arrs[3] if t.psum is not None else None
+        n_e = bin_e.size
         new = np.empty(n_e, dtype=bool)
         if n_e:
             new[0] = True
-            np.not_equal(bin_s[1:], bin_s[:-1], out=new[1:])
-            new[1:] |= lev_s[1:] != lev_s[:-1]
+            np.not_equal(bin_e[1:], bin_e[:-1], out=new[1:])
+        new[starts[starts < n_e]] = True
         rs = np.flatnonzero(new)
-        cf = cnt_s.astype(np.float64)
-        lab = lab_s.astype(bool)
-        pos = np.add.reduceat(np.where(lab, cf, 0.0), rs) if n_e else np.zeros(0)
-        neg = np.add.reduceat(np.where(lab, 0.0, cf), rs) if n_e else np.zeros(0)
-        lev_r = lev_s[rs]
-        bin_r = bin_s[rs]
-        starts = np.searchsorted(lev_r, np.arange(L))
-        above = None
-        if threshold is not None:
-            kt = t.threshold_bin(threshold)
-            above = bin_r >= kt
+        del new
+        lab = lab_e.astype(bool)
+        cf = cnt_e.astype(np.int64)
+        pos = np.add.reduceat(np.where(lab, cf, 0), rs) if n_e else np.zeros(0, np.int64)
+        neg = np.add.reduceat(np.where(lab, 0, cf), rs) if n_e else np.zeros(0, np.int64)
+        del cf
+        hi = int(max(pos.max(), neg.max())) if n_e else 0
+        pos, neg = pos.astype(uint_dtype(hi)), neg.astype(uint_dtype(hi))
+        bin_r = bin_e[rs]
+        starts = np.searchsorted(rs, starts)
         if t.full:
-            vals = t.values
-
-            def p_fn():
-                return vals[bin_r]
-
-            def lp_fn():
-                return _logit(vals[bin_r])
-
-            return Segments(starts, neg, pos, exact=True, above=above, p=p_fn, lp=lp_fn,
-                            labels=grouping.levels)
-        ps = t.psum if perm is None else t.psum[perm]
-        tot = pos + neg
+            return Segments(starts, neg, pos, exact=True, bins=bin_r, threshold_bin=kt,
+                            bin_values=t.values, labels=grouping.levels)
+        tot = pos.astype(np.float64) + neg
 
         def sums(cols, label=None):
             w = ps[:, cols] if label is None else np.where(
@@ -954,8 +1321,8 @@ class Summary:
         def mom_fn(label):
             return sums([0, 1, 2, 3], label)
 
-        return Segments(starts, neg, pos, exact=False, above=above, p=p_fn, lp=lp_fn,
-                        moments=mom_fn, labels=grouping.levels)
+        return Segments(starts, neg, pos, exact=False, bins=bin_r, threshold_bin=kt, p=p_fn,
+                        lp=lp_fn, moments=mom_fn, labels=grouping.levels)
 
     # ------------------------------------------------------------------ resolution
     def coarsen(self, edges: np.ndarray | int, thresholds: Sequence[float] = ()) -> Summary:
@@ -1178,10 +1545,13 @@ def merge_summaries(summaries: Sequence[Summary]) -> Summary:
             np.add.at(events, m, s.events)
     scores = {}
     for v, t0 in first.scores.items():
-        if t0.full:
-            values = np.unique(np.concatenate([s.scores[v].values for s in summaries]))
-            parts = [_remap_table(s.scores[v], m, C, np.searchsorted(values, s.scores[v].values),
-                                  values, None) for s, m in zip(summaries, maps, strict=True)]
+        tabs = [s.scores[v] for s in summaries]
+        if t0.full and all(t.one_per_bin for t in tabs):
+            scores[v] = _merge_distinct(tabs, maps, C)
+        elif t0.full:
+            values, bin_maps = _union_values([t.values for t in tabs])
+            parts = [_remap_table(t, m, C, bm, values, None)
+                     for t, m, bm in zip(tabs, maps, bin_maps, strict=True)]
             scores[v] = _combine_tables(parts, C, values, None)
         else:
             parts = [_remap_table(s.scores[v], m, C, None, None, t0.edges)
@@ -1245,14 +1615,14 @@ def summarize_arrays(*, y_true=None, scores: Mapping[str, Any] | None = None,
     cell, comp = _encode_rows(codes, n_rows)
     C = comp.shape[0]
     cells = CellIndex(tuple(names), tuple(cats), comp)
-    n = np.bincount(cell, minlength=C).astype(np.int64)
+    n = bincount(cell, minlength=C)
     y = None
     events = None
     if y_true is not None:
         y = np.asarray(y_true)
         if y.dtype != bool:
             y = y.astype(bool)
-        events = np.bincount(cell, weights=y, minlength=C).astype(np.int64)
+        events = bincount(cell[y], minlength=C)
     tables = {}
     row_entry = {}
     for v, sv in scores.items():
@@ -1275,7 +1645,7 @@ def summarize_arrays(*, y_true=None, scores: Mapping[str, Any] | None = None,
         else:
             c, cat = _codes(x)
             cnt = np.zeros((C, len(cat) + 1), dtype=np.int64)
-            np.add.at(cnt, (cell, np.where(c < 0, len(cat), c)), 1)
+            np.add.at(cnt, (cell, np.where(c < 0, len(cat), c.astype(np.int64))), 1)
             feats[str(k)] = CategoricalFeature(cat, cnt)
     cl = None
     if clusters is not None:
@@ -1303,7 +1673,7 @@ def _codes(values: Any) -> tuple[np.ndarray, tuple[str, ...]]:
     if not isinstance(s.dtype, pd.CategoricalDtype):
         s = s.astype("string").astype("category")
     cats = tuple(str(c) for c in s.cat.categories)
-    return s.cat.codes.to_numpy().astype(np.int32), cats
+    return np.asarray(s.cat.codes.to_numpy()), cats
 
 
 def summarize(data: Any, spec: Any = None, *, attributes: Sequence[str] | None = None,

@@ -383,7 +383,10 @@ def subgroup_performance(
     parts: list[pd.DataFrame] = []
     extra_parts: list[pd.DataFrame] = []
     kernels: dict[tuple[str, str], Any] = {}
-    segs: dict[str, Any] = {}
+    segs: dict[str, Any] = {}  # kept only for the tests that need rows (calibration LR)
+    keep_segs = heterogeneity and any(s.heterogeneity == "lr_interaction" for s in specs)
+    roc_parts: list[pd.DataFrame] = []
+    cal_parts: list[pd.DataFrame] = []
     for gi, g in enumerate(groupings):
         if not g.levels:  # every row lacks a component: an explicit "no data" row per metric
             for mi, spec in enumerate(specs + extra_specs):
@@ -398,7 +401,8 @@ def subgroup_performance(
                 (parts if spec.name in metrics else extra_parts).append(frame)
             continue
         seg = summary.segments(g, version, threshold=threshold)
-        segs[g.name] = seg
+        if keep_segs:
+            segs[g.name] = seg
         n = seg.n.astype(np.int64)
         ev = seg.n_pos.astype(np.int64)
         for mi, spec in enumerate(specs + extra_specs):
@@ -421,6 +425,10 @@ def subgroup_performance(
                 "design_effect": np.nan, "status": status, "reason": reason,
                 "_g": gi, "_m": mi, "_l": np.arange(len(g.levels))})
             (parts if spec.name in metrics else extra_parts).append(frame)
+        roc_g, cal_g = _curves_of(seg, g, level)
+        roc_parts += roc_g
+        cal_parts += cal_g
+        del seg
     table = pd.concat(parts, ignore_index=True).sort_values(
         ["_m", "_g", "_l"], kind="stable").drop(columns=["_g", "_m", "_l"])
     table = table.reset_index(drop=True)[TABLE_COLUMNS]
@@ -460,7 +468,7 @@ def subgroup_performance(
     fair = _fairness(fair_table, replicates, groupings, level, use_clusters) \
         if fairness else pd.DataFrame(columns=FAIR_COLUMNS)
     goal_frame, verdicts = _goals(table, goals, version, level, proportion_interval)
-    roc, cal = _curves(segs, groupings, level)
+    roc, cal = _curve_frames(roc_parts, cal_parts)
 
     settings = {
         "version": version, "threshold": threshold, "confidence_level": level,
@@ -902,47 +910,90 @@ def _cell_interval(t: pd.DataFrame, row, level: float) -> Interval | None:
 
 
 # ----------------------------------------------------------------------------- curves
-def _curves(segs: Mapping[str, Any], groupings, level: float) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """ROC points (at most ROC_POINTS + 2 per level, at quantiles of the calls) and calibration
-    curves (CALIBRATION_BINS uniform bins of the prediction, Wilson intervals) per level: what
-    the plots draw, so a result keeps no rows."""
+def _roc_points(seg, j: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """ROC points of level ``j``: (fpr, tpr) after each row in descending score order, from
+    (0, 0); more than ROC_POINTS + 2 points are thinned to those at ROC_POINTS + 1 evenly
+    spaced numbers of calls (plus both ends). The level's rows are walked in chunks from the
+    top score down, so no full-length cumulative array is made (counts are integers: chunked
+    cumulative sums are exact)."""
+    a, b = int(seg.starts[j]), int(seg.starts[j] + seg.lengths[j])
+    P, N = float(seg.n_pos[j]), float(seg.n_neg[j])
+    if not (P > 0 and N > 0):
+        return None
+    m = b - a
+    if m + 1 <= ROC_POINTS + 2:
+        neg, pos = (v[::-1] for v in seg.counts(a, b))
+        return (np.concatenate([[0.0], np.cumsum(neg) / N]),
+                np.concatenate([[0.0], np.cumsum(pos) / P]))
+    targets = np.linspace(0, P + N, ROC_POINTS + 1)
+    picks = [np.zeros(1, np.int64)]
+    tp_at, fp_at = [np.zeros(1)], [np.zeros(1)]
+    done = 1 if targets[0] <= 0 else 0  # calls[0] = 0 answers every target <= 0
+    top = b
+    c_pos = c_neg = 0.0
+    while top > a:
+        lo = max(a, top - (1 << 16))
+        neg, pos = (v[::-1] for v in seg.counts(lo, top))
+        cpos = np.cumsum(pos) + c_pos
+        cneg = np.cumsum(neg) + c_neg
+        ctot = cpos + cneg  # sums of integers: exact, as a cumsum of pos + neg would be
+        off = b - top  # calls[off + 1 + i] = ctot[i]
+        end = int(np.searchsorted(targets, ctot[-1], side="right"))
+        if end > done:
+            i = np.searchsorted(ctot, targets[done:end], side="left")
+            picks.append(off + 1 + i)
+            tp_at.append(cpos[i])
+            fp_at.append(cneg[i])
+            done = end
+        if lo == a:
+            picks.append(np.array([m]))
+            tp_at.append(cpos[-1:])
+            fp_at.append(cneg[-1:])
+        c_pos, c_neg = float(cpos[-1]), float(cneg[-1])
+        top = lo
+    pick = np.concatenate(picks)
+    _, first = np.unique(pick, return_index=True)
+    return np.concatenate(fp_at)[first] / N, np.concatenate(tp_at)[first] / P
+
+
+def _curves_of(seg, g, level: float) -> tuple[list[pd.DataFrame], list[pd.DataFrame]]:
+    """ROC points and calibration curves (CALIBRATION_BINS uniform bins of the prediction,
+    Wilson intervals) of every level of one grouping: what the plots draw, so a result keeps
+    no rows. Calibration sums are taken over all levels at once, chunk by chunk."""
     from rwe.stats import proportion_ci
 
     roc_parts, cal_parts = [], []
-    for g in groupings:
-        seg = segs.get(g.name)
-        if seg is None:
+    nb = CALIBRATION_BINS
+    S = seg.n_segments
+    sums = np.zeros((S * nb, 3))
+    for a, b, s0, ids in seg.rows():
+        neg, pos = seg.counts(a, b)
+        p = seg.p_rows(a, b)
+        eb = np.clip((p * nb).astype(int), 0, nb - 1)
+        code = eb + nb * (s0 if ids is None else s0 + ids)
+        tot = neg + pos
+        for c, w in enumerate((tot, pos, p * tot)):
+            sums[:, c] += np.bincount(code, weights=w, minlength=S * nb)
+    sums = sums.reshape(S, nb, 3)
+    for j, lev in enumerate(g.levels):
+        pts = _roc_points(seg, j)
+        if pts is not None:
+            roc_parts.append(pd.DataFrame({"group": g.name, "level": lev, "fpr": pts[0],
+                                           "tpr": pts[1]}))
+        n_b, e_b, p_b = sums[j, :, 0], sums[j, :, 1], sums[j, :, 2]
+        ok = n_b > 0
+        if not ok.any():
             continue
-        for j, lev in enumerate(g.levels):
-            a, b = seg.starts[j], seg.starts[j] + seg.lengths[j]
-            neg, pos = seg.neg[a:b][::-1], seg.pos[a:b][::-1]  # descending score
-            P, N = pos.sum(), neg.sum()
-            if P > 0 and N > 0:
-                tpr = np.concatenate([[0.0], np.cumsum(pos) / P])
-                fpr = np.concatenate([[0.0], np.cumsum(neg) / N])
-                if tpr.size > ROC_POINTS + 2:
-                    calls = np.concatenate([[0.0], np.cumsum(pos + neg)])
-                    pick = np.unique(np.searchsorted(
-                        calls, np.linspace(0, calls[-1], ROC_POINTS + 1)))
-                    pick = np.unique(np.concatenate([[0], pick, [tpr.size - 1]]))
-                    tpr, fpr = tpr[pick], fpr[pick]
-                roc_parts.append(pd.DataFrame({"group": g.name, "level": lev, "fpr": fpr,
-                                               "tpr": tpr}))
-            p = seg.p[a:b]
-            tot = seg.neg[a:b] + seg.pos[a:b]
-            eb = np.clip((p * CALIBRATION_BINS).astype(int), 0, CALIBRATION_BINS - 1)
-            n_b = np.bincount(eb, weights=tot, minlength=CALIBRATION_BINS)
-            e_b = np.bincount(eb, weights=seg.pos[a:b], minlength=CALIBRATION_BINS)
-            p_b = np.bincount(eb, weights=p * tot, minlength=CALIBRATION_BINS)
-            ok = n_b > 0
-            if not ok.any():
-                continue
-            ci = proportion_ci(e_b[ok], n_b[ok], confidence_level=level)
-            cal_parts.append(pd.DataFrame({
-                "group": g.name, "level": lev, "bin": np.flatnonzero(ok),
-                "n": n_b[ok].astype(np.int64), "events": e_b[ok].astype(np.int64),
-                "mean_predicted": p_b[ok] / n_b[ok], "observed": e_b[ok] / n_b[ok],
-                "ci_low": np.atleast_1d(ci.low), "ci_high": np.atleast_1d(ci.high)}))
+        ci = proportion_ci(e_b[ok], n_b[ok], confidence_level=level)
+        cal_parts.append(pd.DataFrame({
+            "group": g.name, "level": lev, "bin": np.flatnonzero(ok),
+            "n": n_b[ok].astype(np.int64), "events": e_b[ok].astype(np.int64),
+            "mean_predicted": p_b[ok] / n_b[ok], "observed": e_b[ok] / n_b[ok],
+            "ci_low": np.atleast_1d(ci.low), "ci_high": np.atleast_1d(ci.high)}))
+    return roc_parts, cal_parts
+
+
+def _curve_frames(roc_parts, cal_parts) -> tuple[pd.DataFrame, pd.DataFrame]:
     roc = pd.concat(roc_parts, ignore_index=True) if roc_parts else pd.DataFrame(
         columns=ROC_COLUMNS)
     cal = pd.concat(cal_parts, ignore_index=True) if cal_parts else pd.DataFrame(
