@@ -345,6 +345,16 @@ def _semantic_messages(p: Protocol) -> Iterator[tuple[Loc, str]]:
             else:
                 yield from metric_ok(("performance", "goals", i, "metric"), g.metric)
         yield from version_ok(("performance", "goals", i, "version"), g.version)
+        if g.metric in known and g.description:
+            hib = get_metric(g.metric).higher_is_better
+            weak, strict = (">=", ">") if hib is not False else ("<=", "<")
+            if weak in g.description or {">=": "≥", "<=": "≤"}[weak] in g.description:
+                yield ("performance", "goals", i, "description"), (
+                    f"the description says '{weak}' but a goal is met only when the "
+                    f"{'lower' if hib is not False else 'upper'} confidence bound is strictly "
+                    f"'{strict}' the goal (the one-sided test of H0: {g.metric} "
+                    f"{'<=' if hib is not False else '>='} goal); write '{strict}' so the "
+                    "rule shown is the rule applied")
         rng = get_metric(g.metric).valid_range if g.metric in known else None
         if rng is not None and not rng[0] <= g.goal <= rng[1]:
             yield ("performance", "goals", i, "goal"), (

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -854,7 +855,7 @@ def _goals(table: pd.DataFrame, goals: list[Any], version: str, level: float,
             t["estimate"].to_numpy(dtype=float), t["ci_low"].to_numpy(dtype=float),
             t["ci_high"].to_numpy(dtype=float), target, higher_is_better=bool(hib),
             not_evaluable=ne, unreachable=unreach)
-        f = pd.DataFrame({"goal_id": vid, "metric": m, "scope": scope,
+        f = pd.DataFrame({"goal_id": vid, "version": version, "metric": m, "scope": scope,
                           "group": t["group"].to_numpy(), "level": t["level"].to_numpy(),
                           "n": t["n"].to_numpy(), "events": t["events"].to_numpy(),
                           "goal": target, "estimate": t["estimate"].to_numpy(dtype=float),
@@ -1126,4 +1127,34 @@ def subgroup_performance_from_protocol(protocol, data=None, **overrides
         heterogeneity_alpha=getattr(perf, "heterogeneity_alpha", 0.05), goals=goals or None,
     )
     kwargs.update(overrides)
-    return subgroup_performance(data, **kwargs)
+    main_version = kwargs.get("version") or (data.versions[0] if isinstance(data, Summary)
+                                             else data.primary_version)
+    mine = [g for g in goals if g.get("version") in (None, main_version)]
+    others: dict[str, list] = {}
+    for g in goals:
+        if g.get("version") not in (None, main_version):
+            others.setdefault(str(g["version"]), []).append(g)
+    if "goals" not in overrides:
+        kwargs["goals"] = mine or None
+    result = subgroup_performance(data, **kwargs)
+    if not others or "goals" in overrides:
+        return result
+    # goals tagged with another model version are judged on that version's scores
+    extra_goals, extra_verdicts, extra_findings = [result.goals], list(result.verdicts), []
+    for v, gs in others.items():
+        metrics = tuple(dict.fromkeys(g["metric"] for g in gs))
+        r = subgroup_performance(data, **{**kwargs, "version": v, "metrics": metrics,
+                                          "goals": gs, "fairness": False,
+                                          "heterogeneity": False})
+        extra_goals.append(r.goals)
+        extra_verdicts += r.verdicts
+        extra_findings += [f for f in r.findings if f.code.startswith("subgroups.goal")]
+    order = {vid: i for i, vid in enumerate(
+        verdict_id("subgroups", "goal", {"metric": g["metric"], "goal": float(g["goal"]),
+                                         "scope": g.get("scope") or "overall",
+                                         "version": g.get("version")}, label=g["metric"])
+        for g in goals)}
+    extra_verdicts.sort(key=lambda v: order.get(v.id, len(order)))
+    return replace(result, goals=pd.concat(extra_goals, ignore_index=True),
+                   verdicts=tuple(extra_verdicts),
+                   findings=result.findings + tuple(extra_findings))

@@ -33,7 +33,7 @@ HET_COLUMNS = ["group", "metric", "test", "statistic", "df", "pvalue", "pvalue_a
 FAIR_COLUMNS = ["group", "n_attributes", "metric", "definition", "gap", "ci_low", "ci_high",
                 "ci_level", "ci_method", "level_max", "level_min", "levels_compared",
                 "resamples_dropped", "reason"]
-GOAL_COLUMNS = ["goal_id", "metric", "scope", "group", "level", "n", "events", "goal",
+GOAL_COLUMNS = ["goal_id", "version", "metric", "scope", "group", "level", "n", "events", "goal",
                 "estimate", "bound", "bound_side", "status", "reason"]
 ROC_COLUMNS = ["group", "level", "fpr", "tpr"]
 CALIBRATION_COLUMNS = ["group", "level", "bin", "n", "events", "mean_predicted", "observed",
@@ -70,8 +70,10 @@ class SubgroupPerformanceResult(ResultMixin):
         ``group, n_attributes, metric, definition, gap, ci_low, ci_high, ci_level, ci_method,
         level_max, level_min, levels_compared, resamples_dropped, reason``.
     goals : pandas.DataFrame
-        Every judged cell of every goal: ``goal_id, metric, scope, group, level, n, events,
-        goal, estimate, bound, bound_side, status, reason``.
+        Every judged cell of every goal: ``goal_id, version, metric, scope, group, level, n,
+        events, goal, estimate, bound, bound_side, status, reason`` (``version``: the model
+        version whose scores were judged; from a protocol, a goal tagged with another version
+        is judged on that version's scores).
     verdicts : tuple of Verdict
         One per goal (stable id, status pass / fail / not_evaluable / not_evaluated).
     findings : tuple of Finding

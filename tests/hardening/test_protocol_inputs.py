@@ -286,3 +286,19 @@ def test_a_value_reached_twice_through_an_alias_is_reported_twice(ws):
     assert info.value.messages == [
         f"{p}:{line}: performance.goals[{i}].goal: a goal for sensitivity must lie in [0, 1], "
         "got 1.5" for i in (0, 1)]
+
+
+def test_a_goal_description_that_contradicts_the_rule_is_refused(tmp_path):
+    from pathlib import Path
+
+    from rwe.exceptions import ProtocolError
+    from rwe.protocol import load_protocol
+
+    src = Path("protocols/demo.yaml").read_text().replace(
+        "lower 95% bound > 0.75, overall", "lower 95% bound >= 0.75, overall")
+    p = tmp_path / "demo.yaml"
+    p.write_text(src)
+    with pytest.raises(ProtocolError) as info:
+        load_protocol(p)
+    msg = str(info.value)
+    assert "performance.goals[0].description" in msg and "strictly '>'" in msg

@@ -136,3 +136,40 @@ def test_an_attribute_without_values_never_lets_a_goal_pass():
     assert "no row has a value of race" in row["reason"]
     v = res.verdicts[0]
     assert v.status == "not_evaluable" and v.counts["not_evaluable"] == 1
+
+
+def test_from_protocol_judges_a_goal_on_the_version_it_names(tmp_path):
+    """A goal tagged with the candidate version is judged on the candidate's scores (issue:
+    a goal tagged v2 was judged on v1's scores and reported met)."""
+    from pathlib import Path
+
+    import yaml
+
+    from rwe.protocol import load_protocol
+    from rwe.subgroups import subgroup_performance_from_protocol
+
+    d = yaml.safe_load(Path("protocols/demo.yaml").read_text())
+    d["data"]["path"] = str((__import__("pathlib").Path("protocols") / d["data"]["path"])
+                            .resolve())
+    d["data"]["reference_rows"] = None
+    d["performance"]["goals"] = [
+        {"metric": "auroc", "goal": 0.8, "scope": "overall", "version": "1.0"},
+        {"metric": "auroc", "goal": 0.8, "scope": "overall", "version": "1.1"}]
+    d["subgroups"] = {"attributes": ["sex"], "intersections": []}
+    d["population"] = {}
+    for k in ("drift", "change_control"):
+        d.pop(k, None)
+    p = tmp_path / "p.yaml"
+    p.write_text(yaml.safe_dump(d))
+    proto = load_protocol(p)
+    res = subgroup_performance_from_protocol(proto, fairness=False)
+    g = res.goals.set_index("version")
+    assert set(g.index) == {"1.0", "1.1"}
+    ev = proto.load_data()
+    from sklearn.metrics import roc_auc_score
+
+    for v, col in (("1.0", "score_v1_0"), ("1.1", "score_v1_1")):
+        assert g.loc[v, "estimate"] == pytest.approx(roc_auc_score(ev.y_true, ev.frame[col]),
+                                                     rel=1e-12)
+    assert [v.status for v in res.verdicts] == ["pass", "pass"]
+    assert len({v.id for v in res.verdicts}) == 2
