@@ -1,9 +1,11 @@
 """Coverage of fairness-gap intervals (max - min of subgroup proportions), by simulation.
 
 Not a speed benchmark: the study behind a method choice (stop note of 2026-11-23). rwe
-reports the gap of a metric across a grouping's levels (``SubgroupPerformanceResult.fairness``) with a
-percentile bootstrap interval of max - min. This script compares its coverage of the true
-gap with the basic, bias-corrected (BC) and fixed-observed-pair bootstrap intervals, for
+reports the gap of a metric across a grouping's levels (``SubgroupPerformanceResult.fairness``)
+with a simultaneous interval from Bonferroni-adjusted Newcombe pairwise differences (since
+2026-12-01; before, a percentile bootstrap interval of max - min). This script compares the
+coverage of the true gap by the simultaneous interval with the percentile, basic,
+bias-corrected (BC) and fixed-observed-pair bootstrap intervals, for
 binomial levels (a sensitivity per subgroup). Each level's positives are resampled
 parametrically, which is what the Poisson bootstrap does to a level's counts in
 distribution. Results are in benchmarks/README.md.
@@ -46,12 +48,33 @@ def coverage(n, p, *, datasets: int, boot: int, level: float = 0.95, seed: int =
     i, j = ph.argmax(1), ph.argmin(1)
     diff = rep[idx, :, i] - rep[idx, :, j]
     f_lo, f_hi = np.quantile(diff, [a, 1 - a], axis=1)
+    s_lo, s_hi = simultaneous(n, ph, level)
     return {"gap": theta, "mean_estimate": float(est.mean()),
+            "simultaneous": covers(s_lo, s_hi),
+            "simultaneous_contains_estimate": float(np.mean((s_lo <= est) & (est <= s_hi))),
+            "simultaneous_width": float(np.mean(s_hi - s_lo)),
             "percentile": covers(lo, hi), "estimate_below_interval": float(np.mean(est < lo)),
             "percentile_width": float(np.mean(hi - lo)),
             "basic": covers(np.maximum(2 * est - hi, 0), 2 * est - lo),
             "bc": covers(bc_lo, bc_hi),
             "fixed_pair": covers(f_lo, f_hi), "fixed_pair_width": float(np.mean(f_hi - f_lo))}
+
+
+def simultaneous(n, ph, level):
+    """rwe's gap interval: Newcombe's hybrid score interval for every ordered pair of levels
+    at level 1 - alpha / C(k, 2), gap interval [max(0, max L), max U] (rwe.subgroups)."""
+    from rwe.stats import proportion_ci
+
+    k = ph.shape[1]
+    alpha = (1 - level) / (k * (k - 1) / 2)
+    nn = np.broadcast_to(np.asarray(n, dtype=float), ph.shape)
+    ci = proportion_ci(ph * nn, nn, confidence_level=1 - alpha)
+    lo, hi = np.asarray(ci.low), np.asarray(ci.high)
+    d = ph[:, :, None] - ph[:, None, :]
+    low = d - np.sqrt((ph - lo)[:, :, None] ** 2 + (hi - ph)[:, None, :] ** 2)
+    high = d + np.sqrt((hi - ph)[:, :, None] ** 2 + (ph - lo)[:, None, :] ** 2)
+    off = ~np.eye(k, dtype=bool)
+    return (np.maximum(0, low[:, off].max(1)), high[:, off].max(1))
 
 
 SCENARIOS = {
@@ -73,7 +96,9 @@ def main() -> None:
         for p in ps:
             r = coverage(n, p, datasets=args.datasets, boot=args.boot)
             print(f"  true gap {r['gap']:.3f} (mean estimate {r['mean_estimate']:.3f}): "
-                  f"percentile {r['percentile']:.3f} (estimate below it "
+                  f"simultaneous {r['simultaneous']:.3f} (contains estimate "
+                  f"{r['simultaneous_contains_estimate']:.3f}, width "
+                  f"{r['simultaneous_width']:.3f}), percentile {r['percentile']:.3f} (estimate below it "
                   f"{r['estimate_below_interval']:.3f}, width {r['percentile_width']:.3f}), "
                   f"basic {r['basic']:.3f}, BC {r['bc']:.3f}, fixed pair "
                   f"{r['fixed_pair']:.3f} (width {r['fixed_pair_width']:.3f})")

@@ -274,11 +274,11 @@ def subgroup_performance(
     Poisson(1) weight per patient with clusters; each metric on the bins it needs.
 
     *Fairness.* Gaps follow fairlearn's ``MetricFrame.difference()`` (max - min across the
-    levels of a grouping) for sensitivity (equal opportunity), FPR and calibration slope;
-    intervals are percentile intervals of the same gap over bootstrap replicates; replicates
-    in which a level has no estimate are dropped and counted (``resamples_dropped``). The
-    max - min of noisy estimates is biased upwards, so the interval describes the size of the
-    observed gap; a test of equality is the heterogeneity test.
+    levels of a grouping) for sensitivity (equal opportunity), FPR and calibration slope,
+    with a simultaneous interval built from Bonferroni-adjusted pairwise differences
+    (Newcombe's hybrid score interval for proportions, Wald for slopes; see ``_fairness``):
+    it always contains the estimated gap and covers the true gap with probability >= the
+    confidence level (conservative). A test of equality is the heterogeneity test.
 
     *Goals.* Judged on the confidence bound (:func:`rwe.stats.judge_goal`): a cell passes when
     its lower bound exceeds the goal (upper bound below it for lower-is-better metrics);
@@ -327,7 +327,7 @@ def subgroup_performance(
             raise InvalidParameterError(f"{name} must be 'auto', True or False, got {v!r}")
     goals = list(goals) if goals else []
     attrs = list(dict.fromkeys(a for g in groupings_by for a in g))
-    need_boot = ci_method == "bootstrap" or fairness
+    need_boot = ci_method == "bootstrap"
 
     if isinstance(data, Summary):
         summary = data
@@ -443,9 +443,8 @@ def subgroup_performance(
     boot_info: dict[str, Any] = {}
     replicates: dict[str, dict[str, np.ndarray]] = {}
     nonempty = [g for g in groupings if g.levels]
-    boot_groupings = nonempty if boot_specs else [g for g in groupings[1:]
-                                                  if len(g.levels) >= 2]
-    want = {s.name: s for s in boot_specs + fair_specs}
+    boot_groupings = nonempty
+    want = {s.name: s for s in boot_specs}
     if want and boot_groupings:
         replicates, boot_info = bootstrap_replicates(
             summary, boot_groupings, list(want.values()), version=version,
@@ -466,7 +465,8 @@ def subgroup_performance(
         if heterogeneity else pd.DataFrame(columns=HET_COLUMNS)
     fair_table = pd.concat([table] + [p[TABLE_COLUMNS] for p in extra_parts],
                            ignore_index=True) if extra_parts else table
-    fair = _fairness(fair_table, replicates, groupings, level, use_clusters) \
+    fair = _fairness(fair_table, kernels, groupings, level, proportion_interval, summary,
+                     version, threshold, cl_int) \
         if fairness else pd.DataFrame(columns=FAIR_COLUMNS)
     goal_frame, verdicts = _goals(table, goals, version, level, proportion_interval)
     roc, cal = _curve_frames(roc_parts, cal_parts)
@@ -513,10 +513,8 @@ def _cluster_adjust(table: pd.DataFrame, summary: Summary, groupings, specs, ver
 
     cl = summary.clusters
     t = summary.score_table(version)
-    ebin = t.bin[cl.row_entry[version]]
-    lab = cl.label.astype(bool)
-    above = (t.values[ebin] >= threshold) if t.full else (ebin >= t.threshold_bin(threshold))
-    cells = {"tp": lab & above, "fn": lab & ~above, "fp": ~lab & above, "tn": ~lab & ~above}
+    cells = _row_cells(summary, version, threshold)
+    ebin, lab = cells["_bin"], cells["_label"]
     key = {(gr, lev, m): i for i, (gr, lev, m) in
            enumerate(zip(table["group"], table["level"], table["metric"], strict=True))}
     low = table["ci_low"].to_numpy(copy=True)
@@ -721,11 +719,32 @@ def _calibration_lr(seg, idx):
 
 
 # ----------------------------------------------------------------------------- fairness
-def _fairness(table, replicates, groupings, level, clusters):
+def _fairness(table, kernels, groupings, level, proportion_interval, summary, version,
+              threshold, clustered):
+    """Fairness gaps max - min across the usable levels with a simultaneous interval.
+
+    For ``k`` levels, every ordered pair (i, j) gets an interval for ``theta_i - theta_j`` at
+    level ``1 - alpha / C(k, 2)`` (Bonferroni): Newcombe's hybrid score interval for two
+    independent proportions [1]_ from the levels' Wilson bounds (with the clustered
+    effective sample size when patients repeat), the Wald interval from the two standard
+    errors for calibration slopes. The gap interval is ``[max(0, max L_ij), max U_ij]``: when
+    all pairwise intervals cover (probability >= 1 - alpha), every ``L_ij <= theta_i - theta_j
+    <= G`` and ``U_ab >= G`` for the true extreme pair, so it covers the true gap ``G``; and
+    it contains the estimated gap, since each pairwise interval contains its estimate. It is
+    conservative (Bonferroni), exact in the counts (no resampling, no binning).
+
+    References
+    ----------
+    .. [1] Newcombe RG. Interval estimation for the difference between independent
+       proportions: comparison of eleven methods. Stat Med 1998;17(8):873-890 (method 10).
+    """
+    from scipy.special import ndtri
+
+    from rwe.stats import cluster_ratio_variance, wilson_effective
+
     rows = []
-    a = (1 - level) / 2
-    method = "cluster-bootstrap-percentile" if clusters else "bootstrap-percentile"
     ok = _usable(table)
+    cells = None
     for m in FAIRNESS_METRICS:
         for g in groupings[1:]:
             sel = (table["group"] == g.name).to_numpy() & (table["metric"] == m).to_numpy()
@@ -738,35 +757,61 @@ def _fairness(table, replicates, groupings, level, clusters):
             if len(use) < 2:
                 rows.append({**base, "gap": math.nan, "ci_low": math.nan, "ci_high": math.nan,
                              "ci_method": None, "level_max": None, "level_min": None,
-                             "resamples_dropped": 0,
                              "reason": "fewer than 2 sufficient levels"})
                 continue
+            idx = np.array([g.levels.index(lev) for lev in use["level"]])
             est = use["estimate"].to_numpy(dtype=float)
-            gap = float(est.max() - est.min())
-            lo = hi = math.nan
-            meth = None
-            reason = None
-            dropped = 0
-            if m in replicates and g.name in replicates[m]:
-                idx = [g.levels.index(lev) for lev in use["level"]]
-                r = replicates[m][g.name][:, idx]
-                rg = r.max(1) - r.min(1)
-                good = np.isfinite(rg)
-                dropped = int((~good).sum())
-                rg = rg[good]
-                if rg.size:
-                    lo, hi = (float(v) for v in np.quantile(rg, [a, 1 - a]))
-                    meth = method
-                if dropped:
-                    reason = (f"{dropped} of {len(good)} resamples without an estimate in some "
-                              "level were dropped")
+            k = len(idx)
+            alpha = (1 - level) / (k * (k - 1) / 2)
+            lv = kernels[(g.name, m)]
+            if m == "calibration_slope":
+                se = np.asarray(lv.extras["se"], dtype=float)[idx]
+                half = ndtri(1 - alpha / 2) * np.sqrt(se[:, None] ** 2 + se[None, :] ** 2)
+                d = est[:, None] - est[None, :]
+                low, high = d - half, d + half
+                method = "simultaneous-wald"
             else:
-                reason = "no bootstrap interval for this metric's gap (point estimate only)"
-            rows.append({**base, "gap": gap, "ci_low": lo, "ci_high": hi, "ci_method": meth,
+                x = np.asarray(lv.extras["count"], dtype=float)[idx]
+                n = np.asarray(lv.extras["nobs"], dtype=float)[idx]
+                deff = np.ones(k)
+                method = f"simultaneous-newcombe-{proportion_interval}"
+                if clustered:
+                    from rwe.metrics import get_metric
+
+                    if cells is None:
+                        cells = _row_cells(summary, version, threshold)
+                    spec = get_metric(m)
+                    num = np.logical_or.reduce([cells[c] for c in spec.confusion[0]])
+                    den = np.logical_or.reduce([cells[c] for c in spec.confusion[1]])
+                    deff = cluster_ratio_variance(num, den, summary.clusters.patient,
+                                                  g.cell_to_level[summary.clusters.cell],
+                                                  len(g.levels))[3][idx]
+                    method += "-cluster"
+                ci = wilson_effective(x, n, deff, confidence_level=1 - alpha,
+                                      method=proportion_interval)
+                lo_, hi_ = np.atleast_1d(ci.low), np.atleast_1d(ci.high)
+                d = est[:, None] - est[None, :]
+                low = d - np.sqrt((est - lo_)[:, None] ** 2 + (hi_ - est)[None, :] ** 2)
+                high = d + np.sqrt((hi_ - est)[:, None] ** 2 + (est - lo_)[None, :] ** 2)
+            off = ~np.eye(k, dtype=bool)
+            gap = float(est.max() - est.min())
+            rows.append({**base, "gap": gap, "ci_low": max(0.0, float(low[off].max())),
+                         "ci_high": float(high[off].max()), "ci_method": method,
                          "level_max": use["level"].iloc[int(est.argmax())],
                          "level_min": use["level"].iloc[int(est.argmin())],
-                         "resamples_dropped": dropped, "reason": reason})
+                         "reason": None})
     return pd.DataFrame(rows, columns=FAIR_COLUMNS)
+
+
+def _row_cells(summary: Summary, version: str, threshold: float) -> dict[str, np.ndarray]:
+    """Confusion cell of every row, from the summary's transient patient index."""
+    cl = summary.clusters
+    t = summary.score_table(version)
+    ebin = t.bin[cl.row_entry[version]]
+    lab = cl.label.astype(bool)
+    above = (t.values[ebin] >= threshold) if t.full else (ebin >= t.threshold_bin(threshold))
+    return {"tp": lab & above, "fn": lab & ~above, "fp": ~lab & above, "tn": ~lab & ~above,
+            "_bin": ebin, "_label": lab}
 
 
 # ----------------------------------------------------------------------------- goals

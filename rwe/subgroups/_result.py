@@ -31,8 +31,7 @@ TABLE_COLUMNS = ["group", "n_attributes", "level", "n", "events", "metric", "est
 HET_COLUMNS = ["group", "metric", "test", "statistic", "df", "pvalue", "pvalue_adjusted",
                "method", "i2", "levels", "multiplicity"]
 FAIR_COLUMNS = ["group", "n_attributes", "metric", "definition", "gap", "ci_low", "ci_high",
-                "ci_level", "ci_method", "level_max", "level_min", "levels_compared",
-                "resamples_dropped", "reason"]
+                "ci_level", "ci_method", "level_max", "level_min", "levels_compared", "reason"]
 GOAL_COLUMNS = ["goal_id", "version", "metric", "scope", "group", "level", "n", "events", "goal",
                 "estimate", "bound", "bound_side", "status", "reason"]
 ROC_COLUMNS = ["group", "level", "fpr", "tpr"]
@@ -68,7 +67,7 @@ class SubgroupPerformanceResult(ResultMixin):
         multiplicity``.
     fairness : pandas.DataFrame
         ``group, n_attributes, metric, definition, gap, ci_low, ci_high, ci_level, ci_method,
-        level_max, level_min, levels_compared, resamples_dropped, reason``.
+        level_max, level_min, levels_compared, reason``.
     goals : pandas.DataFrame
         Every judged cell of every goal: ``goal_id, version, metric, scope, group, level, n,
         events, goal, estimate, bound, bound_side, status, reason`` (``version``: the model

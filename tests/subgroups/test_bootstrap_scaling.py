@@ -39,8 +39,8 @@ def _cells(ev, by):
 
 
 @pytest.mark.parametrize("kw, max_bins", [
-    (dict(metrics=("sensitivity",)), 2),                                   # gaps: threshold split
-    (dict(metrics=("sensitivity", "calibration_slope")), 258),             # + calibration bins
+    (dict(metrics=("sensitivity",), ci_method="bootstrap"), 2),           # threshold split
+    (dict(metrics=("sensitivity", "calibration_slope"), ci_method="bootstrap"), 258),  # + cal
     (dict(metrics=("sensitivity", "auroc"), ci_method="bootstrap"), 2049),  # AUROC: score bins
 ])
 def test_bootstrap_counts_are_linear_in_levels_not_joint_cells(monkeypatch, kw, max_bins):

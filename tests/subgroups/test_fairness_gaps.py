@@ -27,8 +27,9 @@ def test_fairness_gap_equals_fairlearn_difference(flchain_ev, flchain_frame):
         f = rep.fairness[rep.fairness["group"] == name].set_index("metric")
         assert_allclose(f.loc["sensitivity", "gap"], diff["recall"], rtol=1e-12)
         assert_allclose(f.loc["fpr", "gap"], diff["fpr"], rtol=1e-12)
-        assert f.loc["sensitivity", "ci_low"] <= f.loc["sensitivity", "ci_high"]
-        assert f.loc["sensitivity", "ci_method"] == "bootstrap-percentile"
+        for m in ("sensitivity", "fpr"):  # the interval always contains the gap
+            assert f.loc[m, "ci_low"] <= f.loc[m, "gap"] <= f.loc[m, "ci_high"]
+        assert f.loc["sensitivity", "ci_method"] == "simultaneous-newcombe-wilson"
 
 
 def test_fairness_ci_deterministic_and_excludes_insufficient():
@@ -103,7 +104,7 @@ def test_heterogeneity_detects_a_real_difference():
     assert f["level_min"] == "Black" and f["ci_low"] > 0.2
 
 
-def test_calibration_slope_gap_has_bootstrap_interval_and_binned_fit_matches_glm():
+def test_calibration_slope_gap_has_an_interval_and_binned_fit_matches_glm():
     import statsmodels.api as sm
 
     df = synthetic_frame(3000, seed=10)
@@ -113,7 +114,8 @@ def test_calibration_slope_gap_has_bootstrap_interval_and_binned_fit_matches_glm
     t = rep.table.query("group == 'sex'").set_index("level")["estimate"]
     assert_allclose(f["gap"], abs(t["F"] - t["M"]), rtol=1e-12)
     assert f["ci_low"] <= f["gap"] <= f["ci_high"] or f["ci_low"] > 0
-    assert f["ci_method"] == "bootstrap-percentile"
+    assert f["ci_method"] == "simultaneous-wald"
+    assert f["ci_low"] <= f["gap"] <= f["ci_high"]
     # the binned Newton fit used inside the bootstrap reproduces the row-level GLM slope
     p = df["score"].to_numpy()
     lp = np.log(p / (1 - p))
@@ -159,3 +161,41 @@ def test_perfect_separation_level_is_defined_and_not_tested():
     assert "perfect separation" in r["reason"]
     h = rep.heterogeneity.iloc[0]
     assert np.isnan(h["pvalue"]) and h["method"].startswith("not tested: a level has zero")
+
+
+def test_gap_interval_contains_the_estimate_and_covers_the_true_gap():
+    """Four groups of binomial sensitivities (true gap 0.10): the simultaneous interval
+    contains every estimated gap and covers the true gap at least at its nominal level (the
+    construction is conservative); the old bootstrap percentile interval of max - min could
+    exclude its own estimate. Vectorized over 2000 replicates through the kernel (one segment
+    per replicate and level)."""
+    from rwe.metrics import get_metric
+    from rwe.metrics._registry import KernelContext
+    from rwe.stats.summaries import Segments
+    from rwe.subgroups._performance import _fairness
+
+    rng = np.random.default_rng(99)
+    R, true = 2000, np.array([0.80, 0.80, 0.75, 0.70])
+    n = np.array([60, 150, 90, 120])
+    x = rng.binomial(n, true, size=(R, 4))
+    # one segment per (replicate, level): two rows, below / at-or-above the threshold
+    neg = np.zeros(R * 4 * 2)
+    pos = np.stack([n - x, x], axis=-1).reshape(-1).astype(float)
+    seg = Segments(np.arange(0, R * 8, 2), neg, pos, exact=False,
+                   above=np.tile([False, True], R * 4))
+    lv = get_metric("sensitivity").kernel(seg, KernelContext(threshold=0.5))
+    est = lv.estimate.reshape(R, 4)
+    covered = contained = 0
+    for r in range(0, R):
+        t = pd.DataFrame({"group": "g", "level": list("abcd"), "metric": "sensitivity",
+                          "estimate": est[r], "status": "ok"})
+        sub = type(lv)(lv.estimate[4 * r:4 * r + 4], lv.low[4 * r:4 * r + 4],
+                       lv.high[4 * r:4 * r + 4], lv.method, lv.reason[4 * r:4 * r + 4],
+                       {k: np.asarray(v)[4 * r:4 * r + 4] for k, v in lv.extras.items()})
+        g = type("G", (), {"name": "g", "levels": tuple("abcd"), "n_attributes": 1})()
+        f = _fairness(t, {("g", "sensitivity"): sub}, [None, g], 0.95, "wilson", None, None,
+                      0.5, False).iloc[0]
+        contained += f["ci_low"] <= f["gap"] <= f["ci_high"]
+        covered += f["ci_low"] <= 0.10 <= f["ci_high"]
+    assert contained == R
+    assert covered / R >= 0.95 - 2 * np.sqrt(0.95 * 0.05 / R)

@@ -91,7 +91,7 @@ def test_a_pickled_demo_result_holds_no_row_and_no_identifier(demo):
     for col in (ev.roles.id, ev.roles.patient_id):
         for value in ev.frame[col].astype(str).to_numpy()[[0, 1, 777, -1]]:
             assert value.encode() not in blob, value
-    assert res.settings["cluster_bootstrap"] is True  # the patients were used, not kept
+    assert res.settings["cluster_intervals"] is True  # the patients were used, not kept
     back = type(res).from_dict(res.to_dict())
     assert_array_equal(back.table["estimate"], res.table["estimate"])
     assert [v.to_dict() for v in back.verdicts] == [v.to_dict() for v in res.verdicts]
