@@ -52,6 +52,8 @@ _REFS = """
        proportions based on paired data. Stat Med. 1998;17(22):2635-2650.
     .. [3] Fagerland MW, Lydersen S, Laake P. Recommended tests and confidence intervals for
        paired binomial proportions. Stat Med. 2014;33(16):2850-2875.
+    .. [4] Obuchowski NA. On the comparison of correlated proportions for clustered data.
+       Stat Med. 1998;17(13):1495-1507.
 """
 
 
@@ -288,8 +290,12 @@ class PairedDifferenceResult(ResultMixin):
         ``(b - c) / n = p1 - p2`` (NaN when n = 0).
     p1, p2 : float
         The two proportions.
-    method : {"tango", "newcombe", "wald"}
+    method : {"tango", "newcombe", "wald", "clustered-wald"}
         Interval (and inverted test) method.
+    se : float or None
+        Cluster-robust standard error (``"clustered-wald"`` only).
+    n_clusters : int or None
+        Patients (clusters) with at least one pair (``"clustered-wald"`` only).
     """
 
     a: int
@@ -301,21 +307,43 @@ class PairedDifferenceResult(ResultMixin):
     p1: float
     p2: float
     method: str
+    se: float | None = None
+    n_clusters: int | None = None
 
     def confidence_interval(self, confidence_level: float = 0.95) -> Interval:
-        """Two-sided interval of ``p1 - p2`` (:func:`paired_difference_ci`)."""
+        """Two-sided interval of ``p1 - p2`` (:func:`paired_difference_ci`; with clusters the
+        Wald interval on the cluster-robust standard error, clipped to [-1, 1])."""
+        if self.method == "clustered-wald":
+            level = check_level(confidence_level)
+            z = float(special.ndtri(0.5 + level / 2))
+            se = math.nan if self.se is None else self.se
+            return Interval(max(-1.0, self.estimate - z * se), min(1.0, self.estimate + z * se),
+                            level, self.method)
         return paired_difference_ci(self.a, self.b, self.c, self.d,
                                     confidence_level=confidence_level, method=self.method)
 
     def pvalue(self, null: float = 0.0, alternative: str = "greater") -> float:
         """p value of H0: ``p1 - p2 <= null`` (``"greater"``; :func:`paired_difference_pvalue`)."""
+        if self.method == "clustered-wald":
+            null = check_real(null, "null", low=-1.0, high=1.0)
+            alternative = check_alternative(alternative)
+            d = self.estimate - null
+            se = math.nan if self.se is None else self.se
+            z = d / se if se > 0 else (math.inf if d > 0 else -math.inf if d < 0 else 0.0)
+            if alternative == "greater":
+                return float(special.ndtr(-z))
+            if alternative == "less":
+                return float(special.ndtr(z))
+            return float(min(1.0, 2 * special.ndtr(-abs(z))))
         return paired_difference_pvalue(self.a, self.b, self.c, self.d, null=null,
                                         alternative=alternative, method=self.method)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**{k: getattr(self, k) for k in ("a", "b", "c", "d", "n", "method")},
+        return {**{k: getattr(self, k) for k in ("a", "b", "c", "d", "n", "method",
+                                                 "n_clusters")},
                 "estimate": json_safe(self.estimate), "p1": json_safe(self.p1),
-                "p2": json_safe(self.p2), "ci": self.confidence_interval().to_dict()}
+                "p2": json_safe(self.p2), "se": json_safe(self.se),
+                "ci": self.confidence_interval().to_dict()}
 
     def to_frame(self) -> pd.DataFrame:
         ci = self.confidence_interval()
@@ -325,7 +353,8 @@ class PairedDifferenceResult(ResultMixin):
                               "ci_method": ci.method}])
 
 
-def paired_difference(y_1: Any, y_2: Any, *, method: str = "tango") -> PairedDifferenceResult:
+def paired_difference(y_1: Any, y_2: Any, *, method: str = "tango",
+                      clusters: Any = None) -> PairedDifferenceResult:
     """Difference of two paired proportions from the two outcomes on each case.
 
     Parameters
@@ -334,6 +363,14 @@ def paired_difference(y_1: Any, y_2: Any, *, method: str = "tango") -> PairedDif
         Outcome under version 1 and version 2 on the same cases (e.g. called positive, among
         the diseased cases, for a paired sensitivity comparison).
     method : {"tango", "newcombe", "wald"}, default "tango"
+        Ignored with ``clusters``.
+    clusters : array_like, shape (n,), optional
+        Patient of each pair. With repeated patients the pairs are not independent: the
+        result then uses the cluster-robust (ratio-estimator) variance of Obuchowski [4]_,
+        ``Var = I/(I-1) sum_i (D_i - d m_i)^2 / n^2`` over the ``I`` patients, ``D_i`` the
+        sum of ``y_1 - y_2`` over patient ``i``'s ``m_i`` pairs and ``d`` the estimate, with a
+        Wald interval (``method = "clustered-wald"``); with one pair per patient this is the
+        Wald variance times ``n/(n-1)``.
 
     Returns
     -------
@@ -350,8 +387,23 @@ def paired_difference(y_1: Any, y_2: Any, *, method: str = "tango") -> PairedDif
     c, d = int((~x1 & x2).sum()), int((~x1 & ~x2).sum())
     n = x1.size
     est = (b - c) / n if n else math.nan
-    return PairedDifferenceResult(a, b, c, d, n, est, (a + b) / n if n else math.nan,
-                                  (a + c) / n if n else math.nan, method)
+    p1 = (a + b) / n if n else math.nan
+    p2 = (a + c) / n if n else math.nan
+    if clusters is None:
+        return PairedDifferenceResult(a, b, c, d, n, est, p1, p2, method)
+    cl = np.asarray(clusters)
+    if cl.ndim != 1 or cl.size != n:
+        raise InvalidParameterError(
+            f"clusters is required to have shape ({n},) but has shape {cl.shape}")
+    _, inv = np.unique(cl, return_inverse=True)
+    inv = inv.reshape(-1)
+    k = int(inv.max()) + 1 if n else 0
+    dsum = np.bincount(inv, weights=x1.astype(float) - x2.astype(float), minlength=k)
+    m = np.bincount(inv, minlength=k).astype(float)
+    se = math.nan
+    if k > 1:
+        se = math.sqrt(k / (k - 1) * float(((dsum - est * m) ** 2).sum())) / n
+    return PairedDifferenceResult(a, b, c, d, n, est, p1, p2, "clustered-wald", se, k)
 
 
 for _f in (paired_difference_ci, paired_difference_pvalue, paired_difference):

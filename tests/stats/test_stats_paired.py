@@ -130,3 +130,24 @@ def test_bad_input_names_the_parameter():
         paired_difference([1, 0], [1])
     with pytest.raises(InvalidParameterError, match=r"null must be < 1.0"):
         paired_difference_pvalue(1, 2, 3, 4, null=1.0)
+
+
+def test_clustered_difference():
+    rng = np.random.default_rng(4)
+    y1 = rng.random(300) < 0.7
+    y2 = np.where(rng.random(300) < 0.2, ~y1, y1)
+    # one pair per patient: the Wald variance times n / (n - 1)
+    res = paired_difference(y1, y2, clusters=np.arange(300))
+    wald = paired_difference(y1, y2, method="wald")
+    b, c, n = wald.b, wald.c, 300
+    var = ((b + c) / n - wald.estimate ** 2) / n
+    assert_allclose(res.se, np.sqrt(var * n / (n - 1)), rtol=1e-12)
+    assert res.method == "clustered-wald" and res.n_clusters == 300
+    ci = res.confidence_interval(0.9)
+    assert_allclose([ci.low, ci.high], res.estimate + np.array([-1, 1]) * 1.6448536269514722 *
+                    res.se, rtol=1e-12)
+    assert_allclose(res.pvalue(null=ci.low), 0.05, rtol=1e-9)
+    # pairs duplicated within patients: the cluster-robust SE sees one patient, not two pairs
+    dup = paired_difference(np.repeat(y1, 2), np.repeat(y2, 2), clusters=np.repeat(np.arange(300), 2))
+    assert_allclose(dup.se, res.se, rtol=1e-12)
+    assert dup.to_dict()["n_clusters"] == 300
