@@ -810,7 +810,8 @@ def _decide(*, data, candidate, current, original, approved, crits, steps, group
                          for r in crows],
             "online": o_rec,
         })
-        ledger_info = {"path": str(tx.ledger.path), "seq": entry["seq"],
+        ledger_info = {"path": str(tx.ledger.path), "file": tx.ledger.path.name,
+                       "seq": entry["seq"],
                        "sha256": entry["sha256"], "time": entry["time"],
                        "budget": budget_summary(tx.entries)}
     return ComparisonResult(**result_args, findings=tuple(findings), ledger=ledger_info)

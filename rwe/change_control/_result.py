@@ -295,12 +295,14 @@ class ComparisonResult(ResultMixin):
             ax.axvline(0.0, color="0.4", ls=":", lw=1)
         labels = [("overall" if g == "overall" else f"{g}: {lev}")
                   + (f"  vs {c}" if isinstance(c, str) else "") + f" (n={n})"
-                  for g, lev, c, n in zip(t["group"], t["level"], t["comparator"], t["n"],
-                                          strict=True)]
+                  + ("  - outside, not judged" if isinstance(why, str) and
+                     why.startswith("outside") else "")
+                  for g, lev, c, n, why in zip(t["group"], t["level"], t["comparator"], t["n"],
+                                               t["reason"], strict=True)]
         ax.set_yticks(ypos, labels, fontsize=7)
         ax.set_xlabel(f"{t['quantity'].iloc[0]} ({self.confidence_level:.1%} CI)")
-        ax.set_title(f"{criterion}: {self.verdicts[names.index(criterion)].status.upper()}",
-                     loc="left", fontsize=10)
+        status = self.verdicts[names.index(criterion)].status.replace("_", " ").upper()
+        ax.set_title(f"{criterion}: {status}", loc="left", fontsize=10)
         ax.legend(fontsize=7, loc="best")
         return ax
 
@@ -339,18 +341,25 @@ class ComparisonResult(ResultMixin):
         tight_layout(ax.figure)
         return ax
 
-    def plot_roc(self, *, ax=None):
-        """ROC curves of the candidate and every comparator, overall. Returns the Axes."""
+    def plot_roc(self, group: str = "overall", level: str = "all", *, ax=None):
+        """ROC curves of the candidate and every comparator, overall or in a cell the result
+        keeps curves for (those where an AUROC criterion failed). Returns the Axes."""
+        d = self.roc[(self.roc["group"] == group) & (self.roc["level"] == level)]
+        if d.empty:
+            cells = sorted({f"{g}={lv}" for g, lv in zip(self.roc["group"], self.roc["level"],
+                                                         strict=True)})
+            raise InvalidParameterError(f"no ROC curve for {group}={level}; curves: "
+                                        f"{', '.join(cells) or 'none'}")
         plt = import_pyplot()
         if ax is None:
             _, ax = plt.subplots(figsize=(5.2, 5))
         ax.plot([0, 1], [0, 1], color="0.5", ls=":", lw=1)
-        d = self.roc[self.roc["group"] == "overall"]
         for i, (v, dv) in enumerate(d.groupby("version", sort=False)):
             role = "candidate" if v == self.candidate else "comparator"
             ax.plot(dv["fpr"], dv["tpr"], lw=1.4, color=f"C{i}", label=f"{v} ({role})")
         ax.set_xlabel("1 - specificity")
         ax.set_ylabel("sensitivity")
         ax.legend(fontsize=8)
-        ax.set_title("ROC, overall", fontsize=10)
+        ax.set_title("ROC, overall" if group == "overall" else f"ROC, {group} = {level}",
+                     fontsize=10)
         return ax

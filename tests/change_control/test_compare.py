@@ -275,6 +275,9 @@ def test_result_round_trip_html_report_and_plots(ev, tmp_path):
     assert ax.get_title(loc="left").startswith("auroc:")
     res.plot_cumulative("auroc").figure.savefig(tmp_path / "cum.png")
     res.plot_roc().figure.savefig(tmp_path / "roc.png")
+    with pytest.raises(InvalidParameterError, match=r"no ROC curve for sex=F; curves: "
+                                                    r"overall=all"):
+        res.plot_roc("sex", "F")
     assert (tmp_path / "cum.png").stat().st_size > 1000
     with pytest.raises(InvalidParameterError, match=r"criterion='x' is not in this result"):
         res.plot_criteria("x")

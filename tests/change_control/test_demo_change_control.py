@@ -82,6 +82,12 @@ def test_age_80_loses_discrimination_as_built(demo):
     assert r.ci_method == "delong-paired-clustered"  # patients repeat in the demo
     assert any(f.code == "change_control.loss" and f.subject["where"] == "age_band = 80+"
                and f.subject["metric"] == "auroc" for f in res.findings)
+    # the result keeps the ROC curves of the failing cell for the figure
+    ax = res.plot_roc("age_band", "80+")
+    assert ax.get_title() == "ROC, age_band = 80+" and len(ax.get_lines()) == 3
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
 
 
 def test_black_patients_gain_as_built(demo):
