@@ -193,8 +193,36 @@ def _read_head_file(path: Path) -> tuple[str, int] | None:
                           "...}}); remove it only if you know the ledger is complete") from None
 
 
+@contextlib.contextmanager
+def _shared(path: Path, timeout: float) -> Iterator[None]:
+    """A shared lock on ``FILE.lock`` while reading, when the lock file exists: a reader
+    never sees the half-written line of a concurrent append."""
+    lock = path.with_name(path.name + ".lock")
+    try:
+        import fcntl
+
+        fd = os.open(lock, os.O_RDONLY)
+    except (ImportError, OSError):
+        yield
+        return
+    try:
+        start = time.monotonic()
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() - start > timeout:
+                    raise LedgerError(f"{path}: locked by a writer for more than {timeout:g} s "
+                                      "while reading") from None
+                time.sleep(_LOCK_POLL)
+        yield
+    finally:
+        os.close(fd)
+
+
 def verify_ledger(path: str | os.PathLike, *, head: str | None = None,
-                  plan_sha256: str | None = None) -> LedgerVerification:
+                  plan_sha256: str | None = None, _lock: bool = True) -> LedgerVerification:
     """Check a ledger's whole chain; name the first bad entry.
 
     Parameters
@@ -218,6 +246,9 @@ def verify_ledger(path: str | os.PathLike, *, head: str | None = None,
     if p.is_dir():
         return LedgerVerification(str(p), False, 0, None, 1, f"{p}: is a directory, expected "
                                   "a ledger file (JSON lines)")
+    if _lock:
+        with _shared(p, 60.0):
+            return verify_ledger(p, head=head, plan_sha256=plan_sha256, _lock=False)
     entries, bad, problem = _parse(p)
     head_now = entries[-1]["sha256"] if entries else None
     if bad is not None:
@@ -281,7 +312,8 @@ class Ledger:
     def __repr__(self) -> str:
         return f"Ledger({str(self.path)!r})"
 
-    def entries(self, *, plan_sha256: str | None = None) -> list[dict[str, Any]]:
+    def entries(self, *, plan_sha256: str | None = None,
+                _lock: bool = True) -> list[dict[str, Any]]:
         """Every entry, after a full verification (:class:`LedgerError` when it fails)."""
         if self.path.is_dir():
             raise LedgerError(f"{self.path}: is a directory, expected a ledger file")
@@ -290,7 +322,11 @@ class Ledger:
                 raise LedgerError(f"{self.path}: the ledger is missing, but a head hash "
                                   "says it had entries")
             return []
-        v = verify_ledger(self.path, head=self.expected_head, plan_sha256=plan_sha256)
+        if _lock:
+            with _shared(self.path, self.lock_timeout):
+                return self.entries(plan_sha256=plan_sha256, _lock=False)
+        v = verify_ledger(self.path, head=self.expected_head, plan_sha256=plan_sha256,
+                          _lock=False)
         if not v.ok:
             raise LedgerError(f"{self.path}: {v.problem}")
         return _parse(self.path)[0]
@@ -347,7 +383,7 @@ class Ledger:
         """
         with self._locked():
             try:
-                entries = self.entries(plan_sha256=plan_sha256)
+                entries = self.entries(plan_sha256=plan_sha256, _lock=False)
             except LedgerError as exc:
                 raise LedgerError(f"{exc}; nothing was appended") from None
             yield _Transaction(self, entries)

@@ -92,6 +92,9 @@ def test_newcombe_and_cluster_methods_are_used_when_asked(ev):
                     clusters=clustered.clusters)
     assert r.ci_method == "delong-paired-clustered" and r.se == pytest.approx(t.se, rel=1e-12)
     assert res.provenance["clustered"] and res.settings["clustered"]
+    res = compare_models(clustered, candidate="1.1", current="1.0", threshold=0.5,
+                         margins={"calibration_slope": 0.1}, n_boot=200)
+    assert _row(res, "calibration_slope").ci_method == "paired-cluster-bootstrap-se"
 
 
 def test_goal_is_judged_on_the_candidate_alone(ev):
@@ -138,6 +141,18 @@ def test_calibration_slope_point_from_rows_se_from_the_paired_bootstrap():
     assert r.ci_method == "paired-bootstrap-se"
     z = (r.ci_high - r.estimate) / r.se
     assert z == pytest.approx(1.959963984540054, rel=1e-9)
+    # calibration-in-the-large: the offset model's intercept, distance to 0
+    res = compare_models(ev, candidate="1.1", current="1.0", threshold=0.5,
+                         margins={"calibration_intercept": 0.1}, n_boot=200, cluster="none")
+    r = _row(res, "calibration_intercept")
+
+    def citl(s):
+        q = np.clip(s, 1e-12, 1 - 1e-12)
+        return fit_logistic(np.log(q) - np.log1p(-q), y, np.ones_like(y), model="offset").a[0]
+
+    ac, ar = citl(ev.score("1.1")), citl(ev.score("1.0"))
+    assert_allclose([r.candidate_value, r.estimate], [ac, abs(ar) - abs(ac)], rtol=1e-9)
+    assert np.isfinite(r.se) and r.se > 0
 
 
 def test_verdicts_approve_reject_inconclusive():

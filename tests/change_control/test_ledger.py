@@ -233,6 +233,23 @@ def test_lock_left_by_a_dead_process(tmp_path):
     assert verify_ledger(path).entries == 3
 
 
+def test_readers_wait_for_a_writer(tmp_path):
+    """verify takes a shared lock: it never reads the half-written line of an append."""
+    path = tmp_path / "l.jsonl"
+    _fill(path, 1)
+    p = mp.get_context("fork").Process(target=_hold_the_lock, args=(str(path), 1.0))
+    p.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not (tmp_path / "l.jsonl.lock").read_text() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        t0 = time.monotonic()
+        assert verify_ledger(path).ok
+        assert time.monotonic() - t0 > 0.3  # it waited for the writer to finish
+    finally:
+        p.join(30)
+
+
 def test_a_live_holder_makes_others_wait_then_time_out(tmp_path):
     path = tmp_path / "l.jsonl"
     _fill(path, 1)
