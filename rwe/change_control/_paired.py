@@ -119,17 +119,24 @@ def _auroc(y, sc, sr, cl, thr, alpha):
 
     t = delong_test(y, sc, sr, clusters=cl, confidence_level=1 - 2 * alpha)
     lo, hi, p = _wald(t.difference, t.se, thr, alpha)
-    return t.auc_a, t.auc_b, t.difference, t.se, lo, hi, p, t.method
+    return t.auc_a, t.auc_b, t.difference, t.se, lo, hi, p, t.method, \
+        {"difference_pvalue": t.pvalue, "difference_test": t.method}
 
 
 def _proportion(pos_c, pos_r, cl, thr, alpha, method):
-    from rwe.stats import paired_difference
+    from rwe.stats import mcnemar_from_counts, paired_difference
 
     r = paired_difference(pos_c, pos_r, method=method, clusters=cl)
     ci = r.confidence_interval(1 - 2 * alpha)
     p = float(r.pvalue(null=max(-1 + 1e-12, min(1 - 1e-12, thr))))
+    if cl is None:  # equality: McNemar's mid-P test (Fagerland et al. 2013)
+        eq = mcnemar_from_counts(r.b, r.c, n=r.n, method="mid-p")
+        extra = {"difference_pvalue": eq.pvalue, "difference_test": "mcnemar-mid-p"}
+    else:  # McNemar assumes independent pairs: the cluster-robust Wald test of 0
+        extra = {"difference_pvalue": r.pvalue(null=0.0, alternative="two-sided"),
+                 "difference_test": "clustered-wald"}
     return r.p1, r.p2, r.estimate, r.se, float(ci.low), float(ci.high), p, r.method, \
-        {"a": r.a, "b": r.b, "c": r.c, "d": r.d}
+        {"discordant_candidate": r.b, "discordant_comparator": r.c, **extra}
 
 
 def _goal_proportion(pos, cl, goal, alpha):
@@ -214,7 +221,9 @@ def compare_cells(data: CellData, rows: dict[tuple[int, int], np.ndarray], *, me
             r[k] = math.nan
         r["ci_method"] = None
         r["reason"] = None
-        r["table"] = None
+        r["discordant_candidate"] = r["discordant_comparator"] = None
+        r["difference_pvalue"] = math.nan
+        r["difference_test"] = None
         if r["excluded"] is not None:
             continue
         idx = rows[r["_cell"]]
@@ -240,22 +249,27 @@ def compare_cells(data: CellData, rows: dict[tuple[int, int], np.ndarray], *, me
                 continue
             sr = data.scores[r["comparator"]][idx]
             if metric == "auroc":
-                cv, rv, est, se, lo, hi, p, meth = _auroc(yy, sc, sr, cl, threshold_value, alpha)
+                cv, rv, est, se, lo, hi, p, meth, extra = _auroc(yy, sc, sr, cl,
+                                                                 threshold_value, alpha)
+                r.update(extra)
             elif metric in ("sensitivity", "specificity"):
                 sel = yy if metric == "sensitivity" else ~yy
                 if metric == "sensitivity":
                     pc, pr = sc[sel] >= data.threshold, sr[sel] >= data.threshold
                 else:
                     pc, pr = sc[sel] < data.threshold, sr[sel] < data.threshold
-                cv, rv, est, se, lo, hi, p, meth, tab = _proportion(
+                cv, rv, est, se, lo, hi, p, meth, extra = _proportion(
                     pc, pr, None if cl is None else cl[sel], threshold_value, alpha,
                     paired_interval)
-                r["table"] = tab
+                r.update(extra)
             else:
                 cv, rv, est, se, meth, why = calib[(r["_cell"], r["comparator"])]
                 if why is not None:
                     r["reason"] = why
                 lo, hi, p = _wald(est, se, threshold_value, alpha)
+                if math.isfinite(se) and se > 0:
+                    r["difference_pvalue"] = float(2 * special.ndtr(-abs(est) / se))
+                    r["difference_test"] = meth
             r.update(candidate_value=cv, comparator_value=rv, estimate=est, se=se, ci_low=lo,
                      ci_high=hi, pvalue=p, ci_method=meth)
         except Exception as exc:  # an rwe primitive refusing degenerate input

@@ -29,7 +29,8 @@ TABLE_COLUMNS = ["criterion", "step", "metric", "test", "required", "comparator"
                  "comparator_roles", "group", "n_attributes", "level", "n", "events",
                  "quantity", "candidate_value", "comparator_value", "estimate", "se", "ci_low",
                  "ci_high", "ci_level", "ci_method", "threshold_value", "margin", "goal",
-                 "pvalue", "pvalue_adjusted", "status", "reason"]
+                 "pvalue", "pvalue_adjusted", "status", "reason", "discordant_candidate",
+                 "discordant_comparator", "difference_pvalue", "difference_test"]
 CRITERIA_COLUMNS = ["criterion", "step", "metric", "test", "required", "scope", "against",
                     "margin", "goal", "status", "cells_pass", "cells_fail",
                     "cells_not_evaluable", "cells_outside", "worst_group", "worst_level",
@@ -39,6 +40,7 @@ CUMULATIVE_COLUMNS = ["version", "role", "metric", "value", "improvement_vs_orig
 ROC_COLUMNS = ["version", "group", "level", "fpr", "tpr"]
 _FLOATS = ("candidate_value", "comparator_value", "estimate", "se", "ci_low", "ci_high",
            "ci_level", "threshold_value", "margin", "goal", "pvalue", "pvalue_adjusted",
+           "difference_pvalue",
            "worst_estimate", "worst_bound", "value", "improvement_vs_original", "fpr", "tpr")
 _FRAMES = {"table": TABLE_COLUMNS, "criteria": CRITERIA_COLUMNS,
            "cumulative": CUMULATIVE_COLUMNS, "roc": ROC_COLUMNS}
@@ -84,7 +86,11 @@ class ComparisonResult(ResultMixin):
         One per criterion (section ``change_control``, kind ``criterion``).
     findings : tuple of Finding
     table : pandas.DataFrame
-        One row per criterion x comparator x cell: :data:`TABLE_COLUMNS`.
+        One row per criterion x comparator x cell: :data:`TABLE_COLUMNS`. ``pvalue`` is the
+        one-sided p value of the criterion's test (H0: improvement <= ``threshold_value``);
+        ``difference_pvalue`` the two-sided test of no difference (``difference_test``:
+        paired DeLong, McNemar's mid-P test with the discordant counts, or the cluster-robust
+        Wald test when patients repeat).
     criteria : pandas.DataFrame
         One row per criterion: status, cell counts, the worst cell: :data:`CRITERIA_COLUMNS`.
     cumulative : pandas.DataFrame

@@ -57,6 +57,7 @@ def test_auroc_and_proportions_are_the_paired_primitives(ev):
                     [t.difference, t.se, t.auc_a, t.auc_b], rtol=1e-12)
     assert_allclose([r.ci_low, r.ci_high], [t.ci.low, t.ci.high], rtol=1e-12)
     assert r.ci_level == pytest.approx(0.95) and r.ci_method == "delong-paired"
+    assert r.difference_pvalue == pytest.approx(t.pvalue, rel=1e-12)
     # sensitivity: Tango's interval on the cases' paired calls
     pc, pr = sc[y] >= 0.5, sr[y] >= 0.5
     a, b, c, d = (int((pc & pr).sum()), int((pc & ~pr).sum()), int((~pc & pr).sum()),
@@ -67,6 +68,12 @@ def test_auroc_and_proportions_are_the_paired_primitives(ev):
     assert_allclose(r.estimate, (b - c) / (a + b + c + d), rtol=1e-12)
     assert_allclose(r.pvalue, paired_difference_pvalue(a, b, c, d, null=-0.05), rtol=1e-12)
     assert r.ci_method == "tango" and r.quantity.startswith("sensitivity difference")
+    # and McNemar's mid-P test of no difference on the same discordant pairs
+    from rwe.stats import mcnemar_from_counts
+
+    assert (r.discordant_candidate, r.discordant_comparator) == (b, c)
+    assert r.difference_test == "mcnemar-mid-p"
+    assert r.difference_pvalue == mcnemar_from_counts(b, c, method="mid-p").pvalue
     # specificity on the controls, in the subgroup F
     f = ev.frame["sex"].to_numpy() == "F"
     nc, nr = sc[~y & f] < 0.5, sr[~y & f] < 0.5
