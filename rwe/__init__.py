@@ -7,6 +7,9 @@
 ...                               attributes=["sex", "race"])    # doctest: +SKIP
 >>> rwe.subgroup_performance(evset, metrics=["sensitivity", "auroc"],
 ...                          by=["sex", ("sex", "race")], threshold=0.15)   # doctest: +SKIP
+>>> rwe.compare_from_protocol(protocol, evset, candidate="1.1",
+...                           ledger="ledger.jsonl").verdict                # doctest: +SKIP
+'REJECT'
 
 The top-level names are imported lazily, so ``import rwe`` stays fast and pulls in neither
 matplotlib nor statsmodels until an analysis needs them.
@@ -31,6 +34,7 @@ _EXPORTS = {
     "load_reference": "rwe.representativeness",
     "subgroup_performance": "rwe.subgroups",
     "subgroup_performance_from_protocol": "rwe.subgroups",
+    "compare_models": "rwe.change_control", "compare_from_protocol": "rwe.change_control",
     "compute_metric": "rwe.metrics", "compute_metrics": "rwe.metrics",
     "metric_names": "rwe.metrics",
     # data sets

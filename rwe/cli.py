@@ -5,6 +5,8 @@ per problem on stderr and no traceback; 1 an unexpected internal error; 130 inte
 when the reader of the standard output went away (``rwe validate p.yaml | head -1``): rwe then
 stops quietly, with the status a shell reports for ``grep`` or ``git log`` killed by SIGPIPE
 (128 + 13), so that ``set -o pipefail`` scripts see the same as with those tools.
+``rwe compare`` exits 0 only for APPROVE, 3 for REJECT and 4 for INCONCLUSIVE
+(:data:`rwe.change_control.EXIT_CODES`), so that a CI pipeline blocks a rejected update.
 """
 
 from __future__ import annotations
@@ -156,13 +158,35 @@ def _cmd_dossier(args: argparse.Namespace) -> int:
     return _build(args.protocol, out, args)
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from rwe.change_control import run_compare
+
+    result = run_compare(args.protocol, candidate=args.candidate, ledger=args.ledger,
+                         head=args.head)
+    _echo(result.report())
+    if not result.approved:
+        print(f"rwe: {result.banner()}", file=sys.stderr)
+    return result.exit_code
+
+
+def _cmd_ledger(args: argparse.Namespace) -> int:
+    from rwe.change_control import ledger_show_text, ledger_verify_text
+
+    if args.action == "verify":
+        lines = ledger_verify_text(args.file, head=args.head, protocol=args.protocol)
+    else:
+        lines = ledger_show_text(args.file, head=args.head)
+    for line in lines:
+        _echo(line)
+    return EXIT_OK
+
+
 def _cmd_planned(args: argparse.Namespace) -> int:
     raise _Usage(f"rwe {args.command}: not available in rwe {__version__} "
                  f"({_PLANNED[args.command]}); nothing was done")
 
 
 _PLANNED = {
-    "compare": "change control: candidate vs locked version, planned",
     "summarize": "site summaries for scale-out, planned",
     "merge": "merging site summaries, planned",
 }
@@ -174,7 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="rwe",
         description="Real-world evidence for AI-enabled medical devices: validate a protocol, "
                     "build an evidence dossier.",
-        epilog="Exit codes: 0 ok, 2 bad input (messages on stderr), 1 internal error.")
+        epilog="Exit codes: 0 ok, 2 bad input (messages on stderr), 1 internal error; rwe "
+               "compare: 0 APPROVE, 3 REJECT, 4 INCONCLUSIVE.")
     parser.add_argument("--version", action="version", version=f"rwe {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -210,9 +235,30 @@ def build_parser() -> argparse.ArgumentParser:
     dossier_options(p)
     p.set_defaults(func=_cmd_dossier)
 
-    p = sub.add_parser("compare", help=f"(not yet available) {_PLANNED['compare']}")
+    p = sub.add_parser(
+        "compare", help="decide a model update under the protocol's change-control plan",
+        description="Compare a candidate version with the current, the original and every "
+                    "approved version on the sequestered test set, record the decision in the "
+                    "ledger and print the verdict.",
+        epilog="Exit codes: 0 APPROVE, 3 REJECT, 4 INCONCLUSIVE, 2 bad input (nothing "
+               "appended), 1 internal error.")
     p.add_argument("protocol", help="YAML protocol file")
-    p.set_defaults(func=_cmd_planned)
+    p.add_argument("--candidate", metavar="VERSION",
+                   help="version proposed (default change_control.candidate_version)")
+    p.add_argument("--ledger", metavar="FILE", help="ledger (default change_control.ledger)")
+    p.add_argument("--head", metavar="SHA256", help="head hash the ledger must contain")
+    p.set_defaults(func=_cmd_compare)
+    p = sub.add_parser("ledger", help="check or list a change-control ledger",
+                       description="verify: check the whole hash chain and name the first bad "
+                                   "entry (exit 2). show: list the updates, their verdicts and "
+                                   "the error budget left.")
+    p.add_argument("action", choices=("verify", "show"))
+    p.add_argument("file", help="ledger file (JSON lines)")
+    p.add_argument("--head", metavar="SHA256", help="head hash recorded elsewhere (dossier "
+                   "manifest): detects entries removed from the end")
+    p.add_argument("--protocol", metavar="PROTOCOL", help="verify: the ledger must belong to "
+                   "this protocol's change-control plan")
+    p.set_defaults(func=_cmd_ledger)
     p = sub.add_parser("summarize", help=f"(not yet available) {_PLANNED['summarize']}")
     p.add_argument("protocol", help="YAML protocol file")
     p.set_defaults(func=_cmd_planned)

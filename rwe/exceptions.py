@@ -15,6 +15,7 @@ __all__ = [
     "NotebookExecutionError",
     "DossierExistsError",
     "DossierWriteError",
+    "LedgerError",
     "RWEWarning",
     "SmallSubgroupWarning",
     "ConvergenceWarning",
@@ -88,6 +89,12 @@ class DossierExistsError(RWEError, FileExistsError):
 class DossierWriteError(RWEError, OSError):
     """The dossier could not be written (disk full, no permission): names the output directory
     and the file; nothing is left at the output or in the build directory."""
+
+
+class LedgerError(RWEError, ValueError):
+    """A change-control ledger cannot be used: broken chain, truncated, from another plan,
+    locked, or left locked by a process that died. The message names the file and the first
+    bad entry; nothing was appended."""
 
 
 class RWEWarning(UserWarning):

@@ -402,28 +402,135 @@ def _semantic_messages(p: Protocol) -> Iterator[tuple[Loc, str]]:
             for j, a in enumerate(rule.by):
                 yield from attr_ok(("drift", "alerts", i, "by", j), a)
     # change control
-    cc = p.change_control
-    if cc is not None:
-        for key in ("original_version", "reference_version", "candidate_version"):
-            yield from version_ok(("change_control", key), getattr(cc, key))
-        if cc.reference_version == cc.candidate_version:
-            yield ("change_control", "candidate_version"), (
-                "candidate_version must differ from reference_version")
-        for m, margin in cc.margins.items():
-            yield from metric_ok(("change_control", "margins", m), m)
-            if margin < 0:
-                yield ("change_control", "margins", m), (
-                    f"a non-inferiority margin is a non-negative amount, got {margin}")
-        for i, m in enumerate(cc.order):
-            if m not in cc.margins:
-                yield ("change_control", "order", i), (
-                    f"{m!r} in the testing order has no margin in change_control.margins")
+    if p.change_control is not None:
+        yield from _change_control_messages(p, known, versions, grouping, metric_ok, attr_ok)
     # report
     seen: set[str] = set()
     for i, s in enumerate(p.report.sections):
         if s in seen:
             yield ("report", "sections", i), f"section {s!r} is listed twice"
         seen.add(s)
+
+
+def _change_control_messages(p: Protocol, known: list[str], versions: list[str],
+                             grouping: list[str], metric_ok, attr_ok) -> Iterator[tuple[Loc, str]]:
+    """Cross-references of ``change_control``: versions have scores, criteria name metrics
+    change control can compare, names are unique, the order lists every criterion once,
+    subgroups are declared attributes, score files and the test set exist."""
+    from rwe.metrics import get_metric
+    from rwe.protocol._schema import CHANGE_CONTROL_METRICS
+
+    cc = p.change_control
+    files = [v for v, m in cc.models.items() if m.scores is not None]
+    scored = versions + [v for v in files if v not in versions]
+
+    def version_ok(loc: Loc, v: str) -> Iterator[tuple[Loc, str]]:
+        if v not in scored:
+            yield loc, (f"version {v!r} is not a key of data.columns.scores"
+                        + _suggest(v, scored) + f" (versions: {', '.join(versions)}"
+                        + (f"; score files in change_control.models: {', '.join(files)}"
+                           if files else "") + ")")
+
+    for key in ("original_version", "reference_version", "candidate_version"):
+        yield from version_ok(("change_control", key), getattr(cc, key))
+    if cc.reference_version == cc.candidate_version:
+        yield ("change_control", "candidate_version"), (
+            "candidate_version must differ from reference_version")
+
+    def comparable(loc: Loc, m: str) -> Iterator[tuple[Loc, str]]:
+        if m not in known:
+            yield from metric_ok(loc, m)
+        elif m not in CHANGE_CONTROL_METRICS:
+            yield loc, (f"change control compares {', '.join(CHANGE_CONTROL_METRICS)} on the "
+                        f"same cases; {m!r} is not one of them")
+
+    names: dict[str, Loc] = {}
+    for m, margin in cc.margins.items():
+        loc = ("change_control", "margins", m)
+        yield from comparable(loc, m)
+        if margin < 0:
+            yield loc, f"a non-inferiority margin is a non-negative amount, got {margin}"
+        names[m] = loc
+    for i, c in enumerate(cc.criteria):
+        loc = ("change_control", "criteria", i)
+        yield from comparable((*loc, "metric"), c.metric)
+        if c.test == "goal" and c.metric in CHANGE_CONTROL_METRICS:
+            spec = get_metric(c.metric)
+            if spec.higher_is_better is None:
+                yield (*loc, "test"), (
+                    f"{c.metric} has a target value ({spec.target:g}), not a direction: judge "
+                    "it by noninferiority or superiority against the comparators")
+            elif spec.valid_range is not None and not (
+                    spec.valid_range[0] <= c.goal <= spec.valid_range[1]):
+                yield (*loc, "goal"), (f"a goal for {c.metric} must lie in "
+                                       f"[{spec.valid_range[0]:g}, {spec.valid_range[1]:g}], "
+                                       f"got {c.goal}")
+        if c.key in names:
+            first = names[c.key]
+            yield (*loc, "name" if c.name else "metric"), (
+                f"criterion name {c.key!r} is used twice (first at change_control."
+                f"{'.'.join(str(x) for x in first[1:])}); give each criterion a distinct name")
+        else:
+            names[c.key] = loc
+    if cc.order:
+        seen: set[str] = set()
+        for i, step in enumerate(cc.order):
+            members = [step] if isinstance(step, str) else step
+            for j, name in enumerate(members):
+                loc = ("change_control", "order", i) + (() if isinstance(step, str) else (j,))
+                if name not in names:
+                    yield loc, (f"{name!r} in the testing order is not a criterion (margins or "
+                                f"criteria)" + _suggest(name, list(names))
+                                + f" (criteria: {', '.join(names)})")
+                elif name in seen:
+                    yield loc, f"criterion {name!r} appears twice in the testing order"
+                seen.add(name)
+    steps = cc.steps()
+    req = [i for i, s in enumerate(steps) for n in s if n in names and _required(cc, n)]
+    for i, s in enumerate(steps):
+        for n in s:
+            if n in names and not _required(cc, n) and req and i < max(req):
+                loc = names[n]
+                yield (*loc, "required") if loc[1] == "criteria" else loc, (
+                    f"secondary criterion {n!r} (required: false) is tested before a required "
+                    "one; place secondary criteria after every required one in "
+                    "change_control.order, so that a secondary claim cannot close the gate on "
+                    "the approval")
+    if isinstance(cc.subgroups, list):
+        for i, g in enumerate(cc.subgroups):
+            if isinstance(g, str):
+                yield from attr_ok(("change_control", "subgroups", i), g)
+            else:
+                if len(g) < 2 or len(set(g)) != len(g):
+                    yield ("change_control", "subgroups", i), (
+                        f"an intersection needs two or more distinct attributes, got {g}")
+                for j, a in enumerate(g):
+                    yield from attr_ok(("change_control", "subgroups", i, j), a)
+    for v, m in cc.models.items():
+        if m.scores is not None:
+            if p.data.columns.id is None:
+                yield ("change_control", "models", v, "scores"), (
+                    "a score file is joined on the case id: set data.columns.id")
+            if not p.resolve(m.scores.path).exists():
+                yield ("change_control", "models", v, "scores", "path"), (
+                    f"score file {m.scores.path!r} not found (relative to the protocol)")
+    if cc.test_set.path is not None and not p.resolve(cc.test_set.path).exists():
+        yield ("change_control", "test_set", "path"), (
+            f"test set file {cc.test_set.path!r} not found (relative to the protocol)")
+    if cc.online.procedure == "saffron" and cc.online.w0 is not None:
+        target = cc.online.alpha or cc.alpha
+        if cc.online.w0 > (1 - cc.online.lambda_) * target:
+            yield ("change_control", "online", "w0"), (
+                f"SAFFRON's initial wealth must be at most (1 - lambda) alpha = "
+                f"{(1 - cc.online.lambda_) * target:g}, got {cc.online.w0}")
+    elif cc.online.w0 is not None and cc.online.w0 > (cc.online.alpha or cc.alpha):
+        yield ("change_control", "online", "w0"), (
+            f"the initial wealth must be at most alpha = {cc.online.alpha or cc.alpha:g}, got "
+            f"{cc.online.w0}")
+
+
+def _required(cc, name: str) -> bool:
+    return next((c.required for c in cc.all_criteria() if c.key == name), True)
 
 
 # --------------------------------------------------------------------------------------------

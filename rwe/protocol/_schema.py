@@ -8,6 +8,7 @@ the protocol.
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -31,9 +32,10 @@ if TYPE_CHECKING:
     from rwe.data import EvaluationSet, Source
 
 __all__ = [
-    "AgeBandSpec", "AlertRule", "ChangeControlSpec", "ColumnsSpec", "DataSpec", "DeviceSpec",
-    "DriftSpec", "Goal", "PerformanceSpec", "Period", "PopulationSpec", "Protocol", "ReportSpec",
-    "SubgroupsSpec", "WindowSpec", "SECTIONS",
+    "AgeBandSpec", "AlertRule", "ChangeControlSpec", "ColumnsSpec", "CriterionSpec", "DataSpec",
+    "DeviceSpec", "DriftSpec", "Goal", "ModelIdentitySpec", "OnlineSpec", "PerformanceSpec",
+    "Period", "PopulationSpec", "Protocol", "ReportSpec", "ScoresFileSpec", "SubgroupsSpec",
+    "TestSetSpec", "WindowSpec", "SECTIONS", "CHANGE_CONTROL_METRICS", "CRITERION_TESTS",
 ]
 
 SECTIONS = ("representativeness", "subgroups", "drift", "change_control", "provenance",
@@ -293,15 +295,187 @@ class DriftSpec(_Strict):
     by: list[str] = Field(default_factory=list)
 
 
+#: Metrics change control compares on the same cases (paired methods exist for these).
+CHANGE_CONTROL_METRICS = ("auroc", "sensitivity", "specificity", "calibration_slope",
+                          "calibration_intercept")
+#: Tests a change-control criterion can make.
+CRITERION_TESTS = ("noninferiority", "superiority", "goal")
+_SHA256 = r"^[0-9a-f]{64}$"
+MSG_SHA256 = "a sha256 is 64 lowercase hexadecimal digits"
+
+
+def _sha256_ok(v: str | None) -> str | None:
+    if v is not None and not re.fullmatch(_SHA256, v):
+        raise ValueError(f"{MSG_SHA256}, got {v!r}")
+    return v
+
+
+class ScoresFileSpec(_Strict):
+    """A model version's scores delivered as a file (case id + score), joined on the test set
+    by the ``data.columns.id`` column."""
+
+    path: str = Field(min_length=1)
+    column: str = Field(min_length=1, description="the score column of the file")
+    format: Literal["csv", "parquet", "duckdb"] | None = None
+
+
+class ModelIdentitySpec(_Strict):
+    """Identity of a model version (EVIDENCE.md PRV-6): the tested version is the released one."""
+
+    weights_sha256: str = Field(description="sha256 of the model weights file")
+    code_sha256: str | None = Field(default=None, description="sha256 of the pre- and "
+                                    "post-processing code (or its release archive)")
+    udi: str | None = None
+    scores: ScoresFileSpec | None = Field(
+        default=None, description="the version's scores on the test set, when they are not a "
+        "column of the data (data.columns.scores)")
+    description: str | None = None
+
+    @field_validator("weights_sha256", "code_sha256")
+    @classmethod
+    def _hex(cls, v: str | None) -> str | None:
+        return _sha256_ok(v)
+
+
+class TestSetSpec(_Strict):
+    """The sequestered test set (EVIDENCE.md CHG-3, CHG-6): its content hash (case ids, patient
+    ids, labels; :func:`rwe.change_control.test_set_sha256`) and how often it may be used."""
+
+    __test__ = False  # not a pytest test class
+
+    sha256: str | None = Field(default=None, description="content hash the data must have")
+    path: str | None = Field(default=None, description="a file holding the test set (default: "
+                             "data.path), read with the protocol's column roles")
+    max_looks: int | None = Field(default=None, ge=1, description="comparisons allowed on this "
+                                  "test set before it must be refreshed")
+    description: str | None = None
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex(cls, v: str | None) -> str | None:
+        return _sha256_ok(v)
+
+
+class OnlineSpec(_Strict):
+    """Error control across successive updates (METHODS.md C7; :func:`rwe.stats.online_test`).
+
+    ``procedure: fixed`` tests every update at ``change_control.alpha`` (no control across
+    updates); the others give update ``t`` a level ``alpha_t`` from the earlier outcomes
+    recorded in the ledger."""
+
+    procedure: Literal["fixed", "lord++", "alpha_investing", "saffron"] = "fixed"
+    alpha: float | None = Field(default=None, gt=0, lt=1, description="target false discovery "
+                                "rate of approvals (default change_control.alpha)")
+    w0: float | None = Field(default=None, gt=0, lt=1, description="initial wealth")
+    lambda_: float = Field(default=0.5, gt=0, lt=1, alias="lambda",
+                           description="SAFFRON candidate threshold")
+
+
+class CriterionSpec(_Strict):
+    """One acceptance criterion of a model update, judged on a confidence bound.
+
+    ``noninferiority``: the candidate's improvement over each comparator (candidate minus
+    comparator; for calibration metrics the reduction of the distance to the target) has its
+    lower bound above ``-margin``. ``superiority``: above 0. ``goal``: the candidate's own
+    metric has its lower bound above ``goal``. Overall and/or in every pre-specified subgroup
+    with at least ``min_n`` rows and ``min_events`` events."""
+
+    name: str | None = None
+    metric: str
+    test: Literal["noninferiority", "superiority", "goal"] = "noninferiority"
+    margin: float | None = Field(default=None, ge=0)
+    goal: float | None = None
+    scope: Literal["overall", "subgroups", "all"] = "all"
+    against: Literal["all", "current", "original"] | None = None
+    min_n: int | None = Field(default=None, ge=1)
+    min_events: int | None = Field(default=None, ge=0)
+    required: bool = True
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _fields_of_the_test(self) -> CriterionSpec:
+        if self.test == "noninferiority" and self.margin is None:
+            raise ValueError("a noninferiority criterion needs a margin")
+        if self.test != "noninferiority" and self.margin is not None:
+            raise ValueError(f"a {self.test} criterion takes no margin")
+        if self.test == "goal" and self.goal is None:
+            raise ValueError("a goal criterion needs a goal")
+        if self.test != "goal" and self.goal is not None:
+            raise ValueError(f"a {self.test} criterion takes no goal (use test: goal)")
+        if self.test == "goal" and self.against is not None:
+            raise ValueError("a goal criterion judges the candidate alone: it takes no against")
+        return self
+
+    @property
+    def key(self) -> str:
+        """The criterion's name: given, else the metric (non-inferiority) or ``metric_test``."""
+        if self.name:
+            return self.name
+        return self.metric if self.test == "noninferiority" else f"{self.metric}_{self.test}"
+
+    @property
+    def comparators(self) -> str:
+        """Which versions it compares with: every approved one (default for non-inferiority,
+        the bio-creep guard), the current one (default for superiority), or the original."""
+        if self.against is not None:
+            return self.against
+        return "current" if self.test == "superiority" else "all"
+
+
 class ChangeControlSpec(_Strict):
+    """The change-control (PCCP) plan: how a model update is accepted (EVIDENCE.md CHG-5..7).
+
+    ``margins: {metric: margin}`` is shorthand for non-inferiority criteria (overall and, with
+    ``subgroups``, in every subgroup); ``criteria`` gives the full form. ``order`` is the
+    gate-keeping sequence of criterion names; a nested list is a co-primary step judged as an
+    intersection-union test (every member must pass); criteria it does not name follow, one
+    step each, in the order written. Without ``order`` all criteria form one co-primary step.
+    """
+
     original_version: str
     reference_version: str
     candidate_version: str
-    margins: dict[str, float] = Field(min_length=1)
-    alpha: float = Field(default=0.025, gt=0, lt=0.5)
-    order: list[str] = Field(default_factory=list)
-    subgroups: bool = True
+    margins: dict[str, float] = Field(default_factory=dict)
+    criteria: list[CriterionSpec] = Field(default_factory=list)
+    alpha: float = Field(default=0.025, gt=0, lt=0.5, description="one-sided level of each "
+                         "update (online.procedure fixed) or the online target rate")
+    order: list[str | list[str]] = Field(default_factory=list)
+    subgroups: bool | list[str | list[str]] = True
+    min_n: int | None = Field(default=None, ge=1, description="default: subgroups.min_n")
+    min_events: int | None = Field(default=None, ge=0, description="default: "
+                                   "subgroups.min_events")
+    multiplicity: Literal["none", "bonferroni", "holm"] = "none"
+    paired_interval: Literal["tango", "newcombe", "wald"] = "tango"
+    cluster: Literal["auto", "patients", "none"] = "auto"
+    n_boot: int = Field(default=1000, ge=200, le=100_000)
+    seed: int | None = None
+    test_set: TestSetSpec = Field(default_factory=TestSetSpec)
+    models: dict[str, ModelIdentitySpec] = Field(default_factory=dict)
+    online: OnlineSpec = Field(default_factory=OnlineSpec)
     ledger: str | None = None
+
+    @model_validator(mode="after")
+    def _some_criterion(self) -> ChangeControlSpec:
+        if not self.margins and not self.criteria:
+            raise ValueError("give at least one acceptance criterion (margins or criteria)")
+        return self
+
+    def all_criteria(self) -> list[CriterionSpec]:
+        """The margins shorthand as criteria, followed by ``criteria`` (a margin's value is
+        checked by the protocol loader, which names its line)."""
+        out = [CriterionSpec.model_construct(metric=m, test="noninferiority", margin=float(v),
+                                             scope="all" if self.subgroups else "overall")
+               for m, v in self.margins.items()]
+        return out + list(self.criteria)
+
+    def steps(self) -> list[list[str]]:
+        """The gate-keeping steps (criterion names; several in a step are co-primary)."""
+        names = [c.key for c in self.all_criteria()]
+        if not self.order:
+            return [names]
+        steps = [[x] if isinstance(x, str) else list(x) for x in self.order]
+        placed = {n for s in steps for n in s}
+        return steps + [[n] for n in names if n not in placed]
 
 
 class ReportSpec(_Strict):

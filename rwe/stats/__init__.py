@@ -2,7 +2,9 @@
 
 Intervals for proportions (Wilson, Clopper-Pearson), Wald and exact Poisson ratios,
 likelihood ratios; AUROC with DeLong variance (fast midrank algorithm), paired and unpaired
-DeLong tests and AUROC non-inferiority; McNemar; multiplicity adjustment; power and sample
+DeLong tests and AUROC non-inferiority; paired proportions (Tango, Newcombe, McNemar
+variants); online error control across successive tests (LORD++, alpha-investing, SAFFRON);
+multiplicity adjustment; power and sample
 size (Obuchowski for AUROC, performance goals for proportions); and the vectorized Poisson
 (cluster) bootstrap engine with percentile and BCa intervals.
 
@@ -57,6 +59,16 @@ from ._logistic import (
     fit_logistic,
     logistic_reasons,
 )
+from ._online import ONLINE_PROCEDURES, OnlineTestResult, default_gamma, online_test
+from ._paired import (
+    MCNEMAR_METHODS,
+    PAIRED_DIFFERENCE_METHODS,
+    PairedDifferenceResult,
+    mcnemar_from_counts,
+    paired_difference,
+    paired_difference_ci,
+    paired_difference_pvalue,
+)
 from ._power import (
     auc_power,
     auc_sample_size,
@@ -87,7 +99,13 @@ __all__ = [
     # the logistic fitter
     "fit_logistic", "logistic_reasons", "LogisticFit", "REASON_NO_CONVERGENCE",
     # tests and multiplicity
-    "MCNEMAR_EXACT_BELOW", "mcnemar_test", "PVALUE_ADJUSTMENTS", "adjust_pvalues",
+    "MCNEMAR_EXACT_BELOW", "MCNEMAR_METHODS", "mcnemar_test", "mcnemar_from_counts",
+    "PVALUE_ADJUSTMENTS", "adjust_pvalues",
+    # paired proportions (two versions on the same cases)
+    "PAIRED_DIFFERENCE_METHODS", "paired_difference", "paired_difference_ci",
+    "paired_difference_pvalue",
+    # online testing across successive updates
+    "ONLINE_PROCEDURES", "online_test", "default_gamma",
     # power and sample size
     "auc_power", "auc_sample_size", "auc_sig_level", "proportion_goal_sample_size",
     "ci_half_width_sample_size",
@@ -96,5 +114,6 @@ __all__ = [
     "bootstrap_interval", "bootstrap",
     # result classes (returned, never built by users)
     "DeLongResult", "DeLongTestResult", "NonInferiorityResult", "LikelihoodRatioResult",
-    "GoalTestResult", "McNemarResult", "BootstrapResult",
+    "GoalTestResult", "McNemarResult", "BootstrapResult", "PairedDifferenceResult",
+    "OnlineTestResult",
 ]

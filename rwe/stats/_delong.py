@@ -52,6 +52,8 @@ _REFS = """
        2014;21(11):1389-1393.
     .. [3] Robin X, Turck N, Hainard A, et al. pROC: an open-source package for R and S+ to
        analyze and compare ROC curves. BMC Bioinformatics. 2011;12:77.
+    .. [4] Obuchowski NA. Nonparametric analysis of clustered ROC curve data. Biometrics.
+       1997;53(2):567-578.
 """
 
 
@@ -200,7 +202,41 @@ def auc_delong(y_true: Any, y_score: Any) -> DeLongResult:
     return DeLongResult(float(aucs[0]), var, m, n, v10[0], v01[0])
 
 
-def delong_covariance(y_true: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]:
+def _cluster_inverse(clusters: Any, n: int) -> np.ndarray:
+    codes = np.asarray(clusters)
+    if codes.ndim != 1 or codes.size != n:
+        raise InvalidParameterError(
+            f"clusters is required to have shape ({n},) but has shape {codes.shape}")
+    if codes.dtype.kind == "f" and np.isnan(codes).any():
+        raise InvalidParameterError("clusters must not contain NaN")
+    _, inv = np.unique(codes, return_inverse=True)
+    return inv.reshape(-1)
+
+
+def _clustered_cov(y: np.ndarray, aucs: np.ndarray, v10: np.ndarray, v01: np.ndarray,
+                   inv: np.ndarray) -> np.ndarray:
+    """Obuchowski's clustered covariance of the AUCs (rows of ``v10``/``v01``) [4]_."""
+    k = aucs.size
+    n_cl = int(inv.max()) + 1
+    cpos, cneg = inv[y], inv[~y]
+    m, n = v10.shape[1], v01.shape[1]
+    mi = np.bincount(cpos, minlength=n_cl).astype(float)
+    ni = np.bincount(cneg, minlength=n_cl).astype(float)
+    e10 = np.empty((k, n_cl))
+    e01 = np.empty((k, n_cl))
+    for a in range(k):
+        e10[a] = np.bincount(cpos, weights=v10[a], minlength=n_cl) - mi * aucs[a]
+        e01[a] = np.bincount(cneg, weights=v01[a], minlength=n_cl) - ni * aucs[a]
+    i1, i0 = int((mi > 0).sum()), int((ni > 0).sum())
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s10 = (i1 / ((i1 - 1) * m)) * (e10 @ e10.T) if i1 > 1 else np.full((k, k), np.nan)
+        s01 = (i0 / ((i0 - 1) * n)) * (e01 @ e01.T) if i0 > 1 else np.full((k, k), np.nan)
+        s11 = (n_cl / (n_cl - 1)) * (e10 @ e01.T)
+    return s10 / m + s01 / n + (s11 + s11.T) / (m * n)
+
+
+def delong_covariance(y_true: Any, scores: Any, *, clusters: Any = None
+                      ) -> tuple[np.ndarray, np.ndarray]:
     """AUROCs of ``k`` scores on the same subjects and their DeLong covariance matrix.
 
     ``Cov(A_a, A_b) = cov(V10^a, V10^b)/m + cov(V01^a, V01^b)/n`` [1]_, computed with the
@@ -210,6 +246,15 @@ def delong_covariance(y_true: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]
     ----------
     y_true : array_like of {0, 1} or bool
     scores : 2-d array_like (k, N) or list of k arrays of length N
+    clusters : array_like, shape (N,), optional
+        Patient (cluster) of each row. When given, the covariance is Obuchowski's clustered
+        form [4]_: with ``X_i.`` and ``Y_i.`` the sums of the case and control placements of
+        cluster ``i``, ``m_i``, ``n_i`` its cases and controls, ``I``, ``I1``, ``I0`` the
+        clusters overall, with cases and with controls, ``S10 = I1/((I1-1) m) sum_i (X_i. -
+        m_i A)^2``, ``S01 = I0/((I0-1) n) sum_i (Y_i. - n_i A)^2``, ``S11 = I/(I-1) sum_i
+        (X_i. - m_i A)(Y_i. - n_i A)`` and ``Var = S10/m + S01/n + 2 S11/(m n)`` (products of
+        two scores' terms for a covariance). With one row per cluster it equals the DeLong
+        covariance exactly.
 
     Returns
     -------
@@ -218,7 +263,7 @@ def delong_covariance(y_true: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]
 
     Notes
     -----
-    R equivalent: ``pROC::cov(roc_a, roc_b, method="delong")``.
+    R equivalent: ``pROC::cov(roc_a, roc_b, method="delong")`` (unclustered).
     """
     y = _check_labels(y_true)
     try:
@@ -234,6 +279,8 @@ def delong_covariance(y_true: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]
     if not np.isfinite(s).all():
         raise InvalidParameterError("scores must be finite")
     aucs, v10, v01 = _placements(y, s)
+    if clusters is not None:
+        return aucs, _clustered_cov(y, aucs, v10, v01, _cluster_inverse(clusters, y.size))
     cov = _cov_rows(v10) / v10.shape[1] + _cov_rows(v01) / v01.shape[1]
     return aucs, cov
 
@@ -307,7 +354,7 @@ def _compare(a: float, b: float, var: float, alternative: str, level: float,
 
 
 def delong_test(y_true: Any, score_a: Any, score_b: Any, *, alternative: str = "two-sided",
-                confidence_level: float = 0.95) -> DeLongTestResult:
+                confidence_level: float = 0.95, clusters: Any = None) -> DeLongTestResult:
     """Paired DeLong test of two AUROCs measured on the same subjects.
 
     ``Z = (A - B) / sqrt(V_a + V_b - 2 C)``; interval ``(A - B) ± z·SE`` [1]_ [2]_.
@@ -321,6 +368,9 @@ def delong_test(y_true: Any, score_a: Any, score_b: Any, *, alternative: str = "
         ``"greater"``: H1 auc_a > auc_b.
     confidence_level : float, default 0.95
         Level of the two-sided interval of ``auc_a - auc_b``.
+    clusters : array_like, shape (N,), optional
+        Patient of each row: the variance of the difference is then Obuchowski's clustered
+        DeLong variance [4]_ (:func:`delong_covariance`), ``method = "delong-paired-clustered"``.
 
     Returns
     -------
@@ -337,10 +387,10 @@ def delong_test(y_true: Any, score_a: Any, score_b: Any, *, alternative: str = "
     y = _check_labels(y_true)
     sa = _check_scores(score_a, y.size, "score_a")
     sb = _check_scores(score_b, y.size, "score_b")
-    aucs, cov = delong_covariance(y, np.vstack([sa, sb]))
+    aucs, cov = delong_covariance(y, np.vstack([sa, sb]), clusters=clusters)
     var = cov[0, 0] + cov[1, 1] - 2.0 * cov[0, 1]
     return _compare(float(aucs[0]), float(aucs[1]), float(var), alternative, level,
-                    "delong-paired")
+                    "delong-paired" if clusters is None else "delong-paired-clustered")
 
 
 def delong_unpaired_test(y_true_a: Any, score_a: Any, y_true_b: Any, score_b: Any, *,
@@ -411,7 +461,7 @@ class NonInferiorityResult(ResultMixin):
 
 
 def auc_noninferiority(y_true: Any, score_new: Any, score_ref: Any, *, margin: float,
-                       alpha: float = 0.025) -> NonInferiorityResult:
+                       alpha: float = 0.025, clusters: Any = None) -> NonInferiorityResult:
     """Non-inferiority of a new score's AUROC versus a reference (paired DeLong).
 
     H0: ``A_new - A_ref <= -margin``; ``z = (d + margin)/SE_d`` with the paired DeLong SE,
@@ -426,6 +476,8 @@ def auc_noninferiority(y_true: Any, score_new: Any, score_ref: Any, *, margin: f
         Non-inferiority margin ``δ >= 0`` on the AUC scale; a protocol choice, no default.
     alpha : float, default 0.025
         One-sided test size.
+    clusters : array_like, shape (N,), optional
+        Patient of each row: the clustered DeLong variance (:func:`delong_test`).
 
     Returns
     -------
@@ -435,7 +487,7 @@ def auc_noninferiority(y_true: Any, score_new: Any, score_ref: Any, *, margin: f
     alpha = check_real(alpha, "alpha", low=0.0, high=0.5, low_inclusive=False,
                        high_inclusive=False)
     t = delong_test(y_true, score_new, score_ref, alternative="greater",
-                    confidence_level=1.0 - 2.0 * alpha)
+                    confidence_level=1.0 - 2.0 * alpha, clusters=clusters)
     d, se = t.difference, t.se
     if se > 0:
         z = (d + margin) / se

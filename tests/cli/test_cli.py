@@ -39,7 +39,8 @@ def test_version_and_help(capsys):
     with pytest.raises(SystemExit) as e:
         main(["--version"])
     assert e.value.code == 0 and capsys.readouterr().out.strip() == f"rwe {__version__}"
-    for cmd in ([], ["validate"], ["demo"], ["dossier"], ["compare"], ["summarize"], ["merge"]):
+    for cmd in ([], ["validate"], ["demo"], ["dossier"], ["compare"], ["ledger"], ["summarize"],
+                ["merge"]):
         with pytest.raises(SystemExit) as e:
             main([*cmd, "--help"])
         assert e.value.code == 0
@@ -117,8 +118,7 @@ def test_missing_data_file(small_demo, tmp_path, capsys):
         f"rwe: error: {tmp_path / 'gone.parquet'}: data file not found")
 
 
-@pytest.mark.parametrize("cmd", [["compare", "p.yaml"], ["summarize", "p.yaml"],
-                                 ["merge", "a.json"]])
+@pytest.mark.parametrize("cmd", [["summarize", "p.yaml"], ["merge", "a.json"]])
 def test_planned_commands_say_so_and_exit_2(cmd, capsys):
     assert main(cmd) == 2
     err = capsys.readouterr().err.strip()

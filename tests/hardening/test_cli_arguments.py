@@ -40,8 +40,8 @@ CLI_CASES = [
     Case("out_holds_a_dossier_without_force", files={"old/index.html": "<html></html>"},
          argv=(*DOSSIER, "--out", "{d}/old"),
          expect=["{d}/old: a dossier already exists there; pass --force to replace it"]),
-    Case("planned_command", argv=("compare", "{p}"),
-         expect=[f"rwe compare: not available in rwe {__version__}", "nothing was done"]),
+    Case("planned_command", argv=("summarize", "{p}"),
+         expect=[f"rwe summarize: not available in rwe {__version__}", "nothing was done"]),
 ]
 
 
