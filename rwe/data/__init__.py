@@ -27,7 +27,7 @@ if TYPE_CHECKING:
         load_evaluation_set,
         read_table,
     )
-    from rwe.data._provenance import VALIDATION_RULES, DataProvenance, provenance
+    from rwe.data._provenance import VALIDATION_RULES, ProvenanceResult, provenance
     from rwe.data._sources import (
         DEFAULT_BATCH_ROWS,
         FORMATS,
@@ -49,7 +49,7 @@ _LAZY = {
     "Source": "_sources", "CSVSource": "_sources", "ParquetSource": "_sources",
     "DuckDBSource": "_sources", "FORMATS": "_sources", "DEFAULT_BATCH_ROWS": "_sources",
     "file_sha256": "_sources", "source_from_path": "_sources", "source_from_spec": "_sources",
-    "VALIDATION_RULES": "_provenance", "DataProvenance": "_provenance",
+    "VALIDATION_RULES": "_provenance", "ProvenanceResult": "_provenance",
     "provenance": "_provenance",
 }
 
@@ -57,7 +57,7 @@ __all__ = [
     "CSVSource",
     "ColumnRoles",
     "DEFAULT_BATCH_ROWS",
-    "DataProvenance",
+    "ProvenanceResult",
     "DuckDBSource",
     "EvaluationSet",
     "FORMATS",

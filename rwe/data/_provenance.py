@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from rwe.data._evaluation_set import EvaluationSet
     from rwe.data._sources import Source
 
-__all__ = ["VALIDATION_RULES", "DataProvenance", "provenance"]
+__all__ = ["VALIDATION_RULES", "ProvenanceResult", "provenance"]
 
 #: The load-time rules :meth:`rwe.data.EvaluationSet.from_frame` applies to every evaluation
 #: table (rwe/data/_validate.py), in plain words.
@@ -36,13 +36,13 @@ VALIDATION_RULES = (
     "numeric features hold numbers only (a few text cells in a numeric column are an error)",
 )
 
-#: Role of the evaluation table's own file in :attr:`DataProvenance.files`.
+#: Role of the evaluation table's own file in :attr:`ProvenanceResult.files`.
 EVALUATION_DATA = "evaluation data"
 _MISSING_FP = ("kind", "format", "file", "path", "bytes", "sha256", "query", "rows", "columns")
 
 
 @dataclass(frozen=True, eq=False)
-class DataProvenance:
+class ProvenanceResult:
     """Provenance and quality counts of an evaluation table (:func:`provenance`).
 
     Attributes
@@ -134,7 +134,7 @@ def _file_records(evset: EvaluationSet,
 
 def provenance(evset: EvaluationSet, *,
                sources: Mapping[str, Source | str | Path | None] | None = None
-               ) -> DataProvenance:
+               ) -> ProvenanceResult:
     """Provenance and quality counts of an evaluation table (FDA AI-DSF PRV-1, PRV-2, PRV-4,
     PRV-7): files and sha256, row / patient / event counts, period covered, rows per site and
     quarter, missing values per column role, validation rules passed.
@@ -151,7 +151,7 @@ def provenance(evset: EvaluationSet, *,
 
     Returns
     -------
-    DataProvenance
+    ProvenanceResult
         Counts only: no row and no identifier.
     """
     import numpy as np
@@ -206,7 +206,7 @@ def provenance(evset: EvaluationSet, *,
         k = int(frame[col].isna().sum())
         missing.append({"role": role, "column": col, "derived": col in derived, "n": n,
                         "n_missing": k, "fraction": k / n if n else None})
-    return DataProvenance(
+    return ProvenanceResult(
         files=tuple(_file_records(evset, sources)), counts=counts, period=period,
         by_site_quarter=by_time,
         missingness=pd.DataFrame(missing, columns=["role", "column", "derived", "n",

@@ -13,7 +13,7 @@ import pytest
 
 from rwe.data import (
     VALIDATION_RULES,
-    DataProvenance,
+    ProvenanceResult,
     EvaluationSet,
     load_evaluation_set,
     provenance,
@@ -45,7 +45,7 @@ def test_counts_period_site_quarter_and_missingness(tmp_path):
     _frame().to_csv(path, index=False)
     ev = load_evaluation_set(path, ROLES, derived={"age_band": {"from": "age", "cuts": [50]}})
     prov = provenance(ev, sources={"reference population": tmp_path / "absent.csv"})
-    assert isinstance(prov, DataProvenance)
+    assert isinstance(prov, ProvenanceResult)
     assert prov.counts == {"rows": 10, "patients": 4, "events": 3, "prevalence": 0.3,
                            "sites": 2, "equipment_types": 2, "model_versions": ["1.0", "1.1"]}
     assert str(prov.period["first"]) == "2024-01-02 00:00:00"
