@@ -13,8 +13,8 @@ import pytest
 
 from rwe.data import (
     VALIDATION_RULES,
-    ProvenanceResult,
     EvaluationSet,
+    ProvenanceResult,
     load_evaluation_set,
     provenance,
 )
