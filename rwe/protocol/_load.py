@@ -363,11 +363,15 @@ def _semantic_messages(p: Protocol) -> Iterator[tuple[Loc, str]]:
     for i, m in enumerate(perf.metrics):
         if m not in known:
             continue
-        kind = get_metric(m).kind
-        if kind == "survival":
-            yield ("performance", "metrics", i), (
-                f"{m!r} is a survival metric; protocol-driven subgroup analysis supports binary "
-                "outcomes (data.columns.label) only; compute it with rwe.metrics.compute_metric")
+        spec = get_metric(m)
+        if spec.kind == "survival":
+            if cols.time is None or cols.event is None:
+                yield ("performance", "metrics", i), (
+                    f"{m!r} is a survival metric and needs data.columns.time and "
+                    "data.columns.event")
+            elif "horizon" in spec.needs and perf.horizon is None:
+                yield ("performance", "metrics", i), (
+                    f"{m!r} needs a time horizon: set performance.horizon")
         elif cols.label is None:
             yield ("performance", "metrics", i), (
                 f"{m!r} needs a binary outcome, but data.columns.label is not set")

@@ -254,6 +254,9 @@ class PerformanceSpec(_Strict):
     confidence_level: float = Field(default=0.95, gt=0, lt=1)
     proportion_interval: Literal["wilson", "clopper-pearson"] = "wilson"
     ci_method: Literal["analytic", "bootstrap"] = "analytic"
+    horizon: float | None = Field(
+        default=None, gt=0, description="time horizon of the survival metrics (same unit as "
+        "data.columns.time)")
     n_boot: int = Field(default=1000, ge=50, le=100_000,
                         description="bootstrap replicates; 100,000 already make the Monte "
                         "Carlo error negligible")

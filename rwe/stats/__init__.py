@@ -21,6 +21,7 @@ from ._bootstrap import (
     BootstrapResult,
     bootstrap,
     bootstrap_interval,
+    bootstrap_resamples,
     poisson_weights,
 )
 from ._clustered import cluster_ratio_variance, obuchowski_auc
@@ -111,7 +112,7 @@ __all__ = [
     "ci_half_width_sample_size",
     # bootstrap engine
     "BOOTSTRAP_METHODS", "MAX_NAN_FRACTION", "NAN_REPLICATES_SUFFIX", "poisson_weights",
-    "bootstrap_interval", "bootstrap",
+    "bootstrap_interval", "bootstrap", "bootstrap_resamples",
     # result classes (returned, never built by users)
     "DeLongResult", "DeLongTestResult", "NonInferiorityResult", "LikelihoodRatioResult",
     "GoalTestResult", "McNemarResult", "BootstrapResult", "PairedDifferenceResult",

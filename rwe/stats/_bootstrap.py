@@ -29,6 +29,7 @@ __all__ = [
     "MAX_NAN_FRACTION",
     "JACKKNIFE_MAX_UNITS",
     "BootstrapResult",
+    "bootstrap_resamples",
     "poisson_weights",
     "bootstrap_interval",
     "bootstrap",
@@ -333,3 +334,60 @@ def bootstrap(statistic: Callable[..., Any], *arrays: Any, n_boot: int = 1000,
 
 
 bootstrap.__doc__ = (bootstrap.__doc__ or "") + _REFS
+
+
+def bootstrap_resamples(statistic: Callable[[np.ndarray], float | None], n: int, *,
+                        n_boot: int = 1000, random_state: Any = None,
+                        confidence_level: float = 0.95, clusters: Any = None
+                        ) -> tuple[Interval | None, np.ndarray, str | None]:
+    """Percentile interval of a statistic that cannot take weights (an external estimator that
+    must refit per resample, e.g. IPCW survival metrics whose censoring distribution is
+    re-estimated in every resample), by the ordinary multinomial row (or cluster) bootstrap.
+
+    The same engine's vectorized Poisson-weight mode (:func:`bootstrap`) is the one to use
+    whenever the statistic accepts weights; this mode calls ``statistic(idx)`` once per
+    replicate with the resampled row indices ``idx`` (``rng.integers(0, n, n)``; with
+    ``clusters``, whole clusters are drawn and expanded to their rows) [2]_. A replicate that
+    returns None or a non-finite value is dropped and counted.
+
+    Returns
+    -------
+    interval, replicates, reason
+        ``interval`` is None when no replicate gave an estimate; ``reason`` names the dropped
+        replicates (or why there is no interval).
+    """
+    n = check_int(n, "n", minimum=1)
+    n_boot = check_int(n_boot, "n_boot", minimum=1)
+    level = check_level(confidence_level)
+    rng = np.random.default_rng(random_state)
+    reps = np.full(n_boot, np.nan)
+    members = None
+    if clusters is not None:
+        inv = _cluster_codes(clusters, n)
+        order = np.argsort(inv, kind="stable")
+        bounds = np.searchsorted(inv[order], np.arange(int(inv.max()) + 2))
+        members = (order, bounds)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # estimators warn inside degenerate resamples
+        for b in range(n_boot):
+            if members is None:
+                idx = rng.integers(0, n, size=n)
+            else:
+                order, bounds = members
+                k = len(bounds) - 1
+                pick = rng.integers(0, k, size=k)
+                idx = np.concatenate([order[bounds[c]:bounds[c + 1]] for c in pick])
+            v = statistic(idx)
+            if v is not None and np.isfinite(v):
+                reps[b] = v
+    n_nan = int(np.isnan(reps).sum())
+    if n_nan == n_boot:
+        return None, reps, "bootstrap interval undefined (no resample gave an estimate)"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ci = bootstrap_interval(reps, math.nan, confidence_level=level, method="percentile")
+    reason = f"{n_nan} of {n_boot} bootstrap replicates undefined and dropped" if n_nan else None
+    return Interval(float(ci.low), float(ci.high), level, ci.method), reps, reason
+
+
+bootstrap_resamples.__doc__ = (bootstrap_resamples.__doc__ or "") + _REFS

@@ -60,8 +60,10 @@ SCOPES = ("overall", "subgroups", "all")
 MSG_NO_LABEL = "subgroup_performance needs a binary label column (roles.label)"
 MSG_BAD_BY = "by must contain attribute names or tuples of names, got {value!r}"
 MSG_REPEATED = "grouping {value!r} names an attribute twice; an intersection needs distinct attributes"
-MSG_ROWS_METRIC = ("metric {name!r} needs patient rows ({kind} metric) and is not computed from "
-                   "summaries by subgroup_performance; compute it with rwe.compute_metric")
+MSG_ROWS_METRIC = ("metric {name!r} needs individual rows ({kind} metric: an estimator refitted "
+                   "on the rows of each level); a summary holds none, pass the EvaluationSet")
+MSG_NO_SURVIVAL = ("survival metric {name!r} needs the time and event column roles, which are "
+                   "not set")
 NO_DATA_LEVEL = "(no data)"
 MSG_NO_VALUES = "no row has a value of {attrs}: the grouping has no level to evaluate"
 ROC_POINTS = 200
@@ -129,11 +131,7 @@ def _adjust(p: np.ndarray, method: str) -> np.ndarray:
 def _specs(metrics: Sequence[str]):
     from rwe.metrics import get_metric
 
-    specs = [get_metric(m) for m in metrics]
-    for s in specs:
-        if s.kernel is None:
-            raise InvalidParameterError(MSG_ROWS_METRIC.format(name=s.name, kind=s.kind))
-    return specs
+    return [get_metric(m) for m in metrics]
 
 
 def _status(spec, n, events, est, kernel_reason, min_n, min_events):
@@ -184,6 +182,7 @@ def subgroup_performance(
     n_bins: int = DEFAULT_N_BINS,
     bootstrap_interval: str = "percentile",
     auroc_interval: str = "delong-logit-t",
+    horizon: float | None = None,
 ) -> SubgroupPerformanceResult:
     """Performance overall, per subgroup and per intersection, with intervals and tests.
 
@@ -195,7 +194,10 @@ def subgroup_performance(
         a summary (merged from sites or partitions) is analysed as it is, binned numbers
         carrying their resolution.
     metrics : iterable of str
-        Registered metric names with a kernel (:func:`rwe.metrics.metric_names`).
+        Registered metric names (:func:`rwe.metrics.metric_names`). Metrics with a kernel
+        come from the summary; survival metrics (Harrell's and Uno's C, time-dependent AUC,
+        IPCW Brier, Kaplan-Meier survival at the horizon) need the time and event roles and
+        are computed from each level's rows of an EvaluationSet, each with its interval.
     by : sequence of str or tuple of str
         Groupings: an attribute name or a tuple of names (intersection). ``overall`` is always
         included first.
@@ -244,6 +246,9 @@ def subgroup_performance(
     n_bins : int
         Score bins of the bootstrap (threshold metrics exact; AUROC within the reported
         error bound).
+    horizon : float, optional
+        Time horizon of the survival metrics (time-dependent AUC, IPCW Brier, Kaplan-Meier
+        survival; truncation of Uno's C).
     auroc_interval : {"delong-logit-t", "delong"}
         AUROC interval (:func:`rwe.stats.auc_interval`): the logit interval with
         Brunner-Munzel degrees of freedom (default; keeps coverage with few cases and high
@@ -329,8 +334,12 @@ def subgroup_performance(
     attrs = list(dict.fromkeys(a for g in groupings_by for a in g))
     need_boot = ci_method == "bootstrap"
 
+    kernel_specs = [sp for sp in specs if sp.kernel is not None]
+    row_specs = [sp for sp in specs if sp.kernel is None]
     if isinstance(data, Summary):
         summary = data
+        for sp in row_specs:
+            raise InvalidParameterError(MSG_ROWS_METRIC.format(name=sp.name, kind=sp.kind))
         if summary.events is None:
             raise InvalidParameterError(MSG_NO_LABEL)
         version = str(version) if version is not None else summary.versions[0]
@@ -350,8 +359,12 @@ def subgroup_performance(
                 raise InvalidParameterError(
                     f"{name}=True needs a summary made with keep_clusters=True")
     else:
-        if getattr(getattr(data, "roles", None), "label", None) is None:
+        roles = getattr(data, "roles", None)
+        if kernel_specs and getattr(roles, "label", None) is None:
             raise InvalidParameterError(MSG_NO_LABEL)
+        for sp in row_specs:
+            if roles is None or roles.time is None or roles.event is None:
+                raise InvalidParameterError(MSG_NO_SURVIVAL.format(name=sp.name))
         version = data.primary_version if version is None else str(version)
         data.score(version)  # raises for an unknown version
         for a in attrs:
@@ -364,8 +377,10 @@ def subgroup_performance(
             raise InvalidParameterError(
                 "cluster_bootstrap=True / cluster_intervals=True need a patient_id column role, "
                 "which is not set")
-        summary = summarize(data, attributes=attrs, versions=[version], features=(),
-                            keep_clusters=use_clusters or cl_int)
+        labelled = data.roles.label is not None
+        summary = summarize(data, attributes=attrs, versions=[version] if labelled else [],
+                            features=(), keep_clusters=(use_clusters or cl_int) and labelled)
+        cl_int = cl_int and labelled
     rng = np.random.default_rng(random_state)
     from rwe.stats import AUC_INTERVALS
 
@@ -380,6 +395,8 @@ def subgroup_performance(
 
     fair_specs = [get_metric(m) for m in FAIRNESS_METRICS if fairness and
                   (m != "calibration_slope" or m in metrics)]
+    if not kernel_specs:
+        fair_specs = []
     extra_specs = [s for s in fair_specs if s.name not in metrics]
     parts: list[pd.DataFrame] = []
     extra_parts: list[pd.DataFrame] = []
@@ -401,20 +418,26 @@ def subgroup_performance(
                     "_g": gi, "_m": mi, "_l": 0})
                 (parts if spec.name in metrics else extra_parts).append(frame)
             continue
-        seg = summary.segments(g, version, threshold=threshold)
+        row_values = _row_metric_values(data, summary, g, row_specs, attrs, version,
+                                        threshold, ctx, horizon) if row_specs else {}
+        seg = summary.segments(g, version, threshold=threshold) if kernel_specs else None
         if keep_segs:
             segs[g.name] = seg
-        n = seg.n.astype(np.int64)
-        ev = seg.n_pos.astype(np.int64)
         for mi, spec in enumerate(specs + extra_specs):
-            lv = spec.kernel(seg, ctx)
+            if spec.kernel is None:
+                lv, n, ev = row_values[spec.name]
+            else:
+                n = seg.n.astype(np.int64)
+                ev = seg.n_pos.astype(np.int64)
+                lv = spec.kernel(seg, ctx)
             kernels[(g.name, spec.name)] = lv
             status, reason = _status(spec, n, ev, lv.estimate, lv.reason, min_n, min_events)
             has_ci = np.isfinite(lv.low) & np.isfinite(lv.high)
             if "bound" in lv.extras:
                 bound = np.asarray(lv.extras["bound"], dtype=float)
             else:
-                bound = np.full(len(n), 0.0 if seg.exact or spec.summary == "exact" else np.nan)
+                exact = seg is None or seg.exact or spec.summary == "exact"
+                bound = np.full(len(n), 0.0 if exact else np.nan)
             frame = pd.DataFrame({
                 "group": g.name, "n_attributes": g.n_attributes, "level": list(g.levels),
                 "n": n, "events": ev, "metric": spec.name,
@@ -426,17 +449,18 @@ def subgroup_performance(
                 "design_effect": np.nan, "status": status, "reason": reason,
                 "_g": gi, "_m": mi, "_l": np.arange(len(g.levels))})
             (parts if spec.name in metrics else extra_parts).append(frame)
-        roc_g, cal_g = _curves_of(seg, g, level)
-        roc_parts += roc_g
-        cal_parts += cal_g
+        if seg is not None:
+            roc_g, cal_g = _curves_of(seg, g, level)
+            roc_parts += roc_g
+            cal_parts += cal_g
         del seg
     table = pd.concat(parts, ignore_index=True).sort_values(
         ["_m", "_g", "_l"], kind="stable").drop(columns=["_g", "_m", "_l"])
     table = table.reset_index(drop=True)[TABLE_COLUMNS]
     table["n_clusters"] = table["n_clusters"].astype("Int64")
     if cl_int:
-        table = _cluster_adjust(table, summary, [g for g in groupings if g.levels], specs,
-                                version, threshold, ctx, kernels)
+        table = _cluster_adjust(table, summary, [g for g in groupings if g.levels],
+                                kernel_specs, version, threshold, ctx, kernels)
 
     # ---------------------------------------------------------------- bootstrap
     boot_specs = [s for s in specs if s.bootstrap_bins] if ci_method == "bootstrap" else []
@@ -461,7 +485,7 @@ def subgroup_performance(
         table = _apply_bootstrap_ci(table, replicates, nonempty, boot_specs, level,
                                     use_clusters, interval, level_counts, threshold_bin)
 
-    het = _heterogeneity(table, kernels, segs, groupings, specs, multiplicity) \
+    het = _heterogeneity(table, kernels, segs, groupings, kernel_specs, multiplicity) \
         if heterogeneity else pd.DataFrame(columns=HET_COLUMNS)
     fair_table = pd.concat([table] + [p[TABLE_COLUMNS] for p in extra_parts],
                            ignore_index=True) if extra_parts else table
@@ -481,7 +505,8 @@ def subgroup_performance(
         "repeats_patients": bool(summary.repeats_patients or (
             summary.clusters is not None and summary.clusters.repeated)),
         "n": int(summary.n_rows),
-        "events": int(summary.n_events), "resolution": summary.resolution,
+        "events": None if summary.n_events is None else int(summary.n_events),
+        "resolution": summary.resolution, "horizon": horizon,
         "groupings": [g.name for g in groupings], "metrics": list(metrics),
         **boot_info,
     }
@@ -492,6 +517,47 @@ def subgroup_performance(
                                      goals=goal_frame, verdicts=tuple(verdicts),
                                      findings=tuple(findings), roc=roc, calibration=cal,
                                      settings=settings)
+
+
+# ----------------------------------------------------------------------------- survival rows
+def _row_metric_values(data, summary: Summary, g, specs, attrs, version, threshold,
+                       ctx: KernelContext, horizon):
+    """Row metrics (survival) for every level of ``g``: the registry's row implementation
+    on each level's rows (the rows are read, never kept). Returns ``{metric: (LevelValues,
+    n, events)}``."""
+    from rwe.metrics._registry import LevelValues, compute_metrics
+    from rwe.stats.summaries import _codes, _encode_rows
+
+    cell, comp = _encode_rows([_codes(data.attribute(a))[0] for a in attrs], len(data))
+    if not np.array_equal(comp, summary.cells.codes):  # pragma: no cover - same encoding
+        raise InvalidParameterError("internal: row cells differ from the summary's cells")
+    rl = g.cell_to_level[cell]
+    t, e = data.time, data.event
+    s = data.score(version) if data.roles.scores else np.zeros(len(data))
+    L = len(g.levels)
+    rs = ctx.random_state
+    seeds = rs.integers(0, 2**32, size=L) if isinstance(rs, np.random.Generator) else [rs] * L
+    out = {sp.name: ([], np.zeros(L, np.int64), np.zeros(L, np.int64)) for sp in specs}
+    for j in range(L):
+        m = rl == j
+        vals = compute_metrics([sp.name for sp in specs], None, s[m], time=t[m], event=e[m],
+                               horizon=horizon, threshold=threshold,
+                               confidence_level=ctx.confidence_level, n_boot=ctx.n_boot,
+                               random_state=None if seeds[j] is None else int(seeds[j]))
+        for sp, v in zip(specs, vals, strict=True):
+            out[sp.name][0].append(v)
+            out[sp.name][1][j] = int(m.sum())
+            out[sp.name][2][j] = int(e[m].sum())
+    res = {}
+    for name, (vals, n, ev) in out.items():
+        lo = np.array([np.nan if v.ci is None else v.ci.low for v in vals], dtype=float)
+        hi = np.array([np.nan if v.ci is None else v.ci.high for v in vals], dtype=float)
+        method = next((v.ci.method for v in vals if v.ci is not None), None)
+        lv = LevelValues(np.array([v.estimate for v in vals], dtype=float), lo, hi, method,
+                         np.array([v.reason for v in vals], dtype=object), {},
+                         ctx.confidence_level)
+        res[name] = (lv, n, ev)
+    return res
 
 
 # ----------------------------------------------------------------------------- clustered
@@ -1170,6 +1236,7 @@ def subgroup_performance_from_protocol(protocol, data=None, **overrides
         ci_method=None if getattr(perf, "ci_method", "analytic") == "analytic" else "bootstrap",
         n_boot=perf.n_boot, random_state=perf.seed, multiplicity=perf.multiplicity,
         heterogeneity_alpha=getattr(perf, "heterogeneity_alpha", 0.05), goals=goals or None,
+        horizon=getattr(perf, "horizon", None),
     )
     kwargs.update(overrides)
     main_version = kwargs.get("version") or (data.versions[0] if isinstance(data, Summary)

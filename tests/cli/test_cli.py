@@ -81,7 +81,7 @@ def test_typo_in_protocol_one_line_per_problem_exit_2(small_demo, tmp_path):
         f"rwe: error: {bad}:54: performance.threshold: required field is missing",
         f"rwe: error: {bad}:58: performance.thresold: unknown key 'thresold'; did you mean "
         "'threshold'? (allowed: version, metrics, threshold, confidence_level, "
-        "proportion_interval, ci_method, n_boot, seed, multiplicity, heterogeneity_alpha, "
+        "proportion_interval, ci_method, horizon, n_boot, seed, multiplicity, heterogeneity_alpha, "
         "target_half_width, assumed_value, goals)"]
 
 

@@ -32,7 +32,7 @@ EXPECTED = {
     "ranking": ["auprc", "auroc"],
     "calibration": ["brier", "calibration_intercept", "calibration_slope", "ece", "oe_ratio",
                     "spiegelhalter_z"],
-    "survival": ["brier_ipcw", "harrell_c", "time_dependent_auc", "uno_c"],
+    "survival": ["brier_ipcw", "harrell_c", "km_survival", "time_dependent_auc", "uno_c"],
 }
 
 
