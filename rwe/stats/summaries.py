@@ -9,7 +9,10 @@ own); per cell the summary keeps
 * per model version, a sparse **score histogram**: counts per (score bin, cell, label), with
   the sums of p, p^2, p^3, p^4 and logit(p) per entry when the bins are declared;
 * per input feature, the count, mean and sum of squared deviations (numeric) or the counts of
-  each category (categorical), with missing values counted.
+  each category (categorical), with missing values counted; for a numeric feature with
+  declared bin edges (``feature_edges``, fixed on a reference population by the drift
+  analysis) also its histogram on those edges: counts and sums of x per bin, with an
+  underflow and an overflow bin.
 
 Summaries of disjoint row sets merge by addition (``a + b``): categories are united, cells
 matched, histograms and moments added (Chan et al.'s pairwise update for the moments), so one
@@ -70,7 +73,8 @@ from rwe.stats._poisson import poisson1_weights, poisson_bootstrap_counts
 __all__ = [
     "SUMMARY_SCHEMA", "FULL", "DEFAULT_N_BINS", "EPS",
     "Summary", "SummarySpec", "CellIndex", "Grouping", "ScoreTable", "NumericFeature",
-    "CategoricalFeature", "ClusterIndex", "Segments", "SummaryError",
+    "CategoricalFeature", "ClusterIndex", "Segments", "SummaryError", "check_feature_edges",
+    "feature_bin_column",
     "summarize", "summarize_arrays", "merge_summaries", "score_bin_edges", "bin_index",
     "poisson1_weights", "poisson_bootstrap_counts",
 ]
@@ -445,13 +449,23 @@ def _combine_tables(parts, n_cells, values, edges) -> ScoreTable:
 # ============================================================================ features
 @dataclass(frozen=True, eq=False)
 class NumericFeature:
-    """Per cell: non-missing count, mean and sum of squared deviations; missing count."""
+    """Per cell: non-missing count, mean and sum of squared deviations; missing count.
+
+    With declared ``edges`` (B + 1 increasing values) also a histogram per cell: ``hist[c, j]``
+    counts the non-missing values of cell ``c`` in column ``j`` and ``hsum[c, j]`` sums them;
+    column 0 holds x < edges[0] (underflow), column j = 1..B the bin [edges[j-1], edges[j])
+    (the last bin closed), column B + 1 holds x > edges[-1] (overflow). Counts and sums merge
+    by addition; the edges of merged summaries must be equal.
+    """
 
     n: np.ndarray
     mean: np.ndarray
     m2: np.ndarray
     missing: np.ndarray
     kind: str = "numeric"
+    edges: np.ndarray | None = None
+    hist: np.ndarray | None = None
+    hsum: np.ndarray | None = None
 
     def pooled(self, mask: np.ndarray | None = None) -> tuple[float, float, float, int]:
         """(n, mean, sd with ddof = 1, missing) over the cells in ``mask`` (Chan merge)."""
@@ -461,8 +475,12 @@ class NumericFeature:
         return float(n), mean, sd, int(self.missing[sel].sum())
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": "numeric", "n": self.n.tolist(), "mean": json_safe(self.mean),
-                "m2": json_safe(self.m2), "missing": self.missing.tolist()}
+        out = {"kind": "numeric", "n": self.n.tolist(), "mean": json_safe(self.mean),
+               "m2": json_safe(self.m2), "missing": self.missing.tolist()}
+        if self.edges is not None:
+            out.update(edges=self.edges.tolist(), hist=self.hist.tolist(),
+                       hsum=self.hsum.tolist())
+        return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -489,7 +507,26 @@ def _chan(n: np.ndarray, mean: np.ndarray, m2: np.ndarray) -> tuple[float, float
     return tot, mu, m2t
 
 
-def _numeric_feature(x: np.ndarray, cell: np.ndarray, n_cells: int) -> NumericFeature:
+def check_feature_edges(edges: Any, name: str) -> np.ndarray:
+    """Declared bin edges of a numeric feature: finite, strictly increasing, at least two."""
+    e = np.asarray(edges, dtype=np.float64)
+    if e.ndim != 1 or e.size < 2 or not np.isfinite(e).all() or np.any(np.diff(e) <= 0):
+        raise InvalidParameterError(
+            f"feature_edges[{name!r}] must be at least two finite, strictly increasing values, "
+            f"got {e.ravel().tolist()[:6]}{'...' if e.size > 6 else ''}")
+    return e
+
+
+def feature_bin_column(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Histogram column of each value for ``edges``: 0 underflow (x < edges[0]), j = 1..B the
+    bin [edges[j-1], edges[j]) (the last bin closed), B + 1 overflow (x > edges[-1])."""
+    col = np.searchsorted(edges, x, side="right")
+    col[x == edges[-1]] = len(edges) - 1
+    return col
+
+
+def _numeric_feature(x: np.ndarray, cell: np.ndarray, n_cells: int,
+                     edges: np.ndarray | None = None) -> NumericFeature:
     ok = ~np.isnan(x)
     n = np.bincount(cell[ok], minlength=n_cells).astype(np.int64)
     tot = np.bincount(cell[ok], weights=x[ok], minlength=n_cells)
@@ -498,7 +535,14 @@ def _numeric_feature(x: np.ndarray, cell: np.ndarray, n_cells: int) -> NumericFe
     d = x[ok] - mean[cell[ok]]
     m2 = np.bincount(cell[ok], weights=d * d, minlength=n_cells)
     missing = np.bincount(cell[~ok], minlength=n_cells).astype(np.int64)
-    return NumericFeature(n, mean, m2, missing)
+    if edges is None:
+        return NumericFeature(n, mean, m2, missing)
+    width = len(edges) + 1
+    key = cell[ok].astype(np.int64) * width + feature_bin_column(x[ok], edges)
+    hist = np.bincount(key, minlength=n_cells * width).reshape(n_cells, width)
+    hsum = np.bincount(key, weights=x[ok], minlength=n_cells * width).reshape(n_cells, width)
+    return NumericFeature(n, mean, m2, missing, edges=edges.copy(),
+                          hist=hist.astype(np.int64), hsum=hsum)
 
 
 def _merge_numeric(parts: list[tuple[NumericFeature, np.ndarray]], n_cells: int
@@ -525,7 +569,16 @@ def _merge_numeric(parts: list[tuple[NumericFeature, np.ndarray]], n_cells: int
         n, mean = tot, new_mean
     mean = np.where(n > 0, mean, np.nan)
     m2 = np.where(n > 0, m2, np.nan)
-    return NumericFeature(n.astype(np.int64), mean, m2, missing)
+    edges = parts[0][0].edges
+    if edges is None:
+        return NumericFeature(n.astype(np.int64), mean, m2, missing)
+    hist = np.zeros((n_cells, len(edges) + 1), dtype=np.int64)
+    hsum = np.zeros((n_cells, len(edges) + 1))
+    for f, cmap in parts:
+        np.add.at(hist, cmap, f.hist)
+        np.add.at(hsum, cmap, f.hsum)
+    return NumericFeature(n.astype(np.int64), mean, m2, missing, edges=edges.copy(), hist=hist,
+                          hsum=hsum)
 
 
 def _merge_categorical(parts: list[tuple[CategoricalFeature, np.ndarray]], n_cells: int
@@ -544,8 +597,15 @@ def _feature_from_dict(d: Mapping[str, Any]):
     if d["kind"] == "numeric":
         def arr(v):
             return np.array([np.nan if x is None else x for x in v], dtype=np.float64)
+        edges = None if d.get("edges") is None else np.asarray(d["edges"], dtype=np.float64)
+        hist = hsum = None
+        if edges is not None:
+            width = len(edges) + 1
+            hist = np.asarray(d["hist"], dtype=np.int64).reshape(-1, width)
+            hsum = np.asarray(d["hsum"], dtype=np.float64).reshape(-1, width)
         return NumericFeature(np.asarray(d["n"], dtype=np.int64), arr(d["mean"]), arr(d["m2"]),
-                              np.asarray(d["missing"], dtype=np.int64))
+                              np.asarray(d["missing"], dtype=np.int64), edges=edges, hist=hist,
+                              hsum=hsum)
     counts = np.asarray(d["counts"], dtype=np.int64).reshape(-1, len(d["categories"]) + 1)
     return CategoricalFeature(tuple(d["categories"]), counts)
 
@@ -702,6 +762,9 @@ class SummarySpec:
         Hash of the protocol the summary serves (merges refuse different protocols).
     source : str, optional
         Name of the site or partition that made the summary.
+    feature_edges : dict of str to sequence of float, optional
+        Declared bin edges of numeric features (fixed on a reference population, e.g. by
+        :func:`rwe.drift.reference_edges`): the summary keeps each one's histogram on them.
     """
 
     attributes: tuple[str, ...] | None = None
@@ -711,6 +774,7 @@ class SummarySpec:
     thresholds: tuple[float, ...] = ()
     protocol_sha256: str | None = None
     source: str | None = None
+    feature_edges: Mapping[str, Any] | None = None
 
     def edges(self) -> np.ndarray | None:
         r = self.resolution
@@ -809,6 +873,39 @@ class Summary:
         ev = None if self.events is None else np.bincount(
             c2l[ok], weights=self.events[ok], minlength=L).astype(np.int64)
         return n, ev
+
+    def feature_histogram(self, name: str, grouping: Grouping
+                          ) -> tuple[tuple[str, ...] | np.ndarray, np.ndarray, np.ndarray | None]:
+        """Histogram of a feature per level of ``grouping``.
+
+        Returns ``(edges, counts, sums)`` for a numeric feature with declared edges (counts
+        and sums of x of shape (levels, B + 2): underflow, the B bins, overflow; see
+        :class:`NumericFeature`), ``(categories, counts, None)`` for a categorical one (shape
+        (levels, K + 1), the last column counting missing values). Missing values of a numeric
+        feature are in ``self.features[name].missing``.
+        """
+        try:
+            f = self.features[name]
+        except KeyError:
+            raise InvalidParameterError(
+                f"feature {name!r} is not in this summary; features: "
+                f"{', '.join(map(repr, self.features)) or 'none'}") from None
+        c2l = grouping.cell_to_level
+        ok = c2l >= 0
+        L = len(grouping.levels)
+
+        def by_level(a: np.ndarray) -> np.ndarray:
+            out = np.zeros((L, a.shape[1]), dtype=a.dtype)
+            np.add.at(out, c2l[ok], a[ok])
+            return out
+
+        if f.kind == "categorical":
+            return f.categories, by_level(f.counts), None
+        if f.edges is None:
+            raise InvalidParameterError(
+                f"numeric feature {name!r} was summarized without declared bin edges "
+                "(feature_edges): it has moments but no histogram")
+        return f.edges, by_level(f.hist), by_level(f.hsum)
 
     # ------------------------------------------------------------------ segments
     def segments(self, grouping: Grouping, version: str | None = None, *,
@@ -1075,6 +1172,14 @@ def merge_summaries(summaries: Sequence[Summary]) -> Summary:
                 raise SummaryError(MSG_MERGE.format(what=f"kinds of feature {k!r}",
                                                     a=first.features[k].kind,
                                                     b=other.features[k].kind))
+            ea = getattr(first.features[k], "edges", None)
+            eb = getattr(other.features[k], "edges", None)
+            if (ea is None) != (eb is None) or (ea is not None and not (
+                    ea.shape == eb.shape and np.array_equal(ea, eb))):
+                raise SummaryError(MSG_MERGE.format(
+                    what=f"histogram bin edges of feature {k!r}",
+                    a="none" if ea is None else f"{len(ea) - 1} bins",
+                    b="none" if eb is None else f"{len(eb) - 1} bins"))
     seen: dict[str, int] = {}
     for s in summaries:
         for src in s.sources:
@@ -1125,7 +1230,8 @@ def summarize_arrays(*, y_true=None, scores: Mapping[str, Any] | None = None,
                      attributes: Mapping[str, Any] | None = None,
                      features: Mapping[str, Any] | None = None, resolution: Any = FULL,
                      thresholds: Sequence[float] = (), clusters=None,
-                     protocol_sha256: str | None = None, source: str | None = None) -> Summary:
+                     protocol_sha256: str | None = None, source: str | None = None,
+                     feature_edges: Mapping[str, Any] | None = None) -> Summary:
     """Build a :class:`Summary` from arrays.
 
     Parameters
@@ -1143,6 +1249,8 @@ def summarize_arrays(*, y_true=None, scores: Mapping[str, Any] | None = None,
         See :class:`SummarySpec`.
     clusters : array_like of int, optional
         Patient code per row: keeps a transient :class:`ClusterIndex`.
+    feature_edges : dict of str to sequence of float, optional
+        Declared histogram edges of numeric features (see :class:`NumericFeature`).
     """
     scores = dict(scores or {})
     attributes = dict(attributes or {})
@@ -1183,12 +1291,22 @@ def summarize_arrays(*, y_true=None, scores: Mapping[str, Any] | None = None,
         tables[str(v)], re = _score_table(s, cell, y, C, edges, clusters is not None)
         if re is not None:
             row_entry[str(v)] = re
+    fedges = {str(k): check_feature_edges(e, str(k)) for k, e in (feature_edges or {}).items()}
+    unknown = sorted(set(fedges) - {str(k) for k in features})
+    if unknown:
+        raise InvalidParameterError(f"feature_edges names {unknown[0]!r}, which is not a "
+                                    "summarized feature")
     feats = {}
     for k, x in features.items():
         arr = np.asarray(x)
         if arr.dtype.kind in "fiub":
-            feats[str(k)] = _numeric_feature(arr.astype(np.float64), cell, C)
+            feats[str(k)] = _numeric_feature(arr.astype(np.float64), cell, C,
+                                             fedges.get(str(k)))
         else:
+            if str(k) in fedges:
+                raise InvalidParameterError(
+                    f"feature_edges[{str(k)!r}]: the feature is categorical (dtype "
+                    f"{arr.dtype}); its category counts are its histogram")
             c, cat = _codes(x)
             cnt = np.zeros((C, len(cat) + 1), dtype=np.int64)
             np.add.at(cnt, (cell, np.where(c < 0, len(cat), c)), 1)
@@ -1219,7 +1337,8 @@ def _codes(values: Any) -> tuple[np.ndarray, tuple[str, ...]]:
 def summarize(data: Any, spec: Any = None, *, attributes: Sequence[str] | None = None,
               versions: Sequence[str] | None = None, features: Sequence[str] | None = None,
               resolution: Any = None, thresholds: Sequence[float] | None = None,
-              keep_clusters: bool = False) -> Summary:
+              keep_clusters: bool = False,
+              feature_edges: Mapping[str, Any] | None = None) -> Summary:
     """Summarize an evaluation set into a mergeable :class:`Summary` (no rows, no ids).
 
     Parameters
@@ -1232,6 +1351,8 @@ def summarize(data: Any, spec: Any = None, *, attributes: Sequence[str] | None =
         See :class:`SummarySpec`.
     keep_clusters : bool
         Keep the transient patient index (needs the patient id role) for the cluster bootstrap.
+    feature_edges : dict of str to sequence of float, optional
+        Declared histogram edges of numeric features (default: the spec's).
 
     Returns
     -------
@@ -1279,4 +1400,5 @@ def summarize(data: Any, spec: Any = None, *, attributes: Sequence[str] | None =
         y_true=y, scores={v: data.score(v) for v in vers} if y is not None else {},
         attributes={a: data.attribute(a) for a in attrs}, features=feat_arrays,
         resolution=res, thresholds=thr, clusters=clusters,
-        protocol_sha256=spec.protocol_sha256, source=spec.source)
+        protocol_sha256=spec.protocol_sha256, source=spec.source,
+        feature_edges=feature_edges if feature_edges is not None else spec.feature_edges)
