@@ -31,6 +31,7 @@ _EXPORTS = {
     "load_reference": "rwe.representativeness",
     "subgroup_performance": "rwe.subgroups",
     "subgroup_performance_from_protocol": "rwe.subgroups",
+    "assess_drift": "rwe.drift", "drift_from_protocol": "rwe.drift",
     "compute_metric": "rwe.metrics", "compute_metrics": "rwe.metrics",
     "metric_names": "rwe.metrics",
     # data sets

@@ -44,6 +44,15 @@ from rwe.drift._drift import (
     DriftError,
     assess_drift,
     drift_from_protocol,
+    summarize_reference,
+)
+from rwe.drift._monitor import (
+    EXIT_ALARM,
+    MonitorError,
+    MonitorRun,
+    load_state,
+    monitor,
+    read_alarm_log,
 )
 from rwe.drift._registry import (
     DriftContext,
@@ -59,7 +68,9 @@ from rwe.drift._result import DriftResult
 
 __all__ = [
     # analysis
-    "assess_drift", "drift_from_protocol", "DriftResult", "DriftError",
+    "assess_drift", "drift_from_protocol", "summarize_reference", "DriftResult", "DriftError",
+    # incremental monitoring
+    "monitor", "MonitorRun", "MonitorError", "load_state", "read_alarm_log", "EXIT_ALARM",
     "DEFAULT_TESTS", "DEFAULT_METRICS", "CLASSIFIER", "DECISIONS",
     # drift-test registry
     "DriftTestSpec", "DriftValues", "DriftContext", "FeatureHist", "register_drift_test",

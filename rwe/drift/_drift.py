@@ -65,7 +65,7 @@ from rwe.drift._result import (
 from rwe.exceptions import InvalidParameterError, RWEError
 from rwe.stats.summaries import Grouping, Summary, grouping_name, summarize_arrays
 
-__all__ = ["assess_drift", "drift_from_protocol", "DriftError", "DEFAULT_TESTS",
+__all__ = ["assess_drift", "drift_from_protocol", "summarize_reference", "DriftError", "DEFAULT_TESTS",
            "DEFAULT_METRICS", "CLASSIFIER", "DECISIONS"]
 
 DEFAULT_TESTS = ("psi", "ks", "wasserstein", "chi2", "js")
@@ -609,9 +609,10 @@ def assess_drift(
     min_n: int = 30,
     smd_threshold: float = 0.1,
     n_sim: int = 400,
-    classifier_max_rows: int = 3000,
+    classifier_max_rows: int = 2000,
     random_state: Any = 0,
     small_cell_k: int = 11,
+    reference_rows: pd.DataFrame | None = None,
     _state: Mapping[str, Any] | None = None,
 ) -> DriftResult:
     """Drift of inputs, predictions, prevalence, case mix and performance over time and sites.
@@ -685,6 +686,9 @@ def assess_drift(
         Seed of the classifier test and the label-free intervals.
     small_cell_k : int
         Smallest count rendered in findings' text (small-cell suppression).
+    reference_rows : DataFrame, optional
+        Rows of a reference given as a summary, for the tests that need rows (classifier,
+        exact mode).
 
     Returns
     -------
@@ -773,6 +777,8 @@ def assess_drift(
 
     # ------------------------------------------------------------------ reference
     ref = _reference(reference, cur, roles, "reference")
+    if ref.frame is None and reference_rows is not None:
+        ref.frame = reference_rows
     base = None if baseline is None else _reference(baseline, cur, roles, "baseline")
 
     # kinds and edges, fixed on the reference
@@ -1028,6 +1034,33 @@ def assess_drift(
         recalibration=recal[RECALIBRATION_COLUMNS], diagnostics=diagnostics[DIAGNOSTIC_COLUMNS],
         classifier=classifier_tab, charts=charts_tab, alarms=alarms_tab,
         verdicts=tuple(verdicts), findings=tuple(findings), settings=settings)
+
+
+def summarize_reference(reference: pd.DataFrame, *, roles, features: Sequence[str],
+                        version: str | None = None, threshold: float | None = None,
+                        feature_bins: int = DEFAULT_FEATURE_BINS) -> Summary:
+    """The reference summary :func:`assess_drift` builds from rows: numeric features'
+    histograms on edges fixed on these rows (:func:`rwe.drift.reference_edges`), categorical
+    features' counts, and the score histogram of ``version`` (label-free when the rows have no
+    label). Sites and partitions summarize their data with the same edges
+    (``summary.features[f].edges``), and the monitor keeps it in its state."""
+    if len(reference) == 0:
+        raise DriftError("reference: the reference has no rows")
+    missing = [f for f in features if f not in reference.columns]
+    if missing:
+        raise DriftError(f"reference: feature {missing[0]!r} is absent from the reference")
+    version = str(version) if version is not None else next(iter(roles.scores))
+    kinds = _kinds(reference, features)
+    edges = {}
+    for f in features:
+        if kinds[f] == "numeric":
+            v = reference[f].to_numpy(dtype=np.float64, na_value=np.nan)
+            if not np.isfinite(v).any():
+                raise DriftError(f"reference: feature {f!r} has no value in the reference")
+            edges[f] = reference_edges(v, feature_bins)
+    return _summarize(reference, label=roles.label, score=roles.scores.get(version),
+                      version=version, attributes={}, features=list(features), kinds=kinds,
+                      edges=edges, thresholds=(threshold,) if threshold is not None else ())
 
 
 # ============================================================================ helpers

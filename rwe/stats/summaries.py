@@ -199,7 +199,7 @@ class CellIndex:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> CellIndex:
         attrs = tuple(d["attributes"])
-        codes = np.asarray(d["codes"], dtype=np.int32).reshape(-1, len(attrs))
+        codes = np.asarray(d["codes"], dtype=np.int32).reshape(len(d["codes"]), len(attrs))
         return cls(attrs, tuple(tuple(c) for c in d["categories"]), codes)
 
 
