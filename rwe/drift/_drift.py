@@ -65,7 +65,8 @@ from rwe.drift._result import (
 from rwe.exceptions import InvalidParameterError, RWEError
 from rwe.stats.summaries import Grouping, Summary, grouping_name, summarize_arrays
 
-__all__ = ["assess_drift", "drift_from_protocol", "summarize_reference", "DriftError", "DEFAULT_TESTS",
+__all__ = ["assess_drift", "drift_from_protocol", "summarize_reference", "last_labelled",
+           "DriftError", "DEFAULT_TESTS",
            "DEFAULT_METRICS", "CLASSIFIER", "DECISIONS"]
 
 DEFAULT_TESTS = ("psi", "ks", "wasserstein", "chi2", "js")
@@ -459,7 +460,9 @@ class _Rule:
     estimated_in_control: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        out["by"] = list(self.by)
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> _Rule:
@@ -964,7 +967,7 @@ def assess_drift(
     if cur is not None and cur.frame is not None:
         integrity = _duplicates(integrity, cur, roles, window)
     if unl is not None:
-        diag_parts.append(_diagnostics(performance, integrity, unl, groupings, merged_grids))
+        diag_parts.append(_diagnostics(performance, integrity, state.get("last_labelled")))
     diagnostics = (pd.concat(diag_parts, ignore_index=True) if diag_parts
                    else pd.DataFrame(columns=DIAGNOSTIC_COLUMNS))
 
@@ -1315,24 +1318,43 @@ def _recalibration(seg, windows, group, levels, kctx, min_n) -> pd.DataFrame:
         "reason": np.array([None if r is None else str(r) for r in v.reason], dtype=object)})
 
 
-def _diagnostics(perf, integ, unl, groupings, grids) -> pd.DataFrame:
+def last_labelled(perf: pd.DataFrame, previous: Mapping[str, Any] | None = None
+                  ) -> dict[str, Any]:
+    """Per ``group|level``: the last window with observed calibration (CITL and slope with
+    their intervals), updated from a performance table (what the monitor state carries to the
+    label-free diagnostics of later runs)."""
+    out = {k: dict(v) for k, v in (previous or {}).items()}
+    obs = perf[~perf["estimated"] & (perf["status"] == STATUS_OK)
+               & perf["metric"].isin(["calibration_intercept", "calibration_slope"])
+               & ~perf["window"].isin([REFERENCE_WINDOW, BASELINE_WINDOW])]
+    for (g, lev), d in obs.groupby(["group", "level"], sort=False):
+        w = d["window"].max()
+        key = f"{g}|{lev}"
+        if key in out and out[key]["window"] >= w:
+            continue
+        rec = {"window": w}
+        for m, d2 in d[d["window"] == w].groupby("metric"):
+            rec[m] = [float(d2["estimate"].iloc[0]), float(d2["ci_low"].iloc[0]),
+                      float(d2["ci_high"].iloc[0])]
+        out[key] = rec
+    return out
+
+
+def _diagnostics(perf, integ, previous: Mapping[str, Any] | None) -> pd.DataFrame:
     """Per unlabelled window x level: calibration of the last labelled window of the same
-    level (CITL and slope with intervals) and the share of rows outside the reference's
-    support (largest over the features)."""
+    level before it (CITL and slope with intervals; from this run's tables, else from the
+    monitor state's record) and the share of rows outside the reference's support (largest
+    over the features)."""
     est = perf[perf["estimated"] & (perf["status"] == STATUS_ESTIMATED)]
     cells = est[["window", "group", "level"]].drop_duplicates()
-    obs = perf[~perf["estimated"] & (perf["status"] == STATUS_OK)]
     rows = []
     for r in cells.itertuples(index=False):
-        prior = obs[(obs["group"] == r.group) & (obs["level"] == r.level)
-                    & (obs["window"] < r.window)
-                    & ~obs["window"].isin([REFERENCE_WINDOW, BASELINE_WINDOW])]
-        last = prior["window"].max() if len(prior) else None
-        vals = {}
-        for m in ("calibration_intercept", "calibration_slope"):
-            x = prior[(prior["window"] == last) & (prior["metric"] == m)] if last else prior[:0]
-            vals[m] = ((float(x["estimate"].iloc[0]), float(x["ci_low"].iloc[0]),
-                        float(x["ci_high"].iloc[0])) if len(x) else (np.nan,) * 3)
+        prior = perf[~perf["window"].isin([REFERENCE_WINDOW, BASELINE_WINDOW])
+                     & (perf["window"] < r.window)]
+        rec = last_labelled(prior, previous).get(f"{r.group}|{r.level}")
+        last = None if rec is None else rec["window"]
+        vals = {m: tuple(rec.get(m, (np.nan,) * 3)) if rec else (np.nan,) * 3
+                for m in ("calibration_intercept", "calibration_slope")}
         ci, sl = vals["calibration_intercept"], vals["calibration_slope"]
         cal_ok = None
         if np.isfinite(ci[1]) or np.isfinite(sl[1]):

@@ -30,7 +30,13 @@ from typing import Any
 import pandas as pd
 
 from rwe._results import json_safe
-from rwe.drift._drift import DriftError, assess_drift, drift_kwargs, summarize_reference
+from rwe.drift._drift import (
+    DriftError,
+    assess_drift,
+    drift_kwargs,
+    last_labelled,
+    summarize_reference,
+)
 from rwe.drift._result import DriftResult
 from rwe.exceptions import RWEError
 from rwe.stats.summaries import DEFAULT_N_BINS
@@ -272,7 +278,8 @@ def monitor(protocol, data, state: str | Path, *, alarm_log: str | Path | None =
     current = labelled if labelled is not None else unlabelled
     result = assess_drift(current, unlabelled=unlabelled if labelled is not None else None,
                           reference_rows=ref_rows,
-                          _state={"rules": st["rules"], "charts": st["charts"]}, **kwargs)
+                          _state={"rules": st["rules"], "charts": st["charts"],
+                                  "last_labelled": st.get("last_labelled")}, **kwargs)
     new_windows = [w for w in result.windows]
     done = set(st["windows"])
     overlap = [w for w in new_windows if w in done]
@@ -293,6 +300,7 @@ def monitor(protocol, data, state: str | Path, *, alarm_log: str | Path | None =
     last = _append_alarms(log, alarms, known["last_hash"])
     st["rules"] = result.settings["rules"]
     st["charts"] = result.settings["charts"]
+    st["last_labelled"] = last_labelled(result.performance, st.get("last_labelled"))
     st["windows"] = sorted(done | set(new_windows))
     st["history"]["charts"] += json_safe(result.charts)
     st["history"]["alarms"] += json_safe(result.alarms)

@@ -92,3 +92,12 @@ def test_categorical_histogram_is_the_category_counts():
     cats, counts, sums = s.feature_histogram("c", s.grouping("site"))
     assert cats == ("a", "b") and sums is None
     assert_array_equal(counts, [[1, 1, 0], [1, 2, 1]])
+
+
+def test_a_summary_without_attributes_round_trips():
+    x, _ = _rows()
+    s = summarize_arrays(features={"x": x}, feature_edges={"x": np.linspace(30, 70, 5)})
+    back = Summary.from_dict(json.loads(json.dumps(s.to_dict())))
+    assert back.cells.n_cells == 1 and back.attributes == ()
+    _, c, _ = back.feature_histogram("x", back.grouping(()))
+    assert c.sum() == np.sum(~np.isnan(x))
