@@ -238,7 +238,7 @@ class _Grid:
 
 
 def _grid(summary: Summary, window_attr: str, attrs: tuple[str, ...],
-          windows: Sequence[str] | None = None) -> _Grid:
+          windows: Sequence[str] | None = None, levels: Sequence[str] | None = None) -> _Grid:
     cells = summary.cells
     wi = cells.attributes.index(window_attr)
     cats = cells.categories[wi]
@@ -246,12 +246,62 @@ def _grid(summary: Summary, window_attr: str, attrs: tuple[str, ...],
     wmap = np.array([wins.index(c) if c in wins else -1 for c in cats] + [-1], dtype=np.int64)
     wcode = wmap[cells.codes[:, wi]]
     g = summary.grouping(attrs)
-    L = len(g.levels)
-    ok = (wcode >= 0) & (g.cell_to_level >= 0)
-    c2l = np.where(ok, wcode * L + g.cell_to_level, -1)
-    labels = tuple(f"{w}{LEVEL_SEP}{lev}" for w in wins for lev in g.levels)
+    levs = tuple(levels) if levels is not None else g.levels
+    lmap = np.array([levs.index(x) for x in g.levels] + [-1], dtype=np.int64)
+    lcode = lmap[g.cell_to_level]  # -1 stays -1 (the appended entry)
+    L = len(levs)
+    ok = (wcode >= 0) & (lcode >= 0)
+    c2l = np.where(ok, wcode * L + lcode, -1)
+    labels = tuple(f"{w}{LEVEL_SEP}{lev}" for w in wins for lev in levs)
     name = grouping_name((window_attr, *attrs))
-    return _Grid(g.name, Grouping(name, (window_attr, *attrs), labels, c2l), wins, g.levels)
+    return _Grid(g.name, Grouping(name, (window_attr, *attrs), labels, c2l), wins, levs)
+
+
+def _union_levels(summaries: Sequence[Summary], attrs: tuple[str, ...]) -> tuple[str, ...]:
+    out: list[str] = []
+    for s in summaries:
+        for lev in s.grouping(attrs).levels:
+            if lev not in out:
+                out.append(lev)
+    return tuple(out)
+
+
+def _add_hists(hs: Sequence[FeatureHist]) -> FeatureHist:
+    """Histograms of disjoint row sets on the same grid, added (labelled + unlabelled rows)."""
+    if len(hs) == 1:
+        return hs[0]
+    h0 = hs[0]
+    counts = sum(h.counts for h in hs)
+    missing = sum(h.missing for h in hs)
+    if h0.kind == "categorical":
+        return FeatureHist("categorical", counts, categories=h0.categories, missing=missing)
+    sums = sum(h.sums for h in hs)
+    # pooled SD (Chan et al.'s merge of counts, means and sums of squared deviations)
+    ns = [h.n for h in hs]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = [h.sums.sum(axis=1) / n for h, n in zip(hs, ns, strict=True)]
+        n = sum(ns)
+        mean = sum(np.where(ni > 0, ni * mi, 0.0) for ni, mi in zip(ns, means, strict=True)) / n
+        m2 = sum(np.where(ni > 0, np.nan_to_num(h.sd) ** 2 * ni + ni * (mi - mean) ** 2, 0.0)
+                 for h, ni, mi in zip(hs, ns, means, strict=True))
+        sd = np.sqrt(m2 / n)
+    return FeatureHist("numeric", counts, h0.edges, sums, sd=sd, missing=missing)
+
+
+def _exact_current(pairs, attrs: tuple[str, ...], feature: str) -> list[np.ndarray]:
+    """The current rows' values of ``feature`` per grid level, from every source."""
+    grid = pairs[0][1]
+    per: list[list[np.ndarray]] = [[] for _ in range(grid.size)]
+    for d, gr in pairs:
+        codes = _row_codes(d.frame, d.windows, gr.windows, attrs, gr.levels)
+        x = d.frame[feature].to_numpy(dtype=np.float64, na_value=np.nan)
+        ok = np.isfinite(x) & (codes >= 0)
+        order = np.argsort(codes[ok], kind="stable")
+        xs, cs = x[ok][order], codes[ok][order]
+        bounds = np.searchsorted(cs, np.arange(grid.size + 1))
+        for i in range(grid.size):
+            per[i].append(xs[bounds[i]:bounds[i + 1]])
+    return [np.concatenate(v) for v in per]
 
 
 def _by_level(a: np.ndarray, c2l: np.ndarray, size: int) -> np.ndarray:
@@ -359,17 +409,6 @@ def _drift_rows(role, feature, kind, spec, grid: _Grid, ref: FeatureHist, cur: F
         "reason": vals.reason})
 
 
-def _exact_values(spec, ref_vals: np.ndarray, frame: pd.DataFrame, feature: str,
-                  grid_codes: np.ndarray, k: int):
-    x = frame[feature].to_numpy(dtype=np.float64, na_value=np.nan)
-    ok = np.isfinite(x) & (grid_codes >= 0)
-    order = np.argsort(grid_codes[ok], kind="stable")
-    xs, gs = x[ok][order], grid_codes[ok][order]
-    bounds = np.searchsorted(gs, np.arange(k + 1))
-    current = [xs[bounds[i]:bounds[i + 1]] for i in range(k)]
-    return spec.exact(ref_vals[np.isfinite(ref_vals)], current)
-
-
 def _row_codes(frame: pd.DataFrame, windows: pd.Series, win_names: Sequence[str],
                attrs: tuple[str, ...], levels: Sequence[str]) -> np.ndarray:
     """Grid index of every row (window x level), -1 outside."""
@@ -417,8 +456,9 @@ def _case_mix(feature: str, grid: _Grid, ref: FeatureHist, cur: FeatureHist, lev
         rmean = ref.sums[0].sum() / ref.n[0] if ref.n[0] > 0 else np.nan
         rsd = float(ref.sd[0])
         z = _z(level)
+        cur_sd = cur.sd if cur.sd is not None else np.full(k, np.nan)
         for i in range(k):
-            sd = float(cur.sd[i]) if n[i] > 0 else np.nan
+            sd = float(cur_sd[i]) if n[i] > 0 else np.nan
             smd = (smd_from_summary(mean[i], rmean, sd_a=sd, sd_b=rsd)
                    if n[i] > 1 and np.isfinite(rmean) else np.nan)
             half = z * sd / math.sqrt(n[i]) if n[i] > 1 else np.nan
@@ -871,45 +911,55 @@ def assess_drift(
     sources = [d for d in (cur, unl) if d is not None]
     merged_grids = {}
     for g in groupings:
-        for d in sources:
-            merged_grids.setdefault(g, []).append((d, _grid(d.summary, window, g, windows)))
+        levels = _union_levels([d.summary for d in sources], g)
+        merged_grids[g] = [(d, _grid(d.summary, window, g, windows, levels)) for d in sources]
+    score_edges = None
+    if version in ref.summary.scores:
+        pv, pc = _score_values(ref.summary, version)
+        score_edges = reference_edges(np.repeat(pv, pc.astype(np.int64)), feature_bins)
     for g, pairs in merged_grids.items():
-        for d, grid in pairs:
-            c2l = grid.grouping.cell_to_level
-            for f in feats:
-                rh = _hist(ref.summary, f, ref_all.cell_to_level, 1)
-                ch = _hist(d.summary, f, c2l, grid.size,
-                           categories=_union_cats(rh, d.summary, f))
-                if rh.kind == "categorical":
-                    rh = _hist(ref.summary, f, ref_all.cell_to_level, 1, categories=ch.categories)
-                for spec in specs:
-                    if not spec.applies_to(kinds[f]):
-                        continue
-                    if exact and spec.exact is not None:
-                        if ref.frame is None or d.frame is None:
-                            raise DriftError("exact=True needs rows of the reference and of the "
-                                             "current data (not summaries)")
-                        codes = _row_codes(d.frame, d.windows, grid.windows, g, grid.levels)
-                        rv = ref.frame[f].to_numpy(dtype=np.float64, na_value=np.nan)
-                        vals = _exact_values(spec, rv, d.frame, f, codes, grid.size)
-                    else:
-                        vals = spec.kernel(rh, ch, ctx)
-                    parts.append(_drift_rows("input", f, kinds[f], spec, grid, rh, ch, vals,
-                                             thr[spec.name], exact and spec.exact is not None))
-                cm_parts.append(_case_mix(f, grid, rh, ch, level, smd_threshold))
-                integ_parts.append(_integrity(f, grid, rh, ch, d is unl))
-            # prediction drift: the score histogram on reference edges
-            if version in ref.summary.scores and version in d.summary.scores:
-                pv, pc = _score_values(ref.summary, version)
-                se = reference_edges(np.repeat(pv, pc.astype(np.int64)), feature_bins)
-                rh = _score_hist(ref.summary, version, ref_all, se, 1)
-                ch = _score_hist(d.summary, version, grid.grouping, se, grid.size)
-                for spec in specs:
-                    if spec.applies_to("numeric"):
-                        vals = spec.kernel(rh, ch, ctx)
-                        parts.append(_drift_rows("prediction", SCORE_FEATURE, "numeric", spec,
-                                                 grid, rh, ch, vals, thr[spec.name], False))
-            prev_parts.append(_prevalence(d, grid, ref.summary, version, level))
+        grid = pairs[0][1]  # the same windows x levels for every source
+        for f in feats:
+            rh = _hist(ref.summary, f, ref_all.cell_to_level, 1)
+            cats = None
+            if rh.kind == "categorical":
+                cats = rh.categories
+                for d, _ in pairs:
+                    cats = _union_cats(FeatureHist("categorical", rh.counts, categories=cats),
+                                       d.summary, f)
+                rh = _hist(ref.summary, f, ref_all.cell_to_level, 1, categories=cats)
+            hs = [_hist(d.summary, f, gr.grouping.cell_to_level, gr.size, categories=cats)
+                  for d, gr in pairs]
+            ch = _add_hists(hs)
+            for spec in specs:
+                if not spec.applies_to(kinds[f]):
+                    continue
+                if exact and spec.exact is not None:
+                    if ref.frame is None or any(d.frame is None for d, _ in pairs):
+                        raise DriftError("exact=True needs rows of the reference and of the "
+                                         "current data (not summaries)")
+                    rv = ref.frame[f].to_numpy(dtype=np.float64, na_value=np.nan)
+                    vals = spec.exact(rv[np.isfinite(rv)], _exact_current(pairs, g, f))
+                else:
+                    vals = spec.kernel(rh, ch, ctx)
+                parts.append(_drift_rows("input", f, kinds[f], spec, grid, rh, ch, vals,
+                                         thr[spec.name], exact and spec.exact is not None))
+            cm_parts.append(_case_mix(f, grid, rh, ch, level, smd_threshold))
+            unl_n = sum((h.n + h.missing) for (d, _), h in zip(pairs, hs, strict=True)
+                        if d is unl) if unl is not None else None
+            integ_parts.append(_integrity(f, grid, rh, ch, unl_n))
+        # prediction drift: the score histogram on edges fixed on the reference's scores
+        if score_edges is not None and all(version in d.summary.scores for d, _ in pairs):
+            rh = _score_hist(ref.summary, version, ref_all, score_edges, 1)
+            ch = _add_hists([_score_hist(d.summary, version, gr.grouping, score_edges, gr.size)
+                             for d, gr in pairs])
+            for spec in specs:
+                if spec.applies_to("numeric"):
+                    vals = spec.kernel(rh, ch, ctx)
+                    parts.append(_drift_rows("prediction", SCORE_FEATURE, "numeric", spec,
+                                             grid, rh, ch, vals, thr[spec.name], False))
+        for d, gr in pairs:
+            prev_parts.append(_prevalence(d, gr, ref.summary, version, level))
     drift_tab = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
         columns=DRIFT_COLUMNS)
     drift_tab = _judge(drift_tab, alpha, decision)
@@ -941,6 +991,7 @@ def assess_drift(
                 perf_parts.append(_perf_rows(s.name, wins, grid.group, levs, seg.n, seg.n_pos,
                                              v, level, min_n))
             recal_parts.append(_recalibration(seg, wins, grid.group, levs, kctx, min_n))
+    unlabelled_cells: set[tuple[str, str, str]] = set()
     if unl is not None and version in unl.summary.scores:
         from rwe.drift._cbpe import ESTIMABLE_METRICS, estimate_performance
 
@@ -951,7 +1002,9 @@ def assess_drift(
             seg = unl.summary.segments(grid.grouping, version, threshold=threshold)
             wins = [grid.window_of(i) for i in range(grid.size)]
             levs = [grid.level_of(i) for i in range(grid.size)]
-            if est_metrics and threshold is not None:
+            unlabelled_cells |= {(wins[i], grid.group, levs[i]) for i in range(grid.size)
+                                 if seg.n[i] > 0}
+            if est_metrics:
                 est = estimate_performance(seg, metrics=est_metrics, threshold=threshold,
                                            confidence_level=level, n_sim=n_sim,
                                            random_state=random_state)
@@ -960,10 +1013,9 @@ def assess_drift(
                                                       level))
     performance = (pd.concat(perf_parts, ignore_index=True) if perf_parts
                    else pd.DataFrame(columns=PERFORMANCE_COLUMNS))
-    performance = _drop_label_free_gaps(performance, unl)
+    performance = _drop_label_free_gaps(performance, unl, unlabelled_cells)
     integrity = (pd.concat(integ_parts, ignore_index=True) if integ_parts
                  else pd.DataFrame(columns=INTEGRITY_COLUMNS))
-    integrity = _merge_integrity(integrity)
     if cur is not None and cur.frame is not None:
         integrity = _duplicates(integrity, cur, roles, window)
     if unl is not None:
@@ -1024,6 +1076,13 @@ def assess_drift(
     }
     prevalence = (pd.concat(prev_parts, ignore_index=True) if prev_parts
                   else pd.DataFrame(columns=PREVALENCE_COLUMNS))
+    if unl is not None and cur is not None and len(prevalence):
+        # one row per window x level: the labelled one, else the unlabelled one (the
+        # integrity table counts the unlabelled rows of partly labelled windows)
+        rank = prevalence["status"].map({STATUS_OK: 0, STATUS_NO_LABELS: 1}).fillna(2)
+        prevalence = (prevalence.assign(_r=rank).sort_values("_r", kind="stable")
+                      .drop_duplicates(["window", "group", "level"]).drop(columns="_r")
+                      .sort_index().reset_index(drop=True))
     case_mix = (pd.concat(cm_parts, ignore_index=True) if cm_parts
                 else pd.DataFrame(columns=CASE_MIX_COLUMNS))
     recal = (pd.concat(recal_parts, ignore_index=True) if recal_parts
@@ -1193,8 +1252,8 @@ def _prevalence(d: _Data, grid: _Grid, ref: Summary, version: str, level: float
         "reference_mean_predicted": rmean, "status": status})
 
 
-def _integrity(f: str, grid: _Grid, rh: FeatureHist, ch: FeatureHist, unlabelled: bool
-               ) -> pd.DataFrame:
+def _integrity(f: str, grid: _Grid, rh: FeatureHist, ch: FeatureHist,
+               unlabelled: np.ndarray | None) -> pd.DataFrame:
     n_nonmiss = ch.n
     miss = ch.missing if ch.missing is not None else np.zeros(grid.size)
     n = n_nonmiss + miss
@@ -1213,26 +1272,9 @@ def _integrity(f: str, grid: _Grid, rh: FeatureHist, ch: FeatureHist, unlabelled
             "reference_missing_share": (rh.missing[0] / rn) if rn > 0 else np.nan,
             "out_of_range": oor.astype(np.int64),
             "out_of_range_share": np.where(n_nonmiss > 0, oor / n_nonmiss, np.nan),
-            "unlabelled": (n if unlabelled else np.zeros(grid.size)).astype(np.int64),
+            "unlabelled": (np.zeros(grid.size) if unlabelled is None
+                           else unlabelled).astype(np.int64),
             "duplicates": -1, "status": np.where(n == 0, STATUS_NO_DATA, STATUS_OK)})
-
-
-def _merge_integrity(t: pd.DataFrame) -> pd.DataFrame:
-    """Labelled and unlabelled parts of a window x level x feature in one row."""
-    if t.empty:
-        return t
-    keys = ["window", "group", "level", "feature"]
-    agg = t.groupby(keys, sort=False).agg(
-        n=("n", "sum"), missing=("missing", "sum"), out_of_range=("out_of_range", "sum"),
-        unlabelled=("unlabelled", "sum"),
-        reference_missing_share=("reference_missing_share", "first")).reset_index()
-    nonmiss = agg["n"] - agg["missing"]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        agg["missing_share"] = np.where(agg["n"] > 0, agg["missing"] / agg["n"], np.nan)
-        agg["out_of_range_share"] = np.where(nonmiss > 0, agg["out_of_range"] / nonmiss, np.nan)
-    agg["duplicates"] = -1
-    agg["status"] = np.where(agg["n"] == 0, STATUS_NO_DATA, STATUS_OK)
-    return agg[INTEGRITY_COLUMNS]
 
 
 def _duplicates(integ: pd.DataFrame, d: _Data, roles, window: str) -> pd.DataFrame:
@@ -1277,22 +1319,33 @@ def _estimated_rows(metric, windows, group, levels, n, e, level) -> pd.DataFrame
         "estimated": True, "status": status, "reason": reason.astype(object)})
 
 
-def _drop_label_free_gaps(perf: pd.DataFrame, unl: _Data | None) -> pd.DataFrame:
+def _drop_label_free_gaps(perf: pd.DataFrame, unl: _Data | None,
+                          unlabelled_cells: set) -> pd.DataFrame:
     """A window x level with labelled rows keeps its observed row; its estimated row goes only
     where no labelled row exists (and the labelled part's empty rows go where estimates
-    exist)."""
+    exist); a metric without an estimate in a window x level that has only unlabelled rows is
+    ``"no_labels"``, not ``"no_data"``."""
     if unl is None or perf.empty:
         return perf
+    perf = perf.copy()
+    nolab = np.array([(not e) and st == STATUS_NO_DATA and (w, g, lv) in unlabelled_cells
+                      for w, g, lv, e, st in zip(perf["window"], perf["group"], perf["level"],
+                                                 perf["estimated"], perf["status"],
+                                                 strict=True)], dtype=bool)
+    perf.loc[nolab, "status"] = STATUS_NO_LABELS
+    perf.loc[nolab, "reason"] = "no labels yet: not estimable without outcomes"
     key = ["window", "group", "level", "metric"]
-    obs = perf[~perf["estimated"] & (perf["status"] != STATUS_NO_DATA)]
+    obs = perf[~perf["estimated"] & ~perf["status"].isin([STATUS_NO_DATA, STATUS_NO_LABELS])]
     have = set(map(tuple, obs[key].to_numpy().tolist()))
+    est_keys = _est_keys(perf)
     keep = []
     for r in perf[key + ["estimated", "status"]].itertuples(index=False):
         k = (r.window, r.group, r.level, r.metric)
         if r.estimated:
             keep.append(k not in have)
         else:
-            keep.append(not (r.status == STATUS_NO_DATA and k in _est_keys(perf)))
+            keep.append(not (r.status in (STATUS_NO_DATA, STATUS_NO_LABELS)
+                             and k in est_keys))
     return perf[np.asarray(keep, dtype=bool)].reset_index(drop=True)
 
 
