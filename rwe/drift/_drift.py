@@ -16,6 +16,7 @@ import datetime as _dt
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -189,8 +190,11 @@ def _feature_arrays(frame: pd.DataFrame, features: Sequence[str], kinds: Mapping
     for f in features:
         if kinds[f] == "numeric":
             out[f] = frame[f].to_numpy(dtype=np.float64, na_value=np.nan)
-        else:
-            out[f] = frame[f].astype("string").astype(object).where(frame[f].notna(), None)
+        else:  # categorical codes once (category labels as text; missing stays missing)
+            col = frame[f]
+            if not isinstance(col.dtype, pd.CategoricalDtype):
+                col = col.astype("category")
+            out[f] = col.cat.rename_categories([str(c) for c in col.cat.categories])
     return out
 
 
@@ -217,7 +221,7 @@ def _summarize(frame: pd.DataFrame, *, label: str | None, score: str | None,
 
 
 # ============================================================================ groupings
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class _Grid:
     """Windows x levels of a grouping, every combination present (empty ones included)."""
 
@@ -231,6 +235,14 @@ class _Grid:
 
     def level_of(self, i: int) -> str:
         return self.levels[i % len(self.levels)]
+
+    @cached_property
+    def window_array(self) -> np.ndarray:
+        return np.repeat(np.asarray(self.windows, dtype=object), len(self.levels))
+
+    @cached_property
+    def level_array(self) -> np.ndarray:
+        return np.tile(np.asarray(self.levels, dtype=object), len(self.windows))
 
     @property
     def size(self) -> int:
@@ -353,7 +365,8 @@ def _score_hist(summary: Summary, version: str, grouping: Grouping, edges: np.nd
     seg = summary.segments(grouping, version)
     tot = seg.pos + seg.neg
     p = np.asarray(seg.p, dtype=np.float64)
-    ps = (seg.moments(0) + seg.moments(1))[:, 0]
+    mom = seg.moments(0) + seg.moments(1)
+    ps = mom[:, 0]
     col = feature_bin_column(p, edges)
     W = len(edges) + 1
     key = seg.row_segment * W + col
@@ -361,7 +374,7 @@ def _score_hist(summary: Summary, version: str, grouping: Grouping, edges: np.nd
     sums = np.bincount(key, weights=ps, minlength=size * W).reshape(size, W)
     n = counts.sum(axis=1)
     m1 = seg.seg_sum(ps)
-    m2 = seg.seg_sum((seg.moments(0) + seg.moments(1))[:, 1])
+    m2 = seg.seg_sum(mom[:, 1])
     with np.errstate(invalid="ignore", divide="ignore"):
         sd = np.sqrt(np.maximum(m2 / n - (m1 / n) ** 2, 0.0))
     return FeatureHist("numeric", counts, edges, sums, sd=sd, missing=np.zeros(size))
@@ -398,8 +411,7 @@ def _drift_rows(role, feature, kind, spec, grid: _Grid, ref: FeatureHist, cur: F
                                                        STATUS_NOT_EVALUABLE)).astype(object)
     return pd.DataFrame({
         "role": role, "feature": feature, "kind": kind, "test": spec.name,
-        "window": [grid.window_of(i) for i in range(k)],
-        "group": grid.group, "level": [grid.level_of(i) for i in range(k)],
+        "window": grid.window_array, "group": grid.group, "level": grid.level_array,
         "n_reference": int(ref.n[0]), "n": n.astype(np.int64),
         "missing": (cur.missing if cur.missing is not None else np.zeros(k)).astype(np.int64),
         "statistic": vals.statistic, "effect": vals.effect, "effect_name": spec.effect,
@@ -425,49 +437,61 @@ def _row_codes(frame: pd.DataFrame, windows: pd.Series, win_names: Sequence[str]
 
 
 # ---------------------------------------------------------------------------- case mix
+def _smd(a: np.ndarray, b: np.ndarray, va: np.ndarray, vb: np.ndarray) -> np.ndarray:
+    """Austin's SMD ``(a - b) / sqrt((va + vb) / 2)`` vectorized, with the conventions of
+    :func:`rwe.representativeness.smd_from_summary` (0 for equal means with no spread, a
+    signed infinity otherwise)."""
+    den = np.sqrt((va + vb) / 2)
+    diff = a - b
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = diff / den
+    zero = den == 0
+    out[zero] = np.where(diff[zero] == 0, 0.0, np.copysign(np.inf, diff[zero]))
+    return out
+
+
 def _case_mix(feature: str, grid: _Grid, ref: FeatureHist, cur: FeatureHist, level: float,
               smd_threshold: float) -> pd.DataFrame:
-    from rwe.representativeness import smd_from_summary
+    """Category shares (Wilson interval, PPR, binary SMD) or the mean (continuous SMD) per
+    window x level against the reference (Austin 2009; representativeness' definitions)."""
     from rwe.stats import proportion_ci
 
     k = grid.size
-    rows = []
+    wins, levs = grid.window_array, grid.level_array
     if cur.kind == "categorical":
         rn = ref.counts[0].sum()
         n = cur.counts.sum(axis=1)
-        for j, cat in enumerate(cur.categories):
-            x = cur.counts[:, j]
-            ci = proportion_ci(x, n, confidence_level=level)
-            rs = ref.counts[0, j] / rn if rn > 0 else np.nan
-            for i in range(k):
-                share = x[i] / n[i] if n[i] > 0 else np.nan
-                smd = (smd_from_summary(share, rs, binary=True)
-                       if n[i] > 0 and np.isfinite(rs) else np.nan)
-                rows.append((feature, cat, grid.window_of(i), grid.group, grid.level_of(i),
-                             int(n[i]), share, float(np.atleast_1d(ci.low)[i]),
-                             float(np.atleast_1d(ci.high)[i]), rs,
-                             share / rs if rs and rs > 0 and n[i] > 0 else np.nan, smd,
-                             bool(np.isfinite(smd) and abs(smd) >= smd_threshold),
-                             STATUS_OK if n[i] > 0 else STATUS_NO_DATA))
+        K = len(cur.categories)
+        x = cur.counts.T.reshape(-1)  # category-major
+        nn = np.tile(n, K)
+        ci = proportion_ci(x, nn, confidence_level=level)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(nn > 0, x / np.maximum(nn, 1), np.nan)
+            rs = np.repeat(ref.counts[0] / rn if rn > 0 else np.full(K, np.nan), k)
+            ppr = np.where((rs > 0) & (nn > 0), share / rs, np.nan)
+        smd = np.where(nn > 0, _smd(share, rs, share * (1 - share), rs * (1 - rs)), np.nan)
+        frame = pd.DataFrame({
+            "feature": feature, "category": np.repeat(np.asarray(cur.categories, object), k),
+            "window": np.tile(wins, K), "group": grid.group, "level": np.tile(levs, K),
+            "n": nn.astype(np.int64), "value": share, "ci_low": np.atleast_1d(ci.low),
+            "ci_high": np.atleast_1d(ci.high), "reference_value": rs, "ppr": ppr, "smd": smd})
     else:
         n = cur.n
         with np.errstate(invalid="ignore", divide="ignore"):
-            mean = (cur.sums.sum(axis=1)) / n
-        rmean = ref.sums[0].sum() / ref.n[0] if ref.n[0] > 0 else np.nan
-        rsd = float(ref.sd[0])
-        z = _z(level)
-        cur_sd = cur.sd if cur.sd is not None else np.full(k, np.nan)
-        for i in range(k):
-            sd = float(cur_sd[i]) if n[i] > 0 else np.nan
-            smd = (smd_from_summary(mean[i], rmean, sd_a=sd, sd_b=rsd)
-                   if n[i] > 1 and np.isfinite(rmean) else np.nan)
-            half = z * sd / math.sqrt(n[i]) if n[i] > 1 else np.nan
-            rows.append((feature, "mean", grid.window_of(i), grid.group, grid.level_of(i),
-                         int(n[i]), mean[i] if n[i] > 0 else np.nan, mean[i] - half,
-                         mean[i] + half, rmean, np.nan, smd,
-                         bool(np.isfinite(smd) and abs(smd) >= smd_threshold),
-                         STATUS_OK if n[i] > 0 else STATUS_NO_DATA))
-    return pd.DataFrame(rows, columns=CASE_MIX_COLUMNS)
+            mean = np.where(n > 0, cur.sums.sum(axis=1) / n, np.nan)
+            rmean = ref.sums[0].sum() / ref.n[0] if ref.n[0] > 0 else np.nan
+            sd = cur.sd if cur.sd is not None else np.full(k, np.nan)
+            rsd = float(ref.sd[0])
+            half = np.where(n > 1, _z(level) * sd / np.sqrt(n), np.nan)
+        smd = np.where(n > 1, _smd(mean, np.full(k, rmean), sd ** 2, np.full(k, rsd ** 2)),
+                       np.nan)
+        frame = pd.DataFrame({
+            "feature": feature, "category": "mean", "window": wins, "group": grid.group,
+            "level": levs, "n": n.astype(np.int64), "value": mean, "ci_low": mean - half,
+            "ci_high": mean + half, "reference_value": rmean, "ppr": np.nan, "smd": smd})
+    frame["flagged"] = np.isfinite(frame["smd"]) & (frame["smd"].abs() >= smd_threshold)
+    frame["status"] = np.where(frame["n"] > 0, STATUS_OK, STATUS_NO_DATA)
+    return frame[CASE_MIX_COLUMNS]
 
 
 def _z(level: float) -> float:
@@ -984,8 +1008,8 @@ def assess_drift(
     if cur is not None and version in cur.summary.scores:
         for grid in (p[0][1] for p in merged_grids.values()):
             seg = cur.summary.segments(grid.grouping, version, threshold=threshold)
-            wins = [grid.window_of(i) for i in range(grid.size)]
-            levs = [grid.level_of(i) for i in range(grid.size)]
+            wins = grid.window_array
+            levs = grid.level_array
             for s in mspecs:
                 v = s.kernel(seg, kctx)
                 perf_parts.append(_perf_rows(s.name, wins, grid.group, levs, seg.n, seg.n_pos,
@@ -1000,8 +1024,8 @@ def assess_drift(
         for g in groupings:
             grid = next(gr for d, gr in merged_grids[g] if d is unl)
             seg = unl.summary.segments(grid.grouping, version, threshold=threshold)
-            wins = [grid.window_of(i) for i in range(grid.size)]
-            levs = [grid.level_of(i) for i in range(grid.size)]
+            wins = grid.window_array
+            levs = grid.level_array
             unlabelled_cells |= {(wins[i], grid.group, levs[i]) for i in range(grid.size)
                                  if seg.n[i] > 0}
             if est_metrics:
@@ -1245,9 +1269,8 @@ def _prevalence(d: _Data, grid: _Grid, ref: Summary, version: str, level: float
         ev_out = ev
         status = np.where(n == 0, STATUS_NO_DATA, STATUS_OK)
     return pd.DataFrame({
-        "window": [grid.window_of(i) for i in range(grid.size)], "group": grid.group,
-        "level": [grid.level_of(i) for i in range(grid.size)], "n": n.astype(np.int64),
-        "events": np.asarray(ev_out).astype(np.int64), "prevalence": prev, "ci_low": lo,
+        "window": grid.window_array, "group": grid.group, "level": grid.level_array,
+        "n": n.astype(np.int64), "events": np.asarray(ev_out).astype(np.int64), "prevalence": prev, "ci_low": lo,
         "ci_high": hi, "mean_predicted": mean_p, "reference_prevalence": rprev,
         "reference_mean_predicted": rmean, "status": status})
 
@@ -1265,8 +1288,8 @@ def _integrity(f: str, grid: _Grid, rh: FeatureHist, ch: FeatureHist,
     rn = rh.n[0] + (rh.missing[0] if rh.missing is not None else 0)
     with np.errstate(invalid="ignore", divide="ignore"):
         return pd.DataFrame({
-            "window": [grid.window_of(i) for i in range(grid.size)], "group": grid.group,
-            "level": [grid.level_of(i) for i in range(grid.size)], "feature": f,
+            "window": grid.window_array, "group": grid.group, "level": grid.level_array,
+            "feature": f,
             "n": n.astype(np.int64), "missing": miss.astype(np.int64),
             "missing_share": np.where(n > 0, miss / n, np.nan),
             "reference_missing_share": (rh.missing[0] / rn) if rn > 0 else np.nan,
@@ -1278,10 +1301,11 @@ def _integrity(f: str, grid: _Grid, rh: FeatureHist, ch: FeatureHist,
 
 
 def _duplicates(integ: pd.DataFrame, d: _Data, roles, window: str) -> pd.DataFrame:
-    """Rows identical to an earlier row on every role column (ids excluded), per window
-    (overall level only)."""
+    """Rows identical to an earlier row on every role column (ids excluded; compared by 64-bit
+    row hashes), per window (overall level only)."""
     cols = [c for c in roles.required_columns() if c not in (roles.id,)]
-    dup = d.frame[cols].duplicated(keep="first").to_numpy()
+    h = pd.util.hash_pandas_object(d.frame[cols], index=False)  # 64-bit row hashes
+    dup = h.duplicated(keep="first").to_numpy()
     w = d.windows.astype("string")
     counts = pd.Series(dup).groupby(w.to_numpy()).sum()
     integ = integ.copy()

@@ -153,3 +153,22 @@ def test_exact_mode_needs_rows():
     ref = summarize_reference(_frame(seed=1), roles=ROLES, features=["x", "c"])
     with pytest.raises(DriftError, match="exact=True needs rows"):
         assess_drift(ev, reference=ref, exact=True, tests=["ks"], metrics=())
+
+
+def test_case_mix_smd_is_representativeness_smd():
+    from rwe.representativeness import smd_from_summary
+
+    res = assess_drift(_ev(_frame()), reference=_frame(seed=1, n=500), metrics=(), tests=["psi"])
+    cm = res.case_mix[res.case_mix["status"] == "ok"]
+    for r in cm.sample(40, random_state=0).itertuples(index=False):
+        if r.category == "mean":
+            continue
+        assert r.smd == pytest.approx(smd_from_summary(r.value, r.reference_value, binary=True),
+                                      rel=1e-12)
+    x = cm[(cm["feature"] == "x") & (cm["group"] == "overall")].iloc[0]
+    w = res.windows[0]
+    rows = _frame()
+    rows = rows[rows["ts"].dt.strftime("%Y-%m") == w]["x"]
+    ref = _frame(seed=1, n=500)["x"]
+    want = smd_from_summary(rows.mean(), ref.mean(), sd_a=rows.std(ddof=0), sd_b=ref.std(ddof=0))
+    assert x["smd"] == pytest.approx(want, rel=1e-9)
