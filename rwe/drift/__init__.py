@@ -54,6 +54,7 @@ from rwe.drift._monitor import (
     monitor,
     read_alarm_log,
 )
+from rwe.drift._page import drift_page_html
 from rwe.drift._registry import (
     DriftContext,
     DriftTestSpec,
@@ -79,6 +80,8 @@ __all__ = [
     "CHART_METHODS", "ChartPath", "cusum_path", "ewma_path", "ra_cusum_path",
     "ra_cusum_weights", "cusum_arl", "ewma_arl", "ra_cusum_arl", "cusum_limit", "ewma_limit",
     "ra_cusum_limit", "risk_atoms", "simulate_run_lengths",
+    # the dossier page's content, from DriftResult.to_dict()
+    "drift_page_html",
     # label-free estimation, classifier test
     "estimate_performance", "ESTIMABLE_METRICS", "classifier_test", "ClassifierTest",
 ]

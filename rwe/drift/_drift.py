@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -173,6 +174,19 @@ def _label_free(summary: Summary) -> Summary:
     from dataclasses import replace
 
     return replace(summary, events=None)
+
+
+_SEGMENTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _segments(summary: Summary, grouping: Grouping, version: str, threshold: float | None):
+    """``summary.segments`` of a grouping, computed once per summary, grouping and threshold
+    (the drift tables, prevalence, performance and charts read the same segments)."""
+    per = _SEGMENTS.setdefault(summary, {})
+    key = (grouping.name, grouping.levels, version, threshold)
+    if key not in per:
+        per[key] = summary.segments(grouping, version, threshold=threshold)
+    return per[key]
 
 
 # ============================================================================ summaries
@@ -358,15 +372,14 @@ def _hist(summary: Summary, feature: str, c2l: np.ndarray, size: int,
 
 
 def _score_hist(summary: Summary, version: str, grouping: Grouping, edges: np.ndarray,
-                size: int) -> FeatureHist:
+                size: int, threshold: float | None = None) -> FeatureHist:
     """Histogram of the predicted scores on ``edges`` per level (from the score table)."""
     from rwe.stats.summaries import feature_bin_column
 
-    seg = summary.segments(grouping, version)
+    seg = _segments(summary, grouping, version, threshold)
     tot = seg.pos + seg.neg
     p = np.asarray(seg.p, dtype=np.float64)
-    mom = seg.moments(0) + seg.moments(1)
-    ps = mom[:, 0]
+    ps, p2 = _score_sums(seg, tot, p)
     col = feature_bin_column(p, edges)
     W = len(edges) + 1
     key = seg.row_segment * W + col
@@ -374,15 +387,25 @@ def _score_hist(summary: Summary, version: str, grouping: Grouping, edges: np.nd
     sums = np.bincount(key, weights=ps, minlength=size * W).reshape(size, W)
     n = counts.sum(axis=1)
     m1 = seg.seg_sum(ps)
-    m2 = seg.seg_sum(mom[:, 1])
+    m2 = seg.seg_sum(p2)
     with np.errstate(invalid="ignore", divide="ignore"):
         sd = np.sqrt(np.maximum(m2 / n - (m1 / n) ** 2, 0.0))
     return FeatureHist("numeric", counts, edges, sums, sd=sd, missing=np.zeros(size))
 
 
+def _score_sums(seg, tot: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per histogram row: Σp and Σp² (from the scores themselves at full resolution, from the
+    bins' sums of p^k at a declared one)."""
+    if seg.exact:
+        tp = tot * p
+        return tp, tp * p
+    m = seg.moments(0) + seg.moments(1)
+    return m[:, 0], m[:, 1]
+
+
 def _score_values(summary: Summary, version: str) -> tuple[np.ndarray, np.ndarray]:
     """Distinct (or bin-mean) scores of a summary and their counts."""
-    seg = summary.segments(summary.grouping(()), version)
+    seg = _segments(summary, summary.grouping(()), version, None)
     return np.asarray(seg.p, dtype=np.float64), (seg.pos + seg.neg)
 
 
@@ -404,21 +427,29 @@ def _resolution(spec, bound: np.ndarray, exact: bool) -> np.ndarray:
 
 
 def _drift_rows(role, feature, kind, spec, grid: _Grid, ref: FeatureHist, cur: FeatureHist,
-                vals, threshold: float, exact: bool) -> pd.DataFrame:
+                vals, threshold: float, exact: bool) -> dict[str, np.ndarray]:
+    """Columns of the drift table for one feature x test x grouping (joined once at the end:
+    building hundreds of small frames costs more than the tests)."""
     k = grid.size
     n = cur.n
+
+    def const(v, dtype=object):
+        return np.full(k, v, dtype=dtype)
+
     status = np.where(n == 0, STATUS_NO_DATA, np.where(np.isfinite(vals.effect), STATUS_OK,
                                                        STATUS_NOT_EVALUABLE)).astype(object)
-    return pd.DataFrame({
-        "role": role, "feature": feature, "kind": kind, "test": spec.name,
-        "window": grid.window_array, "group": grid.group, "level": grid.level_array,
-        "n_reference": int(ref.n[0]), "n": n.astype(np.int64),
+    return {
+        "role": const(role), "feature": const(feature), "kind": const(kind),
+        "test": const(spec.name), "window": grid.window_array, "group": const(grid.group),
+        "level": grid.level_array, "n_reference": const(int(ref.n[0]), np.int64),
+        "n": n.astype(np.int64),
         "missing": (cur.missing if cur.missing is not None else np.zeros(k)).astype(np.int64),
-        "statistic": vals.statistic, "effect": vals.effect, "effect_name": spec.effect,
-        "threshold": float(threshold), "pvalue": vals.pvalue, "pvalue_adjusted": np.nan,
-        "drifted": False, "bound": vals.bound,
+        "statistic": np.asarray(vals.statistic, float), "effect": np.asarray(vals.effect, float),
+        "effect_name": const(spec.effect), "threshold": const(float(threshold), float),
+        "pvalue": np.asarray(vals.pvalue, float), "pvalue_adjusted": const(np.nan, float),
+        "drifted": const(False, bool), "bound": np.asarray(vals.bound, float),
         "resolution": _resolution(spec, vals.bound, exact), "status": status,
-        "reason": vals.reason})
+        "reason": np.asarray(vals.reason, dtype=object)}
 
 
 def _row_codes(frame: pd.DataFrame, windows: pd.Series, win_names: Sequence[str],
@@ -975,17 +1006,17 @@ def assess_drift(
         # prediction drift: the score histogram on edges fixed on the reference's scores
         if score_edges is not None and all(version in d.summary.scores for d, _ in pairs):
             rh = _score_hist(ref.summary, version, ref_all, score_edges, 1)
-            ch = _add_hists([_score_hist(d.summary, version, gr.grouping, score_edges, gr.size)
-                             for d, gr in pairs])
+            ch = _add_hists([_score_hist(d.summary, version, gr.grouping, score_edges, gr.size,
+                                         threshold) for d, gr in pairs])
             for spec in specs:
                 if spec.applies_to("numeric"):
                     vals = spec.kernel(rh, ch, ctx)
                     parts.append(_drift_rows("prediction", SCORE_FEATURE, "numeric", spec,
                                              grid, rh, ch, vals, thr[spec.name], False))
         for d, gr in pairs:
-            prev_parts.append(_prevalence(d, gr, ref.summary, version, level))
-    drift_tab = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
-        columns=DRIFT_COLUMNS)
+            prev_parts.append(_prevalence(d, gr, ref.summary, version, level, threshold))
+    drift_tab = (pd.DataFrame({c: np.concatenate([p[c] for p in parts]) for c in DRIFT_COLUMNS})
+                 if parts else pd.DataFrame(columns=DRIFT_COLUMNS))
     drift_tab = _judge(drift_tab, alpha, decision)
 
     # ------------------------------------------------------------------ performance
@@ -996,7 +1027,7 @@ def assess_drift(
                        (BASELINE_WINDOW, None if base is None else base.summary)):
         if pop is None or pop.events is None or version not in pop.scores:
             continue
-        seg = pop.segments(pop.grouping(()), version, threshold=threshold)
+        seg = _segments(pop, pop.grouping(()), version, threshold)
         n, ev = seg.n, seg.n_pos
         for s in mspecs:
             v = s.kernel(seg, kctx)
@@ -1007,14 +1038,15 @@ def assess_drift(
                 baseline_vals[s.name] = (float(v.estimate[0]), float(se[0]))
     if cur is not None and version in cur.summary.scores:
         for grid in (p[0][1] for p in merged_grids.values()):
-            seg = cur.summary.segments(grid.grouping, version, threshold=threshold)
+            seg = _segments(cur.summary, grid.grouping, version, threshold)
             wins = grid.window_array
             levs = grid.level_array
             for s in mspecs:
                 v = s.kernel(seg, kctx)
                 perf_parts.append(_perf_rows(s.name, wins, grid.group, levs, seg.n, seg.n_pos,
                                              v, level, min_n))
-            recal_parts.append(_recalibration(seg, wins, grid.group, levs, kctx, min_n))
+            if any(s_.name.startswith("calibration") for s_ in mspecs):
+                recal_parts.append(_recalibration(seg, wins, grid.group, levs, kctx, min_n))
     unlabelled_cells: set[tuple[str, str, str]] = set()
     if unl is not None and version in unl.summary.scores:
         from rwe.drift._cbpe import ESTIMABLE_METRICS, estimate_performance
@@ -1023,7 +1055,7 @@ def assess_drift(
                        and (s.name == "auroc" or threshold is not None)]
         for g in groupings:
             grid = next(gr for d, gr in merged_grids[g] if d is unl)
-            seg = unl.summary.segments(grid.grouping, version, threshold=threshold)
+            seg = _segments(unl.summary, grid.grouping, version, threshold)
             wins = grid.window_array
             levs = grid.level_array
             unlabelled_cells |= {(wins[i], grid.group, levs[i]) for i in range(grid.size)
@@ -1242,16 +1274,17 @@ def _judge(tab: pd.DataFrame, alpha: float, decision: str) -> pd.DataFrame:
     return tab
 
 
-def _prevalence(d: _Data, grid: _Grid, ref: Summary, version: str, level: float
-                ) -> pd.DataFrame:
+def _prevalence(d: _Data, grid: _Grid, ref: Summary, version: str, level: float,
+                threshold: float | None = None) -> pd.DataFrame:
     from rwe.stats import proportion_ci
 
     n, ev = _counts(d.summary, grid.grouping.cell_to_level, grid.size)
     mean_p = np.full(grid.size, np.nan)
     if version in d.summary.scores:
-        seg = d.summary.segments(grid.grouping, version)
+        seg = _segments(d.summary, grid.grouping, version, threshold)
         with np.errstate(invalid="ignore", divide="ignore"):
-            mean_p = seg.seg_sum((seg.moments(0) + seg.moments(1))[:, 0]) / seg.n
+            ps, _ = _score_sums(seg, seg.pos + seg.neg, np.asarray(seg.p, dtype=np.float64))
+            mean_p = seg.seg_sum(ps) / seg.n
     rprev = (ref.n_events / ref.n_rows) if ref.events is not None and ref.n_rows else np.nan
     rmean = np.nan
     if version in ref.scores:
@@ -1301,9 +1334,10 @@ def _integrity(f: str, grid: _Grid, rh: FeatureHist, ch: FeatureHist,
 
 
 def _duplicates(integ: pd.DataFrame, d: _Data, roles, window: str) -> pd.DataFrame:
-    """Rows identical to an earlier row on every role column (ids excluded; compared by 64-bit
-    row hashes), per window (overall level only)."""
-    cols = [c for c in roles.required_columns() if c not in (roles.id,)]
+    """Rows identical to an earlier row on the timestamp, scores, outcome and grouping columns
+    (a record sent twice; ids and features excluded; compared by 64-bit row hashes), per window
+    (overall level only)."""
+    cols = [c for c in roles.required_columns() if c != roles.id and c not in roles.features]
     h = pd.util.hash_pandas_object(d.frame[cols], index=False)  # 64-bit row hashes
     dup = h.duplicated(keep="first").to_numpy()
     w = d.windows.astype("string")
@@ -1457,7 +1491,7 @@ def _window_chart(rule: _Rule, summary: Summary, windows, window, version, thres
     from rwe.metrics._registry import KernelContext
 
     grid = _grid(summary, window, rule.by, windows)
-    seg = summary.segments(grid.grouping, version, threshold=threshold)
+    seg = _segments(summary, grid.grouping, version, threshold)
     spec = get_metric(rule.metric)
     v = spec.kernel(seg, KernelContext(confidence_level=level, threshold=threshold))
     est = np.asarray(v.estimate, dtype=float)

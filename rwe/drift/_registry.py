@@ -211,8 +211,8 @@ def reference_edges(values: Any, n_bins: int = DEFAULT_FEATURE_BINS) -> np.ndarr
     With at most ``n_bins`` distinct reference values, every distinct value is the left edge of
     its own bin (plus one edge after the largest), so the histogram holds the exact
     distribution of a discrete feature. Otherwise the edges are the reference's quantiles at
-    ``k / n_bins`` (``numpy.quantile(method="inverted_cdf")``: data values; ties merge bins),
-    the first and last being its minimum and maximum. Values of the current data outside the
+    ``k / n_bins``, each the smallest value x with F(x) >= k / n_bins (data values; ties merge
+    bins), the first and last being its minimum and maximum. Values of the current data outside the
     reference's range fall in the underflow and overflow bins (out of the reference's support).
 
     Parameters
@@ -228,15 +228,17 @@ def reference_edges(values: Any, n_bins: int = DEFAULT_FEATURE_BINS) -> np.ndarr
         Strictly increasing edges (at least two).
     """
     v = np.asarray(values, dtype=np.float64)
-    v = v[np.isfinite(v)]
+    v = np.sort(v[np.isfinite(v)])
     if v.size == 0:
         raise InvalidParameterError("reference_edges: the reference has no finite value")
-    u = np.unique(v)
+    u = v[np.concatenate([[True], v[1:] != v[:-1]])]
     if u.size <= n_bins:
         step = float(u[-1] - u[-2]) if u.size > 1 else 1.0
         return np.append(u, u[-1] + step)
-    q = np.quantile(v, np.linspace(0.0, 1.0, n_bins + 1), method="inverted_cdf")
-    e = np.unique(np.concatenate([[u[0]], q, [u[-1]]]))
+    # inverted-CDF quantiles of the sorted values: the smallest x with F(x) >= k / n_bins
+    n = v.size
+    idx = np.ceil(np.arange(n_bins + 1) * n / n_bins).astype(np.int64) - 1
+    e = np.unique(v[np.clip(idx, 0, n - 1)])
     return e if e.size >= 2 else np.append(e, e[-1] + 1.0)
 
 

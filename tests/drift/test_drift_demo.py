@@ -120,6 +120,18 @@ def test_round_trip_html_and_plots(result):
     plt.close("all")
 
 
+def test_the_drift_page_renders_from_to_dict_alone(result):
+    from rwe.drift import drift_page_html
+
+    d = json.loads(json.dumps(result.to_dict()))
+    page = drift_page_html(d)
+    assert page.index("Verdicts") < page.index("Alarms (first per chart and level)")
+    assert "S3" in page and "Canon" in page and "Classifier two-sample test" in page
+    assert "in-control value 0 (the metric" in page and "estimated on the baseline period" in page
+    small = drift_page_html(d, small_cell_k=10_000)
+    assert "suppressed" in small
+
+
 def test_site_summaries_merge_to_the_pooled_drift_tables(demo):
     """Sites ship summaries (no rows) on the reference's edges; the merged summary gives the
     same drift, performance and chart numbers as the pooled rows."""

@@ -170,5 +170,10 @@ def test_reference_edges():
     x = rng.normal(size=10000)
     e = reference_edges(x, 50)
     assert e[0] == x.min() and e[-1] == x.max() and len(e) == 51
+    v = np.sort(x)
+    F = np.searchsorted(v, e, side="right") / v.size  # F(edge): at least k / 50, minimally
+    k = np.arange(51) / 50
+    assert (F >= k - 1e-12).all() and (np.searchsorted(v, e, side="left") / v.size < k + 1e-12
+                                       ).all()
     with pytest.raises(InvalidParameterError, match="no finite value"):
         reference_edges([np.nan], 10)
