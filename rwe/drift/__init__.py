@@ -16,56 +16,35 @@ What moved, when, where, and whether it matters (EVIDENCE.md MON-1..MON-6, METHO
 
 The entry points are :func:`rwe.assess_drift` (not ``rwe.drift``: that name is this
 subpackage) and :func:`drift_from_protocol`. See DESIGN.md in this directory.
+
+Names are imported on first use: checking a protocol's drift tests loads only the registry
+(numpy), not pandas.
 """
 
-from rwe.drift._cbpe import ESTIMABLE_METRICS, estimate_performance
-from rwe.drift._charts import (
-    CHART_METHODS,
-    ChartPath,
-    cusum_arl,
-    cusum_limit,
-    cusum_path,
-    ewma_arl,
-    ewma_limit,
-    ewma_path,
-    ra_cusum_arl,
-    ra_cusum_limit,
-    ra_cusum_path,
-    ra_cusum_weights,
-    risk_atoms,
-    simulate_run_lengths,
-)
-from rwe.drift._classifier import ClassifierTest, classifier_test
-from rwe.drift._drift import (
-    CLASSIFIER,
-    DECISIONS,
-    DEFAULT_METRICS,
-    DEFAULT_TESTS,
-    DriftError,
-    assess_drift,
-    drift_from_protocol,
-    summarize_reference,
-)
-from rwe.drift._monitor import (
-    EXIT_ALARM,
-    MonitorError,
-    MonitorRun,
-    load_state,
-    monitor,
-    read_alarm_log,
-)
-from rwe.drift._page import drift_page_html
-from rwe.drift._registry import (
-    DriftContext,
-    DriftTestSpec,
-    DriftValues,
-    FeatureHist,
-    drift_test_names,
-    get_drift_test,
-    reference_edges,
-    register_drift_test,
-)
-from rwe.drift._result import DriftResult
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "ESTIMABLE_METRICS": "_cbpe", "estimate_performance": "_cbpe",
+    "CHART_METHODS": "_charts", "ChartPath": "_charts", "cusum_arl": "_charts",
+    "cusum_limit": "_charts", "cusum_path": "_charts", "ewma_arl": "_charts",
+    "ewma_limit": "_charts", "ewma_path": "_charts", "ra_cusum_arl": "_charts",
+    "ra_cusum_limit": "_charts", "ra_cusum_path": "_charts", "ra_cusum_weights": "_charts",
+    "risk_atoms": "_charts", "simulate_run_lengths": "_charts",
+    "ClassifierTest": "_classifier", "classifier_test": "_classifier",
+    "CLASSIFIER": "_drift", "DECISIONS": "_drift", "DEFAULT_METRICS": "_drift",
+    "DEFAULT_TESTS": "_drift", "DriftError": "_drift", "assess_drift": "_drift",
+    "drift_from_protocol": "_drift", "summarize_reference": "_drift",
+    "EXIT_ALARM": "_monitor", "MonitorError": "_monitor", "MonitorRun": "_monitor",
+    "load_state": "_monitor", "monitor": "_monitor", "read_alarm_log": "_monitor",
+    "drift_page_html": "_page",
+    "DriftContext": "_registry", "DriftTestSpec": "_registry", "DriftValues": "_registry",
+    "FeatureHist": "_registry", "drift_test_names": "_registry", "get_drift_test": "_registry",
+    "reference_edges": "_registry", "register_drift_test": "_registry",
+    "DriftResult": "_result",
+}
 
 __all__ = [
     # analysis
@@ -85,3 +64,16 @@ __all__ = [
     # label-free estimation, classifier test
     "estimate_performance", "ESTIMABLE_METRICS", "classifier_test", "ClassifierTest",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rwe.drift' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"rwe.drift.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
