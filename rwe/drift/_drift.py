@@ -33,7 +33,7 @@ from rwe._evidence import (
     register_finding_template,
     verdict_id,
 )
-from rwe._results import LEVEL_SEP
+from rwe._results import LEVEL_SEP, Interval
 from rwe._validation import check_choice, check_int, check_level, check_real
 from rwe.drift import _charts as charts
 from rwe.drift._registry import (
@@ -1143,7 +1143,8 @@ def assess_drift(
                 else pd.DataFrame(columns=CASE_MIX_COLUMNS))
     recal = (pd.concat(recal_parts, ignore_index=True) if recal_parts
              else pd.DataFrame(columns=RECALIBRATION_COLUMNS))
-    verdicts = _verdicts(drift_tab, classifier_tab, rules, charts_tab, alarms_tab, thr, decision)
+    verdicts = _verdicts(drift_tab, classifier_tab, rules, charts_tab, alarms_tab, thr, decision,
+                         level)
     findings = _findings(drift_tab, alarms_tab, charts_tab, rules, classifier_tab, case_mix,
                          integrity, diagnostics, performance, settings)
     return DriftResult(drift=drift_tab[DRIFT_COLUMNS], performance=performance[
@@ -1636,7 +1637,8 @@ def _classifier(ref: _Data, current: list[_Data], feats, level, thr, max_rows, s
 
 
 # ---------------------------------------------------------------------------- verdicts
-def _verdicts(drift_tab, clf, rules, charts_tab, alarms_tab, thr, decision) -> list[Verdict]:
+def _verdicts(drift_tab, clf, rules, charts_tab, alarms_tab, thr, decision, level: float = 0.95
+              ) -> list[Verdict]:
     out = []
     for (role, test), d in drift_tab.groupby(["role", "test"], sort=False):
         t = float(d["threshold"].iloc[0])
@@ -1665,13 +1667,11 @@ def _verdicts(drift_tab, clf, rules, charts_tab, alarms_tab, thr, decision) -> l
         vid = verdict_id("drift", "classifier", {"threshold": r.threshold}, label="classifier")
         st = (STATUS_NOT_EVALUABLE if not np.isfinite(r.auroc) else
               STATUS_FAIL if r.drifted else STATUS_PASS)
-        from rwe._results import Interval
-
         out.append(Verdict(vid, "drift", "check",
                            f"domain classifier AUROC < {r.threshold:g} (multivariate input drift)",
                            st, estimate=None if not np.isfinite(r.auroc) else float(r.auroc),
                            interval=None if not np.isfinite(r.ci_low) else Interval(
-                               float(r.ci_low), float(r.ci_high), 0.95, "delong"),
+                               float(r.ci_low), float(r.ci_high), level, "delong"),
                            goal=float(r.threshold), reason=r.reason, source="drift.tests"))
     for rule in rules:
         c = charts_tab[charts_tab["rule"] == rule.id]
@@ -1685,11 +1685,9 @@ def _verdicts(drift_tab, clf, rules, charts_tab, alarms_tab, thr, decision) -> l
                           "first_alarm": None if al.empty else al["window"].iloc[0],
                           "run_length": None if al.empty else int(al["run_length"].iloc[0]),
                           "alarms": len(al), "n": int(d["n"].sum())})
+        # fail if a level alarmed; pass only if every level had usable windows and none did
         status = combine_statuses([c_["status"] for c_ in cells]) if cells else \
             STATUS_NOT_EVALUABLE
-        if any(c_["status"] == STATUS_PASS for c_ in cells) and status == STATUS_NOT_EVALUABLE \
-                and not any(c_["status"] == STATUS_FAIL for c_ in cells):
-            status = STATUS_NOT_EVALUABLE
         reason = None
         if status == STATUS_FAIL:
             hit = [c_ for c_ in cells if c_["status"] == STATUS_FAIL]
