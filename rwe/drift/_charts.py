@@ -78,8 +78,9 @@ def _side(side: str) -> str:
 class ChartPath:
     """A chart run over a series: statistics after each point, alarms, final state.
 
-    ``upper``/``lower`` are the statistics after each point (after the restart when it
-    alarmed: the value that crossed the limit is in ``crossed``); ``alarm`` flags the points
+    ``upper``/``lower`` are the statistics after each point, as compared with the limit (a
+    chart that alarmed restarts at 0 for the next point; ``crossed`` holds the larger side's
+    value); ``alarm`` flags the points
     where the chart signalled (``side_alarm`` "upper" / "lower" / None); ``limit`` the limit
     at each point (constant for CUSUM, time-varying for the EWMA's exact limits); ``state`` the
     values a later run continues from.
@@ -139,12 +140,12 @@ def cusum_path(z: Any, *, k: float = 0.5, h: float, side: str = "two-sided",
             sl = max(0.0, sl - z[t] - k) if side != "upper" else 0.0
         hit_u, hit_l = su > h, sl > h
         crossed[t] = max(su, sl)
+        up[t], lo[t] = su, sl  # the values compared with h (before a restart)
         if hit_u or hit_l:
             alarm[t] = True
             which[t] = "upper" if su >= sl and hit_u else "lower"
             if restart:
                 su = sl = 0.0
-        up[t], lo[t] = su, sl
     return ChartPath(up, lo, crossed, alarm, which, np.full(n, float(h)),
                      {"upper": su, "lower": sl})
 
@@ -157,7 +158,8 @@ def ewma_path(z: Any, *, lam: float, L: float, side: str = "two-sided",
     ``sigma_t = sqrt(lambda / (2 - lambda) [1 - (1 - lambda)^{2t}])`` with ``t`` counted from
     the chart's start or last restart (``asymptotic``: without the bracket). ``state``:
     ``{"value": e, "t": points since the start}``. NaN points leave the chart unchanged.
-    The returned ``upper`` holds the EWMA itself and ``lower`` its negative.
+    The returned ``upper`` holds the EWMA itself (as compared with the limits, before a
+    restart) and ``lower`` its negative.
     """
     side = _side(side)
     z = np.asarray(z, dtype=np.float64)
@@ -175,6 +177,7 @@ def ewma_path(z: Any, *, lam: float, L: float, side: str = "two-sided",
         sig = asym if asymptotic else asym * math.sqrt(1 - (1 - lam) ** (2 * max(t0, 1)))
         lim[t] = L * sig
         crossed[t] = e
+        vals[t] = e  # the value compared with the limits (before a restart)
         hit_u = side != "lower" and e > lim[t]
         hit_l = side != "upper" and e < -lim[t]
         if hit_u or hit_l:
@@ -182,7 +185,6 @@ def ewma_path(z: Any, *, lam: float, L: float, side: str = "two-sided",
             which[t] = "upper" if hit_u else "lower"
             if restart:
                 e, t0 = 0.0, 0
-        vals[t] = e
     return ChartPath(vals, -vals, crossed, alarm, which, lim, {"value": e, "t": t0})
 
 
@@ -209,9 +211,9 @@ def ra_cusum_path(p: Any, y: Any, *, odds_ratio: float, h: float, state: float =
     """Risk-adjusted Bernoulli CUSUM over a (p, y) stream in time order.
 
     Vectorized: without a restart the statistic is Lindley's ``S_t = C_t - min(-S_0,
-    min_{s <= t} C_s)`` of the cumulative weights ``C``; the stream is cut at each alarm.
-    ``upper`` holds S after each case (0 after an alarm's restart), ``crossed`` the value that
-    was compared with ``h``.
+    min_{s <= t} C_s)`` of the cumulative weights ``C``; the stream is cut at each alarm (the
+    chart restarts at 0 for the next case). ``upper`` holds S after each case, as compared
+    with ``h``.
 
     Examples
     --------
@@ -242,11 +244,9 @@ def ra_cusum_path(p: Any, y: Any, *, odds_ratio: float, h: float, state: float =
         alarm[start + j] = True
         start += j + 1
         s0 = 0.0
-    crossed = out.copy()
-    if restart:
-        out[alarm] = 0.0
+    crossed = out.copy()  # S after each case, before a restart
     if n and restart:
-        s0 = float(out[-1])
+        s0 = 0.0 if alarm[-1] else float(out[-1])
     which = np.where(alarm, "upper", None).astype(object)
     return ChartPath(out, np.zeros(n), crossed, alarm, which, np.full(n, float(h)),
                      {"value": s0})

@@ -155,7 +155,7 @@ def test_charts_continue_from_their_state():
 def test_restart_after_alarm_and_nan_windows():
     path = cusum_path([3.0, 3.0, np.nan, 3.0], k=0.5, h=4.0, side="upper")
     assert path.alarm.tolist() == [False, True, False, False]
-    assert path.upper.tolist() == [2.5, 0.0, 0.0, 2.5]
+    assert path.upper.tolist() == [2.5, 5.0, 0.0, 2.5]  # restarted after the alarm
     assert path.crossed[1] == 5.0 and path.side_alarm[1] == "upper"
     with pytest.raises(InvalidParameterError, match="side='both'"):
         cusum_path([1.0], h=1, side="both")
