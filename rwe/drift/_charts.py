@@ -296,7 +296,10 @@ def cusum_arl(k: float, h: float, *, shift: float = 0.0, side: str = "two-sided"
     side : {"two-sided", "upper", "lower"}
         Two-sided: ``1 / ARL = 1 / ARL+ + 1 / ARL-`` (Lucas & Crosier 1982, Table 1).
     head_start : float
-        Starting value of each one-sided statistic (fast initial response).
+        Starting value of each one-sided statistic (fast initial response). The two-sided
+        combination is exact only without a head start (both sides start at 0); with one,
+        simulate the chart (:func:`simulate_run_lengths`), as Lucas & Crosier's FIR ARL0 of
+        149 for k = 0.5, h = 4, head start h / 2 is reproduced in the tests.
     n_states : int
         States of the chain (400: Lucas & Crosier's table to its printed digits).
 
@@ -436,7 +439,7 @@ def simulate_run_lengths(method: str, params: dict[str, float], *, n_rep: int = 
                          true_odds_ratio: float = 1.0, random_state: Any = None) -> np.ndarray:
     """Run lengths of ``n_rep`` independent charts (vectorized across replicates, seeded).
 
-    ``method`` "cusum" (params k, h, side) or "ewma" (lam, L; exact limits unless
+    ``method`` "cusum" (params k, h, side, head_start) or "ewma" (lam, L; exact limits unless
     ``asymptotic``) on N(shift, 1) points, or "risk_adjusted_cusum" (odds_ratio, h) on cases
     whose risk is drawn from ``risks`` and outcome from the risk shifted by
     ``true_odds_ratio``. Charts that have not signalled after ``max_len`` points get
@@ -448,8 +451,8 @@ def simulate_run_lengths(method: str, params: dict[str, float], *, n_rep: int = 
     alive = np.ones(n_rep, dtype=bool)
     if method == "cusum":
         k, h, side = params["k"], params["h"], params.get("side", "two-sided")
-        su = np.zeros(n_rep)
-        sl = np.zeros(n_rep)
+        su = np.full(n_rep, float(params.get("head_start", 0.0)))
+        sl = su.copy()
     elif method == "ewma":
         lam, L = params["lam"], params["L"]
         e = np.zeros(n_rep)
