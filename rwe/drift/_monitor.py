@@ -263,7 +263,8 @@ def monitor(protocol, data, state: str | Path, *, alarm_log: str | Path | None =
     if len(entries) != known["entries"] or (entries[-1]["hash"] if entries else GENESIS) \
             != known["last_hash"]:
         raise MonitorError(f"{log}: the alarm log holds {len(entries)} entries but the state "
-                           f"recorded {known['entries']}: the log was replaced or edited")
+                           f"recorded {known['entries']}: the log was replaced or edited (or a "
+                           "run stopped between appending to it and writing the state)")
     from rwe.stats.summaries import Summary
 
     ref_summary = Summary.from_dict(st["reference"], where=f"{state}: reference")
