@@ -663,8 +663,10 @@ def _resolve_rules(alerts: Sequence[Any], *, risks, baseline: dict[str, tuple[fl
                     "baseline (reference_period or a labelled reference)")
         by_txt = " x ".join(by) if by else "overall"
         if method == "risk_adjusted_cusum":
-            rule.criterion = (f"risk-adjusted CUSUM (odds ratio {r:g}, {side}) by {by_txt}: no "
-                              f"alarm (in-control ARL {rule.arl0_achieved:.4g} cases)")
+            ors = {"two-sided": f"odds ratios {r:g} and {1 / r:g}", "upper": f"odds ratio {r:g}",
+                   "lower": f"odds ratio {1 / r:g}"}[side]
+            rule.criterion = (f"risk-adjusted CUSUM ({ors}) by {by_txt}: no alarm (in-control "
+                              f"ARL {rule.arl0_achieved:.4g} cases)")
         elif method == "threshold":
             rule.criterion = (f"{metric} by {by_txt}: interval beyond {rule.threshold:g} raises "
                               "an alarm")
