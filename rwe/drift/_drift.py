@@ -713,6 +713,7 @@ def assess_drift(
     random_state: Any = 0,
     small_cell_k: int = 11,
     reference_rows: pd.DataFrame | None = None,
+    recalibration_memory: float = 0.7,
     _state: Mapping[str, Any] | None = None,
 ) -> DriftResult:
     """Drift of inputs, predictions, prevalence, case mix and performance over time and sites.
@@ -789,6 +790,9 @@ def assess_drift(
     reference_rows : DataFrame, optional
         Rows of a reference given as a summary, for the tests that need rows (classifier,
         exact mode).
+    recalibration_memory : float
+        Weight per window of age in the dynamic recalibration curve (1: all windows equally,
+        the cumulative fit).
 
     Returns
     -------
@@ -833,6 +837,8 @@ def assess_drift(
     feature_bins = check_int(feature_bins, "feature_bins", minimum=2)
     psi_bins = check_int(psi_bins, "psi_bins", minimum=2)
     min_n = check_int(min_n, "min_n", minimum=1)
+    recalibration_memory = check_real(recalibration_memory, "recalibration_memory", low=0,
+                                      high=1, low_inclusive=False)
     groupings = _norm_by(by)
     tests = tuple(dict.fromkeys(tests))
     want_classifier = CLASSIFIER in tests
@@ -1048,7 +1054,8 @@ def assess_drift(
                 perf_parts.append(_perf_rows(s.name, wins, grid.group, levs, seg.n, seg.n_pos,
                                              v, level, min_n))
             if any(s_.name.startswith("calibration") for s_ in mspecs):
-                recal_parts.append(_recalibration(seg, wins, grid.group, levs, kctx, min_n))
+                recal_parts.append(_recalibration(seg, wins, grid.group, levs, kctx, min_n,
+                                                  grid, recalibration_memory))
     unlabelled_cells: set[tuple[str, str, str]] = set()
     if unl is not None and version in unl.summary.scores:
         from rwe.drift._cbpe import ESTIMABLE_METRICS, estimate_performance
@@ -1122,6 +1129,7 @@ def assess_drift(
         "version": version, "threshold": threshold, "confidence_level": level,
         "feature_bins": feature_bins, "psi_bins": psi_bins, "exact": bool(exact),
         "min_n": min_n, "smd_threshold": smd_threshold, "n_sim": n_sim,
+        "recalibration_memory": recalibration_memory,
         "reference": {"source": ref.source, "n": int(ref.summary.n_rows),
                       "labelled": ref.summary.events is not None},
         "baseline": None if base is None else {"source": base.source,
@@ -1415,11 +1423,53 @@ def _est_keys(perf: pd.DataFrame) -> set:
     return set(map(tuple, est[["window", "group", "level", "metric"]].to_numpy().tolist()))
 
 
-def _recalibration(seg, windows, group, levels, kctx, min_n) -> pd.DataFrame:
+def _dynamic_recalibration(seg, grid: _Grid, memory: float, min_weight: float = 0.05
+                           ) -> tuple[np.ndarray, np.ndarray]:
+    """Intercept and slope of ``logit P(y) = a + b logit(p)`` per window x level, fitted on the
+    rows of that level in every window up to this one with weights ``memory^(t - s)`` (windows
+    weighing less than ``min_weight`` left out): the dynamic recalibration curve of Davis et al.
+    (2020) computed with exponential forgetting instead of online SGD updates. The weights are
+    not frequencies, so the fit has no sampling interval. One :func:`rwe.stats.fit_logistic`
+    call for all windows x levels."""
+    from rwe.stats import fit_logistic
+
+    L, W = len(grid.levels), len(grid.windows)
+    depth = W if memory >= 1 else min(W, int(math.floor(math.log(min_weight)
+                                                        / math.log(memory))) + 1)
+    starts_in, lens = seg.starts, seg.lengths
+    idx, wts, out_starts = [], [], []
+    pos = 0
+    for t in range(W):
+        for j in range(L):
+            out_starts.append(pos)
+            for s_ in range(max(0, t - depth + 1), t + 1):
+                i = s_ * L + j
+                a, n_i = int(starts_in[i]), int(lens[i])
+                if n_i:
+                    idx.append(np.arange(a, a + n_i))
+                    wts.append(np.full(n_i, memory ** (t - s_)))
+                    pos += n_i
+    if not idx:
+        nan = np.full(W * L, np.nan)
+        return nan, nan.copy()
+    idx = np.concatenate(idx)
+    w = np.concatenate(wts)
+    lp = np.asarray(seg.lp, dtype=np.float64)[idx]
+    succ = seg.pos[idx] * w
+    trials = (seg.pos + seg.neg)[idx] * w
+    fit = fit_logistic(lp, succ, trials, np.asarray(out_starts, dtype=np.int64), model="slope")
+    return fit.a, fit.b
+
+
+def _recalibration(seg, windows, group, levels, kctx, min_n, grid: _Grid | None = None,
+                   memory: float = 0.7) -> pd.DataFrame:
     from rwe.metrics import get_metric
 
     v = get_metric("calibration_slope").kernel(seg, kctx)
     n = seg.n
+    da = db = np.full(seg.n_segments, np.nan)
+    if grid is not None:
+        da, db = _dynamic_recalibration(seg, grid, memory)
     status = np.where(n == 0, STATUS_NO_DATA, np.where(n < min_n, STATUS_INSUFFICIENT,
                                                        np.where(np.isfinite(v.estimate),
                                                                 STATUS_OK,
@@ -1428,7 +1478,8 @@ def _recalibration(seg, windows, group, levels, kctx, min_n) -> pd.DataFrame:
         "window": windows, "group": group, "level": levels, "n": n.astype(np.int64),
         "events": seg.n_pos.astype(np.int64), "intercept": v.extras["intercept"],
         "intercept_se": v.extras["intercept_se"], "slope": v.estimate,
-        "slope_se": v.extras["se"], "status": status,
+        "slope_se": v.extras["se"], "dynamic_intercept": da, "dynamic_slope": db,
+        "status": status,
         "reason": np.array([None if r is None else str(r) for r in v.reason], dtype=object)})
 
 
@@ -1813,6 +1864,9 @@ def drift_from_protocol(protocol, data=None, **overrides) -> DriftResult:
         data = protocol.load_data()
     kwargs = drift_kwargs(protocol, data)
     kwargs.update(overrides)
+    if "tests" in overrides and "thresholds" not in overrides:  # the protocol's, for these
+        kwargs["thresholds"] = {k: v for k, v in kwargs["thresholds"].items()
+                                if k in overrides["tests"]}
     return assess_drift(data, **kwargs)
 
 
@@ -1843,5 +1897,6 @@ def drift_kwargs(protocol, data=None) -> dict[str, Any]:
         metrics=list(d.metrics), threshold=perf.threshold, version=protocol.version,
         alerts=alerts, baseline=d.reference_period, confidence_level=perf.confidence_level,
         feature_bins=d.feature_bins, psi_bins=d.psi_bins, exact=d.exact, min_n=d.min_n,
+        recalibration_memory=d.recalibration_memory,
         smd_threshold=protocol.population.smd_threshold, random_state=perf.seed,
         small_cell_k=protocol.report.small_cell_k)

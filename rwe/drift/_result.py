@@ -47,7 +47,8 @@ INTEGRITY_COLUMNS = ["window", "group", "level", "feature", "n", "missing", "mis
                      "reference_missing_share", "out_of_range", "out_of_range_share",
                      "unlabelled", "duplicates", "status"]
 RECALIBRATION_COLUMNS = ["window", "group", "level", "n", "events", "intercept",
-                         "intercept_se", "slope", "slope_se", "status", "reason"]
+                         "intercept_se", "slope", "slope_se", "dynamic_intercept",
+                         "dynamic_slope", "status", "reason"]
 DIAGNOSTIC_COLUMNS = ["window", "group", "level", "last_labelled_window", "citl",
                       "citl_low", "citl_high", "slope", "slope_low", "slope_high",
                       "calibration_ok", "outside_support_share", "support_ok", "assumption"]
@@ -66,7 +67,8 @@ _FLOATS = {"statistic", "effect", "threshold", "pvalue", "pvalue_adjusted", "bou
            "ci_low", "ci_high", "ci_level", "prevalence", "mean_predicted",
            "reference_prevalence", "reference_mean_predicted", "value", "reference_value",
            "ppr", "smd", "missing_share", "reference_missing_share", "out_of_range_share",
-           "intercept", "intercept_se", "slope", "slope_se", "citl", "citl_low", "citl_high",
+           "intercept", "intercept_se", "slope", "slope_se", "dynamic_intercept",
+           "dynamic_slope", "citl", "citl_low", "citl_high",
            "slope_low", "slope_high", "outside_support_share", "auroc", "z", "upper", "lower",
            "limit", "importance"}
 
@@ -100,8 +102,10 @@ class DriftResult(ResultMixin):
         Missing values, values outside the reference's range or categories unseen in it,
         unlabelled rows and duplicates per window x level x feature (MON-3).
     recalibration : pandas.DataFrame
-        The logistic recalibration curve ``logit P(y) = a + b logit(p)`` per window x level:
-        the dynamic recalibration over time.
+        The logistic recalibration curve ``logit P(y) = a + b logit(p)`` per window x level
+        (``intercept``, ``slope`` with their SEs), and the dynamic recalibration curve
+        (``dynamic_intercept``, ``dynamic_slope``): the same fit on every window up to this one
+        with weights ``memory^(age in windows)``, the update a deployment would apply next.
     diagnostics : pandas.DataFrame
         The label-free estimates' assumptions per unlabelled window x level: calibration of
         the last labelled window and the share of cases outside the reference's support.
@@ -235,6 +239,34 @@ class DriftResult(ResultMixin):
         ax.set_ylabel(f"{spec.display} ({int(round(100 * t['ci_level'].dropna().iloc[0])) if t['ci_level'].notna().any() else 95}% CI)")
         ax.set_title(f"{spec.display} by {group} over time (red triangles: alarms)")
         ax.legend(fontsize=7, ncol=2)
+        return ax
+
+    def plot_recalibration(self, *, group: str = "overall", levels=None, ax=None):
+        """The recalibration intercept and slope over the windows per level (markers: each
+        window's own fit; lines: the dynamic recalibration curve). Returns two Axes."""
+        r = self.recalibration[self.recalibration["group"] == group]
+        if r.empty:
+            raise InvalidParameterError(
+                f"group={group!r} has no recalibration rows (metrics need a calibration "
+                f"metric); groups: {sorted(self.recalibration['group'].unique())}")
+        plt = import_pyplot()
+        if ax is None:
+            _, ax = plt.subplots(1, 2, figsize=(11, 3.8))
+        windows = [w for w in self.windows if w in set(r["window"])]
+        x_of = {w: i for i, w in enumerate(windows)}
+        levs = list(dict.fromkeys(r["level"])) if levels is None else list(levels)
+        for a, col, target in ((ax[0], "intercept", 0.0), (ax[1], "slope", 1.0)):
+            for i, lev in enumerate(levs):
+                d = r[r["level"] == lev]
+                x = [x_of[w] for w in d["window"]]
+                a.plot(x, d[col].to_numpy(dtype=float), "o", ms=3, color=f"C{i % 10}")
+                a.plot(x, d[f"dynamic_{col}"].to_numpy(dtype=float), "-", color=f"C{i % 10}",
+                       label=str(lev))
+            a.axhline(target, color="0.5", ls=":", lw=1)
+            a.set_xticks(range(len(windows)), windows, rotation=90, fontsize=7)
+            a.set_title(f"recalibration {col} ({group}; line: dynamic, memory "
+                        f"{self.settings.get('recalibration_memory', 0.7):g})", fontsize=9)
+        ax[1].legend(fontsize=7)
         return ax
 
     def plot_heatmap(self, *, test: str | None = None, group: str = "overall", level=None,

@@ -338,6 +338,9 @@ class DriftSpec(_Strict):
     psi_bins: int = Field(default=10, ge=2, le=100)
     exact: bool = False
     min_n: int = Field(default=30, ge=1)
+    recalibration_memory: float = Field(
+        default=0.7, gt=0, le=1, description="weight per window of age in the dynamic "
+        "recalibration curve (1: cumulative)")
     alerts: list[AlertRule] = Field(default_factory=list)
     by: list[str] = Field(default_factory=list)
 

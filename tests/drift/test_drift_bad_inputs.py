@@ -172,3 +172,28 @@ def test_case_mix_smd_is_representativeness_smd():
     ref = _frame(seed=1, n=500)["x"]
     want = smd_from_summary(rows.mean(), ref.mean(), sd_a=rows.std(ddof=0), sd_b=ref.std(ddof=0))
     assert x["smd"] == pytest.approx(want, rel=1e-9)
+
+
+def test_dynamic_recalibration_with_full_memory_is_the_cumulative_fit():
+    from rwe.metrics import get_metric
+    from rwe.metrics._registry import KernelContext
+    from rwe.stats.summaries import summarize_arrays
+
+    df = _frame(4000)
+    res = assess_drift(_ev(df), reference=_frame(seed=1), metrics=("calibration_slope",),
+                       recalibration_memory=1.0, tests=["psi"])
+    rec = res.recalibration[res.recalibration["group"] == "overall"].set_index("window")
+    month = df["ts"].dt.strftime("%Y-%m")
+    for w in ("2024-01", "2024-03"):
+        m = (month <= w).to_numpy()
+        s = summarize_arrays(y_true=df["y"].to_numpy()[m], scores={"v": df["p"].to_numpy()[m]})
+        v = get_metric("calibration_slope").kernel(s.segments(s.grouping(())), KernelContext())
+        assert rec.loc[w, "dynamic_slope"] == pytest.approx(v.estimate[0], rel=1e-8)
+        assert rec.loc[w, "dynamic_intercept"] == pytest.approx(v.extras["intercept"][0],
+                                                                rel=1e-8, abs=1e-10)
+    assert rec.loc["2024-01", "dynamic_slope"] == pytest.approx(rec.loc["2024-01", "slope"])
+    # a memory so short that older windows weigh under 5% is each window's own fit
+    short = assess_drift(_ev(df), reference=_frame(seed=1), metrics=("calibration_slope",),
+                         recalibration_memory=0.01, tests=["psi"])
+    r2 = short.recalibration
+    assert np.allclose(r2["dynamic_slope"], r2["slope"], rtol=1e-8, equal_nan=True)

@@ -113,6 +113,8 @@ def test_round_trip_html_and_plots(result):
     assert len(ax.get_lines()) >= 4
     ax = back.plot_heatmap(test="ks")
     assert ax.get_title().startswith("ks by window")
+    axes = back.plot_recalibration(group="site")
+    assert len(axes) == 2 and len(axes[0].get_lines()) >= 8
     ax = back.plot_chart(_rule(result, "calibration_intercept", "site")["id"], level="S3")
     assert ax.get_title().startswith("cusum on calibration_intercept")
     import matplotlib.pyplot as plt
