@@ -35,6 +35,7 @@ _EXPORTS = {
     "subgroup_performance": "rwe.subgroups",
     "subgroup_performance_from_protocol": "rwe.subgroups",
     "compare_models": "rwe.change_control", "compare_from_protocol": "rwe.change_control",
+    "assess_drift": "rwe.drift", "drift_from_protocol": "rwe.drift",
     "compute_metric": "rwe.metrics", "compute_metrics": "rwe.metrics",
     "metric_names": "rwe.metrics",
     # data sets

@@ -1,6 +1,6 @@
 """The ``rwe`` command line: argument mapping only; every analysis lives in the library.
 
-Exit codes: 0 success; 2 bad input (protocol, data, arguments, existing output) with one line
+Exit codes: 0 success; 3 ``rwe monitor`` raised an alarm; 2 bad input (protocol, data, arguments, existing output) with one line
 per problem on stderr and no traceback; 1 an unexpected internal error; 130 interrupted; 141
 when the reader of the standard output went away (``rwe validate p.yaml | head -1``): rwe then
 stops quietly, with the status a shell reports for ``grep`` or ``git log`` killed by SIGPIPE
@@ -181,6 +181,15 @@ def _cmd_ledger(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_monitor(args: argparse.Namespace) -> int:
+    from rwe.drift._monitor import EXIT_ALARM, monitor
+
+    run = monitor(args.protocol, args.data, args.state, alarm_log=args.alarm_log)
+    for line in run.lines:
+        _echo(line)
+    return EXIT_ALARM if run.alarmed else EXIT_OK
+
+
 def _cmd_planned(args: argparse.Namespace) -> int:
     raise _Usage(f"rwe {args.command}: not available in rwe {__version__} "
                  f"({_PLANNED[args.command]}); nothing was done")
@@ -199,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Real-world evidence for AI-enabled medical devices: validate a protocol, "
                     "build an evidence dossier.",
         epilog="Exit codes: 0 ok, 2 bad input (messages on stderr), 1 internal error; rwe "
-               "compare: 0 APPROVE, 3 REJECT, 4 INCONCLUSIVE.")
+               "compare: 0 APPROVE, 3 REJECT, 4 INCONCLUSIVE; rwe monitor: 3 alarm.")
     parser.add_argument("--version", action="version", version=f"rwe {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -234,6 +243,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("protocol", help="YAML protocol file")
     dossier_options(p)
     p.set_defaults(func=_cmd_dossier)
+
+    p = sub.add_parser("monitor", help="add new windows to the drift charts; exit 3 on alarm",
+                       description="Incremental monitoring run: the new data's windows extend "
+                                   "the control charts kept in the state file (created when "
+                                   "absent) without recomputing history; alarms are appended "
+                                   "to the alarm log. Exit 0 no alarm, 3 alarm, 2 bad input.")
+    p.add_argument("protocol", help="YAML protocol file with a drift section")
+    p.add_argument("--data", required=True, help="new rows (CSV or Parquet)")
+    p.add_argument("--state", required=True, help="monitor state file (JSON)")
+    p.add_argument("--alarm-log", help="append-only alarm log (default STATE.alarms.jsonl)")
+    p.set_defaults(func=_cmd_monitor)
 
     p = sub.add_parser(
         "compare", help="decide a model update under the protocol's change-control plan",

@@ -93,8 +93,11 @@ def stray_text(s: pd.Series) -> np.ndarray | None:
     n_present = int(present.sum())
     if n_present == 0:
         return None
-    num = pd.to_numeric(text.str.strip(), errors="coerce")
-    bad = present & num.isna().to_numpy()
+    # parse each distinct value once (a categorical column has few; the rule is per cell)
+    codes, uniques = pd.factorize(text)
+    num = pd.to_numeric(pd.Series(uniques, dtype="string").str.strip(), errors="coerce")
+    bad_u = num.isna().to_numpy()
+    bad = present & (codes >= 0) & bad_u[np.maximum(codes, 0)]
     k = int(bad.sum())
     if k == 0 or n_present - k < 2 or k > max(1, STRAY_TEXT_SHARE * n_present):
         return None

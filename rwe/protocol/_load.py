@@ -405,6 +405,9 @@ def _semantic_messages(p: Protocol) -> Iterator[tuple[Loc, str]]:
         for i, rule in enumerate(p.drift.alerts):
             for j, a in enumerate(rule.by):
                 yield from attr_ok(("drift", "alerts", i, "by", j), a)
+            if rule.metric is not None:
+                yield from metric_ok(("drift", "alerts", i, "metric"), rule.metric)
+        yield from _drift_messages(p, known, metric_ok)
     # change control
     if p.change_control is not None:
         yield from _change_control_messages(p, known, versions, grouping, metric_ok, attr_ok)
@@ -535,6 +538,42 @@ def _change_control_messages(p: Protocol, known: list[str], versions: list[str],
 
 def _required(cc, name: str) -> bool:
     return next((c.required for c in cc.all_criteria() if c.key == name), True)
+
+
+def _drift_messages(p: Protocol, known: list[str], metric_ok) -> Iterator[tuple[Loc, str]]:
+    """Drift tests exist in the drift-test registry, thresholds name a listed test, features
+    are loaded columns, the chosen reference exists."""
+    from rwe.drift._registry import drift_test_names
+
+    d = p.drift
+    tests = [*drift_test_names(), "classifier"]
+    for i, t in enumerate(d.tests):
+        if t not in tests:
+            yield ("drift", "tests", i), (f"unknown drift test {t!r}" + _suggest(t, tests)
+                                          + f" (known: {', '.join(tests)})")
+    for k in d.thresholds:
+        if k not in d.tests:
+            yield ("drift", "thresholds", k), (
+                f"a threshold for {k!r}, which is not in drift.tests ({', '.join(d.tests)})")
+    for i, m in enumerate(d.metrics):
+        yield from metric_ok(("drift", "metrics", i), m)
+    cols = p.data.columns
+    loaded = set(cols.features) | set(cols.attributes) | set(p.data.derived)
+    loaded |= {c for c in (cols.site, cols.equipment) if c is not None}
+    for i, f in enumerate(d.features):
+        if f not in loaded:
+            yield ("drift", "features", i), (
+                f"drift feature {f!r} is not a column the data section loads; list it in "
+                "data.columns.features")
+    if d.reference == "reference_rows" and p.data.reference_rows is None:
+        yield ("drift", "reference"), ("reference_rows is chosen but data.reference_rows is "
+                                       "not set")
+    if (d.reference == "reference_period" or (d.reference is None
+                                              and p.data.reference_rows is None)) \
+            and d.reference_period is None:
+        yield ("drift", "reference_period"), (
+            "the drift baseline is the reference period (no data.reference_rows), but "
+            "drift.reference_period is not set")
 
 
 # --------------------------------------------------------------------------------------------

@@ -32,10 +32,11 @@ if TYPE_CHECKING:
     from rwe.data import EvaluationSet, Source
 
 __all__ = [
-    "AgeBandSpec", "AlertRule", "ChangeControlSpec", "ColumnsSpec", "CriterionSpec", "DataSpec",
-    "DeviceSpec", "DriftSpec", "Goal", "ModelIdentitySpec", "OnlineSpec", "PerformanceSpec",
-    "Period", "PopulationSpec", "Protocol", "ReportSpec", "ScoresFileSpec", "SubgroupsSpec",
-    "TestSetSpec", "WindowSpec", "SECTIONS", "CHANGE_CONTROL_METRICS", "CRITERION_TESTS",
+    "ALERT_PARAMS", "AgeBandSpec", "AlertRule", "ChangeControlSpec", "ColumnsSpec",
+    "CriterionSpec", "DataSpec", "DeviceSpec", "DriftSpec", "Goal", "ModelIdentitySpec",
+    "OnlineSpec", "PerformanceSpec", "Period", "PopulationSpec", "Protocol", "ReportSpec",
+    "ScoresFileSpec", "SubgroupsSpec", "TestSetSpec", "WindowSpec", "SECTIONS",
+    "CHANGE_CONTROL_METRICS", "CRITERION_TESTS",
 ]
 
 SECTIONS = ("representativeness", "subgroups", "drift", "change_control", "provenance",
@@ -279,23 +280,83 @@ class Period(_Strict):
         return self
 
 
+#: Parameters each alert method accepts (``params``).
+ALERT_PARAMS = {"cusum": ("k", "h"), "ewma": ("lambda", "L"),
+                "risk_adjusted_cusum": ("odds_ratio", "h"), "threshold": ()}
+
+
 class AlertRule(_Strict):
-    metric: str
+    """A pre-specified alarm rule on a monitored series (EVIDENCE.md MON-1, MON-4).
+
+    ``cusum`` / ``ewma`` chart a metric's per-window z-score against its target value (or its
+    baseline); ``risk_adjusted_cusum`` follows the (score, outcome) case stream (Steiner et al.
+    2000; ``metric`` is not used); ``threshold`` alarms when a window's interval lies beyond
+    ``threshold``. Limits come from ``arl0`` (the target in-control average run length:
+    windows, or cases for the risk-adjusted CUSUM) unless ``params`` fixes them (h, L).
+    """
+
+    metric: str | None = None
     method: Literal["cusum", "ewma", "risk_adjusted_cusum", "threshold"]
     threshold: float | None = None
     params: dict[str, float] = Field(default_factory=dict)
     by: list[str] = Field(default_factory=list)
+    arl0: float | None = Field(default=None, gt=1, description="target in-control ARL")
+    side: Literal["two-sided", "upper", "lower"] = "two-sided"
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AlertRule:
+        allowed = ALERT_PARAMS[self.method]
+        bad = [k for k in self.params if k not in allowed]
+        if bad:
+            raise ValueError(f"params {bad[0]!r} is not a parameter of {self.method} "
+                             f"(allowed: {', '.join(allowed) or 'none'})")
+        if self.method != "risk_adjusted_cusum" and self.metric is None:
+            raise ValueError(f"a {self.method} rule needs a metric")
+        if self.method == "threshold" and self.threshold is None:
+            raise ValueError("a threshold rule needs threshold")
+        limit = {"cusum": "h", "ewma": "L", "risk_adjusted_cusum": "h"}.get(self.method)
+        if limit is not None and self.arl0 is None and limit not in self.params:
+            raise ValueError(f"give arl0 (the target in-control ARL) or params.{limit}")
+        if limit is not None and self.arl0 is not None and limit in self.params:
+            raise ValueError(f"give arl0 or params.{limit}, not both (arl0 chooses the limit)")
+        return self
 
 
 class DriftSpec(_Strict):
+    """Drift and monitoring plan (EVIDENCE.md MON-1..MON-6): reference, window, features,
+    tests with their effect-size thresholds, groupings, charted metrics and alert rules."""
+
+    reference: Literal["reference_rows", "reference_period"] | None = Field(
+        default=None, description="input-drift baseline: data.reference_rows (default when "
+        "given) or drift.reference_period of data.path")
     reference_period: Period | None = None
     window: Literal["week", "month", "quarter"] = "month"
     features: list[str] = Field(default_factory=list)
-    tests: list[Literal["ks", "chi2", "psi", "mmd", "classifier"]] = Field(
-        default_factory=lambda: ["ks", "chi2", "psi"])
+    tests: list[str] = Field(default_factory=lambda: ["ks", "chi2", "psi"])
+    thresholds: dict[str, float] = Field(default_factory=dict)
+    decision: Literal["effect", "effect_and_pvalue"] = "effect"
     alpha: float = Field(default=0.05, gt=0, lt=1)
+    metrics: list[str] = Field(default_factory=lambda: [
+        "auroc", "sensitivity", "specificity", "calibration_intercept", "calibration_slope",
+        "oe_ratio"])
+    feature_bins: int = Field(default=100, ge=2, le=10_000)
+    psi_bins: int = Field(default=10, ge=2, le=100)
+    exact: bool = False
+    min_n: int = Field(default=30, ge=1)
+    recalibration_memory: float = Field(
+        default=0.7, gt=0, le=1, description="weight per window of age in the dynamic "
+        "recalibration curve (1: cumulative)")
     alerts: list[AlertRule] = Field(default_factory=list)
     by: list[str] = Field(default_factory=list)
+
+    @field_validator("thresholds")
+    @classmethod
+    def _positive(cls, v: dict[str, float]) -> dict[str, float]:
+        for k, x in v.items():
+            if not x > 0:
+                raise ValueError(f"threshold of {k!r} must be > 0, got {x}")
+        return v
 
 
 #: Metrics change control compares on the same cases (paired methods exist for these).

@@ -679,5 +679,6 @@ def delong_segments(neg: Any, pos: Any, starts: Any = None, *, components: bool 
            np.where(both, bound, np.nan))
     if components:
         ok = both & (P > 1) & (N > 1)
-        out += (np.where(ok, var10 / P, np.nan), np.where(ok, var01 / N, np.nan))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out += (np.where(ok, var10 / P, np.nan), np.where(ok, var01 / N, np.nan))
     return out

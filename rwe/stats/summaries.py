@@ -10,7 +10,9 @@ own); per cell the summary keeps
   the sums of p, p^2, p^3, p^4 and logit(p) per entry when the bins are declared;
 * per input feature, the count, mean and sum of squared deviations, the range and the number
   of values other than 0 and 1 (numeric) or the counts of each category (categorical), with
-  missing values counted.
+  missing values counted; for a numeric feature with declared bin edges (``feature_edges``,
+  fixed on a reference population by the drift analysis) also its histogram on those edges:
+  counts and sums of x per bin, with an underflow and an overflow bin.
 
 Summaries of disjoint row sets merge by addition (``a + b``): categories are united, cells
 matched, histograms and moments added (Chan et al.'s pairwise update for the moments), so one
@@ -80,7 +82,8 @@ from rwe.stats._poisson import poisson1_weights, poisson_bootstrap_counts
 __all__ = [
     "SUMMARY_SCHEMA", "FULL", "DEFAULT_N_BINS", "EPS",
     "Summary", "SummarySpec", "CellIndex", "Grouping", "ScoreTable", "NumericFeature",
-    "CategoricalFeature", "ClusterIndex", "Segments", "SummaryError",
+    "CategoricalFeature", "ClusterIndex", "Segments", "SummaryError", "check_feature_edges",
+    "feature_bin_column",
     "summarize", "summarize_arrays", "merge_summaries", "score_bin_edges", "bin_index",
     "poisson1_weights", "poisson_bootstrap_counts",
 ]
@@ -237,7 +240,7 @@ class CellIndex:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> CellIndex:
         attrs = tuple(d["attributes"])
-        codes = np.asarray(d["codes"], dtype=np.int32).reshape(-1, len(attrs))
+        codes = np.asarray(d["codes"], dtype=np.int32).reshape(len(d["codes"]), len(attrs))
         return cls(attrs, tuple(tuple(c) for c in d["categories"]), codes)
 
 
@@ -678,6 +681,12 @@ class NumericFeature:
     (``min``, ``max``; NaN for a cell without a value) and ``nonbinary``, the number of values
     other than 0 and 1: a feature is binary, exactly, when no cell has such a value. All three
     merge exactly (minimum, maximum, sum).
+
+    With declared ``edges`` (B + 1 increasing values) also a histogram per cell: ``hist[c, j]``
+    counts the non-missing values of cell ``c`` in column ``j`` and ``hsum[c, j]`` sums them;
+    column 0 holds x < edges[0] (underflow), column j = 1..B the bin [edges[j-1], edges[j])
+    (the last bin closed), column B + 1 holds x > edges[-1] (overflow). Counts and sums merge
+    by addition; the edges of merged summaries must be equal.
     """
 
     n: np.ndarray
@@ -688,6 +697,9 @@ class NumericFeature:
     min: np.ndarray | None = None
     max: np.ndarray | None = None
     nonbinary: np.ndarray | None = None
+    edges: np.ndarray | None = None
+    hist: np.ndarray | None = None
+    hsum: np.ndarray | None = None
 
     def pooled(self, mask: np.ndarray | None = None) -> tuple[float, float, float, int]:
         """(n, mean, sd with ddof = 1, missing) over the cells in ``mask`` (Chan merge)."""
@@ -720,6 +732,9 @@ class NumericFeature:
         if self.min is not None and self.max is not None and self.nonbinary is not None:
             out.update(min=json_safe(self.min), max=json_safe(self.max),
                        nonbinary=self.nonbinary.tolist())
+        if self.edges is not None:
+            out.update(edges=self.edges.tolist(), hist=self.hist.tolist(),
+                       hsum=self.hsum.tolist())
         return out
 
 
@@ -747,8 +762,27 @@ def _chan(n: np.ndarray, mean: np.ndarray, m2: np.ndarray) -> tuple[float, float
     return tot, mu, m2t
 
 
+def check_feature_edges(edges: Any, name: str) -> np.ndarray:
+    """Declared bin edges of a numeric feature: finite, strictly increasing, at least two."""
+    e = np.asarray(edges, dtype=np.float64)
+    if e.ndim != 1 or e.size < 2 or not np.isfinite(e).all() or np.any(np.diff(e) <= 0):
+        raise InvalidParameterError(
+            f"feature_edges[{name!r}] must be at least two finite, strictly increasing values, "
+            f"got {e.ravel().tolist()[:6]}{'...' if e.size > 6 else ''}")
+    return e
+
+
+def feature_bin_column(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Histogram column of each value for ``edges``: 0 underflow (x < edges[0]), j = 1..B the
+    bin [edges[j-1], edges[j]) (the last bin closed), B + 1 overflow (x > edges[-1])."""
+    col = np.searchsorted(edges, x, side="right")
+    col[x == edges[-1]] = len(edges) - 1
+    return col
+
+
 def _numeric_feature(x: np.ndarray, cell: np.ndarray, n_cells: int,
-                     order: np.ndarray | None = None) -> NumericFeature:
+                     order: np.ndarray | None = None,
+                     edges: np.ndarray | None = None) -> NumericFeature:
     """Moments per cell with pairwise summation (``np.add.reduceat`` over the rows sorted by
     cell; ``order`` is that sort, shared by the features of one summary) and one correction
     pass of the mean (the corrected two-pass algorithm, Chan et al. 1983): mean and variance
@@ -779,8 +813,17 @@ def _numeric_feature(x: np.ndarray, cell: np.ndarray, n_cells: int,
     lo = per_cell(xs, np.minimum, np.nan)
     hi = per_cell(xs, np.maximum, np.nan)
     nonbinary = np.bincount(cs, weights=(xs != 0) & (xs != 1), minlength=n_cells)
+    hist_kw: dict[str, Any] = {}
+    if edges is not None:  # histogram on the declared edges (drift)
+        width = len(edges) + 1
+        key = cs.astype(np.int64) * width + feature_bin_column(xs, edges)
+        hist_kw = {"edges": edges.copy(),
+                   "hist": np.bincount(key, minlength=n_cells * width).reshape(
+                       n_cells, width).astype(np.int64),
+                   "hsum": np.bincount(key, weights=xs, minlength=n_cells * width).reshape(
+                       n_cells, width)}
     return NumericFeature(n, mean, m2, missing, min=lo, max=hi,
-                          nonbinary=nonbinary.astype(np.int64))
+                          nonbinary=nonbinary.astype(np.int64), **hist_kw)
 
 
 def _merge_numeric(parts: list[tuple[NumericFeature, np.ndarray]], n_cells: int
@@ -818,6 +861,14 @@ def _merge_numeric(parts: list[tuple[NumericFeature, np.ndarray]], n_cells: int
             hi[cmap] = np.fmax(hi[cmap], f.max)
             np.add.at(nonbinary, cmap, f.nonbinary)
         extra = {"min": lo, "max": hi, "nonbinary": nonbinary}
+    edges = parts[0][0].edges
+    if edges is not None:
+        hist = np.zeros((n_cells, len(edges) + 1), dtype=np.int64)
+        hsum = np.zeros((n_cells, len(edges) + 1))
+        for f, cmap in parts:
+            np.add.at(hist, cmap, f.hist)
+            np.add.at(hsum, cmap, f.hsum)
+        extra.update(edges=edges.copy(), hist=hist, hsum=hsum)
     return NumericFeature(n.astype(np.int64), mean, m2, missing, **extra)
 
 
@@ -841,6 +892,12 @@ def _feature_from_dict(d: Mapping[str, Any]):
         if d.get("nonbinary") is not None:
             extra = {"min": arr(d["min"]), "max": arr(d["max"]),
                      "nonbinary": np.asarray(d["nonbinary"], dtype=np.int64)}
+        if d.get("edges") is not None:
+            edges = np.asarray(d["edges"], dtype=np.float64)
+            width = len(edges) + 1
+            extra.update(edges=edges,
+                         hist=np.asarray(d["hist"], dtype=np.int64).reshape(-1, width),
+                         hsum=np.asarray(d["hsum"], dtype=np.float64).reshape(-1, width))
         return NumericFeature(np.asarray(d["n"], dtype=np.int64), arr(d["mean"]), arr(d["m2"]),
                               np.asarray(d["missing"], dtype=np.int64), **extra)
     counts = np.asarray(d["counts"], dtype=np.int64).reshape(-1, len(d["categories"]) + 1)
@@ -933,6 +990,11 @@ class Segments:
                   above=None if threshold is None else values >= threshold, p=values,
                   lp=_logit(values))
         return seg
+
+    @property
+    def has_threshold(self) -> bool:
+        """Whether the rows carry threshold flags (:attr:`above`)."""
+        return self._above is not None or self._kt is not None
 
     @property
     def n_segments(self) -> int:
@@ -1124,6 +1186,9 @@ class SummarySpec:
         Hash of the protocol the summary serves (merges refuse different protocols).
     source : str, optional
         Name of the site or partition that made the summary.
+    feature_edges : dict of str to sequence of float, optional
+        Declared bin edges of numeric features (fixed on a reference population, e.g. by
+        :func:`rwe.drift.reference_edges`): the summary keeps each one's histogram on them.
     """
 
     attributes: tuple[str, ...] | None = None
@@ -1133,6 +1198,7 @@ class SummarySpec:
     thresholds: tuple[float, ...] = ()
     protocol_sha256: str | None = None
     source: str | None = None
+    feature_edges: Mapping[str, Any] | None = None
 
     def edges(self) -> np.ndarray | None:
         r = self.resolution
@@ -1237,6 +1303,39 @@ class Summary:
         ev = None if self.events is None else np.bincount(
             c2l[ok], weights=self.events[ok], minlength=L).astype(np.int64)
         return n, ev
+
+    def feature_histogram(self, name: str, grouping: Grouping
+                          ) -> tuple[tuple[str, ...] | np.ndarray, np.ndarray, np.ndarray | None]:
+        """Histogram of a feature per level of ``grouping``.
+
+        Returns ``(edges, counts, sums)`` for a numeric feature with declared edges (counts
+        and sums of x of shape (levels, B + 2): underflow, the B bins, overflow; see
+        :class:`NumericFeature`), ``(categories, counts, None)`` for a categorical one (shape
+        (levels, K + 1), the last column counting missing values). Missing values of a numeric
+        feature are in ``self.features[name].missing``.
+        """
+        try:
+            f = self.features[name]
+        except KeyError:
+            raise InvalidParameterError(
+                f"feature {name!r} is not in this summary; features: "
+                f"{', '.join(map(repr, self.features)) or 'none'}") from None
+        c2l = grouping.cell_to_level
+        ok = c2l >= 0
+        L = len(grouping.levels)
+
+        def by_level(a: np.ndarray) -> np.ndarray:
+            out = np.zeros((L, a.shape[1]), dtype=a.dtype)
+            np.add.at(out, c2l[ok], a[ok])
+            return out
+
+        if f.kind == "categorical":
+            return f.categories, by_level(f.counts), None
+        if f.edges is None:
+            raise InvalidParameterError(
+                f"numeric feature {name!r} was summarized without declared bin edges "
+                "(feature_edges): it has moments but no histogram")
+        return f.edges, by_level(f.hist), by_level(f.hsum)
 
     # ------------------------------------------------------------------ segments
     def segments(self, grouping: Grouping, version: str | None = None, *,
@@ -1519,6 +1618,14 @@ def merge_summaries(summaries: Sequence[Summary]) -> Summary:
                 raise SummaryError(MSG_MERGE.format(what=f"kinds of feature {k!r}",
                                                     a=first.features[k].kind,
                                                     b=other.features[k].kind))
+            ea = getattr(first.features[k], "edges", None)
+            eb = getattr(other.features[k], "edges", None)
+            if (ea is None) != (eb is None) or (ea is not None and not (
+                    ea.shape == eb.shape and np.array_equal(ea, eb))):
+                raise SummaryError(MSG_MERGE.format(
+                    what=f"histogram bin edges of feature {k!r}",
+                    a="none" if ea is None else f"{len(ea) - 1} bins",
+                    b="none" if eb is None else f"{len(eb) - 1} bins"))
     seen: dict[str, int] = {}
     for s in summaries:
         for src in s.sources:
@@ -1573,7 +1680,8 @@ def summarize_arrays(*, y_true=None, scores: Mapping[str, Any] | None = None,
                      features: Mapping[str, Any] | None = None, resolution: Any = FULL,
                      thresholds: Sequence[float] = (), clusters=None,
                      protocol_sha256: str | None = None, source: str | None = None,
-                     patients: int | None = None) -> Summary:
+                     patients: int | None = None,
+                     feature_edges: Mapping[str, Any] | None = None) -> Summary:
     """Build a :class:`Summary` from arrays.
 
     Parameters
@@ -1594,6 +1702,8 @@ def summarize_arrays(*, y_true=None, scores: Mapping[str, Any] | None = None,
     patients : int, optional
         Number of distinct patients, recorded in ``sources`` (an anonymous count: a merged
         summary knows its rows repeat patients even though it has no patient index).
+    feature_edges : dict of str to sequence of float, optional
+        Declared histogram edges of numeric features (see :class:`NumericFeature`).
     """
     scores = dict(scores or {})
     attributes = dict(attributes or {})
@@ -1634,6 +1744,11 @@ def summarize_arrays(*, y_true=None, scores: Mapping[str, Any] | None = None,
         tables[str(v)], re = _score_table(s, cell, y, C, edges, clusters is not None)
         if re is not None:
             row_entry[str(v)] = re
+    fedges = {str(k): check_feature_edges(e, str(k)) for k, e in (feature_edges or {}).items()}
+    unknown = sorted(set(fedges) - {str(k) for k in features})
+    if unknown:
+        raise InvalidParameterError(f"feature_edges names {unknown[0]!r}, which is not a "
+                                    "summarized feature")
     feats = {}
     order = None
     for k, x in features.items():
@@ -1641,8 +1756,13 @@ def summarize_arrays(*, y_true=None, scores: Mapping[str, Any] | None = None,
         if arr.dtype.kind in "fiub":
             if order is None:  # rows sorted by cell, shared by the numeric features
                 order = np.argsort(cell, kind="stable")
-            feats[str(k)] = _numeric_feature(arr.astype(np.float64), cell, C, order)
+            feats[str(k)] = _numeric_feature(arr.astype(np.float64), cell, C, order,
+                                             fedges.get(str(k)))
         else:
+            if str(k) in fedges:
+                raise InvalidParameterError(
+                    f"feature_edges[{str(k)!r}]: the feature is categorical (dtype "
+                    f"{arr.dtype}); its category counts are its histogram")
             c, cat = _codes(x)
             cnt = np.zeros((C, len(cat) + 1), dtype=np.int64)
             np.add.at(cnt, (cell, np.where(c < 0, len(cat), c.astype(np.int64))), 1)
@@ -1679,7 +1799,8 @@ def _codes(values: Any) -> tuple[np.ndarray, tuple[str, ...]]:
 def summarize(data: Any, spec: Any = None, *, attributes: Sequence[str] | None = None,
               versions: Sequence[str] | None = None, features: Sequence[str] | None = None,
               resolution: Any = None, thresholds: Sequence[float] | None = None,
-              keep_clusters: bool = False) -> Summary:
+              keep_clusters: bool = False,
+              feature_edges: Mapping[str, Any] | None = None) -> Summary:
     """Summarize an evaluation set into a mergeable :class:`Summary` (no rows, no ids).
 
     Parameters
@@ -1692,6 +1813,8 @@ def summarize(data: Any, spec: Any = None, *, attributes: Sequence[str] | None =
         See :class:`SummarySpec`.
     keep_clusters : bool
         Keep the transient patient index (needs the patient id role) for the cluster bootstrap.
+    feature_edges : dict of str to sequence of float, optional
+        Declared histogram edges of numeric features (default: the spec's).
 
     Returns
     -------
@@ -1744,4 +1867,5 @@ def summarize(data: Any, spec: Any = None, *, attributes: Sequence[str] | None =
         y_true=y, scores={v: data.score(v) for v in vers} if y is not None else {},
         attributes={a: data.attribute(a) for a in attrs}, features=feat_arrays,
         resolution=res, thresholds=thr, clusters=clusters,
-        protocol_sha256=spec.protocol_sha256, source=spec.source)
+        protocol_sha256=spec.protocol_sha256, source=spec.source,
+        feature_edges=feature_edges if feature_edges is not None else spec.feature_edges)

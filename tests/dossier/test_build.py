@@ -59,7 +59,9 @@ def test_results_schema(dossier):
     assert r["sections"]["drift"]["status"] == "not evaluated"
     cc = r["sections"]["change_control"]["criteria"]
     assert {c["metric"] for c in cc} == {"auroc", "sensitivity"}
-    assert r["verdict_counts"]["not evaluated"] == 4
+    # the drift plan's input tests and alert rules, and the change-control criteria
+    n_plan = 1 + len(r["sections"]["drift"]["plan"]["alerts"]) + len(cc)
+    assert r["verdict_counts"]["not evaluated"] == n_plan
     text = (dossier.path / "results.json").read_text()
     assert "NaN" not in text and "Infinity" not in text
     # no times, durations or absolute paths of this run
