@@ -1,7 +1,8 @@
 """The ``rwe`` command line: argument mapping only; every analysis lives in the library.
 
 Exit codes: 0 success; 2 bad input (protocol, data, arguments, existing output) with one line
-per problem on stderr and no traceback; 1 an unexpected internal error; 130 interrupted; 141
+per problem on stderr and no traceback; 1 an unexpected internal error; 130 interrupted
+(Ctrl-C); 143 terminated (SIGTERM during a dossier build, which removes its directory); 141
 when the reader of the standard output went away (``rwe validate p.yaml | head -1``): rwe then
 stops quietly, with the status a shell reports for ``grep`` or ``git log`` killed by SIGPIPE
 (128 + 13), so that ``set -o pipefail`` scripts see the same as with those tools.
@@ -234,7 +235,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _StdoutClosed:
         _silence_stdout()
         return EXIT_PIPE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        if type(exc).__name__ == "BuildTerminated":  # SIGTERM during a dossier build
+            print("rwe: terminated (SIGTERM); nothing was written", file=sys.stderr)
+            return 128 + 15
         print("rwe: interrupted", file=sys.stderr)
         return 130
     except RWEError as exc:

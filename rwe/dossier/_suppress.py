@@ -38,7 +38,7 @@ if TYPE_CHECKING:  # imported inside the table functions: text scrubbing and one
     import pandas as pd
 
 __all__ = ["SUPPRESSED", "small_label", "suppress_small_cells", "small_rows", "small_record",
-           "scrub_text", "scrub_figure"]
+           "scrub_text", "scrub_figure", "suppressed_finding_text"]
 
 #: What a reviewer page shows instead of a suppressed value.
 SUPPRESSED = "suppressed"
@@ -251,3 +251,14 @@ def scrub_figure(fig, k: int) -> None:
         t.set_text(scrub_text(t.get_text(), k))
     if getattr(fig, "_suptitle", None) is not None:
         fig._suptitle.set_text(scrub_text(fig._suptitle.get_text(), k))
+
+
+def suppressed_finding_text(finding: Any, k: int) -> str:
+    """A typed finding's sentence for reviewers: its template, or the suppressed wording when
+    one of its counts is in ``1..k-1`` (:meth:`rwe._evidence.Finding.text`). The sentences the
+    representativeness module still writes as text are scrubbed (stop-gap)."""
+    from rwe.dossier._rep_bridge import TEXT_CODE
+
+    if finding.code == TEXT_CODE:
+        return scrub_text(str(finding.values.get("text", "")), k)
+    return finding.text(k)

@@ -17,9 +17,11 @@ from rwe.dossier._format import (
     bullet_list,
     definition_list,
     esc,
+    finding_text,
     fmt_ci,
     fmt_int,
     html_table,
+    verdict_detail,
 )
 from rwe.dossier._suppress import (
     SUPPRESSED,
@@ -43,8 +45,15 @@ def view(section: str, name: str):
     return deco
 
 
-def render_view(section: str, name: str, payload: dict, k: int) -> str:
-    """HTML of view ``name`` of ``section`` (``"*"`` views work for every section)."""
+#: Provenance facts a protocol cannot supply yet (shown so a reviewer can ask for them).
+NOT_PROVIDED = ("data extraction date", "source version and latency",
+                "annotation protocol and reader agreement (PRV-5)",
+                "model weights hash (PRV-6)")
+
+
+def render_view(section: str, name: str, payload: dict, k: int, protocol: Any = None) -> str:
+    """HTML of view ``name`` of ``section`` (``"*"`` views work for every section), from the
+    section's result record; ``protocol`` supplies the facts a record does not hold."""
     fn = VIEWS.get((section, name)) or VIEWS.get(("*", name))
     if fn is None:
         from rwe.exceptions import InvalidParameterError
@@ -52,7 +61,7 @@ def render_view(section: str, name: str, payload: dict, k: int) -> str:
         names = sorted({n for s, n in VIEWS if s in (section, "*")})
         raise InvalidParameterError(
             f"view={name!r} is unknown for section {section!r}; valid: {', '.join(names)}")
-    return fn(payload, k)
+    return fn({**payload, "_protocol": protocol}, k)
 
 
 def suppression_note(k: int) -> str:
@@ -88,7 +97,7 @@ def _verdicts(payload: dict, k: int) -> str:
     rows = payload.get("verdicts") or []
     if not rows:
         return "<p class='muted'>This section has no pre-specified goal or criterion.</p>"
-    rows = [{**r, "detail": scrub_text(str(r.get("detail")), k),
+    rows = [{**r, "detail": verdict_detail(r, k),
              "criterion": RawHTML(esc(r.get("criterion")) + (
                  f"<div class='desc'>{esc(r['description'])}</div>"
                  if isinstance(r.get("description"), str) and r["description"] else ""))}
@@ -100,7 +109,7 @@ def _verdicts(payload: dict, k: int) -> str:
 
 @view("*", "findings")
 def _findings(payload: dict, k: int) -> str:
-    return bullet_list(scrub_text(str(f), k) for f in payload.get("findings") or [])
+    return bullet_list(finding_text(f, k) for f in payload.get("findings") or [])
 
 
 @view("*", "notes")
@@ -468,8 +477,7 @@ def _sub_goals(p: dict, k: int) -> str:
         return "<p class='muted'>No performance goal pre-specified.</p>"
     g["cell"] = ["overall" if a == "overall" else f"{a} = {b}" for a, b in
                  zip(g["group"], g["level"], strict=True)]
-    g["state"] = g["status"].map({"pass": "pass", "fail": "fail",
-                                  "not_evaluable": "insufficient data"}).fillna("not evaluated")
+    g["state"] = g["status"].fillna("not_evaluated")
     sup = suppress_small_cells(g, k, counts=["n", "events"], complements=[("n", "events")],
                                dependent=["estimate", "bound"])
     cols = [Col("Cell", "cell"), Col("n", "n", "int"), Col("Events", "events", "int"),
@@ -485,7 +493,7 @@ def _sub_goals(p: dict, k: int) -> str:
         title = (f"{_mlabel(metric)}: {side} bound vs goal {goal:g} ({scope}) — "
                  f"{int((s['state'] == 'pass').sum())} pass, "
                  f"{int((s['state'] == 'fail').sum())} fail, "
-                 f"{int((s['state'] == 'insufficient data').sum())} not judged")
+                 f"{int((s['state'] == 'not_evaluable').sum())} not evaluable")
         body = (html_table(not_ok, cols, caption="Cells that did not pass") if len(not_ok)
                 else "<p>Every cell passes.</p>")
         out.append(f"<h4>{esc(title)}</h4>{body}<details><summary>All {len(s)} cells"
@@ -561,7 +569,7 @@ def _drift_plan(p: dict, k: int) -> str:
     if alerts:
         rows = [{**a, "params": ", ".join(f"{x}={v:g}" for x, v in
                                           sorted((a.get("params") or {}).items())),
-                 "by": ", ".join(a.get("by") or []), "status": "not evaluated"}
+                 "by": ", ".join(a.get("by") or []), "status": "not_evaluated"}
                 for a in alerts]
         html += html_table(rows, [Col("Metric", "metric"), Col("Method", "method"),
                                 Col("Parameters", "params"), Col("Threshold", "threshold", "num"),
@@ -585,8 +593,8 @@ def _cc_criteria(p: dict, k: int) -> str:
         ("Subgroups", "yes" if plan.get("subgroups") else "no"),
         ("Ledger", plan.get("ledger")),
     ])
-    crit = [{**c, "comparator": f"{c.get('comparator_role')} ({c.get('comparator_version')})"}
-            for c in crit]
+    crit = [{**c, "comparator": f"{c.get('comparator_role')} ({c.get('comparator_version')})",
+             "status": "not_evaluated"} for c in crit]
     return head + html_table(crit, [Col("Step", "step", "int"), Col("Metric", "metric"),
                                     Col("Candidate", "candidate_version"),
                                     Col("Comparator", "comparator"),
@@ -599,13 +607,14 @@ def _cc_criteria(p: dict, k: int) -> str:
 # =============================================================================== provenance
 @view("provenance", "protocol")
 def _prov_protocol(p: dict, k: int) -> str:
-    pr = p.get("protocol") or {}
+    pr = p["_protocol"]
     return definition_list([
-        ("Protocol", pr.get("name")), ("File", pr.get("file")),
-        ("sha256 (canonical form)", RawHTML(f"<code>{esc(pr.get('sha256'))}</code>")),
-        ("sha256 (file bytes)", RawHTML(f"<code>{esc(pr.get('file_sha256'))}</code>")
-         if pr.get("file_sha256") else None),
-        ("Seed", pr.get("seed")),
+        ("Protocol", pr.name), ("File", pr.path.name if pr.path else None),
+        ("sha256 (canonical form)", RawHTML(f"<code>{esc(pr.sha256)}</code>")),
+        ("sha256 (file bytes)", RawHTML(f"<code>{esc(pr.file_sha256)}</code>")
+         if pr.file_sha256 else None),
+        ("Seed", pr.performance.seed),
+        ("Data description", pr.data.description), ("Query", pr.data.query),
     ])
 
 
@@ -632,7 +641,7 @@ def _prov_counts(p: dict, k: int) -> str:
         ("Model versions scored", c.get("model_versions")),
         ("Period covered", f"{str(per.get('first'))[:10]} to {str(per.get('last'))[:10]}"
          if per else None),
-        ("Reference standard", p.get("reference_standard")),
+        ("Reference standard", p["_protocol"].device.reference_standard),
     ])
 
 
@@ -677,7 +686,8 @@ def _prov_missing(p: dict, k: int) -> str:
                           zip(df["column"], df["derived"], strict=True)]
     sup = suppress_small_cells(df, k, counts=["n", "n_missing"],
                                complements=[("n", "n_missing")], dependent=["fraction"])
-    thr = p.get("missingness_threshold", 0.2)
+    thr = p.get("missingness_threshold")
+    thr = 0.2 if thr is None else thr
     return html_table(sup, [Col("Role", "role"), Col("Column", "column_shown"),
                             Col("Rows", "n", "int"), Col("Missing", "n_missing", "int"),
                             Col("Missing %", "fraction", "pct")],
@@ -690,7 +700,7 @@ def _prov_validation(p: dict, k: int) -> str:
     return (f"<p>Load-time validation <b>{esc(v.get('status'))}</b>. Rules checked on every "
             "row:</p>" + bullet_list(v.get("rules") or [], css="rules")
             + "<p class='tnote'>Not provided by the protocol (shown so a reviewer can ask for "
-              "them): " + esc(", ".join(p.get("not_provided") or [])) + ".</p>")
+              "them): " + esc(", ".join(NOT_PROVIDED)) + ".</p>")
 
 
 # =============================================================================== model card
