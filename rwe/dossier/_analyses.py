@@ -100,14 +100,32 @@ def provenance_sources(protocol: Any) -> tuple[dict[str, Any], dict[str, Any]]:
 _FILE_KEYS = ("role", "kind", "format", "file", "bytes", "sha256", "query", "rows", "columns")
 
 
+def _generator(path: Any) -> str | None:
+    """The program that wrote a Parquet file, when it says so (``rwe.generator`` in its
+    key-value metadata: the demo data are synthetic)."""
+    from pathlib import Path
+
+    p = Path(str(path)) if path is not None else None
+    if p is None or p.suffix.lower() != ".parquet" or not p.is_file():
+        return None
+    try:
+        import pyarrow.parquet as pq
+
+        meta = pq.read_schema(p).metadata or {}
+    except Exception:  # unreadable metadata: no claim either way
+        return None
+    value = meta.get(b"rwe.generator")
+    return value.decode("utf-8", "replace") if value else None
+
+
 def _provenance(protocol: Any, evset: Any, others: Mapping[str, Any]) -> Any:
     from rwe.data import provenance
 
     sources, written = provenance_sources(protocol)
     prov = provenance(evset, sources=sources,
                       missingness_threshold=protocol.population.missingness_threshold)
-    files = tuple({**{k: f.get(k) for k in _FILE_KEYS}, "protocol_path": written.get(f["role"])}
-                  for f in prov.files)
+    files = tuple({**{k: f.get(k) for k in _FILE_KEYS}, "protocol_path": written.get(f["role"]),
+                   "generator": _generator(f.get("path"))} for f in prov.files)
     return dataclasses.replace(prov, files=files)
 
 
@@ -134,7 +152,8 @@ def _plan(name: str) -> SectionAnalysis:
 def _model_card(protocol: Any, evset: Any, others: Mapping[str, Any]) -> Any:
     from rwe.dossier._modelcard import model_card
 
-    return model_card(protocol, others)
+    return model_card(protocol, {k: v for k, v in others.items() if not k.startswith("_")},
+                      plan=others.get("_plan"))
 
 
 def _model_card_from_dict(d: Mapping[str, Any]) -> Any:
@@ -176,7 +195,7 @@ def compute_section(name: str, protocol: Any, evset: Any = None,
                     others: Mapping[str, Any] | None = None) -> Any:
     """The typed result of section ``name`` (``others``: results it reads, by section)."""
     a = analysis(name)
-    got = {k: v for k, v in (others or {}).items() if k in a.needs}
+    got = {k: v for k, v in (others or {}).items() if k in a.needs or k.startswith("_")}
     return a.compute(protocol, evset if a.needs_data else None, got)
 
 

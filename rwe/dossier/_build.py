@@ -512,18 +512,28 @@ def _footer(results: dict, rwe_version: str, extra: str = "") -> str:
 
 # =============================================================================== results.json
 def merge_results(protocol: Any, specs: list[SectionSpec], records: dict[str, dict],
-                  results: dict[str, Any]) -> dict:
+                  results: dict[str, Any], plan: Any = None) -> dict:
     """results.json: ``{schema, protocol, sections, verdicts, findings}``. ``sections`` holds
-    each section's result record (``to_dict``); ``verdicts`` and ``findings`` are the typed
-    verdicts and findings of the results (their ``to_dict``), in section order, each finding
-    with the section it comes from."""
+    each section's result record (``to_dict``, unsuppressed, for analysts); ``verdicts`` and
+    ``findings`` are the typed verdicts and findings of the results (their ``to_dict``), in
+    section order, as reviewers may see them: under the disclosure ``plan`` a hidden cell of a
+    verdict keeps no number, a finding that would disclose one keeps no value or count, and
+    each finding carries its sentence (``text``) and its section."""
     from rwe.dossier._analyses import result_findings, result_verdicts
+    from rwe.dossier._privacy import finding_for_reviewers, verdict_for_reviewers
 
+    k = protocol.report.small_cell_k
+    sub = results.get("subgroups")
+    metrics = ({} if sub is None else
+               dict(zip(sub.goals["goal_id"], sub.goals["metric"], strict=True)))
     verdicts: list[dict] = []
     findings: list[dict] = []
     for s in specs:
-        verdicts += [v.to_dict() for v in result_verdicts(s.name, results[s.name])]
-        findings += [{"section": s.name, **f.to_dict()}
+        verdicts += [verdict_for_reviewers(v.to_dict(), k, plan, metrics)
+                     for v in result_verdicts(s.name, results[s.name])]
+    by_id = {v["id"]: v for v in verdicts}
+    for s in specs:
+        findings += [{"section": s.name, **finding_for_reviewers(f, k, plan, by_id)}
                      for f in result_findings(s.name, results[s.name])]
     return json_safe({
         "schema": RESULTS_SCHEMA,
@@ -728,6 +738,7 @@ def _build(protocol: Any, protocol_abs: Path, specs: list[SectionSpec],
     from rwe.dossier._chromium import CHROMIUM_MISSING, chromium_version, find_chromium, print_pdf
     from rwe.dossier._modelcard import chai_xml
     from rwe.dossier._page import index_body, page, print_document
+    from rwe.dossier._privacy import PRIVACY_RECORD, check_attributes, plan_from_results
 
     k = protocol.report.small_cell_k
     by_name = {s.name: s for s in specs}
@@ -762,6 +773,20 @@ def _build(protocol: Any, protocol_abs: Path, specs: list[SectionSpec],
         try:
             t1 = time.perf_counter()
             write_record(records_dir / PROTOCOL_RECORD, ProtocolFacts.record(protocol))
+            # a section whose page shows counts starts once the disclosure plan, made from
+            # every data section's result, is saved; the plan sections start at once
+            counted = {n for n in order if analysis(n).needs_data or analysis(n).needs}
+            data_sections = [n for n in order if analysis(n).needs_data]
+            pending: list[tuple[str, Path]] = []
+            plan = None
+
+            def make_plan():
+                t2 = time.perf_counter()
+                made = plan_from_results(protocol, results)
+                write_record(records_dir / PRIVACY_RECORD, made.to_dict())
+                analysis_seconds["disclosure plan"] = round(time.perf_counter() - t2, 3)
+                return made
+
             for name in order:
                 a = analysis(name)
                 if a.needs_data and evset is None:
@@ -769,19 +794,31 @@ def _build(protocol: Any, protocol_abs: Path, specs: list[SectionSpec],
                     _ensure_demo_data(protocol)
                     evset = protocol.load_data()
                     analysis_seconds["load data"] = round(time.perf_counter() - t2, 3)
+                if a.needs_data and "check attributes" not in analysis_seconds:
+                    t2 = time.perf_counter()
+                    check_attributes(protocol, evset)
+                    analysis_seconds["check attributes"] = round(time.perf_counter() - t2, 3)
+                if a.needs and plan is None:
+                    plan = make_plan()
                 t2 = time.perf_counter()
-                results[name] = compute_section(name, protocol, evset, results)
+                results[name] = compute_section(name, protocol, evset,
+                                                {**results, "_plan": plan})
                 record = json.loads(json.dumps(json_safe(a.to_dict(results[name])),
                                                allow_nan=False))
                 records[name] = record
-                path = write_record(records_dir / f"{name}.json", record)
+                pending.append((name, write_record(records_dir / f"{name}.json", record)))
                 analysis_seconds[name] = round(time.perf_counter() - t2, 3)
                 if overall is not None:
                     overall.update(1)
-                running[pool.submit(run, by_name[name], path)] = name
-                failed = [f for f in running if f.done() and f.exception() is not None]
-                if failed:
+                if plan is None and all(n in results for n in data_sections):
+                    plan = make_plan()
+                for w, wpath in [x for x in pending if plan is not None or x[0] not in counted]:
+                    running[pool.submit(run, by_name[w], wpath)] = w
+                    pending.remove((w, wpath))
+                if any(f.done() and f.exception() is not None for f in running):
                     break
+            if plan is None:
+                plan = make_plan()
             phases["analyses"] = round(time.perf_counter() - t1, 3)
             done, _ = wait(running, return_when=FIRST_EXCEPTION)
             failed = [f for f in running if f.done() and f.exception() is not None]
@@ -807,10 +844,10 @@ def _build(protocol: Any, protocol_abs: Path, specs: list[SectionSpec],
             overall.close()
 
     t1 = time.perf_counter()
-    results_json = merge_results(protocol, specs, records, results)
+    results_json = merge_results(protocol, specs, records, results, plan)
     _write_text(build / "results.json", dump_results(results_json))
     if "model_card" in records:
-        _write_text(build / "model-card.xml", chai_xml(records["model_card"], k))
+        _write_text(build / "model-card.xml", chai_xml(records["model_card"], k, plan))
     for s in specs:
         foot = _footer(results_json, version, f"Code: <a href='notebooks/{s.notebook}'>"
                                               f"notebooks/{s.notebook}</a>.")

@@ -21,7 +21,6 @@ from rwe.dossier._format import (
     bullet_list,
     definition_list,
     esc,
-    finding_text,
     html_table,
     verdict_detail,
 )
@@ -183,9 +182,12 @@ def _limitations(protocol: Any, sections: Mapping[str, Any]) -> list[Finding]:
     return out
 
 
-def model_card(protocol: Any, sections: Mapping[str, Any]) -> ModelCardResult:
+def model_card(protocol: Any, sections: Mapping[str, Any], plan: Any = None) -> ModelCardResult:
     """The model card from the protocol and the other sections' typed results (a missing
-    section reads "not evaluated in this dossier" and is listed among the limitations)."""
+    section reads "not evaluated in this dossier" and is listed among the limitations).
+    ``plan`` (:mod:`rwe.dossier._privacy`) keeps the cells it hides out of the card."""
+    from rwe.dossier._privacy import SIZE, THRESHOLD, threshold_metrics
+
     dev = protocol.device
     rep = sections.get("representativeness")
     sub = sections.get("subgroups")
@@ -209,9 +211,11 @@ def model_card(protocol: Any, sections: Mapping[str, Any]) -> ModelCardResult:
         goal_metrics = [g.metric for g in perf.goals] or list(
             dict.fromkeys(r["metric"] for r in table))[:2]
         for m in dict.fromkeys(goal_metrics):
+            family = THRESHOLD if m in threshold_metrics() else SIZE
             cands = [r for r in table if r["metric"] == m and r["group"] != "overall"
                      and r.get("n_attributes", 0) <= 1 and r.get("status") == "ok"
-                     and r["estimate"] == r["estimate"] and _cell_ok(r, k)]
+                     and r["estimate"] == r["estimate"] and _cell_ok(r, k)
+                     and not (plan is not None and plan.hides(r["group"], r["level"], family))]
             if cands:
                 w = min(cands, key=lambda r: r["estimate"])
                 worst.append(json_safe({key: w[key] for key in (
@@ -308,7 +312,13 @@ def _metric_rows(rows: list[dict], k: int) -> list[dict]:
     return out
 
 
-def render_card_html(payload: dict, k: int) -> str:
+def _texts(findings: Any, k: int, plan: Any) -> list[str]:
+    from rwe.dossier._privacy import finding_for_reviewers
+
+    return [finding_for_reviewers(f, k, plan)["text"] for f in findings or ()]
+
+
+def render_card_html(payload: dict, k: int, plan: Any = None) -> str:
     """The model card in the Appendix E layout (reviewer page: small cells suppressed)."""
     c = payload["card"]
     di, iu, md = c["device_information"], c["intended_use"], c["model_description"]
@@ -372,9 +382,9 @@ def render_card_html(payload: dict, k: int) -> str:
             css="verdicts")
     parts.append("<h3>6. Performance, overall and by subgroup</h3>" + perf_html)
     parts.append("<h3>7. Representativeness of the evaluation data</h3>"
-                 + bullet_list(finding_text(f, k) for f in c["representativeness"]))
+                 + bullet_list(_texts(c["representativeness"], k, plan)))
     parts.append("<h3>8. Limitations and known risks</h3>"
-                 + bullet_list(finding_text(f, k) for f in payload.get("limitations") or []))
+                 + bullet_list(_texts(payload.get("limitations"), k, plan)))
     parts.append("<h3>9. Monitoring and change control</h3>" + definition_list([
         ("Drift and monitoring", mc["drift"]),
         ("Pre-specified drift tests and alarms", RawHTML(bullet_list(mc["drift_plan"], "plain"))
@@ -400,7 +410,7 @@ def _estimate_ci(r: dict) -> str:
                        "upper": r["ci_high"]}, sort_keys=True)
 
 
-def chai_xml(payload: dict, k: int) -> str:
+def chai_xml(payload: dict, k: int, plan: Any = None) -> str:
     """The card as a CHAI ``AppliedModelCard`` (schema v0.2) XML document; small cells are left
     out (the XML is meant to be published)."""
     c = payload["card"]
@@ -439,9 +449,9 @@ def chai_xml(payload: dict, k: int) -> str:
     el(u, "CautionedOutOfScopeSettings", iu["out_of_scope"])
     w = el(root, "Warnings")
     el(w, "KnownRisksAndLimitations", "\n".join(
-        f"- {finding_text(x, k)}" for x in payload.get("limitations") or []) or None)
+        f"- {t}" for t in _texts(payload.get("limitations"), k, plan)) or None)
     el(w, "KnownBiasesOrEthicalConsiderations",
-       "\n".join(f"- {finding_text(x, k)}" for x in c["representativeness"]) or None)
+       "\n".join(f"- {t}" for t in _texts(c["representativeness"], k, plan)) or None)
     el(w, "ClinicalRiskLevel", None)
     t = el(root, "TrustIngredients")
     f = el(t, "AISystemFacts")

@@ -147,6 +147,8 @@ class SectionContext:
     _record: dict | None = None
     _evset: Any = None
     _figures: int = 0
+    _plan: Any = None
+    _others: dict | None = None
 
     @property
     def k(self) -> int:
@@ -187,9 +189,35 @@ class SectionContext:
                     if dep in self.protocol.report.sections:
                         evset = self.evset if analysis(dep).needs_data else None
                         others[dep] = compute_section(dep, self.protocol, evset)
+                self._others = others
                 evset = self.evset if a.needs_data else None
+                if a.needs_data:
+                    from rwe.dossier._privacy import check_attributes
+
+                    check_attributes(self.protocol, evset)
+                if self.name == "model_card":
+                    others = {**others, "_plan": self.plan}
                 self._result = compute_section(self.name, self.protocol, evset, others)
         return self._result
+
+    @property
+    def plan(self) -> Any:
+        """The dossier's disclosure plan (:mod:`rwe.dossier._privacy`): the build's, or, run
+        on its own, one made from this section's result."""
+        if self._plan is None:
+            from rwe.dossier._privacy import PRIVACY_RECORD, DisclosurePlan, plan_from_results
+
+            rec = None if self.result_path is None else self.result_path.with_name(
+                PRIVACY_RECORD)
+            if rec is not None and rec.is_file():
+                self._plan = DisclosurePlan.from_dict(read_record(rec))
+            elif self.name == "model_card":
+                if self._others is None:
+                    self.result  # noqa: B018 - computes the sections it reads
+                self._plan = plan_from_results(self.protocol, self._others or {})
+            else:
+                self._plan = plan_from_results(self.protocol, {self.name: self.result})
+        return self._plan
 
     @property
     def record(self) -> dict:
@@ -230,7 +258,8 @@ class SectionContext:
         """Display a reviewer view of the result (tables with small cells suppressed)."""
         from rwe.dossier._views import render_view
 
-        _display_html(render_view(self.name, view, self.record, self.k, self.protocol))
+        _display_html(render_view(self.name, view, self.record, self.k, self.protocol,
+                                  self.plan))
 
     def figure(self, fig: Any, name: str, *, caption: str, alt: str | None = None) -> None:
         """Save ``fig`` (a Figure, Axes or array of Axes) as ``figures/<section>-<name>.png``,
@@ -272,34 +301,37 @@ class SectionContext:
 
     # ----------------------------------------------------------------------------- plots
     def reviewer_report(self, report: Any, *, intersections: bool = False) -> Any:
-        """A copy of a subgroup result for reviewer figures: cells with a count below k
-        dropped (and intersections unless asked for)."""
-        import numpy as np
+        """A copy of a subgroup result for reviewer figures: cells the disclosure plan hides
+        (or with a count below k) dropped, threshold-metric estimates of cells whose confusion
+        counts it hides removed (and intersections unless asked for)."""
+        from rwe.dossier._privacy import reviewer_subgroups
 
-        from rwe.dossier._suppress import small_rows
-
-        t = report.table
-        keep = ~small_rows(t, self.k, counts=["n", "events"], complements=[("n", "events")])
-        if not intersections:
-            keep &= t["n_attributes"].to_numpy() <= 1
-        return dataclasses.replace(report, table=t[np.asarray(keep)].reset_index(drop=True))
+        return reviewer_subgroups(report, self.plan, self.k, intersections=intersections)
 
     def reviewer_rows(self, report: Any, by: Any) -> Any:
-        """A copy of a subgroup result whose curves (calibration, ROC) exclude the levels of
-        ``by`` with fewer than k rows, k events or k non-events."""
-        from rwe.subgroups._result import _group_name
+        """A copy of a subgroup result whose curves (calibration, ROC) show no point derived
+        from fewer than k cases: hidden levels dropped, calibration bins and ROC points whose
+        counts (cases, events, non-events; true and false positives and negatives) fall in
+        1..k-1 removed."""
+        from rwe.dossier._privacy import reviewer_curves
 
-        name = _group_name(by)
-        t = report.table.drop_duplicates(["group", "level"])
-        t = t[t["group"] == name]
-        n, e = t["n"].to_numpy(), t["events"].to_numpy()
-        big = set(t["level"][(n >= self.k) & (e >= self.k) & ((n - e) >= self.k)])
+        return reviewer_curves(report, self.plan, self.k, by)
 
-        def keep(f):
-            return f[(f["group"] != name) | f["level"].isin(big)].reset_index(drop=True)
+    def reviewer_representativeness(self, rep: Any) -> Any:
+        """A copy of a representativeness result for reviewer figures: the categories and
+        intersectional cells the plan hides removed from the shares (PPR and share plots)."""
+        from rwe.dossier._privacy import reviewer_representativeness
 
-        return dataclasses.replace(report, roc=keep(report.roc),
-                                   calibration=keep(report.calibration))
+        return reviewer_representativeness(rep, self.plan, self.k)
+
+    def coverage_figure(self, rep: Any, intersection: Any) -> Any:
+        """The coverage heat map of ``intersection`` with the hidden cells masked: their
+        count reads "<k" or "supp.", their colour is blank, the colour scale is set by the
+        shown cells only."""
+        from rwe.dossier._privacy import mask_coverage
+
+        return mask_coverage(rep.plot_coverage(intersection), rep, intersection, self.plan,
+                             self.k)
 
     def panels(self, draw: Any, items: list, *, ncols: int = 3, size: tuple = (4.2, 3.6),
                share: bool = False):

@@ -12,7 +12,6 @@ from rwe.dossier._format import (
     bullet_list,
     definition_list,
     esc,
-    finding_text,
     fmt_int,
     html_table,
     verdict_detail,
@@ -222,7 +221,7 @@ def index_body(results: dict, specs: Sequence[SectionSpec], *, k: int, built: st
             continue
         more = len(items) - FINDINGS_ON_INDEX
         parts.append(f"<h3><a href='{esc(spec.page)}'>{esc(spec.title)}</a></h3>"
-                     + bullet_list(finding_text(f, k) for f in items[:FINDINGS_ON_INDEX])
+                     + bullet_list(f["text"] for f in items[:FINDINGS_ON_INDEX])
                      + (f"<p class='tnote'><a href='{esc(spec.page)}'>{more} more finding(s) "
                         "on the section page</a></p>" if more > 0 else ""))
 

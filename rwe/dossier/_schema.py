@@ -174,9 +174,11 @@ def results_schema() -> dict[str, Any]:
         "sections": {"type": "array", "items": {"enum": [s.name for s in SECTION_SPECS]}},
         "device": {"type": "object", "required": ["name", "intended_use"]}}}
     finding_item = {"type": "object", "required": ["section", "code", "subject", "values",
-                                                   "counts", "severity"],
+                                                   "counts", "severity", "text"],
                     "properties": {"section": {"enum": [s.name for s in SECTION_SPECS]},
-                                   **defs["Finding"]["properties"]},
+                                   **defs["Finding"]["properties"],
+                                   "text": {"type": "string"},
+                                   "suppressed": {"const": True}},
                     "additionalProperties": False}
     return {
         "$schema": DIALECT,

@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # the analysis views build frames (numpy is imported in those views);
     import pandas as pd  # the plan-only sections load neither
 
+from rwe._results import GROUP_SEP, LEVEL_SEP
 from rwe.dossier._format import (
     Col,
     RawHTML,
     bullet_list,
     definition_list,
     esc,
-    finding_text,
     fmt_ci,
     fmt_int,
     html_table,
@@ -25,11 +25,11 @@ from rwe.dossier._format import (
 )
 from rwe.dossier._suppress import (
     SUPPRESSED,
-    scrub_text,
+    hidden_names,
+    reviewer_table,
+    scrub_named,
     small_label,
-    small_record,
     small_rows,
-    suppress_small_cells,
 )
 
 __all__ = ["VIEWS", "render_view", "suppression_note"]
@@ -51,9 +51,11 @@ NOT_PROVIDED = ("data extraction date", "source version and latency",
                 "model weights hash (PRV-6)")
 
 
-def render_view(section: str, name: str, payload: dict, k: int, protocol: Any = None) -> str:
+def render_view(section: str, name: str, payload: dict, k: int, protocol: Any = None,
+                plan: Any = None) -> str:
     """HTML of view ``name`` of ``section`` (``"*"`` views work for every section), from the
-    section's result record; ``protocol`` supplies the facts a record does not hold."""
+    section's result record; ``protocol`` supplies the facts a record does not hold, ``plan``
+    (:class:`rwe.dossier._privacy.DisclosurePlan`) the cells hidden from reviewers."""
     fn = VIEWS.get((section, name)) or VIEWS.get(("*", name))
     if fn is None:
         from rwe.exceptions import InvalidParameterError
@@ -61,12 +63,15 @@ def render_view(section: str, name: str, payload: dict, k: int, protocol: Any = 
         names = sorted({n for s, n in VIEWS if s in (section, "*")})
         raise InvalidParameterError(
             f"view={name!r} is unknown for section {section!r}; valid: {', '.join(names)}")
-    return fn({**payload, "_protocol": protocol}, k)
+    return fn({**payload, "_protocol": protocol, "_plan": plan}, k)
 
 
 def suppression_note(k: int) -> str:
     return (f"Counts from 1 to {k - 1} are shown as {esc(small_label(k))} and the estimates that "
-            f"depend on them are suppressed (small-cell rule, protocol report.small_cell_k = {k}).")
+            f"depend on them are suppressed; so are the cells from which a suppressed one "
+            f"could be worked out by subtraction from a total (small-cell rule with "
+            f"complementary suppression, protocol report.small_cell_k = {k}; see the index "
+            f"page).")
 
 
 def _frame(records: Any) -> pd.DataFrame:
@@ -109,7 +114,12 @@ def _verdicts(payload: dict, k: int) -> str:
 
 @view("*", "findings")
 def _findings(payload: dict, k: int) -> str:
-    return bullet_list(finding_text(f, k) for f in payload.get("findings") or [])
+    from rwe.dossier._privacy import finding_for_reviewers
+
+    plan = payload.get("_plan")
+    verdicts = {v["id"]: v for v in payload.get("verdicts") or []}
+    return bullet_list(finding_for_reviewers(f, k, plan, verdicts)["text"]
+                       for f in payload.get("findings") or [])
 
 
 @view("*", "notes")
@@ -117,8 +127,9 @@ def _notes(payload: dict, k: int) -> str:
     notes = payload.get("notes") or []
     if not notes:
         return ""
+    names = hidden_names(payload.get("_plan"))
     return "<div class='notes'><b>Methodological notes</b>" + bullet_list(
-        scrub_text(str(n), k) for n in notes) + "</div>"
+        scrub_named(str(n), k, names) for n in notes) + "</div>"
 
 
 @view("*", "statement")
@@ -150,8 +161,9 @@ def _rep_shares(p: dict, k: int) -> str:
     df = _frame(p.get("shares"))
     if not len(df):
         return "<p class='muted'>No shares computed.</p>"
-    sup = suppress_small_cells(df, k, counts=["n"], dependent=[
-        "cohort_share", "ci_low", "ci_high", "difference", "ppr", "ppr_low", "ppr_high"])
+    sup = reviewer_table(df, p["_plan"], k, key=lambda r: (r["attribute"], r["category"]),
+                         counts=["n"], dependent=["cohort_share", "ci_low", "ci_high",
+                                                  "difference", "ppr", "ppr_low", "ppr_high"])
     lvl = df["ci_level"].dropna()
     lvl = f"{float(lvl.iloc[0]):.0%}" if len(lvl) else ""
     cols = [Col("Category", "category"), Col("n", "n", "int"),
@@ -191,7 +203,12 @@ def _rep_smd(p: dict, k: int) -> str:
                              np.nan)
     df["count_b"] = np.where(cat, np.round(df["mean_b"].astype(float)
                                            * _numeric(df["n_b"])), np.nan)
+    plan = p["_plan"]
     small = small_rows(df, k, counts=["count_a", "count_b"])
+    if plan is not None:
+        small |= np.array([cat_ and (plan.hides(r["covariate"], r["level"]) or plan.hides(
+            f"comparison rows: {r['covariate']}", r["level"]))
+            for cat_, r in zip(cat, df.to_dict("records"), strict=True)], dtype=bool)
     out = df.astype(object)
     for c in ("mean_a", "mean_b", "sd_a", "sd_b", "smd"):
         out.loc[small, c] = SUPPRESSED
@@ -231,15 +248,16 @@ def _rep_coverage(p: dict, k: int) -> str:
     if not len(df):
         return "<p class='muted'>No intersection analysed.</p>"
     min_n = (p.get("parameters") or {}).get("min_n", 30)
-    sup = suppress_small_cells(df, k, counts=["n", "n_positive"], dependent=["share"],
-                               complements=[("n", "n_positive")])
+    sup = reviewer_table(df, p["_plan"], k, key=lambda r: (r["intersection"], r["cell"]),
+                         counts=["n", "n_positive"], dependent=["share"],
+                         complements=[("n", "n_positive")])
     html = []
     for inter, idx in df.groupby("intersection", sort=False).groups.items():
         d = df.loc[idx]
         s = sup.loc[idx]
         rows = list(dict.fromkeys(d["row_level"]))
         cols = list(dict.fromkeys(d["col_level"]))
-        a, b = str(inter).split(" x ", 1)
+        a, b = str(inter).split(GROUP_SEP, 1)
         head = "".join(f"<th class='num'>{esc(c)}</th>" for c in cols)
         body = []
         for r in rows:
@@ -271,8 +289,8 @@ def _rep_adequacy(p: dict, k: int) -> str:
     par = p.get("parameters") or {}
     if not len(df) or par.get("target_half_width") is None:
         return "<p class='muted'>No target half-width pre-specified: adequacy not assessed.</p>"
-    single = df[~df["grouping"].str.contains(" x ", regex=False)]
-    inter = df[df["grouping"].str.contains(" x ", regex=False)]
+    single = df[~df["grouping"].str.contains(GROUP_SEP, regex=False)]
+    inter = df[df["grouping"].str.contains(GROUP_SEP, regex=False)]
     short = single[~single["reached"].fillna(True).astype(bool)]
     req = int(df["required"].iloc[0])
     basis = str(df["basis"].iloc[0])
@@ -283,8 +301,9 @@ def _rep_adequacy(p: dict, k: int) -> str:
              f"of {len(inter)} intersectional cells do not.</p>")
     if not len(short):
         return intro
-    sup = suppress_small_cells(short, k, counts=["n", "n_positive"],
-                               complements=[("n", "n_positive")], dependent=["shortfall"])
+    sup = reviewer_table(short, p["_plan"], k, key=lambda r: (r["grouping"], r["subgroup"]),
+                         counts=["n", "n_positive"], complements=[("n", "n_positive")],
+                         dependent=["shortfall"])
     return intro + html_table(sup, [Col("Attribute", "grouping"), Col("Subgroup", "subgroup"),
                                      Col("n", "n", "int"), Col("Positives", "n_positive", "int"),
                                      Col("Required", "required", "int"),
@@ -300,13 +319,24 @@ def _rep_sites(p: dict, k: int) -> str:
     df = _frame(p.get("sites"))
     if not len(df):
         return "<p class='muted'>No site or equipment column.</p>"
+    roles = p["_protocol"].data.columns if p.get("_protocol") is not None else None
+    site_col = getattr(roles, "site", None) or "site"
+    eq_col = getattr(roles, "equipment", None) or "equipment"
+    plan = p["_plan"]
     sxe = df[df["level"] == "site x equipment"]
     if len(sxe):
-        sup = suppress_small_cells(sxe, k, counts=["n"], dependent=["share"])
+        sup = reviewer_table(sxe, plan, k, key=lambda r: (
+            f"{site_col}{GROUP_SEP}{eq_col}", f"{r['site']}{LEVEL_SEP}{r['equipment']}"),
+            counts=["n"], dependent=["share"])
         sites = list(dict.fromkeys(sxe["site"]))
         eqs = list(dict.fromkeys(sxe["equipment"]))
-        tot_site = df[df["level"] == "site"].set_index("site")["n"]
-        tot_eq = df[df["level"] == "equipment"].set_index("equipment")["n"]
+        tot_site = df[df["level"] == "site"].set_index("site")["n"].astype(object)
+        tot_eq = df[df["level"] == "equipment"].set_index("equipment")["n"].astype(object)
+        for tot, col in ((tot_site, site_col), (tot_eq, eq_col)):
+            for lv in list(tot.index):
+                v = tot[lv]
+                if (plan is not None and plan.hides(col, lv)) or 1 <= float(v) < k:
+                    tot[lv] = small_label(k) if 1 <= float(v) < k else SUPPRESSED
         head = "".join(f"<th class='num'>{esc(e)}</th>" for e in eqs) + "<th class='num'>all</th>"
         body = []
         for s in sites:
@@ -329,7 +359,9 @@ def _rep_sites(p: dict, k: int) -> str:
                    if np.any(sup.attrs["suppressed"]) else ""))
     d = df.copy()
     d["name"] = d["site"].where(d["site"].notna(), d["equipment"])
-    sup = suppress_small_cells(d, k, counts=["n"], dependent=["share"])
+    sup = reviewer_table(d, plan, k, key=lambda r: (
+        site_col if r["level"] == "site" else eq_col, r["name"]), counts=["n"],
+        dependent=["share"])
     return html_table(sup, [Col("Level", "name"), Col("n", "n", "int"),
                             Col("Share", "share", "pct")], group="level",
                       note=_note_if(sup, k))
@@ -337,6 +369,8 @@ def _rep_sites(p: dict, k: int) -> str:
 
 @view("representativeness", "missingness")
 def _rep_missingness(p: dict, k: int) -> str:
+    import numpy as np
+
     df = _frame(p.get("missingness"))
     if not len(df):
         return "<p class='muted'>No missingness computed.</p>"
@@ -345,12 +379,27 @@ def _rep_missingness(p: dict, k: int) -> str:
     sub = df[(df["grouping"] != "(all)") & df["flag"].astype(bool)]
     cols = [Col("Variable", "variable"), Col("n", "n", "int"), Col("Missing", "n_missing", "int"),
             Col("Missing %", "fraction", "pct")]
-    sup = suppress_small_cells(overall, k, counts=["n", "n_missing"],
-                               complements=[("n", "n_missing")], dependent=["fraction"])
+    plan = p["_plan"]
+
+    def table(frame):
+        size = reviewer_table(frame, plan, k, key=lambda r: (r["grouping"], r["subgroup"]),
+                              counts=["n", "n_missing"], complements=[("n", "n_missing")],
+                              dependent=["fraction"])
+        miss = np.array([plan is not None and plan.hides(r["grouping"], r["subgroup"],
+                                                         f"missing={r['variable']}")
+                         for r in frame.to_dict("records")], dtype=bool)
+        for pos in np.flatnonzero(miss & ~size.attrs["suppressed"]):
+            v = float(frame["n_missing"].iloc[pos])
+            size.iat[pos, size.columns.get_loc("n_missing")] = (
+                small_label(k) if 1 <= v < k else SUPPRESSED)
+            size.iat[pos, size.columns.get_loc("fraction")] = SUPPRESSED
+        size.attrs["suppressed"] = size.attrs["suppressed"] | miss
+        return size
+
+    sup = table(overall)
     html = html_table(sup, cols, caption="Missing values overall", note=_note_if(sup, k))
     if len(sub):
-        s2 = suppress_small_cells(sub, k, counts=["n", "n_missing"],
-                                  complements=[("n", "n_missing")], dependent=["fraction"])
+        s2 = table(sub)
         html += html_table(s2, [Col("Variable", "variable"), Col("Subgroup of", "grouping"),
                                 Col("Subgroup", "subgroup"), *cols[1:]],
                            caption=f"Subgroups with at least {thr:.0%} missing",
@@ -402,7 +451,29 @@ def _sub_overall(p: dict, k: int) -> str:
                            Col("Events", "events", "int")], css="overall")
 
 
-def _pivot_performance(t: pd.DataFrame, metrics: list[str], k: int) -> str:
+def _hide_threshold(frame: pd.DataFrame, plan: Any, metric_of: Any, cols_of: Any) -> Any:
+    """Suppress, in place, the threshold-metric estimates of the cells whose confusion counts
+    the plan hides; returns the mask of rows touched."""
+    import numpy as np
+
+    from rwe.dossier._privacy import THRESHOLD, threshold_metrics
+
+    mask = np.zeros(len(frame), dtype=bool)
+    if plan is None:
+        return mask
+    thr = threshold_metrics()
+    for pos, r in enumerate(frame.to_dict("records")):
+        if not plan.hides(r["group"], r["level"], THRESHOLD):
+            continue
+        for m in metric_of(r):
+            if m in thr:
+                for c in cols_of(m):
+                    frame.iat[pos, frame.columns.get_loc(c)] = SUPPRESSED
+                mask[pos] = True
+    return mask
+
+
+def _pivot_performance(t: pd.DataFrame, metrics: list[str], k: int, plan: Any = None) -> str:
     import numpy as np
 
     # a cell that is not usable evidence carries its reason as the table's dagger note
@@ -415,8 +486,12 @@ def _pivot_performance(t: pd.DataFrame, metrics: list[str], k: int) -> str:
             wide[f"{m}:{part}"] = [d[part].get((g, lv)) if (g, lv) in d.index else None
                                    for g, lv in zip(cells["group"], cells["level"], strict=True)]
     dep = [c for c in wide.columns if ":" in c and not c.endswith(":flags")]
-    sup = suppress_small_cells(wide.reset_index(drop=True), k, counts=["n", "events"],
-                               complements=[("n", "events")], dependent=dep)
+    sup = reviewer_table(wide.reset_index(drop=True), plan, k,
+                         key=lambda r: (r["group"], r["level"]), counts=["n", "events"],
+                         complements=[("n", "events")], dependent=dep)
+    sup.attrs["suppressed"] = sup.attrs["suppressed"] | _hide_threshold(
+        sup, plan, lambda r: metrics,
+        lambda m: [f"{m}:estimate", f"{m}:ci_low", f"{m}:ci_high"])
     for m in metrics:
         flags = sup[f"{m}:flags"]
         sup[f"{m}:estimate"] = [
@@ -456,7 +531,7 @@ def _sub_performance(p: dict, k: int) -> str:
     for title, ms in ((f"Classification at threshold {s.get('threshold')}", first),
                       ("Discrimination and calibration", rest)):
         if ms:
-            html, mask = _pivot_performance(t, ms, k)
+            html, mask = _pivot_performance(t, ms, k, p.get("_plan"))
             hidden |= bool(np.any(mask))
             out.append(f"<h4>{esc(title)}</h4>" + html)
     lvl = f"{float(t['ci_level'].iloc[0]):.0%}"
@@ -478,8 +553,11 @@ def _sub_goals(p: dict, k: int) -> str:
     g["cell"] = ["overall" if a == "overall" else f"{a} = {b}" for a, b in
                  zip(g["group"], g["level"], strict=True)]
     g["state"] = g["status"].fillna("not_evaluated")
-    sup = suppress_small_cells(g, k, counts=["n", "events"], complements=[("n", "events")],
-                               dependent=["estimate", "bound"])
+    sup = reviewer_table(g, p.get("_plan"), k, key=lambda r: (r["group"], r["level"]),
+                         counts=["n", "events"], complements=[("n", "events")],
+                         dependent=["estimate", "bound"])
+    sup.attrs["suppressed"] = sup.attrs["suppressed"] | _hide_threshold(
+        sup, p.get("_plan"), lambda r: [r["metric"]], lambda m: ["estimate", "bound"])
     cols = [Col("Cell", "cell"), Col("n", "n", "int"), Col("Events", "events", "int"),
             Col("Estimate", "estimate", "num"), Col("Bound", "bound", "num"),
             Col("Goal", "goal", "num"), Col("Verdict", "state", "status")]
@@ -530,15 +608,12 @@ def _sub_fairness(p: dict, k: int) -> str:
     f = _frame(p.get("fairness"))
     if not len(f):
         return "<p class='muted'>No fairness gap computed.</p>"
+    from rwe.dossier._privacy import gap_hidden
+
+    plan = p.get("_plan")
     t = _frame(p.get("table"))
-    cells = t.drop_duplicates(["group", "level"]).set_index(["group", "level"])
-    small = set()
-    for (g, lv), r in cells.iterrows():
-        if small_record(r, k, counts=["n", "events"], complements=[("n", "events")]):
-            small.add((g, lv))
     f = f.astype(object)
-    hide = np.array([(g, a) in small or (g, b) in small for g, a, b in
-                     zip(f["group"], f["level_max"], f["level_min"], strict=True)])
+    hide = np.array([gap_hidden(plan, t, r, k) for r in f.to_dict("records")], dtype=bool)
     for c in ("gap", "ci_low", "ci_high", "level_max", "level_min"):
         f.loc[hide, c] = SUPPRESSED
     f.attrs["suppressed"] = hide
@@ -654,8 +729,12 @@ def _prov_time(p: dict, k: int) -> str:
         return "<p class='muted'>No timestamp column: rows over time not available.</p>"
     has_site = "site" in df.columns
     counts = ["n"] + (["events"] if "events" in df.columns else [])
-    sup = suppress_small_cells(df, k, counts=counts, complements=[("n", "events")]
-                               if "events" in df.columns else [])
+    roles = p["_protocol"].data.columns if p.get("_protocol") is not None else None
+    site_col = getattr(roles, "site", None) or "site"
+    sup = reviewer_table(df, p.get("_plan"), k, key=lambda r: (
+        f"{site_col}{GROUP_SEP}quarter", f"{r['site']}{LEVEL_SEP}{r['quarter']}") if has_site
+        else ("quarter", r["quarter"]), counts=counts,
+        complements=[("n", "events")] if "events" in df.columns else [])
     if not has_site:
         return html_table(sup, [Col("Quarter", "quarter"), Col("Rows", "n", "int"),
                                 Col("Events", "events", "int")], note=_note_if(sup, k))
@@ -684,8 +763,19 @@ def _prov_missing(p: dict, k: int) -> str:
         return ""
     df["column_shown"] = [f"{c} (derived)" if d else c for c, d in
                           zip(df["column"], df["derived"], strict=True)]
-    sup = suppress_small_cells(df, k, counts=["n", "n_missing"],
-                               complements=[("n", "n_missing")], dependent=["fraction"])
+    plan = p.get("_plan")
+    sup = reviewer_table(df, None, k, key=lambda r: ("overall", "all"),
+                         counts=["n", "n_missing"], complements=[("n", "n_missing")],
+                         dependent=["fraction"])
+    if plan is not None:
+        for pos, r in enumerate(df.to_dict("records")):
+            if plan.hides("overall", "all", f"missing={r['column']}") and not \
+                    sup.attrs["suppressed"][pos]:
+                v = float(r["n_missing"])
+                sup.iat[pos, sup.columns.get_loc("n_missing")] = (
+                    small_label(k) if 1 <= v < k else SUPPRESSED)
+                sup.iat[pos, sup.columns.get_loc("fraction")] = SUPPRESSED
+                sup.attrs["suppressed"][pos] = True
     thr = p.get("missingness_threshold")
     thr = 0.2 if thr is None else thr
     return html_table(sup, [Col("Role", "role"), Col("Column", "column_shown"),
@@ -708,4 +798,4 @@ def _prov_validation(p: dict, k: int) -> str:
 def _card(p: dict, k: int) -> str:
     from rwe.dossier._modelcard import render_card_html
 
-    return render_card_html(p, k)
+    return render_card_html(p, k, p.get("_plan"))
