@@ -136,6 +136,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if args.summary_only:
         return EXIT_OK
     out = Path(args.out) if args.out else root / "reports" / "demo"
+    if not args.out:  # the default demo dossier is rebuilt in place (make demo, twice)
+        args.force = True
     return _build(protocol_path, out, args, evset=evset)
 
 
@@ -198,7 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="build the demo dossier (generates the demo data if needed)",
                        description="Validate protocols/demo.yaml on the bundled synthetic data, "
                                    "print a cohort summary and build the dossier "
-                                   "(reports/demo by default).")
+                                   "(reports/demo by default, replaced when run again; "
+                                   "with --out, an existing dossier needs --force).")
     dossier_options(p)
     p.add_argument("--summary-only", action="store_true",
                    help="validate and print the cohort summary, build nothing")
