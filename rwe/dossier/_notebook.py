@@ -113,6 +113,34 @@ def configure_matplotlib() -> None:
                                 "axes.titlesize": 10, "figure.max_open_warning": 0})
 
 
+#: Smallest text of a figure at print size (points).
+MIN_PRINT_PT = 7.0
+
+
+def fit_for_print(fig: Any) -> float:
+    """Enlarge every text of ``fig`` that would print below :data:`MIN_PRINT_PT` (a figure
+    wider than the printed page is scaled down to its width), lay the figure out again when
+    anything changed, and return the smallest text size at print size."""
+    import warnings
+
+    from matplotlib.text import Text
+
+    from rwe._optional import tight_layout
+    from rwe.dossier._page import PRINT_WIDTH_IN
+
+    width = float(fig.get_size_inches()[0])
+    scale = min(1.0, PRINT_WIDTH_IN / width) if width > 0 else 1.0
+    texts = [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    small = [t for t in texts if t.get_fontsize() * scale < MIN_PRINT_PT - 1e-9]
+    for t in small:
+        t.set_fontsize(MIN_PRINT_PT / scale)
+    if small:
+        with warnings.catch_warnings():  # a layout that cannot shrink further keeps its margins
+            warnings.simplefilter("ignore", UserWarning)
+            tight_layout(fig)
+    return min((t.get_fontsize() * scale for t in texts), default=MIN_PRINT_PT)
+
+
 def _display_html(html: str) -> None:
     from IPython.display import HTML, display
 
@@ -278,6 +306,7 @@ class SectionContext:
         if hasattr(fig, "get_figure") and not hasattr(fig, "savefig"):
             fig = fig.get_figure()
         scrub_figure(fig, self.k)
+        print_pt = fit_for_print(fig)
         buf = io.BytesIO()
         # bbox "tight" costs a full extra draw; figures already laid out fit as they are
         tight = None if is_laid_out(fig) else "tight"
@@ -293,7 +322,8 @@ class SectionContext:
         alt = alt or caption
         b64 = base64.b64encode(data).decode("ascii")
         _display_html(
-            f"<figure class='rwe-fig' id='fig-{esc(name)}'><img src='data:image/png;base64,{b64}'"
+            f"<figure class='rwe-fig' id='fig-{esc(name)}' data-print-min-pt='{print_pt:.1f}'>"
+            f"<img src='data:image/png;base64,{b64}'"
             f" alt='{esc(alt)}' data-file='{FIGURES_DIR}/{esc(path.name)}'>"
             f"<figcaption><b>Figure {self._figures}.</b> {esc(caption)} "
             f"<a class='figlink' href='{FIGURES_DIR}/{esc(path.name)}'>PNG</a></figcaption>"
@@ -333,7 +363,7 @@ class SectionContext:
         return mask_coverage(rep.plot_coverage(intersection), rep, intersection, self.plan,
                              self.k)
 
-    def panels(self, draw: Any, items: list, *, ncols: int = 3, size: tuple = (4.2, 3.6),
+    def panels(self, draw: Any, items: list, *, ncols: int = 2, size: tuple = (3.6, 3.2),
                share: bool = False):
         """One figure with a panel per item: ``draw(item, ax)`` draws each.
 

@@ -101,19 +101,29 @@ footer { max-width: 1120px; margin: 0 auto; padding: 1rem 1.5rem 2rem; color: va
          font-size: .8rem; border-top: 1px solid var(--line); }
 .jp-Cell, .cell { margin: 0; }
 .jp-OutputArea-output pre, .output_text pre { white-space: pre-wrap; font-size: .8rem; }
-@page { size: A4; margin: 14mm 12mm; }
+@page { size: A4; margin: 14mm 12mm 16mm;
+  @bottom-right { content: "Page " counter(page) " of " counter(pages); font-size: 8pt;
+                  color: #5b6475; font-family: Helvetica, Arial, sans-serif; } }
 @media print {
   html { font-size: 11px; }
   header.top { background: none; color: var(--ink); border-bottom: 2px solid var(--accent); }
   header.top nav, a.figlink, footer .nav { display: none; }
   section.print-page { break-before: page; }
   section.print-page:first-of-type { break-before: auto; }
+  h1, h2, h3, h4, caption, .section-head { break-after: avoid-page; break-inside: avoid; }
+  p.tnote { break-before: avoid-page; }
   table.rwe { page-break-inside: auto; } tr { page-break-inside: avoid; }
+  thead { display: table-header-group; }
   figure.rwe-fig { break-inside: avoid; }
-  details > *:not(summary) { display: none; }
+  figure.rwe-fig img { max-width: 100%; }
+  details > summary { list-style: none; color: var(--ink); font-weight: 600; cursor: auto; }
+  span.file { font-family: "DejaVu Sans Mono", Menlo, monospace; font-size: .85em; }
   main { max-width: none; padding: 0; }
 }
 """
+#: Width of the printed page's text block (A4, 12 mm margins): the width figures are
+#: printed at when they are wider (rwe.dossier._notebook checks their text stays >= 7 pt).
+PRINT_WIDTH_IN = (210 - 24) / 25.4
 
 
 def _nav(specs: Sequence[SectionSpec], here: str | None) -> str:
@@ -300,9 +310,11 @@ def _print_links(html: str, specs: Sequence[SectionSpec]) -> str:
 def print_document(*, dossier_title: str, bodies: list[tuple[str, str]], footer: str,
                    specs: Sequence[SectionSpec] = ()) -> str:
     """All pages in one document for the PDF, one section per printed page run, with links
-    between sections inside the document and no link to a file."""
+    between sections inside the document, no link to a file, and every collapsed list
+    (``<details>``) printed open."""
     sections = "\n".join(f"<section class='print-page' id='print-{esc(name)}'>"
                          f"{_print_links(body, specs)}</section>" for name, body in bodies)
+    sections = sections.replace("<details>", "<details open>")
     return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
             f"<title>{esc(dossier_title)}</title><style>{CSS}</style></head>\n"
             f"<body><header class='top'><div class='brand'>{esc(dossier_title)}</div></header>"

@@ -302,13 +302,12 @@ def hidden_names(plan: Any) -> set[str]:
         n for lv in list(names) if LEVEL_SEP in lv for n in [lv]}
 
 
-_NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?%?")
-
-
 def scrub_named(text: str, k: int, names: set[str]) -> str:
-    """:func:`scrub_text`, and a sentence that names a hidden cell keeps no number at all
-    (stop-gap for the representativeness module's sentences)."""
+    """:func:`scrub_text`; a sentence that names a hidden cell keeps only its subject (the
+    words before its first colon) and says its details are suppressed (stop-gap for the
+    representativeness module's sentences)."""
     text = scrub_text(text, k)
-    if any(n in text for n in names):
-        text = _NUMBER.sub("[suppressed]", text)
+    if any(re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", text) for n in names):
+        subject = text.split(":", 1)[0] if ":" in text else "This finding"
+        return f"{subject}: details suppressed (it names cells suppressed as small)."
     return text

@@ -695,8 +695,15 @@ def _prov_protocol(p: dict, k: int) -> str:
 
 @view("provenance", "files")
 def _prov_files(p: dict, k: int) -> str:
+    from pathlib import PurePath
+
     df = _frame(p.get("files"))
     df["hash"] = [RawHTML(f"<code>{esc(h)}</code>") if h else "missing" for h in df["sha256"]]
+    # a path as the protocol writes it, unless it is absolute: no path of the machine that
+    # built the dossier on a page
+    df["protocol_path"] = [None if v is None else (f".../{PurePath(v).name} (absolute in the "
+                                                   "protocol)" if PurePath(v).is_absolute()
+                                                   else v) for v in df["protocol_path"]]
     return html_table(df, [Col("Role", "role"), Col("File", "file"),
                            Col("Path in protocol", "protocol_path"), Col("Bytes", "bytes", "int"),
                            Col("sha256", "hash", "html")], css="files")
