@@ -40,6 +40,9 @@ class SectionAnalysis:
         Sections whose results it reads (they are computed first).
     verdicts, findings : callable
         The result's typed verdicts and findings.
+    extras : dict
+        Further results shown in the same section: ``{key: (compute, to_dict, from_dict)}``;
+        each record is stored under ``key`` in the section's record.
     """
 
     compute: Callable[..., Any]
@@ -49,6 +52,7 @@ class SectionAnalysis:
     needs: tuple[str, ...] = ()
     verdicts: Callable[[Any], tuple] = _attr("verdicts")
     findings: Callable[[Any], tuple] = _attr("findings")
+    extras: dict[str, tuple] = dataclasses.field(default_factory=dict)
 
 
 # ----------------------------------------------------------------------------- sections
@@ -62,6 +66,18 @@ def _rep_bridge() -> Any:
     from rwe.dossier import _rep_bridge
 
     return _rep_bridge
+
+
+def _table1(protocol: Any, evset: Any, others: Mapping[str, Any]) -> Any:
+    from rwe.cohort import table_one_from_protocol
+
+    return table_one_from_protocol(protocol, evset)
+
+
+def _table1_from_dict(d: Mapping[str, Any]) -> Any:
+    from rwe.cohort import TableOneResult
+
+    return TableOneResult.from_dict(d)
 
 
 def _subgroups(protocol: Any, evset: Any, others: Mapping[str, Any]) -> Any:
@@ -171,7 +187,9 @@ ANALYSES: dict[str, SectionAnalysis] = {
         _representativeness, lambda r: _rep_bridge().to_dict(r),
         lambda d: _rep_bridge().from_dict(d),
         verdicts=lambda r: _rep_bridge().verdicts(r),
-        findings=lambda r: _rep_bridge().findings(r)),
+        findings=lambda r: _rep_bridge().findings(r),
+        # Table 1 (REP-2) belongs to this section until the representativeness module owns it
+        extras={"table1": (_table1, lambda t: t.to_dict(), _table1_from_dict)}),
     "subgroups": SectionAnalysis(_subgroups, lambda r: r.to_dict(), _subgroups_from_dict),
     "drift": _plan("drift"),
     "change_control": _plan("change_control"),
@@ -202,6 +220,30 @@ def compute_section(name: str, protocol: Any, evset: Any = None,
 def load_result(name: str, record: Mapping[str, Any]) -> Any:
     """The typed result of section ``name`` from its saved record."""
     return analysis(name).from_dict(record)
+
+
+def compute_record(name: str, protocol: Any, evset: Any = None,
+                   others: Mapping[str, Any] | None = None) -> tuple[Any, dict, dict]:
+    """Section ``name``'s result, its JSON record (with its extras' records) and the extras'
+    results."""
+    import json
+
+    from rwe._results import json_safe
+
+    a = analysis(name)
+    result = compute_section(name, protocol, evset, others)
+    record = a.to_dict(result)
+    extras = {}
+    for key, (compute, to_dict, _) in a.extras.items():
+        extras[key] = compute(protocol, evset, others or {})
+        record = {**record, key: to_dict(extras[key])}
+    return result, json.loads(json.dumps(json_safe(record), allow_nan=False)), extras
+
+
+def load_extras(name: str, record: Mapping[str, Any]) -> dict[str, Any]:
+    """The extras' results of section ``name`` from its record."""
+    return {key: from_dict(record[key]) for key, (_, _, from_dict) in
+            analysis(name).extras.items() if key in record}
 
 
 def result_verdicts(name: str, result: Any) -> tuple:

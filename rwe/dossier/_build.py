@@ -452,6 +452,95 @@ def _run_notebook(spec: SectionSpec, template: Path, build: Path, record: Path,
             "duration_seconds": round(time.perf_counter() - t0, 3)}
 
 
+# =============================================================================== second process
+#: Sections computed in a second process when the build can fork (POSIX, no thread yet).
+SIDE_SECTIONS = ("representativeness",)
+
+
+def _side_main(conn: Any, parent_end: Any, names: list[str], protocol: Any,
+               evset: Any) -> None:
+    """The forked process: compute each section's record from the inherited data, send it,
+    and leave without running the parent's exit handlers. It closes its copy of the pipe's
+    reading end first, so that a parent killed meanwhile makes its send fail (and this
+    process end) instead of blocking on a pipe nobody reads."""
+    parent_end.close()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    code = 0
+    try:
+        from rwe.dossier._analyses import compute_record
+
+        for name in names:
+            t0 = time.perf_counter()
+            try:
+                _, record, _ = compute_record(name, protocol, evset)
+                conn.send((name, record, round(time.perf_counter() - t0, 3), None))
+            except BaseException as exc:  # reported to the parent, raised there
+                conn.send((name, None, 0.0, exc))
+    except BaseException:  # pragma: no cover - the pipe broke: the parent is gone
+        code = 1
+    finally:
+        conn.close()
+        os._exit(code)
+
+
+class _Side:
+    """Sections computed in a forked process that inherits the data in memory (nothing is
+    written) and sends back their records through a pipe; when the build cannot fork, they
+    are computed in this process when asked for."""
+
+    def __init__(self, protocol: Any, evset: Any, names: list[str]):
+        self.names = list(names)
+        self._protocol, self._evset = protocol, evset
+        self._got: dict[str, tuple] = {}
+        self._proc = self._conn = None
+        if self.names:
+            import multiprocessing
+
+            ctx = multiprocessing.get_context("fork")
+            self._conn, child = ctx.Pipe(duplex=False)
+            self._proc = ctx.Process(target=_side_main, args=(child, self._conn, self.names,
+                                                              protocol, evset), daemon=True)
+            self._proc.start()
+            child.close()
+
+    def result(self, name: str) -> tuple[dict, float]:
+        if self._proc is None:
+            from rwe.dossier._analyses import compute_record
+
+            t0 = time.perf_counter()
+            _, record, _ = compute_record(name, self._protocol, self._evset)
+            return record, round(time.perf_counter() - t0, 3)
+        while name not in self._got:
+            try:
+                got, record, seconds, exc = self._conn.recv()
+            except EOFError:
+                raise RuntimeError(f"the process computing {name} ended without a result "
+                                   f"(exit code {self._proc.exitcode})") from None
+            self._got[got] = (record, seconds, exc)
+        record, seconds, exc = self._got[name]
+        if exc is not None:
+            raise exc
+        return record, seconds
+
+    def close(self) -> None:
+        if self._proc is not None:
+            if self._proc.is_alive():
+                self._proc.terminate()
+            self._proc.join(timeout=30)
+            self._conn.close()
+            self._proc = None
+
+
+def _start_side(protocol: Any, evset: Any, names: list[str], jobs: int) -> _Side:
+    import multiprocessing
+
+    if (not names or jobs < 2 or evset is None or threading.active_count() > 1
+            or "fork" not in multiprocessing.get_all_start_methods()):
+        return _Side(protocol, evset, [])
+    return _Side(protocol, evset, names)
+
+
 # =============================================================================== rendering
 #: A figure shown by ``ctx.figure``: the PNG inline (the notebook stays self-contained) and its
 #: file in the dossier (``data-file``).
@@ -734,7 +823,7 @@ def _build(protocol: Any, protocol_abs: Path, specs: list[SectionSpec],
            t0: float, version: str, notes: list[str]) -> DossierResult:
     from tqdm.auto import tqdm
 
-    from rwe.dossier._analyses import analysis, compute_section
+    from rwe.dossier._analyses import analysis, compute_record, load_extras, load_result
     from rwe.dossier._chromium import CHROMIUM_MISSING, chromium_version, find_chromium, print_pdf
     from rwe.dossier._modelcard import chai_xml
     from rwe.dossier._page import index_body, page, print_document
@@ -744,6 +833,20 @@ def _build(protocol: Any, protocol_abs: Path, specs: list[SectionSpec],
     by_name = {s.name: s for s in specs}
     order = [n for n in COMPUTE_ORDER if n in by_name] + [
         s.name for s in specs if s.name not in COMPUTE_ORDER]
+    analysis_seconds: dict[str, float] = {}
+    if any(analysis(n).needs_data for n in order) and evset is None:
+        t2 = time.perf_counter()
+        _ensure_demo_data(protocol)
+        evset = protocol.load_data()
+        analysis_seconds["load data"] = round(time.perf_counter() - t2, 3)
+    if any(analysis(n).needs_data for n in order):
+        t2 = time.perf_counter()
+        check_attributes(protocol, evset)
+        analysis_seconds["check attributes"] = round(time.perf_counter() - t2, 3)
+    # representativeness (with Table 1) is computed in a second process while this one
+    # computes the rest: forked before any thread of the build starts, it inherits the data
+    # in memory (nothing is written) and returns its record
+    side = _start_side(protocol, evset, [n for n in SIDE_SECTIONS if n in by_name], jobs)
     overall = tqdm(total=2 * len(specs), desc="dossier", unit="step", position=0,
                    leave=False, disable=None) if progress else None
     slots = _Slots(jobs)
@@ -768,7 +871,7 @@ def _build(protocol: Any, protocol_abs: Path, specs: list[SectionSpec],
     results: dict[str, Any] = {}
     records: dict[str, dict] = {}
     running: dict = {}
-    analysis_seconds: dict[str, float] = {}
+    extras: dict[str, Any] = {}
     try:
         try:
             t1 = time.perf_counter()
@@ -782,29 +885,29 @@ def _build(protocol: Any, protocol_abs: Path, specs: list[SectionSpec],
 
             def make_plan():
                 t2 = time.perf_counter()
-                made = plan_from_results(protocol, results)
+                made = plan_from_results(protocol, results, extras)
                 write_record(records_dir / PRIVACY_RECORD, made.to_dict())
                 analysis_seconds["disclosure plan"] = round(time.perf_counter() - t2, 3)
                 return made
 
-            for name in order:
+            # this process's own analyses first, then those of the second process
+            local = ([n for n in order if n not in side.names and not analysis(n).needs]
+                     + [n for n in order if n in side.names]
+                     + [n for n in order if n not in side.names and analysis(n).needs])
+            for name in sorted(order, key=lambda n: local.index(n)):
                 a = analysis(name)
-                if a.needs_data and evset is None:
-                    t2 = time.perf_counter()
-                    _ensure_demo_data(protocol)
-                    evset = protocol.load_data()
-                    analysis_seconds["load data"] = round(time.perf_counter() - t2, 3)
-                if a.needs_data and "check attributes" not in analysis_seconds:
-                    t2 = time.perf_counter()
-                    check_attributes(protocol, evset)
-                    analysis_seconds["check attributes"] = round(time.perf_counter() - t2, 3)
                 if a.needs and plan is None:
                     plan = make_plan()
                 t2 = time.perf_counter()
-                results[name] = compute_section(name, protocol, evset,
-                                                {**results, "_plan": plan})
-                record = json.loads(json.dumps(json_safe(a.to_dict(results[name])),
-                                               allow_nan=False))
+                if name in side.names:
+                    record, seconds = side.result(name)
+                    results[name] = load_result(name, record)
+                    extras.update(load_extras(name, record))
+                    analysis_seconds[name + " (second process)"] = seconds
+                else:
+                    results[name], record, more = compute_record(
+                        name, protocol, evset, {**results, "_plan": plan})
+                    extras.update(more)
                 records[name] = record
                 pending.append((name, write_record(records_dir / f"{name}.json", record)))
                 analysis_seconds[name] = round(time.perf_counter() - t2, 3)
@@ -834,6 +937,7 @@ def _build(protocol: Any, protocol_abs: Path, specs: list[SectionSpec],
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
             renderer.shutdown(wait=True, cancel_futures=True)
+            side.close()
     except NotebookExecutionError as exc:
         failed_dir = _keep_failed(build, out, exc)
         kept = failed_dir / "notebooks" / exc.notebook

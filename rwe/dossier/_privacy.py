@@ -331,10 +331,26 @@ def _provenance_cells(cells: dict, prov: Any, site: str | None) -> None:
                                 f"missing={r['column']}#present": _num(rows) - m})
 
 
-def plan_from_results(protocol: Any, results: Mapping[str, Any]) -> DisclosurePlan:
-    """The dossier's plan from the typed results of its sections (any subset)."""
+def _table1_cells(cells: dict, t1: Any) -> None:
+    for r in t1.counts.to_dict("records"):
+        by, stratum, var, level = r["by"], str(r["stratum"]), r["variable"], str(r["level"])
+        if by == "overall":
+            key = OVERALL if var == "n" else _key(var, level)
+        elif var == "n":
+            key = (by, stratum)
+        else:
+            key = (f"{by}{GROUP_SEP}{var}", f"{stratum}{LEVEL_SEP}{level}")
+        _add(cells, key, n=r["n"])
+
+
+def plan_from_results(protocol: Any, results: Mapping[str, Any],
+                      extras: Mapping[str, Any] | None = None) -> DisclosurePlan:
+    """The dossier's plan from the typed results of its sections (any subset) and their
+    extras (``{"table1": TableOneResult}``)."""
     roles = protocol.data.columns
     cells: dict[tuple[str, str], dict[str, float]] = {}
+    if (extras or {}).get("table1") is not None:
+        _table1_cells(cells, extras["table1"])
     if results.get("subgroups") is not None:
         _subgroup_cells(cells, results["subgroups"])
     if results.get("representativeness") is not None:

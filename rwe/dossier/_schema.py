@@ -120,6 +120,7 @@ def results_schema() -> dict[str, Any]:
     """The JSON Schema of ``results.json`` (schema ``rwe.dossier.results/2``)."""
     from rwe._evidence import SEVERITIES, STATUSES, Finding, Verdict
     from rwe._results import Interval
+    from rwe.cohort import _table1 as t1
     from rwe.data._provenance import MISSING_COLUMNS, DataProvenance
     from rwe.dossier._build import RESULTS_SCHEMA
     from rwe.dossier._modelcard import ModelCardResult
@@ -154,7 +155,9 @@ def results_schema() -> dict[str, Any]:
                 "name", "title", "version", "source", "verification", "derived"]},
                 "intersections": {"type": "array", "items": {"type": "array",
                                                              "items": {"type": "string"}}}},
-            extra={"verdicts": verdicts}),
+            extra={"verdicts": verdicts, "table1": dataclass_schema(
+                t1.TableOneResult, refs, frames={"table": t1.TABLE_COLUMNS,
+                                                 "counts": t1.COUNT_COLUMNS})}),
         "provenance": dataclass_schema(DataProvenance, refs, frames={
             "missingness": MISSING_COLUMNS, "files": (
                 "role", "kind", "format", "file", "bytes", "sha256", "protocol_path")},

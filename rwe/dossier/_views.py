@@ -177,6 +177,80 @@ def _rep_shares(p: dict, k: int) -> str:
         css="flags")
 
 
+@view("representativeness", "table1")
+def _rep_table1(p: dict, k: int) -> str:
+    """Table 1: one table per stratification (overall with site, overall with equipment),
+    tableone's cells, a category count of 1..k-1 (or hidden by the plan) suppressed."""
+    t1 = p.get("table1")
+    if not t1:
+        return "<p class='muted'>Table 1 was not computed.</p>"
+    plan = p.get("_plan")
+    table = _frame(t1["table"])
+    counts = {(r["by"], str(r["stratum"]), r["variable"], str(r["level"])): r["n"]
+              for r in t1["counts"]}
+    label = small_label(k)
+
+    def hidden(by: str, stratum: str, var: str, level: str) -> str | None:
+        lev = "missing" if level in ("None", "nan") else level
+        n = counts.get((by, stratum, var, lev))
+        if var == "n" or n is None:
+            n_strat = counts.get((by, stratum, "n", ""))
+            small = n_strat is not None and 1 <= n_strat < k
+            if small or (plan is not None and by != "overall" and plan.hides(by, stratum)):
+                return label if small else SUPPRESSED
+            return None
+        if 1 <= n < k:
+            return label
+        if plan is not None:
+            key = (var, lev) if by == "overall" else (f"{by}{GROUP_SEP}{var}",
+                                                      f"{stratum}{LEVEL_SEP}{lev}")
+            if plan.hides(*key):
+                return SUPPRESSED
+        return None
+
+    out = []
+    strata = t1.get("strata") or {}
+    for role, col in strata.items() or [("overall", None)]:
+        cols = ["Overall"] + [s for s in dict.fromkeys(table.loc[table["by"] == col, "stratum"])]
+        rows = []
+        keys = table[table["by"] == "overall"][["variable", "statistic", "level"]]
+        seen: set[str] = set()
+        for var, stat, level in keys.drop_duplicates().itertuples(index=False):
+            if level and var not in seen:  # a categorical variable: its heading row first
+                seen.add(var)
+                rows.append({"name": f"{var}, {stat}", "variable": var, "head": True,
+                             **dict.fromkeys(cols, "")})
+            row = {"name": (f"{var}, {stat}" if not level else f"\u2003{level}")
+                   if stat != "n" else "n", "variable": var}
+            for s in cols:
+                by = "overall" if s == "Overall" else col
+                m = table[(table["by"] == by) & (table["stratum"] == s) & (table["variable"] == var)
+                          & (table["statistic"] == stat) & (table["level"] == level)]
+                v = m["value"].iloc[0] if len(m) else ""
+                h = hidden(by, s, var, level) if stat in ("n", "n (%)") else (
+                    hidden(by, s, "n", "") if by != "overall" else None)
+                row[s] = h if h is not None else v
+            rows.append(row)
+        html_rows = "".join(
+            (f"<tr class='grp'><th colspan='{len(cols) + 1}'>{esc(r['name'])}</th></tr>"
+             if r.get("head") else None) or
+            "<tr>" + f"<th class='txt'>{esc(r['name'])}</th>" + "".join(
+                "<td class='num'>" + (f"<span class='sup'>{esc(r[s])}</span>"
+                                       if r[s] in (label, SUPPRESSED) else esc(r[s]))
+                + "</td>" for s in cols) + "</tr>" for r in rows)
+        head = "".join(f"<th class='num'>{esc(s)}</th>" for s in cols)
+        out.append(f"<table class='rwe matrix table1'><caption>Table 1 by {esc(role)} "
+                   f"(<code>{esc(col)}</code>)</caption><thead><tr><th></th>{head}</tr>"
+                   f"</thead><tbody>{html_rows}</tbody></table>")
+    nonnormal = ", ".join(t1.get("nonnormal") or []) or "none"
+    out.append(f"<p class='tnote'>Built with tableone (Pollard et al., JAMIA Open 2018). "
+               f"n (%) of the stratum's rows, missing values as their own row (None); "
+               f"mean (SD), or median [Q1,Q3] for skewed variables ({esc(nonnormal)}); the "
+               f"outcome ({esc(t1.get('outcome'))}) row 1 is the prevalence. "
+               + suppression_note(k) + "</p>")
+    return "\n".join(out)
+
+
 @view("representativeness", "tests")
 def _rep_tests(p: dict, k: int) -> str:
     df = _frame(p.get("tests"))
