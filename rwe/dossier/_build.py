@@ -61,6 +61,9 @@ BUILDING_INFIX = ".building-"
 OWNER_FILE = "owner.json"
 KERNEL_NAME = "python3"
 PARAMETERS = ("protocol", "out_dir", "result")
+#: Notebooks ready at the same time start longest first.
+RENDER_ORDER = ("subgroups", "representativeness", "provenance", "model_card", "drift",
+                "change_control")
 #: Order of the analyses (each notebook starts as soon as its result is saved): the plans
 #: need no data, subgroups has the longest notebook, the model card reads the others.
 COMPUTE_ORDER = ("drift", "change_control", "provenance", "subgroups", "representativeness",
@@ -915,7 +918,9 @@ def _build(protocol: Any, protocol_abs: Path, specs: list[SectionSpec],
                     overall.update(1)
                 if plan is None and all(n in results for n in data_sections):
                     plan = make_plan()
-                for w, wpath in [x for x in pending if plan is not None or x[0] not in counted]:
+                ready = [x for x in pending if plan is not None or x[0] not in counted]
+                ready.sort(key=lambda x: RENDER_ORDER.index(x[0]) if x[0] in RENDER_ORDER else 9)
+                for w, wpath in ready:
                     running[pool.submit(run, by_name[w], wpath)] = w
                     pending.remove((w, wpath))
                 if any(f.done() and f.exception() is not None for f in running):
