@@ -161,6 +161,29 @@ class Verdict:
 #: (numbers formatted by the template), filled in by :meth:`Finding.text`. Analyses register
 #: theirs next to the code that produces them (:func:`register_finding_template`).
 FINDING_TEMPLATES: dict[str, str] = {}
+#: The modules that register the templates of each code prefix: a finding read back from JSON
+#: (a notebook kernel, the model card) finds its text without the caller importing them.
+_TEMPLATE_OWNERS: dict[str, tuple[str, ...]] = {
+    "representativeness": ("rwe.representativeness._findings",),
+    "subgroups": ("rwe.subgroups._performance",),
+    "drift": ("rwe.drift._drift",),
+    "change_control": ("rwe.change_control._compare", "rwe.dossier._plans"),
+    "provenance": ("rwe.data._provenance",),
+    "cohort": ("rwe.cohort._table1",),
+    "model_card": ("rwe.dossier._modelcard",),
+    "plan": ("rwe.dossier._plans",),
+}
+
+
+def finding_template(key: str) -> str | None:
+    """The registered template of a finding code (or ``code:suppressed``), importing the
+    module that registers it when needed."""
+    if key not in FINDING_TEMPLATES:
+        import importlib
+
+        for module in _TEMPLATE_OWNERS.get(key.split(".", 1)[0], ()):
+            importlib.import_module(module)
+    return FINDING_TEMPLATES.get(key)
 
 
 def register_finding_template(code: str, template: str, suppressed: str | None = None) -> None:
@@ -218,9 +241,9 @@ class Finding:
         key = self.code
         if k is not None and self.suppressed(k):
             key = self.code + ":suppressed"
-            if key not in FINDING_TEMPLATES:
+            if finding_template(key) is None:
                 return f"{self.code}: suppressed (a count behind it is below {k})"
-        template = FINDING_TEMPLATES.get(key)
+        template = finding_template(key)
         if template is None:
             return f"{self.code}: " + ", ".join(f"{a}={b}" for a, b in
                                                  {**self.subject, **self.values}.items())

@@ -8,9 +8,9 @@ everything that needs pandas is imported on first use, so ``import rwe.protocol`
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from rwe._lazy import lazy_exports
 from rwe.data._roles import ColumnRoles
 
 if TYPE_CHECKING:
@@ -79,14 +79,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'rwe.data' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"rwe.data.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports("rwe.data", _LAZY)

@@ -10,7 +10,7 @@ of contents), one page per section, ``notebooks/`` (the executed notebooks, code
 ``figures/`` (PNG), ``results.json``, ``model-card.xml``, ``manifest.json`` and, when headless
 Chromium is installed, ``dossier.pdf``.
 
-``results.json`` (``"schema": "rwe.dossier.results/2"``) is ``{schema, protocol, sections,
+``results.json`` (``"schema": "rwe.dossier.results/3"``) is ``{schema, protocol, sections,
 verdicts, findings}``: ``sections`` maps each section to its typed result's ``to_dict()``,
 ``verdicts`` and ``findings`` are the results' typed verdicts and findings; its JSON Schema is
 ``rwe/dossier/results.schema.json`` (generated from the types by :mod:`rwe.dossier._schema`;
@@ -21,8 +21,7 @@ seed give the same bytes.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from rwe._lazy import lazy_exports
 
 # Names are imported on first use: a section's kernel needs only start_section and its own
 # helpers, not the build machinery (papermill, nbconvert, threads) or Chromium.
@@ -36,7 +35,7 @@ _EXPORTS = {
     # analyses and notebooks
     "compute_section": "_analyses", "load_result": "_analyses", "ANALYSES": "_analyses",
     "start_section": "_notebook", "SectionContext": "_notebook",
-    "drift_plan": "_plans", "change_control_plan": "_plans", "PlanResult": "_plans",
+    "absent_plan": "_plans", "recorded_comparison": "_plans", "PlanResult": "_plans",
     "model_card": "_modelcard", "ModelCardResult": "_modelcard", "chai_xml": "_modelcard",
     # sections
     "SECTION_SPECS": "_sections", "SectionSpec": "_sections", "section_spec": "_sections",
@@ -49,14 +48,4 @@ _EXPORTS = {
 __all__ = list(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'rwe.dossier' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"rwe.dossier.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports("rwe.dossier", _EXPORTS)

@@ -23,8 +23,7 @@ Names are imported on first use: checking a protocol's drift tests loads only th
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from rwe._lazy import lazy_exports
 
 _LAZY = {
     "ESTIMABLE_METRICS": "_cbpe", "estimate_performance": "_cbpe",
@@ -66,14 +65,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'rwe.drift' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"rwe.drift.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports("rwe.drift", _LAZY)

@@ -13,40 +13,28 @@ The analysis is :func:`assess_representativeness` (top level: ``rwe.assess_repre
 ``representativeness`` is the same function under its name inside this subpackage).
 """
 
-from rwe.representativeness._indices import (
-    B_BANDS,
-    TiptonResult,
-    bhattacharyya_coefficient,
-    generalizability_index,
-    interpret_generalizability,
-    propensity_scores,
-    smd,
-    smd_from_summary,
-    tipton_index,
-)
-from rwe.representativeness._reference import (
-    SHARE_TOLERANCE,
-    ReferencePopulation,
-    available_references,
-    load_reference,
-    reference_dir,
-)
-from rwe.representativeness._representativeness import (
-    FLAG_ABSENT,
-    FLAG_ADEQUATE,
-    FLAG_NO_DATA,
-    FLAG_NOT_IN_REFERENCE,
-    FLAG_OVER,
-    FLAG_UNDER,
-    FLAG_ZERO_REFERENCE,
-    RepresentativenessResult,
-    assess_representativeness,
-    compare_cohorts,
-    representativeness,
-    representativeness_from_protocol,
-    unevaluable_attributes,
-    unevaluable_from_protocol,
-)
+from rwe._lazy import lazy_exports
+
+#: Public name -> the private module that defines it (imported on first use: the dossier's
+#: kernels read saved results without loading pandas, scipy and statsmodels).
+_LAZY = {
+    "B_BANDS": "_indices", "TiptonResult": "_indices", "bhattacharyya_coefficient": "_indices",
+    "generalizability_index": "_indices", "interpret_generalizability": "_indices",
+    "propensity_scores": "_indices", "smd": "_indices", "smd_from_summary": "_indices",
+    "tipton_index": "_indices", "SHARE_TOLERANCE": "_reference",
+    "ReferencePopulation": "_reference", "available_references": "_reference",
+    "load_reference": "_reference", "reference_dir": "_reference",
+    "FLAG_ABSENT": "_representativeness", "FLAG_ADEQUATE": "_representativeness",
+    "FLAG_NO_DATA": "_representativeness", "FLAG_NOT_IN_REFERENCE": "_representativeness",
+    "FLAG_OVER": "_representativeness", "FLAG_UNDER": "_representativeness",
+    "FLAG_ZERO_REFERENCE": "_representativeness",
+    "RepresentativenessResult": "_representativeness",
+    "assess_representativeness": "_representativeness",
+    "compare_cohorts": "_representativeness", "representativeness": "_representativeness",
+    "representativeness_from_protocol": "_representativeness",
+    "unevaluable_attributes": "_representativeness",
+    "unevaluable_from_protocol": "_representativeness",
+}
 
 __all__ = [
     # analysis
@@ -83,3 +71,6 @@ __all__ = [
     "FLAG_NO_DATA",
 ]
 
+
+
+__getattr__, __dir__ = lazy_exports("rwe.representativeness", _LAZY)

@@ -74,7 +74,7 @@ def _cohort(**columns) -> pd.DataFrame:
 def _ppr_verdicts(rep) -> dict[str, dict]:
     verdicts = [v.to_dict() for v in result_verdicts("representativeness", rep)]
     return {v["criterion"].split(":")[0]: v for v in verdicts if v["id"].startswith(
-        "representativeness.check.ppr-")}
+        "representativeness.check.ppr.")}
 
 
 REFERENCE = {"sex": {"F": 0.5, "M": 0.5}, "race": {"White": 0.6, "Black": 0.3, "Asian": 0.1}}
