@@ -339,6 +339,7 @@ def compare_models(
     ledger: str | Path | Ledger | None = None,
     ledger_head: str | None = None,
     protocol: Any = None,
+    history: Any = None,
 ) -> ComparisonResult:
     """Decide a model update: the candidate against the current, the original and every
     approved version on the same cases, under pre-specified acceptance criteria.
@@ -409,6 +410,10 @@ def compare_models(
         A head hash the ledger must contain (truncation check).
     protocol : rwe.protocol.Protocol, optional
         Recorded in the ledger (name, sha256); :func:`compare_from_protocol` passes it.
+    history : sequence of dict, optional
+        Without ``ledger``: verified ledger entries to take as the history (approvals and
+        error budget) of an unrecorded comparison. The dossier uses it to recompute a decision
+        the ledger recorded, from the entries before it, with nothing appended.
 
     Returns
     -------
@@ -495,7 +500,10 @@ def compare_models(
                 protocol=protocol, test_set_pinned=test_set_sha256 is not None, plan=nz["plan"])
     plan_hash = nz["plan_sha256"]
     if ledger is None:
-        return _decide(entries=[], tx=None, **args)
+        return _decide(entries=list(history or ()), tx=None, **args)
+    if history is not None:
+        raise InvalidParameterError("history= replays ledger entries without a ledger; "
+                                    "give ledger= or history=, not both")
     led = ledger if isinstance(ledger, Ledger) else Ledger(ledger, head=ledger_head)
     if ledger_head is not None and isinstance(ledger, Ledger):
         led.expected_head = ledger_head

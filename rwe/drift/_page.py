@@ -25,12 +25,18 @@ def _fmt(v: Any, digits: int = 3) -> str:
     return html.escape(str(v))
 
 
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 def _table(rows: Sequence[Mapping[str, Any]], cols: Sequence[tuple[str, str]],
            caption: str, k: int | None = None, n_key: str = "n",
            hide: Sequence[str] = ()) -> str:
     if not rows:
         return ""
-    head = "".join(f"<th>{html.escape(label)}</th>" for _, label in cols)
+    numeric = {key for key, _ in cols if any(_is_num(r.get(key)) for r in rows)}
+    head = "".join(f"<th class='{'num' if key in numeric else 'txt'}'>{html.escape(label)}</th>"
+                   for key, label in cols)
     body = []
     for r in rows:
         n = r.get(n_key)
@@ -38,14 +44,40 @@ def _table(rows: Sequence[Mapping[str, Any]], cols: Sequence[tuple[str, str]],
         cells = []
         for key, _ in cols:
             v = r.get(key)
-            cells.append("<td>suppressed</td>" if small and key in hide else
-                         f"<td>{_fmt(v)}</td>")
+            css = "num" if key in numeric else "txt"
+            cells.append(f"<td class='{css}'>suppressed</td>" if small and key in hide else
+                         f"<td class='{css}'>{_fmt(v)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return (f"<table><caption>{html.escape(caption)}</caption><thead><tr>{head}</tr></thead>"
-            f"<tbody>{''.join(body)}</tbody></table>")
+    return (f"<table class='rwe'><caption>{html.escape(caption)}</caption><thead><tr>{head}"
+            f"</tr></thead><tbody>{''.join(body)}</tbody></table>")
 
 
-def drift_page_html(d: Mapping[str, Any], *, small_cell_k: int | None = None) -> str:
+def _performance_table(perf: Sequence[Mapping[str, Any]], k: int) -> str:
+    """Overall performance per window, one row per window and one column per metric
+    (estimate and interval; a window of fewer than k rows shows none)."""
+    metrics = list(dict.fromkeys(r["metric"] for r in perf))
+    by_window: dict[str, dict[str, Any]] = {}
+    for r in perf:
+        w = by_window.setdefault(r["window"], {"window": r["window"], "n": r.get("n"),
+                                               "status": set()})
+        est, lo, hi = r.get("estimate"), r.get("ci_low"), r.get("ci_high")
+        small = _is_num(r.get("n")) and 0 < r["n"] < k
+        w[r["metric"]] = ("suppressed" if small else
+                          f"{_fmt(est)} ({_fmt(lo)} to {_fmt(hi)})" if _is_num(lo) and
+                          _is_num(hi) else _fmt(est))
+        if r.get("status") and r["status"] != "ok":
+            w["status"].add(str(r["status"]))
+    rows = [{**w, "status": ", ".join(sorted(w["status"])) or "ok"} for w in by_window.values()]
+    lv = next((r["ci_level"] for r in perf if _is_num(r.get("ci_level"))), None)
+    level = f"{lv:.0%} CI" if lv is not None else "CI"
+    cols = [("window", "Window"), ("n", "n")] + [(m, m) for m in metrics] + [
+        ("status", "Status")]
+    return _table(rows, cols, f"Performance and calibration over time, overall: estimate "
+                  f"({level}); ESTIMATED rows have no labels yet", k=k, hide=tuple(metrics))
+
+
+def drift_page_html(d: Mapping[str, Any], *, small_cell_k: int | None = None,
+                    heading: bool = True, verdicts: bool = True) -> str:
     """HTML content of the drift page from a ``DriftResult.to_dict()``.
 
     Parameters
@@ -54,22 +86,26 @@ def drift_page_html(d: Mapping[str, Any], *, small_cell_k: int | None = None) ->
         ``DriftResult.to_dict()`` (or results.json's drift section).
     small_cell_k : int, optional
         Smallest count shown (default: the result's ``settings.small_cell_k``).
+    heading, verdicts : bool, default True
+        Start with the page heading and the verdict table (a dossier section has its own).
     """
     from rwe._evidence import Finding, Verdict
 
     s = d.get("settings") or {}
     k = small_cell_k if small_cell_k is not None else s.get("small_cell_k", 11)
-    out = [f"<h2>Drift and monitoring</h2><p>{len(s.get('windows', []))} "
+    out = [("<h2>Drift and monitoring</h2>" if heading else "")
+           + f"<p>{len(s.get('windows', []))} "
            f"{html.escape(str(s.get('window')))} windows "
            f"({_fmt((s.get('windows') or ['—'])[0])} to {_fmt((s.get('windows') or ['—'])[-1])}),"
            f" groupings {html.escape(', '.join(s.get('groupings', [])))}; model version "
            f"{_fmt(s.get('version'))}; reference: {_fmt((s.get('reference') or {}).get('source'))}"
            f" (n = {_fmt((s.get('reference') or {}).get('n'))}).</p>"]
-    verdicts = [Verdict.from_dict(v) for v in d.get("verdicts", [])]
-    out.append(_table([{"status": v.status.upper(), "criterion": v.criterion,
-                        "reason": v.reason} for v in verdicts],
-                      [("status", "Status"), ("criterion", "Pre-specified criterion"),
-                       ("reason", "Why")], "Verdicts"))
+    if verdicts:
+        vs = [Verdict.from_dict(v) for v in d.get("verdicts", [])]
+        out.append(_table([{"status": v.status.upper(), "criterion": v.criterion,
+                            "reason": v.reason} for v in vs],
+                          [("status", "Status"), ("criterion", "Pre-specified criterion"),
+                           ("reason", "Why")], "Verdicts"))
     alarms = d.get("alarms") or []
     first: dict[tuple, dict] = {}
     for a in alarms:
@@ -115,11 +151,7 @@ def drift_page_html(d: Mapping[str, Any], *, small_cell_k: int | None = None) ->
                             ("threshold", "Threshold"), ("top_features", "Driving features"),
                             ("reason", "Note")], "Classifier two-sample test"))
     perf = [r for r in d.get("performance") or [] if r["group"] == "overall"]
-    out.append(_table(perf, [("window", "Window"), ("metric", "Metric"), ("n", "n"),
-                             ("estimate", "Estimate"), ("ci_low", "CI low"),
-                             ("ci_high", "CI high"), ("status", "Status")],
-                      "Performance and calibration over time (overall; ESTIMATED rows have no "
-                      "labels yet)", k=k, hide=("estimate", "ci_low", "ci_high")))
+    out.append(_performance_table(perf, k))
     diag = d.get("diagnostics") or []
     out.append(_table(diag, [("window", "Window"), ("group", "By"), ("level", "Level"),
                              ("last_labelled_window", "Last labelled"), ("citl", "CITL"),

@@ -132,6 +132,14 @@ def test_the_drift_page_renders_from_to_dict_alone(result):
     assert "in-control value 0 (the metric" in page and "estimated on the baseline period" in page
     small = drift_page_html(d, small_cell_k=10_000)
     assert "suppressed" in small
+    # one row per window in the performance table, its metrics as columns
+    perf = page[page.index("Performance and calibration over time"):]
+    perf = perf[:perf.index("</table>")]
+    assert perf.count("<tr>") == 1 + len(result.windows) + 2  # header, windows, reference, baseline
+    assert "<th class='txt'>auroc</th>" in perf or "<th class='num'>auroc</th>" in perf
+    bare = drift_page_html(d, heading=False, verdicts=False)  # a dossier section's body
+    assert "<h2>" not in bare and "Pre-specified criterion" not in bare
+    assert "Alarms (first per chart and level)" in bare
 
 
 def test_site_summaries_merge_to_the_pooled_drift_tables(demo):
