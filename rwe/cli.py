@@ -138,10 +138,31 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     _echo(_summary(protocol, evset))
     if args.summary_only:
         return EXIT_OK
+    _record_demo_decision(protocol, evset)
     out = Path(args.out) if args.out else root / "reports" / "demo"
     if not args.out:  # the default demo dossier is rebuilt in place (make demo, twice)
         args.force = True
     return _build(protocol_path, out, args, evset=evset)
+
+
+def _record_demo_decision(protocol, evset) -> None:
+    """Decide the demo's model update once, as ``rwe compare`` would, and record it in the
+    demo ledger (a dossier build never appends: every entry is a look at the test set). Run
+    again, the decision is already in the ledger and nothing is appended."""
+    cc = protocol.change_control
+    if cc is None or cc.ledger is None:
+        return
+    from rwe.change_control import Ledger, compare_from_protocol
+    from rwe.change_control._compare import compare_plan
+
+    path = protocol.resolve(cc.ledger)
+    entries = Ledger(path).entries(plan_sha256=compare_plan(protocol)) if path.exists() else []
+    if any(e.get("kind") == "comparison" and str((e.get("versions") or {}).get("candidate"))
+           == str(cc.candidate_version) for e in entries):
+        return
+    result = compare_from_protocol(protocol, evset)
+    _echo(f"change control: {result.banner()} (recorded in {path.name}, entry "
+          f"{result.ledger['seq']}; `rwe ledger show {path}`)")
 
 
 def _build(protocol_path: Path | str, out: Path, args: argparse.Namespace, *,

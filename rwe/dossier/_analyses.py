@@ -62,10 +62,24 @@ def _representativeness(protocol: Any, evset: Any, others: Mapping[str, Any]) ->
     return representativeness_from_protocol(protocol, evset)
 
 
-def _rep_bridge() -> Any:
-    from rwe.dossier import _rep_bridge
+def _representativeness_to_dict(result: Any) -> dict[str, Any]:
+    """The result's record, with the reference's file named by its base name only (a dossier
+    carries no path of the machine that built it)."""
+    from pathlib import Path
 
-    return _rep_bridge
+    d = result.to_dict()
+    ref = dict(d.get("reference") or {})
+    src = ref.get("source")
+    if isinstance(src, str) and ("/" in src or "\\" in src):
+        ref["source"] = Path(src).name
+    d["reference"] = ref
+    return d
+
+
+def _representativeness_from_dict(d: Mapping[str, Any]) -> Any:
+    from rwe.representativeness import RepresentativenessResult
+
+    return RepresentativenessResult.from_dict(d)
 
 
 def _table1(protocol: Any, evset: Any, others: Mapping[str, Any]) -> Any:
@@ -151,18 +165,62 @@ def _provenance_from_dict(d: Mapping[str, Any]) -> Any:
     return ProvenanceResult.from_dict(d)
 
 
-def _plan(name: str) -> SectionAnalysis:
-    def compute(protocol: Any, evset: Any, others: Mapping[str, Any]) -> Any:
-        from rwe.dossier import _plans
+def _planned(section: str, protocol: Any, run: Callable[[], Any]) -> Any:
+    """``run()``, the section's analysis, when the protocol has the section's block; a result
+    saying the block is absent otherwise, and one saying why when the analysis refuses its
+    input (the rest of the dossier stands)."""
+    from rwe.dossier._plans import absent_plan, unavailable
+    from rwe.exceptions import RWEError
 
-        return getattr(_plans, f"{name}_plan")(protocol)
+    if getattr(protocol, section) is None:
+        return absent_plan(section)
+    try:
+        return run()
+    except RWEError as exc:
+        return unavailable(section, exc)
 
-    def from_dict(d: Mapping[str, Any]) -> Any:
-        from rwe.dossier._plans import PlanResult
 
-        return PlanResult.from_dict(d)
+def _drift(protocol: Any, evset: Any, others: Mapping[str, Any]) -> Any:
+    """:func:`rwe.drift.drift_from_protocol` on the evaluation data."""
+    def run() -> Any:
+        from rwe.drift import drift_from_protocol
 
-    return SectionAnalysis(compute, lambda r: r.to_dict(), from_dict, needs_data=False)
+        return drift_from_protocol(protocol, evset)
+
+    return _planned("drift", protocol, run)
+
+
+def _drift_from_dict(d: Mapping[str, Any]) -> Any:
+    from rwe.dossier._plans import PlanResult
+    from rwe.drift import DriftResult
+
+    return (DriftResult if "settings" in d else PlanResult).from_dict(d)
+
+
+def _change_control(protocol: Any, evset: Any, others: Mapping[str, Any]) -> Any:
+    """The protocol's change-control comparison, computed again on the test set and matched
+    with its decision in the ledger (:func:`rwe.dossier._plans.recorded_comparison`): a
+    dossier build never appends to the ledger (every append is a look at the sequestered
+    test set); ``rwe compare`` records the decision."""
+    def run() -> Any:
+        from rwe.dossier._plans import recorded_comparison
+
+        data = evset if protocol.change_control.test_set.path is None else None
+        return recorded_comparison(protocol, data)
+
+    return _planned("change_control", protocol, run)
+
+
+def _change_control_from_dict(d: Mapping[str, Any]) -> Any:
+    from rwe.change_control import ComparisonResult
+    from rwe.dossier._plans import PlanResult
+
+    return (ComparisonResult if "verdict" in d else PlanResult).from_dict(d)
+
+
+def _change_control_verdicts(result: Any) -> tuple:
+    decision = getattr(result, "decision", None)
+    return ((decision,) if decision is not None else ()) + tuple(result.verdicts)
 
 
 def _model_card(protocol: Any, evset: Any, others: Mapping[str, Any]) -> Any:
@@ -179,20 +237,15 @@ def _model_card_from_dict(d: Mapping[str, Any]) -> Any:
 
 
 ANALYSES: dict[str, SectionAnalysis] = {
-    # stop-gap until the representativeness result types its own verdicts and findings and
-    # round-trips through to_dict/from_dict: then this entry becomes
-    # SectionAnalysis(_representativeness, lambda r: r.to_dict(),
-    #                 RepresentativenessResult.from_dict)
     "representativeness": SectionAnalysis(
-        _representativeness, lambda r: _rep_bridge().to_dict(r),
-        lambda d: _rep_bridge().from_dict(d),
-        verdicts=lambda r: _rep_bridge().verdicts(r),
-        findings=lambda r: _rep_bridge().findings(r),
-        # Table 1 (REP-2) belongs to this section until the representativeness module owns it
+        _representativeness, _representativeness_to_dict, _representativeness_from_dict,
+        # Table 1 (REP-2) is shown in this section
         extras={"table1": (_table1, lambda t: t.to_dict(), _table1_from_dict)}),
     "subgroups": SectionAnalysis(_subgroups, lambda r: r.to_dict(), _subgroups_from_dict),
-    "drift": _plan("drift"),
-    "change_control": _plan("change_control"),
+    "drift": SectionAnalysis(_drift, lambda r: r.to_dict(), _drift_from_dict),
+    "change_control": SectionAnalysis(_change_control, lambda r: r.to_dict(),
+                                      _change_control_from_dict,
+                                      verdicts=_change_control_verdicts),
     "provenance": SectionAnalysis(_provenance, lambda r: r.to_dict(), _provenance_from_dict),
     "model_card": SectionAnalysis(_model_card, lambda r: r.to_dict(), _model_card_from_dict,
                                   needs_data=False,

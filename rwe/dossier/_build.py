@@ -50,7 +50,7 @@ __all__ = ["build_dossier", "DossierResult", "NotebookTemplateError", "RESULTS_S
            "MANIFEST_SCHEMA", "default_notebooks_dir", "check_template", "FAILED_SUFFIX",
            "KERNEL_NAME", "dump_results", "BUILDING_INFIX", "merge_results"]
 
-RESULTS_SCHEMA = "rwe.dossier.results/2"
+RESULTS_SCHEMA = "rwe.dossier.results/3"
 MANIFEST_SCHEMA = "rwe.dossier.manifest/2"
 FAILED_SUFFIX = ".FAILED"
 FAILED_MARKER = "FAILED.txt"
@@ -151,6 +151,8 @@ class DossierResult:
         def count(kind: str, status: str) -> int:
             return sum(1 for x in v if x["kind"] == kind and x["status"] == status)
 
+        from rwe.dossier._sections import section_spec
+
         lines = []
         goals = [x for x in v if x["kind"] == "goal"]
         if goals:
@@ -158,15 +160,21 @@ class DossierResult:
                          f"{count('goal', STATUS_FAIL)} not met, "
                          f"{count('goal', STATUS_NOT_EVALUABLE)} not evaluable "
                          f"(of {len(goals)} pre-specified)")
-        checks = [x for x in v if x["kind"] == "check"]
-        if checks:
-            lines.append(f"checks: {count('check', STATUS_PASS)} pass, "
-                         f"{count('check', STATUS_FAIL)} fail, "
-                         f"{count('check', STATUS_NOT_EVALUABLE)} not evaluable")
-        plans = [x for x in v if x["status"] == STATUS_NOT_EVALUATED]
-        if plans:
-            lines.append(f"not evaluated in this release: {len(plans)} pre-specified "
-                         "criteria (drift, change control)")
+        for section in dict.fromkeys(x["section"] for x in v):
+            mine = [x for x in v if x["section"] == section and x["kind"] != "goal"]
+            if not mine:
+                continue
+            tally = ", ".join(f"{sum(x['status'] == s for x in mine)} {s.replace('_', ' ')}"
+                              for s in (STATUS_PASS, STATUS_FAIL, STATUS_NOT_EVALUABLE,
+                                        STATUS_NOT_EVALUATED)
+                              if any(x["status"] == s for x in mine))
+            lines.append(f"{section_spec(section).title.lower()}: {tally}")
+        cc = self.results["sections"].get("change_control") or {}
+        if cc.get("verdict"):
+            led = cc.get("ledger")
+            lines.append(f"model update: candidate {cc['candidate']} {cc['verdict']}, "
+                         + (f"recorded in {led['file']} entry {led['seq']}" if led else
+                            "NOT recorded in a ledger (not a change-control decision)"))
         lines.append(f"open    {self.path / 'index.html'}")
         if self.pdf is not None:
             lines.append(f"pdf     {self.pdf}")
@@ -1026,6 +1034,9 @@ def _build(protocol: Any, protocol_abs: Path, specs: list[SectionSpec],
         "jobs": jobs,
         "kernel": KERNEL_NAME,
         "inputs": _inputs(protocol),
+        # the change-control ledger as this dossier read it: its head hash lets
+        # `rwe ledger verify --head` detect a later truncation or an older copy
+        "ledger": (results_json["sections"].get("change_control") or {}).get("ledger"),
         "notebooks": [{
             "section": r["section"],
             "template": str(r["template"]), "template_sha256": _sha256(r["template"]),

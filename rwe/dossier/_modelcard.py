@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,6 +70,8 @@ register_finding_template(
 register_finding_template(
     "model_card.not_evaluated",
     "{title} not evaluated in this release; see the {title_lower} section.")
+register_finding_template(
+    "model_card.section_verdicts", "{title}: {listed} (see the section).")
 register_finding_template(
     "model_card.section_missing",
     "The {title} section is not part of this dossier (report.sections); its facts are "
@@ -162,17 +164,28 @@ def _limitations(protocol: Any, sections: Mapping[str, Any]) -> list[Finding]:
         s = sub.settings
         rows, patients = s.get("n"), s.get("n_patients")
         if rows and patients and patients < rows:
-            note = ("Wilson and DeLong intervals treat the rows as independent"
-                    + ("; the fairness-gap bootstrap resamples patients (cluster bootstrap)."
-                       if s.get("cluster_bootstrap") else "."))
+            note = ("Intervals account for the clustering: Wilson with the ratio-estimator "
+                    "design effect and Obuchowski's clustered AUROC, patients as clusters."
+                    if s.get("cluster_intervals") else
+                    "The intervals treat the rows as independent (cluster_intervals off): "
+                    "they are too narrow when patients repeat.")
             out.append(Finding("model_card.clustering", values={"interval_note": note},
                                counts={"rows": rows, "patients": patients}, severity="warning"))
     for name in ("drift", "change_control"):
         spec = section_spec(name)
-        if name in sections:
+        res = sections.get(name)
+        if res is not None and not tuple(getattr(res, "verdicts", ()) or ()):
             out.append(Finding("model_card.not_evaluated",
                                subject={"title": spec.title,
                                         "title_lower": spec.title.lower()}))
+        elif res is not None:
+            bad = [v for v in _section_verdicts(name, res) if v.status != "pass"]
+            if bad:
+                out.append(Finding("model_card.section_verdicts", subject={
+                    "title": spec.title}, values={"listed": "; ".join(
+                        f"{v.status.replace('_', ' ')}: {v.criterion}" for v in bad[:6])
+                        + (f"; and {len(bad) - 6} more" if len(bad) > 6 else "")},
+                    severity="warning"))
     wanted = set(protocol.report.sections)
     for name in ("representativeness", "subgroups", "provenance"):
         if name not in sections:
@@ -180,6 +193,47 @@ def _limitations(protocol: Any, sections: Mapping[str, Any]) -> list[Finding]:
             out.append(Finding("model_card.section_missing" if name not in wanted else
                                "model_card.section_missing", subject={"title": spec.title}))
     return out
+
+
+def _section_verdicts(name: str, result: Any) -> tuple:
+    if result is None:
+        return ()
+    from rwe.dossier._analyses import result_verdicts
+
+    return result_verdicts(name, result)
+
+
+def _tally(verdicts: Sequence[Any]) -> str:
+    from collections import Counter
+
+    c = Counter(v.status for v in verdicts)
+    return ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(c.items()))
+
+
+def _drift_statement(drift: Any) -> str:
+    """One sentence on the drift section's result (its verdict counts and window span)."""
+    if drift is None:
+        return "not evaluated in this dossier"
+    if not getattr(drift, "verdicts", ()):
+        return str(getattr(drift, "statement", "not evaluated in this dossier"))
+    s = drift.settings
+    w = list(s.get("windows") or [])
+    span = f" over {len(w)} {s.get('window')} windows ({w[0]} to {w[-1]})" if w else ""
+    return (f"Pre-specified drift tests and alarms{span}: {_tally(drift.verdicts)}; "
+            "see the drift section for the windows, groups and alarms.")
+
+
+def _change_statement(cc: Any) -> str:
+    """One sentence on the change-control decision and whether the ledger records it."""
+    if cc is None:
+        return "not evaluated in this dossier"
+    if not hasattr(cc, "verdict"):
+        return str(getattr(cc, "statement", "not evaluated in this dossier"))
+    led = cc.ledger
+    where = (f"recorded in the ledger {led['file']} (entry {led['seq']})" if led
+             else "NOT recorded in a ledger: not a change-control decision")
+    return (f"Candidate {cc.candidate} against {', '.join(c['version'] for c in cc.comparators)}:"
+            f" {cc.verdict}, {where}; criteria: {_tally(cc.verdicts)}.")
 
 
 def model_card(protocol: Any, sections: Mapping[str, Any], plan: Any = None) -> ModelCardResult:
@@ -271,12 +325,12 @@ def model_card(protocol: Any, sections: Mapping[str, Any], plan: Any = None) -> 
             "overall": overall, "lowest_subgroups": worst, "goals": goals,
         },
         "monitoring_and_change_control": {
-            "drift": drift.statement if drift is not None else "not evaluated in this dossier",
-            "drift_plan": [v.criterion for v in (drift.verdicts if drift is not None else ())],
-            "change_control": (cc.statement if cc is not None
-                               else "not evaluated in this dossier"),
-            "change_control_criteria": [v.criterion for v in
-                                        (cc.verdicts if cc is not None else ())],
+            "drift": _drift_statement(drift),
+            "drift_plan": [f"{v.status.replace('_', ' ').upper()}: {v.criterion}"
+                           for v in _section_verdicts("drift", drift)],
+            "change_control": _change_statement(cc),
+            "change_control_criteria": [f"{v.status.replace('_', ' ').upper()}: {v.criterion}"
+                                        for v in _section_verdicts("change_control", cc)],
         },
         "evidence": {"protocol": protocol.name, "protocol_sha256": protocol.sha256,
                      "sections": sorted(sections)},

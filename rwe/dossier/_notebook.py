@@ -347,6 +347,13 @@ class SectionContext:
 
         return reviewer_curves(report, self.plan, self.k, by)
 
+    def reviewer_drift(self, drift: Any) -> Any:
+        """A copy of a drift result for reviewer figures: the levels the disclosure plan hides
+        removed from its tables (control charts, series, heat maps)."""
+        from rwe.dossier._privacy import reviewer_drift
+
+        return reviewer_drift(drift, self.plan)
+
     def reviewer_representativeness(self, rep: Any) -> Any:
         """A copy of a representativeness result for reviewer figures: the categories and
         intersectional cells the plan hides removed from the shares (PPR and share plots)."""

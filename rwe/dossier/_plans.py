@@ -1,18 +1,22 @@
-"""The pre-specified drift and change-control plans of a protocol, as typed results whose
-verdicts are all ``not_evaluated``: rwe has no drift or change-control module in this release,
-so the dossier lists what the protocol pre-specified and judges none of it.
+"""What the dossier shows for drift and change control when there is nothing to analyse, and
+how it reads a change-control decision from the ledger.
 
-When ``rwe.drift`` and ``rwe.change_control`` land, their results replace these (same
-``verdicts`` and ``findings`` protocol, same section names).
+:class:`PlanResult` stands for a section whose protocol block is absent (no verdict, one
+finding saying so). :func:`recorded_comparison` recomputes the protocol's comparison from the
+ledger entries before the one that recorded it (``rwe compare`` appends; a dossier build never
+does: each append is a look at the sequestered test set) and says whether the two agree.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from rwe._evidence import (
+    STATUS_NOT_EVALUABLE,
     STATUS_NOT_EVALUATED,
     Finding,
     Verdict,
@@ -21,28 +25,42 @@ from rwe._evidence import (
 )
 from rwe._results import json_safe
 
-__all__ = ["PlanResult", "drift_plan", "change_control_plan"]
+__all__ = ["PlanResult", "absent_plan", "unavailable", "recorded_comparison"]
 
-_DRIFT_STATEMENT = ("Drift analysis is not part of this release of rwe. The plan below was "
-                    "pre-specified in the protocol; none of its tests or alarms has been run, "
-                    "and no statement about drift can be made from this dossier.")
-_CC_STATEMENT = ("The formal change-control procedure (PCCP: candidate versus locked and "
-                 "original versions on the same cases, hierarchical testing, ledger) is not "
-                 "part of this release of rwe. The acceptance criteria below were "
-                 "pre-specified in the protocol and have not been evaluated; no modification "
-                 "can be accepted on the basis of this dossier.")
-_DRIFT_REASON = "drift analysis is not part of this release"
-_CC_REASON = "the formal change-control procedure is not part of this release"
+_STATEMENT = {
+    "drift": "The protocol has no drift section: no drift or monitoring analysis was planned, "
+             "and no statement about drift can be made from this dossier.",
+    "change_control": "The protocol has no change_control section: no model update was "
+                      "compared, and no modification can be accepted on the basis of this "
+                      "dossier.",
+}
 
-register_finding_template(
-    "plan.not_evaluated",
-    "{title}: {criteria} pre-specified criteria not evaluated ({reason}).")
 register_finding_template("plan.absent", "The protocol has no {title_lower} plan.")
+register_finding_template("plan.unavailable", "{title} could not be evaluated: {reason}.")
+register_finding_template(
+    "change_control.recorded",
+    "Decision recorded in the ledger {file}, entry {seq} of {entries} ({time}), sha256 "
+    "{sha256}; the chain verifies. The comparison shown was recomputed from the entries "
+    "before it and agrees with the recorded verdict and criteria.")
+register_finding_template(
+    "change_control.ledger_mismatch",
+    "The ledger {file} entry {seq} recorded {recorded}, but the comparison recomputed from "
+    "the same plan gives {computed} ({what}): the dossier does not support the recorded "
+    "decision.")
+register_finding_template(
+    "change_control.ledger_invalid",
+    "The ledger {file} does not verify ({problem}): no recorded decision can be shown; the "
+    "comparison below is not a change-control decision.")
+register_finding_template(
+    "change_control.not_in_ledger",
+    "The ledger {file} ({entries} entries) records no comparison of candidate {candidate}: "
+    "run `rwe compare` to decide and record it.")
 
 
 @dataclass(frozen=True)
 class PlanResult:
-    """A pre-specified plan that this release does not evaluate.
+    """A drift or change-control section whose protocol block is absent or whose analysis
+    refused its inputs.
 
     Attributes
     ----------
@@ -50,14 +68,14 @@ class PlanResult:
     statement : str
         Why nothing is evaluated.
     plan : dict or None
-        The protocol's block (``protocol.drift`` / ``protocol.change_control``), None when the
-        protocol has none.
+        Always None.
     criteria : tuple of dict
-        Change control: the non-inferiority criteria in testing order (``step, metric,
-        margin, alpha, candidate_version, comparator_role, comparator_version, subgroups``).
+        Empty.
     verdicts : tuple of Verdict
-        One per pre-specified test, alarm or criterion, status ``not_evaluated``.
+        Empty when the block is absent (nothing was pre-specified, nothing is judged); one
+        ``not_evaluable`` verdict when the analysis refused its inputs (:func:`unavailable`).
     findings : tuple of Finding
+        ``plan.absent`` or ``plan.unavailable``.
     """
 
     section: str
@@ -69,7 +87,8 @@ class PlanResult:
 
     @property
     def status(self) -> str:
-        return STATUS_NOT_EVALUATED
+        return (STATUS_NOT_EVALUABLE if any(v.status == STATUS_NOT_EVALUABLE
+                                            for v in self.verdicts) else STATUS_NOT_EVALUATED)
 
     def to_dict(self) -> dict[str, Any]:
         return {"section": self.section, "status": self.status, "statement": self.statement,
@@ -85,83 +104,92 @@ class PlanResult:
                    findings=tuple(Finding.from_dict(f) for f in d.get("findings") or ()))
 
 
-def _plan_verdict(section: str, label: str, content: dict, criterion: str, reason: str,
-                  source: str, margin: float | None = None) -> Verdict:
-    return Verdict(id=verdict_id(section, "criterion", content, label), section=section,
-                   kind="criterion", criterion=criterion, status=STATUS_NOT_EVALUATED,
-                   reason=reason, source=source, margin=margin)
+def absent_plan(section: str) -> PlanResult:
+    """The result of a section whose protocol block is absent."""
+    title = {"drift": "drift", "change_control": "change-control"}[section]
+    return PlanResult(section, _STATEMENT[section], None, findings=(Finding(
+        "plan.absent", subject={"section": section, "title_lower": title}),))
 
 
-def _summary(section: str, title: str, verdicts: list[Verdict], reason: str) -> Finding:
-    return Finding("plan.not_evaluated", subject={"section": section, "title": title},
-                   values={"criteria": len(verdicts), "reason": reason}, severity="info")
+def unavailable(section: str, error: Exception) -> PlanResult:
+    """The result of a section whose analysis refused its input (a test set other than the
+    one the plan pins, a ledger of another plan, ...): one ``not_evaluable`` verdict giving
+    the refusal, so the rest of the dossier stands and this section says why it cannot."""
+    title = {"drift": "Drift and monitoring", "change_control": "Change control"}[section]
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    v = Verdict(verdict_id(section, "check", {"section": section}, "analysis"), section,
+                "check", f"{title}: the pre-specified analysis runs on the given inputs",
+                STATUS_NOT_EVALUABLE, reason=reason, source=section)
+    return PlanResult(section, f"{title} could not be evaluated: {reason}", None,
+                      verdicts=(v,), findings=(Finding(
+                          "plan.unavailable", subject={"section": section, "title": title},
+                          values={"reason": reason}, severity="critical"),))
 
 
-def drift_plan(protocol: Any) -> PlanResult:
-    """The protocol's drift and monitoring plan (``protocol.drift``): one ``not_evaluated``
-    verdict per input-drift test set and per alarm."""
-    d = protocol.drift
-    if d is None:
-        return PlanResult("drift", _DRIFT_STATEMENT, None, findings=(Finding(
-            "plan.absent", subject={"section": "drift", "title_lower": "drift"}),))
-    verdicts: list[Verdict] = []
-    period = (f"{d.reference_period.start} to {d.reference_period.end}" if d.reference_period
-              else "not specified")
-    if d.features or d.tests:
-        content = {"tests": list(d.tests), "features": list(d.features), "window": d.window,
-                   "alpha": d.alpha, "by": list(d.by), "reference_period": period}
-        verdicts.append(_plan_verdict(
-            "drift", "input", content,
-            f"input drift: {', '.join(d.tests)} on {', '.join(d.features) or 'no features'} per "
-            f"{d.window} vs the reference period ({period}), alpha {d.alpha:g}"
-            + (f", by {', '.join(d.by)}" if d.by else ""), _DRIFT_REASON, "drift.tests"))
-    for i, a in enumerate(d.alerts):
-        params = ", ".join(f"{k}={v:g}" for k, v in sorted(a.params.items()))
-        content = json_safe(a.model_dump(mode="json"))
-        verdicts.append(_plan_verdict(
-            "drift", f"alert-{a.metric}", content,
-            f"alarm: {a.metric} {a.method}" + (f" ({params})" if params else "")
-            + (f", threshold {a.threshold:g}" if a.threshold is not None else "")
-            + (f", by {', '.join(a.by)}" if a.by else ""), _DRIFT_REASON,
-            f"drift.alerts[{i}]"))
-    return PlanResult("drift", _DRIFT_STATEMENT, json_safe(d.model_dump(mode="json")),
-                      verdicts=tuple(verdicts),
-                      findings=(_summary("drift", "Drift and monitoring", verdicts,
-                                         _DRIFT_REASON),))
+def _recorded_view(entry: Mapping[str, Any]) -> dict[str, Any]:
+    return {"verdict": entry.get("verdict"),
+            "criteria": {c["criterion"]: c["status"] for c in entry.get("criteria") or ()},
+            "test_set": (entry.get("test_set") or {}).get("sha256")}
 
 
-def change_control_plan(protocol: Any) -> PlanResult:
-    """The protocol's change-control (PCCP) acceptance criteria: one ``not_evaluated`` verdict
-    per metric and comparator (the locked reference version and, when it differs, the
-    original version), in the pre-specified testing order."""
-    c = protocol.change_control
-    if c is None:
-        return PlanResult("change_control", _CC_STATEMENT, None, findings=(Finding(
-            "plan.absent", subject={"section": "change_control",
-                                    "title_lower": "change-control"}),))
-    order = list(c.order) or list(c.margins)
-    order += [m for m in c.margins if m not in order]
-    comparisons = [("reference", c.reference_version)]
-    if c.original_version != c.reference_version:
-        comparisons.append(("original", c.original_version))
-    criteria: list[dict[str, Any]] = []
-    verdicts: list[Verdict] = []
-    for step, metric in enumerate(order, start=1):
-        margin = c.margins.get(metric)
-        for role, version in comparisons:
-            crit = {"step": step, "metric": metric, "margin": margin, "alpha": c.alpha,
-                    "candidate_version": c.candidate_version, "comparator_role": role,
-                    "comparator_version": version, "subgroups": c.subgroups}
-            criteria.append(crit)
-            text = (f"step {step}: {metric} of candidate {c.candidate_version} non-inferior to "
-                    f"{role} version {version}"
-                    + (f" with margin {margin:g}" if margin is not None else " (no margin given)")
-                    + f", one-sided alpha {c.alpha:g}"
-                    + (", overall and in subgroups" if c.subgroups else ""))
-            verdicts.append(_plan_verdict("change_control", f"{metric}-{role}", crit, text,
-                                          _CC_REASON, f"change_control.margins.{metric}",
-                                          margin=margin))
-    return PlanResult("change_control", _CC_STATEMENT, json_safe(c.model_dump(mode="json")),
-                      criteria=tuple(criteria), verdicts=tuple(verdicts),
-                      findings=(_summary("change_control", "Change control", verdicts,
-                                         _CC_REASON),))
+def recorded_comparison(protocol: Any, data: Any = None) -> Any:
+    """The protocol's change-control comparison as the ledger recorded it.
+
+    The last ``comparison`` entry for the protocol's candidate in ``change_control.ledger``
+    (after :func:`rwe.change_control.verify_ledger` of the whole chain against this plan) is
+    recomputed with :func:`rwe.change_control.compare_from_protocol` from the entries before it
+    (``history=``, nothing appended); verdict, criteria statuses and test-set sha256 must
+    agree with the entry (finding ``change_control.recorded``, else ``ledger_mismatch``).
+    Without a ledger, or without an entry for the candidate, the comparison is computed
+    unrecorded and says so (``change_control.not_recorded`` and why).
+    """
+    from rwe.change_control import compare_from_protocol
+    from rwe.change_control._compare import compare_plan
+    from rwe.change_control._ledger import Ledger, verify_ledger
+
+    cc = protocol.change_control
+    candidate = cc.candidate_version
+    path = Path(protocol.resolve(cc.ledger)) if cc.ledger is not None else None
+    extra: list[Finding] = []
+    match = None
+    entries: list[dict[str, Any]] = []
+    if path is not None and path.exists():
+        plan = compare_plan(protocol)
+        v = verify_ledger(path, plan_sha256=plan)
+        if not v.ok:
+            extra.append(Finding("change_control.ledger_invalid", {"file": path.name},
+                                 {"problem": str(v.problem)}, {}, "critical"))
+        else:
+            entries = Ledger(path).entries(plan_sha256=plan)
+            mine = [e for e in entries if e.get("kind") == "comparison"
+                    and str((e.get("versions") or {}).get("candidate")) == str(candidate)]
+            if mine:
+                match = mine[-1]
+            else:
+                extra.append(Finding("change_control.not_in_ledger", {"file": path.name},
+                                     {"entries": len(entries), "candidate": candidate}, {},
+                                     "warning"))
+    if match is None:
+        result = compare_from_protocol(protocol, data, ledger=False)
+        return dataclasses.replace(result, findings=result.findings + tuple(extra))
+    history = [e for e in entries if e["seq"] < match["seq"]]
+    result = compare_from_protocol(protocol, data, ledger=False, history=history)
+    rec = _recorded_view(match)
+    got = {"verdict": result.verdict,
+           "criteria": {str(r.criterion): str(r.status) for r in result.criteria.itertuples()},
+           "test_set": (result.provenance.get("test_set") or {}).get("sha256")}
+    differ = [k for k in ("verdict", "criteria", "test_set") if rec[k] != got[k]]
+    ledger = {"path": path.name, "file": path.name, "seq": int(match["seq"]),
+              "sha256": match["sha256"], "time": match.get("time"),
+              "entries": len(entries), "head": entries[-1]["sha256"], "verified": True,
+              "agrees": not differ}
+    findings = [f for f in result.findings if f.code != "change_control.not_recorded"]
+    if differ:
+        findings.append(Finding("change_control.ledger_mismatch", {"file": path.name}, {
+            "seq": int(match["seq"]), "recorded": rec["verdict"], "computed": got["verdict"],
+            "what": ", ".join(f"{k} differs" for k in differ)}, {}, "critical"))
+    else:
+        findings.append(Finding("change_control.recorded", {"file": path.name}, {
+            "seq": int(match["seq"]), "entries": len(entries), "time": match.get("time"),
+            "sha256": match["sha256"]}, {}, "info"))
+    return dataclasses.replace(result, findings=tuple(findings), ledger=ledger)

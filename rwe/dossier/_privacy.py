@@ -39,7 +39,7 @@ asks it. The section records of results.json keep the unsuppressed aggregates fo
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -454,10 +454,6 @@ def verdict_for_reviewers(v: Mapping[str, Any], k: int, plan: Any,
 def finding_hidden(f: Any, k: int, plan: Any, verdicts: Mapping[str, Mapping]) -> bool:
     """True when a finding's numbers would disclose a hidden cell (its counts are small, or
     it is about cells the plan hides)."""
-    from rwe.dossier._rep_bridge import TEXT_CODE
-
-    if f.code == TEXT_CODE:
-        return False  # sentences: scrubbed instead (scrub_named)
     if f.suppressed(k):
         return True
     if plan is None:
@@ -473,9 +469,64 @@ def finding_hidden(f: Any, k: int, plan: Any, verdicts: Mapping[str, Mapping]) -
                    for fam in (SIZE, THRESHOLD))
     if f.code == "provenance.missing":
         return plan.hides("overall", "all", f"missing={f.subject.get('column')}")
-    if f.code == "model_card.under_represented":
+    if f.code == "model_card.under_represented" or (
+            f.code.startswith("representativeness.") and "category" in f.subject):
         return plan.hides(f.subject.get("attribute"), f.subject.get("category"))
+    if f.code in ("representativeness.smd_imbalanced", "representativeness.development_shift"):
+        cov, lv = f.subject.get("covariate"), f.subject.get("level")
+        return lv is not None and (plan.hides(cov, lv)
+                                   or plan.hides(f"comparison rows: {cov}", lv))
+    if f.code.startswith(("drift.", "change_control.")):
+        return _names_hidden_cell(plan, {**f.subject, **f.values})
+    if f.code == "representativeness.sample_size_short":
+        names = {str(s) for s in f.values.get("subgroups") or ()}
+        return any(lv in names for _, lv in plan.hidden_levels())
+    if f.code == "representativeness.missing_in_subgroups":
+        listed = str(f.values.get("listed_names", "")).split(", ")
+        return any(f"{g} = {lv}" in listed for g, lv in plan.hidden_levels())
     return False
+
+
+def _names_hidden_cell(plan: Any, fields: Mapping[str, Any]) -> bool:
+    """True when a finding's fields name a cell the plan hides: a ``group``/``level`` pair
+    (or ``worst_group``/``worst_level``), or ``"group = level"`` inside a text value."""
+    for g, lv in (("group", "level"), ("worst_group", "worst_level")):
+        if fields.get(g) is not None and fields.get(lv) is not None and plan.hides(
+                fields[g], fields[lv]):
+            return True
+    texts = [str(v) for v in fields.values() if isinstance(v, str)]
+    hidden = plan.hidden_levels() | plan.hidden_levels(THRESHOLD)
+    return any(f"{g} = {lv}" in t for g, lv in hidden for t in texts)
+
+
+#: The tables of a drift result with one row per window x group x level.
+DRIFT_TABLES = ("drift", "performance", "prevalence", "case_mix", "integrity", "recalibration",
+                "diagnostics", "charts", "alarms")
+
+
+def reviewer_drift(result: Any, plan: Any) -> Any:
+    """A copy of a :class:`rwe.drift.DriftResult` for reviewer figures and pages: the levels
+    the plan hides removed from every table (:func:`reviewer_levels`)."""
+    if plan is None:
+        return result
+    return type(result).from_dict(reviewer_levels(result.to_dict(), plan, DRIFT_TABLES))
+
+
+def reviewer_levels(record: Mapping[str, Any], plan: Any,
+                    tables: Sequence[str]) -> dict[str, Any]:
+    """A copy of a section record without the rows of cells the plan hides (in every table
+    of ``tables`` that has ``group`` and ``level`` columns): a drift window x level, or a
+    change-control cell, of a hidden subgroup would let a reviewer add its counts back up."""
+    if plan is None:
+        return dict(record)
+    hidden = plan.hidden_levels() | plan.hidden_levels(THRESHOLD)
+    out = dict(record)
+    for name in tables:
+        rows = record.get(name)
+        if isinstance(rows, list):
+            out[name] = [r for r in rows if not (isinstance(r, Mapping) and (
+                str(r.get("group")), str(r.get("level"))) in hidden)]
+    return out
 
 
 def finding_for_reviewers(finding: Any, k: int, plan: Any,
@@ -483,21 +534,14 @@ def finding_for_reviewers(finding: Any, k: int, plan: Any,
     """A finding's dict for reviewers, with its sentence (``text``); a finding whose numbers
     would disclose a hidden cell keeps its code and subject, loses its values and counts
     (``suppressed: true``) and reads its suppressed wording."""
-    from rwe._evidence import FINDING_TEMPLATES, Finding
-    from rwe.dossier._rep_bridge import TEXT_CODE
-    from rwe.dossier._suppress import hidden_names, scrub_named
+    from rwe._evidence import Finding, finding_template
 
     f = finding if isinstance(finding, Finding) else Finding.from_dict(finding)
     out = f.to_dict()
-    if f.code == TEXT_CODE:
-        text = scrub_named(str(f.values.get("text", "")), k, hidden_names(plan))
-        out["values"] = {"text": text}
-        out["text"] = text
-        return out
     if not finding_hidden(f, k, plan, verdicts or {}):
         out["text"] = f.text(k)
         return out
-    wording = FINDING_TEMPLATES.get(f.code + ":suppressed") or _SUPPRESSED_WORDING.get(f.code)
+    wording = finding_template(f.code + ":suppressed") or _SUPPRESSED_WORDING.get(f.code)
     try:
         text = wording.format(**f.subject, **f.values, **f.counts, k=k) if wording else None
     except (KeyError, IndexError, ValueError):

@@ -117,7 +117,7 @@ def dataclass_schema(cls: type, refs: Mapping[type, str], *,
 
 
 def results_schema() -> dict[str, Any]:
-    """The JSON Schema of ``results.json`` (schema ``rwe.dossier.results/2``)."""
+    """The JSON Schema of ``results.json`` (schema ``rwe.dossier.results/3``)."""
     from rwe._evidence import SEVERITIES, STATUSES, Finding, Verdict
     from rwe._results import Interval
     from rwe.cohort import _table1 as t1
@@ -141,18 +141,21 @@ def results_schema() -> dict[str, Any]:
         "Finding": dataclass_schema(Finding, refs, enums={"severity": SEVERITIES}, closed=True),
         "TiptonResult": dataclass_schema(TiptonResult, refs),
     }
+    import rwe.change_control._result as cr
+    import rwe.drift._result as dr
+
+    absent = dataclass_schema(PlanResult, refs, extra={"status": {"enum": list(STATUSES)}})
     sections = {
         "subgroups": dataclass_schema(sub.SubgroupPerformanceResult, refs, frames={
             "table": sub.TABLE_COLUMNS, "heterogeneity": sub.HET_COLUMNS,
             "fairness": sub.FAIR_COLUMNS, "goals": sub.GOAL_COLUMNS, "roc": sub.ROC_COLUMNS,
             "calibration": sub.CALIBRATION_COLUMNS}),
-        # the record of rwe/dossier/_rep_bridge.py (until the result writes its own)
         "representativeness": dataclass_schema(rep.RepresentativenessResult, refs, frames={
             "shares": rep.SHARE_COLUMNS, "tests": rep.TEST_COLUMNS, "smd": rep.SMD_COLUMNS,
             "coverage": rep.COVERAGE_COLUMNS, "adequacy": rep.ADEQUACY_COLUMNS,
             "sites": rep.SITE_COLUMNS, "missingness": rep.MISSING_COLUMNS},
             override={"findings": findings, "reference": {"type": "object", "required": [
-                "name", "title", "version", "source", "verification", "derived"]},
+                "name", "source", "metadata", "shares"]},
                 "intersections": {"type": "array", "items": {"type": "array",
                                                              "items": {"type": "string"}}}},
             extra={"verdicts": verdicts, "table1": dataclass_schema(
@@ -162,9 +165,14 @@ def results_schema() -> dict[str, Any]:
             "missingness": MISSING_COLUMNS, "files": (
                 "role", "kind", "format", "file", "bytes", "sha256", "protocol_path")},
             extra={"verdicts": verdicts, "findings": findings}),
-        "drift": dataclass_schema(PlanResult, refs, extra={"status": {"enum": list(STATUSES)}}),
-        "change_control": dataclass_schema(PlanResult, refs,
-                                           extra={"status": {"enum": list(STATUSES)}}),
+        # the section's result, or, when the protocol has no such block, a PlanResult
+        "drift": {"oneOf": [dataclass_schema(dr.DriftResult, refs, frames=dr._FRAMES),
+            absent]},
+        "change_control": {"oneOf": [dataclass_schema(cr.ComparisonResult, refs, frames={
+            "table": cr.TABLE_COLUMNS, "criteria": cr.CRITERIA_COLUMNS,
+            "cumulative": cr.CUMULATIVE_COLUMNS, "roc": cr.ROC_COLUMNS},
+            override={"decision": {"$ref": "#/$defs/Verdict"},
+                      "ledger": {"type": ["object", "null"]}}), absent]},
         "model_card": dataclass_schema(ModelCardResult, refs),
     }
     protocol = {"type": "object", "additionalProperties": False, "required": [

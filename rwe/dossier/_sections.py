@@ -34,11 +34,12 @@ EVIDENCE_ITEMS = {
     "SUB-5": "heterogeneity tests with multiplicity-adjusted p values",
     "SUB-6": "patient-level cluster bootstrap for repeated observations",
     "MON-1": "performance monitoring plan (pre-specified drift tests and alarms)",
-    "MON-2": "input drift tests",
-    "MON-4": "performance and calibration drift (control charts)",
-    "CHG-1": "description of the planned modification",
+    "MON-2": "input drift tests (per feature, multivariate, case mix, prevalence)",
+    "MON-3": "input-data integrity per window (missing, out-of-range, schema)",
+    "MON-4": "performance and calibration drift (control charts, per site and device)",
     "CHG-5": "performance evaluation of a modification against pre-defined criteria",
-    "CHG-6": "test-data reuse ledger",
+    "CHG-6": "test-data reuse ledger (looks and error budget)",
+    "CHG-7": "cumulative effect against the original version (bio-creep check)",
     "PRV-1": "data sources, files and their sha256",
     "PRV-2": "missing values per column",
     "PRV-4": "row, patient and event counts and the period covered",
@@ -92,13 +93,15 @@ SECTION_SPECS: tuple[SectionSpec, ...] = (
                 "Overall and subgroup performance with confidence intervals, heterogeneity, "
                 "fairness gaps and the pre-specified goals judged on the confidence bound.",
                 figures=True),
-    SectionSpec("drift", "Drift and monitoring", "03_drift.ipynb", "drift.html", (),
-                "The pre-specified drift and monitoring plan (analysis not part of this "
-                "release).", planned=("MON-1", "MON-2", "MON-4")),
+    SectionSpec("drift", "Drift and monitoring", "03_drift.ipynb", "drift.html",
+                ("MON-1", "MON-2", "MON-3", "MON-4"),
+                "Input, prediction, prevalence and performance drift per window against the "
+                "reference, control-chart alarms per site and device, the monitoring plan.",
+                figures=True),
     SectionSpec("change_control", "Change control", "04_change_control.ipynb",
-                "change_control.html", (),
-                "The pre-specified change-control (PCCP) acceptance criteria (formal procedure "
-                "not part of this release).", planned=("CHG-1", "CHG-5", "CHG-6")),
+                "change_control.html", ("CHG-5", "CHG-6", "CHG-7"),
+                "The model update against the locked, the original and every approved version "
+                "under the pre-specified criteria, the error budget and the ledger entry."),
     SectionSpec("provenance", "Data provenance and quality", "05_provenance.ipynb",
                 "provenance.html", ("PRV-1", "PRV-2", "PRV-4", "PRV-7"),
                 "Files and their sha256, row and patient counts, period covered, missingness "

@@ -246,12 +246,7 @@ def scrub_figure(fig, k: int) -> None:
 
 def suppressed_finding_text(finding: Any, k: int) -> str:
     """A typed finding's sentence for reviewers: its template, or the suppressed wording when
-    one of its counts is in ``1..k-1`` (:meth:`rwe._evidence.Finding.text`). The sentences the
-    representativeness module still writes as text are scrubbed (stop-gap)."""
-    from rwe.dossier._rep_bridge import TEXT_CODE
-
-    if finding.code == TEXT_CODE:
-        return scrub_text(str(finding.values.get("text", "")), k)
+    one of its counts is in ``1..k-1`` (:meth:`rwe._evidence.Finding.text`)."""
     return finding.text(k)
 
 

@@ -13,6 +13,7 @@ if TYPE_CHECKING:  # the analysis views build frames (numpy is imported in those
 
 from rwe._results import GROUP_SEP, LEVEL_SEP
 from rwe.dossier._format import (
+    DASH,
     Col,
     RawHTML,
     bullet_list,
@@ -99,7 +100,9 @@ def _note_if(df: pd.DataFrame, k: int, extra: str = "") -> str | None:
 # =============================================================================== common
 @view("*", "verdicts")
 def _verdicts(payload: dict, k: int) -> str:
-    rows = payload.get("verdicts") or []
+    rows = list(payload.get("verdicts") or [])
+    if isinstance(payload.get("decision"), dict):  # a model update's own verdict comes first
+        rows.insert(0, payload["decision"])
     if not rows:
         return "<p class='muted'>This section has no pre-specified goal or criterion.</p>"
     rows = [{**r, "detail": verdict_detail(r, k),
@@ -134,6 +137,8 @@ def _notes(payload: dict, k: int) -> str:
 
 @view("*", "statement")
 def _statement(payload: dict, k: int) -> str:
+    if not payload.get("statement"):
+        return ""
     return (f"<div class='callout noteval'><b>Not evaluated.</b> "
             f"{esc(payload.get('statement', ''))}</div>")
 
@@ -142,13 +147,22 @@ def _statement(payload: dict, k: int) -> str:
 @view("representativeness", "reference")
 def _rep_reference(p: dict, k: int) -> str:
     r = p.get("reference") or {}
+    meta = r.get("metadata") or {}
     par = p.get("parameters") or {}
+    ages = meta.get("universe_ages")
+    min_age = par.get("reference_min_age")
     return definition_list([
         ("Cohort rows", fmt_int(p.get("n"))),
-        ("Reference population", r.get("title") or r.get("name")),
-        ("Reference name / version", f"{r.get('name')} / {r.get('version') or 'n/a'}"),
-        ("Source", r.get("source")),
-        ("Verification", r.get("verification")),
+        ("Reference population", meta.get("title") or r.get("name")),
+        ("Reference name / version", f"{r.get('name')} / {meta.get('version') or 'n/a'}"),
+        ("Universe", meta.get("universe")),
+        ("Ages the reference shares cover", (f"{ages}" + (
+            f"; restricted to the intended use ({min_age:g}+) where its age groups allow"
+            if min_age is not None else "")) if ages else None),
+        ("Source", meta.get("source") or r.get("source")),
+        ("Verified against the published tables",
+         {"true": "yes", "false": "NO"}.get(str(meta.get("verified")).lower())),
+        ("Verification", meta.get("verification")),
         ("Attributes compared", p.get("attributes")),
         ("PPR band (adequate)", f"{par['ppr_band'][0]:g} to {par['ppr_band'][1]:g}"),
         ("SMD threshold", f"{par['smd_threshold']:g}"),
@@ -702,55 +716,185 @@ def _sub_fairness(p: dict, k: int) -> str:
 
 
 # =============================================================================== drift / change
+def _mapping(x: Any) -> dict:
+    """A protocol mapping field as a dict (the batch notebook's protocol facts wrap dicts)."""
+    return dict(getattr(x, "_d", None) or x or {})
+
+
 @view("drift", "plan")
 def _drift_plan(p: dict, k: int) -> str:
-    plan = p.get("plan")
-    if not plan:
+    """The protocol's drift block as written (MON-1): reference, window, tests, groupings and
+    alarm rules; their verdicts are in the verdict table above."""
+    pr = p.get("_protocol")
+    d = getattr(pr, "drift", None)
+    if d is None:
         return "<p class='muted'>The protocol has no drift plan.</p>"
-    rp = plan.get("reference_period") or {}
+    rp = d.reference_period
     html = definition_list([
-        ("Reference period", f"{rp.get('start')} to {rp.get('end')}" if rp else None),
-        ("Window", plan.get("window")), ("Features", plan.get("features")),
-        ("Tests", plan.get("tests")), ("Significance level", plan.get("alpha")),
-        ("Stratified by", plan.get("by")),
+        ("Reference", d.reference or ("reference_rows" if pr.data.reference_rows
+                                      else "reference_period")),
+        ("Reference period", f"{rp.start} to {rp.end}" if rp else None),
+        ("Window", d.window), ("Features", list(d.features)), ("Tests", list(d.tests)),
+        ("Thresholds", ", ".join(f"{t} {v:g}" for t, v in
+                                 sorted(_mapping(d.thresholds).items())) or None),
+        ("Decision rule", d.decision), ("Significance level", d.alpha),
+        ("Stratified by", list(d.by)), ("Charted metrics", list(d.metrics)),
+        ("Smallest window x level judged (rows)", d.min_n),
     ])
-    alerts = plan.get("alerts") or []
-    if alerts:
-        rows = [{**a, "params": ", ".join(f"{x}={v:g}" for x, v in
-                                          sorted((a.get("params") or {}).items())),
-                 "by": ", ".join(a.get("by") or []), "status": "not_evaluated"}
-                for a in alerts]
-        html += html_table(rows, [Col("Metric", "metric"), Col("Method", "method"),
-                                Col("Parameters", "params"), Col("Threshold", "threshold", "num"),
-                                Col("By", "by"), Col("Verdict", "status", "status")],
-                           caption="Pre-specified alarms")
+    rows = [{"metric": a.metric, "method": a.method, "arl0": a.arl0,
+             "params": ", ".join(f"{x}={v:g}" for x, v in sorted(_mapping(a.params).items())),
+             "by": ", ".join(a.by) or "overall", "description": a.description}
+            for a in d.alerts]
+    if rows:
+        html += html_table(rows, [Col("Metric", "metric"), Col("Chart", "method"),
+                                  Col("Parameters", "params"),
+                                  Col("In-control ARL", "arl0", "int"), Col("By", "by"),
+                                  Col("Description", "description")],
+                           caption="Pre-specified alarm rules")
     return html
+
+
+@view("drift", "analysis")
+def _drift_analysis(p: dict, k: int) -> str:
+    """The drift module's own page (rwe.drift.drift_page_html), counts below k suppressed."""
+    if "settings" not in p:
+        return ""
+    from rwe.dossier._privacy import DRIFT_TABLES, reviewer_levels
+    from rwe.drift import drift_page_html
+
+    record = reviewer_levels({x: v for x, v in p.items() if not x.startswith("_")},
+                             p.get("_plan"), DRIFT_TABLES)
+    plan = p.get("_plan")
+    if plan is not None:  # findings naming a hidden cell are not repeated on the page
+        from rwe._evidence import Finding
+        from rwe.dossier._privacy import finding_hidden
+
+        record["findings"] = [f for f in record.get("findings") or []
+                              if not finding_hidden(Finding.from_dict(f), k, plan, {})]
+    # the section has its own heading and verdict table
+    return drift_page_html(record, small_cell_k=k, heading=False, verdicts=False)
+
+
+def _cc_cell(r: dict) -> str:
+    return "overall" if r.get("group") == "overall" else f"{r.get('group')} = {r.get('level')}"
 
 
 @view("change_control", "criteria")
 def _cc_criteria(p: dict, k: int) -> str:
-    crit = list(p.get("criteria") or [])
-    plan = p.get("plan") or {}
-    if not crit:
+    """The decision (verdict first), what it was compared with, the error budget, the ledger
+    entry, and one row per pre-specified criterion with its worst cell (CHG-5, CHG-6)."""
+    if "verdict" not in p:
         return "<p class='muted'>The protocol has no change-control plan.</p>"
+    import numpy as np
+
+    from rwe.change_control._result import _BANNER
+
+    verdict = p["verdict"]
+    css = {"APPROVE": "pass", "REJECT": "fail"}.get(verdict, "noteval")
+    banner = (f"<div class='callout {css}'><b>{esc(verdict)}</b> &mdash; "
+              f"{esc(_BANNER[verdict].format(c=p['candidate']).split(': ', 1)[-1])}</div>")
+    o = p.get("online") or {}
+    prov = p.get("provenance") or {}
+    ts = prov.get("test_set") or {}
+    led = p.get("ledger")
+    comps = ", ".join(f"{c['version']} ({' and '.join(c['roles'])})"
+                      for c in p.get("comparators") or [])
     head = definition_list([
-        ("Original version", plan.get("original_version")),
-        ("Locked (reference) version", plan.get("reference_version")),
-        ("Candidate version", plan.get("candidate_version")),
-        ("One-sided alpha", plan.get("alpha")),
-        ("Testing order", plan.get("order") or list(plan.get("margins") or {})),
-        ("Subgroups", "yes" if plan.get("subgroups") else "no"),
-        ("Ledger", plan.get("ledger")),
+        ("Candidate", p.get("candidate")), ("Compared with", comps),
+        ("One-sided level of this update", f"{p['level']:.4g} ({o.get('procedure', 'fixed')})"),
+        ("Error budget", f"{o['spent']:.4g} of {o['alpha']:g} spent; next update tested at "
+                         f"{o['next_level']:.4g}" if o.get("alpha") is not None
+         and o.get("next_level") is not None else None),
+        ("Test set", f"{fmt_int(ts.get('cases'))} cases, content sha256 {ts.get('sha256')}"
+         + (f", look {ts['look']} of at most {ts['max_looks']}" if ts.get("look")
+            and ts.get("max_looks") else "")),
+        ("Plan sha256", RawHTML(f"<code>{esc(prov.get('plan_sha256'))}</code>")),
+        ("Ledger", (f"{led['file']}: entry {led['seq']} of {led.get('entries', '?')}, sha256 "
+                    f"{led['sha256']}, chain verified" if led else
+                    "NOT RECORDED: this comparison is not a change-control decision")),
     ])
-    crit = [{**c, "comparator": f"{c.get('comparator_role')} ({c.get('comparator_version')})",
-             "status": "not_evaluated"} for c in crit]
-    return head + html_table(crit, [Col("Step", "step", "int"), Col("Metric", "metric"),
-                                    Col("Candidate", "candidate_version"),
-                                    Col("Comparator", "comparator"),
-                                    Col("NI margin", "margin", "num"),
-                                    Col("Alpha", "alpha", "num"),
-                                    Col("Verdict", "status", "status")],
-                             caption="Pre-specified non-inferiority criteria")
+    crit = _frame(p.get("criteria")).astype(object)
+    recs = crit.to_dict("records")
+    crit["worst"] = [DASH if not isinstance(r.get("worst_group"), str) else
+                     _cc_cell({"group": r["worst_group"], "level": r["worst_level"]})
+                     + (f" vs {r['worst_comparator']}"
+                        if isinstance(r.get("worst_comparator"), str) else "") for r in recs]
+    crit["req"] = ["required" if r.get("required") else "secondary" for r in recs]
+    plan = p.get("_plan")
+    if plan is not None:  # the worst cell of a hidden subgroup keeps its name, not its numbers
+        hide = np.array([isinstance(r.get("worst_group"), str) and r["worst_group"] != "overall"
+                         and plan.hides(r["worst_group"], r["worst_level"])
+                         for r in recs], dtype=bool)
+        crit.loc[hide, ["worst_estimate", "worst_bound"]] = SUPPRESSED
+    crit["cells"] = [f"{int(r['cells_pass'])} / {int(r['cells_fail'])} / "
+                     f"{int(r['cells_not_evaluable'])}" for r in recs]
+    table = html_table(
+        crit, [Col("Step", "step", "int"), Col("Criterion", "criterion"), Col("Test", "test"),
+               Col("", "req"), Col("Margin", "margin", "num"), Col("Goal", "goal", "num"),
+               Col("Cells pass / fail / not judged", "cells"), Col("Worst cell", "worst"),
+               Col("Worst estimate", "worst_estimate", "num", 4),
+               Col("Its bound", "worst_bound", "num", 4), Col("Verdict", "status", "status"),
+               Col("Why", "reason")],
+        caption="Pre-specified acceptance criteria, in testing order",
+        note="A criterion after a failed or unjudged required step is not evaluated "
+             "(fixed-sequence gatekeeping).")
+    return banner + head + table
+
+
+@view("change_control", "cells")
+def _cc_cells(p: dict, k: int) -> str:
+    """Every cell that fails or could not be judged, with its interval; a cell of fewer than
+    k rows or events keeps its status and loses its numbers."""
+    if "verdict" not in p:
+        return ""
+    df = _frame(p.get("table"))
+    if not len(df):
+        return ""
+    import numpy as np
+
+    from rwe.dossier._privacy import THRESHOLD
+
+    df = df[df["status"].isin(["fail", "not_evaluable"])].copy()
+    if not len(df):
+        return "<p>No cell fails or is left unjudged.</p>"
+    small = small_rows(df, k, counts=["n", "events"], complements=[("n", "events")])
+    plan = p.get("_plan")
+    if plan is not None:
+        small |= np.array([plan.hides(r["group"], r["level"]) or plan.hides(
+            r["group"], r["level"], THRESHOLD) for r in df.to_dict("records")], dtype=bool)
+    out = df.astype(object)
+    for c in ("n", "events", "candidate_value", "comparator_value", "estimate", "ci_low",
+              "ci_high"):
+        out.loc[small, c] = SUPPRESSED
+    out["cell"] = [_cc_cell(r) for r in out.to_dict("records")]
+    out.attrs["suppressed"] = small
+    return html_table(out, [Col("Criterion", "criterion"), Col("Cell", "cell"),
+                            Col("Versus", "comparator"), Col("n", "n", "int"),
+                            Col("Events", "events", "int"),
+                            Col("Candidate", "candidate_value", "num", 4),
+                            Col("Comparator", "comparator_value", "num", 4),
+                            Col("Difference (CI)", "estimate", "ci", 4, low="ci_low",
+                                high="ci_high"),
+                            Col("Threshold", "threshold_value", "num", 4),
+                            Col("Verdict", "status", "status"), Col("Why", "reason")],
+                      caption="Cells that fail or cannot be judged",
+                      note=_note_if(out, k, "Differences are candidate minus comparator; "
+                                            "intervals two-sided at 1 - 2 x the level."))
+
+
+@view("change_control", "cumulative")
+def _cc_cumulative(p: dict, k: int) -> str:
+    """Every approved version and the candidate against the original (CHG-7, bio-creep)."""
+    if "verdict" not in p:
+        return ""
+    df = _frame(p.get("cumulative"))
+    return html_table(df, [Col("Version", "version"), Col("Role", "role"),
+                           Col("Metric", "metric"), Col("Value", "value", "num", 4),
+                           Col("Change vs original (CI)", "improvement_vs_original", "ci", 4,
+                               low="ci_low", high="ci_high"),
+                           Col("Margin", "margin", "num")],
+                      caption="Cumulative effect against the original version",
+                      note="Overall, on this test set.")
 
 
 # =============================================================================== provenance

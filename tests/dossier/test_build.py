@@ -59,7 +59,7 @@ def test_headline_counts_equal_the_verdict_tables(dossier):
     assert sum(chips.values()) == len(dossier.results["verdicts"])
 
 
-def test_results_schema(dossier):
+def test_results_schema(dossier, small_demo_protocol):
     r = json.loads((dossier.path / "results.json").read_text())
     assert r == dossier.results
     assert sorted(r) == ["findings", "protocol", "schema", "sections", "verdicts"]
@@ -70,16 +70,34 @@ def test_results_schema(dossier):
     assert kinds == {"goal", "check", "criterion"}
     goals = [v for v in r["verdicts"] if v["kind"] == "goal"]
     assert len(goals) == 3  # the demo protocol's three performance goals
-    # drift and change control are listed honestly as not evaluated, never as passed
-    for v in r["verdicts"]:
-        if v["section"] in ("drift", "change_control"):
-            assert v["status"] == "not_evaluated" and v["reason"]
-    assert r["sections"]["drift"]["status"] == "not_evaluated"
-    cc = r["sections"]["change_control"]["criteria"]
-    assert {c["metric"] for c in cc} == {"auroc", "sensitivity"}
-    # the drift plan's input tests and alert rules, and the change-control criteria
-    n_plan = 1 + len(r["sections"]["drift"]["plan"]["alerts"]) + len(cc)
-    assert sum(v["status"] == "not_evaluated" for v in r["verdicts"]) == n_plan
+    # drift and change control are the modules' own results on the same data (the small
+    # demo is not the pinned test set, so the comparison runs unpinned and unrecorded)
+    from rwe.change_control import compare_from_protocol
+    from rwe.drift import drift_from_protocol
+    from rwe.protocol import load_protocol
+
+    p = load_protocol(small_demo_protocol)
+    ev = p.load_data()
+    drift = drift_from_protocol(p, ev)
+    cc = compare_from_protocol(p, ev, ledger=False)
+    assert [v["id"] for v in r["sections"]["drift"]["verdicts"]] == [v.id for v in drift.verdicts]
+    assert [v["status"] for v in r["sections"]["drift"]["verdicts"]] == [
+        v.status for v in drift.verdicts]
+    rc = r["sections"]["change_control"]
+    assert rc["verdict"] == cc.verdict and rc["ledger"] is None
+    assert [v["status"] for v in rc["verdicts"]] == [v.status for v in cc.verdicts]
+    assert rc["criteria"] == json.loads(json.dumps(cc.to_dict()["criteria"]))
+    cc_verdicts = [v for v in r["verdicts"] if v["section"] == "change_control"]
+    assert cc_verdicts[0]["id"] == cc.decision.id and len(cc_verdicts) == 1 + len(cc.verdicts)
+    codes = [f["code"] for f in r["findings"] if f["code"].startswith("change_control.")]
+    assert "change_control.not_recorded" in codes  # never presented as a decision
+    assert "change_control.test_set_not_pinned" in codes
+    # results.json validates against the published schema
+    import jsonschema
+
+    from rwe.dossier._schema import results_schema
+
+    jsonschema.validate(r, results_schema())
     text = (dossier.path / "results.json").read_text()
     assert "NaN" not in text and "Infinity" not in text
     # no times, durations or absolute paths of this run

@@ -96,23 +96,21 @@ def test_a_batch_notebook_renders_the_saved_result(dossier, tmp_path):
     assert "Run on its own" not in html
 
 
-def test_plan_notebooks_load_neither_numpy_pandas_nor_matplotlib(dossier, tmp_path):
-    """Rendering a saved plan or model-card record imports no numpy, pandas, matplotlib or
-    scipy (each costs a kernel 0.1-1 s), nor the build machinery."""
+def test_model_card_notebook_loads_neither_numpy_pandas_nor_matplotlib(dossier, tmp_path):
+    """Rendering a saved model-card record imports no numpy, pandas, matplotlib or scipy
+    (each costs a kernel 0.1-1 s), nor the build machinery."""
     from rwe.dossier._notebook import PROTOCOL_RECORD, ProtocolFacts, write_record
     from rwe.protocol import load_protocol
 
     paths = {n: str(write_record(tmp_path / f"{n}.json", _record(dossier, n)))
-             for n in ("drift", "change_control", "model_card")}
+             for n in ("model_card",)}
     proto = dossier.manifest["protocol"]["path"]
     # as the build does: the validated protocol's record next to the section records
     write_record(tmp_path / PROTOCOL_RECORD, ProtocolFacts.record(load_protocol(proto)))
     code = f"""
 import sys
 from rwe.dossier import start_section
-for name, views in [("drift", ["statement", "verdicts", "plan"]),
-                    ("change_control", ["statement", "verdicts", "criteria"]),
-                    ("model_card", ["card"])]:
+for name, views in [("model_card", ["card"])]:
     ctx = start_section(name, {proto!r}, {str(tmp_path)!r}, {paths!r}[name])
     ctx.header()
     for v in views:

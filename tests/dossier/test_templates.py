@@ -47,5 +47,7 @@ def test_defaults_run_interactively(tmp_path):
     out = nbformat.read(str(tmp_path / "out.ipynb"), as_version=4)
     html = "".join("".join(o.get("data", {}).get("text/html", "")) for c in out.cells
                    for o in c.get("outputs", []))
-    assert "Run on its own" in html and "non-inferior to reference version" in html
-    assert "not evaluated" in html
+    assert "Run on its own" in html and "Pre-specified acceptance criteria" in html
+    # no ledger next to this protocol: shown, and never as a change-control decision
+    assert "NOT RECORDED: this comparison is not a change-control decision" in html
+    assert re.search(r"<b>(APPROVE|REJECT|INCONCLUSIVE)</b>", html)
