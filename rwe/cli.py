@@ -154,9 +154,15 @@ def _record_demo_decision(protocol, evset) -> None:
         return
     from rwe.change_control import Ledger, compare_from_protocol
     from rwe.change_control._compare import compare_plan
+    from rwe.exceptions import LedgerError
 
     path = protocol.resolve(cc.ledger)
-    entries = Ledger(path).entries(plan_sha256=compare_plan(protocol)) if path.exists() else []
+    try:
+        entries = (Ledger(path).entries(plan_sha256=compare_plan(protocol)) if path.exists()
+                   else [])
+    except LedgerError as exc:  # the dossier's change-control page reports it
+        _echo(f"change control: not recorded: {str(exc).splitlines()[0]}")
+        return
     if any(e.get("kind") == "comparison" and str((e.get("versions") or {}).get("candidate"))
            == str(cc.candidate_version) for e in entries):
         return

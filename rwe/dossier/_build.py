@@ -42,6 +42,7 @@ from rwe.dossier._sections import SECTION_SPECS, SectionSpec
 from rwe.exceptions import (
     DossierExistsError,
     DossierWriteError,
+    InvalidParameterError,
     NotebookExecutionError,
     RWEError,
 )
@@ -792,6 +793,13 @@ def build_dossier(protocol_path: str | Path, out_dir: str | Path, *, force: bool
     out = Path(out_dir).resolve()
     _check_target(out, force)
     wanted = list(protocol.report.sections)
+    if "representativeness" in wanted and protocol.population.reference is None:
+        # fail before reading any data, not half-way through the build
+        raise InvalidParameterError(
+            f"{protocol.locate(('population', 'reference'))}: the report includes the "
+            "representativeness section, which needs a reference population: name a bundled "
+            "reference (e.g. us_census_2020) or a CSV file of attribute,category,share, or "
+            "leave representativeness out of report.sections; nothing was built")
     specs = [s for s in SECTION_SPECS if s.name in wanted]
     nb_dir = Path(notebooks_dir).resolve() if notebooks_dir else default_notebooks_dir()
     templates = {s.name: nb_dir / s.notebook for s in specs}

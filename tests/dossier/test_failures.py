@@ -132,3 +132,20 @@ def test_without_chromium_the_html_is_complete(drift_only, tmp_path, monkeypatch
     assert any("Chromium not found" in line for line in res.summary_lines())
     assert "Chromium not found" in (res.path / "index.html").read_text()
     assert res.manifest["pdf"] == {"written": False, "note": res.notes[0]}
+
+
+def test_representativeness_without_a_reference_fails_before_reading_data(tmp_path):
+    """The report asks for representativeness but the protocol names no reference: one line
+    naming the field, before any data are read, nothing written."""
+    from rwe.exceptions import InvalidParameterError
+
+    proto = small_protocol(tmp_path / "p", n_scans=200)
+    text = proto.read_text()
+    text = "\n".join(line for line in text.splitlines()
+                     if not line.strip().startswith("reference: us_census_2020_clinical"))
+    proto.write_text(text + "\n")
+    out = tmp_path / "out"
+    with pytest.raises(InvalidParameterError, match=r"population\.reference: the report "
+                                                    r"includes the representativeness section"):
+        build_dossier(proto, out, progress=False, pdf=False)
+    assert not out.exists() and not list(tmp_path.glob(".out.building-*"))
