@@ -98,6 +98,8 @@ MSG_NO_TABLE = "{where}: table {table} not found: {why} (tables in {schema}: {fo
 MSG_NO_COLUMN = "{where}: table {table} has no column{s} {missing}: {why}"
 MSG_CDM_VERSION = ("{where}: {what} is {found!r}, OMOP CDM {version}; rwe reads OMOP CDM 5.3 and "
                    "5.4")
+MSG_CDM_LAYOUT = ("{where}: {person} has a death_datetime column and no cdm_source.cdm_version "
+                  "says otherwise: the layout of OMOP CDM 6.0; rwe reads OMOP CDM 5.3 and 5.4")
 MSG_CDM_DECLARED = ("{where}: the protocol declares cdm_version {declared}, but {what} is "
                     "{found!r}")
 MSG_EMPTY_COHORT = ("{where}: {role} cohort {cid} has no entry in {table} (cohort_definition_ids "
@@ -435,7 +437,7 @@ class OMOPSource(SQLSource):
             found = rows[0][0] if rows else None
         version = _version(found)
         if version is None and "death_datetime" in tables.get((cdm, "person"), []):
-            what, found, version = f"the layout of {cdm}.person", "death_datetime column", "6.0"
+            self._raise([MSG_CDM_LAYOUT.format(where=w, person=f"{cdm}.person")])
         if version is not None and version not in CDM_VERSIONS:
             self._raise([MSG_CDM_VERSION.format(where=w, what=what, found=found,
                                                 version=version)])

@@ -860,6 +860,17 @@ class Protocol(_Strict):
                            resolution=resolution, thresholds=(self.performance.threshold,),
                            protocol_sha256=self.sha256, source=source)
 
+    def summarize_data(self, *, resolution="full", source: str | None = None,
+                       batch_rows: int | None = None):
+        """The protocol's data summarized batch by batch (:func:`rwe.stats.streaming.
+        summarize_source`: memory bounded by one batch, e.g. a large database table read
+        through a server-side cursor), with :meth:`summary_spec`."""
+        from rwe.stats.streaming import summarize_source
+
+        return summarize_source(self.data_source(), self.roles(),
+                                self.summary_spec(resolution=resolution, source=source),
+                                derived=self.derived_spec(), batch_rows=batch_rows)
+
     def load_rows(self, path: str | Path) -> pd.DataFrame:
         """Individual rows of another population (a file relative to the protocol) with the
         protocol's derived attributes; calendar windows are skipped when the rows have no
