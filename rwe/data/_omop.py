@@ -405,7 +405,7 @@ class OMOPSource(SQLSource):
             if int(n_miss):
                 problems.append(MSG_MISSING_PREDICTIONS.format(
                     where=w, n=int(n_miss), total=counts[self.cohort], cid=self.cohort,
-                    table=pred_tab, keys=f"{pkey} = subject_id and {dkey} = cohort_start_date"))
+                    table=pred_tab, keys=f"{pkey} and {dkey}"))
         self._raise(problems)
         source = vocabulary = None
         if (cdm, "cdm_source") in tables:
