@@ -196,18 +196,25 @@ def _arrow_type(pg_name: str | None) -> pa.DataType:
             "timestamptz": pa.timestamp("us", tz="UTC")}[kind]
 
 
-def _pg_batch(rows: list[tuple], names: list[str], types: list[pa.DataType]) -> pa.RecordBatch:
-    """Rows of a PostgreSQL cursor as an Arrow record batch of the columns' types."""
+#: PostgreSQL types whose Python values psycopg gives already as Arrow takes them (no pass).
+_PG_NATIVE = {"bool", "int2", "int4", "int8", "oid", "float4", "float8", "text", "varchar",
+              "bpchar", "name", "date", "timestamp", "timestamptz"}
+
+
+def _pg_batch(rows: list[tuple], names: list[str], types: list[pa.DataType],
+              native: list[bool] | None = None) -> pa.RecordBatch:
+    """Rows of a PostgreSQL cursor as an Arrow record batch of the columns' types; a column
+    not ``native`` (numeric's Decimal, any other type given as text) is converted first."""
     import pyarrow as pa
 
     cols = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+    native = native if native is not None else [False] * len(names)
     arrays = []
-    for values, typ in zip(cols, types, strict=True):
-        if pa.types.is_floating(typ):
+    for values, typ, ok in zip(cols, types, native, strict=True):
+        if not ok and pa.types.is_floating(typ):
             values = [None if v is None else float(v) for v in values]  # Decimal -> float
-        elif pa.types.is_string(typ):
-            values = [None if v is None or isinstance(v, str) else str(v) for v in values] \
-                if any(v is not None and not isinstance(v, str) for v in values) else values
+        elif not ok and pa.types.is_string(typ):
+            values = [None if v is None or isinstance(v, str) else str(v) for v in values]
         arrays.append(pa.array(values, type=typ))
     return pa.RecordBatch.from_arrays(arrays, names=names)
 
@@ -486,11 +493,12 @@ class SQLSource(Source):
                         desc = cur.description or ()
                         names = [d.name for d in desc]
                         reg = con.adapters.types
-                        types = [_arrow_type(getattr(reg.get(d.type_code), "name", None))
-                                 for d in desc]
+                        pg = [getattr(reg.get(d.type_code), "name", None) for d in desc]
+                        types = [_arrow_type(t) for t in pg]
+                        native = [t in _PG_NATIVE for t in pg]
                     if not rows:
                         break
-                    yield _pg_batch(rows, names, types)
+                    yield _pg_batch(rows, names, types, native)
             con.rollback()
         except err as exc:
             with contextlib.suppress(Exception):

@@ -282,13 +282,19 @@ def _pg_type(duck: str) -> str:
 
 
 def load_cdm_into_postgres(duckdb_path: str | Path, conninfo: str, *, schema: str = "cdm",
-                           tables: Sequence[str] | None = None, password: str | None = None,
-                           batch_rows: int = 50_000) -> dict[str, int]:
+                           tables: Sequence[str] | None = None,
+                           password: str | None = None) -> dict[str, int]:
     """Copy the tables of a DuckDB CDM into PostgreSQL schema ``schema`` (created, replaced if
-    it exists): lower-case names, mapped types, rows by COPY. Returns rows per table.
+    it exists): lower-case names, mapped types. Returns rows per table.
 
-    ``conninfo`` is a libpq URL (no password: ``PGPASSWORD``, a pgpass file, or ``password``).
+    Each table goes through a CSV file that DuckDB writes (NULL unquoted-empty, an empty string
+    ``""``, doubles in their shortest round-trip form) and PostgreSQL's ``COPY ... FORMAT
+    csv`` reads, in a temporary directory removed afterwards; the schema is created in one
+    transaction, so a failure leaves none. ``conninfo`` is a libpq URL (no password:
+    ``PGPASSWORD``, a pgpass file, or ``password``).
     """
+    import tempfile
+
     import duckdb
     import psycopg
 
@@ -301,29 +307,26 @@ def load_cdm_into_postgres(duckdb_path: str | Path, conninfo: str, *, schema: st
             "ORDER BY table_name").fetchall()]
         if tables is not None:
             names = [n for n in names if n.lower() in {t.lower() for t in tables}]
-        with psycopg.connect(conninfo, **kw) as pg:
-            with pg.cursor() as cur:
-                cur.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-                cur.execute(f"CREATE SCHEMA {schema}")
-                for t in names:
-                    cols = src.execute(
-                        "SELECT column_name, data_type FROM information_schema.columns WHERE "
-                        f"table_schema = 'main' AND table_name = '{t}' ORDER BY "
-                        "ordinal_position").fetchall()
-                    ddl = ", ".join(f'"{c.lower()}" {_pg_type(ty)}' for c, ty in cols)
-                    cur.execute(f"CREATE TABLE {schema}.{t.lower()} ({ddl})")
-                    res = src.execute(f'SELECT * FROM "{t}"')
-                    n = 0
-                    collist = ", ".join(f'"{c.lower()}"' for c, _ in cols)
-                    with cur.copy(f"COPY {schema}.{t.lower()} ({collist}) FROM STDIN") as cp:
-                        while True:
-                            rows = res.fetchmany(batch_rows)
-                            if not rows:
-                                break
-                            for row in rows:
-                                cp.write_row(row)
-                            n += len(rows)
-                    counts[t.lower()] = n
+        with tempfile.TemporaryDirectory(prefix="rwe-cdm-") as tmp, \
+                psycopg.connect(conninfo, **kw) as pg, pg.cursor() as cur:
+            cur.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+            cur.execute(f"CREATE SCHEMA {schema}")
+            for t in names:
+                cols = src.execute(
+                    "SELECT column_name, data_type FROM information_schema.columns WHERE "
+                    f"table_schema = 'main' AND table_name = '{t}' ORDER BY "
+                    "ordinal_position").fetchall()
+                ddl = ", ".join(f'"{c.lower()}" {_pg_type(ty)}' for c, ty in cols)
+                cur.execute(f"CREATE TABLE {schema}.{t.lower()} ({ddl})")
+                csv = Path(tmp) / f"{t.lower()}.csv"
+                src.execute(f"COPY \"{t}\" TO '{csv}' (FORMAT csv, HEADER false)")
+                collist = ", ".join(f'"{c.lower()}"' for c, _ in cols)
+                with cur.copy(f"COPY {schema}.{t.lower()} ({collist}) FROM STDIN WITH "
+                              "(FORMAT csv)") as cp, csv.open("rb") as fh:
+                    while chunk := fh.read(1 << 20):
+                        cp.write(chunk)
+                csv.unlink()
+                counts[t.lower()] = cur.rowcount
             pg.commit()
     finally:
         src.close()

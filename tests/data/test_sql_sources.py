@@ -205,3 +205,21 @@ def test_an_evaluation_set_from_postgres_with_its_provenance(pg_typed, pgpasswor
     assert rec["kind"] == "sql" and rec["rows"] == 300 and rec["columns"] == ["id", "score", "y"]
     assert rec["query"].startswith("SELECT id, score, y FROM big")
     assert pgpassword not in json.dumps(prov.to_dict(), default=str)
+
+
+def test_a_connection_lost_mid_stream_is_one_line(pg_typed, pgpassword, postgres_server):
+    """The server ends the reading session between two batches: one line naming the database,
+    no password, and no row count recorded as if the read had finished."""
+    src = SQLSource(pg_typed, "SELECT * FROM big ORDER BY id")
+    it = src.iter_batches(batch_rows=1000)
+    assert len(next(it)) == 1000
+    with postgres_server.connect("typed", autocommit=True) as con:
+        (ended,), = con.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                                "application_name = 'rwe'").fetchall()
+    assert ended is True
+    with pytest.raises(DataValidationError) as err:
+        list(it)
+    (line,) = str(err.value).splitlines()
+    assert line.startswith(f"{src.where}: query failed: ")
+    assert "terminat" in line and pgpassword not in line
+    assert src.fingerprint()["rows"] is None and src.fingerprint()["rows_sha256"] is None
