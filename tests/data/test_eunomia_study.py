@@ -241,3 +241,32 @@ def test_the_shipped_protocol_and_script(eunomia_study, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "(OMOP CDM, cohort 1, outcome 3)" in out and "2630" in out and "479" in out
 
+
+def test_the_dossier_records_the_database_source(loaded, postgres_server):
+    """A dossier on a database source: the manifest's input and the provenance section's file
+    record give the server, the CDM, the query and the rows' sha256 (no file to hash), and
+    the provenance pages show them, never the password."""
+    from rwe.dossier._analyses import compute_record
+    from rwe.dossier._build import _inputs
+    from rwe.dossier._views import render_view
+
+    p, ev = _pg(loaded)
+    (proto, data) = _inputs(p, ev)
+    assert proto["role"] == "protocol" and data["role"] == "evaluation data"
+    src = data["source"]
+    assert data["sha256"] is None and data["path"] == src["url"] == p.data.source.url
+    assert src["kind"] == "omop" and src["rows"] == 2630 and "FROM target t" in src["query"]
+    assert src["rows_sha256"] == loaded["duckdb"][1].source_fingerprint["rows_sha256"]
+    assert src["database"]["server"].startswith("PostgreSQL ")
+    assert src["omop"]["cdm_version"] == "5.3" and src["omop"]["outcome"] == EUNOMIA_OUTCOME
+    _, record, _ = compute_record("provenance", p, ev)
+    (f,) = record["files"]
+    assert f["protocol_path"] == p.data.source.url and f["file"] == src["url"]
+    assert f["rows_sha256"] == src["rows_sha256"] and f["database"]["database"] == "eunomia"
+    files = render_view("provenance", "files", record, 10, protocol=p)
+    assert f"<code>{src['rows_sha256']}</code> (of the rows read)" in files
+    head = render_view("provenance", "protocol", record, 10, protocol=p)
+    assert f"{p.data.source.url} (omop)" in head and "cohort 1, outcome 3 within days 1-365" \
+        in head
+    text = json.dumps([data, record], default=str) + files + head
+    assert postgres_server.password not in text
