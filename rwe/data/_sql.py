@@ -31,6 +31,7 @@ import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
@@ -207,10 +208,10 @@ def _pg_batch(rows: list[tuple], names: list[str], types: list[pa.DataType],
     not ``native`` (numeric's Decimal, any other type given as text) is converted first."""
     import pyarrow as pa
 
-    cols = list(zip(*rows, strict=True)) if rows else [()] * len(names)
     native = native if native is not None else [False] * len(names)
     arrays = []
-    for values, typ, ok in zip(cols, types, native, strict=True):
+    for j, (typ, ok) in enumerate(zip(types, native, strict=True)):
+        values = list(map(itemgetter(j), rows))  # a column (zip(*rows) is 3x slower)
         if not ok and pa.types.is_floating(typ):
             values = [None if v is None else float(v) for v in values]  # Decimal -> float
         elif not ok and pa.types.is_string(typ):
