@@ -8,7 +8,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check -q
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
 
-.PHONY: demo test venv dev bench lint clean chromium
+.PHONY: demo test venv dev bench lint clean chromium postgres
 
 # Headless Chromium (Debian's package) renders the PDF dossier and runs the browser test.
 # Best effort: when it cannot be installed (no root, no apt), rwe says so and skips the PDF.
@@ -23,6 +23,20 @@ $(CHROMIUM_STAMP): | $(PY)
 	 echo "note: chromium not available; PDF rendering and the browser test will be skipped"
 	@touch $@
 chromium: $(CHROMIUM_STAMP)
+
+# PostgreSQL (Debian's package): the tests start their own server on loopback in a temporary
+# directory with initdb / pg_ctl. Best effort: without it those tests skip and say why.
+POSTGRES_STAMP := $(VENV)/.postgres-checked
+$(POSTGRES_STAMP): | $(PY)
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || \
+	 { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+	   { echo "installing Debian's postgresql (tests on a PostgreSQL server) ..."; \
+	     DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null 2>&1 || \
+	     { apt-get update -q >/dev/null 2>&1 && \
+	       DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null 2>&1; }; }; } || \
+	 echo "note: PostgreSQL not available; the tests on a PostgreSQL server will be skipped"
+	@touch $@
+postgres: $(POSTGRES_STAMP)
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -48,17 +62,18 @@ demo: $(STAMP_RUN) $(CHROMIUM_STAMP)
 	@$(BYTECODE)
 	$(VENV)/bin/rwe demo
 
-test: $(STAMP_DEV) $(CHROMIUM_STAMP)
+test: $(STAMP_DEV) $(CHROMIUM_STAMP) $(POSTGRES_STAMP)
 	@$(BYTECODE)
 	$(PY) -m pytest -q
 
 lint: $(STAMP_DEV)
 	$(VENV)/bin/ruff check rwe tests benchmarks
 
-bench: $(STAMP_DEV)
+bench: $(STAMP_DEV) $(POSTGRES_STAMP)
 	@$(BYTECODE)
 	$(PY) benchmarks/bench_subgroups.py all
 	$(PY) benchmarks/bench_dossier.py
+	$(PY) benchmarks/bench_sql_stream.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -80,7 +80,7 @@ def _summary(protocol, evset) -> str:
     desc = evset.describe()
     width = max(len(str(f)) for f in desc["fact"])
     lines = [f"protocol  {protocol.name}  (sha256 {protocol.sha256[:16]}...)",
-             f"data      {protocol.resolve(protocol.data.path)}", ""]
+             f"data      {protocol.data_location()}", ""]
     lines += [f"  {str(f).ljust(width)}  {v}" for f, v in zip(desc["fact"], desc["value"],
                                                            strict=True)]
     return "\n".join(lines)

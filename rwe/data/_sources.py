@@ -4,8 +4,9 @@ A :class:`Source` is a small object with a ``kind``, ``columns()`` (names, witho
 rows), ``read(columns)``, ``iter_batches(columns, batch_rows=...)`` and ``fingerprint()`` (what
 was read, for provenance). Files today: :class:`CSVSource`, :class:`ParquetSource` and
 :class:`DuckDBSource` (a DuckDB database with a query, or a CSV / Parquet file queried as the
-view ``data``). SQL databases, OMOP CDM instances and Dask collections are further subclasses
-of :class:`Source` with the same methods.
+view ``data``). SQL databases (:class:`rwe.data.SQLSource`, rwe/data/_sql.py), OMOP CDM
+instances (:class:`rwe.data.OMOPSource`, rwe/data/_omop.py) and Dask collections are further
+subclasses of :class:`Source` with the same methods.
 
 Every problem with a file is one line naming the path (not found, a directory, empty,
 unreadable, not the format its suffix says, a failed query); no message quotes the file's
@@ -684,17 +685,23 @@ def source_from_path(path: str | Path, *, format: str | None = None,
 
 
 def source_from_spec(data_spec: Any, base_dir: str | Path) -> Source:
-    """The source a protocol's ``data`` section names (``path``, ``format``, ``query``), with a
-    relative path resolved against ``base_dir`` (the protocol's directory).
+    """The source a protocol's ``data`` section names (``path``, ``format``, ``query``; or
+    ``source``, a database: :class:`rwe.data.SQLSource`, :class:`rwe.data.OMOPSource`), with
+    a relative path resolved against ``base_dir`` (the protocol's directory).
 
     Parameters
     ----------
     data_spec : rwe.protocol.DataSpec or mapping
-        Needs ``path``; ``format`` and ``query`` are optional.
+        Needs ``path`` (``format`` and ``query`` are optional) or ``source`` (``kind: sql``
+        or ``kind: omop``).
     base_dir : path-like
     """
     get = (data_spec.get if isinstance(data_spec, Mapping)
            else lambda k, d=None: getattr(data_spec, k, d))
+    if get("source") is not None:  # a database: SQL query or OMOP CDM (rwe/data/_sql.py)
+        from rwe.data._sql import sql_source_from_spec
+
+        return sql_source_from_spec(get("source"), base_dir)
     path = get("path")
     if not path or not str(path).strip():
         raise InvalidParameterError("data.path is empty; give the evaluation data file")

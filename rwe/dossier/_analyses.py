@@ -109,7 +109,8 @@ def _subgroups_from_dict(d: Mapping[str, Any]) -> Any:
 def provenance_sources(protocol: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """The inputs to fingerprint, by role, and the paths as the protocol writes them."""
     p = protocol
-    written: dict[str, Any] = {"evaluation data": p.data.path}
+    written: dict[str, Any] = {"evaluation data": p.data.path if p.data.source is None
+                               else p.data.source.url}
     sources: dict[str, Any] = {"evaluation data": p.data_source()}
     if p.data.reference_rows:
         role = "comparison population rows (data.reference_rows)"
@@ -127,7 +128,10 @@ def provenance_sources(protocol: Any) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 #: Fingerprint fields kept in a dossier: no absolute path of the machine that built it.
+#: A database source (``data.source``) adds its identity (backend, host, port, database, user,
+#: server version), the rows' sha256 and, for an OMOP CDM, the CDM version and cohorts.
 _FILE_KEYS = ("role", "kind", "format", "file", "bytes", "sha256", "query", "rows", "columns")
+_DB_KEYS = ("database", "rows_sha256", "omop")
 
 
 def _generator(path: Any) -> str | None:
@@ -154,7 +158,9 @@ def _provenance(protocol: Any, evset: Any, others: Mapping[str, Any]) -> Any:
     sources, written = provenance_sources(protocol)
     prov = provenance(evset, sources=sources,
                       missingness_threshold=protocol.population.missingness_threshold)
-    files = tuple({**{k: f.get(k) for k in _FILE_KEYS}, "protocol_path": written.get(f["role"]),
+    files = tuple({**{k: f.get(k) for k in _FILE_KEYS},
+                   **{k: f[k] for k in _DB_KEYS if f.get(k) is not None},
+                   "protocol_path": written.get(f["role"]),
                    "generator": _generator(f.get("path"))} for f in prov.files)
     return dataclasses.replace(prov, files=files)
 

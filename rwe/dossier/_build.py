@@ -683,9 +683,21 @@ def _git() -> dict[str, Any]:
     return {"commit": head.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
 
 
-def _inputs(protocol: Any) -> list[dict]:
+#: What the manifest records of a database source (``data.source``): its identity, the query
+#: text and the rows read (never a password: the URL carries none).
+_DB_KEYS = ("kind", "format", "url", "database", "query", "rows", "rows_sha256", "omop")
+
+
+def _inputs(protocol: Any, evset: Any = None) -> list[dict]:
     items = [("protocol", protocol.path)] if protocol.path else []
-    items.append(("evaluation data", protocol.resolve(protocol.data.path)))
+    db = None
+    if protocol.data.source is not None:
+        src = getattr(evset, "data_source", None)
+        fp = src.fingerprint() if src is not None else protocol.data_source().fingerprint()
+        db = {"role": "evaluation data", "path": fp.get("path"), "sha256": fp.get("sha256"),
+              "bytes": fp.get("bytes"), "source": {k: fp.get(k) for k in _DB_KEYS}}
+    else:
+        items.append(("evaluation data", protocol.resolve(protocol.data.path)))
     if protocol.data.reference_rows:
         items.append(("comparison rows", protocol.resolve(protocol.data.reference_rows)))
     if protocol.population.comparison:
@@ -699,6 +711,8 @@ def _inputs(protocol: Any) -> list[dict]:
         p = Path(p)
         out.append({"role": role, "path": str(p), "sha256": _sha256(p) if p.is_file() else None,
                     "bytes": p.stat().st_size if p.is_file() else None})
+    if db is not None:
+        out.insert(1 if protocol.path else 0, db)
     return out
 
 
@@ -1041,7 +1055,7 @@ def _build(protocol: Any, protocol_abs: Path, specs: list[SectionSpec],
         "analysis_seconds": analysis_seconds,
         "jobs": jobs,
         "kernel": KERNEL_NAME,
-        "inputs": _inputs(protocol),
+        "inputs": _inputs(protocol, evset),
         # the change-control ledger as this dossier read it: its head hash lets
         # `rwe ledger verify --head` detect a later truncation or an older copy
         "ledger": (results_json["sections"].get("change_control") or {}).get("ledger"),

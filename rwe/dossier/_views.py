@@ -901,13 +901,24 @@ def _cc_cumulative(p: dict, k: int) -> str:
 @view("provenance", "protocol")
 def _prov_protocol(p: dict, k: int) -> str:
     pr = p["_protocol"]
+    src = pr.data.source
+    omop = None
+    if src is not None and src.kind == "omop":
+        omop = (f"cohort {src.cohort}, outcome {src.outcome} within days "
+                f"{src.risk_window_start}-{src.horizon}"
+                + (f", schema {src.schema_}" if src.schema_ else "")
+                + (f", predictions {src.predictions}" if src.predictions else ""))
     return definition_list([
         ("Protocol", pr.name), ("File", pr.path.name if pr.path else None),
         ("sha256 (canonical form)", RawHTML(f"<code>{esc(pr.sha256)}</code>")),
         ("sha256 (file bytes)", RawHTML(f"<code>{esc(pr.file_sha256)}</code>")
          if pr.file_sha256 else None),
         ("Seed", pr.performance.seed),
-        ("Data description", pr.data.description), ("Query", pr.data.query),
+        ("Data description", pr.data.description),
+        # a database as the protocol writes it (a protocol never holds a password)
+        ("Database", None if src is None else f"{src.url} ({src.kind})"),
+        ("OMOP CDM cohort", omop),
+        ("Query", pr.data.query if src is None else getattr(src, "query", None)),
     ])
 
 
@@ -916,7 +927,12 @@ def _prov_files(p: dict, k: int) -> str:
     from pathlib import PurePath
 
     df = _frame(p.get("files"))
-    df["hash"] = [RawHTML(f"<code>{esc(h)}</code>") if h else "missing" for h in df["sha256"]]
+    # a database has no file to hash: the sha256 of the rows read stands for it
+    rows = df["rows_sha256"] if "rows_sha256" in df else [None] * len(df)
+    df["hash"] = [RawHTML(f"<code>{esc(h)}</code>") if h else
+                  RawHTML(f"<code>{esc(r)}</code> (of the rows read)") if isinstance(r, str)
+                  else "missing"
+                  for h, r in zip(df["sha256"], rows, strict=True)]
     # a path as the protocol writes it, unless it is absolute: no path of the machine that
     # built the dossier on a page
     df["protocol_path"] = [None if v is None else (f".../{PurePath(v).name} (absolute in the "

@@ -18,11 +18,13 @@ from rwe.protocol._schema import (
     DeviceSpec,
     DriftSpec,
     Goal,
+    OMOPSourceSpec,
     PerformanceSpec,
     Period,
     PopulationSpec,
     Protocol,
     ReportSpec,
+    SQLSourceSpec,
     SubgroupsSpec,
     WindowSpec,
 )
@@ -31,6 +33,6 @@ __all__ = [
     "SECTIONS", "AgeBandSpec", "AlertRule", "ChangeControlSpec", "ColumnsSpec", "DataSpec",
     "DeviceSpec", "DriftSpec", "Goal", "PerformanceSpec", "Period", "PopulationSpec", "Protocol",
     "ProtocolError", "ReportSpec", "SubgroupsSpec", "WindowSpec", "canonical_sha256",
-    "check_inputs",
+    "check_inputs", "OMOPSourceSpec", "SQLSourceSpec",
     "load_protocol", "protocol_from_dict",
 ]

@@ -36,6 +36,7 @@ __all__ = [
     "CriterionSpec", "DataSpec", "DeviceSpec", "DriftSpec", "Goal", "ModelIdentitySpec",
     "OnlineSpec", "PerformanceSpec", "Period", "PopulationSpec", "Protocol", "ReportSpec",
     "ScoresFileSpec", "SubgroupsSpec", "TestSetSpec", "WindowSpec", "SECTIONS",
+    "SQLSourceSpec", "OMOPSourceSpec", "SOURCE_KINDS",
     "CHANGE_CONTROL_METRICS", "CRITERION_TESTS",
 ]
 
@@ -137,12 +138,142 @@ def _kind_errors(name: str, spec: Any) -> list[dict[str, Any]]:
     return [err((name,), MSG_DERIVED_KIND.format(got="cuts or window is missing"))]
 
 
-class DataSpec(_Strict):
-    """The evaluation data: where to read it, its column roles, its derived attributes."""
+_IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
+MSG_SOURCE_KIND = ("a data source is {{kind: sql, url: ..., query: ...}} or {{kind: omop, url: ..., "
+                   "cohort: ..., outcome: ..., horizon: ...}}; {got}")
+MSG_SOURCE_PASSWORD = ("a password is never written in a protocol: give it in PGPASSWORD, a "
+                       "pgpass file (PGPASSFILE, default ~/.pgpass) or the environment variable "
+                       "named by password_env")
 
-    path: str = Field(min_length=1)
+
+def _custom(loc: tuple[Any, ...], kind: str, msg: str) -> dict[str, Any]:
+    """A line error whose input is not echoed (``input`` is a mapping): the value may be a
+    secret (a URL with a password)."""
+    return {"type": PydanticCustomError(kind, "{msg}", {"msg": msg}), "loc": loc, "input": {}}
+
+
+class _SourceBase(_Strict):
+    """What every database source has: the URL (never a password) and how to authenticate."""
+
+    url: str = Field(min_length=1, description="postgresql://[user@]host[:port]/db, or "
+                     "duckdb:FILE (relative to the protocol) / duckdb::memory:")
+    password_env: str | None = Field(
+        default=None, pattern=_IDENTIFIER, description="name of an environment variable "
+        "holding the PostgreSQL password (default: PGPASSWORD or a pgpass file)")
+    connect_timeout: float = Field(default=10, gt=0, le=600, description="seconds")
+    description: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_secret(cls, v: Any) -> Any:
+        """A URL holding a password, or a ``password`` key, is refused without echoing it."""
+        errors = _secret_errors(v)
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        return v
+
+
+def _secret_errors(v: Any) -> list[dict[str, Any]]:
+    """Errors of a source mapping that must not echo their value: a ``password`` key, a URL
+    that carries a password or is not a supported database URL."""
+    if not isinstance(v, dict):
+        return []
+    errors = []
+    if "password" in v:
+        errors.append(_custom(("password",), "source_password", MSG_SOURCE_PASSWORD))
+    url = v.get("url")
+    if isinstance(url, str) and url.strip():
+        from rwe.data._sql import parse_database_url
+        from rwe.exceptions import InvalidParameterError
+
+        try:
+            parse_database_url(url, Path("."))
+        except InvalidParameterError as exc:
+            errors.append(_custom(("url",), "source_url", str(exc)))
+    return errors
+
+
+class SQLSourceSpec(_SourceBase):
+    """``data.source: {kind: sql, url: ..., query: ...}``: the evaluation table is the result
+    of one SQL query on PostgreSQL or DuckDB (:class:`rwe.data.SQLSource`)."""
+
+    kind: Literal["sql"]
+    query: str = Field(min_length=1)
+
+    @field_validator("query")
+    @classmethod
+    def _query(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("the query is empty")
+        return v
+
+
+class OMOPSourceSpec(_SourceBase):
+    """``data.source: {kind: omop, ...}``: one row per entry of an OMOP CDM 5.3 / 5.4 cohort,
+    outcome from a cohort within ``horizon`` days, scores from a predictions table
+    (:class:`rwe.data.OMOPSource`, whose docstring lists the columns)."""
+
+    kind: Literal["omop"]
+    schema_: str | None = Field(default=None, alias="schema", pattern=_IDENTIFIER,
+                                description="CDM schema (default: the connection's)")
+    results_schema: str | None = Field(default=None, pattern=_IDENTIFIER, description="schema "
+                                       "of the cohort and predictions tables (default: schema)")
+    cohort_table: str = Field(default="cohort", pattern=_IDENTIFIER)
+    cohort: int = Field(ge=0, description="cohort_definition_id of the target cohort")
+    outcome: int = Field(ge=0, description="cohort_definition_id of the outcome cohort")
+    horizon: int = Field(ge=1, description="end of the time at risk, days after the index date")
+    risk_window_start: int = Field(default=1, ge=0, description="start of the time at risk, "
+                                   "days after the index date")
+    predictions: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*"
+                                    r"(\.[A-Za-z_][A-Za-z0-9_]*)?$",
+                                    description="TABLE or SCHEMA.TABLE of the scores")
+    cdm_version: Literal["5.3", "5.4"] | None = None
+
+    @model_validator(mode="after")
+    def _window(self) -> OMOPSourceSpec:
+        if self.risk_window_start > self.horizon:
+            raise ValueError(f"risk_window_start ({self.risk_window_start}) is after the "
+                             f"horizon ({self.horizon} days)")
+        return self
+
+
+#: The kinds of data source, by ``kind``.
+SOURCE_KINDS: dict[str, type[_SourceBase]] = {"sql": SQLSourceSpec, "omop": OMOPSourceSpec}
+
+
+def _source_errors(err: ValidationError, kind: str) -> list[dict[str, Any]]:
+    """Line errors of a source spec (no union tag in the path; unknown keys with a suggestion
+    from the chosen kind)."""
+    from rwe.protocol._load import _suggest
+
+    opts = [f.alias or n for n, f in SOURCE_KINDS[kind].model_fields.items()]
+    out: list[dict[str, Any]] = []
+    for e in err.errors():
+        loc = tuple(e["loc"])
+        if e["type"] == "extra_forbidden" and loc:
+            key = loc[-1]
+            out.append(_custom(loc, "source_unknown_key", f"unknown key {key!r}"
+                               + _suggest(key, opts) + f" (allowed: {', '.join(opts)})"))
+            continue
+        rec = {"type": e["type"], "loc": loc, "input": e.get("input")}
+        if e["type"] in ("source_password", "source_url"):
+            rec = _custom(loc, e["type"], e["msg"])
+        elif "ctx" in e:
+            rec["ctx"] = e["ctx"]
+        out.append(rec)
+    return out
+
+
+class DataSpec(_Strict):
+    """The evaluation data: where to read it (a file, ``path``, or a database, ``source``), its
+    column roles, its derived attributes."""
+
+    path: str | None = Field(default=None, min_length=1)
     format: Literal["csv", "parquet", "duckdb"] | None = None
     query: str | None = None
+    source: SQLSourceSpec | OMOPSourceSpec | None = Field(
+        default=None, description="a database instead of a file: {kind: sql, url, query} or "
+        "{kind: omop, url, schema, cohort, outcome, horizon, predictions}")
     description: str | None = None
     columns: ColumnRoles
     derived: dict[str, AgeBandSpec | WindowSpec] = Field(default_factory=dict)
@@ -157,6 +288,46 @@ class DataSpec(_Strict):
         if v is not None and not v.strip():
             raise ValueError("the path is empty; give a data file (relative to the protocol)")
         return v
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _source_kind(cls, v: Any) -> Any:
+        """Pick the source spec by ``kind``; errors keep their field path (no union tag)."""
+        if v is None or isinstance(v, tuple(SOURCE_KINDS.values())):
+            return v
+        if not isinstance(v, dict):
+            raise ValidationError.from_exception_data("DataSpec", [_custom(
+                (), "source_kind", MSG_SOURCE_KIND.format(got=f"got {type(v).__name__}"))])
+        kind = v.get("kind")
+        if kind not in SOURCE_KINDS:
+            got = "kind is missing" if kind is None else f"got kind {kind!r}"
+            loc = ("kind",) if kind is not None else ()
+            raise ValidationError.from_exception_data("DataSpec", [_custom(
+                loc, "source_kind", MSG_SOURCE_KIND.format(got=got))])
+        # secrets first, then the rest of the spec without them: every problem at once
+        errors = _secret_errors(v)
+        clean = {k: x for k, x in v.items() if k != "password"}
+        if any(e["loc"] == ("url",) for e in errors):
+            clean["url"] = "duckdb::memory:"
+        try:
+            spec = SOURCE_KINDS[kind].model_validate(clean)
+        except ValidationError as err:
+            errors += _source_errors(err, kind)
+        if errors:
+            raise ValidationError.from_exception_data("DataSpec", errors)
+        return spec
+
+    @model_validator(mode="after")
+    def _one_place(self) -> DataSpec:
+        if self.source is None and self.path is None:
+            raise ValueError("give the evaluation data: path (a file) or source (a database)")
+        if self.source is not None:
+            given = [k for k in ("path", "format", "query") if getattr(self, k) is not None]
+            if given:
+                raise ValueError(f"give either path (a file) or source (a database), not both: "
+                                 f"{', '.join(given)} belong{'s' if len(given) == 1 else ''} to "
+                                 "a file; a source has its own url and query")
+        return self
 
     @field_validator("columns")
     @classmethod
@@ -649,10 +820,26 @@ class Protocol(_Strict):
                 for k, v in self.data.derived.items()}
 
     def data_source(self) -> Source:
-        """The :class:`rwe.data.Source` of ``data`` (path resolved against the protocol)."""
+        """The :class:`rwe.data.Source` of ``data`` (path resolved against the protocol; a
+        ``data.source`` database: :class:`rwe.data.SQLSource` or :class:`rwe.data.OMOPSource`,
+        a relative DuckDB file resolved against the protocol)."""
         from rwe.data import source_from_spec
 
         return source_from_spec(self.data, self.base_dir)
+
+    def data_location(self) -> str:
+        """Where the evaluation data are, for display: the resolved ``data.path``, or the
+        database URL of ``data.source`` (never a password)."""
+        if self.data.source is None:
+            return str(self.resolve(self.data.path))
+        from rwe.data._sql import parse_database_url
+
+        src = self.data.source
+        where = parse_database_url(src.url, self.base_dir).display
+        if isinstance(src, OMOPSourceSpec):
+            return (f"{where} (OMOP CDM{' schema ' + src.schema_ if src.schema_ else ''}, "
+                    f"cohort {src.cohort}, outcome {src.outcome})")
+        return f"{where} (SQL query)"
 
     def load_data(self) -> EvaluationSet:
         """Load and validate the evaluation data the protocol names."""
@@ -681,6 +868,17 @@ class Protocol(_Strict):
                            versions=tuple(c.scores), features=tuple(dict.fromkeys(feats)),
                            resolution=resolution, thresholds=(self.performance.threshold,),
                            protocol_sha256=self.sha256, source=source)
+
+    def summarize_data(self, *, resolution="full", source: str | None = None,
+                       batch_rows: int | None = None):
+        """The protocol's data summarized batch by batch (:func:`rwe.stats.streaming.
+        summarize_source`: memory bounded by one batch, e.g. a large database table read
+        through a server-side cursor), with :meth:`summary_spec`."""
+        from rwe.stats.streaming import summarize_source
+
+        return summarize_source(self.data_source(), self.roles(),
+                                self.summary_spec(resolution=resolution, source=source),
+                                derived=self.derived_spec(), batch_rows=batch_rows)
 
     def load_rows(self, path: str | Path) -> pd.DataFrame:
         """Individual rows of another population (a file relative to the protocol) with the
