@@ -1458,6 +1458,61 @@ class Summary:
     def without_clusters(self) -> Summary:
         return replace(self, _clusters=None)
 
+    # ------------------------------------------------------------------ cells
+    def select_cells(self, mask: np.ndarray) -> Summary:
+        """The summary of the rows of the cells where ``mask`` (one flag per finest cell) is
+        true: counts, histogram entries and features of the other cells are dropped (e.g. the
+        calendar windows of a baseline period). Sources are kept; cluster information is not."""
+        m = np.asarray(mask, dtype=bool)
+        if m.shape != (self.cells.n_cells,):
+            raise InvalidParameterError(
+                f"mask must have one flag per cell ({self.cells.n_cells}), got shape {m.shape}")
+        new_id = np.cumsum(m) - 1
+        C = int(m.sum())
+        cells = CellIndex(self.attributes, self.cells.categories, self.cells.codes[m])
+        scores = {}
+        for v, t in self.scores.items():
+            e = m[t.cell]
+            b = t.bin[e]
+            if t.values is not None and b.size == len(t.values):
+                b = None
+            cnt = t.count[e]
+            scores[v] = ScoreTable(t.values, t.edges, b,
+                                   new_id[t.cell[e]].astype(int_dtype(max(C, 1))),
+                                   t.label[e], cnt.astype(uint_dtype(int(cnt.max()) if cnt.size
+                                                                     else 0)),
+                                   None if t.psum is None else t.psum[e])
+        feats: dict[str, Any] = {}
+        for k, f in self.features.items():
+            if f.kind == "categorical":
+                feats[k] = CategoricalFeature(f.categories, f.counts[m])
+            else:
+                feats[k] = replace(f, **{name: getattr(f, name)[m] for name in (
+                    "n", "mean", "m2", "missing", "min", "max", "nonbinary", "hist", "hsum")
+                    if getattr(f, name) is not None})
+        return Summary(cells, self.n[m], None if self.events is None else self.events[m],
+                       scores, feats, self.resolution, self.protocol_sha256, self.sources,
+                       self.schema)
+
+    def with_categories(self, attribute: str, categories: Sequence[str]) -> Summary:
+        """The same summary with ``attribute``'s categories replaced by ``categories`` (which
+        must contain every category it has): the order of levels, and categories without any
+        row (e.g. calendar windows between two sites' periods), as a pooled run has them."""
+        if attribute not in self.attributes:
+            self.grouping(attribute)  # raises naming the attributes
+        j = self.attributes.index(attribute)
+        new = tuple(str(c) for c in categories)
+        old = self.cells.categories[j]
+        missing = [c for c in old if c not in new]
+        if missing:
+            raise InvalidParameterError(
+                f"categories of {attribute!r} must include {missing[0]!r}, which the summary has")
+        lut = np.array([new.index(c) for c in old] + [-1], dtype=np.int32)
+        codes = self.cells.codes.copy()
+        codes[:, j] = lut[codes[:, j]]
+        cats = tuple(new if i == j else c for i, c in enumerate(self.cells.categories))
+        return replace(self, cells=CellIndex(self.attributes, cats, codes))
+
     # ------------------------------------------------------------------ merging
     def __add__(self, other: Summary) -> Summary:
         return merge_summaries([self, other])
@@ -1536,7 +1591,19 @@ class Summary:
 
 
 def _checksum(body: Mapping[str, Any]) -> str:
-    return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
+    """sha256 of the body's canonical JSON (:func:`rwe._results.canonical_json`).
+
+    A summary's body has string keys only and, once made by :meth:`Summary.to_dict` or read
+    from JSON, plain Python numbers: ``json.dumps`` of it is then exactly its canonical JSON,
+    without the per-element conversion of ``json_safe`` (seconds for a large histogram). NaN,
+    numpy scalars or other objects make ``json.dumps`` refuse, and the general path is taken.
+    """
+    try:
+        text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                          allow_nan=False)
+    except (TypeError, ValueError):
+        text = canonical_json(body)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _write_parquet(s: Summary, path: Path) -> None:
