@@ -33,6 +33,8 @@ _EXPORTS = {
     "representativeness_from_protocol": "rwe.representativeness",
     "load_reference": "rwe.representativeness",
     "subgroup_performance": "rwe.subgroups",
+    "summarize": "rwe.stats.summaries", "Summary": "rwe.stats.summaries",
+    "merge_summaries": "rwe.stats.summaries",
     "subgroup_performance_from_protocol": "rwe.subgroups",
     "compare_models": "rwe.change_control", "compare_from_protocol": "rwe.change_control",
     "assess_drift": "rwe.drift", "drift_from_protocol": "rwe.drift",

@@ -1,7 +1,9 @@
 """The ``rwe`` command line: argument mapping only; every analysis lives in the library.
 
-Exit codes: 0 success; 3 ``rwe monitor`` raised an alarm; 2 bad input (protocol, data, arguments, existing output) with one line
-per problem on stderr and no traceback; 1 an unexpected internal error; 130 interrupted; 141
+Exit codes: 0 success; 3 ``rwe monitor`` raised an alarm (``rwe compare``: 3 REJECT, 4
+INCONCLUSIVE); 2 bad input (protocol, data, arguments, existing output) with one line
+per problem on stderr and no traceback; 1 an unexpected internal error; 130 interrupted
+(Ctrl-C); 143 terminated (SIGTERM during a dossier build, which removes its directory); 141
 when the reader of the standard output went away (``rwe validate p.yaml | head -1``): rwe then
 stops quietly, with the status a shell reports for ``grep`` or ``git log`` killed by SIGPIPE
 (128 + 13), so that ``set -o pipefail`` scripts see the same as with those tools.
@@ -137,6 +139,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if args.summary_only:
         return EXIT_OK
     out = Path(args.out) if args.out else root / "reports" / "demo"
+    if not args.out:  # the default demo dossier is rebuilt in place (make demo, twice)
+        args.force = True
     return _build(protocol_path, out, args, evset=evset)
 
 
@@ -250,7 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="build the demo dossier (generates the demo data if needed)",
                        description="Validate protocols/demo.yaml on the bundled synthetic data, "
                                    "print a cohort summary and build the dossier "
-                                   "(reports/demo by default).")
+                                   "(reports/demo by default, replaced when run again; "
+                                   "with --out, an existing dossier needs --force).")
     dossier_options(p)
     p.add_argument("--summary-only", action="store_true",
                    help="validate and print the cohort summary, build nothing")
@@ -342,7 +347,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _StdoutClosed:
         _silence_stdout()
         return EXIT_PIPE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        if type(exc).__name__ == "BuildTerminated":  # SIGTERM during a dossier build
+            print("rwe: terminated (SIGTERM); nothing was written", file=sys.stderr)
+            return 128 + 15
         print("rwe: interrupted", file=sys.stderr)
         return 130
     except RWEError as exc:

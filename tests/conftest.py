@@ -15,5 +15,6 @@ ASAH_PATH = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "as
 def asah() -> pd.DataFrame:
     """The 113-row aSAH table (outcome "Poor" = case; wfns as its integer level 1-5)."""
     if not ASAH_PATH.exists():  # pragma: no cover - depends on the checkout layout
-        pytest.skip(f"aSAH data not found at {ASAH_PATH}")
+        pytest.skip(f"oracle data ../shared/data/asah.csv (pROC's aSAH table, kept outside the "
+                    f"repository) not found at {ASAH_PATH}")
     return pd.read_csv(ASAH_PATH)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
+    from rwe._evidence import Finding, Verdict
     from rwe.data._evaluation_set import EvaluationSet
     from rwe.data._sources import Source
 
@@ -38,6 +39,8 @@ VALIDATION_RULES = (
 
 #: Role of the evaluation table's own file in :attr:`ProvenanceResult.files`.
 EVALUATION_DATA = "evaluation data"
+MISSING_COLUMNS = ["role", "column", "derived", "n", "n_missing", "fraction"]
+_BY_TIME_COLUMNS = ["quarter", "n"]
 _MISSING_FP = ("kind", "format", "file", "path", "bytes", "sha256", "query", "rows", "columns")
 
 
@@ -64,6 +67,9 @@ class ProvenanceResult:
     validation : dict
         ``status`` (``"passed"``: the table is an EvaluationSet), ``rules``
         (:data:`VALIDATION_RULES`) and ``source`` (the table's name).
+    missingness_threshold : float or None
+        Fraction of missing values at or above which a column is reported
+        (:attr:`findings`); None reports none.
     """
 
     files: tuple[dict[str, Any], ...]
@@ -72,15 +78,80 @@ class ProvenanceResult:
     by_site_quarter: pd.DataFrame
     missingness: pd.DataFrame
     validation: dict[str, Any]
+    missingness_threshold: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe dict (tables as lists of records)."""
+        """JSON-safe dict (tables as lists of records), with the typed verdicts and findings."""
         from rwe._results import json_safe
 
         return {"files": json_safe(list(self.files)), "counts": json_safe(self.counts),
                 "period": json_safe(self.period), "by_site_quarter": json_safe(
                     self.by_site_quarter), "missingness": json_safe(self.missingness),
-                "validation": json_safe(self.validation)}
+                "validation": json_safe(self.validation),
+                "missingness_threshold": self.missingness_threshold,
+                "verdicts": [v.to_dict() for v in self.verdicts],
+                "findings": [f.to_dict() for f in self.findings]}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ProvenanceResult:
+        """The inverse of :meth:`to_dict` (verdicts and findings are derived again)."""
+        import pandas as pd
+
+        return cls(files=tuple(dict(f) for f in d.get("files") or ()),
+                   counts=dict(d.get("counts") or {}), period=d.get("period"),
+                   by_site_quarter=pd.DataFrame(d.get("by_site_quarter") or [],
+                                                columns=_BY_TIME_COLUMNS
+                                                if not d.get("by_site_quarter") else None),
+                   missingness=pd.DataFrame(d.get("missingness") or [],
+                                            columns=MISSING_COLUMNS),
+                   validation=dict(d.get("validation") or {}),
+                   missingness_threshold=d.get("missingness_threshold"))
+
+    @property
+    def verdicts(self) -> tuple[Verdict, ...]:
+        """The load-time validation check (``pass``: the table passed every rule of
+        :data:`VALIDATION_RULES`, or it would not be an EvaluationSet)."""
+        from rwe._evidence import STATUS_NOT_EVALUATED, STATUS_PASS, Verdict, verdict_id
+
+        rules = list(self.validation.get("rules") or VALIDATION_RULES)
+        passed = self.validation.get("status") == "passed"
+        return (Verdict(
+            id=verdict_id("provenance", "check", {"rules": rules}, "validation"),
+            section="provenance", kind="check",
+            criterion="the evaluation data pass rwe's load-time validation rules",
+            status=STATUS_PASS if passed else STATUS_NOT_EVALUATED,
+            reason=(f"{len(rules)} rule families checked on every row; no failure" if passed
+                    else "the data were not validated"),
+            source="data.columns"),)
+
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        """What was read (``provenance.data``) and each column whose missing fraction reaches
+        :attr:`missingness_threshold` (``provenance.missing``)."""
+        from rwe._evidence import Finding
+
+        out = []
+        first = self.files[0] if self.files else {}
+        period = self.period or {}
+        counts = {k: self.counts[k] for k in ("rows", "patients") if k in self.counts}
+        span = (f"{str(period.get('first'))[:10]} to {str(period.get('last'))[:10]}" if period
+                else "period not recorded (no timestamp role)")
+        out.append(Finding("provenance.data" if "patients" in counts else "provenance.data_rows",
+                           subject={"file": first.get("file") or "table"},
+                           values={"sha256": (first.get("sha256") or "n/a")[:12],
+                                   "period": span}, counts=counts))
+        thr = self.missingness_threshold
+        if thr is not None and len(self.missingness):
+            for r in self.missingness.to_dict("records"):
+                if r["fraction"] is not None and r["fraction"] == r["fraction"] \
+                        and r["fraction"] >= thr and r["n_missing"]:
+                    out.append(Finding(
+                        "provenance.missing", subject={"column": r["column"], "role": r["role"]},
+                        values={"fraction": float(r["fraction"]), "threshold": float(thr)},
+                        counts={"n": int(r["n"]), "n_missing": int(r["n_missing"]),
+                                "n_present": int(r["n"]) - int(r["n_missing"])},
+                        severity="warning"))
+        return tuple(out)
 
     def to_frame(self) -> pd.DataFrame:
         """The counts and the period as a two-column table (``fact``, ``value``)."""
@@ -133,8 +204,8 @@ def _file_records(evset: EvaluationSet,
 
 
 def provenance(evset: EvaluationSet, *,
-               sources: Mapping[str, Source | str | Path | None] | None = None
-               ) -> ProvenanceResult:
+               sources: Mapping[str, Source | str | Path | None] | None = None,
+               missingness_threshold: float | None = None) -> ProvenanceResult:
     """Provenance and quality counts of an evaluation table (FDA AI-DSF PRV-1, PRV-2, PRV-4,
     PRV-7): files and sha256, row / patient / event counts, period covered, rows per site and
     quarter, missing values per column role, validation rules passed.
@@ -209,7 +280,30 @@ def provenance(evset: EvaluationSet, *,
     return ProvenanceResult(
         files=tuple(_file_records(evset, sources)), counts=counts, period=period,
         by_site_quarter=by_time,
-        missingness=pd.DataFrame(missing, columns=["role", "column", "derived", "n",
-                                                   "n_missing", "fraction"]),
+        missingness=pd.DataFrame(missing, columns=MISSING_COLUMNS),
         validation={"status": "passed", "rules": list(VALIDATION_RULES),
-                    "source": evset.source if isinstance(evset.source, str) else None})
+                    "source": evset.source if isinstance(evset.source, str) else None},
+        missingness_threshold=missingness_threshold)
+
+
+def _register_templates() -> None:
+    from rwe._evidence import register_finding_template
+
+    register_finding_template(
+        "provenance.data",
+        "Evaluation data {file} (sha256 {sha256}...): {rows:,} rows, {patients:,} patients, "
+        "{period}; validation passed.",
+        "Evaluation data {file} (sha256 {sha256}...): {period}; row or patient count below "
+        "{k} (suppressed); validation passed.")
+    register_finding_template(
+        "provenance.data_rows",
+        "Evaluation data {file} (sha256 {sha256}...): {rows:,} rows, {period}; validation "
+        "passed.",
+        "Evaluation data {file} (sha256 {sha256}...): {period}; row count below {k} "
+        "(suppressed); validation passed.")
+    register_finding_template(
+        "provenance.missing", "{column} ({role}) missing for {fraction:.1%} of rows.",
+        "{column} ({role}) missing for some rows (count below {k}: suppressed).")
+
+
+_register_templates()

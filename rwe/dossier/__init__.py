@@ -10,46 +10,13 @@ of contents), one page per section, ``notebooks/`` (the executed notebooks, code
 ``figures/`` (PNG), ``results.json``, ``model-card.xml``, ``manifest.json`` and, when headless
 Chromium is installed, ``dossier.pdf``.
 
-``results.json`` schema (``"schema": "rwe.dossier.results/1"``; keys sorted, floats as their
-shortest round-trip repr, NaN/inf as null; no times, paths or versions, so the same protocol,
-data and seed give the same bytes):
-
-- ``schema``, ``model_version``, ``seed``, ``small_cell_k``
-- ``section_order``: the sections in reading order (``report.sections``; ``sections`` itself
-  is keyed, and keys are sorted)
-- ``protocol``: ``name``, ``title``, ``file`` (base name), ``sha256`` (canonical form),
-  ``file_sha256`` (bytes)
-- ``device``: the protocol's ``device`` block
-- ``verdicts``: list, in section order, of ``{id, section, kind, criterion, status, detail,
-  source}`` (+ ``description`` and ``counts`` for goals); ``kind`` is ``goal`` (acceptance,
-  judged on the confidence bound), ``check`` (a protocol threshold) or ``plan``
-  (pre-specified, not evaluated in this release); ``status`` is ``pass``, ``fail``,
-  ``insufficient data`` or ``not evaluated``; ``source`` is the protocol field
-- ``verdict_counts``: ``{status: count}``
-- ``findings``: list of ``{section, text}``, plain language
-- ``sections``: one object per section in ``report.sections``:
-
-  - ``representativeness``: ``n``, ``attributes``, ``intersections``, ``parameters``,
-    ``reference`` (name, title, version, year, universe, source, verification, card, derived),
-    tables ``shares``, ``tests``, ``smd``, ``coverage``, ``adequacy``, ``sites``,
-    ``missingness`` (records with the columns of
-    :class:`rwe.representativeness.RepresentativenessResult`), ``tipton`` (or null),
-    ``tipton_reason``, ``notes``
-  - ``subgroups``: ``settings``, tables ``table``, ``heterogeneity``, ``fairness``, ``goals``
-    (columns of :class:`rwe.subgroups.SubgroupPerformanceResult`),
-    ``goal_specs`` (the protocol's goals)
-  - ``drift``: ``status`` ("not evaluated"), ``statement``, ``plan`` (protocol ``drift``)
-  - ``change_control``: ``status``, ``statement``, ``plan`` (protocol ``change_control``),
-    ``criteria`` (``step, metric, margin, alpha, candidate_version, comparator_role,
-    comparator_version, subgroups, status``)
-  - ``provenance``: ``protocol``, ``files`` (``role, file, protocol_path, format, sha256,
-    bytes``), ``source``, ``counts``, ``period``, ``by_site_quarter`` (quarters ``2024-Q1``),
-    ``missingness`` (per column role), ``missingness_threshold``, ``validation``,
-    ``reference_standard``, ``not_provided`` (counts from :func:`rwe.data.provenance`)
-  - ``model_card``: ``card`` (the Appendix E fields; ``null`` = not provided)
-
-``results.json`` keeps unsuppressed aggregates (for analysts); the reviewer pages apply the
-small-cell rule of :mod:`rwe.dossier._suppress`. No table holds patient rows.
+``results.json`` (``"schema": "rwe.dossier.results/2"``) is ``{schema, protocol, sections,
+verdicts, findings}``: ``sections`` maps each section to its typed result's ``to_dict()``,
+``verdicts`` and ``findings`` are the results' typed verdicts and findings; its JSON Schema is
+``rwe/dossier/results.schema.json`` (generated from the types by :mod:`rwe.dossier._schema`;
+reports/README.md documents it). Keys are sorted, floats are written as their shortest
+round-trip repr, NaN/inf as null; no times, paths or versions, so the same protocol, data and
+seed give the same bytes.
 """
 
 from __future__ import annotations
@@ -64,11 +31,13 @@ _EXPORTS = {
     "build_dossier": "_build", "DossierResult": "_build", "NotebookTemplateError": "_build",
     "check_template": "_build", "default_notebooks_dir": "_build", "dump_results": "_build",
     "RESULTS_SCHEMA": "_build", "MANIFEST_SCHEMA": "_build", "FAILED_SUFFIX": "_build",
-    # notebooks
-    "start_section": "_notebook", "SectionContext": "_notebook", "save_section": "_notebook",
-    "load_section": "_notebook", "section_payload": "_payload", "data_provenance": "_payload",
-    "drift_plan": "_payload", "change_control_plan": "_payload", "model_card": "_modelcard",
-    "chai_xml": "_modelcard",
+    "BuildTerminated": "_build", "remove_stale_builds": "_build",
+    "results_schema": "_schema", "SCHEMA_PATH": "_schema",
+    # analyses and notebooks
+    "compute_section": "_analyses", "load_result": "_analyses", "ANALYSES": "_analyses",
+    "start_section": "_notebook", "SectionContext": "_notebook",
+    "drift_plan": "_plans", "change_control_plan": "_plans", "PlanResult": "_plans",
+    "model_card": "_modelcard", "ModelCardResult": "_modelcard", "chai_xml": "_modelcard",
     # sections
     "SECTION_SPECS": "_sections", "SectionSpec": "_sections", "section_spec": "_sections",
     # rendering

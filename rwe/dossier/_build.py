@@ -1,6 +1,7 @@
-"""Build an evidence dossier: run the section notebooks with papermill, render reviewer pages
-with nbconvert, merge results.json, write manifest.json and the PDF, and move the finished
-directory into place (DESIGN.md principles 6 and 8)."""
+"""Build an evidence dossier: compute each section's typed result once, write results.json
+from the results, run the section notebooks with papermill to render them, write the
+reviewer pages, manifest.json and the PDF, and move the finished directory into place
+(DESIGN.md principles 6 and 8)."""
 
 from __future__ import annotations
 
@@ -13,37 +14,31 @@ import os
 import platform
 import re
 import shutil
+import signal
+import socket
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from rwe._evidence import STATUS_FAIL, STATUS_NOT_EVALUABLE, STATUS_NOT_EVALUATED, STATUS_PASS
 from rwe._results import json_safe
 from rwe._validation import check_int
 from rwe.dossier._notebook import (
     FIGURES_DIR,
-    SECTIONS_DIR,
-    SHARED_DIR,
+    PROTOCOL_RECORD,
+    ProtocolFacts,
     _ensure_demo_data,
-    abort_build,
-    announce_build,
-    load_section,
-    share_evaluation_set,
+    write_record,
 )
-from rwe.dossier._sections import (
-    SECTION_SPECS,
-    STATUS_FAIL,
-    STATUS_INSUFFICIENT,
-    STATUS_NOT_EVALUATED,
-    STATUS_PASS,
-    SectionSpec,
-)
+from rwe.dossier._sections import SECTION_SPECS, SectionSpec
 from rwe.exceptions import (
     DossierExistsError,
     DossierWriteError,
@@ -53,20 +48,31 @@ from rwe.exceptions import (
 
 __all__ = ["build_dossier", "DossierResult", "NotebookTemplateError", "RESULTS_SCHEMA",
            "MANIFEST_SCHEMA", "default_notebooks_dir", "check_template", "FAILED_SUFFIX",
-           "KERNEL_NAME", "dump_results"]
+           "KERNEL_NAME", "dump_results", "BUILDING_INFIX", "merge_results"]
 
-RESULTS_SCHEMA = "rwe.dossier.results/1"
-MANIFEST_SCHEMA = "rwe.dossier.manifest/1"
+RESULTS_SCHEMA = "rwe.dossier.results/2"
+MANIFEST_SCHEMA = "rwe.dossier.manifest/2"
 FAILED_SUFFIX = ".FAILED"
 FAILED_MARKER = "FAILED.txt"
+#: A build lives in ``<parent>/.<name>.building-XXXX/`` (private, 0700): ``dossier/`` becomes
+#: ``--out``, ``results/`` holds the section records handed to the notebooks, ``owner.json``
+#: says which process builds it (a later run removes it when that process is gone).
+BUILDING_INFIX = ".building-"
+OWNER_FILE = "owner.json"
 KERNEL_NAME = "python3"
-PARAMETERS = ("protocol", "out_dir")
-#: Longest first, so that two workers finish together; the model card reads the others.
-RUN_ORDER = ("subgroups", "representativeness", "provenance", "change_control", "drift",
-             "model_card")
+PARAMETERS = ("protocol", "out_dir", "result")
+#: Notebooks ready at the same time start longest first.
+RENDER_ORDER = ("subgroups", "representativeness", "provenance", "model_card", "drift",
+                "change_control")
+#: Order of the analyses (each notebook starts as soon as its result is saved): the plans
+#: need no data, subgroups has the longest notebook, the model card reads the others.
+COMPUTE_ORDER = ("drift", "change_control", "provenance", "subgroups", "representativeness",
+                 "model_card")
 DEPENDENCIES = ("numpy", "pandas", "scipy", "statsmodels", "scikit-learn", "lifelines",
                 "fairlearn", "matplotlib", "pydantic", "PyYAML", "pyarrow", "papermill",
-                "nbconvert", "nbformat", "nbclient", "ipykernel", "jupyter_client", "tqdm")
+                "nbconvert", "nbformat", "nbclient", "ipykernel", "jupyter_client", "tqdm",
+                "tableone")
+_KERNEL_ARGS = ["--IPKernelApp.log_level=CRITICAL", "--HistoryManager.hist_file=:memory:"]
 
 MSG_EXISTS = "{out}: a dossier already exists there; pass --force to replace it"
 MSG_NOT_DOSSIER = ("{out}: exists and is not an rwe dossier (no manifest.json or index.html); "
@@ -77,10 +83,16 @@ MSG_TEMPLATE_EMPTY = ("{path}: notebook template is empty ({size} bytes); restor
 MSG_TEMPLATE_JSON = ("{path}: not a valid notebook: its JSON breaks at line {line}, column {col} "
                      "({msg}); the file may be truncated")
 MSG_WRITE = "{out}: could not write the dossier: {what}: {reason}; nothing was written{hint}"
+MSG_STALE = ("removed {path}: a build directory left by a run that was killed ({why}); it "
+             "held no patient rows")
 
 
 class NotebookTemplateError(RWEError):
     """A notebook template is unusable (missing, or without a tagged ``parameters`` cell)."""
+
+
+class BuildTerminated(KeyboardInterrupt):
+    """The build received SIGTERM (handled like Ctrl-C: the build directory is removed)."""
 
 
 def default_notebooks_dir() -> Path:
@@ -127,7 +139,10 @@ class DossierResult:
 
     @property
     def verdict_counts(self) -> dict[str, int]:
-        return dict(self.results.get("verdict_counts", {}))
+        """Verdicts per core status (the same count as the index page's headline)."""
+        from rwe.dossier._page import verdict_counts
+
+        return verdict_counts(self.results["verdicts"])
 
     def summary_lines(self) -> list[str]:
         """A few lines for the terminal: verdict counts, where to look, notes."""
@@ -141,12 +156,13 @@ class DossierResult:
         if goals:
             lines.append(f"goals:  {count('goal', STATUS_PASS)} met, "
                          f"{count('goal', STATUS_FAIL)} not met, "
-                         f"{count('goal', STATUS_INSUFFICIENT)} insufficient data "
+                         f"{count('goal', STATUS_NOT_EVALUABLE)} not evaluable "
                          f"(of {len(goals)} pre-specified)")
         checks = [x for x in v if x["kind"] == "check"]
         if checks:
             lines.append(f"checks: {count('check', STATUS_PASS)} pass, "
-                         f"{count('check', STATUS_FAIL)} fail")
+                         f"{count('check', STATUS_FAIL)} fail, "
+                         f"{count('check', STATUS_NOT_EVALUABLE)} not evaluable")
         plans = [x for x in v if x["status"] == STATUS_NOT_EVALUATED]
         if plans:
             lines.append(f"not evaluated in this release: {len(plans)} pre-specified "
@@ -162,25 +178,6 @@ class DossierResult:
 
 
 # =============================================================================== templates
-def _import_nbformat() -> Any:
-    """Import nbformat (and papermill) without building jsonschema's optional IRI grammar.
-
-    jsonschema loads ``rfc3987_syntax`` when it is installed (jupyter_events pulls it in), and
-    that module compiles a Lark grammar at import: about 1.5 s, spent before the first kernel
-    starts. nbformat never checks IRI formats, and jsonschema skips a format checker whose
-    module is missing, so the module is hidden while jsonschema's format table is built.
-    """
-    if "jsonschema" not in sys.modules and "rfc3987_syntax" not in sys.modules:
-        sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]
-        try:
-            import jsonschema  # noqa: F401
-        finally:
-            del sys.modules["rfc3987_syntax"]
-    import nbformat
-
-    return nbformat
-
-
 def check_template(path: Path) -> Any:
     """Read a template and check its tagged ``parameters`` cell defines protocol and out_dir;
     returns the notebook. A missing parameters cell is an error (papermill only warns).
@@ -188,7 +185,7 @@ def check_template(path: Path) -> Any:
     An empty, truncated or non-notebook file is a :class:`NotebookTemplateError` naming the
     file and where its JSON breaks; the file's content is never quoted.
     """
-    nbformat = _import_nbformat()
+    import nbformat
 
     path = Path(path)
     if not path.is_file():
@@ -290,7 +287,6 @@ def _keep_failed(build: Path, out: Path, error: BaseException) -> Path:
     failed = out.parent / f"{out.name}{FAILED_SUFFIX}"
     if failed.exists() and (failed / FAILED_MARKER).is_file():
         shutil.rmtree(failed, ignore_errors=True)
-    shutil.rmtree(build / SHARED_DIR, ignore_errors=True)  # patient-level rows: never kept
     for name in ("index.html", "results.json", "manifest.json", "dossier.pdf"):
         (build / name).unlink(missing_ok=True)
     (build / FAILED_MARKER).write_text(
@@ -302,32 +298,72 @@ def _keep_failed(build: Path, out: Path, error: BaseException) -> Path:
     return failed
 
 
-# =============================================================================== execution
-_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+# =============================================================================== build dirs
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_builds(out: Path, *, min_age: float = 60.0) -> list[str]:
+    """Remove the build directories of ``out`` left by killed runs; one note per directory.
+
+    A build directory whose owner process (``owner.json``) no longer runs on this host is
+    stale; so is one without an owner file (killed before writing it, or made by an older rwe
+    whose builds held a pickled copy of the data) once it is ``min_age`` seconds old.
+    """
+    notes = []
+    host = socket.gethostname()
+    for d in sorted(out.parent.glob(f".{out.name}{BUILDING_INFIX}*")):
+        if not d.is_dir() or d.is_symlink():
+            continue
+        why = None
+        try:
+            owner = json.loads((d / OWNER_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            owner = None
+        if isinstance(owner, dict) and owner.get("host") == host:
+            pid = int(owner.get("pid") or 0)
+            if pid and not _alive(pid):
+                why = f"process {pid} is not running"
+        elif owner is None:
+            try:
+                age = time.time() - d.stat().st_mtime
+            except OSError:
+                continue
+            if age >= min_age:
+                why = "no owner file"
+        if why is None:
+            continue
+        shutil.rmtree(d, ignore_errors=True)
+        if not d.exists():
+            notes.append(MSG_STALE.format(path=d, why=why))
+    return notes
 
 
 @contextlib.contextmanager
-def _kernel_threads(n: int = 1):
-    """Kernels started inside this block use ``n`` math-library threads (unless the user set
-    them). The build uses one: notebooks already run side by side, and oversubscribed BLAS
-    threads spin against each other (seen here: the demo's subgroup analysis took 13 s
-    instead of 4 s); and a multi-threaded BLAS splits its sums by thread count, which moved
-    the last digit of a few results between ``--jobs 1`` and ``--jobs 2`` (tested: the same
-    ``results.json`` bytes whatever ``--jobs``)."""
-    saved = {v: os.environ.get(v) for v in _THREAD_VARS}
-    user_set = any(val is not None for val in saved.values())
-    if not user_set:
-        for v in _THREAD_VARS:
-            os.environ[v] = str(n)
+def _sigterm_as_interrupt():
+    """Within the block, SIGTERM raises :class:`BuildTerminated` in the main thread, so a CI
+    time-out or a container stop cleans up as Ctrl-C does (elsewhere: unchanged)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise BuildTerminated("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, handler)
     try:
-        yield None if user_set else n
+        yield
     finally:
-        if not user_set:
-            for v in _THREAD_VARS:
-                os.environ.pop(v, None)
+        signal.signal(signal.SIGTERM, previous)
 
 
+# =============================================================================== execution
 class _Slots:
     """Progress-bar rows for the notebooks running at the same time."""
 
@@ -386,176 +422,23 @@ def _close_thread_loop() -> None:
     asyncio.set_event_loop(None)
 
 
-_KERNEL_ARGS = ["--IPKernelApp.log_level=CRITICAL", "--HistoryManager.hist_file=:memory:"]
-#: Run in a kernel between two notebooks: a clean namespace, no figure left open, counts from
-#: 1, the start folder, nothing kept frozen from the last section (see _KernelPool).
-_RESET = """\
-get_ipython().run_line_magic("reset", "-f")
-if "matplotlib.pyplot" in __import__("sys").modules:
-    __import__("sys").modules["matplotlib.pyplot"].close("all")
-__import__("os").chdir({cwd!r})
-__import__("gc").unfreeze()
-__import__("gc").collect()
-get_ipython().execution_count = 1
-"""
-_ENGINE = "rwe-kernel-pool"
-
-
-class _KernelPool:
-    """Kernels handed from one section notebook to the next within a build.
-
-    Starting a kernel costs about 0.5 s of CPU and as much again of waiting, and a section's
-    imports (pandas, scipy, matplotlib) up to 2 s: a notebook that finishes cleanly gives its
-    kernel back, and the next section runs in it after :data:`_RESET` (IPython's ``%reset
-    -f``: no variable of the previous notebook survives; pyplot figures left open are
-    closed; execution counts restart at 1; the working directory is the templates' folder
-    again). Imported modules stay imported, which is the point; rwe keeps no results in
-    module state, and the matplotlib settings are the same in every section
-    (:func:`rwe.dossier._notebook.configure_matplotlib`). A kernel whose notebook failed,
-    or whose reset failed (which fails that notebook), is shut down, never reused. Kernels
-    start inside :func:`_kernel_threads`, in the templates' folder (as in JupyterLab), and
-    :meth:`close` shuts every one down.
-    """
-
-    def __init__(self, cwd: Path):
-        self._cwd = str(cwd)
-        self._idle: list = []
-        self._all: list = []
-        self._lock = threading.Lock()
-        self.started = 0
-        self.reused = 0
-
-    def take(self) -> tuple[Any, str | None]:
-        """A kernel for the next notebook (an idle one, else a new one), on this thread, and
-        the code the notebook's client must run in it before the first cell: :data:`_RESET`
-        for a reused kernel, None for a new one. The reset runs in the notebook's own client
-        session (:func:`_pool_engine`), not in a session of its own: connecting a client costs
-        about 0.2 s, and a kernel nobody takes again is never reset at all."""
-        with self._lock:
-            if self._idle:
-                self.reused += 1
-                return self._idle.pop(), _RESET.format(cwd=self._cwd)
-            self.started += 1
-        from jupyter_client.manager import AsyncKernelManager
-        from jupyter_core.utils import run_sync
-
-        km = AsyncKernelManager(kernel_name=KERNEL_NAME)
-        with self._lock:
-            self._all.append(km)
-        run_sync(km.start_kernel)(cwd=self._cwd, extra_arguments=list(_KERNEL_ARGS))
-        return km, None
-
-    def give(self, km: Any) -> None:
-        """Keep ``km``, whose notebook ran cleanly, for the next notebook (which resets it
-        first, see :meth:`take`)."""
-        with self._lock:
-            self._idle.append(km)
-
-    def discard(self, km: Any) -> None:
-        """Shut ``km`` down now (its notebook failed, or the build is over)."""
-        from jupyter_core.utils import run_sync
-
-        with self._lock:
-            if km in self._idle:
-                self._idle.remove(km)
-        with contextlib.suppress(Exception):
-            if km.has_kernel:
-                run_sync(km.shutdown_kernel)(now=True)
-
-    def close(self) -> None:
-        """Shut every kernel down (on a worker thread: the caller's event loop, if it has a
-        running one, as in JupyterLab, is left alone)."""
-        with self._lock:
-            kms, self._all, self._idle = list(self._all), [], []
-        if not kms:
-            return
-
-        def shut() -> None:
-            try:
-                for km in kms:
-                    self.discard(km)
-            finally:
-                _close_thread_loop()
-
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rwe-dossier-stop") as ex:
-            ex.submit(shut).result()
-
-
-def _pool_engine() -> str:
-    """The papermill engine that runs a notebook on a kernel of the build's pool (``km=``):
-    nbclient's, except that it first runs ``rwe_reset`` (the pool's reset of a reused kernel,
-    see :meth:`_KernelPool.take`) in the kernel, and that the kernel client it opens is
-    closed when the notebook ends (nbclient leaves the client of a kernel it does not own
-    running, heartbeat thread included)."""
-    from papermill.clientwrap import PapermillNotebookClient
-    from papermill.engines import NBClientEngine, papermill_engines
-    from papermill.exceptions import PapermillException
-    from papermill.log import logger
-    from papermill.utils import merge_kwargs, remove_args
-
-    try:
-        papermill_engines.get_engine(_ENGINE)
-        return _ENGINE
-    except PapermillException:
-        pass
-
-    class ResettingClient(PapermillNotebookClient):
-        def __init__(self, nb_man, *, rwe_reset: str | None = None, **kw):
-            super().__init__(nb_man, **kw)
-            self._rwe_reset = rwe_reset
-
-        def papermill_execute_cells(self):
-            if self._rwe_reset:
-                reply = self.wait_for_reply(self.kc.execute(
-                    self._rwe_reset, silent=True, store_history=False))
-                status = (reply or {}).get("content", {}).get("status")
-                if status != "ok":
-                    raise RuntimeError(f"the reused kernel could not be reset ({status})")
-            super().papermill_execute_cells()
-
-    class PooledKernelEngine(NBClientEngine):
-        @classmethod
-        def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False,
-                                     stdout_file=None, stderr_file=None, start_timeout=60,
-                                     execution_timeout=None, **kwargs):
-            kwargs = remove_args(["input_path", "timeout", "startup_timeout"], **kwargs)
-            client = ResettingClient(nb_man, **merge_kwargs(
-                kwargs, timeout=execution_timeout, startup_timeout=start_timeout,
-                kernel_name=kernel_name, log=logger, log_output=log_output,
-                stdout_file=stdout_file, stderr_file=stderr_file))
-            try:
-                return client.execute()
-            finally:
-                if client.kc is not None:
-                    client.kc.stop_channels()
-
-    papermill_engines.register(_ENGINE, PooledKernelEngine)
-    return _ENGINE
-
-
-def _run_notebook(spec: SectionSpec, template: Path, build: Path, protocol_path: Path,
-                  progress: bool, slots: _Slots, pool: _KernelPool) -> dict:
+def _run_notebook(spec: SectionSpec, template: Path, build: Path, record: Path,
+                  protocol_path: Path, progress: bool, slots: _Slots) -> dict:
+    """Execute one section notebook with papermill (a fresh kernel, nothing shared)."""
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
     target = build / "notebooks" / spec.notebook
-    params = {"protocol": str(protocol_path), "out_dir": str(build)}
+    params = {"protocol": str(protocol_path), "out_dir": str(build), "result": str(record)}
     slot = slots.take()
     bar: Any = ({"desc": f"{spec.notebook:<28}", "position": slot, "leave": False,
                  "disable": None, "unit": "cell"} if progress else False)
     t0 = time.perf_counter()
-    km = None
     try:
-        # the pool's kernels start in the templates' folder (as in JupyterLab); papermill's
-        # cwd= would chdir() the whole process, and with sections on several threads the
-        # restores interleave and leave the caller in notebooks/
-        km, reset = pool.take()
         pm.execute_notebook(str(template), str(target), parameters=params,
-                            kernel_name=KERNEL_NAME, progress_bar=bar, km=km, rwe_reset=reset,
-                            engine_name=_pool_engine(),
-                            request_save_on_cell_execute=False, log_output=False)
-        pool.give(km)
-        km = None
+                            kernel_name=KERNEL_NAME, progress_bar=bar,
+                            request_save_on_cell_execute=False, log_output=False,
+                            extra_arguments=list(_KERNEL_ARGS))
     except PapermillExecutionError as exc:
         cell = _template_cell(target, exc.cell_index)
         evalue = (str(exc.evalue).strip().splitlines() or [""])[0]
@@ -566,119 +449,102 @@ def _run_notebook(spec: SectionSpec, template: Path, build: Path, protocol_path:
         text = (str(exc).strip().splitlines() or [""])[0]
         raise NotebookExecutionError(spec.notebook, None, type(exc).__name__, text) from None
     finally:
-        if km is not None:  # the notebook failed: its kernel is not reused
-            pool.discard(km)
         slots.give(slot)
         _close_thread_loop()
     return {"section": spec.name, "template": template, "executed": target,
-            "parameters": params, "duration_seconds": round(time.perf_counter() - t0, 3)}
+            "duration_seconds": round(time.perf_counter() - t0, 3)}
 
 
-def _schedule(specs: list[SectionSpec], run, jobs: int, overall, *,
-              on_failure=None, halted=None) -> list[dict]:
-    """Run the sections ``jobs`` at a time, longest first.
+# =============================================================================== second process
+#: Sections computed in a second process when the build can fork (POSIX, no thread yet).
+SIDE_SECTIONS = ("representativeness",)
 
-    A section that reads others' results (``after``) takes the first free slot once every
-    one of them has *started* (it waits for their results in
-    :meth:`SectionContext.results`): the kernel pool hands it a kernel that is already up,
-    so it needs no start-up of its own while the others finish. ``on_failure(exc)`` is called at
-    the first failure (the orchestrator tells waiting kernels to stop); ``halted()`` returns
-    an exception when the build must stop for a reason outside the notebooks (the data
-    failed validation), which is then raised.
-    """
-    names = {s.name for s in specs}
-    order = sorted(specs, key=lambda s: RUN_ORDER.index(s.name) if s.name in RUN_ORDER else 99)
-    pending = list(order)
-    started: set[str] = set()
-    records: list[dict] = []
-    failures: list[tuple[SectionSpec | None, BaseException]] = []  # None: halted()
-    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="rwe-dossier") as ex:
-        running: dict = {}
-        try:
-            while pending or running:
-                stop = halted() if halted is not None else None
-                if stop is not None and not any(e is stop for _, e in failures):
-                    failures.insert(0, (None, stop))
-                    if on_failure is not None:
-                        on_failure(stop)
-                for s in list(pending):
-                    if failures:
-                        break
-                    if len(running) >= jobs:
-                        break
-                    if all(d in started or d not in names for d in s.after):
-                        running[ex.submit(run, s)] = s
-                        started.add(s.name)
-                        pending.remove(s)
-                if failures:
-                    pending.clear()
-                if not running:
-                    break
-                finished, _ = wait(running, return_when=FIRST_COMPLETED, timeout=0.5)
-                for f in finished:
-                    s = running.pop(f)
-                    exc = f.exception()
-                    if exc is not None:
-                        if not failures and on_failure is not None:
-                            on_failure(exc)
-                        failures.append((s, exc))
-                        pending.clear()
-                    else:
-                        records.append(f.result())
-                        if overall is not None:
-                            overall.update(1)
-        except BaseException as exc:  # Ctrl-C: kernels waiting on others must not wait on
-            if on_failure is not None and not failures:
-                on_failure(exc)
-            raise
 
-    if failures:
-        # a section stopped by another's failure (it was waiting for that one) is not the cause
-        first = [e for s, e in failures if s is None or not s.after] or [failures[0][1]]
-        raise first[0]
-    by = {r["section"]: r for r in records}
-    return [by[s.name] for s in specs]
+def _side_main(conn: Any, parent_end: Any, names: list[str], protocol: Any,
+               evset: Any) -> None:
+    """The forked process: compute each section's record from the inherited data, send it,
+    and leave without running the parent's exit handlers. It closes its copy of the pipe's
+    reading end first, so that a parent killed meanwhile makes its send fail (and this
+    process end) instead of blocking on a pipe nobody reads."""
+    parent_end.close()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    code = 0
+    try:
+        from rwe.dossier._analyses import compute_record
+
+        for name in names:
+            t0 = time.perf_counter()
+            try:
+                _, record, _ = compute_record(name, protocol, evset)
+                conn.send((name, record, round(time.perf_counter() - t0, 3), None))
+            except BaseException as exc:  # reported to the parent, raised there
+                conn.send((name, None, 0.0, exc))
+    except BaseException:  # pragma: no cover - the pipe broke: the parent is gone
+        code = 1
+    finally:
+        conn.close()
+        os._exit(code)
+
+
+class _Side:
+    """Sections computed in a forked process that inherits the data in memory (nothing is
+    written) and sends back their records through a pipe; when the build cannot fork, they
+    are computed in this process when asked for."""
+
+    def __init__(self, protocol: Any, evset: Any, names: list[str]):
+        self.names = list(names)
+        self._protocol, self._evset = protocol, evset
+        self._got: dict[str, tuple] = {}
+        self._proc = self._conn = None
+        if self.names:
+            import multiprocessing
+
+            ctx = multiprocessing.get_context("fork")
+            self._conn, child = ctx.Pipe(duplex=False)
+            self._proc = ctx.Process(target=_side_main, args=(child, self._conn, self.names,
+                                                              protocol, evset), daemon=True)
+            self._proc.start()
+            child.close()
+
+    def result(self, name: str) -> tuple[dict, float]:
+        if self._proc is None:
+            from rwe.dossier._analyses import compute_record
+
+            t0 = time.perf_counter()
+            _, record, _ = compute_record(name, self._protocol, self._evset)
+            return record, round(time.perf_counter() - t0, 3)
+        while name not in self._got:
+            try:
+                got, record, seconds, exc = self._conn.recv()
+            except EOFError:
+                raise RuntimeError(f"the process computing {name} ended without a result "
+                                   f"(exit code {self._proc.exitcode})") from None
+            self._got[got] = (record, seconds, exc)
+        record, seconds, exc = self._got[name]
+        if exc is not None:
+            raise exc
+        return record, seconds
+
+    def close(self) -> None:
+        if self._proc is not None:
+            if self._proc.is_alive():
+                self._proc.terminate()
+            self._proc.join(timeout=30)
+            self._conn.close()
+            self._proc = None
+
+
+def _start_side(protocol: Any, evset: Any, names: list[str], jobs: int) -> _Side:
+    import multiprocessing
+
+    if (not names or jobs < 2 or evset is None or threading.active_count() > 1
+            or "fork" not in multiprocessing.get_all_start_methods()):
+        return _Side(protocol, evset, [])
+    return _Side(protocol, evset, names)
 
 
 # =============================================================================== rendering
-def _exporter():
-    """nbconvert's HTML exporter, "basic" template, no inputs or prompts, without its
-    BeautifulSoup post-pass.
-
-    ``HTMLExporter.from_notebook_node`` renders the template and then re-parses the whole
-    page with BeautifulSoup to give alt text to images without one and ``tabindex`` to the
-    "lab" template's input and output areas. With the "basic" template and rwe's figures
-    (always with alt text) that pass changes nothing, yet cost ~0.2 s of the orchestrator's
-    CPU per page (~1.3 s a dossier, taken from the kernels on a 2-core machine). The fast
-    path repeats the filter set-up of ``HTMLExporter.from_notebook_node`` and renders the
-    template; if nbconvert's internals differ from what it expects, the standard method is
-    used.
-    """
-    from nbconvert import HTMLExporter
-
-    class ReviewerHTMLExporter(HTMLExporter):
-        def from_notebook_node(self, nb, resources=None, **kw):
-            try:
-                from nbconvert.exporters.templateexporter import TemplateExporter
-                from nbconvert.filters.highlight import Highlight2HTML
-                from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
-
-                info = nb.metadata.get("language_info", {})
-                self.register_filter("highlight_code", self.filters.get(
-                    "highlight_code", Highlight2HTML(
-                        pygments_lexer=info.get("pygments_lexer", info.get("name")),
-                        parent=self)))
-                resources = self._init_resources(resources)
-                self.register_filter("filter_data_type", WidgetsDataTypeFilter(
-                    notebook_metadata=self._nb_metadata, parent=self, resources=resources))
-            except (ImportError, AttributeError, TypeError):  # pragma: no cover - other nbconvert
-                return super().from_notebook_node(nb, resources, **kw)
-            return TemplateExporter.from_notebook_node(self, nb, resources, **kw)
-
-    return ReviewerHTMLExporter(template_name="basic", exclude_input=True,
-                                exclude_input_prompt=True, exclude_output_prompt=True)
-
-
 #: A figure shown by ``ctx.figure``: the PNG inline (the notebook stays self-contained) and its
 #: file in the dossier (``data-file``).
 _INLINE_FIGURE = re.compile(r"src='data:image/png;base64,[A-Za-z0-9+/=]*'(?P<rest>[^>]*?)"
@@ -686,20 +552,22 @@ _INLINE_FIGURE = re.compile(r"src='data:image/png;base64,[A-Za-z0-9+/=]*'(?P<res
 
 
 def _link_figures(html: str) -> str:
-    """Point a figure's ``<img>`` at its file in the dossier instead of the inline PNG: pages
-    a tenth of the size, and nbconvert's HTML pass has less to parse."""
+    """Point a figure's ``<img>`` at its file in the dossier instead of the inline PNG."""
     return _INLINE_FIGURE.sub(lambda m: f"src='{m['file']}'{m['rest']}data-file='{m['file']}'",
                               html)
 
 
-def _reviewer_body(nb_path: Path, cache: dict) -> str:
+def reviewer_body(nb_path: Path, exporter: Any = None) -> str:
     """The executed notebook as reviewer HTML: no code, no prompts, no stderr; figures
-    linked to their files (``figures/``). Runs on the build's single render thread, which
-    keeps the one exporter in ``cache``."""
+    linked to their files (``figures/``). nbconvert's ``HTMLExporter`` ("basic" template)."""
     import nbformat
 
     nb = nbformat.read(str(nb_path), as_version=4)
+    keep = []
     for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags") or []
+        if "parameters" in tags or "injected-parameters" in tags:
+            continue
         if cell.cell_type == "code":
             cell.outputs = [o for o in cell.get("outputs", [])
                             if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
@@ -708,19 +576,21 @@ def _reviewer_body(nb_path: Path, cache: dict) -> str:
                 if html is not None:
                     o["data"]["text/html"] = _link_figures(
                         html if isinstance(html, str) else "".join(html))
-    keep = []
-    for cell in nb.cells:
-        tags = cell.get("metadata", {}).get("tags") or []
-        if cell.cell_type == "code" and not cell.get("outputs"):
-            continue
-        if "parameters" in tags or "injected-parameters" in tags:
-            continue
+            if not cell.outputs:
+                continue
         keep.append(cell)
     nb.cells = keep
-    if "exporter" not in cache:
-        cache["exporter"] = _exporter()
-    body, _ = cache["exporter"].from_notebook_node(nb)
+    if exporter is None:
+        exporter = _exporter()
+    body, _ = exporter.from_notebook_node(nb)
     return body
+
+
+def _exporter() -> Any:
+    from nbconvert import HTMLExporter
+
+    return HTMLExporter(template_name="basic", exclude_input=True, exclude_input_prompt=True,
+                        exclude_output_prompt=True)
 
 
 def _footer(results: dict, rwe_version: str, extra: str = "") -> str:
@@ -729,40 +599,46 @@ def _footer(results: dict, rwe_version: str, extra: str = "") -> str:
     p = results["protocol"]
     return (f"Generated by rwe {esc(rwe_version)} from protocol <code>{esc(p['name'])}</code> "
             f"(sha256 <code>{esc(p['sha256'][:16])}</code>…). Aggregates only; small cells "
-            f"(&lt;{results['small_cell_k']}) suppressed. {extra}")
+            f"(&lt;{p['small_cell_k']}) suppressed. {extra}")
 
 
-# =============================================================================== merging
-def _merge(protocol: Any, specs: list[SectionSpec], build: Path) -> dict:
-    sections: dict[str, dict] = {}
+# =============================================================================== results.json
+def merge_results(protocol: Any, specs: list[SectionSpec], records: dict[str, dict],
+                  results: dict[str, Any], plan: Any = None) -> dict:
+    """results.json: ``{schema, protocol, sections, verdicts, findings}``. ``sections`` holds
+    each section's result record (``to_dict``, unsuppressed, for analysts); ``verdicts`` and
+    ``findings`` are the typed verdicts and findings of the results (their ``to_dict``), in
+    section order, as reviewers may see them: under the disclosure ``plan`` a hidden cell of a
+    verdict keeps no number, a finding that would disclose one keeps no value or count, and
+    each finding carries its sentence (``text``) and its section."""
+    from rwe.dossier._analyses import result_findings, result_verdicts
+    from rwe.dossier._privacy import finding_for_reviewers, verdict_for_reviewers
+
+    k = protocol.report.small_cell_k
+    sub = results.get("subgroups")
+    metrics = ({} if sub is None else
+               dict(zip(sub.goals["goal_id"], sub.goals["metric"], strict=True)))
     verdicts: list[dict] = []
     findings: list[dict] = []
     for s in specs:
-        payload = load_section(s.name, build)
-        if payload is None:
-            raise NotebookExecutionError(
-                s.notebook, None, "MissingResults",
-                f"the notebook did not save its results (ctx.save) to {SECTIONS_DIR}/"
-                f"{s.name}.json")
-        verdicts += payload.pop("verdicts", [])
-        findings += [{"section": s.name, "text": t} for t in payload.pop("findings", [])]
-        sections[s.name] = payload
-    counts = {st: sum(1 for v in verdicts if v["status"] == st)
-              for st in (STATUS_PASS, STATUS_FAIL, STATUS_INSUFFICIENT, STATUS_NOT_EVALUATED)}
+        verdicts += [verdict_for_reviewers(v.to_dict(), k, plan, metrics)
+                     for v in result_verdicts(s.name, results[s.name])]
+    by_id = {v["id"]: v for v in verdicts}
+    for s in specs:
+        findings += [{"section": s.name, **finding_for_reviewers(f, k, plan, by_id)}
+                     for f in result_findings(s.name, results[s.name])]
     return json_safe({
         "schema": RESULTS_SCHEMA,
         "protocol": {"name": protocol.name, "title": protocol.report.title,
                      "file": protocol.path.name if protocol.path else None,
-                     "sha256": protocol.sha256, "file_sha256": protocol.file_sha256},
-        "device": protocol.device.model_dump(mode="json"),
-        "model_version": protocol.version,
-        "seed": protocol.performance.seed,
-        "small_cell_k": protocol.report.small_cell_k,
-        "section_order": [s.name for s in specs],
-        "verdict_counts": counts,
+                     "sha256": protocol.sha256, "file_sha256": protocol.file_sha256,
+                     "version": protocol.version, "seed": protocol.performance.seed,
+                     "small_cell_k": protocol.report.small_cell_k,
+                     "sections": [s.name for s in specs],
+                     "device": protocol.device.model_dump(mode="json")},
+        "sections": {s.name: records[s.name] for s in specs},
         "verdicts": verdicts,
         "findings": findings,
-        "sections": sections,
     })
 
 
@@ -780,6 +656,22 @@ def _versions() -> dict[str, str | None]:
         except metadata.PackageNotFoundError:
             out[name] = None
     return out
+
+
+def _git() -> dict[str, Any]:
+    """The commit of the rwe source the dossier was built with, or why there is none."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"],
+                              capture_output=True, text=True, timeout=10)
+        if head.returncode != 0:
+            return {"commit": None, "note": "not a git checkout"}
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain",
+                                "--untracked-files=no"], capture_output=True, text=True,
+                               timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return {"commit": None, "note": "not a git checkout (git not available)"}
+    return {"commit": head.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
 
 
 def _inputs(protocol: Any) -> list[dict]:
@@ -801,11 +693,22 @@ def _inputs(protocol: Any) -> list[dict]:
     return out
 
 
-def _load_and_share(protocol: Any, build: Path) -> None:
-    """Generate the demo data if needed, read and validate the protocol's data, and leave the
-    snapshot for the kernels (runs on its own thread while they start)."""
-    _ensure_demo_data(protocol)
-    share_evaluation_set(build, protocol, protocol.load_data())
+def _make_build(out: Path) -> tuple[Path, Path, Path]:
+    """The private build directory (owner file first), its ``dossier/`` and ``results/``."""
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}{BUILDING_INFIX}", dir=out.parent))
+    (work / OWNER_FILE).write_text(json.dumps({"pid": os.getpid(),
+                                               "host": socket.gethostname(),
+                                               "started": _now()}), encoding="utf-8")
+    build = work / "dossier"
+    build.mkdir()
+    umask = os.umask(0)
+    os.umask(umask)
+    build.chmod(0o777 & ~umask)  # the work directory stays private; a dossier is not
+    (build / "notebooks").mkdir()
+    (build / FIGURES_DIR).mkdir()
+    records = work / "results"
+    records.mkdir()
+    return work, build, records
 
 
 # =============================================================================== entry point
@@ -814,12 +717,15 @@ def build_dossier(protocol_path: str | Path, out_dir: str | Path, *, force: bool
                   notebooks_dir: str | Path | None = None, evset=None) -> DossierResult:
     """Build the evidence dossier of a protocol into ``out_dir``.
 
-    Runs one notebook per section in ``protocol.report.sections`` (``notebooks/``) through
-    papermill with ``protocol`` and ``out_dir`` as parameters, independent sections in parallel;
-    renders each executed notebook without its code as a reviewer page; merges the sections'
-    results into ``results.json``; writes ``index.html`` (verdicts first), ``model-card.xml``,
+    Computes each section of ``protocol.report.sections`` once (the rwe analyses, in this
+    process), writes ``results.json`` from the typed results, and renders each section by
+    running its notebook (``notebooks/``) through papermill with ``protocol``, ``out_dir`` and
+    ``result`` (the section's saved record) as parameters, ``jobs`` notebooks at a time, each
+    starting as soon as its result is ready; turns each executed notebook without its code into
+    a reviewer page; writes ``index.html`` (verdicts first), ``model-card.xml``,
     ``manifest.json`` and, with headless Chromium, ``dossier.pdf``. Everything is built in a
-    temporary directory next to ``out_dir`` and renamed into place when complete.
+    private directory next to ``out_dir`` and renamed into place when complete; the records
+    handed to the notebooks stay in that private directory and never reach ``out_dir``.
 
     Parameters
     ----------
@@ -838,8 +744,7 @@ def build_dossier(protocol_path: str | Path, out_dir: str | Path, *, force: bool
     notebooks_dir : str or Path, optional
         Templates directory (default: ``notebooks/`` of the checkout).
     evset : EvaluationSet, optional
-        The protocol's data, already loaded and validated by the caller (``rwe demo``), so the
-        build does not read and validate them a second time before the notebooks start.
+        The protocol's data, already loaded and validated by the caller (``rwe demo``).
 
     Returns
     -------
@@ -857,17 +762,17 @@ def build_dossier(protocol_path: str | Path, out_dir: str | Path, *, force: bool
         A notebook failed: the message names the notebook and the cell (1-based position in
         the template); the partial build is kept in ``<out_dir>.FAILED/`` (no index.html) and
         nothing is written at ``out_dir``.
+    KeyboardInterrupt
+        Ctrl-C or SIGTERM (:class:`BuildTerminated`): the build directory is removed.
 
     Notes
     -----
     ``results.json`` depends only on the protocol, the data and the seed: the same inputs give
-    the same bytes. Times, versions and hashes of the outputs are in ``manifest.json``.
+    the same bytes. Times, versions and hashes of the outputs are in ``manifest.json``. A build
+    directory left by a killed run is removed by the next build of the same ``out_dir`` (its
+    note is in :attr:`DossierResult.notes`).
     """
-    from tqdm.auto import tqdm
-
     import rwe
-    from rwe.dossier._chromium import CHROMIUM_MISSING, chromium_version, find_chromium, print_pdf
-    from rwe.dossier._page import index_body, page, print_document
     from rwe.protocol import load_protocol
 
     started = _now()
@@ -888,192 +793,255 @@ def build_dossier(protocol_path: str | Path, out_dir: str | Path, *, force: bool
         jobs = min(2, os.cpu_count() or 1)
     if pdf is None:
         pdf = bool(protocol.report.pdf)
-    k = protocol.report.small_cell_k
 
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        build = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
-    except OSError as exc:
-        raise (_write_error(exc, out, None) or exc) from None
-    loader = None
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        build.chmod(0o777 & ~umask)  # mkdtemp makes it private; a dossier is a normal directory
-        (build / "notebooks").mkdir()
-        # The data are read and validated once, here, while the first kernels start up (they
-        # wait for the snapshot when they need it); bad data stop the build with their one-line
-        # error and nothing is written.
-        announce_build(build, [s.name for s in specs], data_pending=evset is None,
-                       protocol=protocol)
-        if evset is None:
-            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rwe-dossier-data")
-            loader = pool.submit(_load_and_share, protocol, build)
-            pool.shutdown(wait=False)
-        else:
-            share_evaluation_set(build, protocol, evset)
-    except BaseException as exc:
-        shutil.rmtree(build, ignore_errors=True)
-        err = _write_error(exc, out, build) if isinstance(exc, OSError) else None
-        if err is not None:
-            raise err from None
-        raise
-
-    def halted() -> BaseException | None:
-        if loader is not None and loader.done():
-            return loader.exception()
-        return None
-
-    def stop_waiting(exc: BaseException) -> None:
-        abort_build(build, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-    overall = tqdm(total=len(specs), desc="dossier", unit="notebook", position=0,
-                   leave=False, disable=None) if progress else None
-    slots = _Slots(jobs)
-    cache: dict = {}
-    # reviewer pages are rendered on their own thread while the kernels run: a worker goes
-    # straight on to its next notebook
-    renderer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rwe-dossier-render")
-    rendering: dict = {}
-
-    pool = _KernelPool(nb_dir)
-
-    def run(spec: SectionSpec) -> dict:
-        rec = _run_notebook(spec, templates[spec.name], build, protocol_abs, progress, slots,
-                            pool)
-        rendering[spec.name] = renderer.submit(_reviewer_body, rec["executed"], cache)
-        return rec
-
-    phases: dict[str, float] = {"prepare": round(time.perf_counter() - t0, 3)}
-    try:
+    notes: list[str] = []
+    with _sigterm_as_interrupt():
         try:
-            t1 = time.perf_counter()
-            try:
-                with _kernel_threads(1) as kernel_threads:
-                    records = _schedule(specs, run, jobs, overall, on_failure=stop_waiting,
-                                        halted=halted)
-                if loader is not None and loader.exception() is not None:
-                    raise loader.exception()  # only plan sections ran: the data still count
-                bodies = {name: f.result() for name, f in rendering.items()}
-            finally:
-                pool.close()
-                renderer.shutdown(wait=True, cancel_futures=True)
-                if loader is not None:
-                    loader.exception()  # never leave the loader writing into the build
-            phases["notebooks"] = round(time.perf_counter() - t1, 3)
-        except NotebookExecutionError as exc:
-            failed = _keep_failed(build, out, exc)
-            kept = failed / "notebooks" / exc.notebook
-            raise NotebookExecutionError(exc.notebook, exc.cell_index, exc.ename, exc.evalue,
-                                         kept_at=str(kept)) from None
-        t1 = time.perf_counter()
-        results = _merge(protocol, specs, build)
-        _write_text(build / "results.json", dump_results(results))
-        shutil.rmtree(build / SECTIONS_DIR, ignore_errors=True)
-        shutil.rmtree(build / SHARED_DIR, ignore_errors=True)
-
-        version = rwe.__version__
-        for s in specs:
-            foot = _footer(results, version, f"Code: <a href='notebooks/{s.notebook}'>"
-                                             f"notebooks/{s.notebook}</a>.")
-            _write_text(build / s.page, page(
-                title=s.title, dossier_title=protocol.report.title, body=bodies[s.name],
-                specs=specs, here=s.name, footer=foot))
-
-        pdf_path: Path | None = None
-        notes: list[str] = []
-        pdf_note: str | None = None
-        if pdf and find_chromium() is None:
-            pdf_note = CHROMIUM_MISSING
-        elif not pdf:
-            pdf_note = "PDF not requested (report.pdf: false or --no-pdf)"
-        files = {"results.json": True, "manifest.json": True,
-                 "model-card.xml": (build / "model-card.xml").is_file(),
-                 "dossier.pdf": bool(pdf and pdf_note is None),
-                 "figures/": (build / FIGURES_DIR).is_dir(), "notebooks/": True}
-        index = index_body(results, specs, k=k, built=started, rwe_version=version,
-                           files=files, pdf_note=pdf_note)
-        phases["render"] = round(time.perf_counter() - t1, 3)
-        if pdf and pdf_note is None:
-            t1 = time.perf_counter()
-            if overall is not None:
-                overall.set_description("dossier (pdf)")
-            doc = print_document(dossier_title=protocol.report.title,
-                                 bodies=[("index", index)]
-                                 + [(s.name, bodies[s.name]) for s in specs],
-                                 footer=_footer(results, version))
-            tmp_html = build / "_print.html"
-            _write_text(tmp_html, doc)
-            try:
-                pdf_path = print_pdf(tmp_html, build / "dossier.pdf")
-            except (RuntimeError, OSError, TimeoutError) as exc:
-                pdf_note = f"PDF not written: {str(exc).splitlines()[0]}; the HTML dossier is complete"
-                files["dossier.pdf"] = False
-                index = index_body(results, specs, k=k, built=started, rwe_version=version,
-                                   files=files, pdf_note=pdf_note)
-            except Exception as exc:  # subprocess.TimeoutExpired and friends
-                pdf_note = (f"PDF not written: {type(exc).__name__}: {exc}; the HTML dossier is "
-                            "complete")
-                files["dossier.pdf"] = False
-                index = index_body(results, specs, k=k, built=started, rwe_version=version,
-                                   files=files, pdf_note=pdf_note)
-            finally:
-                tmp_html.unlink(missing_ok=True)
-                phases["pdf"] = round(time.perf_counter() - t1, 3)
-        if pdf and pdf_note:
-            notes.append(pdf_note)
-        _write_text(build / "index.html", page(
-            title="Overview", dossier_title=protocol.report.title, body=index, specs=specs,
-            here=None, footer=_footer(results, version)))
-
-        finished = _now()
-        outputs = sorted(p for p in build.rglob("*") if p.is_file())
-        manifest = {
-            "schema": MANIFEST_SCHEMA,
-            "rwe_version": version,
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "executable": sys.executable,
-            "dependencies": _versions(),
-            "chromium": chromium_version() if pdf_path is not None else None,
-            "protocol": {"path": str(protocol_abs), "name": protocol.name,
-                         "sha256": protocol.sha256, "file_sha256": protocol.file_sha256},
-            "seed": protocol.performance.seed,
-            "small_cell_k": k,
-            "started_at": started,
-            "finished_at": finished,
-            "duration_seconds": round(time.perf_counter() - t0, 3),
-            "phases_seconds": phases,
-            "jobs": jobs,
-            "kernel": KERNEL_NAME,
-            "kernels": {"started": pool.started, "reused": pool.reused},
-            "kernel_threads": kernel_threads,
-            "inputs": _inputs(protocol),
-            "notebooks": [{
-                "section": r["section"],
-                "template": str(r["template"]), "template_sha256": _sha256(r["template"]),
-                "executed": str(r["executed"].relative_to(build)),
-                "executed_sha256": _sha256(r["executed"]),
-                "parameters": {"protocol": r["parameters"]["protocol"], "out_dir": str(out)},
-                "duration_seconds": r["duration_seconds"]} for r in records],
-            "outputs": [{"path": str(p.relative_to(build)), "sha256": _sha256(p),
-                         "bytes": p.stat().st_size} for p in outputs],
-            "pdf": {"written": pdf_path is not None, "note": pdf_note},
-        }
-        _write_text(build / "manifest.json",
-                    json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        _install(build, out, force)
-    except BaseException as exc:
-        if build.exists():
-            shutil.rmtree(build, ignore_errors=True)
-        err = _write_error(exc, out, build) if isinstance(exc, OSError) else None
-        if err is not None:
-            raise err from None
-        raise
-    finally:
-        if overall is not None:
-            overall.close()
+            out.parent.mkdir(parents=True, exist_ok=True)
+            notes += remove_stale_builds(out)
+            work, build, records_dir = _make_build(out)
+        except OSError as exc:
+            raise (_write_error(exc, out, None) or exc) from None
+        try:
+            result = _build(protocol, protocol_abs, specs, templates, out, work, build,
+                            records_dir, jobs=jobs, pdf=pdf, progress=progress, evset=evset,
+                            force=force, started=started, t0=t0, version=rwe.__version__,
+                            notes=notes)
+        except BaseException as exc:
+            shutil.rmtree(work, ignore_errors=True)
+            err = _write_error(exc, out, build) if isinstance(exc, OSError) else None
+            if err is not None:
+                raise err from None
+            raise
+    shutil.rmtree(work, ignore_errors=True)
     stale = out.parent / f"{out.name}{FAILED_SUFFIX}"
     if (stale / FAILED_MARKER).is_file():
         shutil.rmtree(stale, ignore_errors=True)
-    return DossierResult(path=out, results=results, manifest=manifest,
+    return result
+
+
+def _build(protocol: Any, protocol_abs: Path, specs: list[SectionSpec],
+           templates: dict[str, Path], out: Path, work: Path, build: Path, records_dir: Path,
+           *, jobs: int, pdf: bool, progress: bool, evset: Any, force: bool, started: str,
+           t0: float, version: str, notes: list[str]) -> DossierResult:
+    from tqdm.auto import tqdm
+
+    from rwe.dossier._analyses import analysis, compute_record, load_extras, load_result
+    from rwe.dossier._chromium import CHROMIUM_MISSING, chromium_version, find_chromium, print_pdf
+    from rwe.dossier._modelcard import chai_xml
+    from rwe.dossier._page import index_body, page, print_document
+    from rwe.dossier._privacy import PRIVACY_RECORD, check_attributes, plan_from_results
+
+    k = protocol.report.small_cell_k
+    by_name = {s.name: s for s in specs}
+    order = [n for n in COMPUTE_ORDER if n in by_name] + [
+        s.name for s in specs if s.name not in COMPUTE_ORDER]
+    analysis_seconds: dict[str, float] = {}
+    if any(analysis(n).needs_data for n in order) and evset is None:
+        t2 = time.perf_counter()
+        _ensure_demo_data(protocol)
+        evset = protocol.load_data()
+        analysis_seconds["load data"] = round(time.perf_counter() - t2, 3)
+    if any(analysis(n).needs_data for n in order):
+        t2 = time.perf_counter()
+        check_attributes(protocol, evset)
+        analysis_seconds["check attributes"] = round(time.perf_counter() - t2, 3)
+    # representativeness (with Table 1) is computed in a second process while this one
+    # computes the rest: forked before any thread of the build starts, it inherits the data
+    # in memory (nothing is written) and returns its record
+    side = _start_side(protocol, evset, [n for n in SIDE_SECTIONS if n in by_name], jobs)
+    overall = tqdm(total=2 * len(specs), desc="dossier", unit="step", position=0,
+                   leave=False, disable=None) if progress else None
+    slots = _Slots(jobs)
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="rwe-dossier")
+    renderer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rwe-dossier-render")
+    exporter: dict[str, Any] = {}
+
+    def render(rec: dict) -> str:
+        if "x" not in exporter:
+            exporter["x"] = _exporter()
+        return reviewer_body(rec["executed"], exporter["x"])
+
+    def run(spec: SectionSpec, record: Path) -> dict:
+        rec = _run_notebook(spec, templates[spec.name], build, record, protocol_abs, progress,
+                            slots)
+        rec["body"] = renderer.submit(render, rec)
+        if overall is not None:
+            overall.update(1)
+        return rec
+
+    phases: dict[str, float] = {"prepare": round(time.perf_counter() - t0, 3)}
+    results: dict[str, Any] = {}
+    records: dict[str, dict] = {}
+    running: dict = {}
+    extras: dict[str, Any] = {}
+    try:
+        try:
+            t1 = time.perf_counter()
+            write_record(records_dir / PROTOCOL_RECORD, ProtocolFacts.record(protocol))
+            # a section whose page shows counts starts once the disclosure plan, made from
+            # every data section's result, is saved; the plan sections start at once
+            counted = {n for n in order if analysis(n).needs_data or analysis(n).needs}
+            data_sections = [n for n in order if analysis(n).needs_data]
+            pending: list[tuple[str, Path]] = []
+            plan = None
+
+            def make_plan():
+                t2 = time.perf_counter()
+                made = plan_from_results(protocol, results, extras)
+                write_record(records_dir / PRIVACY_RECORD, made.to_dict())
+                analysis_seconds["disclosure plan"] = round(time.perf_counter() - t2, 3)
+                return made
+
+            # this process's own analyses first, then those of the second process
+            local = ([n for n in order if n not in side.names and not analysis(n).needs]
+                     + [n for n in order if n in side.names]
+                     + [n for n in order if n not in side.names and analysis(n).needs])
+            for name in sorted(order, key=lambda n: local.index(n)):
+                a = analysis(name)
+                if a.needs and plan is None:
+                    plan = make_plan()
+                t2 = time.perf_counter()
+                if name in side.names:
+                    record, seconds = side.result(name)
+                    results[name] = load_result(name, record)
+                    extras.update(load_extras(name, record))
+                    analysis_seconds[name + " (second process)"] = seconds
+                else:
+                    results[name], record, more = compute_record(
+                        name, protocol, evset, {**results, "_plan": plan})
+                    extras.update(more)
+                records[name] = record
+                pending.append((name, write_record(records_dir / f"{name}.json", record)))
+                analysis_seconds[name] = round(time.perf_counter() - t2, 3)
+                if overall is not None:
+                    overall.update(1)
+                if plan is None and all(n in results for n in data_sections):
+                    plan = make_plan()
+                ready = [x for x in pending if plan is not None or x[0] not in counted]
+                ready.sort(key=lambda x: RENDER_ORDER.index(x[0]) if x[0] in RENDER_ORDER else 9)
+                for w, wpath in ready:
+                    running[pool.submit(run, by_name[w], wpath)] = w
+                    pending.remove((w, wpath))
+                if any(f.done() and f.exception() is not None for f in running):
+                    break
+            if plan is None:
+                plan = make_plan()
+            phases["analyses"] = round(time.perf_counter() - t1, 3)
+            done, _ = wait(running, return_when=FIRST_EXCEPTION)
+            failed = [f for f in running if f.done() and f.exception() is not None]
+            if failed:
+                for f in running:
+                    f.cancel()
+                wait(running)
+                first = min(failed, key=lambda f: order.index(running[f]))
+                raise first.exception()
+            recs = {running[f]: f.result() for f in running}
+            bodies = {name: r["body"].result() for name, r in recs.items()}
+            phases["notebooks"] = round(time.perf_counter() - t1, 3)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            renderer.shutdown(wait=True, cancel_futures=True)
+            side.close()
+    except NotebookExecutionError as exc:
+        failed_dir = _keep_failed(build, out, exc)
+        kept = failed_dir / "notebooks" / exc.notebook
+        raise NotebookExecutionError(exc.notebook, exc.cell_index, exc.ename, exc.evalue,
+                                     kept_at=str(kept)) from None
+    finally:
+        if overall is not None:
+            overall.close()
+
+    t1 = time.perf_counter()
+    results_json = merge_results(protocol, specs, records, results, plan)
+    _write_text(build / "results.json", dump_results(results_json))
+    if "model_card" in records:
+        _write_text(build / "model-card.xml", chai_xml(records["model_card"], k, plan))
+    for s in specs:
+        foot = _footer(results_json, version, f"Code: <a href='notebooks/{s.notebook}'>"
+                                              f"notebooks/{s.notebook}</a>.")
+        _write_text(build / s.page, page(
+            title=s.title, dossier_title=protocol.report.title, body=bodies[s.name],
+            specs=specs, here=s.name, footer=foot))
+
+    pdf_path: Path | None = None
+    pdf_note: str | None = None
+    if pdf and find_chromium() is None:
+        pdf_note = CHROMIUM_MISSING
+    elif not pdf:
+        pdf_note = "PDF not requested (report.pdf: false or --no-pdf)"
+    files = {"results.json": True, "manifest.json": True,
+             "model-card.xml": (build / "model-card.xml").is_file(),
+             "dossier.pdf": bool(pdf and pdf_note is None),
+             "figures/": any((build / FIGURES_DIR).iterdir()), "notebooks/": True}
+    index = index_body(results_json, specs, k=k, built=started, rwe_version=version,
+                       files=files, pdf_note=pdf_note)
+    phases["render"] = round(time.perf_counter() - t1, 3)
+    if pdf and pdf_note is None:
+        t1 = time.perf_counter()
+        doc = print_document(dossier_title=protocol.report.title,
+                             bodies=[("index", index)] + [(s.name, bodies[s.name])
+                                                          for s in specs],
+                             specs=specs, footer=_footer(results_json, version))
+        tmp_html = build / "_print.html"  # next to figures/, which it shows
+        _write_text(tmp_html, doc)
+        try:
+            pdf_path = print_pdf(tmp_html, build / "dossier.pdf")
+        except Exception as exc:  # RuntimeError, OSError, subprocess.TimeoutExpired ...
+            pdf_note = (f"PDF not written: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+                        "; the HTML dossier is complete")
+            files["dossier.pdf"] = False
+            (build / "dossier.pdf").unlink(missing_ok=True)
+            index = index_body(results_json, specs, k=k, built=started, rwe_version=version,
+                               files=files, pdf_note=pdf_note)
+        finally:
+            tmp_html.unlink(missing_ok=True)
+            phases["pdf"] = round(time.perf_counter() - t1, 3)
+    if pdf and pdf_note:
+        notes.append(pdf_note)
+    _write_text(build / "index.html", page(
+        title="Overview", dossier_title=protocol.report.title, body=index, specs=specs,
+        here=None, footer=_footer(results_json, version)))
+
+    finished = _now()
+    outputs = sorted(p for p in build.rglob("*") if p.is_file())
+    manifest = {
+        "schema": MANIFEST_SCHEMA,
+        "rwe_version": version,
+        "git": _git(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "executable": sys.executable,
+        "dependencies": _versions(),
+        "chromium": chromium_version() if pdf_path is not None else None,
+        "protocol": {"path": str(protocol_abs), "name": protocol.name,
+                     "sha256": protocol.sha256, "file_sha256": protocol.file_sha256},
+        "seed": protocol.performance.seed,
+        "small_cell_k": k,
+        "started_at": started,
+        "finished_at": finished,
+        "duration_seconds": round(time.perf_counter() - t0, 3),
+        "phases_seconds": phases,
+        "analysis_seconds": analysis_seconds,
+        "jobs": jobs,
+        "kernel": KERNEL_NAME,
+        "inputs": _inputs(protocol),
+        "notebooks": [{
+            "section": r["section"],
+            "template": str(r["template"]), "template_sha256": _sha256(r["template"]),
+            "executed": str(r["executed"].relative_to(build)),
+            "executed_sha256": _sha256(r["executed"]),
+            "parameters": {"protocol": str(protocol_abs), "out_dir": str(out),
+                           "result": f"results.json sections.{r['section']} (a private copy "
+                                     "in the build directory)"},
+            "duration_seconds": r["duration_seconds"]} for r in
+            (recs[s.name] for s in specs)],
+        "outputs": [{"path": str(p.relative_to(build)), "sha256": _sha256(p),
+                     "bytes": p.stat().st_size} for p in outputs],
+        "pdf": {"written": pdf_path is not None, "note": pdf_note},
+        "notes": list(notes),
+    }
+    _write_text(build / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    _install(build, out, force)
+    return DossierResult(path=out, results=results_json, manifest=manifest,
                          pdf=out / "dossier.pdf" if pdf_path is not None else None, notes=notes)

@@ -69,6 +69,7 @@ def print_pdf(html: str | Path, pdf: str | Path, *, timeout: float = 180) -> Pat
     pdf = Path(pdf)
     pdf.unlink(missing_ok=True)
     res = _run(["--no-pdf-header-footer", "--print-to-pdf-no-header",
+                "--generate-pdf-document-outline",
                 "--run-all-compositor-stages-before-draw", "--virtual-time-budget=10000",
                 f"--print-to-pdf={pdf}", _url(html)], timeout)
     if not pdf.is_file() or pdf.stat().st_size == 0:

@@ -9,14 +9,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rwe.dossier._sections import STATUSES
+from rwe.dossier._sections import STATUS_LABELS, status_label
 from rwe.dossier._suppress import SUPPRESSED
 
 if TYPE_CHECKING:  # tables are rendered from records; pandas only when given a DataFrame
     import pandas as pd
 
 __all__ = ["Col", "fmt_num", "fmt_int", "fmt_pct", "fmt_p", "fmt_ci", "html_table",
-           "status_badge", "esc", "bullet_list", "definition_list"]
+           "status_badge", "esc", "bullet_list", "definition_list", "finding_text",
+           "verdict_detail"]
 
 DASH = "—"
 EN = "–"
@@ -89,12 +90,41 @@ def fmt_ci(est: Any, low: Any, high: Any, digits: int = 3, pct: bool = False) ->
     return f"{f(est)} <span class='ci'>({f(low)}{sep}{f(high)})</span>"
 
 
+#: CSS class of each core status's badge.
+_BADGE = {"pass": "pass", "fail": "fail", "not_evaluable": "insufficient",
+          "not_evaluated": "noteval"}
+
+
 def status_badge(status: Any) -> str:
-    """A coloured verdict label (pass / fail / insufficient data / not evaluated)."""
+    """A coloured verdict label from a core status (``pass``, ``fail``, ``not_evaluable``,
+    ``not_evaluated``), shown with its display word."""
     s = str(status)
-    cls = {"pass": "pass", "fail": "fail", "insufficient data": "insufficient",
-           "not evaluated": "noteval"}.get(s, "other")
-    return f"<span class='badge {cls}'>{esc(s)}</span>"
+    return f"<span class='badge {_BADGE.get(s, 'other')}'>{esc(status_label(s))}</span>"
+
+
+def finding_text(finding: Any, k: int) -> str:
+    """A finding (a :class:`rwe._evidence.Finding` or its dict) as a sentence, with the
+    small-cell rule applied to its typed counts."""
+    from rwe._evidence import Finding
+    from rwe.dossier._suppress import suppressed_finding_text
+
+    f = finding if isinstance(finding, Finding) else Finding.from_dict(finding)
+    return suppressed_finding_text(f, k)
+
+
+def verdict_detail(verdict: Any, k: int) -> str:
+    """One line under a verdict: the analysis's reason and, for a criterion judged in several
+    cells, how many passed, failed or could not be judged (no cell counts)."""
+    v = verdict if isinstance(verdict, dict) else verdict.to_dict()
+    parts = [str(v["reason"])] if v.get("reason") else []
+    counts = v.get("counts") or {}
+    total = sum(int(x) for x in counts.values())
+    if total > 1 and v.get("kind") == "goal":
+        tail = f"met in {counts.get('pass', 0)} of {total} cells"
+        if counts.get("not_evaluable"):
+            tail += f"; {counts['not_evaluable']} not evaluable (too few rows or events)"
+        parts.append(tail)
+    return "; ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -206,4 +236,4 @@ class RawHTML(str):
     """A string that :func:`definition_list` inserts without escaping."""
 
 
-__all__ += ["RawHTML", "STATUSES"]
+__all__ += ["RawHTML", "STATUS_LABELS"]

@@ -1,5 +1,6 @@
-"""What the dossier notebooks call: load the protocol, save a section's results, show reviewer
-views and figures. Nothing here computes a statistic."""
+"""What the dossier notebooks call: the section's typed result (loaded from the record the
+build saved, or computed when the notebook runs on its own), reviewer views and figures.
+Nothing here computes a statistic."""
 
 from __future__ import annotations
 
@@ -10,163 +11,96 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rwe._results import json_safe
 from rwe.dossier._sections import section_spec
 
-__all__ = ["SectionContext", "start_section", "save_section", "load_section",
-           "section_json_path", "SECTIONS_DIR", "FIGURES_DIR", "SHARED_DIR",
-           "configure_matplotlib", "share_evaluation_set", "announce_build", "abort_build"]
+__all__ = ["SectionContext", "start_section", "FIGURES_DIR", "configure_matplotlib",
+           "write_record", "read_record", "ProtocolFacts", "PROTOCOL_RECORD"]
 
-SECTIONS_DIR = "sections"
-#: Where ``rwe dossier`` leaves the validated data for its kernels (removed before install).
-SHARED_DIR = ".shared"
-_SHARED_EVSET = "evaluation-set.pickle"
-_SHARED_PROTOCOL = "protocol.pickle"
-_PENDING = "evaluation-set.pending"
-_EXPECTED = "sections.json"
-_ABORT = "abort"
 FIGURES_DIR = "figures"
 FIGURE_DPI = 110
+#: Name of the protocol's record next to the section records of a build.
+PROTOCOL_RECORD = "protocol.json"
 
 
-def section_json_path(out_dir: str | Path, name: str) -> Path:
-    return Path(out_dir) / SECTIONS_DIR / f"{name}.json"
+class _Facts:
+    """Read-only attribute access to JSON data (``facts.performance.goals[0].metric``)."""
+
+    __slots__ = ("_d",)
+
+    def __init__(self, data: dict):
+        self._d = data
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            value = self._d[name]
+        except KeyError:
+            raise AttributeError(name) from None
+        return _wrap(value)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._d!r})"
 
 
-def _dump(payload: dict) -> str:
-    return json.dumps(json_safe(payload), sort_keys=True, indent=1, ensure_ascii=False,
-                      allow_nan=False) + "\n"
+def _wrap(value: Any) -> Any:
+    if isinstance(value, dict):
+        return _Facts(value)
+    if isinstance(value, list):
+        return [_wrap(v) for v in value]
+    return value
 
 
-def save_section(name: str, result: Any, out_dir: str | Path, protocol: Any = None) -> dict:
-    """Write section ``name``'s payload (from an rwe result object or a dict) to
-    ``out_dir/sections/<name>.json`` and return it. The orchestrator merges these files into
-    ``results.json``; floats keep their shortest round-trip repr, keys are sorted."""
-    from rwe.dossier._payload import section_payload
+class ProtocolFacts(_Facts):
+    """The protocol as a batch notebook sees it: the fields the build validated (the
+    protocol's JSON form) with its name, hashes and primary model version, read from the
+    build's protocol record instead of loading and checking the YAML again in every kernel
+    (which imports pydantic, numpy and the metric registry)."""
 
-    payload = section_payload(name, result, protocol)
-    path = section_json_path(out_dir, name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(_dump(payload), encoding="utf-8")
+    __slots__ = ()
+
+    @classmethod
+    def record(cls, protocol: Any) -> dict:
+        """The record the build writes (:data:`PROTOCOL_RECORD`)."""
+        return {"fields": protocol.model_dump(mode="json"), "sha256": protocol.sha256,
+                "file_sha256": protocol.file_sha256, "version": protocol.version,
+                "path": str(Path(protocol.path).resolve()) if protocol.path else None}
+
+    def __init__(self, record: dict):
+        super().__init__({**record["fields"], "_record": record})
+
+    @property
+    def sha256(self) -> str:
+        return self._d["_record"]["sha256"]
+
+    @property
+    def file_sha256(self) -> str | None:
+        return self._d["_record"]["file_sha256"]
+
+    @property
+    def version(self) -> str:
+        return self._d["_record"]["version"]
+
+    @property
+    def path(self) -> Path | None:
+        p = self._d["_record"]["path"]
+        return None if p is None else Path(p)
+
+
+def write_record(path: str | Path, record: dict) -> Path:
+    """Write a section's result record (``result.to_dict()``) as JSON: sorted keys, floats as
+    their shortest round-trip repr, NaN as null. Written to a temporary name, then renamed."""
+    from rwe._results import json_safe
+
+    path = Path(path)
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(json.dumps(json_safe(record), sort_keys=True, ensure_ascii=False,
+                              allow_nan=False), encoding="utf-8")
     tmp.replace(path)
-    return payload
-
-
-def _shared(out_dir: str | Path, name: str = "") -> Path:
-    """``out_dir/.shared/name`` (the directory itself without a name)."""
-    return Path(out_dir) / SHARED_DIR / name
-
-
-def announce_build(out_dir: str | Path, sections: list[str], *, data_pending: bool,
-                   protocol: Any = None) -> None:
-    """Tell the section kernels of an ``rwe dossier`` build what to expect in ``out_dir``:
-    the sections being run (:meth:`SectionContext.results` waits for them), with
-    ``data_pending`` that the validated data are on their way (:attr:`SectionContext.evset`
-    waits for them instead of reading the files itself) and, with ``protocol``, the protocol
-    the orchestrator has validated (:func:`start_section` takes it instead of parsing and
-    checking the YAML again: about 0.25 s of CPU in each kernel that needs no numpy)."""
-    import pickle
-
-    d = _shared(out_dir)
-    d.mkdir(parents=True, exist_ok=True)
-    (d / _EXPECTED).write_text(json.dumps(sorted(sections)), encoding="utf-8")
-    if data_pending:
-        (d / _PENDING).write_text("", encoding="utf-8")
-    if protocol is not None and protocol.path is not None:
-        tmp = d / (_SHARED_PROTOCOL + ".partial")
-        with open(tmp, "wb") as fh:
-            pickle.dump({"file": str(Path(protocol.path).resolve()),
-                         "file_sha256": protocol.file_sha256, "protocol": protocol}, fh,
-                        protocol=5)
-        tmp.replace(d / _SHARED_PROTOCOL)
-
-
-def _shared_protocol(out_dir: Path, path: str | Path) -> Any:
-    """The validated protocol :func:`announce_build` left in ``out_dir``, if it was read
-    from the file at ``path`` and that file's bytes have not changed since; else None."""
-    import hashlib
-    import pickle
-
-    shared = _shared(out_dir, _SHARED_PROTOCOL)
-    if not shared.is_file():
-        return None
-    with open(shared, "rb") as fh:
-        got = pickle.load(fh)
-    file = Path(path).resolve()
-    if str(file) != got.get("file") or not file.is_file():
-        return None
-    if hashlib.sha256(file.read_bytes()).hexdigest() != got.get("file_sha256"):
-        return None
-    return got["protocol"]
-
-
-def abort_build(out_dir: str | Path, reason: str) -> None:
-    """Tell waiting kernels that the build has stopped (they raise instead of waiting)."""
-    d = _shared(out_dir)
-    if d.is_dir():
-        (d / _ABORT).write_text(reason, encoding="utf-8")
-
-
-def share_evaluation_set(out_dir: str | Path, protocol: Any, evset: Any) -> Path:
-    """Leave the protocol's validated data in ``out_dir/.shared/`` for the section kernels.
-
-    ``rwe dossier`` validates the data once, while the first kernels start; each section
-    notebook then takes this snapshot instead of reading and validating the files again
-    (0.3-0.5 s per kernel on the demo), and every section analyses the same rows. The pickle
-    is tied to the protocol's sha256, lives only in the private build directory and is
-    deleted before the dossier is moved into place (it holds patient-level rows).
-    """
-    import pickle
-
-    path = _shared(out_dir, _SHARED_EVSET)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".partial")
-    with open(tmp, "wb") as fh:
-        pickle.dump({"protocol_sha256": protocol.sha256, "evset": evset}, fh, protocol=5)
-    tmp.replace(path)
-    _shared(out_dir, _PENDING).unlink(missing_ok=True)
     return path
 
 
-def _wait_for(out_dir: Path, ready: Any, what: str) -> None:
-    """Poll until ``ready()`` while the orchestrator says the build goes on."""
-    import time
-
-    abort = _shared(out_dir, _ABORT)
-    while not ready():
-        if abort.is_file():
-            from rwe.exceptions import RWEError
-
-            raise RWEError(f"dossier build stopped while this section waited for {what}: "
-                           f"{abort.read_text(encoding='utf-8').strip()}")
-        if not _shared(out_dir).is_dir():  # build directory gone
-            return
-        time.sleep(0.02)
-
-
-def _shared_evaluation_set(out_dir: Path, protocol: Any) -> Any:
-    """The snapshot :func:`share_evaluation_set` left for this protocol (waiting for it while
-    the orchestrator is still validating), or None outside ``rwe dossier``."""
-    import pickle
-
-    path = _shared(out_dir, _SHARED_EVSET)
-    pending = _shared(out_dir, _PENDING)
-    if pending.is_file():
-        _wait_for(out_dir, lambda: not pending.is_file(), "the validated data")
-    if not path.is_file():
-        return None
-    with open(path, "rb") as fh:
-        got = pickle.load(fh)
-    return got["evset"] if got.get("protocol_sha256") == protocol.sha256 else None
-
-
-def load_section(name: str, out_dir: str | Path) -> dict | None:
-    """A saved section payload, or None when that section has not been run."""
-    path = section_json_path(out_dir, name)
-    if not path.is_file():
-        return None
-    return json.loads(path.read_text(encoding="utf-8"))
+def read_record(path: str | Path) -> dict:
+    """A record written by :func:`write_record`."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
 def configure_matplotlib() -> None:
@@ -179,18 +113,32 @@ def configure_matplotlib() -> None:
                                 "axes.titlesize": 10, "figure.max_open_warning": 0})
 
 
-def _freeze_long_lived() -> None:
-    """Move every object alive now (imported modules, the protocol, the data) out of the
-    cyclic garbage collector's reach (:func:`gc.freeze`).
+#: Smallest text of a figure at print size (points).
+MIN_PRINT_PT = 7.0
 
-    They live as long as the kernel, yet each full collection walks them again: automatic
-    ones while the analysis allocates, and the explicit ``gc.collect()`` statsmodels runs in
-    every Holm adjustment (0.1 s each with pandas, scipy and 100k rows loaded). Objects made
-    later are collected as usual. Saves about 0.4 s of the demo's subgroup analysis.
-    """
-    import gc
 
-    gc.freeze()
+def fit_for_print(fig: Any) -> float:
+    """Enlarge every text of ``fig`` that would print below :data:`MIN_PRINT_PT` (a figure
+    wider than the printed page is scaled down to its width), lay the figure out again when
+    anything changed, and return the smallest text size at print size."""
+    import warnings
+
+    from matplotlib.text import Text
+
+    from rwe._optional import tight_layout
+    from rwe.dossier._page import PRINT_WIDTH_IN
+
+    width = float(fig.get_size_inches()[0])
+    scale = min(1.0, PRINT_WIDTH_IN / width) if width > 0 else 1.0
+    texts = [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    small = [t for t in texts if t.get_fontsize() * scale < MIN_PRINT_PT - 1e-9]
+    for t in small:
+        t.set_fontsize(MIN_PRINT_PT / scale)
+    if small:
+        with warnings.catch_warnings():  # a layout that cannot shrink further keeps its margins
+            warnings.simplefilter("ignore", UserWarning)
+            tight_layout(fig)
+    return min((t.get_fontsize() * scale for t in texts), default=MIN_PRINT_PT)
 
 
 def _display_html(html: str) -> None:
@@ -210,15 +158,25 @@ def _ensure_demo_data(protocol: Any) -> None:
 
 @dataclasses.dataclass
 class SectionContext:
-    """State of one section notebook: the protocol, the data (loaded on first use), where the
-    outputs go and the small-cell threshold. Made by :func:`start_section`."""
+    """State of one section notebook: the protocol, the section's typed result, where the
+    figures go and the small-cell threshold. Made by :func:`start_section`.
+
+    In a batch build (``rwe dossier``) the result is read from the record the orchestrator
+    saved (``result_path``); run on its own (JupyterLab), the notebook computes it with the
+    same analysis as the build (:func:`rwe.dossier._analyses.compute_section`), reading the
+    protocol's data itself.
+    """
 
     name: str
     protocol: Any
     out_dir: Path
-    payload: dict | None = None
+    result_path: Path | None = None
+    _result: Any = None
+    _record: dict | None = None
     _evset: Any = None
     _figures: int = 0
+    _plan: Any = None
+    _others: dict | None = None
 
     @property
     def k(self) -> int:
@@ -230,65 +188,106 @@ class SectionContext:
         return section_spec(self.name)
 
     @property
+    def batch(self) -> bool:
+        """True inside ``rwe dossier`` (the result was computed by the build)."""
+        return self.result_path is not None
+
+    @property
     def evset(self):
-        """The protocol's evaluation data (loaded and validated once; inside ``rwe dossier``,
-        the snapshot the orchestrator validated)."""
+        """The protocol's evaluation data (read and validated on first use; a batch build never
+        needs them here)."""
         if self._evset is None:
-            evset = _shared_evaluation_set(self.out_dir, self.protocol)
-            if evset is None:
-                _ensure_demo_data(self.protocol)
-                evset = self.protocol.load_data()
-            self._evset = evset
-            _freeze_long_lived()
+            _ensure_demo_data(self.protocol)
+            self._evset = self.protocol.load_data()
         return self._evset
+
+    @property
+    def result(self) -> Any:
+        """The section's typed result."""
+        if self._result is None:
+            from rwe.dossier._analyses import analysis, compute_section, load_result
+
+            if self.result_path is not None:
+                self._record = read_record(self.result_path)
+                self._result = load_result(self.name, self._record)
+            else:
+                a = analysis(self.name)
+                others = {}
+                for dep in a.needs:  # run alone: compute what it reads (the model card)
+                    if dep in self.protocol.report.sections:
+                        evset = self.evset if analysis(dep).needs_data else None
+                        others[dep] = compute_section(dep, self.protocol, evset)
+                self._others = others
+                evset = self.evset if a.needs_data else None
+                if a.needs_data:
+                    from rwe.dossier._privacy import check_attributes
+
+                    check_attributes(self.protocol, evset)
+                if self.name == "model_card":
+                    others = {**others, "_plan": self.plan}
+                self._result = compute_section(self.name, self.protocol, evset, others)
+        return self._result
+
+    @property
+    def plan(self) -> Any:
+        """The dossier's disclosure plan (:mod:`rwe.dossier._privacy`): the build's, or, run
+        on its own, one made from this section's result."""
+        if self._plan is None:
+            from rwe.dossier._privacy import PRIVACY_RECORD, DisclosurePlan, plan_from_results
+
+            rec = None if self.result_path is None else self.result_path.with_name(
+                PRIVACY_RECORD)
+            if rec is not None and rec.is_file():
+                self._plan = DisclosurePlan.from_dict(read_record(rec))
+            elif self.name == "model_card":
+                if self._others is None:
+                    self.result  # noqa: B018 - computes the sections it reads
+                self._plan = plan_from_results(self.protocol, self._others or {})
+            else:
+                self._plan = plan_from_results(self.protocol, {self.name: self.result})
+        return self._plan
+
+    @property
+    def record(self) -> dict:
+        """The result's JSON record (what ``results.json`` holds for this section)."""
+        if self._record is None and self.result_path is not None:
+            self._record = read_record(self.result_path)
+        if self._record is None:
+            from rwe._results import json_safe
+            from rwe.dossier._analyses import analysis
+
+            self._record = json.loads(json.dumps(json_safe(analysis(self.name).to_dict(
+                self.result)), allow_nan=False))
+        return self._record
 
     # ----------------------------------------------------------------------------- output
     def header(self) -> None:
-        """Section title, device and the evidence items answered."""
+        """Section title, device, the evidence items delivered and, run on its own, how the
+        result was obtained."""
         from rwe.dossier._format import esc
 
         p = self.protocol
+        spec = self.spec
+        items = ""
+        if spec.evidence:
+            items += f" Evidence items: {esc(', '.join(spec.evidence))}."
+        if spec.planned:
+            items += (f" Pre-specified, not evaluated in this release: "
+                      f"{esc(', '.join(spec.planned))}.")
+        alone = ("" if self.batch else
+                 "<p class='tnote'>Run on its own (not by <code>rwe dossier</code>): this "
+                 "notebook computed its section from the protocol's data.</p>")
         _display_html(
-            f"<div class='section-head'><h1>{esc(self.spec.title)}</h1><p class='lede'>"
+            f"<div class='section-head'><h1>{esc(spec.title)}</h1><p class='lede'>"
             f"{esc(p.device.name)} version {esc(p.version)} — protocol <code>{esc(p.name)}</code>"
-            f" (sha256 <code>{p.sha256[:12]}</code>…). Evidence items: "
-            f"{esc(', '.join(self.spec.evidence))}.</p></div>")
-
-    def save(self, result: Any) -> dict:
-        """Save this section's results (see :func:`save_section`) and keep the payload for
-        :meth:`show`."""
-        self.payload = save_section(self.name, result, self.out_dir, self.protocol)
-        return self.payload
+            f" (sha256 <code>{p.sha256[:12]}</code>…).{items}</p>{alone}</div>")
 
     def show(self, view: str) -> None:
-        """Display a reviewer view of the saved payload (tables with small cells suppressed)."""
+        """Display a reviewer view of the result (tables with small cells suppressed)."""
         from rwe.dossier._views import render_view
 
-        if self.payload is None:
-            from rwe.exceptions import InvalidParameterError
-
-            raise InvalidParameterError("call ctx.save(result) before ctx.show(...)")
-        _display_html(render_view(self.name, view, self.payload, self.k))
-
-    def results(self) -> dict[str, dict]:
-        """Payloads of the other sections already saved in ``out_dir``. Inside ``rwe
-        dossier`` (which starts this kernel before the others finish), first waits until
-        every other section of the build has saved its results."""
-        from rwe.dossier._sections import SECTION_SPECS
-
-        expected = _shared(self.out_dir, _EXPECTED)
-        if expected.is_file():
-            want = [n for n in json.loads(expected.read_text(encoding="utf-8"))
-                    if n != self.name]
-            _wait_for(self.out_dir, lambda: all(section_json_path(self.out_dir, n).is_file()
-                                                for n in want), "the other sections")
-        out = {}
-        for s in SECTION_SPECS:
-            if s.name != self.name:
-                got = load_section(s.name, self.out_dir)
-                if got is not None:
-                    out[s.name] = got
-        return out
+        _display_html(render_view(self.name, view, self.record, self.k, self.protocol,
+                                  self.plan))
 
     def figure(self, fig: Any, name: str, *, caption: str, alt: str | None = None) -> None:
         """Save ``fig`` (a Figure, Axes or array of Axes) as ``figures/<section>-<name>.png``,
@@ -307,6 +306,7 @@ class SectionContext:
         if hasattr(fig, "get_figure") and not hasattr(fig, "savefig"):
             fig = fig.get_figure()
         scrub_figure(fig, self.k)
+        print_pt = fit_for_print(fig)
         buf = io.BytesIO()
         # bbox "tight" costs a full extra draw; figures already laid out fit as they are
         tight = None if is_laid_out(fig) else "tight"
@@ -314,58 +314,56 @@ class SectionContext:
                     metadata={"Software": None}, pil_kwargs={"compress_level": 3})
         plt.close(fig)
         data = buf.getvalue()
-        path = self.out_dir / FIGURES_DIR / f"{self.name}-{name}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        folder = self.out_dir / FIGURES_DIR
+        folder.mkdir(exist_ok=True)  # never its parents: a removed build stays removed
+        path = folder / f"{self.name}-{name}.png"
         path.write_bytes(data)
         self._figures += 1
         alt = alt or caption
         b64 = base64.b64encode(data).decode("ascii")
         _display_html(
-            f"<figure class='rwe-fig' id='fig-{esc(name)}'><img src='data:image/png;base64,{b64}'"
+            f"<figure class='rwe-fig' id='fig-{esc(name)}' data-print-min-pt='{print_pt:.1f}'>"
+            f"<img src='data:image/png;base64,{b64}'"
             f" alt='{esc(alt)}' data-file='{FIGURES_DIR}/{esc(path.name)}'>"
             f"<figcaption><b>Figure {self._figures}.</b> {esc(caption)} "
             f"<a class='figlink' href='{FIGURES_DIR}/{esc(path.name)}'>PNG</a></figcaption>"
             "</figure>")
 
-    def write_text(self, filename: str, text: str) -> Path:
-        """Write a file at the top of the dossier (e.g. ``model-card.xml``)."""
-        path = self.out_dir / filename
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        return path
-
     # ----------------------------------------------------------------------------- plots
     def reviewer_report(self, report: Any, *, intersections: bool = False) -> Any:
-        """A copy of a subgroup result for reviewer figures: cells with a count below k
-        dropped (and intersections unless asked for)."""
-        import numpy as np
+        """A copy of a subgroup result for reviewer figures: cells the disclosure plan hides
+        (or with a count below k) dropped, threshold-metric estimates of cells whose confusion
+        counts it hides removed (and intersections unless asked for)."""
+        from rwe.dossier._privacy import reviewer_subgroups
 
-        from rwe.dossier._suppress import small_rows
-
-        t = report.table
-        keep = ~small_rows(t, self.k, counts=["n", "events"], complements=[("n", "events")])
-        if not intersections:
-            keep &= t["n_attributes"].to_numpy() <= 1
-        return dataclasses.replace(report, table=t[np.asarray(keep)].reset_index(drop=True))
+        return reviewer_subgroups(report, self.plan, self.k, intersections=intersections)
 
     def reviewer_rows(self, report: Any, by: Any) -> Any:
-        """A copy of a subgroup result whose curves (calibration, ROC) exclude the levels of
-        ``by`` with fewer than k rows, k events or k non-events."""
-        from rwe.subgroups._result import _group_name
+        """A copy of a subgroup result whose curves (calibration, ROC) show no point derived
+        from fewer than k cases: hidden levels dropped, calibration bins and ROC points whose
+        counts (cases, events, non-events; true and false positives and negatives) fall in
+        1..k-1 removed."""
+        from rwe.dossier._privacy import reviewer_curves
 
-        name = _group_name(by)
-        t = report.table.drop_duplicates(["group", "level"])
-        t = t[t["group"] == name]
-        n, e = t["n"].to_numpy(), t["events"].to_numpy()
-        big = set(t["level"][(n >= self.k) & (e >= self.k) & ((n - e) >= self.k)])
+        return reviewer_curves(report, self.plan, self.k, by)
 
-        def keep(f):
-            return f[(f["group"] != name) | f["level"].isin(big)].reset_index(drop=True)
+    def reviewer_representativeness(self, rep: Any) -> Any:
+        """A copy of a representativeness result for reviewer figures: the categories and
+        intersectional cells the plan hides removed from the shares (PPR and share plots)."""
+        from rwe.dossier._privacy import reviewer_representativeness
 
-        return dataclasses.replace(report, roc=keep(report.roc),
-                                   calibration=keep(report.calibration))
+        return reviewer_representativeness(rep, self.plan, self.k)
 
-    def panels(self, draw: Any, items: list, *, ncols: int = 3, size: tuple = (4.2, 3.6),
+    def coverage_figure(self, rep: Any, intersection: Any) -> Any:
+        """The coverage heat map of ``intersection`` with the hidden cells masked: their
+        count reads "<k" or "supp.", their colour is blank, the colour scale is set by the
+        shown cells only."""
+        from rwe.dossier._privacy import mask_coverage
+
+        return mask_coverage(rep.plot_coverage(intersection), rep, intersection, self.plan,
+                             self.k)
+
+    def panels(self, draw: Any, items: list, *, ncols: int = 2, size: tuple = (3.6, 3.2),
                share: bool = False):
         """One figure with a panel per item: ``draw(item, ax)`` draws each.
 
@@ -416,22 +414,46 @@ class SectionContext:
         return tight_layout(fig)
 
 
-def start_section(name: str, protocol: Any, out_dir: str | Path | None = None) -> SectionContext:
-    """Begin a section notebook: load the protocol (a path or a Protocol), make ``out_dir``
-    and, for a section with figures, set up matplotlib. ``out_dir`` defaults to
-    ``reports/notebooks`` next to the protocol's directory."""
-    from rwe.protocol import Protocol, load_protocol
+def start_section(name: str, protocol: Any, out_dir: str | Path | None = None,
+                  result: str | Path | None = None) -> SectionContext:
+    """Begin a section notebook.
 
+    Parameters
+    ----------
+    name : str
+        The section (``SECTION_SPECS``).
+    protocol : str, Path or Protocol
+        The protocol (a path is loaded and checked).
+    out_dir : str or Path, optional
+        Where figures go: the dossier being built, or ``reports/notebooks`` next to the
+        protocol's directory when run on its own.
+    result : str or Path, optional
+        The section's saved result record (``rwe dossier`` passes it); None computes the
+        section from the protocol's data. Next to it, the build's protocol record
+        (:data:`PROTOCOL_RECORD`) stands in for the protocol file when it was made from it.
+    """
     if section_spec(name).figures:
         configure_matplotlib()
-    proto = protocol if isinstance(protocol, Protocol) else None
-    if proto is None and out_dir is not None:  # inside rwe dossier: the validated protocol
-        proto = _shared_protocol(Path(out_dir).resolve(), protocol)
+    proto = None
+    if result is not None and isinstance(protocol, (str, Path)):
+        facts = Path(result).with_name(PROTOCOL_RECORD)
+        if facts.is_file():
+            rec = read_record(facts)
+            if rec.get("path") == str(Path(protocol).resolve()):
+                proto = ProtocolFacts(rec)
     if proto is None:
-        proto = load_protocol(protocol)
+        from rwe.protocol import Protocol, load_protocol
+
+        proto = protocol if isinstance(protocol, Protocol) else load_protocol(protocol)
     if out_dir is None:
         out_dir = proto.base_dir.parent / "reports" / "notebooks"
     out = Path(out_dir).resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    _freeze_long_lived()
-    return SectionContext(name=name, protocol=proto, out_dir=out)
+    path = None if result is None else Path(result)
+    if path is None:
+        out.mkdir(parents=True, exist_ok=True)
+    elif not out.is_dir():
+        from rwe.exceptions import RWEError
+
+        raise RWEError(f"{out}: the dossier directory of this build does not exist (the build "
+                       "was stopped)")
+    return SectionContext(name=name, protocol=proto, out_dir=out, result_path=path)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
+from rwe._evidence import STATUSES
 from rwe.dossier._format import (
     Col,
     RawHTML,
@@ -12,15 +14,9 @@ from rwe.dossier._format import (
     esc,
     fmt_int,
     html_table,
+    verdict_detail,
 )
-from rwe.dossier._sections import (
-    STATUS_FAIL,
-    STATUS_INSUFFICIENT,
-    STATUS_NOT_EVALUATED,
-    STATUS_PASS,
-    SectionSpec,
-)
-from rwe.dossier._suppress import scrub_text
+from rwe.dossier._sections import EVIDENCE_ITEMS, SectionSpec, status_label
 
 __all__ = ["CSS", "page", "index_body", "print_document", "FINDINGS_ON_INDEX"]
 
@@ -105,19 +101,29 @@ footer { max-width: 1120px; margin: 0 auto; padding: 1rem 1.5rem 2rem; color: va
          font-size: .8rem; border-top: 1px solid var(--line); }
 .jp-Cell, .cell { margin: 0; }
 .jp-OutputArea-output pre, .output_text pre { white-space: pre-wrap; font-size: .8rem; }
-@page { size: A4; margin: 14mm 12mm; }
+@page { size: A4; margin: 14mm 12mm 16mm;
+  @bottom-right { content: "Page " counter(page) " of " counter(pages); font-size: 8pt;
+                  color: #5b6475; font-family: Helvetica, Arial, sans-serif; } }
 @media print {
   html { font-size: 11px; }
   header.top { background: none; color: var(--ink); border-bottom: 2px solid var(--accent); }
   header.top nav, a.figlink, footer .nav { display: none; }
   section.print-page { break-before: page; }
   section.print-page:first-of-type { break-before: auto; }
+  h1, h2, h3, h4, caption, .section-head { break-after: avoid-page; break-inside: avoid; }
+  p.tnote { break-before: avoid-page; }
   table.rwe { page-break-inside: auto; } tr { page-break-inside: avoid; }
+  thead { display: table-header-group; }
   figure.rwe-fig { break-inside: avoid; }
-  details > *:not(summary) { display: none; }
+  figure.rwe-fig img { max-width: 100%; }
+  details > summary { list-style: none; color: var(--ink); font-weight: 600; cursor: auto; }
+  span.file { font-family: "DejaVu Sans Mono", Menlo, monospace; font-size: .85em; }
   main { max-width: none; padding: 0; }
 }
 """
+#: Width of the printed page's text block (A4, 12 mm margins): the width figures are
+#: printed at when they are wider (rwe.dossier._notebook checks their text stays >= 7 pt).
+PRINT_WIDTH_IN = (210 - 24) / 25.4
 
 
 def _nav(specs: Sequence[SectionSpec], here: str | None) -> str:
@@ -139,10 +145,11 @@ def page(*, title: str, dossier_title: str, body: str, specs: Sequence[SectionSp
         f"<footer>{footer}</footer></body></html>\n")
 
 
-def _counts(verdicts: list[dict]) -> dict[str, int]:
-    out = {s: 0 for s in (STATUS_PASS, STATUS_FAIL, STATUS_INSUFFICIENT, STATUS_NOT_EVALUATED)}
+def verdict_counts(verdicts: Sequence[dict]) -> dict[str, int]:
+    """Verdicts per core status (every status present, zero when none)."""
+    out = dict.fromkeys(STATUSES, 0)
     for v in verdicts:
-        out[v["status"]] = out.get(v["status"], 0) + 1
+        out[v["status"]] += 1
     return out
 
 
@@ -151,7 +158,7 @@ _KIND_TITLES = {
             "bound)",
     "check": "Pre-specified checks (protocol thresholds for representativeness and data "
              "quality)",
-    "plan": "Pre-specified, not evaluated in this release",
+    "criterion": "Pre-specified criteria (drift and change control)",
 }
 
 
@@ -159,20 +166,21 @@ def index_body(results: dict, specs: Sequence[SectionSpec], *, k: int, built: st
                rwe_version: str, files: dict[str, bool], pdf_note: str | None) -> str:
     """index.html: what was evaluated, verdicts first, findings, table of contents."""
     p = results["protocol"]
-    dev = results["device"]
+    dev = p["device"]
+    order = p["sections"]
     prov = results["sections"].get("provenance") or {}
     counts = prov.get("counts") or {}
     period = prov.get("period") or {}
     by_name = {s.name: s for s in specs}
     verdicts = results["verdicts"]
     parts = [f"<h1>{esc(p['title'])}</h1>",
-             f"<p class='lede'>{esc(dev['name'])} version {esc(results['model_version'])}"
+             f"<p class='lede'>{esc(dev['name'])} version {esc(p['version'])}"
              + (f" — {esc(dev.get('manufacturer'))}" if dev.get("manufacturer") else "")
              + f". Built {esc(built)} with rwe {esc(rwe_version)}.</p>"]
 
     parts.append("<h2 id='evaluated'>What was evaluated</h2>")
     parts.append(definition_list([
-        ("Device", f"{dev['name']} version {results['model_version']}"),
+        ("Device", f"{dev['name']} version {p['version']}"),
         ("Intended use", dev.get("intended_use")),
         ("Intended-use population", dev.get("intended_use_population")),
         ("Evaluation data",
@@ -186,18 +194,17 @@ def index_body(results: dict, specs: Sequence[SectionSpec], *, k: int, built: st
         ("Reference standard", dev.get("reference_standard")),
         ("Protocol", RawHTML(f"{esc(p['name'])} (<code>{esc(p.get('file') or '')}</code>, "
                              f"sha256 <code>{esc(p['sha256'])}</code>)")),
-        ("Seed", results.get("seed")),
-        ("Sections", [by_name[n].title for n in results["section_order"] if n in by_name]),
+        ("Seed", p.get("seed")),
+        ("Sections", [by_name[n].title for n in order if n in by_name]),
     ]))
 
-    c = _counts(verdicts)
+    c = verdict_counts(verdicts)
     parts.append("<h2 id='verdicts'>Verdicts</h2>")
     parts.append("<div class='chips'>" + "".join(
-        f"<div class='chip {cls}'><b>{c[s]}</b>{esc(label)}</div>" for s, cls, label in (
-            (STATUS_PASS, "pass", "pass"), (STATUS_FAIL, "fail", "fail"),
-            (STATUS_INSUFFICIENT, "insufficient", "insufficient data"),
-            (STATUS_NOT_EVALUATED, "noteval", "not evaluated"))) + "</div>")
-    for kind in ("goal", "check", "plan"):
+        f"<div class='chip {cls}' data-status='{s}'><b>{c[s]}</b>{esc(status_label(s))}</div>"
+        for s, cls in (("pass", "pass"), ("fail", "fail"), ("not_evaluable", "insufficient"),
+                       ("not_evaluated", "noteval"))) + "</div>")
+    for kind in ("goal", "check", "criterion"):
         rows = [v for v in verdicts if v["kind"] == kind]
         if not rows:
             continue
@@ -209,7 +216,7 @@ def index_body(results: dict, specs: Sequence[SectionSpec], *, k: int, built: st
             crit = esc(v["criterion"]) + (f"<div class='desc'>{esc(v['description'])}</div>"
                                           if v.get("description") else "")
             tab.append({"section": RawHTML(link), "criterion": RawHTML(crit),
-                        "status": v["status"], "detail": scrub_text(v["detail"], k)})
+                        "status": v["status"], "detail": verdict_detail(v, k)})
         parts.append(html_table(tab, [Col("Section", "section", "html"),
                                       Col("Goal or criterion", "criterion", "html"),
                                       Col("Verdict", "status", "status"),
@@ -217,27 +224,40 @@ def index_body(results: dict, specs: Sequence[SectionSpec], *, k: int, built: st
                                 caption=esc(_KIND_TITLES[kind]), css="verdicts"))
 
     parts.append("<h2 id='findings'>Findings</h2>")
-    for name in results["section_order"]:
+    for name in order:
         spec = by_name.get(name)
-        items = [f["text"] for f in results["findings"] if f["section"] == name]
+        items = [f for f in results["findings"] if f["section"] == name]
         if not spec or not items:
             continue
         more = len(items) - FINDINGS_ON_INDEX
         parts.append(f"<h3><a href='{esc(spec.page)}'>{esc(spec.title)}</a></h3>"
-                     + bullet_list(scrub_text(t, k) for t in items[:FINDINGS_ON_INDEX])
+                     + bullet_list(f["text"] for f in items[:FINDINGS_ON_INDEX])
                      + (f"<p class='tnote'><a href='{esc(spec.page)}'>{more} more finding(s) "
                         "on the section page</a></p>" if more > 0 else ""))
 
     parts.append("<h2 id='contents'>Contents</h2><ul class='toc'>")
-    for name in results["section_order"]:
+    for name in order:
         spec = by_name.get(name)
         if spec:
+            ev = []
+            if spec.evidence:
+                ev.append("delivers " + ", ".join(spec.evidence))
+            if spec.planned:
+                ev.append("plan only: " + ", ".join(spec.planned))
             parts.append(f"<li><a href='{esc(spec.page)}'><b>{esc(spec.title)}</b></a> — "
                          f"{esc(spec.summary)} <span class='ev'>"
-                         f"({esc(', '.join(spec.evidence))}; notebook "
+                         f"({esc('; '.join(ev + ['notebook']))} "
                          f"<a href='notebooks/{esc(spec.notebook)}'>{esc(spec.notebook)}</a>)"
                          "</span></li>")
     parts.append("</ul>")
+    codes = [c for n in order if n in by_name for c in by_name[n].evidence + by_name[n].planned]
+    if codes:
+        parts.append("<h3 id='evidence'>Evidence items</h3><p class='tnote'>Codes of the "
+                     "evidence checklist (REP representativeness, SUB subgroup performance, "
+                     "MON monitoring, CHG change control, PRV provenance). An item marked "
+                     "\"plan only\" is pre-specified in the protocol and not evaluated in this "
+                     "release.</p>" + definition_list(
+                         [(c, EVIDENCE_ITEMS.get(c, c)) for c in dict.fromkeys(codes)]))
     file_items = [
         ("results.json", "every number in this dossier, machine-readable"),
         ("manifest.json", "sha256 of data, protocol, notebooks and outputs; versions; seed; "
@@ -263,11 +283,40 @@ def index_body(results: dict, specs: Sequence[SectionSpec], *, k: int, built: st
     return "\n".join(parts)
 
 
-def print_document(*, dossier_title: str, bodies: list[tuple[str, str]], footer: str) -> str:
-    """All pages in one document for the PDF, one section per printed page run."""
-    sections = "\n".join(f"<section class='print-page' id='print-{esc(name)}'>{body}</section>"
-                         for name, body in bodies)
+_HREF = re.compile(r"<a ([^>]*?)href=(['\"])([^'\"]*)\2([^>]*)>(.*?)</a>", re.S)
+
+
+def _print_links(html: str, specs: Sequence[SectionSpec]) -> str:
+    """Links of the print version: a page of the dossier becomes a link to its section in the
+    same document (``#print-<name>``, anchors kept); a file of the dossier (results.json,
+    notebooks, figures) becomes plain text naming it (a PDF filed on its own has no files next
+    to it, and a link would point at the machine that built it)."""
+    pages = {s.page: s.name for s in specs}
+    pages["index.html"] = "index"
+
+    def sub(m: re.Match) -> str:
+        href, text = m.group(3), m.group(5)
+        if href.startswith(("#", "http://", "https://", "mailto:")):
+            return m.group(0)
+        page, _, anchor = href.partition("#")
+        if page in pages:
+            target = anchor if anchor else f"print-{pages[page]}"
+            return f"<a {m.group(1)}href='#{target}'{m.group(4)}>{text}</a>"
+        return f"<span class='file'>{text}</span>"
+
+    return _HREF.sub(sub, html)
+
+
+def print_document(*, dossier_title: str, bodies: list[tuple[str, str]], footer: str,
+                   specs: Sequence[SectionSpec] = ()) -> str:
+    """All pages in one document for the PDF, one section per printed page run, with links
+    between sections inside the document, no link to a file, and every collapsed list
+    (``<details>``) printed open."""
+    sections = "\n".join(f"<section class='print-page' id='print-{esc(name)}'>"
+                         f"{_print_links(body, specs)}</section>" for name, body in bodies)
+    sections = sections.replace("<details>", "<details open>")
     return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
             f"<title>{esc(dossier_title)}</title><style>{CSS}</style></head>\n"
             f"<body><header class='top'><div class='brand'>{esc(dossier_title)}</div></header>"
-            f"\n<main>\n{sections}\n</main>\n<footer>{footer}</footer></body></html>\n")
+            f"\n<main>\n{sections}\n</main>\n<footer>{_print_links(footer, specs)}</footer>"
+            "</body></html>\n")

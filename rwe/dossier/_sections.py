@@ -1,18 +1,50 @@
-"""The dossier's sections: one notebook template each, in the order reviewers read them."""
+"""The dossier's sections: one notebook template each, in the order reviewers read them, and
+the evidence items (EVIDENCE.md) each one delivers."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["SectionSpec", "SECTION_SPECS", "section_spec", "STATUS_PASS", "STATUS_FAIL",
-           "STATUS_NOT_EVALUATED", "STATUS_INSUFFICIENT", "STATUSES"]
+__all__ = ["SectionSpec", "SECTION_SPECS", "section_spec", "EVIDENCE_ITEMS", "STATUS_LABELS",
+           "status_label"]
 
-#: Verdict vocabulary (results.json ``verdicts[].status``).
-STATUS_PASS = "pass"
-STATUS_FAIL = "fail"
-STATUS_NOT_EVALUATED = "not evaluated"
-STATUS_INSUFFICIENT = "insufficient data"
-STATUSES = (STATUS_PASS, STATUS_FAIL, STATUS_INSUFFICIENT, STATUS_NOT_EVALUATED)
+#: Display words of the core verdict statuses (:data:`rwe._evidence.STATUSES`): the dossier
+#: stores and counts the core statuses and uses these words only when it renders a page.
+STATUS_LABELS = {"pass": "pass", "fail": "fail", "not_evaluable": "not evaluable",
+                 "not_evaluated": "not evaluated"}
+
+
+def status_label(status: str) -> str:
+    """The display word of a core status (the status itself when unknown)."""
+    return STATUS_LABELS.get(status, status)
+
+
+#: The evidence items of ../shared/docs/EVIDENCE.md that appear in a dossier, in plain words
+#: (the index page explains every code it lists).
+EVIDENCE_ITEMS = {
+    "REP-1": "definition of the intended-use (reference) population, with its source",
+    "REP-2": "cohort characteristics (Table 1) overall, per site and per acquisition device",
+    "REP-3": "quantitative representativeness: participation-to-prevalence ratios, "
+             "standardised mean differences, Tipton's generalizability index",
+    "REP-4": "site and equipment coverage",
+    "REP-6": "data gaps: under-represented groups and small intersectional cells",
+    "SUB-2": "overall performance with two-sided confidence intervals",
+    "SUB-3": "acceptance judged on the confidence bound against pre-specified goals",
+    "SUB-4": "subgroup table with intervals and n (events) per level, intersections",
+    "SUB-5": "heterogeneity tests with multiplicity-adjusted p values",
+    "SUB-6": "patient-level cluster bootstrap for repeated observations",
+    "MON-1": "performance monitoring plan (pre-specified drift tests and alarms)",
+    "MON-2": "input drift tests",
+    "MON-4": "performance and calibration drift (control charts)",
+    "CHG-1": "description of the planned modification",
+    "CHG-5": "performance evaluation of a modification against pre-defined criteria",
+    "CHG-6": "test-data reuse ledger",
+    "PRV-1": "data sources, files and their sha256",
+    "PRV-2": "missing values per column",
+    "PRV-4": "row, patient and event counts and the period covered",
+    "PRV-7": "the protocol and its sha256",
+    "PRV-9": "model card (FDA draft guidance Appendix E; CHAI applied model card)",
+}
 
 
 @dataclass(frozen=True)
@@ -30,14 +62,13 @@ class SectionSpec:
     page : str
         File name of the reviewer page in the dossier.
     evidence : tuple of str
-        EVIDENCE.md items the section answers.
+        EVIDENCE.md items the section delivers in this release.
+    planned : tuple of str
+        Items the section shows only as a pre-specified plan (not evaluated in this release).
     summary : str
         One line for the table of contents.
-    after : tuple of str
-        Sections whose results this one reads (run before it when both are in the dossier).
     figures : bool
-        The notebook draws matplotlib figures (its kernel sets matplotlib up at the start;
-        the others never import it).
+        The notebook draws matplotlib figures.
     """
 
     name: str
@@ -46,39 +77,36 @@ class SectionSpec:
     page: str
     evidence: tuple[str, ...]
     summary: str
-    after: tuple[str, ...] = ()
+    planned: tuple[str, ...] = ()
     figures: bool = False
 
 
 SECTION_SPECS: tuple[SectionSpec, ...] = (
     SectionSpec("representativeness", "Representativeness", "01_representativeness.ipynb",
                 "representativeness.html", ("REP-1", "REP-2", "REP-3", "REP-4", "REP-6"),
-                "Does the evaluation cohort look like the intended-use population? Shares, "
-                "PPR, SMD, Tipton B, intersectional coverage, sample-size adequacy, sites.",
-                figures=True),
+                "Does the evaluation cohort look like the intended-use population? Table 1, "
+                "shares, PPR, SMD, Tipton B, intersectional coverage, sample-size adequacy, "
+                "sites.", figures=True),
     SectionSpec("subgroups", "Subgroup performance", "02_subgroups.ipynb", "subgroups.html",
                 ("SUB-2", "SUB-3", "SUB-4", "SUB-5", "SUB-6"),
                 "Overall and subgroup performance with confidence intervals, heterogeneity, "
                 "fairness gaps and the pre-specified goals judged on the confidence bound.",
                 figures=True),
-    SectionSpec("drift", "Drift and monitoring", "03_drift.ipynb", "drift.html",
-                ("MON-1", "MON-2", "MON-4"),
+    SectionSpec("drift", "Drift and monitoring", "03_drift.ipynb", "drift.html", (),
                 "The pre-specified drift and monitoring plan (analysis not part of this "
-                "release)."),
+                "release).", planned=("MON-1", "MON-2", "MON-4")),
     SectionSpec("change_control", "Change control", "04_change_control.ipynb",
-                "change_control.html", ("CHG-1", "CHG-5", "CHG-6"),
+                "change_control.html", (),
                 "The pre-specified change-control (PCCP) acceptance criteria (formal procedure "
-                "not part of this release)."),
+                "not part of this release).", planned=("CHG-1", "CHG-5", "CHG-6")),
     SectionSpec("provenance", "Data provenance and quality", "05_provenance.ipynb",
-                "provenance.html", ("PRV-1", "PRV-2", "PRV-4", "PRV-6", "PRV-7"),
+                "provenance.html", ("PRV-1", "PRV-2", "PRV-4", "PRV-7"),
                 "Files and their sha256, row and patient counts, period covered, missingness "
                 "per column role, validation result, protocol hash."),
     SectionSpec("model_card", "Model card", "06_model_card.ipynb", "model_card.html",
                 ("PRV-9",),
                 "Model card in the FDA draft guidance Appendix E layout, with the CHAI applied "
-                "model card XML (model-card.xml).",
-                after=("representativeness", "subgroups", "drift", "change_control",
-                       "provenance")),
+                "model card XML (model-card.xml)."),
 )
 
 _BY_NAME = {s.name: s for s in SECTION_SPECS}

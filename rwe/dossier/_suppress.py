@@ -1,29 +1,19 @@
-"""Small-cell suppression for reviewer-facing pages (DESIGN.md principle 7).
+"""Small-cell suppression when rendering reviewer tables (DESIGN.md principle 7).
 
-Reviewer pages never show a count between 1 and ``k - 1`` (``k`` is the protocol's
-``report.small_cell_k``, 11 by default, as in the CMS cell-size suppression policy). The rules,
-applied by :func:`suppress_small_cells` to one table at a time:
+Which cells reviewers may not see is decided once per dossier by
+:mod:`rwe.dossier._privacy` (the small-cell rule with complementary suppression, with its
+sources); :func:`reviewer_table` applies that plan to one table: a count from 1 to ``k - 1``
+reads ``<k``, the other counts of a hidden row and every estimate that depends on them read
+"suppressed". Rule 1 (no count in ``1..k-1``, nor its complement ``total - part``) is applied
+again to every table as a safety net (:func:`small_rows`).
 
-1. **Primary.** A row is *small* when one of its count columns holds a value in ``1..k-1``, or
-   when a declared complement (``total - part``, e.g. non-events = n - events) does.
-2. In a small row, each count in ``1..k-1`` is shown as ``"<k"``; the other counts except the
-   row's total (the first count column) are shown as ``"suppressed"``, so the complement cannot be
-   worked out; every estimate that depends on the counts (shares, metrics, intervals, ratios)
-   is ``"suppressed"``.
-3. **Secondary (optional, ``secondary_by``).** Within a partition whose counts add up to a
-   total shown elsewhere, a single small row could be recovered by subtraction; the
-   next-smallest non-zero row of that partition is then suppressed too. The reviewer views do
-   not use it: the same aggregates appear in several tables, figures and findings, and
-   complementary suppression is only meaningful when applied to all of them consistently,
-   which this release does not attempt. Reviewers releasing a dossier outside the sponsor
-   should know that a suppressed cell may be recoverable from totals.
+Zero counts are shown (structural zeros carry no re-identification risk). ``results.json``
+keeps the unsuppressed aggregates in its section records for analysts.
 
-Zero counts are shown (structural zeros, "absent from cohort", carry no re-identification
-risk). ``results.json`` keeps the unsuppressed aggregates for analysts; only the reviewer
-pages (HTML, PDF) apply these rules. Text (findings) and figure labels are scrubbed with
-:func:`scrub_text` / :func:`scrub_figure`: counts written as ``n=6``, `` (6)``, ``6/408`` or
-``6 rows`` become ``<k``, and a sentence that names a small count loses its percentages and
-PPRs (a heuristic fitted to rwe's own phrasing).
+Stop-gap: :func:`scrub_text`, :func:`scrub_named` and :func:`scrub_figure` still scrub counts
+written in words (``n=6``, ``(6)``, ``6/408``, ``6 rows``) from the sentences the
+representativeness module writes as text and from figure labels; they go when that module
+types its findings. Everything else acts on typed counts.
 """
 
 from __future__ import annotations
@@ -38,7 +28,8 @@ if TYPE_CHECKING:  # imported inside the table functions: text scrubbing and one
     import pandas as pd
 
 __all__ = ["SUPPRESSED", "small_label", "suppress_small_cells", "small_rows", "small_record",
-           "scrub_text", "scrub_figure"]
+           "scrub_text", "scrub_figure", "suppressed_finding_text", "reviewer_table",
+           "hidden_names", "scrub_named"]
 
 #: What a reviewer page shows instead of a suppressed value.
 SUPPRESSED = "suppressed"
@@ -251,3 +242,72 @@ def scrub_figure(fig, k: int) -> None:
         t.set_text(scrub_text(t.get_text(), k))
     if getattr(fig, "_suptitle", None) is not None:
         fig._suptitle.set_text(scrub_text(fig._suptitle.get_text(), k))
+
+
+def suppressed_finding_text(finding: Any, k: int) -> str:
+    """A typed finding's sentence for reviewers: its template, or the suppressed wording when
+    one of its counts is in ``1..k-1`` (:meth:`rwe._evidence.Finding.text`). The sentences the
+    representativeness module still writes as text are scrubbed (stop-gap)."""
+    from rwe.dossier._rep_bridge import TEXT_CODE
+
+    if finding.code == TEXT_CODE:
+        return scrub_text(str(finding.values.get("text", "")), k)
+    return finding.text(k)
+
+
+# ----------------------------------------------------------------------------- with a plan
+def reviewer_table(frame: pd.DataFrame, plan: Any, k: int, *, key: Any,
+                   counts: Sequence[str], dependent: Sequence[str] = (),
+                   complements: Sequence[tuple[str, str]] = (), family: str = "size"
+                   ) -> pd.DataFrame:
+    """A copy of ``frame`` for reviewers under the dossier's disclosure plan
+    (:mod:`rwe.dossier._privacy`): in a row whose cell ``key(row) -> (group, level)`` the plan
+    hides (or whose own counts are small, rule 1 applied again as a safety net), counts in
+    ``1..k-1`` read ``<k``, the other counts and every ``dependent`` value "suppressed". The
+    mask of suppressed rows is ``result.attrs["suppressed"]``."""
+    import numpy as np
+
+    k = int(k)
+    counts = [c for c in counts if c in frame.columns]
+    dependent = [c for c in dependent if c in frame.columns]
+    small = small_rows(frame, k, counts=counts, complements=complements)
+    planned = np.array([bool(plan is not None and plan.hides(*key(r), family))
+                        for r in frame.to_dict("records")], dtype=bool)
+    hide = small | planned
+    out = frame.astype(object).copy()
+    label = small_label(k)
+    for pos in np.flatnonzero(hide):
+        for c in counts:
+            v = _count(frame[c].iloc[pos])
+            out.iat[pos, out.columns.get_loc(c)] = label if 1 <= v < k else SUPPRESSED
+        for c in dependent:
+            out.iat[pos, out.columns.get_loc(c)] = SUPPRESSED
+    out.attrs["suppressed"] = hide
+    return out
+
+
+def hidden_names(plan: Any) -> set[str]:
+    """Every level name of a cell the plan hides (single levels and the parts of
+    intersectional ones): a sentence naming one loses its numbers."""
+    from rwe._results import LEVEL_SEP
+
+    if plan is None:
+        return set()
+    names = set()
+    for _, level in plan.hidden_levels():
+        names.add(level)
+    for _, level in plan.hidden_levels("threshold"):
+        names.add(level)
+    return {n for n in names if n and n not in ("all",)} | {
+        n for lv in list(names) if LEVEL_SEP in lv for n in [lv]}
+
+
+def scrub_named(text: str, k: int, names: set[str]) -> str:
+    """:func:`scrub_text`; a sentence that names a hidden cell keeps only its subject (the
+    words before its first colon) and says its details are suppressed (stop-gap for the
+    representativeness module's sentences)."""
+    text = scrub_text(text, k)
+    if any(re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", text) for n in names):
+        subject = text.split(":", 1)[0] if ":" in text else "This finding"
+        return f"{subject}: details suppressed (it names cells suppressed as small)."
+    return text

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # the analysis views build frames (numpy is imported in those views);
     import pandas as pd  # the plan-only sections load neither
 
+from rwe._results import GROUP_SEP, LEVEL_SEP
 from rwe.dossier._format import (
     Col,
     RawHTML,
@@ -20,14 +21,15 @@ from rwe.dossier._format import (
     fmt_ci,
     fmt_int,
     html_table,
+    verdict_detail,
 )
 from rwe.dossier._suppress import (
     SUPPRESSED,
-    scrub_text,
+    hidden_names,
+    reviewer_table,
+    scrub_named,
     small_label,
-    small_record,
     small_rows,
-    suppress_small_cells,
 )
 
 __all__ = ["VIEWS", "render_view", "suppression_note"]
@@ -43,8 +45,17 @@ def view(section: str, name: str):
     return deco
 
 
-def render_view(section: str, name: str, payload: dict, k: int) -> str:
-    """HTML of view ``name`` of ``section`` (``"*"`` views work for every section)."""
+#: Provenance facts a protocol cannot supply yet (shown so a reviewer can ask for them).
+NOT_PROVIDED = ("data extraction date", "source version and latency",
+                "annotation protocol and reader agreement (PRV-5)",
+                "model weights hash (PRV-6)")
+
+
+def render_view(section: str, name: str, payload: dict, k: int, protocol: Any = None,
+                plan: Any = None) -> str:
+    """HTML of view ``name`` of ``section`` (``"*"`` views work for every section), from the
+    section's result record; ``protocol`` supplies the facts a record does not hold, ``plan``
+    (:class:`rwe.dossier._privacy.DisclosurePlan`) the cells hidden from reviewers."""
     fn = VIEWS.get((section, name)) or VIEWS.get(("*", name))
     if fn is None:
         from rwe.exceptions import InvalidParameterError
@@ -52,12 +63,15 @@ def render_view(section: str, name: str, payload: dict, k: int) -> str:
         names = sorted({n for s, n in VIEWS if s in (section, "*")})
         raise InvalidParameterError(
             f"view={name!r} is unknown for section {section!r}; valid: {', '.join(names)}")
-    return fn(payload, k)
+    return fn({**payload, "_protocol": protocol, "_plan": plan}, k)
 
 
 def suppression_note(k: int) -> str:
     return (f"Counts from 1 to {k - 1} are shown as {esc(small_label(k))} and the estimates that "
-            f"depend on them are suppressed (small-cell rule, protocol report.small_cell_k = {k}).")
+            f"depend on them are suppressed; so are the cells from which a suppressed one "
+            f"could be worked out by subtraction from a total (small-cell rule with "
+            f"complementary suppression, protocol report.small_cell_k = {k}; see the index "
+            f"page).")
 
 
 def _frame(records: Any) -> pd.DataFrame:
@@ -88,7 +102,7 @@ def _verdicts(payload: dict, k: int) -> str:
     rows = payload.get("verdicts") or []
     if not rows:
         return "<p class='muted'>This section has no pre-specified goal or criterion.</p>"
-    rows = [{**r, "detail": scrub_text(str(r.get("detail")), k),
+    rows = [{**r, "detail": verdict_detail(r, k),
              "criterion": RawHTML(esc(r.get("criterion")) + (
                  f"<div class='desc'>{esc(r['description'])}</div>"
                  if isinstance(r.get("description"), str) and r["description"] else ""))}
@@ -100,7 +114,12 @@ def _verdicts(payload: dict, k: int) -> str:
 
 @view("*", "findings")
 def _findings(payload: dict, k: int) -> str:
-    return bullet_list(scrub_text(str(f), k) for f in payload.get("findings") or [])
+    from rwe.dossier._privacy import finding_for_reviewers
+
+    plan = payload.get("_plan")
+    verdicts = {v["id"]: v for v in payload.get("verdicts") or []}
+    return bullet_list(finding_for_reviewers(f, k, plan, verdicts)["text"]
+                       for f in payload.get("findings") or [])
 
 
 @view("*", "notes")
@@ -108,8 +127,9 @@ def _notes(payload: dict, k: int) -> str:
     notes = payload.get("notes") or []
     if not notes:
         return ""
+    names = hidden_names(payload.get("_plan"))
     return "<div class='notes'><b>Methodological notes</b>" + bullet_list(
-        scrub_text(str(n), k) for n in notes) + "</div>"
+        scrub_named(str(n), k, names) for n in notes) + "</div>"
 
 
 @view("*", "statement")
@@ -141,8 +161,9 @@ def _rep_shares(p: dict, k: int) -> str:
     df = _frame(p.get("shares"))
     if not len(df):
         return "<p class='muted'>No shares computed.</p>"
-    sup = suppress_small_cells(df, k, counts=["n"], dependent=[
-        "cohort_share", "ci_low", "ci_high", "difference", "ppr", "ppr_low", "ppr_high"])
+    sup = reviewer_table(df, p["_plan"], k, key=lambda r: (r["attribute"], r["category"]),
+                         counts=["n"], dependent=["cohort_share", "ci_low", "ci_high",
+                                                  "difference", "ppr", "ppr_low", "ppr_high"])
     lvl = df["ci_level"].dropna()
     lvl = f"{float(lvl.iloc[0]):.0%}" if len(lvl) else ""
     cols = [Col("Category", "category"), Col("n", "n", "int"),
@@ -154,6 +175,80 @@ def _rep_shares(p: dict, k: int) -> str:
     return html_table(sup, cols, group="attribute", note=_note_if(
         sup, k, "PPR = cohort share / reference share; flagged outside the protocol's band."),
         css="flags")
+
+
+@view("representativeness", "table1")
+def _rep_table1(p: dict, k: int) -> str:
+    """Table 1: one table per stratification (overall with site, overall with equipment),
+    tableone's cells, a category count of 1..k-1 (or hidden by the plan) suppressed."""
+    t1 = p.get("table1")
+    if not t1:
+        return "<p class='muted'>Table 1 was not computed.</p>"
+    plan = p.get("_plan")
+    table = _frame(t1["table"])
+    counts = {(r["by"], str(r["stratum"]), r["variable"], str(r["level"])): r["n"]
+              for r in t1["counts"]}
+    label = small_label(k)
+
+    def hidden(by: str, stratum: str, var: str, level: str) -> str | None:
+        lev = "missing" if level in ("None", "nan") else level
+        n = counts.get((by, stratum, var, lev))
+        if var == "n" or n is None:
+            n_strat = counts.get((by, stratum, "n", ""))
+            small = n_strat is not None and 1 <= n_strat < k
+            if small or (plan is not None and by != "overall" and plan.hides(by, stratum)):
+                return label if small else SUPPRESSED
+            return None
+        if 1 <= n < k:
+            return label
+        if plan is not None:
+            key = (var, lev) if by == "overall" else (f"{by}{GROUP_SEP}{var}",
+                                                      f"{stratum}{LEVEL_SEP}{lev}")
+            if plan.hides(*key):
+                return SUPPRESSED
+        return None
+
+    out = []
+    strata = t1.get("strata") or {}
+    for role, col in strata.items() or [("overall", None)]:
+        cols = ["Overall"] + [s for s in dict.fromkeys(table.loc[table["by"] == col, "stratum"])]
+        rows = []
+        keys = table[table["by"] == "overall"][["variable", "statistic", "level"]]
+        seen: set[str] = set()
+        for var, stat, level in keys.drop_duplicates().itertuples(index=False):
+            if level and var not in seen:  # a categorical variable: its heading row first
+                seen.add(var)
+                rows.append({"name": f"{var}, {stat}", "variable": var, "head": True,
+                             **dict.fromkeys(cols, "")})
+            row = {"name": (f"{var}, {stat}" if not level else f"\u2003{level}")
+                   if stat != "n" else "n", "variable": var}
+            for s in cols:
+                by = "overall" if s == "Overall" else col
+                m = table[(table["by"] == by) & (table["stratum"] == s) & (table["variable"] == var)
+                          & (table["statistic"] == stat) & (table["level"] == level)]
+                v = m["value"].iloc[0] if len(m) else ""
+                h = hidden(by, s, var, level) if stat in ("n", "n (%)") else (
+                    hidden(by, s, "n", "") if by != "overall" else None)
+                row[s] = h if h is not None else v
+            rows.append(row)
+        html_rows = "".join(
+            (f"<tr class='grp'><th colspan='{len(cols) + 1}'>{esc(r['name'])}</th></tr>"
+             if r.get("head") else None) or
+            "<tr>" + f"<th class='txt'>{esc(r['name'])}</th>" + "".join(
+                "<td class='num'>" + (f"<span class='sup'>{esc(r[s])}</span>"
+                                       if r[s] in (label, SUPPRESSED) else esc(r[s]))
+                + "</td>" for s in cols) + "</tr>" for r in rows)
+        head = "".join(f"<th class='num'>{esc(s)}</th>" for s in cols)
+        out.append(f"<table class='rwe matrix table1'><caption>Table 1 by {esc(role)} "
+                   f"(<code>{esc(col)}</code>)</caption><thead><tr><th></th>{head}</tr>"
+                   f"</thead><tbody>{html_rows}</tbody></table>")
+    nonnormal = ", ".join(t1.get("nonnormal") or []) or "none"
+    out.append(f"<p class='tnote'>Built with tableone (Pollard et al., JAMIA Open 2018). "
+               f"n (%) of the stratum's rows, missing values as their own row (None); "
+               f"mean (SD), or median [Q1,Q3] for skewed variables ({esc(nonnormal)}); the "
+               f"outcome ({esc(t1.get('outcome'))}) row 1 is the prevalence. "
+               + suppression_note(k) + "</p>")
+    return "\n".join(out)
 
 
 @view("representativeness", "tests")
@@ -182,7 +277,12 @@ def _rep_smd(p: dict, k: int) -> str:
                              np.nan)
     df["count_b"] = np.where(cat, np.round(df["mean_b"].astype(float)
                                            * _numeric(df["n_b"])), np.nan)
+    plan = p["_plan"]
     small = small_rows(df, k, counts=["count_a", "count_b"])
+    if plan is not None:
+        small |= np.array([cat_ and (plan.hides(r["covariate"], r["level"]) or plan.hides(
+            f"comparison rows: {r['covariate']}", r["level"]))
+            for cat_, r in zip(cat, df.to_dict("records"), strict=True)], dtype=bool)
     out = df.astype(object)
     for c in ("mean_a", "mean_b", "sd_a", "sd_b", "smd"):
         out.loc[small, c] = SUPPRESSED
@@ -222,15 +322,16 @@ def _rep_coverage(p: dict, k: int) -> str:
     if not len(df):
         return "<p class='muted'>No intersection analysed.</p>"
     min_n = (p.get("parameters") or {}).get("min_n", 30)
-    sup = suppress_small_cells(df, k, counts=["n", "n_positive"], dependent=["share"],
-                               complements=[("n", "n_positive")])
+    sup = reviewer_table(df, p["_plan"], k, key=lambda r: (r["intersection"], r["cell"]),
+                         counts=["n", "n_positive"], dependent=["share"],
+                         complements=[("n", "n_positive")])
     html = []
     for inter, idx in df.groupby("intersection", sort=False).groups.items():
         d = df.loc[idx]
         s = sup.loc[idx]
         rows = list(dict.fromkeys(d["row_level"]))
         cols = list(dict.fromkeys(d["col_level"]))
-        a, b = str(inter).split(" x ", 1)
+        a, b = str(inter).split(GROUP_SEP, 1)
         head = "".join(f"<th class='num'>{esc(c)}</th>" for c in cols)
         body = []
         for r in rows:
@@ -262,8 +363,8 @@ def _rep_adequacy(p: dict, k: int) -> str:
     par = p.get("parameters") or {}
     if not len(df) or par.get("target_half_width") is None:
         return "<p class='muted'>No target half-width pre-specified: adequacy not assessed.</p>"
-    single = df[~df["grouping"].str.contains(" x ", regex=False)]
-    inter = df[df["grouping"].str.contains(" x ", regex=False)]
+    single = df[~df["grouping"].str.contains(GROUP_SEP, regex=False)]
+    inter = df[df["grouping"].str.contains(GROUP_SEP, regex=False)]
     short = single[~single["reached"].fillna(True).astype(bool)]
     req = int(df["required"].iloc[0])
     basis = str(df["basis"].iloc[0])
@@ -274,8 +375,9 @@ def _rep_adequacy(p: dict, k: int) -> str:
              f"of {len(inter)} intersectional cells do not.</p>")
     if not len(short):
         return intro
-    sup = suppress_small_cells(short, k, counts=["n", "n_positive"],
-                               complements=[("n", "n_positive")], dependent=["shortfall"])
+    sup = reviewer_table(short, p["_plan"], k, key=lambda r: (r["grouping"], r["subgroup"]),
+                         counts=["n", "n_positive"], complements=[("n", "n_positive")],
+                         dependent=["shortfall"])
     return intro + html_table(sup, [Col("Attribute", "grouping"), Col("Subgroup", "subgroup"),
                                      Col("n", "n", "int"), Col("Positives", "n_positive", "int"),
                                      Col("Required", "required", "int"),
@@ -291,13 +393,24 @@ def _rep_sites(p: dict, k: int) -> str:
     df = _frame(p.get("sites"))
     if not len(df):
         return "<p class='muted'>No site or equipment column.</p>"
+    roles = p["_protocol"].data.columns if p.get("_protocol") is not None else None
+    site_col = getattr(roles, "site", None) or "site"
+    eq_col = getattr(roles, "equipment", None) or "equipment"
+    plan = p["_plan"]
     sxe = df[df["level"] == "site x equipment"]
     if len(sxe):
-        sup = suppress_small_cells(sxe, k, counts=["n"], dependent=["share"])
+        sup = reviewer_table(sxe, plan, k, key=lambda r: (
+            f"{site_col}{GROUP_SEP}{eq_col}", f"{r['site']}{LEVEL_SEP}{r['equipment']}"),
+            counts=["n"], dependent=["share"])
         sites = list(dict.fromkeys(sxe["site"]))
         eqs = list(dict.fromkeys(sxe["equipment"]))
-        tot_site = df[df["level"] == "site"].set_index("site")["n"]
-        tot_eq = df[df["level"] == "equipment"].set_index("equipment")["n"]
+        tot_site = df[df["level"] == "site"].set_index("site")["n"].astype(object)
+        tot_eq = df[df["level"] == "equipment"].set_index("equipment")["n"].astype(object)
+        for tot, col in ((tot_site, site_col), (tot_eq, eq_col)):
+            for lv in list(tot.index):
+                v = tot[lv]
+                if (plan is not None and plan.hides(col, lv)) or 1 <= float(v) < k:
+                    tot[lv] = small_label(k) if 1 <= float(v) < k else SUPPRESSED
         head = "".join(f"<th class='num'>{esc(e)}</th>" for e in eqs) + "<th class='num'>all</th>"
         body = []
         for s in sites:
@@ -320,7 +433,9 @@ def _rep_sites(p: dict, k: int) -> str:
                    if np.any(sup.attrs["suppressed"]) else ""))
     d = df.copy()
     d["name"] = d["site"].where(d["site"].notna(), d["equipment"])
-    sup = suppress_small_cells(d, k, counts=["n"], dependent=["share"])
+    sup = reviewer_table(d, plan, k, key=lambda r: (
+        site_col if r["level"] == "site" else eq_col, r["name"]), counts=["n"],
+        dependent=["share"])
     return html_table(sup, [Col("Level", "name"), Col("n", "n", "int"),
                             Col("Share", "share", "pct")], group="level",
                       note=_note_if(sup, k))
@@ -328,6 +443,8 @@ def _rep_sites(p: dict, k: int) -> str:
 
 @view("representativeness", "missingness")
 def _rep_missingness(p: dict, k: int) -> str:
+    import numpy as np
+
     df = _frame(p.get("missingness"))
     if not len(df):
         return "<p class='muted'>No missingness computed.</p>"
@@ -336,12 +453,27 @@ def _rep_missingness(p: dict, k: int) -> str:
     sub = df[(df["grouping"] != "(all)") & df["flag"].astype(bool)]
     cols = [Col("Variable", "variable"), Col("n", "n", "int"), Col("Missing", "n_missing", "int"),
             Col("Missing %", "fraction", "pct")]
-    sup = suppress_small_cells(overall, k, counts=["n", "n_missing"],
-                               complements=[("n", "n_missing")], dependent=["fraction"])
+    plan = p["_plan"]
+
+    def table(frame):
+        size = reviewer_table(frame, plan, k, key=lambda r: (r["grouping"], r["subgroup"]),
+                              counts=["n", "n_missing"], complements=[("n", "n_missing")],
+                              dependent=["fraction"])
+        miss = np.array([plan is not None and plan.hides(r["grouping"], r["subgroup"],
+                                                         f"missing={r['variable']}")
+                         for r in frame.to_dict("records")], dtype=bool)
+        for pos in np.flatnonzero(miss & ~size.attrs["suppressed"]):
+            v = float(frame["n_missing"].iloc[pos])
+            size.iat[pos, size.columns.get_loc("n_missing")] = (
+                small_label(k) if 1 <= v < k else SUPPRESSED)
+            size.iat[pos, size.columns.get_loc("fraction")] = SUPPRESSED
+        size.attrs["suppressed"] = size.attrs["suppressed"] | miss
+        return size
+
+    sup = table(overall)
     html = html_table(sup, cols, caption="Missing values overall", note=_note_if(sup, k))
     if len(sub):
-        s2 = suppress_small_cells(sub, k, counts=["n", "n_missing"],
-                                  complements=[("n", "n_missing")], dependent=["fraction"])
+        s2 = table(sub)
         html += html_table(s2, [Col("Variable", "variable"), Col("Subgroup of", "grouping"),
                                 Col("Subgroup", "subgroup"), *cols[1:]],
                            caption=f"Subgroups with at least {thr:.0%} missing",
@@ -393,7 +525,29 @@ def _sub_overall(p: dict, k: int) -> str:
                            Col("Events", "events", "int")], css="overall")
 
 
-def _pivot_performance(t: pd.DataFrame, metrics: list[str], k: int) -> str:
+def _hide_threshold(frame: pd.DataFrame, plan: Any, metric_of: Any, cols_of: Any) -> Any:
+    """Suppress, in place, the threshold-metric estimates of the cells whose confusion counts
+    the plan hides; returns the mask of rows touched."""
+    import numpy as np
+
+    from rwe.dossier._privacy import THRESHOLD, threshold_metrics
+
+    mask = np.zeros(len(frame), dtype=bool)
+    if plan is None:
+        return mask
+    thr = threshold_metrics()
+    for pos, r in enumerate(frame.to_dict("records")):
+        if not plan.hides(r["group"], r["level"], THRESHOLD):
+            continue
+        for m in metric_of(r):
+            if m in thr:
+                for c in cols_of(m):
+                    frame.iat[pos, frame.columns.get_loc(c)] = SUPPRESSED
+                mask[pos] = True
+    return mask
+
+
+def _pivot_performance(t: pd.DataFrame, metrics: list[str], k: int, plan: Any = None) -> str:
     import numpy as np
 
     # a cell that is not usable evidence carries its reason as the table's dagger note
@@ -406,8 +560,12 @@ def _pivot_performance(t: pd.DataFrame, metrics: list[str], k: int) -> str:
             wide[f"{m}:{part}"] = [d[part].get((g, lv)) if (g, lv) in d.index else None
                                    for g, lv in zip(cells["group"], cells["level"], strict=True)]
     dep = [c for c in wide.columns if ":" in c and not c.endswith(":flags")]
-    sup = suppress_small_cells(wide.reset_index(drop=True), k, counts=["n", "events"],
-                               complements=[("n", "events")], dependent=dep)
+    sup = reviewer_table(wide.reset_index(drop=True), plan, k,
+                         key=lambda r: (r["group"], r["level"]), counts=["n", "events"],
+                         complements=[("n", "events")], dependent=dep)
+    sup.attrs["suppressed"] = sup.attrs["suppressed"] | _hide_threshold(
+        sup, plan, lambda r: metrics,
+        lambda m: [f"{m}:estimate", f"{m}:ci_low", f"{m}:ci_high"])
     for m in metrics:
         flags = sup[f"{m}:flags"]
         sup[f"{m}:estimate"] = [
@@ -447,7 +605,7 @@ def _sub_performance(p: dict, k: int) -> str:
     for title, ms in ((f"Classification at threshold {s.get('threshold')}", first),
                       ("Discrimination and calibration", rest)):
         if ms:
-            html, mask = _pivot_performance(t, ms, k)
+            html, mask = _pivot_performance(t, ms, k, p.get("_plan"))
             hidden |= bool(np.any(mask))
             out.append(f"<h4>{esc(title)}</h4>" + html)
     lvl = f"{float(t['ci_level'].iloc[0]):.0%}"
@@ -468,10 +626,12 @@ def _sub_goals(p: dict, k: int) -> str:
         return "<p class='muted'>No performance goal pre-specified.</p>"
     g["cell"] = ["overall" if a == "overall" else f"{a} = {b}" for a, b in
                  zip(g["group"], g["level"], strict=True)]
-    g["state"] = g["status"].map({"pass": "pass", "fail": "fail",
-                                  "not_evaluable": "insufficient data"}).fillna("not evaluated")
-    sup = suppress_small_cells(g, k, counts=["n", "events"], complements=[("n", "events")],
-                               dependent=["estimate", "bound"])
+    g["state"] = g["status"].fillna("not_evaluated")
+    sup = reviewer_table(g, p.get("_plan"), k, key=lambda r: (r["group"], r["level"]),
+                         counts=["n", "events"], complements=[("n", "events")],
+                         dependent=["estimate", "bound"])
+    sup.attrs["suppressed"] = sup.attrs["suppressed"] | _hide_threshold(
+        sup, p.get("_plan"), lambda r: [r["metric"]], lambda m: ["estimate", "bound"])
     cols = [Col("Cell", "cell"), Col("n", "n", "int"), Col("Events", "events", "int"),
             Col("Estimate", "estimate", "num"), Col("Bound", "bound", "num"),
             Col("Goal", "goal", "num"), Col("Verdict", "state", "status")]
@@ -485,7 +645,7 @@ def _sub_goals(p: dict, k: int) -> str:
         title = (f"{_mlabel(metric)}: {side} bound vs goal {goal:g} ({scope}) — "
                  f"{int((s['state'] == 'pass').sum())} pass, "
                  f"{int((s['state'] == 'fail').sum())} fail, "
-                 f"{int((s['state'] == 'insufficient data').sum())} not judged")
+                 f"{int((s['state'] == 'not_evaluable').sum())} not evaluable")
         body = (html_table(not_ok, cols, caption="Cells that did not pass") if len(not_ok)
                 else "<p>Every cell passes.</p>")
         out.append(f"<h4>{esc(title)}</h4>{body}<details><summary>All {len(s)} cells"
@@ -522,15 +682,12 @@ def _sub_fairness(p: dict, k: int) -> str:
     f = _frame(p.get("fairness"))
     if not len(f):
         return "<p class='muted'>No fairness gap computed.</p>"
+    from rwe.dossier._privacy import gap_hidden
+
+    plan = p.get("_plan")
     t = _frame(p.get("table"))
-    cells = t.drop_duplicates(["group", "level"]).set_index(["group", "level"])
-    small = set()
-    for (g, lv), r in cells.iterrows():
-        if small_record(r, k, counts=["n", "events"], complements=[("n", "events")]):
-            small.add((g, lv))
     f = f.astype(object)
-    hide = np.array([(g, a) in small or (g, b) in small for g, a, b in
-                     zip(f["group"], f["level_max"], f["level_min"], strict=True)])
+    hide = np.array([gap_hidden(plan, t, r, k) for r in f.to_dict("records")], dtype=bool)
     for c in ("gap", "ci_low", "ci_high", "level_max", "level_min"):
         f.loc[hide, c] = SUPPRESSED
     f.attrs["suppressed"] = hide
@@ -561,7 +718,7 @@ def _drift_plan(p: dict, k: int) -> str:
     if alerts:
         rows = [{**a, "params": ", ".join(f"{x}={v:g}" for x, v in
                                           sorted((a.get("params") or {}).items())),
-                 "by": ", ".join(a.get("by") or []), "status": "not evaluated"}
+                 "by": ", ".join(a.get("by") or []), "status": "not_evaluated"}
                 for a in alerts]
         html += html_table(rows, [Col("Metric", "metric"), Col("Method", "method"),
                                 Col("Parameters", "params"), Col("Threshold", "threshold", "num"),
@@ -585,8 +742,8 @@ def _cc_criteria(p: dict, k: int) -> str:
         ("Subgroups", "yes" if plan.get("subgroups") else "no"),
         ("Ledger", plan.get("ledger")),
     ])
-    crit = [{**c, "comparator": f"{c.get('comparator_role')} ({c.get('comparator_version')})"}
-            for c in crit]
+    crit = [{**c, "comparator": f"{c.get('comparator_role')} ({c.get('comparator_version')})",
+             "status": "not_evaluated"} for c in crit]
     return head + html_table(crit, [Col("Step", "step", "int"), Col("Metric", "metric"),
                                     Col("Candidate", "candidate_version"),
                                     Col("Comparator", "comparator"),
@@ -599,20 +756,28 @@ def _cc_criteria(p: dict, k: int) -> str:
 # =============================================================================== provenance
 @view("provenance", "protocol")
 def _prov_protocol(p: dict, k: int) -> str:
-    pr = p.get("protocol") or {}
+    pr = p["_protocol"]
     return definition_list([
-        ("Protocol", pr.get("name")), ("File", pr.get("file")),
-        ("sha256 (canonical form)", RawHTML(f"<code>{esc(pr.get('sha256'))}</code>")),
-        ("sha256 (file bytes)", RawHTML(f"<code>{esc(pr.get('file_sha256'))}</code>")
-         if pr.get("file_sha256") else None),
-        ("Seed", pr.get("seed")),
+        ("Protocol", pr.name), ("File", pr.path.name if pr.path else None),
+        ("sha256 (canonical form)", RawHTML(f"<code>{esc(pr.sha256)}</code>")),
+        ("sha256 (file bytes)", RawHTML(f"<code>{esc(pr.file_sha256)}</code>")
+         if pr.file_sha256 else None),
+        ("Seed", pr.performance.seed),
+        ("Data description", pr.data.description), ("Query", pr.data.query),
     ])
 
 
 @view("provenance", "files")
 def _prov_files(p: dict, k: int) -> str:
+    from pathlib import PurePath
+
     df = _frame(p.get("files"))
     df["hash"] = [RawHTML(f"<code>{esc(h)}</code>") if h else "missing" for h in df["sha256"]]
+    # a path as the protocol writes it, unless it is absolute: no path of the machine that
+    # built the dossier on a page
+    df["protocol_path"] = [None if v is None else (f".../{PurePath(v).name} (absolute in the "
+                                                   "protocol)" if PurePath(v).is_absolute()
+                                                   else v) for v in df["protocol_path"]]
     return html_table(df, [Col("Role", "role"), Col("File", "file"),
                            Col("Path in protocol", "protocol_path"), Col("Bytes", "bytes", "int"),
                            Col("sha256", "hash", "html")], css="files")
@@ -632,7 +797,7 @@ def _prov_counts(p: dict, k: int) -> str:
         ("Model versions scored", c.get("model_versions")),
         ("Period covered", f"{str(per.get('first'))[:10]} to {str(per.get('last'))[:10]}"
          if per else None),
-        ("Reference standard", p.get("reference_standard")),
+        ("Reference standard", p["_protocol"].device.reference_standard),
     ])
 
 
@@ -645,8 +810,12 @@ def _prov_time(p: dict, k: int) -> str:
         return "<p class='muted'>No timestamp column: rows over time not available.</p>"
     has_site = "site" in df.columns
     counts = ["n"] + (["events"] if "events" in df.columns else [])
-    sup = suppress_small_cells(df, k, counts=counts, complements=[("n", "events")]
-                               if "events" in df.columns else [])
+    roles = p["_protocol"].data.columns if p.get("_protocol") is not None else None
+    site_col = getattr(roles, "site", None) or "site"
+    sup = reviewer_table(df, p.get("_plan"), k, key=lambda r: (
+        f"{site_col}{GROUP_SEP}quarter", f"{r['site']}{LEVEL_SEP}{r['quarter']}") if has_site
+        else ("quarter", r["quarter"]), counts=counts,
+        complements=[("n", "events")] if "events" in df.columns else [])
     if not has_site:
         return html_table(sup, [Col("Quarter", "quarter"), Col("Rows", "n", "int"),
                                 Col("Events", "events", "int")], note=_note_if(sup, k))
@@ -675,9 +844,21 @@ def _prov_missing(p: dict, k: int) -> str:
         return ""
     df["column_shown"] = [f"{c} (derived)" if d else c for c, d in
                           zip(df["column"], df["derived"], strict=True)]
-    sup = suppress_small_cells(df, k, counts=["n", "n_missing"],
-                               complements=[("n", "n_missing")], dependent=["fraction"])
-    thr = p.get("missingness_threshold", 0.2)
+    plan = p.get("_plan")
+    sup = reviewer_table(df, None, k, key=lambda r: ("overall", "all"),
+                         counts=["n", "n_missing"], complements=[("n", "n_missing")],
+                         dependent=["fraction"])
+    if plan is not None:
+        for pos, r in enumerate(df.to_dict("records")):
+            if plan.hides("overall", "all", f"missing={r['column']}") and not \
+                    sup.attrs["suppressed"][pos]:
+                v = float(r["n_missing"])
+                sup.iat[pos, sup.columns.get_loc("n_missing")] = (
+                    small_label(k) if 1 <= v < k else SUPPRESSED)
+                sup.iat[pos, sup.columns.get_loc("fraction")] = SUPPRESSED
+                sup.attrs["suppressed"][pos] = True
+    thr = p.get("missingness_threshold")
+    thr = 0.2 if thr is None else thr
     return html_table(sup, [Col("Role", "role"), Col("Column", "column_shown"),
                             Col("Rows", "n", "int"), Col("Missing", "n_missing", "int"),
                             Col("Missing %", "fraction", "pct")],
@@ -690,7 +871,7 @@ def _prov_validation(p: dict, k: int) -> str:
     return (f"<p>Load-time validation <b>{esc(v.get('status'))}</b>. Rules checked on every "
             "row:</p>" + bullet_list(v.get("rules") or [], css="rules")
             + "<p class='tnote'>Not provided by the protocol (shown so a reviewer can ask for "
-              "them): " + esc(", ".join(p.get("not_provided") or [])) + ".</p>")
+              "them): " + esc(", ".join(NOT_PROVIDED)) + ".</p>")
 
 
 # =============================================================================== model card
@@ -698,4 +879,4 @@ def _prov_validation(p: dict, k: int) -> str:
 def _card(p: dict, k: int) -> str:
     from rwe.dossier._modelcard import render_card_html
 
-    return render_card_html(p, k)
+    return render_card_html(p, k, p.get("_plan"))

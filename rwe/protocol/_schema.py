@@ -148,8 +148,9 @@ class DataSpec(_Strict):
     columns: ColumnRoles
     derived: dict[str, AgeBandSpec | WindowSpec] = Field(default_factory=dict)
     reference_rows: str | None = Field(
-        default=None, description="individual rows of a comparison population (e.g. the "
-        "training snapshot): drift baseline and Tipton B")
+        default=None, description="individual rows of the development (training) population, "
+        "e.g. the training snapshot: drift baseline, and the shift from the development "
+        "population in representativeness (SMD, Tipton B)")
 
     @field_validator("path", "reference_rows")
     @classmethod
@@ -213,8 +214,16 @@ class PopulationSpec(_Strict):
     ppr_band: tuple[float, float] = (0.8, 1.2)
     smd_threshold: float = Field(default=0.1, gt=0)
     comparison: str | None = Field(
-        default=None, description="path to individual rows of a population to compare with")
+        default=None, description="path to individual rows of a population the device is "
+        "meant for, to compare with (else data.reference_rows, the development population, is "
+        "compared as the shift from it)")
     missingness_threshold: float = Field(default=0.2, gt=0, lt=1)
+    min_age: float | None = Field(
+        default=None, ge=0, lt=130,
+        description="youngest age of the intended-use population in years (device."
+        "intended_use_population; e.g. 40 for adults aged 40 and older): the reference's age "
+        "groups are restricted to it, and findings on attributes whose reference figures "
+        "cover other ages say so. It must be an age at which a reference age group starts")
 
     @field_validator("ppr_band")
     @classmethod
@@ -763,7 +772,7 @@ class Protocol(_Strict):
         return apply_derived(src.read(), self.derived_spec(), source=src.name, optional=windows)
 
     def load_reference_rows(self) -> pd.DataFrame | None:
-        """The comparison population rows (``data.reference_rows``) as a DataFrame, or None."""
+        """The development population rows (``data.reference_rows``) as a DataFrame, or None."""
         if self.data.reference_rows is None:
             return None
         return self.load_rows(self.data.reference_rows)

@@ -35,49 +35,72 @@ from rwe.representativeness._result import (
     FLAG_ZERO_REFERENCE,
 )
 
-__all__ = ["build_verdicts", "build_findings", "FINDING_CODES"]
+__all__ = ["build_verdicts", "build_findings", "FINDING_CODES", "scope_caveat"]
 
 SECTION = "representativeness"
 _HIDDEN = "a count below {k} is not shown"
+#: Appended to every finding that rests on the reference shares: the reference's age range
+#: against the intended use, and whether its figures were verified (empty when neither applies).
+_CAVEAT = "{caveat}"
 
 #: code -> (template, wording when a count behind it is below k)
 FINDING_CODES: dict[str, tuple[str, str | None]] = {
     "representativeness.under_represented": (
         "{category} ({attribute}): {cohort_share:.1%} of cohort (n={n}; {level:.0%} CI "
         "{ci_low:.1%}-{ci_high:.1%}) vs {reference_share:.1%} of reference, PPR {ppr:.2f} "
-        "({ppr_low:.2f}-{ppr_high:.2f}), {flag}",
-        "{category} ({attribute}): {flag} with respect to the reference (" + _HIDDEN + ")"),
+        "({ppr_low:.2f}-{ppr_high:.2f}), {flag}" + _CAVEAT,
+        "{category} ({attribute}): {flag} with respect to the reference (" + _HIDDEN + ")"
+        + _CAVEAT),
     "representativeness.over_represented": (
         "{category} ({attribute}): {cohort_share:.1%} of cohort (n={n}; {level:.0%} CI "
         "{ci_low:.1%}-{ci_high:.1%}) vs {reference_share:.1%} of reference, PPR {ppr:.2f} "
-        "({ppr_low:.2f}-{ppr_high:.2f}), {flag}",
-        "{category} ({attribute}): {flag} with respect to the reference (" + _HIDDEN + ")"),
+        "({ppr_low:.2f}-{ppr_high:.2f}), {flag}" + _CAVEAT,
+        "{category} ({attribute}): {flag} with respect to the reference (" + _HIDDEN + ")"
+        + _CAVEAT),
     "representativeness.absent": (
         "{category} ({attribute}): absent from cohort (0 rows) although {reference_share:.1%} "
-        "of reference", None),
+        "of reference" + _CAVEAT, None),
     "representativeness.not_in_reference": (
         "{category} ({attribute}): {n} cohort row(s) in a category the reference does not "
-        "define ({why})",
+        "define ({why})" + _CAVEAT,
         "{category} ({attribute}): cohort rows in a category the reference does not define "
-        "({why}; " + _HIDDEN + ")"),
+        "({why}; " + _HIDDEN + ")" + _CAVEAT),
     "representativeness.zero_reference": (
-        "{category} ({attribute}): {n} cohort row(s) but reference share 0: PPR undefined",
+        "{category} ({attribute}): {n} cohort row(s) but reference share 0: PPR undefined"
+        + _CAVEAT,
         "{category} ({attribute}): cohort rows but reference share 0: PPR undefined ("
-        + _HIDDEN + ")"),
+        + _HIDDEN + ")" + _CAVEAT),
     "representativeness.no_data": (
         "{attribute}: missing for every cohort row; its representativeness cannot be evaluated",
         None),
     "representativeness.distribution_differs": (
         "{attribute}: cohort distribution differs from reference (total variation distance "
-        "{tvd:.3f}; chi-square({df}) = {chi2:.1f}, p {p_text})",
+        "{tvd:.3f}; chi-square({df}) = {chi2:.1f}, p {p_text})" + _CAVEAT,
         "{attribute}: cohort distribution differs from reference (chi-square test; "
-        + _HIDDEN + ")"),
+        + _HIDDEN + ")" + _CAVEAT),
+    "representativeness.reference_age_scope": (
+        "{attributes_text}: the reference shares ({reference!r}) cover {reference_ages_text}, "
+        "{intended_text}; {consequence}", None),
+    "representativeness.reference_unverified": (
+        "Reference {reference!r}{version_text}: its figures were not verified against the "
+        "published tables; every share, PPR and test against it rests on unverified figures "
+        "(see its card{card_text})", None),
     "representativeness.smd_imbalanced": (
         "{term}: SMD {smd:.2f} vs {comparison} (|SMD| > {threshold:g})",
         "{term}: imbalanced vs {comparison} (|SMD| > {threshold:g}; " + _HIDDEN + ")"),
+    "representativeness.development_shift": (
+        "{term}: SMD {smd:.2f}, shift from the development population (|SMD| > "
+        "{threshold:g})",
+        "{term}: shifted from the development population (|SMD| > {threshold:g}; "
+        + _HIDDEN + ")"),
     "representativeness.generalizability": (
         "Generalizability index B = {b:.3f} vs the comparison population ({interpretation})",
         "Generalizability index B computed vs the comparison population (" + _HIDDEN + ")"),
+    "representativeness.development_generalizability": (
+        "Shift from the development population: generalizability index B = {b:.3f} "
+        "({interpretation} similarity of the cohort to the development population)",
+        "Shift from the development population: generalizability index B computed ("
+        + _HIDDEN + ")"),
     "representativeness.generalizability_not_computed": (
         "Tipton's generalizability index not computed: {reason}", None),
     "representativeness.small_cells": (
@@ -133,6 +156,50 @@ def _is_intersection(grouping: str, attributes: tuple[str, ...]) -> bool:
     return grouping not in attributes
 
 
+def _age_words(scope: dict[str, Any]) -> str | None:
+    """The age clause of a scope (:func:`rwe.representativeness._representativeness.
+    reference_scope`), or None when the reference's ages match the intended use (or neither
+    is known)."""
+    from rwe.representativeness._reference import describe_ages
+
+    kind = scope.get("age_scope")
+    if kind in (None, "matches"):
+        return None
+    ref = describe_ages(scope.get("reference_ages"))
+    if kind == "intended use not stated":
+        return f"reference covers {ref}; no intended-use minimum age was given"
+    if kind == "reference ages not stated":
+        return (f"the reference does not state its ages; the intended-use population is "
+                f"{describe_ages(scope.get('intended_ages'))}")
+    return (f"reference covers {ref}; the intended-use population is "
+            f"{describe_ages(scope.get('intended_ages'))}")
+
+
+def scope_caveat(scope: dict[str, Any] | None) -> str:
+    """The plain-words caveat of a finding or verdict resting on the reference shares of one
+    attribute: the reference's age range when it differs from the intended use (or either is
+    not stated) and, when the reference says so, that its figures were not verified; ``""``
+    when neither applies."""
+    if not scope:
+        return ""
+    parts = [w for w in (_age_words(scope),) if w]
+    if scope.get("reference_verified") is False:
+        parts.append("reference figures not verified against the published tables")
+    return "; ".join(parts)
+
+
+def _scope_values(scope: dict[str, Any] | None) -> dict[str, Any]:
+    """The typed scope fields every finding on the reference shares carries, with the
+    bracketed caveat its template appends."""
+    scope = scope or {}
+    text = scope_caveat(scope)
+    return {"reference_ages": scope.get("reference_ages"),
+            "intended_ages": scope.get("intended_ages"),
+            "age_scope": scope.get("age_scope"),
+            "reference_verified": scope.get("reference_verified"),
+            "caveat": f" [{text}]" if text else ""}
+
+
 # =============================================================================== verdicts
 def _not_evaluable(d: pd.DataFrame, attr: str, reference: str) -> str | None:
     """Why the PPR check of ``attr`` cannot be judged (its shares rows ``d``), or None.
@@ -154,49 +221,28 @@ def _counts(statuses: list[str]) -> dict[str, int]:
             if (n := sum(1 for x in statuses if x == s))}
 
 
-def build_verdicts(*, shares: pd.DataFrame, smd: pd.DataFrame, coverage: pd.DataFrame,
-                   adequacy: pd.DataFrame, missingness: pd.DataFrame,
-                   attributes: tuple[str, ...], intersections: tuple[tuple[str, ...], ...],
-                   covariates: tuple[str, ...], reference: str, comparison: str | None,
-                   params: dict[str, Any]) -> tuple[Verdict, ...]:
-    """The pre-specified checks, one typed verdict each (see
-    :func:`rwe.representativeness.assess_representativeness`, Notes)."""
-    out: list[Verdict] = []
-    low, high = params["ppr_band"]
-    for attr in attributes:
-        d = shares[shares["attribute"] == attr]
-        criterion = (f"{attr}: participation-to-prevalence ratio of every category within "
-                     f"[{low:g}, {high:g}]")
-        vid = verdict_id(SECTION, "check", {"check": "ppr", "attribute": attr,
-                                            "ppr_band": [low, high], "reference": reference},
-                         label=f"ppr.{attr}")
-        why = _not_evaluable(d, attr, reference)
-        if why is not None:
-            out.append(Verdict(vid, SECTION, "check", criterion, STATUS_NOT_EVALUABLE,
-                               reason=why, source="population.attributes"))
-            continue
-        bad_mask = d["flag"].isin([FLAG_UNDER, FLAG_OVER, FLAG_ABSENT]).to_numpy()
-        judged = d["flag"].isin([FLAG_UNDER, FLAG_OVER, FLAG_ABSENT, FLAG_ADEQUATE]).to_numpy()
-        status_cells = np.where(bad_mask, STATUS_FAIL,
-                                np.where(judged, STATUS_PASS, STATUS_NOT_EVALUABLE)).tolist()
-        bad = d[bad_mask]
-        items = [f"{r.category} PPR {_fmt(r.ppr, 2)} ({r.flag})" for r in bad.itertuples()]
-        cells = tuple({"group": attr, "level": r.category, "status": st,
-                       "estimate": _num(r.ppr), "ci_low": _num(r.ppr_low),
-                       "ci_high": _num(r.ppr_high), "n": int(r.n), "reason": r.flag}
-                      for r, st in zip(d.itertuples(), status_cells, strict=True))
-        out.append(Verdict(
-            vid, SECTION, "check", criterion, STATUS_FAIL if len(bad) else STATUS_PASS,
-            reason=(f"{len(bad)} of {len(d)} categories outside the band: " + _listing(items))
-            if len(bad) else f"all {len(d)} categories within the band",
-            source="population.ppr_band", counts=_counts(status_cells), cells=cells))
-
-    thr = params["smd_threshold"]
-    vid = verdict_id(SECTION, "check", {"check": "smd", "smd_threshold": thr,
-                                        "covariates": sorted(covariates)}, label="smd")
+def _smd_verdicts(smd: pd.DataFrame, covariates: tuple[str, ...], comparison: str | None,
+                  thr: float, role: str | None) -> list[Verdict]:
+    """The ``smd`` check (vs rows of a population the device is meant for) and, when the rows
+    are the development population, the ``development_shift`` check in its place: the same
+    rule and numbers, reported as the shift from the development population."""
+    content = {"smd_threshold": thr, "covariates": sorted(covariates)}
+    vid = verdict_id(SECTION, "check", {"check": "smd", **content}, label="smd")
     t = smd[smd["comparison"] != "reference shares"]
+    if role == "development":
+        out = [Verdict(vid, SECTION, "check", f"|SMD| <= {thr:g} for every covariate",
+                       STATUS_NOT_EVALUATED, goal=thr,
+                       reason="no rows of the intended-use population to compare with (the "
+                              "development population is compared in development_shift)",
+                       source="population.smd_threshold")]
+        vid = verdict_id(SECTION, "check", {"check": "development_shift", **content},
+                         label="development_shift")
+        what = "shift from the development population"
+        criterion = f"{what}: |SMD| <= {thr:g} for every covariate"
+    else:
+        out = []
+        criterion = f"|SMD| <= {thr:g} for every covariate vs the {comparison}"
     if len(t):
-        comp = str(t["comparison"].iloc[0])
         flags = t["flag"].to_numpy()
         bad = t[flags == "imbalanced"]
         undefined = t[flags == "not computable"]
@@ -225,8 +271,7 @@ def build_verdicts(*, shares: pd.DataFrame, smd: pd.DataFrame, coverage: pd.Data
             status, reason = STATUS_PASS, f"all {len(t)} covariate levels balanced"
         finite = np.abs(t["smd"].to_numpy(dtype=float))
         finite = finite[~np.isnan(finite)]
-        out.append(Verdict(vid, SECTION, "check",
-                           f"|SMD| <= {thr:g} for every covariate vs the {comp}", status,
+        out.append(Verdict(vid, SECTION, "check", criterion, status,
                            estimate=float(finite.max()) if finite.size else None, goal=thr,
                            reason=reason, source="population.smd_threshold",
                            counts=_counts(status_cells), cells=cells))
@@ -236,12 +281,60 @@ def build_verdicts(*, shares: pd.DataFrame, smd: pd.DataFrame, coverage: pd.Data
                            reason="no population rows to compare with",
                            source="population.smd_threshold"))
     else:
-        out.append(Verdict(vid, SECTION, "check",
-                           f"|SMD| <= {thr:g} for every covariate vs the {comparison}",
-                           STATUS_NOT_EVALUABLE, goal=thr,
+        out.append(Verdict(vid, SECTION, "check", criterion, STATUS_NOT_EVALUABLE, goal=thr,
                            reason=f"no covariate is shared by the cohort and the {comparison}",
                            source="population.smd_threshold"))
+    return out
 
+
+def build_verdicts(*, shares: pd.DataFrame, smd: pd.DataFrame, coverage: pd.DataFrame,
+                   adequacy: pd.DataFrame, missingness: pd.DataFrame,
+                   attributes: tuple[str, ...], intersections: tuple[tuple[str, ...], ...],
+                   covariates: tuple[str, ...], reference: str, comparison: str | None,
+                   params: dict[str, Any], scope: dict[str, dict[str, Any]] | None = None,
+                   comparison_role: str | None = None) -> tuple[Verdict, ...]:
+    """The pre-specified checks, one typed verdict each (see
+    :func:`rwe.representativeness.assess_representativeness`, Notes). ``scope`` maps each
+    attribute to its reference scope (ages, verification); ``comparison_role`` is
+    ``"development"`` when the compared rows are the development population."""
+    out: list[Verdict] = []
+    low, high = params["ppr_band"]
+    min_age = params.get("reference_min_age")
+    scope = scope or {}
+    for attr in attributes:
+        d = shares[shares["attribute"] == attr]
+        criterion = (f"{attr}: participation-to-prevalence ratio of every category within "
+                     f"[{low:g}, {high:g}]")
+        content: dict[str, Any] = {"check": "ppr", "attribute": attr, "ppr_band": [low, high],
+                                   "reference": reference}
+        if min_age is not None:  # the population judged against is part of the criterion
+            content["min_age"] = min_age
+        vid = verdict_id(SECTION, "check", content, label=f"ppr.{attr}")
+        caveat = scope_caveat(scope.get(attr))
+        tail = f"; {caveat}" if caveat else ""
+        why = _not_evaluable(d, attr, reference)
+        if why is not None:
+            out.append(Verdict(vid, SECTION, "check", criterion, STATUS_NOT_EVALUABLE,
+                               reason=why, source="population.attributes"))
+            continue
+        bad_mask = d["flag"].isin([FLAG_UNDER, FLAG_OVER, FLAG_ABSENT]).to_numpy()
+        judged = d["flag"].isin([FLAG_UNDER, FLAG_OVER, FLAG_ABSENT, FLAG_ADEQUATE]).to_numpy()
+        status_cells = np.where(bad_mask, STATUS_FAIL,
+                                np.where(judged, STATUS_PASS, STATUS_NOT_EVALUABLE)).tolist()
+        bad = d[bad_mask]
+        items = [f"{r.category} PPR {_fmt(r.ppr, 2)} ({r.flag})" for r in bad.itertuples()]
+        cells = tuple({"group": attr, "level": r.category, "status": st,
+                       "estimate": _num(r.ppr), "ci_low": _num(r.ppr_low),
+                       "ci_high": _num(r.ppr_high), "n": int(r.n), "reason": r.flag}
+                      for r, st in zip(d.itertuples(), status_cells, strict=True))
+        out.append(Verdict(
+            vid, SECTION, "check", criterion, STATUS_FAIL if len(bad) else STATUS_PASS,
+            reason=((f"{len(bad)} of {len(d)} categories outside the band: " + _listing(items))
+                    if len(bad) else f"all {len(d)} categories within the band") + tail,
+            source="population.ppr_band", counts=_counts(status_cells), cells=cells))
+
+    out.extend(_smd_verdicts(smd, covariates, comparison, params["smd_threshold"],
+                             comparison_role))
     min_n = params["min_n"]
     if len(coverage):
         below = coverage["below_min_n"].astype(bool).to_numpy()
@@ -327,14 +420,26 @@ def _level_count(mean: float, n: float) -> int | None:
 def build_findings(*, shares: pd.DataFrame, tests: pd.DataFrame, smd: pd.DataFrame,
                    tipton: Any, tipton_reason: str | None, coverage: pd.DataFrame,
                    adequacy: pd.DataFrame, sites: pd.DataFrame, missingness: pd.DataFrame,
-                   attributes: tuple[str, ...], params: dict[str, Any]
-                   ) -> tuple[Finding, ...]:
-    """The typed findings (REP-6 data gaps statement), in reading order."""
+                   attributes: tuple[str, ...], params: dict[str, Any],
+                   scope: dict[str, dict[str, Any]] | None = None,
+                   reference: dict[str, Any] | None = None,
+                   comparison_role: str | None = None) -> tuple[Finding, ...]:
+    """The typed findings (REP-6 data gaps statement), in reading order.
+
+    Every finding on the reference shares carries the typed scope fields ``reference_ages``,
+    ``intended_ages``, ``age_scope`` and ``reference_verified`` and, in its sentence, the
+    caveat they imply; the last findings summarise them (``reference_age_scope`` per group of
+    attributes, ``reference_unverified`` once). With ``comparison_role="development"`` the
+    SMD and Tipton findings are the shift from the development population.
+    """
     out: list[Finding] = []
     level = params["confidence_level"]
+    scope = scope or {}
+    sv = {a: _scope_values(scope.get(a)) for a in dict.fromkeys(shares["attribute"])}
     for r in shares.itertuples(index=False):
         subject = {"attribute": r.attribute, "category": r.category}
         n = int(r.n)
+        extra = sv[r.attribute]
         if r.flag in (FLAG_UNDER, FLAG_OVER):
             code = ("representativeness.under_represented" if r.flag == FLAG_UNDER
                     else "representativeness.over_represented")
@@ -342,18 +447,19 @@ def build_findings(*, shares: pd.DataFrame, tests: pd.DataFrame, smd: pd.DataFra
                 "cohort_share": float(r.cohort_share), "ci_low": float(r.ci_low),
                 "ci_high": float(r.ci_high), "level": level,
                 "reference_share": float(r.reference_share), "ppr": float(r.ppr),
-                "ppr_low": float(r.ppr_low), "ppr_high": float(r.ppr_high), "flag": r.flag},
-                {"n": n}, "warning"))
+                "ppr_low": float(r.ppr_low), "ppr_high": float(r.ppr_high), "flag": r.flag,
+                **extra}, {"n": n}, "warning"))
         elif r.flag == FLAG_ABSENT:
             out.append(Finding("representativeness.absent", subject,
-                               {"reference_share": float(r.reference_share)}, {"n": 0},
-                               "warning"))
+                               {"reference_share": float(r.reference_share), **extra},
+                               {"n": 0}, "warning"))
         elif r.flag == FLAG_NOT_IN_REFERENCE and n > 0:
             out.append(Finding("representativeness.not_in_reference", subject,
-                               {"why": str(r.note).split(";")[0]}, {"n": n}, "warning"))
-        elif r.flag == FLAG_ZERO_REFERENCE and n > 0:
-            out.append(Finding("representativeness.zero_reference", subject, {}, {"n": n},
+                               {"why": str(r.note).split(";")[0], **extra}, {"n": n},
                                "warning"))
+        elif r.flag == FLAG_ZERO_REFERENCE and n > 0:
+            out.append(Finding("representativeness.zero_reference", subject, dict(extra),
+                               {"n": n}, "warning"))
     for attr, d in shares.groupby("attribute", sort=False):
         if len(d) and d["flag"].eq(FLAG_NO_DATA).all():
             out.append(Finding("representativeness.no_data", {"attribute": attr}, {}, {},
@@ -366,9 +472,11 @@ def build_findings(*, shares: pd.DataFrame, tests: pd.DataFrame, smd: pd.DataFra
             out.append(Finding("representativeness.distribution_differs",
                                {"attribute": r.attribute},
                                {"tvd": float(r.tvd), "chi2": float(r.chi2), "df": int(r.df),
-                                "pvalue": float(r.pvalue), "p_text": p_text},
+                                "pvalue": float(r.pvalue), "p_text": p_text,
+                                **sv.get(r.attribute, _scope_values(None))},
                                {"n": int(r.n)}, "warning"))
     thr = params["smd_threshold"]
+    development = comparison_role == "development"
     for r in smd[smd["flag"] == "imbalanced"].itertuples(index=False):
         if r.comparison == "reference shares":
             continue  # already reported through the PPR
@@ -379,12 +487,14 @@ def build_findings(*, shares: pd.DataFrame, tests: pd.DataFrame, smd: pd.DataFra
         else:
             counts = {"n": _level_count(r.mean_a, r.n_a),
                       "n_comparison": _level_count(r.mean_b, r.n_b)}
-        out.append(Finding("representativeness.smd_imbalanced",
+        out.append(Finding("representativeness.development_shift" if development
+                           else "representativeness.smd_imbalanced",
                            {"covariate": r.covariate, "level": r.level if categorical else None},
                            {"term": term, "smd": float(r.smd), "comparison": r.comparison,
                             "threshold": thr}, counts, "warning"))
     if tipton is not None:
-        out.append(Finding("representativeness.generalizability", {},
+        out.append(Finding("representativeness.development_generalizability" if development
+                           else "representativeness.generalizability", {},
                            {"b": float(tipton.b), "interpretation": tipton.interpretation},
                            {"n_sample": int(tipton.n_sample),
                             "n_population": int(tipton.n_population)}))
@@ -463,4 +573,54 @@ def build_findings(*, shares: pd.DataFrame, tests: pd.DataFrame, smd: pd.DataFra
                 "more": f" and {len(sub) - 5} more" if len(sub) > 5 else ""},
                 {"n_missing": [int(m) for *_, m, _ in shown], "n": [int(n) for *_, n in shown]},
                 "warning"))
+    out.extend(_reference_findings(shares, scope, reference or {}))
     return tuple(out)
+
+
+def _reference_findings(shares: pd.DataFrame, scope: dict[str, dict[str, Any]],
+                        reference: dict[str, Any]) -> list[Finding]:
+    """``reference_age_scope`` for each group of compared attributes whose reference figures
+    cover other ages than the intended use (or either range is not stated), and
+    ``reference_unverified`` once when the reference says its figures were not verified."""
+    from rwe.representativeness._reference import describe_ages
+
+    out: list[Finding] = []
+    name = reference.get("name")
+    compared = [a for a in dict.fromkeys(shares["attribute"])
+                if shares.loc[shares["attribute"] == a, "reference_share"].notna().any()]
+    groups: dict[tuple, list[str]] = {}
+    for a in compared:
+        sc = scope.get(a) or {}
+        if sc.get("age_scope") in (None, "matches"):
+            continue
+        groups.setdefault((sc.get("age_scope"), sc.get("reference_ages"),
+                           sc.get("intended_ages")), []).append(a)
+    for (kind, ref_ages, intended), attrs in groups.items():
+        if kind == "intended use not stated":
+            intended_text = "and no intended-use minimum age was given"
+            consequence = ("the comparison assumes the device is meant for that whole age range "
+                           "(set population.min_age, or reference_min_age)")
+        elif kind == "reference ages not stated":
+            intended_text = f"the intended-use population is {describe_ages(intended)}"
+            consequence = ("whether the reference matches the intended-use ages is unknown; "
+                           "treat its PPRs as approximate")
+        else:
+            intended_text = f"the intended-use population is {describe_ages(intended)}"
+            consequence = ("the reference has no figures for these attributes at the "
+                           "intended-use ages, so their shares and PPRs compare the cohort with "
+                           "a population of different ages: treat them as approximate")
+        out.append(Finding("representativeness.reference_age_scope", {"attributes": attrs}, {
+            "reference": name, "age_scope": kind, "reference_ages": ref_ages,
+            "intended_ages": intended, "reference_ages_text": describe_ages(ref_ages),
+            "intended_text": intended_text, "consequence": consequence,
+            "attributes_text": ", ".join(attrs)}, {}, "warning"))
+    if compared and reference.get("verified") is False:
+        version = reference.get("version")
+        card = reference.get("card")
+        out.append(Finding("representativeness.reference_unverified", {}, {
+            "reference": name, "version": version, "verified": False,
+            "verification": reference.get("verification"), "card": card,
+            "attributes": compared,
+            "version_text": f" (version {version})" if version else "",
+            "card_text": f", {card}" if card else ""}, {}, "warning"))
+    return out

@@ -32,6 +32,9 @@ __all__ = [
     "available_references",
     "reference_dir",
     "SHARE_TOLERANCE",
+    "parse_ages",
+    "ages_label",
+    "describe_ages",
 ]
 
 #: Shares of one attribute must sum to 1 within this absolute tolerance (published percentages
@@ -52,6 +55,56 @@ MAX_REFERENCE_BYTES = 10_000_000
 MSG_DUPLICATE = "{source}: attribute {attribute!r} lists category {category!r} more than once"
 MSG_UNKNOWN = ("reference {name!r} is neither a file nor a name in {directory}; available: "
                "{available}")
+MSG_AGES = ("{source}: age range {value!r} of {what} is not of the form 'a+' (ages a and "
+            "older, '0+' for all ages) or 'a-b' (ages a to b)")
+MSG_MIXED_AGES = ("{source}: attribute {attribute!r} mixes age ranges {found}; give one age "
+                  "range per attribute (an age-specific table is a separate attribute or file)")
+MSG_MIN_AGE = ("{source}: minimum age {age:g} falls inside the reference age group {group!r} of "
+               "attribute {attribute!r}; the groups start at {boundaries}: use one of these or "
+               "a reference with single-year or {age:g}+ figures")
+
+
+def parse_ages(text: str, *, source: str = "<reference>", what: str = "the reference"
+               ) -> tuple[float, float]:
+    """``(lowest, highest + 1)`` ages of an age-range label: ``"0+"`` -> ``(0, inf)``,
+    ``"40+"`` -> ``(40, inf)``, ``"18-64"`` -> ``(18, 65)``.
+
+    Raises
+    ------
+    ReferenceDataError
+        When the label is of neither form.
+    """
+    txt = str(text).strip()
+    try:
+        if txt.endswith("+"):
+            lo, hi = float(txt[:-1]), math.inf
+        else:
+            a, b = txt.split("-")
+            lo, hi = float(a), float(b) + 1
+    except ValueError:
+        raise ReferenceDataError(MSG_AGES.format(source=source, value=text, what=what)) from None
+    if not (math.isfinite(lo) and lo >= 0 and hi > lo):
+        raise ReferenceDataError(MSG_AGES.format(source=source, value=text, what=what))
+    return lo, hi
+
+
+def ages_label(min_age: float | None, max_age: float | None = None) -> str:
+    """The age-range label of ages ``min_age`` and older (``"40+"``; ``"0+"`` for all ages)."""
+    lo = 0.0 if min_age is None else float(min_age)
+    if max_age is None or not math.isfinite(max_age):
+        return f"{lo:g}+"
+    return f"{lo:g}-{float(max_age) - 1:g}"
+
+
+def describe_ages(label: str | None) -> str:
+    """Plain words for an age-range label: ``"0+"`` -> ``"all ages"``, ``"40+"`` -> ``"adults
+    40+"``, ``"5-17"`` -> ``"ages 5-17"``, None -> ``"ages not stated"``."""
+    if label is None:
+        return "ages not stated"
+    lo, hi = parse_ages(label)
+    if lo == 0 and not math.isfinite(hi):
+        return "all ages"
+    return (f"adults {label}" if lo >= 18 else f"ages {label}")
 
 
 def _check_shares(shares: Mapping[str, Mapping[str, float]], source: str
@@ -231,6 +284,17 @@ class ReferencePopulation:
         shares: dict[str, dict[str, float]] = {}
         for attr, g in df.groupby("attribute", sort=False):
             shares[str(attr)] = dict(zip(g["category"], g["share"], strict=True))
+        if "universe_ages" in meta:
+            parse_ages(meta["universe_ages"], source=str(p), what="universe_ages")
+        if "ages" in df.columns:  # the age range of each attribute's figures
+            for attr, g in df.groupby("attribute", sort=False):
+                found = list(dict.fromkeys(str(v).strip() for v in g["ages"].dropna()))
+                if len(found) > 1:
+                    raise ReferenceDataError(MSG_MIXED_AGES.format(
+                        source=p, attribute=attr, found=", ".join(map(repr, found))))
+                if found:
+                    parse_ages(found[0], source=str(p), what=f"attribute {attr!r}")
+                    meta[f"ages:{attr}"] = found[0]
         meta.setdefault("name", p.stem)
         meta["path"] = str(p)
         return cls(name=meta["name"], shares=_check_shares(shares, str(p)), metadata=meta,
@@ -244,6 +308,53 @@ class ReferencePopulation:
     @property
     def has_rows(self) -> bool:
         return self.rows is not None
+
+    def ages(self, attribute: str) -> str | None:
+        """Age range of the figures of ``attribute`` (``"0+"`` all ages, ``"40+"``...): the
+        file's ``ages`` column for that attribute, else its ``universe_ages`` header, else None
+        (not stated). An age-band attribute derived with :meth:`with_age_bands` carries the
+        range it was restricted to."""
+        return self.metadata.get(f"ages:{attribute}", self.metadata.get("universe_ages"))
+
+    @property
+    def verified(self) -> bool | None:
+        """Whether the figures were checked against the published tables (the file's
+        ``verified`` header: true / false); None when the file does not say."""
+        v = str(self.metadata.get("verified", "")).strip().lower()
+        return {"true": True, "yes": True, "false": False, "no": False}.get(v)
+
+    def age_boundaries(self, source: str = "age") -> list[float]:
+        """The ages at which the groups of ``source`` start (``[0, 5, ..., 85]``): the only
+        values a band cut or a minimum age can take."""
+        lo, _ = self._age_groups(source)
+        return sorted(set(lo.tolist()))
+
+    def _age_groups(self, source: str) -> tuple[np.ndarray, np.ndarray]:
+        s = self.share(source)
+        lo = np.empty(len(s))
+        hi = np.empty(len(s))
+        for i, cat in enumerate(s.index):
+            try:
+                lo[i], hi[i] = parse_ages(cat, source=self.source,
+                                          what=f"age group of attribute {source!r}")
+            except ReferenceDataError:
+                raise ReferenceDataError(
+                    f"{self.source}: age group {cat!r} of attribute {source!r} is not of the form "
+                    "'a-b' or 'a+'") from None
+        return lo, hi
+
+    def check_min_age(self, min_age: float, source: str = "age") -> None:
+        """Raise :class:`ReferenceDataError` (one line naming the available boundaries) when
+        ``min_age`` falls inside an age group of ``source``."""
+        lo, hi = self._age_groups(source)
+        m = float(min_age)
+        if m in set(lo.tolist()) or (len(lo) and m <= float(np.min(lo))):
+            return
+        inside = [c for c, a, b in zip(self.share(source).index, lo, hi, strict=True) if a < m < b]
+        bounds = ", ".join(f"{b:g}" for b in sorted(set(lo.tolist())))
+        raise ReferenceDataError(MSG_MIN_AGE.format(
+            source=self.source, age=m, group=inside[0] if inside else "(none)",
+            attribute=source, boundaries=bounds))
 
     def share(self, attribute: str) -> pd.Series:
         """Shares of one attribute as a Series indexed by category."""
@@ -312,27 +423,17 @@ class ReferencePopulation:
         from rwe.data import age_band_labels
 
         s = self.share(source)
-        lo = np.empty(len(s))
-        hi = np.empty(len(s))
-        for i, cat in enumerate(s.index):
-            txt = str(cat).strip()
-            try:
-                if txt.endswith("+"):
-                    lo[i], hi[i] = float(txt[:-1]), np.inf
-                else:
-                    a, b = txt.split("-")
-                    lo[i], hi[i] = float(a), float(b) + 1
-            except ValueError:
-                raise ReferenceDataError(
-                    f"{self.source}: age group {cat!r} of attribute {source!r} is not of the form "
-                    "'a-b' or 'a+'") from None
+        lo, hi = self._age_groups(source)
+        if min_age is not None:
+            self.check_min_age(min_age, source)
         bounds = set(lo.tolist()) | set(hi.tolist())
         cuts = [float(c) for c in cuts]
-        for c in cuts + ([float(min_age)] if min_age is not None else []):
+        for c in cuts:
             if c not in bounds:
                 raise ReferenceDataError(
                     f"{self.source}: age cut {c:g} falls inside an age group of attribute "
-                    f"{source!r}; group boundaries: {sorted(b for b in bounds if np.isfinite(b))}")
+                    f"{source!r}; group boundaries: "
+                    f"{', '.join(f'{b:g}' for b in sorted(b for b in bounds if np.isfinite(b)))}")
         keep = np.ones(len(s), dtype=bool) if min_age is None else lo >= float(min_age)
         labels = age_band_labels(cuts)
         codes = np.searchsorted(np.asarray(cuts), lo, side="right")
@@ -344,6 +445,12 @@ class ReferencePopulation:
         meta = dict(self.metadata)
         meta[f"derived:{name}"] = (f"from {source} with cuts {cuts}"
                                    + (f", restricted to age >= {min_age:g}" if min_age else ""))
+        src_ages = self.ages(source)
+        if min_age is not None:
+            top = parse_ages(src_ages)[1] if src_ages is not None else math.inf
+            meta[f"ages:{name}"] = ages_label(max(float(min_age), float(np.min(lo))), top)
+        elif src_ages is not None:
+            meta[f"ages:{name}"] = src_ages
         return replace(self, shares=shares, metadata=meta)
 
     def restrict(self, attributes: Iterable[str]) -> ReferencePopulation:

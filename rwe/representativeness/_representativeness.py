@@ -24,10 +24,15 @@ import pandas as pd
 from scipy import stats as _sps
 
 from rwe._validation import check_int, check_level, check_real
-from rwe.exceptions import InvalidParameterError
+from rwe.exceptions import InvalidParameterError, ReferenceDataError
 from rwe.representativeness._checks import build_findings, build_verdicts
 from rwe.representativeness._indices import TiptonResult, smd_from_summary, tipton_index
-from rwe.representativeness._reference import ReferencePopulation, load_reference
+from rwe.representativeness._reference import (
+    ReferencePopulation,
+    ages_label,
+    load_reference,
+    parse_ages,
+)
 from rwe.representativeness._result import (
     ADEQUACY_COLUMNS,
     COVERAGE_COLUMNS,
@@ -86,7 +91,13 @@ MSG_LABEL = ("label column {label!r} must hold 0/1 or boolean values without mis
              "found {found}")
 MISSING_LEVEL = "(missing)"
 COMPARISON_ROWS = "comparison rows"
+#: The ``comparison`` label of the development (training) population's SMD rows: its comparison
+#: is the shift from the development population, not representativeness of the intended use.
+DEVELOPMENT_POPULATION = "development population"
 REFERENCE_SHARES = "reference shares"
+MSG_TWO_POPULATIONS = ("give comparison= (rows of another population) or development= (rows of "
+                       "the development population), not both: one population is compared at a "
+                       "time")
 
 _AGE_LABEL = re.compile(r"^\s*(?:<(?P<lt>\d+(?:\.\d+)?)|(?P<a>\d+(?:\.\d+)?)-(?P<b>\d+(?:\.\d+)?)"
                         r"|(?P<plus>\d+(?:\.\d+)?)\+)\s*$")
@@ -386,27 +397,70 @@ def _parse_age_cuts(labels: Sequence[str]) -> list[float] | None:
 
 
 def _align_age_bands(ref: ReferencePopulation, attribute: str, counts: _Counts,
-                     notes: list[str], min_age_hint: float | None = None) -> ReferencePopulation:
+                     notes: list[str], min_age: float | None = None) -> ReferencePopulation:
     """Derive the reference's ``attribute`` from its fine ``age`` groups when the cohort's
-    categories are age bands (``age_band_labels`` format)."""
+    categories are age bands (``age_band_labels`` format), restricted to ages >= ``min_age``
+    (the intended-use minimum age) when it is given and otherwise over the reference's whole
+    age range.
+
+    The restriction is pre-specified, never inferred from the cohort: a rule that followed the
+    youngest cohort row would compare a cohort lacking some ages with a reference lacking them
+    too (the gap could never show), and one 18-year-old would keep ages 15-19 in the reference.
+
+    Raises
+    ------
+    InvalidParameterError
+        ``min_age`` falls inside a reference age group (the message names the boundaries).
+    """
     if attribute in ref.shares or "age" not in ref.shares:
         return ref
-    present = counts.present
-    cuts = _parse_age_cuts(list(counts.categories) or present)
+    cuts = _parse_age_cuts(list(counts.categories) or counts.present)
     if not cuts:
         return ref
-    below = [c for c in present if str(c).strip().startswith("<")]
-    min_age = min_age_hint if min_age_hint is not None else (None if below else cuts[0])
+    if min_age is not None:
+        try:
+            ref.check_min_age(min_age)
+        except ReferenceDataError as exc:
+            raise InvalidParameterError(f"reference_min_age={min_age:g}: {exc}") from None
     try:
         new = ref.with_age_bands(cuts, source="age", name=attribute, min_age=min_age)
-    except Exception as exc:  # cut inside a reference group: leave the attribute unmatched
+    except ReferenceDataError as exc:  # a cut inside a reference group: leave it unmatched
         notes.append(f"{attribute}: could not derive reference age bands ({exc})")
         return ref
-    why = "reference_min_age" if min_age_hint is not None else "no cohort row below"
-    extra = f", restricted to ages >= {min_age:g} ({why})" if min_age else ""
+    extra = (f", restricted to ages >= {min_age:g} (intended-use minimum age)"
+             if min_age is not None else ", over all its ages (no intended-use minimum age "
+             "given)")
     notes.append(f"{attribute}: reference shares derived from its 'age' groups with cuts "
                  f"{[int(c) if float(c).is_integer() else c for c in cuts]}{extra}")
     return new
+
+
+def reference_scope(ref: ReferencePopulation, attribute: str,
+                    min_age: float | None) -> dict[str, Any]:
+    """How the population behind ``ref``'s shares of ``attribute`` relates to the intended use.
+
+    Returns
+    -------
+    dict
+        ``reference_ages`` (age range of the reference figures, e.g. ``"0+"``; None when the
+        reference does not state it), ``intended_ages`` (``"40+"`` from the intended-use
+        minimum age; None when not given), ``age_scope`` (``"matches"``; ``"wider"`` / ``"narrower"``
+        when the reference starts at a younger / older age than the intended use;
+        ``"intended use not stated"``; ``"reference ages not stated"``; None when neither is
+        known) and ``reference_verified`` (:attr:`ReferencePopulation.verified`).
+    """
+    ages = ref.ages(attribute) if attribute in ref.shares else None
+    intended = None if min_age is None else ages_label(min_age)
+    if ages is None:
+        scope = None if intended is None else "reference ages not stated"
+    elif intended is None:
+        scope = "intended use not stated"
+    else:
+        lo = parse_ages(ages)[0]
+        scope = "matches" if lo == float(min_age) else ("wider" if lo < float(min_age)
+                                                        else "narrower")
+    return {"reference_ages": ages, "intended_ages": intended, "age_scope": scope,
+            "reference_verified": ref.verified}
 
 
 # =========================================================================== shares + tests
@@ -455,7 +509,8 @@ def _attribute_shares(attribute: str, counts: _Counts, ref: ReferencePopulation,
     return pd.DataFrame({
         "attribute": attribute, "category": cats, "n": n, "cohort_share": share,
         "ci_low": low, "ci_high": high, "ci_level": level, "ci_method": method,
-        "reference_share": rs, "difference": share - rs, "ppr": ppr, "ppr_low": ppr_low,
+        "reference_share": rs, "reference_ages": ref.ages(attribute) if in_ref else None,
+        "difference": share - rs, "ppr": ppr, "ppr_low": ppr_low,
         "ppr_high": ppr_high, "flag": flag, "note": note})
 
 
@@ -803,6 +858,7 @@ def assess_representativeness(
     comparison: Any = None,
     missingness_threshold: float = 0.2,
     reference_min_age: float | None = None,
+    development: Any = None,
     label: str | None = None,
     site: str | None = None,
     equipment: str | None = None,
@@ -864,14 +920,28 @@ def assess_representativeness(
     assumed_value : float
         Assumed value of the primary metric (e.g. sensitivity 0.85) for the sample size.
     comparison : DataFrame, EvaluationSet, Summary, ReferencePopulation with rows or path
-        A comparison population (e.g. the training snapshot), summarized like the cohort:
-        SMDs; with rows on both sides also Tipton's B.
+        Rows of another population the device is meant for (a registry extract, another
+        site), summarized like the cohort: SMDs (``comparison = "comparison rows"``, check
+        ``smd``); with rows on both sides also Tipton's B.
     missingness_threshold : float
         A variable missing for at least this fraction of a subgroup is a finding (default 0.2).
     reference_min_age : float, optional
-        When age bands are derived from the reference's 5-year groups, restrict the reference
-        to ages >= this value (a group boundary, e.g. the intended-use minimum age). Default:
-        the first cut when no cohort row lies below it, else no restriction.
+        The intended-use minimum age (protocol ``population.min_age``; e.g. 40 for "adults 40
+        and older"). Age bands derived from the reference's 5-year groups are restricted to
+        ages >= this value, which must be a group boundary (a value inside a group, such as 18
+        with a 15-19 group, is refused with the available boundaries). Every finding and PPR
+        verdict on an attribute whose reference figures cover other ages (e.g. sex and race
+        for all ages) says so. Default None: no restriction, and findings on a reference that
+        states its ages say that no intended-use age was given. The restriction is never
+        inferred from the cohort's ages.
+    development : DataFrame, EvaluationSet, Summary, ReferencePopulation with rows or path
+        Rows of the development (training) population (protocol ``data.reference_rows``).
+        Compared like ``comparison`` with the same numbers, but reported as the *shift from
+        the development population* (``comparison = "development population"``, check
+        ``development_shift``, findings ``representativeness.development_shift`` and
+        ``representativeness.development_generalizability``), separate from
+        representativeness against the intended-use population. Give it or ``comparison``,
+        not both.
     label, site, equipment : str, optional
         Role columns for a plain DataFrame or a Summary (override the EvaluationSet's roles).
 
@@ -910,7 +980,14 @@ def assess_representativeness(
       a value (missing data never pass).
     - ``smd`` (content: smd_threshold, covariates): every |SMD| vs the comparison population
       at most the threshold; ``not_evaluable`` when an SMD cannot be computed and none
-      exceeds it, or no variable is shared; ``not_evaluated`` without a comparison population.
+      exceeds it, or no variable is shared; ``not_evaluated`` without a comparison population
+      (also when only the development population is given).
+    - ``development_shift`` (content: smd_threshold, covariates), when ``development`` is
+      given: the same rule vs the development population, reported as the shift from it.
+
+    The PPR verdicts' content includes the intended-use minimum age when it is given, and
+    their reasons (like the findings) state when the reference figures cover other ages than
+    the intended use or were not verified against the published tables.
     - ``coverage`` (content: min_n, intersections), when intersections were analysed: every
       intersectional cell has at least ``min_n`` rows.
     - ``adequacy`` (content: target_half_width, assumed_value, confidence_level,
@@ -962,6 +1039,8 @@ def assess_representativeness(
         raise InvalidParameterError(MSG_PPR_BAND.format(value=ppr_band)) from None
     if reference_min_age is not None:
         reference_min_age = check_real(reference_min_age, "reference_min_age", low=0)
+    if comparison is not None and development is not None:
+        raise InvalidParameterError(MSG_TWO_POPULATIONS)
 
     cohort = _as_input(data, label=label, site=site, equipment=equipment)
     ref = _as_reference(reference)
@@ -1018,8 +1097,10 @@ def assess_representativeness(
 
     # SMD ---------------------------------------------------------------------------------
     smd_parts = [_reference_smd(shares, thr)]
-    comp = _as_rows(comparison)
-    pop, pop_name = (comp, COMPARISON_ROWS) if comp is not None else (
+    role = "development" if development is not None else "comparison"
+    comp = _as_rows(development if development is not None else comparison)
+    pop, pop_name = (comp, DEVELOPMENT_POPULATION if role == "development" else
+                     COMPARISON_ROWS) if comp is not None else (
         (ref.rows, f"reference rows ({ref.name})") if ref.rows is not None else (None, None))
     if pop is not None:
         have = _comparison_names(pop)
@@ -1051,7 +1132,8 @@ def assess_representativeness(
     elif cohort.rows is None:
         reason = rows_needed.format(which="cohort")
     elif isinstance(pop, Summary):
-        reason = rows_needed.format(which="comparison population")
+        reason = rows_needed.format(which=pop_name if role == "development"
+                                    else "comparison population")
     else:
         tcov = [c for c in dict.fromkeys(covs + attrs) if c in pop.columns]
         if not tcov:
@@ -1074,16 +1156,22 @@ def assess_representativeness(
 
     params = {"ppr_band": band, "smd_threshold": thr, "confidence_level": level,
               "min_n": min_n, "target_half_width": target_half_width, "assumed_value": assumed,
-              "missingness_threshold": miss_thr}
+              "missingness_threshold": miss_thr, "reference_min_age": reference_min_age}
     attrs_t, inters_t = tuple(attrs), tuple(inters)
+    scope = {a: reference_scope(ref, a, reference_min_age) for a in attrs}
+    ref_info = {"name": ref.name, "version": ref.metadata.get("version"),
+                "verified": ref.verified, "verification": ref.metadata.get("verification"),
+                "card": ref.metadata.get("card")}
     verdicts = build_verdicts(shares=shares, smd=smd_df, coverage=coverage, adequacy=adequacy,
                               missingness=missingness, attributes=attrs_t,
                               intersections=inters_t, covariates=tuple(covs),
-                              reference=ref.name, comparison=pop_name, params=params)
+                              reference=ref.name, comparison=pop_name, params=params,
+                              scope=scope, comparison_role=role if pop is not None else None)
     findings = build_findings(shares=shares, tests=tests, smd=smd_df, tipton=tipton,
                               tipton_reason=reason, coverage=coverage, adequacy=adequacy,
                               sites=sites, missingness=missingness, attributes=attrs_t,
-                              params=params)
+                              params=params, scope=scope, reference=ref_info,
+                              comparison_role=role if pop is not None else None)
     return RepresentativenessResult(
         shares=shares, tests=tests, smd=smd_df, tipton=tipton, tipton_reason=reason,
         coverage=coverage, adequacy=adequacy, sites=sites, missingness=missingness,
@@ -1102,8 +1190,9 @@ def representativeness_from_protocol(protocol: Protocol | str | Path, data: Any 
 
     Uses ``population.reference`` (name or path relative to the protocol), ``population.
     attributes`` (else ``subgroups.attributes``), ``population.covariates``, ``ppr_band``,
-    ``smd_threshold``, ``missingness_threshold`` and ``comparison`` (else
-    ``data.reference_rows``), ``subgroups.intersections`` and ``min_n``, and
+    ``smd_threshold``, ``missingness_threshold``, ``min_age`` (the intended-use minimum age)
+    and ``comparison`` (else ``data.reference_rows``, the development population, compared
+    as the shift from it), ``subgroups.intersections`` and ``min_n``, and
     ``performance.confidence_level``, ``target_half_width`` and ``assumed_value``.
 
     Parameters
@@ -1127,12 +1216,12 @@ def representativeness_from_protocol(protocol: Protocol | str | Path, data: Any 
     if pop.reference is None:
         raise InvalidParameterError("protocol population.reference is not set")
     ref_arg: Any = p.reference_path() or pop.reference  # unknown name: load_reference says so
-    comparison = None
-    if "comparison" not in overrides:
+    comparison = development = None
+    if "comparison" not in overrides and "development" not in overrides:
         if pop.comparison is not None:
             comparison = p.load_rows(pop.comparison)
         elif p.data.reference_rows is not None:
-            comparison = p.load_reference_rows()
+            development = p.load_reference_rows()
     attrs, _ = protocol_attributes(p)
     kwargs: dict[str, Any] = dict(
         reference=ref_arg, attributes=attrs, covariates=list(pop.covariates) or None,
@@ -1141,8 +1230,8 @@ def representativeness_from_protocol(protocol: Protocol | str | Path, data: Any 
         confidence_level=p.performance.confidence_level,
         target_half_width=p.performance.target_half_width,
         assumed_value=p.performance.assumed_value, comparison=comparison,
-        missingness_threshold=pop.missingness_threshold,
-        reference_min_age=_protocol_min_age(p, data, attrs))
+        development=development, missingness_threshold=pop.missingness_threshold,
+        reference_min_age=pop.min_age)
     if isinstance(data, Summary):
         c = p.data.columns
         kwargs.update(label=c.label if data.events is not None else None, site=c.site,
@@ -1160,36 +1249,6 @@ def protocol_attributes(protocol: Protocol) -> tuple[list[str] | None, str]:
     if protocol.subgroups.attributes:
         return list(protocol.subgroups.attributes), "subgroups.attributes"
     return None, "population.attributes"
-
-
-def _smallest(data: Any, column: str) -> float | None:
-    """The smallest value of ``column``: from the rows, or from a summary's numeric feature
-    (None when the summary does not hold it)."""
-    if isinstance(data, Summary):
-        f = data.features.get(column)
-        if f is None or f.kind != "numeric":
-            return None
-        lo, _ = f.pooled_range()
-        return lo
-    frame = data.frame
-    if column not in frame.columns:
-        return None
-    return float(pd.to_numeric(frame[column], errors="coerce").min())
-
-
-def _protocol_min_age(p: Protocol, data: Any, attrs: list[str] | None) -> float | None:
-    """Intended-use age range for derived age bands: the cohort's youngest age, floored to the
-    5-year grid of the reference files (e.g. ages 40-90 -> reference ages >= 40). From a
-    summary the youngest age is its ``age`` feature's minimum (when it holds the feature)."""
-    min_age = None
-    for name, spec in p.derived_spec().items():
-        if "cuts" not in spec:  # calendar windows have no age range
-            continue
-        if attrs is None or name in attrs:
-            lo = _smallest(data, spec["from"])
-            if lo is not None and np.isfinite(lo) and lo < spec["cuts"][0]:
-                min_age = float(np.floor(lo / 5) * 5)
-    return min_age
 
 
 def unevaluable_attributes(data: Any, reference: Any, attributes: Sequence[str], *,
@@ -1243,15 +1302,25 @@ def unevaluable_from_protocol(protocol: Protocol, data: EvaluationSet | Summary
                               ) -> list[tuple[tuple[Any, ...], str]]:
     """:func:`unevaluable_attributes` for the attributes a protocol compares: one
     ``(field location, reason)`` per attribute, e.g. ``(("population", "attributes", 2),
-    "...")``; empty when the protocol has no reference population."""
+    "...")``; empty when the protocol has no reference population. A ``population.min_age``
+    inside a reference age group (e.g. 18 with a 15-19 group) while age bands are compared is
+    reported instead, at ``("population", "min_age")``, with the available boundaries."""
     if protocol.population.reference is None:
         return []
     attrs, field_ = protocol_attributes(protocol)
+    ref = protocol.reference_path() or protocol.population.reference
+    min_age = protocol.population.min_age
+    derived = protocol.derived_spec()
+    if min_age is not None and any("cuts" in derived.get(a, {}) for a in attrs or derived):
+        loaded = load_reference(ref)
+        if "age" in loaded.shares:
+            try:  # the age bands are restricted to it: it must start a reference age group
+                loaded.check_min_age(min_age)
+            except ReferenceDataError as exc:
+                return [(("population", "min_age"), str(exc))]
     if attrs is None:
         return []
-    ref = protocol.reference_path() or protocol.population.reference
-    bad = unevaluable_attributes(data, ref, attrs,
-                                 reference_min_age=_protocol_min_age(protocol, data, attrs))
+    bad = unevaluable_attributes(data, ref, attrs, reference_min_age=min_age)
     section, key = field_.split(".")
     return [((section, key, attrs.index(a)), f"attribute {a!r} cannot be compared with the "
              f"reference population: {why}") for a, why in bad.items()]

@@ -31,8 +31,8 @@ FLAG_ZERO_REFERENCE = "PPR undefined"
 FLAG_NO_DATA = "no data"
 
 SHARE_COLUMNS = ["attribute", "category", "n", "cohort_share", "ci_low", "ci_high", "ci_level",
-                 "ci_method", "reference_share", "difference", "ppr", "ppr_low", "ppr_high",
-                 "flag", "note"]
+                 "ci_method", "reference_share", "reference_ages", "difference", "ppr", "ppr_low",
+                 "ppr_high", "flag", "note"]
 TEST_COLUMNS = ["attribute", "n", "k", "chi2", "df", "pvalue", "tvd", "note"]
 SMD_COLUMNS = ["comparison", "covariate", "level", "kind", "n_a", "n_b", "mean_a", "mean_b",
                "sd_a", "sd_b", "missing_a", "missing_b", "smd", "abs_smd", "flag"]
@@ -79,7 +79,9 @@ class RepresentativenessResult(ResultMixin):
     ----------
     shares : pandas.DataFrame
         One row per attribute x category: ``n, cohort_share, ci_low, ci_high, ci_level,
-        ci_method, reference_share, difference, ppr, ppr_low, ppr_high, flag, note``.
+        ci_method, reference_share, reference_ages, difference, ppr, ppr_low, ppr_high, flag,
+        note``. ``reference_ages`` is the age range the reference share covers (``"0+"`` all
+        ages, ``"40+"`` after restriction to the intended use; None when not stated).
     tests : pandas.DataFrame
         Per attribute: chi-square goodness of fit (``chi2, df, pvalue``) and total variation
         distance ``tvd``; a last row ``"overall"`` gives the largest TVD.
@@ -111,10 +113,11 @@ class RepresentativenessResult(ResultMixin):
         Cohort rows.
     parameters : dict
         ppr_band, smd_threshold, confidence_level, min_n, target_half_width, assumed_value,
-        missingness_threshold.
+        missingness_threshold, reference_min_age (the intended-use minimum age, or None).
     verdicts : tuple of Verdict
-        The pre-specified checks (PPR band per attribute, SMD threshold, coverage, adequacy,
-        missingness), each with a stable id from its protocol content.
+        The pre-specified checks (PPR band per attribute, SMD threshold or shift from the
+        development population, coverage, adequacy, missingness), each with a stable id from
+        its protocol content.
     """
 
     shares: pd.DataFrame

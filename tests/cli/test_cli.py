@@ -78,8 +78,8 @@ def test_typo_in_protocol_one_line_per_problem_exit_2(small_demo, tmp_path):
     assert "Traceback" not in r.stderr and r.stdout == ""
     lines = r.stderr.strip().splitlines()
     assert lines == [
-        f"rwe: error: {bad}:54: performance.threshold: required field is missing",
-        f"rwe: error: {bad}:58: performance.thresold: unknown key 'thresold'; did you mean "
+        f"rwe: error: {bad}:55: performance.threshold: required field is missing",
+        f"rwe: error: {bad}:59: performance.thresold: unknown key 'thresold'; did you mean "
         "'threshold'? (allowed: version, metrics, threshold, confidence_level, "
         "proportion_interval, ci_method, horizon, n_boot, seed, multiplicity, heterogeneity_alpha, "
         "target_half_width, assumed_value, goals)"]

@@ -84,8 +84,8 @@ def test_a_dataframe_has_no_file_unless_given():
     assert prov.counts == {"rows": 10, "events": 3, "prevalence": 0.3, "model_versions": ["1.0"]}
 
 
-def test_dossier_payload_is_a_thin_call(tmp_path):
-    from rwe.dossier import data_provenance
+def test_dossier_section_is_a_thin_call(tmp_path):
+    from rwe.dossier import compute_section
     from rwe.protocol import protocol_from_dict
 
     path = tmp_path / "scans.parquet"
@@ -100,11 +100,13 @@ def test_dossier_payload_is_a_thin_call(tmp_path):
             "report": {"title": "t"}}
     p = protocol_from_dict(spec, base_dir=tmp_path)
     ev = p.load_data()
-    out = data_provenance(p, ev)
-    assert set(out) == {"protocol", "files", "source", "counts", "period", "by_site_quarter",
-                        "missingness", "missingness_threshold", "validation",
-                        "reference_standard", "not_provided", "verdicts", "findings"}
-    assert out["files"] == [
+    result = compute_section("provenance", p, ev)
+    out = result.to_dict()
+    assert set(out) == {"files", "counts", "period", "by_site_quarter", "missingness",
+                        "validation", "missingness_threshold", "verdicts", "findings"}
+    files = [{k: f[k] for k in ("role", "file", "format", "sha256", "bytes", "protocol_path")}
+             for f in out["files"]]
+    assert files == [
         {"role": "evaluation data", "file": "scans.parquet", "format": "parquet",
          "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
          "bytes": path.stat().st_size, "protocol_path": "scans.parquet"},
@@ -115,11 +117,18 @@ def test_dossier_payload_is_a_thin_call(tmp_path):
     for key in ("counts", "period", "by_site_quarter", "missingness", "validation"):
         assert out[key] == prov[key], key
     assert out["period"]["first"] == "2024-01-02T00:00:00"
-    assert out["verdicts"][0]["detail"] == (f"10 rows, {len(VALIDATION_RULES)} rule families "
-                                            "checked; no failure")
-    assert out["findings"][0].startswith("Evaluation data scans.parquet (sha256 ")
-    assert out["findings"][1:] == ["bmi (feature) missing for 20.0% of rows."]
-    # no absolute path of this machine in the payload (dossiers are moved and compared)
+    (v,) = result.verdicts
+    assert v.status == "pass" and v.kind == "check" and v.section == "provenance"
+    assert v.reason == f"{len(VALIDATION_RULES)} rule families checked on every row; no failure"
+    texts = [f.text(11) for f in result.findings]
+    assert texts[0].startswith("Evaluation data scans.parquet (sha256 ")
+    # bmi is missing in 2 of 10 rows (20% >= the 0.2 default threshold): 2 is below k = 11,
+    # so the sentence keeps its fraction out; with k = 2 it is shown
+    assert [f.code for f in result.findings[1:]] == ["provenance.missing"]
+    assert texts[1:] == ["bmi (feature) missing for some rows (count below 11: suppressed)."]
+    assert result.findings[1].text(2) == "bmi (feature) missing for 20.0% of rows."
+    # the record round-trips and holds no absolute path of this machine
+    assert ProvenanceResult.from_dict(json.loads(json.dumps(out))).to_dict() == out
     assert str(Path(tmp_path)) not in json.dumps(out, default=str)
 
 

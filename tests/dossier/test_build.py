@@ -26,7 +26,10 @@ def test_layout(dossier):
         assert (d / "notebooks" / s.notebook).is_file()
     pngs = sorted((d / "figures").glob("*.png"))
     assert len(pngs) >= 6 and all(p.stat().st_size > 5000 for p in pngs)
-    assert not (d / "sections").exists()  # merged into results.json
+    top = {p.name for p in d.iterdir()}
+    assert top == set(PAGES) | {"results.json", "manifest.json", "model-card.xml",
+                                "notebooks", "figures", "dossier.pdf"} - (
+        set() if dossier.pdf else {"dossier.pdf"})
     assert not list(d.parent.glob(".small.building-*"))  # no temporary directory left
 
 
@@ -36,36 +39,114 @@ def test_index_puts_verdicts_first(dossier):
     assert pos == sorted(pos)
     for s in SECTION_SPECS:
         assert f"href='{s.page}'" in html
-    # every pre-specified goal and criterion is listed, with its verdict
+    # every pre-specified goal and criterion is listed, with its verdict (core statuses)
     for v in dossier.results["verdicts"]:
-        assert v["status"] in ("pass", "fail", "insufficient data", "not evaluated")
+        assert v["status"] in ("pass", "fail", "not_evaluable", "not_evaluated")
     assert html.count("class='badge ") >= len(dossier.results["verdicts"])
+
+
+def test_headline_counts_equal_the_verdict_tables(dossier):
+    """The chips on the index page count the same verdicts the tables below them list."""
+    from rwe.dossier._sections import STATUS_LABELS
+
+    html = _html(dossier, "index.html")
+    verdicts_part = html[html.index("id='verdicts'"):html.index("id='findings'")]
+    chips = {s: int(n) for s, n in re.findall(r"data-status='(\w+)'><b>(\d+)</b>",
+                                              verdicts_part)}
+    badges = re.findall(r"<span class='badge \w+'>([^<]+)</span>", verdicts_part)
+    from_tables = {s: badges.count(label) for s, label in STATUS_LABELS.items()}
+    assert chips == from_tables == dossier.verdict_counts
+    assert sum(chips.values()) == len(dossier.results["verdicts"])
 
 
 def test_results_schema(dossier):
     r = json.loads((dossier.path / "results.json").read_text())
     assert r == dossier.results
+    assert sorted(r) == ["findings", "protocol", "schema", "sections", "verdicts"]
     assert r["schema"] == RESULTS_SCHEMA
-    assert r["section_order"] == [s.name for s in SECTION_SPECS]
-    assert sorted(r["sections"]) == sorted(r["section_order"])
+    assert r["protocol"]["sections"] == [s.name for s in SECTION_SPECS]
+    assert sorted(r["sections"]) == sorted(r["protocol"]["sections"])
     kinds = {v["kind"] for v in r["verdicts"]}
-    assert kinds == {"goal", "check", "plan"}
+    assert kinds == {"goal", "check", "criterion"}
     goals = [v for v in r["verdicts"] if v["kind"] == "goal"]
     assert len(goals) == 3  # the demo protocol's three performance goals
     # drift and change control are listed honestly as not evaluated, never as passed
     for v in r["verdicts"]:
         if v["section"] in ("drift", "change_control"):
-            assert v["status"] == "not evaluated"
-    assert r["sections"]["drift"]["status"] == "not evaluated"
+            assert v["status"] == "not_evaluated" and v["reason"]
+    assert r["sections"]["drift"]["status"] == "not_evaluated"
     cc = r["sections"]["change_control"]["criteria"]
     assert {c["metric"] for c in cc} == {"auroc", "sensitivity"}
     # the drift plan's input tests and alert rules, and the change-control criteria
     n_plan = 1 + len(r["sections"]["drift"]["plan"]["alerts"]) + len(cc)
-    assert r["verdict_counts"]["not evaluated"] == n_plan
+    assert sum(v["status"] == "not_evaluated" for v in r["verdicts"]) == n_plan
     text = (dossier.path / "results.json").read_text()
     assert "NaN" not in text and "Infinity" not in text
     # no times, durations or absolute paths of this run
     assert str(dossier.path) not in text and "duration" not in text
+    assert str(dossier.path.parent) not in text
+
+
+def test_results_come_from_the_typed_results(dossier):
+    """Each section's record is its result's to_dict() (it round-trips through from_dict);
+    the top-level verdicts and findings are the sections' own, in section order."""
+    from rwe.dossier._analyses import load_result, result_findings, result_verdicts
+
+    r = dossier.results
+    verdicts, findings = [], []
+    for name in r["protocol"]["sections"]:
+        record = r["sections"][name]
+        result = load_result(name, record)
+        from rwe.dossier._analyses import analysis
+
+        a = analysis(name)
+        again = json.loads(json.dumps(a.to_dict(result), allow_nan=False, default=str))
+        own = {x: v for x, v in record.items() if x not in a.extras}
+        assert again == own, name
+        from rwe.dossier._analyses import load_extras
+
+        for key, extra in load_extras(name, record).items():  # Table 1 with its section
+            assert json.loads(json.dumps(a.extras[key][1](extra))) == record[key]
+        verdicts += [v.to_dict() for v in result_verdicts(name, result)]
+        findings += [{"section": name, **f.to_dict()} for f in result_findings(name, result)]
+    # reviewer versions: the same verdicts and findings, numbers of hidden cells removed
+    assert [v["id"] for v in r["verdicts"]] == [v["id"] for v in verdicts]
+    for top, full in zip(r["verdicts"], verdicts, strict=True):
+        same = [x for x in full if x not in ("cells", "estimate", "interval")]
+        assert {x: top[x] for x in same} == {x: full[x] for x in same}
+        for tc, fc in zip(top["cells"], full["cells"], strict=True):
+            assert tc == fc or (tc.pop("suppressed") and tc == {
+                x: fc[x] for x in ("group", "level", "status")})
+    assert [(f["section"], f["code"], f["subject"]) for f in r["findings"]] == [
+        (f["section"], f["code"], f["subject"]) for f in findings]
+    assert all(f["text"] for f in r["findings"])
+    ids = [v["id"] for v in r["verdicts"]]
+    assert len(set(ids)) == len(ids)
+
+
+def test_results_json_matches_its_schema(dossier):
+    """rwe/dossier/results.schema.json is what the generator writes from the types today,
+    and the dossier's results.json is valid against it."""
+    import jsonschema
+
+    from rwe.dossier._schema import SCHEMA_PATH, schema_text
+
+    assert SCHEMA_PATH.read_text(encoding="utf-8") == schema_text(), (
+        "regenerate: python -m rwe.dossier._schema > rwe/dossier/results.schema.json")
+    schema = json.loads(schema_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = [f"{list(e.path)}: {e.message}" for e in validator.iter_errors(dossier.results)]
+    assert errors == []
+    # the schema is not vacuous: a dossier word for a status, a missing key, a stray key fail
+    bad = json.loads(json.dumps(dossier.results))
+    bad["verdicts"][0]["status"] = "insufficient data"
+    del bad["sections"]["subgroups"]["goals"][0]["bound"]
+    bad["sections"]["provenance"]["counts"] = "many"
+    bad["extra"] = 1
+    paths = sorted({tuple(e.path)[:2] for e in validator.iter_errors(bad)})
+    assert paths == [(), ("sections", "provenance"), ("sections", "subgroups"),
+                     ("verdicts", 0)]
 
 
 def test_manifest(dossier):
@@ -80,6 +161,8 @@ def test_manifest(dossier):
     outs = {o["path"]: o["sha256"] for o in m["outputs"]}
     assert "results.json" in outs and "index.html" in outs and "manifest.json" not in outs
     assert all(len(n["template_sha256"]) == 64 for n in m["notebooks"])
+    assert m["git"].get("commit") or m["git"]["note"].startswith("not a git checkout")
+    assert set(m["analysis_seconds"]) >= {"subgroups", "representativeness", "provenance"}
     import hashlib
 
     assert outs["results.json"] == hashlib.sha256(
@@ -88,9 +171,9 @@ def test_manifest(dossier):
 
 def test_results_json_is_reproducible(dossier, small_demo_protocol, tmp_path, monkeypatch):
     """Same protocol, data and seed: the same results.json, byte for byte (here without the
-    PDF, into another directory, one section at a time, so the sections share kernels in
-    another order). The build never changes the process's working directory: sections run
-    on threads, and a chdir() in one moves them all."""
+    PDF, into another directory, one notebook at a time). The build never changes the
+    process's working directory: notebooks run on threads, and a chdir() in one moves them
+    all."""
     cwd = os.getcwd()
     chdirs = []
     real_chdir = os.chdir
@@ -120,7 +203,7 @@ def _cells(html: str, level: str) -> list[str]:
 
 
 def test_small_cells_suppressed_on_reviewer_pages(dossier):
-    k = dossier.results["small_cell_k"]
+    k = dossier.results["protocol"]["small_cell_k"]
     table = dossier.results["sections"]["subgroups"]["table"]
     small = [r for r in table if r["group"] != "overall" and 1 <= r["n"] < k]
     assert small, "the small demo has subgroup cells below k"
@@ -163,40 +246,3 @@ def test_pages_escape_their_text(dossier):
         text = page.read_text()
         assert not re.search(r"<[0-9 =]", text), page.name
     assert "&lt;11" in (dossier.path / "subgroups.html").read_text()
-
-
-def test_reviewer_exporter_matches_nbconvert(dossier):
-    """The reviewer pages skip nbconvert's BeautifulSoup post-pass (no-op with the "basic"
-    template): the text and images are those of nbconvert's own HTMLExporter."""
-    from html.parser import HTMLParser
-
-    import nbformat
-    from nbconvert import HTMLExporter
-
-    from rwe.dossier._build import _exporter
-
-    class Visible(HTMLParser):
-        def __init__(self):
-            super().__init__()
-            self.items = []
-
-        def handle_data(self, data):
-            if data.strip():
-                self.items.append(data.strip())
-
-        def handle_starttag(self, tag, attrs):
-            if tag == "img":
-                self.items.append(sorted(attrs))
-
-    def visible(html):
-        p = Visible()
-        p.feed(html)
-        return p.items
-
-    kw = dict(template_name="basic", exclude_input=True, exclude_input_prompt=True,
-              exclude_output_prompt=True)
-    standard, fast = HTMLExporter(**kw), _exporter()
-    for path in sorted((dossier.path / "notebooks").glob("*.ipynb")):
-        nb = nbformat.read(str(path), as_version=4)
-        assert visible(fast.from_notebook_node(nb)[0]) == visible(
-            standard.from_notebook_node(nb)[0]), path.name

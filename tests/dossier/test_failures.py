@@ -76,7 +76,7 @@ def test_failing_notebook_stops_the_run(drift_only, tmp_path):
     assert (failed / "notebooks" / "03_drift.ipynb").is_file()
     assert "NOT EVIDENCE" in (failed / "FAILED.txt").read_text()
     assert not (failed / "index.html").exists()
-    assert not (failed / ".shared").exists()  # the data snapshot (patient rows) is not kept
+    assert sorted(p.name for p in failed.iterdir()) == ["FAILED.txt", "figures", "notebooks"]
     assert not out.exists()  # nothing complete-looking at the target
     assert not list(out.parent.glob(".d.building-*"))
 

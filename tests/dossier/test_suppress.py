@@ -130,7 +130,7 @@ def test_shared_panels_label_the_outer_axes_only():
         ax.set_xlabel("x")
         ax.set_ylabel("y")
 
-    fig = ctx.panels(draw, list("abcde"), share=True)  # 2 x 3, the last slot empty
+    fig = ctx.panels(draw, list("abcde"), ncols=3, share=True)  # 2 x 3, the last slot empty
     axes = fig.axes
     shown_x = [bool(ax.xaxis.get_tick_params()["labelbottom"]) for ax in axes[:5]]
     shown_y = [bool(ax.yaxis.get_tick_params()["labelleft"]) for ax in axes[:5]]

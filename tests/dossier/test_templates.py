@@ -9,7 +9,7 @@ import nbformat
 import pytest
 from dossier_helpers import NOTEBOOKS, small_protocol
 
-from rwe.dossier import SECTION_SPECS, check_template, load_section
+from rwe.dossier import SECTION_SPECS, check_template
 
 
 @pytest.mark.parametrize("spec", SECTION_SPECS, ids=lambda s: s.name)
@@ -23,15 +23,16 @@ def test_template_is_well_formed(spec):
     params = [c for c in nb.cells if "parameters" in (c.metadata.get("tags") or [])]
     assert len(params) == 1
     assert 'protocol = "../protocols/demo.yaml"' in params[0].source
+    assert re.search(r"^result = None\b", params[0].source, re.M)
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-    assert f'start_section("{spec.name}"' in code and "ctx.save(" in code
+    assert f'start_section("{spec.name}", protocol, out_dir, result)' in code
     # no statistics in notebooks: no numpy/scipy/pandas arithmetic, only calls into rwe
     assert not re.search(r"\b(import numpy|import scipy|import pandas|np\.|pd\.)", code)
 
 
 def test_defaults_run_interactively(tmp_path):
     """A notebook run as is (no parameters injected) uses ../protocols/demo.yaml relative to
-    itself, as in JupyterLab."""
+    itself, as in JupyterLab, computes its section and says so."""
     import papermill as pm
 
     proto = small_protocol(tmp_path / "data-home", n_scans=500)
@@ -43,5 +44,8 @@ def test_defaults_run_interactively(tmp_path):
     pm.execute_notebook(str(tmp_path / "notebooks" / src.name), str(tmp_path / "out.ipynb"),
                         kernel_name="python3", progress_bar=False,
                         cwd=str(tmp_path / "notebooks"))
-    got = load_section("change_control", tmp_path / "reports" / "notebooks")
-    assert got is not None and got["status"] == "not evaluated"
+    out = nbformat.read(str(tmp_path / "out.ipynb"), as_version=4)
+    html = "".join("".join(o.get("data", {}).get("text/html", "")) for c in out.cells
+                   for o in c.get("outputs", []))
+    assert "Run on its own" in html and "non-inferior to reference version" in html
+    assert "not evaluated" in html

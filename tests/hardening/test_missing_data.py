@@ -1,6 +1,6 @@
 """Data that leave a planned analysis without an answer (an attribute the reference lacks or
 nobody has a value for, labels of one class): ``rwe validate`` refuses them in one line each,
-and the dossier's check says "not evaluated" with the reason, never "pass"."""
+and the dossier's check is "not_evaluable" with the reason, never "pass"."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from hardening_corpus import BASE_PROTOCOL, N_ROWS, TINY_REFERENCE, Case, assert_refused, tiny_csv
 
-from rwe.dossier._payload import representativeness_payload
-from rwe.dossier._sections import STATUS_NOT_EVALUATED, STATUS_PASS
+from rwe._evidence import STATUS_NOT_EVALUABLE, STATUS_PASS
+from rwe.dossier._analyses import result_verdicts
 from rwe.representativeness import (
     FLAG_NO_DATA,
     FLAG_NOT_IN_REFERENCE,
@@ -65,16 +65,16 @@ def test_unanswerable_data_are_refused(case, ws, capsys):
     assert_refused(case, ws, capsys)
 
 
-# --- the verdict: "not evaluated" with its reason, never "pass" ----------------------------
+# --- the verdict: "not_evaluable" with its reason, never "pass" ----------------------------
 def _cohort(**columns) -> pd.DataFrame:
     return pd.DataFrame({"sex": ["F", "M"] * (N_ROWS // 2),
                          "race": ["White", "Black", "Asian"] * (N_ROWS // 3)} | columns)
 
 
 def _ppr_verdicts(rep) -> dict[str, dict]:
-    verdicts = representativeness_payload(rep)["verdicts"]
-    return {v["id"].split(".", 2)[2]: v for v in verdicts if v["id"].startswith(
-        "representativeness.ppr.")}
+    verdicts = [v.to_dict() for v in result_verdicts("representativeness", rep)]
+    return {v["criterion"].split(":")[0]: v for v in verdicts if v["id"].startswith(
+        "representativeness.check.ppr-")}
 
 
 REFERENCE = {"sex": {"F": 0.5, "M": 0.5}, "race": {"White": 0.6, "Black": 0.3, "Asian": 0.1}}
@@ -87,8 +87,8 @@ def test_attribute_absent_from_the_reference_is_not_evaluated():
     assert (race["flag"] == FLAG_NOT_IN_REFERENCE).all() and race["reference_share"].isna().all()
     v = _ppr_verdicts(rep)
     assert v["sex"]["status"] == STATUS_PASS  # F and M at 50% exactly
-    assert v["race"]["status"] == STATUS_NOT_EVALUATED
-    assert v["race"]["detail"] == "not evaluable: reference 'custom' does not define race"
+    assert v["race"]["status"] == STATUS_NOT_EVALUABLE
+    assert v["race"]["reason"] == "reference 'custom' does not define race"
 
 
 def test_attribute_with_no_observed_value_is_not_evaluated():
@@ -97,8 +97,8 @@ def test_attribute_with_no_observed_value_is_not_evaluated():
     race = rep.shares[rep.shares["attribute"] == "race"]
     assert (race["flag"] == FLAG_NO_DATA).all() and (race["n"] == 0).all()
     v = _ppr_verdicts(rep)["race"]
-    assert v["status"] == STATUS_NOT_EVALUATED
-    assert v["detail"] == "not evaluable: race is missing for every row of the cohort"
+    assert v["status"] == STATUS_NOT_EVALUABLE
+    assert v["reason"] == "race is missing for every row of the cohort"
     assert "race: missing for every cohort row; its representativeness cannot be evaluated" \
         in rep.finding_texts()
 
@@ -107,8 +107,8 @@ def test_both_reasons_are_given():
     rep = representativeness(_cohort(race=[None] * N_ROWS), reference={"sex": REFERENCE["sex"]},
                              attributes=["race"])
     v = _ppr_verdicts(rep)["race"]
-    assert v["status"] == STATUS_NOT_EVALUATED
-    assert v["detail"] == ("not evaluable: reference 'custom' does not define race and race is "
+    assert v["status"] == STATUS_NOT_EVALUABLE
+    assert v["reason"] == ("reference 'custom' does not define race and race is "
                            "missing for every row of the cohort")
 
 

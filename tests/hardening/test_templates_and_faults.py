@@ -104,7 +104,7 @@ def test_full_disk_names_the_dossier_and_leaves_nothing(ws, capsys, monkeypatch)
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(build_module, "announce_build", full)
+    monkeypatch.setattr(build_module, "_make_build", full)
     case = Case("disk_full", argv=(*DOSSIER, "--out", "{d}/reports/tiny"),
                 expect=["rwe: error: {d}/reports/tiny: could not write the dossier: writing "
                         "into {d}/reports: No space left on device; nothing was written (free "

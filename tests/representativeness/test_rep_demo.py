@@ -33,7 +33,7 @@ def result(demo):
                                   derived={"age_band": {"from": "age", "cuts": [50, 65, 80]}})
     return representativeness(
         ev, reference="us_census_2020_clinical", attributes=["sex", "race", "ethnicity", "age_band"],
-        covariates=["age", "pack_years", "nodule_size_mm"], comparison=demo.training,
+        covariates=["age", "pack_years", "nodule_size_mm"], development=demo.training,
         intersections=[["sex", "race"], ["race", "age_band"]], target_half_width=0.05,
         assumed_value=0.85, reference_min_age=40)
 
@@ -71,13 +71,15 @@ def test_demo_findings_in_plain_words(result):
     assert "under-represented" in black and "of reference" in black and "PPR 0.5" in black
     assert any(f.startswith("Hispanic or Latino (ethnicity)") and "under-represented" in f
                for f in result.finding_texts())
-    assert any("Generalizability index B" in f for f in result.finding_texts())
+    assert any(f.startswith("Shift from the development population: generalizability index B")
+               for f in result.finding_texts())
 
 
 def test_demo_training_population_is_not_generalizable(result):
     t = result.tipton
     assert t is not None and t.b < 0.5 and t.interpretation == "low"
-    smd = result.smd[result.smd["comparison"] == "comparison rows"].set_index(["covariate", "level"])
+    smd = result.smd[result.smd["comparison"] == "development population"].set_index(
+        ["covariate", "level"])
     assert smd.loc[("age", ""), "flag"] == "imbalanced"  # US cohort ~66 vs training ~58 years
     assert smd.loc[("age", ""), "smd"] > 0.5
     assert smd.loc[("race", "Asian"), "smd"] < -1

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 from scipy import integrate, stats
@@ -19,8 +18,6 @@ from rwe.representativeness import (
     smd_from_summary,
 )
 from rwe.representativeness._indices import _bandwidth
-
-ASAH = "/work/shared/data/asah.csv"
 
 
 def _normal_bc(m1, s1, m2, s2):
@@ -117,8 +114,8 @@ def test_smd_edge_cases():
         smd_from_summary(1.0, 2.0)
 
 
-def test_smd_on_asah_age_by_gender_by_hand():
-    d = pd.read_csv(ASAH)
+def test_smd_on_asah_age_by_gender_by_hand(asah):
+    d = asah
     f = d.loc[d["gender"] == "Female", "age"].to_numpy(float)
     m = d.loc[d["gender"] == "Male", "age"].to_numpy(float)
     assert (len(f), len(m)) == (71, 42)

@@ -152,20 +152,30 @@ def test_from_protocol_with_comparison_rows(tmp_path):
     r = representativeness_from_protocol(p)
     assert r.tipton is not None
     assert (r.smd["comparison"] == "comparison rows").any()
+    assert any(f.code == "representativeness.generalizability" for f in r.findings)
 
 
-def test_from_protocol_restricts_reference_age_to_cohort_range(tmp_path):
+def test_from_protocol_restricts_reference_age_to_population_min_age(tmp_path):
     p, df = _protocol(tmp_path)
     spec = p.model_dump(by_alias=True)
-    spec["population"] = {"reference": "us_census_2020", "attributes": ["sex", "age_band"]}
+    spec["population"] = {"reference": "us_census_2020", "attributes": ["sex", "age_band"],
+                          "min_age": 40}
     from rwe.protocol import Protocol
 
     r = representativeness_from_protocol(Protocol.model_validate(spec))
-    floor = float(np.floor(df["age"].min() / 5) * 5)
-    assert any(f"restricted to ages >= {floor:g} (reference_min_age)" in n for n in r.notes)
+    assert any("restricted to ages >= 40 (intended-use minimum age)" in n for n in r.notes)
+    assert r.parameters["reference_min_age"] == 40
     from rwe.representativeness import load_reference
 
-    want = load_reference("us_census_2020").with_age_bands([50, 65], min_age=floor)
+    want = load_reference("us_census_2020").with_age_bands([50, 65], min_age=40)
     got = r.shares[r.shares["attribute"] == "age_band"].set_index("category")["reference_share"]
     for cat, share in want.shares["age_band"].items():
         assert got[cat] == pytest.approx(share, rel=1e-12)
+    # the youngest cohort row (about 30 here) no longer decides the restriction
+    assert df["age"].min() < 35
+    spec["population"].pop("min_age")
+    r = representativeness_from_protocol(Protocol.model_validate(spec))
+    allages = load_reference("us_census_2020").with_age_bands([50, 65]).shares["age_band"]
+    got = r.shares[r.shares["attribute"] == "age_band"].set_index("category")["reference_share"]
+    assert got["<50"] == pytest.approx(allages["<50"], rel=1e-12)
+    assert any("over all its ages (no intended-use minimum age given)" in n for n in r.notes)

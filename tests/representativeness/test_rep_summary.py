@@ -58,7 +58,7 @@ def evset(demo):
 def _run(data, demo, **kw):
     return assess_representativeness(
         data, reference="us_census_2020_clinical", attributes=ATTRS, covariates=COVS,
-        comparison=demo.training, intersections=[["sex", "race"], ["race", "age_band"]],
+        development=demo.training, intersections=[["sex", "race"], ["race", "age_band"]],
         target_half_width=0.05, assumed_value=0.85, reference_min_age=40, **kw)
 
 
@@ -91,11 +91,11 @@ def test_merged_site_summaries_give_the_pooled_numbers(pooled, merged):
            "abs_smd"]
     pd.testing.assert_frame_equal(a.drop(columns=num), b.drop(columns=num))
     assert_allclose(a[num].to_numpy(float), b[num].to_numpy(float), rtol=1e-12, atol=0)
-    assert (b["comparison"] == "comparison rows").sum() > 10
+    assert (b["comparison"] == "development population").sum() > 10
     assert merged.notes == pooled.notes
     assert [(v.id, v.status, v.criterion, v.reason) for v in merged.verdicts] == \
         [(v.id, v.status, v.criterion, v.reason) for v in pooled.verdicts]
-    tipton = "representativeness.generalizability"
+    tipton = "representativeness.development_generalizability"
     assert [f for f in merged.finding_texts() if "eneralizability" not in f] == \
         [f for f in pooled.finding_texts() if "eneralizability" not in f]
     assert pooled.tipton is not None and any(f.code == tipton for f in pooled.findings)
@@ -106,7 +106,7 @@ def test_merged_site_summaries_give_the_pooled_numbers(pooled, merged):
 
 def test_smd_from_moments_equals_the_row_definition(pooled, demo):
     """Austin's SMD from the summaries' moments against the rows, computed by hand."""
-    t = pooled.smd[pooled.smd["comparison"] == "comparison rows"].set_index(
+    t = pooled.smd[pooled.smd["comparison"] == "development population"].set_index(
         ["covariate", "level"])
     for c in COVS:
         a = demo.scans[c].dropna().to_numpy(float)
@@ -351,8 +351,13 @@ def test_findings_are_typed_with_the_old_sentences(pooled):
     flagged = pooled.shares[pooled.shares["flag"].isin(["under-represented",
                                                         "over-represented"])]
     texts = pooled.finding_texts()
+    unverified = "reference figures not verified against the published tables"
     for _, r in flagged.iterrows():
-        assert _old_share_sentence(r) in texts
+        # the old sentence, then what the reference share rests on (issue 14 part 7)
+        caveat = (f" [{unverified}]" if r["attribute"] == "age_band" else
+                  f" [reference covers all ages; the intended-use population is adults 40+; "
+                  f"{unverified}]")
+        assert _old_share_sentence(r) + caveat in texts
     under = next(f for f in pooled.findings if f.code == "representativeness.under_represented")
     assert under.counts == {"n": int(pooled.shares.set_index(["attribute", "category"]).loc[
         (under.subject["attribute"], under.subject["category"]), "n"])}
