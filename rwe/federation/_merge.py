@@ -149,28 +149,12 @@ def _merge_views(files: Sequence[tuple[Path, SiteSummary]], view: str):
 
 def _canonical_windows(summary, window: str):
     """Gapless calendar windows from the first to the last (as a pooled run's)."""
-    from rwe.data._derive import _window_label
+    from rwe.data import window_range
 
-    j = summary.attributes.index(window)
-    cats = summary.cells.categories[j]
+    cats = summary.cells.categories[summary.attributes.index(window)]
     if not cats:
         return summary
-    freq = {"W": "week", "Q": "quarter"}.get(cats[0][5:6], "month")
-    ords = [_window_ordinal(c, freq) for c in cats]
-    full = [_window_label(freq, o) for o in range(min(ords), max(ords) + 1)]
-    return summary.with_categories(window, full)
-
-
-def _window_ordinal(label: str, freq: str) -> int:
-    import datetime as _dt
-
-    year = int(label[:4])
-    if freq == "month":
-        return (year - 1970) * 12 + int(label[5:7]) - 1
-    if freq == "quarter":
-        return (year - 1970) * 4 + int(label[6]) - 1
-    monday = _dt.date.fromisocalendar(year, int(label[6:8]), 1)
-    return (monday - _dt.date(1969, 12, 29)).days // 7
+    return summary.with_categories(window, window_range(cats))
 
 
 def _site_estimates(summary, protocol) -> dict[str, tuple[float, float, float, str]]:
