@@ -18,3 +18,18 @@ def asah() -> pd.DataFrame:
         pytest.skip(f"oracle data ../shared/data/asah.csv (pROC's aSAH table, kept outside the "
                     f"repository) not found at {ASAH_PATH}")
     return pd.read_csv(ASAH_PATH)
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """One ``dask.distributed`` LocalCluster for the session: two worker processes with one
+    thread each (real inter-process transfer of partitions and summaries; no mock)."""
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=None, memory_limit="4GiB")
+    client = distributed.Client(cluster)
+    try:
+        yield client
+    finally:
+        client.close()
+        cluster.close()

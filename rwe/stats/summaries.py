@@ -849,7 +849,7 @@ def _merge_numeric(parts: list[tuple[NumericFeature, np.ndarray]], n_cells: int
                                     0.0)
         n, mean = tot, new_mean
     mean = np.where(n > 0, mean, np.nan)
-    m2 = np.where(n > 0, m2, np.nan)
+    m2 = np.where(n > 0, m2, 0.0)  # as summarize: no value, no squared deviation
     extra: dict[str, Any] = {}
     if all(f.min is not None and f.max is not None and f.nonbinary is not None
            for f, _ in parts):
@@ -1495,18 +1495,31 @@ class Summary:
                        self.schema)
 
     def with_categories(self, attribute: str, categories: Sequence[str]) -> Summary:
-        """The same summary with ``attribute``'s categories replaced by ``categories`` (which
-        must contain every category it has): the order of levels, and categories without any
-        row (e.g. calendar windows between two sites' periods), as a pooled run has them."""
-        if attribute not in self.attributes:
-            self.grouping(attribute)  # raises naming the attributes
-        j = self.attributes.index(attribute)
+        """The same summary with the categories of ``attribute`` (a grouping attribute or a
+        categorical feature) replaced by ``categories``, which must contain every category it
+        has: the order of levels, and categories without any row (e.g. calendar windows
+        between two sites' periods), as a summary of all the rows has them."""
         new = tuple(str(c) for c in categories)
-        old = self.cells.categories[j]
+        feat = self.features.get(attribute)
+        if attribute not in self.attributes and isinstance(feat, CategoricalFeature):
+            old = feat.categories
+        else:
+            if attribute not in self.attributes:
+                self.grouping(attribute)  # raises naming the attributes
+            old = self.cells.categories[self.attributes.index(attribute)]
         missing = [c for c in old if c not in new]
         if missing:
             raise InvalidParameterError(
                 f"categories of {attribute!r} must include {missing[0]!r}, which the summary has")
+        if new == tuple(old):
+            return self
+        if attribute not in self.attributes:
+            cols = np.array([new.index(c) for c in old] + [len(new)], dtype=np.int64)
+            counts = np.zeros((feat.counts.shape[0], len(new) + 1), dtype=feat.counts.dtype)
+            counts[:, cols] = feat.counts
+            return replace(self, features={**self.features,
+                                           attribute: CategoricalFeature(new, counts)})
+        j = self.attributes.index(attribute)
         lut = np.array([new.index(c) for c in old] + [-1], dtype=np.int32)
         codes = self.cells.codes.copy()
         codes[:, j] = lut[codes[:, j]]
@@ -1872,7 +1885,9 @@ def summarize(data: Any, spec: Any = None, *, attributes: Sequence[str] | None =
 
     Parameters
     ----------
-    data : rwe.data.EvaluationSet
+    data : rwe.data.EvaluationSet or rwe.data.DaskEvaluationSet
+        A dask-backed set is summarized per partition and merged by tree reduction
+        (:meth:`rwe.data.DaskEvaluationSet.summarize`): the same summary.
     spec : SummarySpec, a protocol (anything with ``summary_spec()``) or None
         What to keep; keyword arguments override it. Default: every grouping column of the
         data as attributes, every version, the data's features, full resolution.
@@ -1894,6 +1909,14 @@ def summarize(data: Any, spec: Any = None, *, attributes: Sequence[str] | None =
     >>> s = rwe.summarize(ev, attributes=["site"], resolution=256, thresholds=[0.15])
     ... # doctest: +SKIP
     """
+    if callable(getattr(data, "summarize", None)):  # a DaskEvaluationSet: per partition
+        if keep_clusters:
+            raise InvalidParameterError(
+                "keep_clusters=True needs the rows of every patient together; a dask table is "
+                "summarized per partition (patients may span partitions)")
+        return data.summarize(spec, attributes=attributes, versions=versions,
+                              features=features, resolution=resolution,
+                              thresholds=thresholds, feature_edges=feature_edges)
     if spec is not None and not isinstance(spec, SummarySpec):
         if hasattr(spec, "summary_spec"):
             spec = spec.summary_spec()
