@@ -261,24 +261,53 @@ def _merge_categories(a: Sequence[str], b: Sequence[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _union_cells(a: CellIndex, b: CellIndex) -> tuple[CellIndex, np.ndarray, np.ndarray]:
-    """United cell index and the position of every cell of ``a`` and ``b`` in it."""
-    cats = tuple(_merge_categories(ca, cb) for ca, cb in zip(a.categories, b.categories,
-                                                              strict=True))
+def _union_cells(indexes: Sequence[CellIndex]) -> tuple[CellIndex, list[np.ndarray]]:
+    """United cell index of several summaries and the position of every cell of each in it.
 
-    def recode(ci: CellIndex) -> np.ndarray:
-        out = np.empty_like(ci.codes)
-        for j in range(len(ci.attributes)):
-            lut = np.array([cats[j].index(c) for c in ci.categories[j]] + [-1], dtype=np.int32)
-            out[:, j] = lut[ci.codes[:, j]]  # code -1 takes the appended -1
-        return out
-
-    ra, rb = recode(a), recode(b)
-    both = np.concatenate([ra, rb])
-    uniq, inv = np.unique(both, axis=0, return_inverse=True)
-    inv = inv.reshape(-1)
-    return (CellIndex(a.attributes, cats, uniq.astype(np.int32)), inv[:len(ra)],
-            inv[len(ra):])
+    Categories are united in order (:func:`_merge_categories`), every index recoded once, and
+    the united cells found by one sort of a mixed-radix key of all cells (the first attribute
+    most significant, missing first: the lexicographic order of the codes)."""
+    first = indexes[0]
+    n_attr = len(first.attributes)
+    cats = []
+    for j in range(n_attr):
+        c: tuple[str, ...] = first.categories[j]
+        for ci in indexes[1:]:
+            if ci.categories[j] != c:
+                c = _merge_categories(c, ci.categories[j])
+        cats.append(tuple(c))
+    rec = []
+    for ci in indexes:
+        out = np.empty(ci.codes.shape, dtype=np.int64)
+        for j in range(n_attr):
+            if ci.categories[j] == cats[j]:
+                out[:, j] = ci.codes[:, j]
+            else:
+                pos = {v: i for i, v in enumerate(cats[j])}
+                lut = np.array([pos[v] for v in ci.categories[j]] + [-1], dtype=np.int64)
+                out[:, j] = lut[ci.codes[:, j]]  # code -1 takes the appended -1
+        rec.append(out)
+    both = np.concatenate(rec) if rec else np.zeros((0, n_attr), np.int64)
+    sizes = [len(c) + 1 for c in cats]
+    if n_attr == 0:
+        uniq = np.zeros((1 if both.shape[0] else 0, 0), dtype=np.int32)
+        inv = np.zeros(both.shape[0], dtype=np.int64)
+    elif math.prod(sizes) < 2**62:
+        key = np.zeros(both.shape[0], dtype=np.int64)
+        for j in range(n_attr):
+            key *= sizes[j]
+            key += both[:, j] + 1
+        ukey, inv = np.unique(key, return_inverse=True)
+        uniq = np.empty((ukey.size, n_attr), dtype=np.int64)
+        for j in range(n_attr - 1, -1, -1):
+            uniq[:, j] = ukey % sizes[j] - 1
+            ukey = ukey // sizes[j]
+    else:
+        uniq, inv = np.unique(both, axis=0, return_inverse=True)
+    inv = np.asarray(inv).reshape(-1)
+    bounds = np.cumsum([0, *(ci.codes.shape[0] for ci in indexes)])
+    maps = [inv[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return CellIndex(first.attributes, tuple(cats), uniq.astype(np.int32)), maps
 
 
 def _encode_rows(codes: Sequence[np.ndarray], n_rows: int) -> tuple[np.ndarray, np.ndarray]:
@@ -828,46 +857,40 @@ def _numeric_feature(x: np.ndarray, cell: np.ndarray, n_cells: int,
 
 def _merge_numeric(parts: list[tuple[NumericFeature, np.ndarray]], n_cells: int
                    ) -> NumericFeature:
-    n = np.zeros(n_cells)
-    mean = np.zeros(n_cells)
-    m2 = np.zeros(n_cells)
-    missing = np.zeros(n_cells, dtype=np.int64)
-    for f, cmap in parts:
-        nb = np.zeros(n_cells)
-        mb = np.zeros(n_cells)
-        qb = np.zeros(n_cells)
-        np.add.at(nb, cmap, f.n)
-        # a cell of one input maps to one cell of the output: no collision within an input
-        mb[cmap] = np.nan_to_num(f.mean)
-        qb[cmap] = np.nan_to_num(f.m2)
-        np.add.at(missing, cmap, f.missing)
-        tot = n + nb
-        with np.errstate(invalid="ignore", divide="ignore"):
-            delta = mb - mean
-            new_mean = np.where(tot > 0, mean + delta * nb / np.where(tot > 0, tot, 1), 0.0)
-            m2 = m2 + qb + np.where(tot > 0, delta * delta * n * nb / np.where(tot > 0, tot, 1),
-                                    0.0)
-        n, mean = tot, new_mean
-    mean = np.where(n > 0, mean, np.nan)
-    m2 = np.where(n > 0, m2, 0.0)  # as summarize: no value, no squared deviation
+    """Moments of united cells from the inputs' (Chan et al. 1983, the k-way form of their
+    pairwise update): n = sum n_i, mean = sum n_i mean_i / n and
+    m2 = sum m2_i + sum n_i (mean_i - mean)^2, deviations taken from the merged mean."""
+    cm = np.concatenate([m for _, m in parts]).astype(np.int64)
+    nn = np.concatenate([f.n for f, _ in parts]).astype(np.float64)
+    has_in = nn > 0
+    mm = np.where(has_in, np.concatenate([f.mean for f, _ in parts]), 0.0)
+    qq = np.where(has_in, np.concatenate([f.m2 for f, _ in parts]), 0.0)
+    n = np.bincount(cm, weights=nn, minlength=n_cells)
+    has = n > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(has, np.bincount(cm, weights=nn * mm, minlength=n_cells)
+                        / np.where(has, n, 1), np.nan)
+    dev = np.where(has_in, mm - np.nan_to_num(mean)[cm], 0.0)
+    m2 = np.bincount(cm, weights=qq + nn * dev * dev, minlength=n_cells)
+    m2 = np.where(has, m2, 0.0)  # as summarize: no value, no squared deviation
+    missing = np.bincount(cm, weights=np.concatenate([f.missing for f, _ in parts]),
+                          minlength=n_cells).astype(np.int64)
     extra: dict[str, Any] = {}
     if all(f.min is not None and f.max is not None and f.nonbinary is not None
            for f, _ in parts):
         lo = np.full(n_cells, np.nan)
         hi = np.full(n_cells, np.nan)
-        nonbinary = np.zeros(n_cells, dtype=np.int64)
-        for f, cmap in parts:  # one input cell per output cell: fmin/fmax skip the NaNs
-            lo[cmap] = np.fmin(lo[cmap], f.min)
-            hi[cmap] = np.fmax(hi[cmap], f.max)
-            np.add.at(nonbinary, cmap, f.nonbinary)
+        np.fmin.at(lo, cm, np.concatenate([f.min for f, _ in parts]))  # fmin skips NaN
+        np.fmax.at(hi, cm, np.concatenate([f.max for f, _ in parts]))
+        nonbinary = np.bincount(cm, weights=np.concatenate([f.nonbinary for f, _ in parts]),
+                                minlength=n_cells).astype(np.int64)
         extra = {"min": lo, "max": hi, "nonbinary": nonbinary}
     edges = parts[0][0].edges
     if edges is not None:
         hist = np.zeros((n_cells, len(edges) + 1), dtype=np.int64)
         hsum = np.zeros((n_cells, len(edges) + 1))
-        for f, cmap in parts:
-            np.add.at(hist, cmap, f.hist)
-            np.add.at(hsum, cmap, f.hsum)
+        np.add.at(hist, cm, np.concatenate([f.hist for f, _ in parts]))
+        np.add.at(hsum, cm, np.concatenate([f.hsum for f, _ in parts]))
         extra.update(edges=edges.copy(), hist=hist, hsum=hsum)
     return NumericFeature(n.astype(np.int64), mean, m2, missing, **extra)
 
@@ -1716,11 +1739,7 @@ def merge_summaries(summaries: Sequence[Summary]) -> Summary:
                                        "may be merged only once")
                 seen[name] = 1
     # united cells, and each summary's cell positions in them
-    cells = first.cells
-    maps = [np.arange(cells.n_cells)]
-    for s in summaries[1:]:
-        cells, ma, mb = _union_cells(cells, s.cells)
-        maps = [ma[m] for m in maps] + [mb]
+    cells, maps = _union_cells([s.cells for s in summaries])
     C = cells.n_cells
     n = np.zeros(C, dtype=np.int64)
     for s, m in zip(summaries, maps, strict=True):
