@@ -26,7 +26,8 @@ def dask_client():
     thread each (real inter-process transfer of partitions and summaries; no mock)."""
     distributed = pytest.importorskip("distributed")
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, memory_limit="4GiB")
+                                       host="127.0.0.1", dashboard_address=":0",
+                                       memory_limit="4GiB")
     client = distributed.Client(cluster)
     try:
         yield client
