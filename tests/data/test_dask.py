@@ -201,3 +201,57 @@ def test_bad_tables_are_refused_naming_the_column_or_partition(demo, dask_client
 
     with pytest.raises(InvalidParameterError, match="cluster_intervals=True needs every"):
         subgroup_performance(dev, by=["sex"], threshold=0.15, cluster_intervals=True)
+
+
+def _rows(n, seed):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "score": rng.random(n), "y": (rng.random(n) < 0.3).astype(int),
+        "sex": rng.choice(["M", "F"], n),
+        "race": rng.choice(["White", "Black", "Asian", "Other"], n, p=[0.6, 0.2, 0.15, 0.05]),
+        "site": rng.choice(["B", "A", "C"], n)})
+
+
+ROLES = {"scores": {"1": "score"}, "label": "y", "site": "site", "attributes": ["sex", "race"]}
+
+
+def test_categoricals_unknown_per_partition_get_the_levels_of_all_rows(dask_client, tmp_path):
+    """Each parquet file has its own categories (dask: unknown categories), in another order
+    and without the levels the file lacks; the summary has the sorted levels of all rows, as
+    astype("category") of the pooled text columns."""
+    df = _rows(3000, 1)
+    cuts = [(0, 1000), (1000, 1100), (1100, 3000)]
+    for i, (a, b) in enumerate(cuts):
+        part = df.iloc[a:b].copy()
+        if i == 1:
+            part = part[part["race"] != "Asian"]
+        for c in ("sex", "race", "site"):  # categories in order of appearance
+            part[c] = pd.Categorical(part[c], categories=list(dict.fromkeys(part[c])))
+        part.to_parquet(tmp_path / f"p{i}.parquet", index=False)
+    ddf = dd.read_parquet(str(tmp_path / "*.parquet"))
+    assert not ddf["race"].cat.known
+    kept = pd.concat([df.iloc[:1000], df.iloc[1000:1100].query("race != 'Asian'"),
+                      df.iloc[1100:]], ignore_index=True)
+    want = summarize(EvaluationSet.from_frame(kept, ROLES))
+    got = summarize(EvaluationSet.from_frame(ddf, ROLES))
+    assert got.cells.categories == want.cells.categories == (
+        ("F", "M"), ("Asian", "Black", "Other", "White"), ("A", "B", "C"))
+    assert_same_summary(got, want)
+
+
+def test_known_categories_keep_their_order_and_unobserved_levels(dask_client):
+    df = _rows(4000, 2)
+    df["race"] = pd.Categorical(df["race"], categories=["White", "Black", "Asian", "Other",
+                                                        "Pacific Islander"])
+    ddf = dd.from_pandas(df, npartitions=4, sort=False)
+    assert ddf["race"].cat.known
+    want = summarize(EvaluationSet.from_frame(df, ROLES))
+    got = summarize(EvaluationSet.from_frame(ddf, ROLES))
+    assert got.cells.categories[1] == ("White", "Black", "Asian", "Other", "Pacific Islander")
+    assert_same_summary(got, want)
+    from rwe.subgroups import subgroup_performance
+
+    a = subgroup_performance(want, by=["race"], threshold=0.5).table
+    b = subgroup_performance(EvaluationSet.from_frame(ddf, ROLES), by=["race"],
+                             threshold=0.5).table
+    _tables_equal(a, b, ["metric", "group", "level"], "table")
