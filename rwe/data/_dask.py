@@ -233,6 +233,8 @@ class DaskEvaluationSet:
         res = resolution if resolution is not None else (
             spec.resolution if explicit else self.resolution)
         thr = tuple(thresholds if thresholds is not None else spec.thresholds)
+        if SummarySpec(resolution=res).edges() is None:
+            thr = ()  # full resolution: thresholds make no bin edge (one summary serves all)
         fe = feature_edges if feature_edges is not None else spec.feature_edges
         part_spec = SummarySpec(attributes=tuple(attrs), versions=tuple(vers),
                                 features=tuple(feats), resolution=res, thresholds=thr,

@@ -255,3 +255,15 @@ def test_known_categories_keep_their_order_and_unobserved_levels(dask_client):
     b = subgroup_performance(EvaluationSet.from_frame(ddf, ROLES), by=["race"],
                              threshold=0.5).table
     _tables_equal(a, b, ["metric", "group", "level"], "table")
+
+
+def test_one_pass_serves_the_analyses_at_full_resolution(dask_client):
+    """At full resolution a threshold makes no bin edge: the summary made for subgroup
+    performance (threshold 0.5) is the one representativeness takes; at declared bins it is
+    not (the threshold is an edge there)."""
+    dev = EvaluationSet.from_frame(dd.from_pandas(_rows(2000, 3), npartitions=3), ROLES)
+    assert dev.summarize(thresholds=(0.5,)) is dev.summarize()
+    binned = DaskEvaluationSet.from_frame(dd.from_pandas(_rows(2000, 3), npartitions=3), ROLES,
+                                          resolution=10)
+    a, b = binned.summarize(thresholds=(0.55,)), binned.summarize()
+    assert a is not b and a.scores["1"].n_bins == 11 and b.scores["1"].n_bins == 10
