@@ -221,15 +221,34 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
     return EXIT_ALARM if run.alarmed else EXIT_OK
 
 
-def _cmd_planned(args: argparse.Namespace) -> int:
-    raise _Usage(f"rwe {args.command}: not available in rwe {__version__} "
-                 f"({_PLANNED[args.command]}); nothing was done")
+def _cmd_summarize(args: argparse.Namespace) -> int:
+    from rwe.federation import release_site_summary
+
+    summary, release, new = release_site_summary(
+        args.protocol, args.site, args.out, data=args.data, period=args.period,
+        release_log=args.release_log, force=args.force)
+    cohort = summary.views["cohort"]
+    _echo(f"site summary of {args.site} written to {args.out}: {cohort.n_rows:,} rows, "
+          f"{cohort.n_events:,} events, views {', '.join(summary.views)}"
+          + ("" if new else " (identical to an earlier release)"))
+    for view, rec in summary.disclosure.items():
+        recoded = {a: c for a, c in rec["recoded_cells"].items() if c}
+        _echo(f"  {view}: minimum count {rec['min_count']}; values withheld in "
+              + (", ".join(f"{a} ({c} cells)" for a, c in recoded.items()) or "no cell")
+              + (f"; rows withheld: {rec['withheld_rows']}" if rec["withheld_rows"] else ""))
+    for view, why in summary.skipped.items():
+        _echo(f"  {view}: not summarized ({why})")
+    return EXIT_OK
 
 
-_PLANNED = {
-    "summarize": "site summaries for scale-out, planned",
-    "merge": "merging site summaries, planned",
-}
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from rwe.federation import merge_site_files
+
+    result, out = merge_site_files(args.protocol, args.summaries, args.out, force=args.force)
+    _echo(f"federated results written to {out}")
+    for line in result.summary_lines():
+        _echo(line)
+    return EXIT_OK
 
 
 # ------------------------------------------------------------------------------- parser
@@ -311,12 +330,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--protocol", metavar="PROTOCOL", help="verify: the ledger must belong to "
                    "this protocol's change-control plan")
     p.set_defaults(func=_cmd_ledger)
-    p = sub.add_parser("summarize", help=f"(not yet available) {_PLANNED['summarize']}")
-    p.add_argument("protocol", help="YAML protocol file")
-    p.set_defaults(func=_cmd_planned)
-    p = sub.add_parser("merge", help=f"(not yet available) {_PLANNED['merge']}")
+    p = sub.add_parser(
+        "summarize", help="write a site's protected summary for a federated evaluation",
+        description="At a site: validate the site's rows, apply the disclosure rule (stated in "
+                    "the file: counts under the protocol's minimum withheld or coarsened, "
+                    "complementary suppression, one release per period) and write the "
+                    "aggregates at the protocol's declared resolution (federation.score_bins). "
+                    "No row and no identifier leaves the site.")
+    p.add_argument("protocol", help="YAML protocol file with a federation section")
+    p.add_argument("--site", required=True, help="this site's name")
+    p.add_argument("--out", required=True, help="site summary file to write (JSON)")
+    p.add_argument("--data", help="the site's data file (default: the protocol's data.path)")
+    p.add_argument("--period", nargs=2, metavar=("START", "END"),
+                   help="release only the rows of this period (dates, both included)")
+    p.add_argument("--release-log", metavar="FILE", help="the site's release log "
+                   "(default: rwe-releases.jsonl next to --out)")
+    p.add_argument("--force", action="store_true", help="replace an existing --out file")
+    p.set_defaults(func=_cmd_summarize)
+    p = sub.add_parser(
+        "merge", help="merge site summaries into per-site and pooled results",
+        description="At the coordinator: check every site summary (protocol sha256, schema, "
+                    "resolution, checksum, one per site and period) before anything is "
+                    "merged, then write the results directory: per-site and pooled results, "
+                    "the pooled AUROC with its DeLong interval from the merged histograms and "
+                    "a random-effects meta-analysis of the site estimates (Q, I^2).")
     p.add_argument("summaries", nargs="+", help="site summary files")
-    p.set_defaults(func=_cmd_planned)
+    p.add_argument("--protocol", required=True, help="the YAML protocol the sites used")
+    p.add_argument("--out", required=True, help="results directory to write")
+    p.add_argument("--force", action="store_true", help="replace an existing --out")
+    p.set_defaults(func=_cmd_merge)
     return parser
 
 

@@ -56,3 +56,19 @@ def eunomia_postgres(postgres_server, eunomia_study) -> str:
     url = postgres_server.create_database("eunomia")
     load_cdm_into_postgres(eunomia_study, url, schema="cdm", password=postgres_server.password)
     return url
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """One ``dask.distributed`` LocalCluster for the session: two worker processes with one
+    thread each (real inter-process transfer of partitions and summaries; no mock)."""
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       host="127.0.0.1", dashboard_address=":0",
+                                       memory_limit="4GiB")
+    client = distributed.Client(cluster)
+    try:
+        yield client
+    finally:
+        client.close()
+        cluster.close()

@@ -14,11 +14,13 @@ from rwe._lazy import lazy_exports
 from rwe.data._roles import ColumnRoles
 
 if TYPE_CHECKING:
+    from rwe.data._dask import DaskEvaluationSet, from_dask
     from rwe.data._derive import (
         WINDOW_FREQS,
         age_band_labels,
         calendar_window,
         derive_age_bands,
+        window_range,
     )
     from rwe.data._evaluation_set import (
         INTERSECTION_SEP,
@@ -47,10 +49,11 @@ _LAZY = {
     "apply_derived": "_evaluation_set", "load_evaluation_set": "_evaluation_set",
     "read_table": "_evaluation_set",
     "WINDOW_FREQS": "_derive", "age_band_labels": "_derive", "calendar_window": "_derive",
-    "derive_age_bands": "_derive",
+    "derive_age_bands": "_derive", "window_range": "_derive",
     "Source": "_sources", "CSVSource": "_sources", "ParquetSource": "_sources",
     "DuckDBSource": "_sources", "FORMATS": "_sources", "DEFAULT_BATCH_ROWS": "_sources",
     "file_sha256": "_sources", "source_from_path": "_sources", "source_from_spec": "_sources",
+    "DaskEvaluationSet": "_dask", "from_dask": "_dask",
     "VALIDATION_RULES": "_provenance", "ProvenanceResult": "_provenance",
     "provenance": "_provenance",
     "SQLSource": "_sql", "arrow_to_pandas": "_sql", "parse_database_url": "_sql",
@@ -61,6 +64,7 @@ __all__ = [
     "CSVSource",
     "ColumnRoles",
     "DEFAULT_BATCH_ROWS",
+    "DaskEvaluationSet",
     "ProvenanceResult",
     "DuckDBSource",
     "EvaluationSet",
@@ -79,12 +83,14 @@ __all__ = [
     "calendar_window",
     "derive_age_bands",
     "file_sha256",
+    "from_dask",
     "load_evaluation_set",
     "parse_database_url",
     "provenance",
     "read_table",
     "source_from_path",
     "source_from_spec",
+    "window_range",
 ]
 
 

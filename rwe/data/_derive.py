@@ -12,7 +12,8 @@ import pandas as pd
 
 from rwe.exceptions import DataValidationError, InvalidParameterError
 
-__all__ = ["age_band_labels", "derive_age_bands", "calendar_window", "WINDOW_FREQS"]
+__all__ = ["age_band_labels", "derive_age_bands", "calendar_window", "window_range",
+           "WINDOW_FREQS"]
 
 
 def age_band_labels(cuts: Sequence[float]) -> list[str]:
@@ -77,6 +78,36 @@ def _window_label(freq: str, ordinal: int) -> str:
         return f"{1970 + ordinal // 4:04d}-Q{ordinal % 4 + 1}"
     iso = (_ISO_EPOCH_MONDAY + _dt.timedelta(weeks=ordinal)).isocalendar()
     return f"{iso[0]:04d}-W{iso[1]:02d}"
+
+
+def _window_ordinal(label: str, freq: str) -> int:
+    """Inverse of :func:`_window_label`."""
+    year = int(label[:4])
+    if freq == "month":
+        return (year - 1970) * 12 + int(label[5:7]) - 1
+    if freq == "quarter":
+        return (year - 1970) * 4 + int(label[6]) - 1
+    monday = _dt.date.fromisocalendar(year, int(label[6:8]), 1)
+    return (monday - _ISO_EPOCH_MONDAY).days // 7
+
+
+def window_range(labels: Sequence[str], freq: str | None = None) -> list[str]:
+    """Every calendar window from the first to the last of ``labels`` (labels of
+    :func:`calendar_window`), without gaps: the categories a single :func:`calendar_window`
+    of all the rows has, when the rows were windowed in parts (partitions, sites).
+
+    ``freq`` is inferred from the labels when omitted (``"2024-W05"``, ``"2024-Q1"``,
+    ``"2024-01"``)."""
+    labels = [str(x) for x in labels]
+    if not labels:
+        return []
+    if freq is None:
+        freq = {"W": "week", "Q": "quarter"}.get(labels[0][5:6], "month")
+    if freq not in WINDOW_FREQS:
+        raise InvalidParameterError(
+            f"freq={freq!r} is not valid; choose one of: {', '.join(WINDOW_FREQS)}")
+    ords = [_window_ordinal(x, freq) for x in labels]
+    return [_window_label(freq, o) for o in range(min(ords), max(ords) + 1)]
 
 
 def _as_naive_utc(s: pd.Series, name: str) -> pd.Series:

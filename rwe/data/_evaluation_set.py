@@ -120,7 +120,21 @@ class EvaluationSet:
             Listing every rule the table breaks.
         InvalidParameterError
             For an unknown role or a malformed derived spec.
+
+        Notes
+        -----
+        Given a ``dask.dataframe``, returns a :class:`rwe.data.DaskEvaluationSet`: its rows
+        stay in their partitions, are validated by these rules partition by partition and
+        summarized per partition (:meth:`rwe.data.DaskEvaluationSet.summarize`).
         """
+        from rwe.data._dask import is_dask_frame
+
+        if is_dask_frame(df):
+            from rwe.data._dask import DaskEvaluationSet
+
+            return DaskEvaluationSet.from_frame(
+                df, roles, source="<dask DataFrame>" if source == "<DataFrame>" else source,
+                derived=derived)
         return cls._build(df, roles, source=source, derived=derived)
 
     @classmethod

@@ -129,6 +129,7 @@ class _Data:
     roles: Any = None
     source: str = "<data>"
     windows: pd.Series | None = None
+    dask: Any = None  # a DaskEvaluationSet, summarized per partition
 
 
 def _is_period(x: Any) -> bool:
@@ -152,6 +153,17 @@ def _period_mask(ts: pd.Series, period: Any) -> np.ndarray:
     return ((v >= lo) & (v < hi)).to_numpy(dtype=bool)
 
 
+class _PeriodRows:
+    """The rows of a period in an EvaluationSet (picklable: it runs on dask workers)."""
+
+    def __init__(self, period: Any):
+        self.period = ((period.start, period.end) if hasattr(period, "start")
+                       else tuple(period))
+
+    def __call__(self, ev: Any) -> np.ndarray:
+        return _period_mask(ev.timestamps, self.period)
+
+
 def _period_text(period: Any) -> str:
     start, end = (period.start, period.end) if hasattr(period, "start") else period
     return f"{pd.Timestamp(start).date()} to {pd.Timestamp(end).date()}"
@@ -162,6 +174,12 @@ def _as_current(data: Any, what: str) -> _Data:
 
     if isinstance(data, Summary):
         return _Data(summary=data, source=what)
+    if callable(getattr(data, "summarize", None)) and not isinstance(data, pd.DataFrame):
+        if what != "current":
+            raise InvalidParameterError(
+                f"{what} as a dask table is not supported: pass its Summary (rows without an "
+                "outcome are summarized label-free from rows)")
+        return _Data(roles=data.roles, source=data.source, dask=data)
     if isinstance(data, EvaluationSet):
         return _Data(frame=data.frame, roles=data.roles, source=data.source)
     raise InvalidParameterError(
@@ -927,6 +945,11 @@ def assess_drift(
         ref.summary = _summarize(ref.frame, label=lab, score=score_col, version=version or "v",
                                  attributes={}, features=feats, kinds=kinds, edges=edges,
                                  thresholds=thresholds_edges)
+    if base is not None and base.dask is not None:
+        base.summary = base.dask.summarize(
+            attributes=[], versions=[version] if score_col else [], features=feats,
+            feature_edges={f: e for f, e in edges.items() if f in feats},
+            thresholds=thresholds_edges)
     if base is not None and base.summary is None:
         base.summary = _summarize(base.frame, label=roles.label, score=score_col,
                                   version=version or "v", attributes={}, features=feats,
@@ -934,6 +957,15 @@ def assess_drift(
 
     # current summaries (window + groupings as attributes)
     def summarize_current(d: _Data) -> None:
+        if d.dask is not None:  # per partition, with the windows and the reference's edges
+            if d.roles.label is None:
+                raise DriftError(f"{d.source}: a dask table needs the label role here; "
+                                 "pass unlabelled rows as `unlabelled`")
+            d.summary = d.dask.summarize(
+                attributes=[window, *attrs_needed], versions=[version] if score_col else [],
+                features=feats, feature_edges={f: e for f, e in edges.items() if f in feats},
+                thresholds=thresholds_edges, windows={window: window})
+            return
         if d.summary is not None:
             if window not in d.summary.attributes:
                 raise DriftError(f"{d.source}: the summary has no {window!r} attribute (the "
@@ -1247,6 +1279,13 @@ def _reference(ref: Any, cur: _Data, roles, what: str) -> _Data:
         frame, source = ref.frame, ref.source
     elif isinstance(ref, pd.DataFrame):
         frame, source = ref, f"{what} rows"
+    elif _is_period(ref) and cur.dask is not None:
+        if what == "reference":
+            raise DriftError(f"{what}: a period of a dask table cannot fix the feature bins; "
+                             "give reference rows or a reference Summary")
+        return _Data(roles=roles, source=f"{what} period {_period_text(ref)}",
+                     dask=cur.dask.where(_PeriodRows(ref),
+                                         source=f"{what} period {_period_text(ref)}"))
     elif _is_period(ref):
         if cur.frame is None:
             raise DriftError(f"{what}: a period needs current rows (not a summary)")

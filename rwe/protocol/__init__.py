@@ -17,6 +17,7 @@ from rwe.protocol._schema import (
     DataSpec,
     DeviceSpec,
     DriftSpec,
+    FederationSpec,
     Goal,
     OMOPSourceSpec,
     PerformanceSpec,
@@ -31,7 +32,7 @@ from rwe.protocol._schema import (
 
 __all__ = [
     "SECTIONS", "AgeBandSpec", "AlertRule", "ChangeControlSpec", "ColumnsSpec", "DataSpec",
-    "DeviceSpec", "DriftSpec", "Goal", "PerformanceSpec", "Period", "PopulationSpec", "Protocol",
+    "DeviceSpec", "DriftSpec", "FederationSpec", "Goal", "PerformanceSpec", "Period", "PopulationSpec", "Protocol",
     "ProtocolError", "ReportSpec", "SubgroupsSpec", "WindowSpec", "canonical_sha256",
     "check_inputs", "OMOPSourceSpec", "SQLSourceSpec",
     "load_protocol", "protocol_from_dict",

@@ -408,6 +408,25 @@ def _semantic_messages(p: Protocol) -> Iterator[tuple[Loc, str]]:
             if rule.metric is not None:
                 yield from metric_ok(("drift", "alerts", i, "metric"), rule.metric)
         yield from _drift_messages(p, known, metric_ok)
+    # federation
+    if p.federation is not None:
+        summary_attrs = list(p.summary_spec().attributes or ())
+        if p.drift is not None:
+            summary_attrs.append(p.drift.window)
+        for i, a in enumerate(p.federation.recode_order):
+            if a not in summary_attrs:
+                yield ("federation", "recode_order", i), (
+                    f"attribute {a!r} is not an attribute of the site summaries"
+                    + _suggest(a, summary_attrs)
+                    + f" (attributes: {', '.join(summary_attrs) or 'none'})")
+        fed_seen: set[str] = set()
+        for i, a in enumerate(p.federation.recode_order):
+            if a in fed_seen:
+                yield ("federation", "recode_order", i), f"attribute {a!r} is listed twice"
+            fed_seen.add(a)
+        if cols.label is None:
+            yield ("federation",), ("site summaries need a binary outcome "
+                                    "(data.columns.label)")
     # change control
     if p.change_control is not None:
         yield from _change_control_messages(p, known, versions, grouping, metric_ok, attr_ok)

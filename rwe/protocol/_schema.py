@@ -35,8 +35,8 @@ __all__ = [
     "ALERT_PARAMS", "AgeBandSpec", "AlertRule", "ChangeControlSpec", "ColumnsSpec",
     "CriterionSpec", "DataSpec", "DeviceSpec", "DriftSpec", "Goal", "ModelIdentitySpec",
     "OnlineSpec", "PerformanceSpec", "Period", "PopulationSpec", "Protocol", "ReportSpec",
-    "ScoresFileSpec", "SubgroupsSpec", "TestSetSpec", "WindowSpec", "SECTIONS",
-    "SQLSourceSpec", "OMOPSourceSpec", "SOURCE_KINDS",
+    "ScoresFileSpec", "SubgroupsSpec", "TestSetSpec", "WindowSpec", "FederationSpec",
+    "SECTIONS", "SQLSourceSpec", "OMOPSourceSpec", "SOURCE_KINDS",
     "CHANGE_CONTROL_METRICS", "CRITERION_TESTS",
 ]
 
@@ -722,6 +722,59 @@ class ChangeControlSpec(_Strict):
         return steps + [[n] for n in names if n not in placed]
 
 
+#: Largest number of declared score bins (a site summary stays small).
+MAX_SCORE_BINS = 100_000
+
+
+class FederationSpec(_Strict):
+    """Federated evaluation (``rwe summarize`` at each site, ``rwe merge`` at the coordinator):
+    the resolution of the site summaries and how they are protected before they leave a site.
+
+    ``score_bins`` is the declared score resolution: a number of uniform bins on [0, 1] or the
+    bin edges (the performance threshold is always made an edge, so threshold metrics stay
+    exact). ``min_count`` is the smallest count other than 0 a site may release (default
+    ``report.small_cell_k``; :mod:`rwe.federation` states the rule). ``recode_order`` lists the
+    attributes whose values are withheld first when a cell is too small (default: the
+    attributes in reverse order of importance: the last attributes of the protocol first, the
+    calendar window last). ``sites`` lists the sites expected (a merge refuses any other).
+    """
+
+    score_bins: int | list[float] = Field(description="declared score resolution: a number "
+                                           "of uniform bins on [0, 1], or the bin edges")
+    min_count: int | None = Field(default=None, ge=1, description="smallest non-zero count "
+                                  "a site releases (default report.small_cell_k)")
+    recode_order: list[str] = Field(default_factory=list)
+    sites: list[str] = Field(default_factory=list)
+
+    @field_validator("score_bins")
+    @classmethod
+    def _bins(cls, v: int | list[float]) -> int | list[float]:
+        if isinstance(v, int):
+            if not 2 <= v <= MAX_SCORE_BINS:
+                raise ValueError(f"score_bins must be between 2 and {MAX_SCORE_BINS:,} bins")
+            return v
+        if len(v) < 3:
+            raise ValueError(f"score bin edges need at least 3 values, got {v}")
+        if any(b <= a for a, b in zip(v[:-1], v[1:], strict=False)):
+            raise ValueError(f"score bin edges must be strictly increasing, got {v[:8]}")
+        if v[0] > 0 or v[-1] < 1:
+            raise ValueError(f"score bin edges must cover [0, 1] (first <= 0, last >= 1), got "
+                             f"first {v[0]} and last {v[-1]}")
+        if len(v) - 1 > MAX_SCORE_BINS:
+            raise ValueError(f"at most {MAX_SCORE_BINS:,} score bins, got {len(v) - 1}")
+        return v
+
+    @field_validator("sites")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        dup = [s for i, s in enumerate(v) if s in v[:i]]
+        if dup:
+            raise ValueError(f"site {dup[0]!r} is listed twice")
+        if any(not str(s).strip() for s in v):
+            raise ValueError("a site name is empty")
+        return v
+
+
 class ReportSpec(_Strict):
     title: str
     sections: list[Literal[SECTIONS]] = Field(default_factory=lambda: list(SECTIONS))  # type: ignore[valid-type]
@@ -742,6 +795,7 @@ class Protocol(_Strict):
     performance: PerformanceSpec
     drift: DriftSpec | None = None
     change_control: ChangeControlSpec | None = None
+    federation: FederationSpec | None = None
     report: ReportSpec
 
     _path: Path | None = PrivateAttr(default=None)
@@ -851,8 +905,14 @@ class Protocol(_Strict):
         """What :func:`rwe.summarize` keeps for this protocol: every grouping attribute the
         analyses use (subgroups, intersections, population attributes, site, equipment, drift
         groupings), every model version, the covariates and drift features, the performance
-        threshold as a bin edge, and this protocol's sha256 (merges refuse other protocols)."""
+        threshold as a bin edge, and this protocol's sha256 (merges refuse other protocols).
+
+        ``resolution``: ``"full"``, ``"declared"`` (``federation.score_bins``), a number of
+        bins or bin edges."""
         from rwe.stats.summaries import SummarySpec
+
+        if isinstance(resolution, str) and resolution == "declared":
+            resolution = self.declared_resolution()
 
         c = self.data.columns
         attrs = list(self.subgroups.attributes)
@@ -879,6 +939,24 @@ class Protocol(_Strict):
         return summarize_source(self.data_source(), self.roles(),
                                 self.summary_spec(resolution=resolution, source=source),
                                 derived=self.derived_spec(), batch_rows=batch_rows)
+
+    def declared_resolution(self) -> int | list[float]:
+        """The declared score resolution of summaries (``federation.score_bins``)."""
+        if self.federation is None:
+            from rwe.exceptions import InvalidParameterError
+
+            raise InvalidParameterError(
+                f"{self.path or '<protocol>'}: a declared resolution needs the protocol's "
+                "federation section (federation.score_bins)")
+        return self.federation.score_bins
+
+    @property
+    def min_count(self) -> int:
+        """The smallest non-zero count a site summary may release: ``federation.min_count``,
+        else ``report.small_cell_k``."""
+        fed = self.federation
+        return fed.min_count if fed is not None and fed.min_count is not None else (
+            self.report.small_cell_k)
 
     def load_rows(self, path: str | Path) -> pd.DataFrame:
         """Individual rows of another population (a file relative to the protocol) with the

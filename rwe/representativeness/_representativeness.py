@@ -207,6 +207,12 @@ def _as_input(data: Any, *, label: str | None, site: str | None,
               equipment: str | None) -> _Input:
     from rwe.data import EvaluationSet
 
+    if not isinstance(data, (Summary, pd.DataFrame)) and callable(getattr(data, "summarize",
+                                                                          None)):
+        # a DaskEvaluationSet: its summary, made per partition, with the roles of its columns
+        r = data.roles
+        label, site, equipment = label or r.label, site or r.site, equipment or r.equipment
+        data = data.summarize()
     if isinstance(data, EvaluationSet):
         r = data.roles
         return _Input("evset", data, data.frame, label or r.label, site or r.site,

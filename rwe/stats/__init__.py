@@ -4,9 +4,9 @@ Intervals for proportions (Wilson, Clopper-Pearson), Wald and exact Poisson rati
 likelihood ratios; AUROC with DeLong variance (fast midrank algorithm), paired and unpaired
 DeLong tests and AUROC non-inferiority; paired proportions (Tango, Newcombe, McNemar
 variants); online error control across successive tests (LORD++, alpha-investing, SAFFRON);
-multiplicity adjustment; power and sample
-size (Obuchowski for AUROC, performance goals for proportions); and the vectorized Poisson
-(cluster) bootstrap engine with percentile and BCa intervals.
+multiplicity adjustment; random-effects meta-analysis (DerSimonian-Laird) of site
+estimates; power and sample size (Obuchowski for AUROC, performance goals for proportions);
+and the vectorized Poisson (cluster) bootstrap engine with percentile and BCa intervals.
 
 Every interval is an :class:`rwe._results.Interval`; every result is a frozen dataclass with
 ``to_frame()``, ``to_dict()``, ``summary()`` and ``_repr_html_()``.
@@ -60,6 +60,7 @@ from ._logistic import (
     fit_logistic,
     logistic_reasons,
 )
+from ._meta import META_METHODS, MetaAnalysisResult, random_effects_meta
 from ._online import ONLINE_PROCEDURES, OnlineTestResult, default_gamma, online_test
 from ._paired import (
     MCNEMAR_METHODS,
@@ -107,6 +108,8 @@ __all__ = [
     "paired_difference_pvalue",
     # online testing across successive updates
     "ONLINE_PROCEDURES", "online_test", "default_gamma",
+    # meta-analysis of independent estimates (sites)
+    "META_METHODS", "random_effects_meta",
     # power and sample size
     "auc_power", "auc_sample_size", "auc_sig_level", "proportion_goal_sample_size",
     "ci_half_width_sample_size",
@@ -116,5 +119,5 @@ __all__ = [
     # result classes (returned, never built by users)
     "DeLongResult", "DeLongTestResult", "NonInferiorityResult", "LikelihoodRatioResult",
     "GoalTestResult", "McNemarResult", "BootstrapResult", "PairedDifferenceResult",
-    "OnlineTestResult",
+    "OnlineTestResult", "MetaAnalysisResult",
 ]

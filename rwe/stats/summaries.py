@@ -261,24 +261,53 @@ def _merge_categories(a: Sequence[str], b: Sequence[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _union_cells(a: CellIndex, b: CellIndex) -> tuple[CellIndex, np.ndarray, np.ndarray]:
-    """United cell index and the position of every cell of ``a`` and ``b`` in it."""
-    cats = tuple(_merge_categories(ca, cb) for ca, cb in zip(a.categories, b.categories,
-                                                              strict=True))
+def _union_cells(indexes: Sequence[CellIndex]) -> tuple[CellIndex, list[np.ndarray]]:
+    """United cell index of several summaries and the position of every cell of each in it.
 
-    def recode(ci: CellIndex) -> np.ndarray:
-        out = np.empty_like(ci.codes)
-        for j in range(len(ci.attributes)):
-            lut = np.array([cats[j].index(c) for c in ci.categories[j]] + [-1], dtype=np.int32)
-            out[:, j] = lut[ci.codes[:, j]]  # code -1 takes the appended -1
-        return out
-
-    ra, rb = recode(a), recode(b)
-    both = np.concatenate([ra, rb])
-    uniq, inv = np.unique(both, axis=0, return_inverse=True)
-    inv = inv.reshape(-1)
-    return (CellIndex(a.attributes, cats, uniq.astype(np.int32)), inv[:len(ra)],
-            inv[len(ra):])
+    Categories are united in order (:func:`_merge_categories`), every index recoded once, and
+    the united cells found by one sort of a mixed-radix key of all cells (the first attribute
+    most significant, missing first: the lexicographic order of the codes)."""
+    first = indexes[0]
+    n_attr = len(first.attributes)
+    cats = []
+    for j in range(n_attr):
+        c: tuple[str, ...] = first.categories[j]
+        for ci in indexes[1:]:
+            if ci.categories[j] != c:
+                c = _merge_categories(c, ci.categories[j])
+        cats.append(tuple(c))
+    rec = []
+    for ci in indexes:
+        out = np.empty(ci.codes.shape, dtype=np.int64)
+        for j in range(n_attr):
+            if ci.categories[j] == cats[j]:
+                out[:, j] = ci.codes[:, j]
+            else:
+                pos = {v: i for i, v in enumerate(cats[j])}
+                lut = np.array([pos[v] for v in ci.categories[j]] + [-1], dtype=np.int64)
+                out[:, j] = lut[ci.codes[:, j]]  # code -1 takes the appended -1
+        rec.append(out)
+    both = np.concatenate(rec) if rec else np.zeros((0, n_attr), np.int64)
+    sizes = [len(c) + 1 for c in cats]
+    if n_attr == 0:
+        uniq = np.zeros((1 if both.shape[0] else 0, 0), dtype=np.int32)
+        inv = np.zeros(both.shape[0], dtype=np.int64)
+    elif math.prod(sizes) < 2**62:
+        key = np.zeros(both.shape[0], dtype=np.int64)
+        for j in range(n_attr):
+            key *= sizes[j]
+            key += both[:, j] + 1
+        ukey, inv = np.unique(key, return_inverse=True)
+        uniq = np.empty((ukey.size, n_attr), dtype=np.int64)
+        for j in range(n_attr - 1, -1, -1):
+            uniq[:, j] = ukey % sizes[j] - 1
+            ukey = ukey // sizes[j]
+    else:
+        uniq, inv = np.unique(both, axis=0, return_inverse=True)
+    inv = np.asarray(inv).reshape(-1)
+    bounds = np.cumsum([0, *(ci.codes.shape[0] for ci in indexes)])
+    maps = [inv[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return CellIndex(first.attributes, tuple(cats), uniq.astype(np.int32)), maps
 
 
 def _encode_rows(codes: Sequence[np.ndarray], n_rows: int) -> tuple[np.ndarray, np.ndarray]:
@@ -666,7 +695,15 @@ def _combine_tables(parts, n_cells, values, edges) -> ScoreTable:
     if has_psum:
         psum = np.concatenate([p[2] for p in parts])
         weights += [psum[:, j] for j in range(5)]
-    uk, _, sums, _ = _aggregate(key, weights, runs=True)  # each part's keys come sorted
+    space = (len(edges) - 1) * n_cells * 2 if edges is not None else 0
+    if edges is not None and space <= max(4 * key.size, 1 << 22):
+        # dense key space (declared bins): one bincount per sum, in input order within a key,
+        # which is the order of the stable sort below (the same sums), without the sort
+        present = np.bincount(key, minlength=space)
+        uk = np.flatnonzero(present)
+        sums = [np.bincount(key, weights=w, minlength=space)[uk] for w in weights]
+    else:
+        uk, _, sums, _ = _aggregate(key, weights, runs=True)  # each part's keys come sorted
     count = np.rint(sums[0]).astype(np.int64)
     ps = np.stack(sums[1:], axis=1) if has_psum else None
     return ScoreTable._from_key(uk, count, ps, n_cells, values, edges)
@@ -828,46 +865,40 @@ def _numeric_feature(x: np.ndarray, cell: np.ndarray, n_cells: int,
 
 def _merge_numeric(parts: list[tuple[NumericFeature, np.ndarray]], n_cells: int
                    ) -> NumericFeature:
-    n = np.zeros(n_cells)
-    mean = np.zeros(n_cells)
-    m2 = np.zeros(n_cells)
-    missing = np.zeros(n_cells, dtype=np.int64)
-    for f, cmap in parts:
-        nb = np.zeros(n_cells)
-        mb = np.zeros(n_cells)
-        qb = np.zeros(n_cells)
-        np.add.at(nb, cmap, f.n)
-        # a cell of one input maps to one cell of the output: no collision within an input
-        mb[cmap] = np.nan_to_num(f.mean)
-        qb[cmap] = np.nan_to_num(f.m2)
-        np.add.at(missing, cmap, f.missing)
-        tot = n + nb
-        with np.errstate(invalid="ignore", divide="ignore"):
-            delta = mb - mean
-            new_mean = np.where(tot > 0, mean + delta * nb / np.where(tot > 0, tot, 1), 0.0)
-            m2 = m2 + qb + np.where(tot > 0, delta * delta * n * nb / np.where(tot > 0, tot, 1),
-                                    0.0)
-        n, mean = tot, new_mean
-    mean = np.where(n > 0, mean, np.nan)
-    m2 = np.where(n > 0, m2, np.nan)
+    """Moments of united cells from the inputs' (Chan et al. 1983, the k-way form of their
+    pairwise update): n = sum n_i, mean = sum n_i mean_i / n and
+    m2 = sum m2_i + sum n_i (mean_i - mean)^2, deviations taken from the merged mean."""
+    cm = np.concatenate([m for _, m in parts]).astype(np.int64)
+    nn = np.concatenate([f.n for f, _ in parts]).astype(np.float64)
+    has_in = nn > 0
+    mm = np.where(has_in, np.concatenate([f.mean for f, _ in parts]), 0.0)
+    qq = np.where(has_in, np.concatenate([f.m2 for f, _ in parts]), 0.0)
+    n = np.bincount(cm, weights=nn, minlength=n_cells)
+    has = n > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(has, np.bincount(cm, weights=nn * mm, minlength=n_cells)
+                        / np.where(has, n, 1), np.nan)
+    dev = np.where(has_in, mm - np.nan_to_num(mean)[cm], 0.0)
+    m2 = np.bincount(cm, weights=qq + nn * dev * dev, minlength=n_cells)
+    m2 = np.where(has, m2, 0.0)  # as summarize: no value, no squared deviation
+    missing = np.bincount(cm, weights=np.concatenate([f.missing for f, _ in parts]),
+                          minlength=n_cells).astype(np.int64)
     extra: dict[str, Any] = {}
     if all(f.min is not None and f.max is not None and f.nonbinary is not None
            for f, _ in parts):
         lo = np.full(n_cells, np.nan)
         hi = np.full(n_cells, np.nan)
-        nonbinary = np.zeros(n_cells, dtype=np.int64)
-        for f, cmap in parts:  # one input cell per output cell: fmin/fmax skip the NaNs
-            lo[cmap] = np.fmin(lo[cmap], f.min)
-            hi[cmap] = np.fmax(hi[cmap], f.max)
-            np.add.at(nonbinary, cmap, f.nonbinary)
+        np.fmin.at(lo, cm, np.concatenate([f.min for f, _ in parts]))  # fmin skips NaN
+        np.fmax.at(hi, cm, np.concatenate([f.max for f, _ in parts]))
+        nonbinary = np.bincount(cm, weights=np.concatenate([f.nonbinary for f, _ in parts]),
+                                minlength=n_cells).astype(np.int64)
         extra = {"min": lo, "max": hi, "nonbinary": nonbinary}
     edges = parts[0][0].edges
     if edges is not None:
         hist = np.zeros((n_cells, len(edges) + 1), dtype=np.int64)
         hsum = np.zeros((n_cells, len(edges) + 1))
-        for f, cmap in parts:
-            np.add.at(hist, cmap, f.hist)
-            np.add.at(hsum, cmap, f.hsum)
+        np.add.at(hist, cm, np.concatenate([f.hist for f, _ in parts]))
+        np.add.at(hsum, cm, np.concatenate([f.hsum for f, _ in parts]))
         extra.update(edges=edges.copy(), hist=hist, hsum=hsum)
     return NumericFeature(n.astype(np.int64), mean, m2, missing, **extra)
 
@@ -1458,6 +1489,74 @@ class Summary:
     def without_clusters(self) -> Summary:
         return replace(self, _clusters=None)
 
+    # ------------------------------------------------------------------ cells
+    def select_cells(self, mask: np.ndarray) -> Summary:
+        """The summary of the rows of the cells where ``mask`` (one flag per finest cell) is
+        true: counts, histogram entries and features of the other cells are dropped (e.g. the
+        calendar windows of a baseline period). Sources are kept; cluster information is not."""
+        m = np.asarray(mask, dtype=bool)
+        if m.shape != (self.cells.n_cells,):
+            raise InvalidParameterError(
+                f"mask must have one flag per cell ({self.cells.n_cells}), got shape {m.shape}")
+        new_id = np.cumsum(m) - 1
+        C = int(m.sum())
+        cells = CellIndex(self.attributes, self.cells.categories, self.cells.codes[m])
+        scores = {}
+        for v, t in self.scores.items():
+            e = m[t.cell]
+            b = t.bin[e]
+            if t.values is not None and b.size == len(t.values):
+                b = None
+            cnt = t.count[e]
+            scores[v] = ScoreTable(t.values, t.edges, b,
+                                   new_id[t.cell[e]].astype(int_dtype(max(C, 1))),
+                                   t.label[e], cnt.astype(uint_dtype(int(cnt.max()) if cnt.size
+                                                                     else 0)),
+                                   None if t.psum is None else t.psum[e])
+        feats: dict[str, Any] = {}
+        for k, f in self.features.items():
+            if f.kind == "categorical":
+                feats[k] = CategoricalFeature(f.categories, f.counts[m])
+            else:
+                feats[k] = replace(f, **{name: getattr(f, name)[m] for name in (
+                    "n", "mean", "m2", "missing", "min", "max", "nonbinary", "hist", "hsum")
+                    if getattr(f, name) is not None})
+        return Summary(cells, self.n[m], None if self.events is None else self.events[m],
+                       scores, feats, self.resolution, self.protocol_sha256, self.sources,
+                       self.schema)
+
+    def with_categories(self, attribute: str, categories: Sequence[str]) -> Summary:
+        """The same summary with the categories of ``attribute`` (a grouping attribute or a
+        categorical feature) replaced by ``categories``, which must contain every category it
+        has: the order of levels, and categories without any row (e.g. calendar windows
+        between two sites' periods), as a summary of all the rows has them."""
+        new = tuple(str(c) for c in categories)
+        feat = self.features.get(attribute)
+        if attribute not in self.attributes and isinstance(feat, CategoricalFeature):
+            old = feat.categories
+        else:
+            if attribute not in self.attributes:
+                self.grouping(attribute)  # raises naming the attributes
+            old = self.cells.categories[self.attributes.index(attribute)]
+        missing = [c for c in old if c not in new]
+        if missing:
+            raise InvalidParameterError(
+                f"categories of {attribute!r} must include {missing[0]!r}, which the summary has")
+        if new == tuple(old):
+            return self
+        if attribute not in self.attributes:
+            cols = np.array([new.index(c) for c in old] + [len(new)], dtype=np.int64)
+            counts = np.zeros((feat.counts.shape[0], len(new) + 1), dtype=feat.counts.dtype)
+            counts[:, cols] = feat.counts
+            return replace(self, features={**self.features,
+                                           attribute: CategoricalFeature(new, counts)})
+        j = self.attributes.index(attribute)
+        lut = np.array([new.index(c) for c in old] + [-1], dtype=np.int32)
+        codes = self.cells.codes.copy()
+        codes[:, j] = lut[codes[:, j]]
+        cats = tuple(new if i == j else c for i, c in enumerate(self.cells.categories))
+        return replace(self, cells=CellIndex(self.attributes, cats, codes))
+
     # ------------------------------------------------------------------ merging
     def __add__(self, other: Summary) -> Summary:
         return merge_summaries([self, other])
@@ -1536,7 +1635,19 @@ class Summary:
 
 
 def _checksum(body: Mapping[str, Any]) -> str:
-    return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
+    """sha256 of the body's canonical JSON (:func:`rwe._results.canonical_json`).
+
+    A summary's body has string keys only and, once made by :meth:`Summary.to_dict` or read
+    from JSON, plain Python numbers: ``json.dumps`` of it is then exactly its canonical JSON,
+    without the per-element conversion of ``json_safe`` (seconds for a large histogram). NaN,
+    numpy scalars or other objects make ``json.dumps`` refuse, and the general path is taken.
+    """
+    try:
+        text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                          allow_nan=False)
+    except (TypeError, ValueError):
+        text = canonical_json(body)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _write_parquet(s: Summary, path: Path) -> None:
@@ -1636,11 +1747,7 @@ def merge_summaries(summaries: Sequence[Summary]) -> Summary:
                                        "may be merged only once")
                 seen[name] = 1
     # united cells, and each summary's cell positions in them
-    cells = first.cells
-    maps = [np.arange(cells.n_cells)]
-    for s in summaries[1:]:
-        cells, ma, mb = _union_cells(cells, s.cells)
-        maps = [ma[m] for m in maps] + [mb]
+    cells, maps = _union_cells([s.cells for s in summaries])
     C = cells.n_cells
     n = np.zeros(C, dtype=np.int64)
     for s, m in zip(summaries, maps, strict=True):
@@ -1805,7 +1912,9 @@ def summarize(data: Any, spec: Any = None, *, attributes: Sequence[str] | None =
 
     Parameters
     ----------
-    data : rwe.data.EvaluationSet
+    data : rwe.data.EvaluationSet or rwe.data.DaskEvaluationSet
+        A dask-backed set is summarized per partition and merged by tree reduction
+        (:meth:`rwe.data.DaskEvaluationSet.summarize`): the same summary.
     spec : SummarySpec, a protocol (anything with ``summary_spec()``) or None
         What to keep; keyword arguments override it. Default: every grouping column of the
         data as attributes, every version, the data's features, full resolution.
@@ -1827,6 +1936,14 @@ def summarize(data: Any, spec: Any = None, *, attributes: Sequence[str] | None =
     >>> s = rwe.summarize(ev, attributes=["site"], resolution=256, thresholds=[0.15])
     ... # doctest: +SKIP
     """
+    if callable(getattr(data, "summarize", None)):  # a DaskEvaluationSet: per partition
+        if keep_clusters:
+            raise InvalidParameterError(
+                "keep_clusters=True needs the rows of every patient together; a dask table is "
+                "summarized per partition (patients may span partitions)")
+        return data.summarize(spec, attributes=attributes, versions=versions,
+                              features=features, resolution=resolution,
+                              thresholds=thresholds, feature_edges=feature_edges)
     if spec is not None and not isinstance(spec, SummarySpec):
         if hasattr(spec, "summary_spec"):
             spec = spec.summary_spec()

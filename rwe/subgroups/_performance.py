@@ -57,6 +57,16 @@ CI_METHODS = (None, "analytic", "bootstrap")
 MULTIPLICITY = ("holm", "fdr_bh", "bonferroni", "none")
 PROPORTION_INTERVALS = ("wilson", "clopper-pearson")
 SCOPES = ("overall", "subgroups", "all")
+
+MSG_DASK_CLUSTERS = ("{name}=True needs every patient's rows together; a dask table is summarized "
+                     "per partition (patients may span partitions): pass False or 'auto'")
+
+
+def _is_dask_set(data: Any) -> bool:
+    """A :class:`rwe.data.DaskEvaluationSet` (rows in partitions, summarized on demand)."""
+    return not isinstance(data, Summary) and callable(getattr(data, "summarize", None))
+
+
 MSG_NO_LABEL = "subgroup_performance needs a binary label column (roles.label)"
 MSG_BAD_BY = "by must contain attribute names or tuples of names, got {value!r}"
 MSG_REPEATED = "grouping {value!r} names an attribute twice; an intersection needs distinct attributes"
@@ -188,11 +198,13 @@ def subgroup_performance(
 
     Parameters
     ----------
-    data : rwe.data.EvaluationSet or rwe.stats.summaries.Summary
+    data : rwe.data.EvaluationSet, rwe.data.DaskEvaluationSet or rwe.stats.summaries.Summary
         Needs a binary label and a score column. An evaluation set is summarized first
         (:func:`rwe.summarize`, full resolution: every point estimate is the row-level one);
         a summary (merged from sites or partitions) is analysed as it is, binned numbers
-        carrying their resolution.
+        carrying their resolution; a dask-backed set is summarized per partition at its
+        ``resolution`` (:meth:`rwe.data.DaskEvaluationSet.summarize`) and analysed as that
+        summary (no patient-clustered intervals: they need every patient's rows together).
     metrics : iterable of str
         Registered metric names (:func:`rwe.metrics.metric_names`). Metrics with a kernel
         come from the summary; survival metrics (Harrell's and Uno's C, time-dependent AUC,
@@ -336,6 +348,12 @@ def subgroup_performance(
 
     kernel_specs = [sp for sp in specs if sp.kernel is not None]
     row_specs = [sp for sp in specs if sp.kernel is None]
+    if _is_dask_set(data):  # summarized per partition, then analysed as the summary
+        for name, v in (("cluster_bootstrap", cluster_bootstrap),
+                        ("cluster_intervals", cluster_intervals)):
+            if v is True:
+                raise InvalidParameterError(MSG_DASK_CLUSTERS.format(name=name))
+        data = data.summarize(thresholds=(threshold,))
     if isinstance(data, Summary):
         summary = data
         for sp in row_specs:

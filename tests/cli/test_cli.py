@@ -118,12 +118,21 @@ def test_missing_data_file(small_demo, tmp_path, capsys):
         f"rwe: error: {tmp_path / 'gone.parquet'}: data file not found")
 
 
-@pytest.mark.parametrize("cmd", [["summarize", "p.yaml"], ["merge", "a.json"]])
-def test_planned_commands_say_so_and_exit_2(cmd, capsys):
-    assert main(cmd) == 2
+def test_summarize_needs_a_federation_section(small_demo, tmp_path, capsys):
+    out = tmp_path / "s1.summary"
+    assert main(["summarize", str(small_demo), "--site", "S1", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith(f"rwe: error: rwe {cmd[0]}: not available in rwe {__version__}")
-    assert "nothing was done" in err
+    assert err == (f"rwe: error: {small_demo}: rwe summarize needs the protocol's federation "
+                   "section (federation.score_bins: the declared resolution of site summaries)")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("cmd", [["summarize", "p.yaml"], ["merge", "a.summary"]])
+def test_federated_commands_need_their_options(cmd, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(cmd)
+    assert e.value.code == 2
+    assert "the following arguments are required" in capsys.readouterr().err
 
 
 def test_demo_summary_only_on_the_bundled_demo():

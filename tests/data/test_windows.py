@@ -125,3 +125,21 @@ def test_derived_window_must_come_from_the_timestamp_role():
         EvaluationSet.from_frame(_frame(), roles, derived={"w": {"from": "id", "window": "week"}})
     with pytest.raises(InvalidParameterError, match=r"derived attribute 'w': give"):
         EvaluationSet.from_frame(_frame(), roles, derived={"w": {"from": "ts", "windw": "week"}})
+
+
+@pytest.mark.parametrize("freq,parts", [
+    ("month", [["2024-11", "2024-12"], ["2025-03"]]),
+    ("quarter", [["2024-Q4"], ["2025-Q2", "2025-Q3"]]),
+    ("week", [["2024-W52"], ["2025-W02"]]),
+])
+def test_window_range_is_the_windows_of_all_rows(freq, parts):
+    """Rows windowed in parts (partitions, sites): the windows of all the rows, gaps filled."""
+    from rwe.data import window_range
+
+    days = {"month": ["2024-11-05", "2024-12-01", "2025-03-31"],
+            "quarter": ["2024-10-01", "2025-06-30", "2025-07-01"],
+            "week": ["2024-12-23", "2025-01-08"]}[freq]
+    want = list(calendar_window(pd.Series(pd.to_datetime(days)), freq).cat.categories)
+    got = window_range([x for p in parts for x in p], freq)
+    assert got == want and window_range([x for p in parts for x in p]) == want
+    assert window_range([]) == []

@@ -185,7 +185,7 @@ CASES = [
     Case("foreign_yaml_keys_not_echoed", "password: TOPSECRET\napi_key: hunter2\n",
          expect=["{p}: not an rwe protocol: none of its 2 top-level key(s) is one of the "
                  "sections device, data, population, subgroups, performance, drift, "
-                 "change_control, report"], absent=["TOPSECRET", "hunter2", "password", "api_key"]),
+                 "change_control, federation, report"], absent=["TOPSECRET", "hunter2", "password", "api_key"]),
     Case("compose_file_with_a_name_not_echoed",
          "name: web\nservices:\n  db: {image: TOPSECRET, environment: {PW: hunter2}}\n",
          expect=["{p}: not an rwe protocol: none of its 2 top-level key(s) is one of the "
@@ -258,7 +258,7 @@ def test_protocol_from_dict_refuses_a_foreign_mapping():
         protocol_from_dict({"password": "TOPSECRET"})
     assert info.value.messages == [
         "<protocol>: not an rwe protocol: none of its 1 top-level key(s) is one of the sections "
-        "device, data, population, subgroups, performance, drift, change_control, report"]
+        "device, data, population, subgroups, performance, drift, change_control, federation, report"]
 
 
 def test_aliases_within_the_bound_still_work(ws):
