@@ -444,10 +444,20 @@ def _run_notebook(spec: SectionSpec, template: Path, build: Path, record: Path,
                  "disable": None, "unit": "cell"} if progress else False)
     t0 = time.perf_counter()
     try:
-        pm.execute_notebook(str(template), str(target), parameters=params,
-                            kernel_name=KERNEL_NAME, progress_bar=bar,
-                            request_save_on_cell_execute=False, log_output=False,
-                            extra_arguments=list(_KERNEL_ARGS))
+        for attempt in range(_KERNEL_START_TRIES):
+            try:
+                pm.execute_notebook(str(template), str(target), parameters=params,
+                                    kernel_name=KERNEL_NAME, progress_bar=bar,
+                                    request_save_on_cell_execute=False, log_output=False,
+                                    extra_arguments=list(_KERNEL_ARGS))
+                break
+            except RuntimeError as exc:
+                # the kernel died while starting (before any cell ran): jupyter_client picks
+                # its five TCP ports by binding and releasing them, and another process can
+                # take one before the kernel binds it ("Address already in use"). Nothing of
+                # the notebook ran, so it is started again, at most _KERNEL_START_TRIES times.
+                if not _kernel_start_failed(exc) or attempt == _KERNEL_START_TRIES - 1:
+                    raise
     except PapermillExecutionError as exc:
         cell = _template_cell(target, exc.cell_index)
         evalue = (str(exc.evalue).strip().splitlines() or [""])[0]
@@ -462,6 +472,17 @@ def _run_notebook(spec: SectionSpec, template: Path, build: Path, record: Path,
         _close_thread_loop()
     return {"section": spec.name, "template": template, "executed": target,
             "duration_seconds": round(time.perf_counter() - t0, 3)}
+
+
+#: Starts of a notebook's kernel before its failure to start is reported.
+_KERNEL_START_TRIES = 3
+
+
+def _kernel_start_failed(exc: BaseException) -> bool:
+    """True for a kernel that died before it answered (jupyter_client's start-up race)."""
+    text = str(exc)
+    return "Kernel died before replying to kernel_info" in text or \
+        "Address already in use" in text
 
 
 # =============================================================================== second process

@@ -149,3 +149,33 @@ def test_representativeness_without_a_reference_fails_before_reading_data(tmp_pa
                                                     r"includes the representativeness section"):
         build_dossier(proto, out, progress=False, pdf=False)
     assert not out.exists() and not list(tmp_path.glob(".out.building-*"))
+
+
+def test_a_kernel_that_dies_while_starting_is_started_again(drift_only, tmp_path, monkeypatch):
+    """jupyter_client's port race ("Address already in use", the kernel dies before it
+    answers): nothing of the notebook ran, so it is started again; a kernel that never starts
+    is one error after three tries."""
+    import papermill
+
+    real = papermill.execute_notebook
+    calls = []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("Kernel died before replying to kernel_info")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(papermill, "execute_notebook", flaky)
+    build_dossier(drift_only, tmp_path / "ok", pdf=False, progress=False)
+    assert len(calls) == 2 and (tmp_path / "ok" / "drift.html").is_file()
+
+    def dead(*args, **kwargs):
+        calls.append(1)
+        raise RuntimeError("Kernel died before replying to kernel_info")
+
+    calls.clear()
+    monkeypatch.setattr(papermill, "execute_notebook", dead)
+    with pytest.raises(NotebookExecutionError, match="Kernel died before replying"):
+        build_dossier(drift_only, tmp_path / "dead", pdf=False, progress=False)
+    assert len(calls) == 3 and not (tmp_path / "dead").exists()
