@@ -86,6 +86,9 @@ p.tnote { font-size: .82rem; color: var(--muted); margin: .2rem 0 1rem; max-widt
 .callout { border-left: 4px solid var(--grey); background: var(--soft); padding: .6rem .9rem;
            margin: .6rem 0 1rem; }
 .callout.noteval { border-color: var(--grey); }
+.callout.fail { border-color: var(--fail); background: #fdecea; color: var(--fail); font-size: 1.1rem; }
+.callout.warn { border-color: var(--warn); background: #fdf3e6; color: var(--warn); font-size: 1.1rem; }
+.callout.pass { border-color: var(--pass); background: #e9f5ec; color: var(--pass); font-size: 1.1rem; }
 .notes { font-size: .85rem; color: var(--muted); }
 ul.findings li, ul.plain li { margin: .2rem 0; }
 ul.toc { list-style: none; padding: 0; }
@@ -156,9 +159,8 @@ def verdict_counts(verdicts: Sequence[dict]) -> dict[str, int]:
 _KIND_TITLES = {
     "goal": "Acceptance goals (pre-specified in performance.goals, judged on the confidence "
             "bound)",
-    "check": "Pre-specified checks (protocol thresholds for representativeness and data "
-             "quality)",
-    "criterion": "Pre-specified criteria (drift and change control)",
+    "check": "Pre-specified checks (protocol thresholds: {sections})",
+    "criterion": "Pre-specified criteria ({sections})",
 }
 
 
@@ -221,7 +223,11 @@ def index_body(results: dict, specs: Sequence[SectionSpec], *, k: int, built: st
                                       Col("Goal or criterion", "criterion", "html"),
                                       Col("Verdict", "status", "status"),
                                       Col("Detail", "detail")],
-                                caption=esc(_KIND_TITLES[kind]), css="verdicts"))
+                                caption=esc(_KIND_TITLES[kind].format(sections=", ".join(
+                                    dict.fromkeys((by_name[v["section"]].title.lower()
+                                                   if v["section"] in by_name
+                                                   else v["section"]) for v in rows)))),
+                                css="verdicts"))
 
     parts.append("<h2 id='findings'>Findings</h2>")
     for name in order:

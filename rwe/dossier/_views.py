@@ -790,7 +790,7 @@ def _cc_criteria(p: dict, k: int) -> str:
     from rwe.change_control._result import _BANNER
 
     verdict = p["verdict"]
-    css = {"APPROVE": "pass", "REJECT": "fail"}.get(verdict, "noteval")
+    css = {"APPROVE": "pass", "REJECT": "fail"}.get(verdict, "warn")
     banner = (f"<div class='callout {css}'><b>{esc(verdict)}</b> &mdash; "
               f"{esc(_BANNER[verdict].format(c=p['candidate']).split(': ', 1)[-1])}</div>")
     o = p.get("online") or {}
