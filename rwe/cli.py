@@ -41,7 +41,17 @@ class _Parser(argparse.ArgumentParser):
     """argparse with rwe's error format: one line, ``rwe: error: ...``, exit 2."""
 
     def error(self, message: str) -> typing.NoReturn:
-        self.exit(EXIT_USAGE, f"rwe: error: {self.prog}: {message} (see {self.prog} --help)\n")
+        import difflib
+        import re
+
+        m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if m:  # a mistyped command: name the closest one
+            choices = re.findall(r"'([^']*)'", m.group(2))
+            close = difflib.get_close_matches(m.group(1), choices, n=1)
+            if close:
+                message += f"; did you mean {close[0]!r}?"
+        where = "" if self.prog == "rwe" else f"{self.prog}: "
+        self.exit(EXIT_USAGE, f"rwe: error: {where}{message} (see {self.prog} --help)\n")
 
 
 def _positive_int(text: str) -> int:
