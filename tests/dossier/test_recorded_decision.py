@@ -15,7 +15,13 @@ def recorded(tmp_path_factory):
     from rwe.protocol import load_protocol
 
     d = tmp_path_factory.mktemp("recorded")
-    p = load_protocol(small_protocol(d, n_scans=1500))
+    path = small_protocol(d, n_scans=1500)
+    # a ledger of its own (the demo's ../reports/... would be shared with the session's other
+    # small protocols, whose dossiers must stay unrecorded)
+    path.write_text(path.read_text().replace("ledger: ../reports/change_control/ledger.jsonl",
+                                             "ledger: ledger.jsonl"))
+    p = load_protocol(path)
+    assert p.resolve(p.change_control.ledger) == d / "ledger.jsonl"
     ev = p.load_data()
     ledger = p.resolve(p.change_control.ledger)
     first = compare_from_protocol(p, ev)  # what `rwe compare` does: decide and record
