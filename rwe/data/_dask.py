@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rwe.data._evaluation_set import EvaluationSet
 from rwe.data._roles import ColumnRoles
 from rwe.exceptions import DataValidationError, InvalidParameterError
 
@@ -147,15 +148,9 @@ class DaskEvaluationSet:
     def npartitions(self) -> int:
         return int(self.frame.npartitions)
 
-    @property
-    def versions(self) -> list[str]:
-        return list(self.roles.scores)
-
-    @property
-    def primary_version(self) -> str:
-        if not self.roles.scores:
-            raise InvalidParameterError(f"{self.source}: no score column is defined")
-        return next(iter(self.roles.scores))
+    # the same facts of the roles as an in-memory EvaluationSet
+    versions = EvaluationSet.versions
+    primary_version = EvaluationSet.primary_version
 
     def __repr__(self) -> str:
         return (f"DaskEvaluationSet(source={self.source!r}, partitions={self.npartitions}, "
@@ -195,16 +190,11 @@ class DaskEvaluationSet:
         from rwe._optional import import_optional
         from rwe._validation import check_int
         from rwe.data._evaluation_set import _derived_specs
-        from rwe.stats.summaries import SummarySpec
+        from rwe.stats.summaries import SummarySpec, as_summary_spec
 
         dask = import_optional("dask", extra="scale")
         split_every = check_int(split_every, "split_every", minimum=2)
-        if spec is not None and not isinstance(spec, SummarySpec):
-            if hasattr(spec, "summary_spec"):
-                spec = spec.summary_spec()
-            else:
-                raise InvalidParameterError(
-                    f"spec must be a SummarySpec or a protocol, got {type(spec).__name__}")
+        spec = as_summary_spec(spec)
         explicit = spec is not None
         spec = spec or SummarySpec()
         derived = dict(self.derived)

@@ -54,6 +54,7 @@ References
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +150,17 @@ def _version(text: Any) -> str | None:
 def _plural(n: int, word: str = "") -> str:
     return "" if n == 1 else "s"
 
+
+
+def _missing_columns(problems: list[str], where: str, cdm: str, table: str,
+                     need: Sequence[str], have: Any) -> None:
+    """Append the message for the columns of ``need`` a CDM table lacks, if any."""
+    missing = [c for c in need if c not in have]
+    if missing:
+        problems.append(MSG_NO_COLUMN.format(
+            where=where, table=f"{cdm}.{table}", s=_plural(len(missing)),
+            missing=", ".join(missing),
+            why=f"an OMOP CDM 5.3 / 5.4 {table} table has {', '.join(need)}"))
 
 class OMOPSource(SQLSource):
     """One evaluation row per entry of an OMOP CDM cohort (see the module notes).
@@ -292,24 +304,14 @@ class OMOPSource(SQLSource):
                                                     why=_WHY[table], schema=cdm,
                                                     found=names_in(cdm)))
                 continue
-            missing = [c for c in need if c not in have]
-            if missing:
-                problems.append(MSG_NO_COLUMN.format(
-                    where=w, table=f"{cdm}.{table}", s=_plural(len(missing)),
-                    missing=", ".join(missing),
-                    why=f"an OMOP CDM 5.3 / 5.4 {table} table has {', '.join(need)}"))
+            _missing_columns(problems, w, cdm, table, need, have)
         optional = {}
         for table, need in OPTIONAL_COLUMNS.items():
             have = tables.get((cdm, table))
             if have is None:
                 optional[table] = False
                 continue
-            missing = [c for c in need if c not in have]
-            if missing:
-                problems.append(MSG_NO_COLUMN.format(
-                    where=w, table=f"{cdm}.{table}", s=_plural(len(missing)),
-                    missing=", ".join(missing),
-                    why=f"an OMOP CDM 5.3 / 5.4 {table} table has {', '.join(need)}"))
+            _missing_columns(problems, w, cdm, table, need, have)
             optional[table] = True
         cohort_tab = f"{res}.{self.cohort_table}"
         have = tables.get((res, self.cohort_table))

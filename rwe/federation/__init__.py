@@ -14,8 +14,7 @@ random-effects meta-analysis of the site estimates (:func:`rwe.stats.random_effe
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from rwe._lazy import lazy_exports
 
 _EXPORTS = {
     "RULE": "_disclosure", "REFERENCES": "_disclosure", "DisclosureRecord": "_disclosure",
@@ -32,14 +31,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'rwe.federation' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"rwe.federation.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports("rwe.federation", _EXPORTS)

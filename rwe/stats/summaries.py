@@ -1903,6 +1903,17 @@ def _codes(values: Any) -> tuple[np.ndarray, tuple[str, ...]]:
     return np.asarray(s.cat.codes.to_numpy()), cats
 
 
+
+def as_summary_spec(spec: Any) -> SummarySpec | None:
+    """``spec`` as a :class:`SummarySpec`: itself, a protocol's (``spec.summary_spec()``), or
+    None when None."""
+    if spec is None or isinstance(spec, SummarySpec):
+        return spec
+    if hasattr(spec, "summary_spec"):
+        return spec.summary_spec()
+    raise InvalidParameterError(
+        f"spec must be a SummarySpec or a protocol, got {type(spec).__name__}")
+
 def summarize(data: Any, spec: Any = None, *, attributes: Sequence[str] | None = None,
               versions: Sequence[str] | None = None, features: Sequence[str] | None = None,
               resolution: Any = None, thresholds: Sequence[float] | None = None,
@@ -1944,13 +1955,7 @@ def summarize(data: Any, spec: Any = None, *, attributes: Sequence[str] | None =
         return data.summarize(spec, attributes=attributes, versions=versions,
                               features=features, resolution=resolution,
                               thresholds=thresholds, feature_edges=feature_edges)
-    if spec is not None and not isinstance(spec, SummarySpec):
-        if hasattr(spec, "summary_spec"):
-            spec = spec.summary_spec()
-        else:
-            raise InvalidParameterError(
-                f"spec must be a SummarySpec or a protocol, got {type(spec).__name__}")
-    spec = spec or SummarySpec()
+    spec = as_summary_spec(spec) or SummarySpec()
     roles = data.roles
     attrs = list(attributes if attributes is not None else (
         spec.attributes if spec.attributes is not None else roles.grouping_columns()))
