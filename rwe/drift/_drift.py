@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -1207,24 +1207,38 @@ def summarize_reference(reference: pd.DataFrame, *, roles, features: Sequence[st
     (``summary.features[f].edges``), and the monitor keeps it in its state."""
     if len(reference) == 0:
         raise DriftError("reference: the reference has no rows")
-    missing = [f for f in features if f not in reference.columns]
-    if missing:
-        raise DriftError(f"reference: feature {missing[0]!r} is absent from the reference")
+    kinds, edges = feature_edges(
+        reference, features, feature_bins,
+        absent=lambda f: DriftError(f"reference: feature {f!r} is absent from the reference"),
+        empty=lambda f: DriftError(f"reference: feature {f!r} has no value in the reference"))
     version = str(version) if version is not None else next(iter(roles.scores))
-    kinds = _kinds(reference, features)
-    edges = {}
-    for f in features:
-        if kinds[f] == "numeric":
-            v = reference[f].to_numpy(dtype=np.float64, na_value=np.nan)
-            if not np.isfinite(v).any():
-                raise DriftError(f"reference: feature {f!r} has no value in the reference")
-            edges[f] = reference_edges(v, feature_bins)
     return _summarize(reference, label=roles.label, score=roles.scores.get(version),
                       version=version, attributes={}, features=list(features), kinds=kinds,
                       edges=edges, thresholds=(threshold,) if threshold is not None else ())
 
 
 # ============================================================================ helpers
+def feature_edges(reference: pd.DataFrame, features: Sequence[str], feature_bins: int, *,
+                  absent: Callable[[str], Exception], empty: Callable[[str], Exception]
+                  ) -> tuple[dict[str, str], dict[str, np.ndarray]]:
+    """The kind of each feature and the histogram edges of the numeric ones, fixed on the
+    reference rows (:func:`rwe.drift.reference_edges`), as every summary of the same drift
+    analysis must use them (one machine, sites, partitions). ``absent(f)`` / ``empty(f)`` are
+    the caller's errors for a feature missing from the rows or without a value there."""
+    missing = [f for f in features if f not in reference.columns]
+    if missing:
+        raise absent(missing[0])
+    kinds = _kinds(reference, features)
+    edges = {}
+    for f in features:
+        if kinds[f] == "numeric":
+            v = reference[f].to_numpy(dtype=np.float64, na_value=np.nan)
+            if not np.isfinite(v).any():
+                raise empty(f)
+            edges[f] = reference_edges(v, feature_bins)
+    return kinds, edges
+
+
 def _norm_by(by: Any) -> tuple[tuple[str, ...], ...]:
     if isinstance(by, str):
         by = (by,)

@@ -96,24 +96,17 @@ def site_views(protocol, reference_rows: pd.DataFrame | None = None
         skipped["drift"] = ("drift.reference is the reference period: the sites cannot fix the "
                             "feature bins before the data are pooled; give data.reference_rows")
         return views, skipped
-    from rwe.drift import reference_edges
-    from rwe.drift._drift import _kinds
+    from rwe.drift._drift import feature_edges
 
     ref = reference_rows if reference_rows is not None else protocol.load_reference_rows()
     feats = list(d.features) or list(c.features)
-    missing = [f for f in feats if f not in ref.columns]
-    if missing:
-        raise FederationError(f"{protocol.data.reference_rows}: drift feature {missing[0]!r} "
-                              "is not a column of the reference rows")
-    kinds = _kinds(ref, feats)
-    edges = {}
-    for f in feats:
-        if kinds[f] == "numeric":
-            v = ref[f].to_numpy(dtype=np.float64, na_value=np.nan)
-            if not np.isfinite(v).any():
-                raise FederationError(f"{protocol.data.reference_rows}: drift feature {f!r} has "
-                                      "no value in the reference rows")
-            edges[f] = reference_edges(v, d.feature_bins)
+    rows = protocol.data.reference_rows
+    _, edges = feature_edges(
+        ref, feats, d.feature_bins,
+        absent=lambda f: FederationError(f"{rows}: drift feature {f!r} is not a column of the "
+                                         "reference rows"),
+        empty=lambda f: FederationError(f"{rows}: drift feature {f!r} has no value in the "
+                                        "reference rows"))
     by = [a for a in dict.fromkeys([*d.by, *(a for r in d.alerts for a in r.by)])]
     views["drift"] = SiteView("drift", (d.window, *by), tuple(feats), (protocol.version,),
                               edges, window=d.window)
