@@ -193,6 +193,22 @@ def _read_head_file(path: Path) -> tuple[str, int] | None:
                           "...}}); remove it only if you know the ledger is complete") from None
 
 
+def _flock(fd: int, mode: int, timeout: float, timed_out: Any) -> None:
+    """Take ``flock(fd, mode)``, polling every :data:`_LOCK_POLL` s; after ``timeout`` s
+    raise ``timed_out()``."""
+    import fcntl
+
+    start = time.monotonic()
+    while True:
+        try:
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() - start > timeout:
+                raise timed_out() from None
+            time.sleep(_LOCK_POLL)
+
+
 @contextlib.contextmanager
 def _shared(path: Path, timeout: float) -> Iterator[None]:
     """A shared lock on ``FILE.lock`` while reading, when the lock file exists: a reader
@@ -206,16 +222,8 @@ def _shared(path: Path, timeout: float) -> Iterator[None]:
         yield
         return
     try:
-        start = time.monotonic()
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() - start > timeout:
-                    raise LedgerError(f"{path}: locked by a writer for more than {timeout:g} s "
-                                      "while reading") from None
-                time.sleep(_LOCK_POLL)
+        _flock(fd, fcntl.LOCK_SH, timeout, lambda: LedgerError(
+            f"{path}: locked by a writer for more than {timeout:g} s while reading"))
         yield
     finally:
         os.close(fd)
@@ -347,18 +355,13 @@ class Ledger:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            start = time.monotonic()
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() - start > self.lock_timeout:
-                        rec = _holder(fd)
-                        raise LedgerError(MSG_BUSY.format(
-                            path=self.path, pid=rec.get("pid", "?"), host=rec.get("host", "?"),
-                            since=rec.get("since", "?"), timeout=self.lock_timeout)) from None
-                    time.sleep(_LOCK_POLL)
+            def busy() -> LedgerError:
+                rec = _holder(fd)
+                return LedgerError(MSG_BUSY.format(
+                    path=self.path, pid=rec.get("pid", "?"), host=rec.get("host", "?"),
+                    since=rec.get("since", "?"), timeout=self.lock_timeout))
+
+            _flock(fd, fcntl.LOCK_EX, self.lock_timeout, busy)
             rec = _holder(fd)
             if rec:
                 raise LedgerError(MSG_STALE.format(
