@@ -145,7 +145,8 @@ def recorded_comparison(protocol: Any, data: Any = None) -> Any:
     """
     from rwe.change_control import compare_from_protocol
     from rwe.change_control._compare import compare_plan
-    from rwe.change_control._ledger import Ledger, verify_ledger
+    from rwe.change_control._ledger import Ledger
+    from rwe.exceptions import LedgerError
 
     cc = protocol.change_control
     candidate = cc.candidate_version
@@ -154,13 +155,13 @@ def recorded_comparison(protocol: Any, data: Any = None) -> Any:
     match = None
     entries: list[dict[str, Any]] = []
     if path is not None and path.exists():
-        plan = compare_plan(protocol)
-        v = verify_ledger(path, plan_sha256=plan)
-        if not v.ok:
+        try:  # the whole chain, verified against this plan
+            entries = Ledger(path).entries(plan_sha256=compare_plan(protocol))
+        except LedgerError as exc:
+            problem = str(exc).removeprefix(f"{path}: ")  # no path of this machine
             extra.append(Finding("change_control.ledger_invalid", {"file": path.name},
-                                 {"problem": str(v.problem)}, {}, "critical"))
+                                 {"problem": problem}, {}, "critical"))
         else:
-            entries = Ledger(path).entries(plan_sha256=plan)
             mine = [e for e in entries if e.get("kind") == "comparison"
                     and str((e.get("versions") or {}).get("candidate")) == str(candidate)]
             if mine:
