@@ -29,13 +29,16 @@ import pandas as pd
 from rwe._evidence import Finding, register_finding_template
 from rwe.federation._result import META_COLUMNS, SITE_COLUMNS, FederatedResult
 from rwe.federation._site import FederationError, SiteSummary, load_site_summary, site_views
+from rwe.metrics import get_metric
 
 __all__ = ["merge_sites", "META_METRICS", "check_sites"]
 
 #: Metrics meta-analysed across sites (each has a site-level variance).
 META_METRICS = ("auroc", "sensitivity", "specificity", "ppv", "npv")
-_PROPORTIONS = {"sensitivity": ("tp", "fn"), "specificity": ("tn", "fp"),
-                "ppv": ("tp", "fp"), "npv": ("tn", "fn")}
+#: The proportions among them: metric -> (numerator count, the other count of its denominator),
+#: read from the metric registry's confusion formula.
+_PROPORTIONS = {m: tuple(get_metric(m).confusion[1]) for m in META_METRICS
+                if get_metric(m).confusion is not None}
 
 register_finding_template(
     "federation.heterogeneity", "{metric} differs between sites (Cochran Q = {q:.2f}, df = "
