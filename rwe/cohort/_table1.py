@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from rwe._evidence import Finding, register_finding_template
@@ -99,49 +100,87 @@ def _skewed(s: pd.Series) -> bool:
     return bool(abs(x.skew()) > 1 or (x == 0).mean() > 0.2)
 
 
-def _tableone(frame: pd.DataFrame, continuous: list[str], categorical: list[str],
-              nonnormal: list[str], by: str | None, *, overall: bool) -> pd.DataFrame:
-    """tableone's table as tidy rows; with ``overall`` its Overall column too (as
-    ``by="overall"``)."""
+def _cells(frame: pd.DataFrame, continuous: list[str], categorical: list[str],
+           nonnormal: list[str]) -> list[tuple[str, str, str, str, str | None]]:
+    """tableone's one-column table of ``frame``: ``(variable, statistic, level, value,
+    missing)`` per row, ``missing`` being its Missing column (None where empty)."""
     from tableone import TableOne
 
     with warnings.catch_warnings():  # tableone's notes on its own defaults, not on the data
         warnings.simplefilter("ignore")
         t1 = TableOne(frame, columns=continuous + categorical, categorical=categorical,
-                      nonnormal=nonnormal, groupby=by, missing=True, overall=True,
+                      nonnormal=nonnormal, groupby=None, missing=True, overall=True,
                       include_null=True, decimals=1)
     tab = t1.tableone.copy()
     tab.columns = [c[-1] if isinstance(c, tuple) else c for c in tab.columns]
-    rows = []
+    cells = []
     for (label, level), rec in zip(tab.index, tab.to_dict("records"), strict=True):
         variable, _, statistic = str(label).rpartition(", ")
         if not variable:
             variable, statistic = str(label), "n"
-        for stratum, value in rec.items():
-            if stratum == "Missing":
-                if value not in ("", None) and variable != "n" and overall:
-                    rows.append({"by": "overall", "stratum": OVERALL, "variable": variable,
-                                 "statistic": "missing", "level": "", "value": str(value)})
-                continue
-            if by is not None and stratum == OVERALL and not overall:
-                continue  # the overall column is taken once
-            grouping = "overall" if by is None or stratum == OVERALL else by
-            rows.append({"by": grouping, "stratum": str(stratum), "variable": variable,
-                         "statistic": statistic, "level": "" if level in ("", None)
-                         else str(level), "value": str(value)})
+        missing = rec.get("Missing")
+        cells.append((variable, statistic, "" if level in ("", None) else str(level),
+                      str(rec[OVERALL]),
+                      None if missing in ("", None) or variable == "n" else str(missing)))
+    return cells
+
+
+def _tableone(frame: pd.DataFrame, continuous: list[str], categorical: list[str],
+              nonnormal: list[str], by: str | None, *, overall: bool,
+              cells: list[tuple[str, str, str, str, str | None]]) -> pd.DataFrame:
+    """tableone's table as tidy rows: the Overall column (``by="overall"``, with the missing
+    counts) when ``overall``, and one column per level of ``by``.
+
+    Each stratum is its own ``TableOne`` call on the stratum's rows. This gives the table
+    ``TableOne(groupby=by)`` gives, cell for cell and in its order (tests/cohort/
+    test_table1.py), without its cost: tableone's grouped categorical summary converts every
+    row of the whole frame to text once per group (benchmarks/README.md, bench_dossier). A
+    category absent from a stratum gets the cell the grouped call gives it, ``0 (0.0)``.
+    ``cells``: :func:`_cells` of the whole frame (computed once for every ``by``)."""
+    strata = [] if by is None else [
+        (stratum, {(v, s, lv): value for v, s, lv, value, _ in
+                   _cells(d, continuous, categorical, nonnormal)})
+        for stratum, d in _strata(frame, by)]
+    rows: list[dict[str, str]] = []
+    for variable, statistic, level, value, missing in cells:
+        if overall and missing is not None:
+            rows.append({"by": "overall", "stratum": OVERALL, "variable": variable,
+                         "statistic": "missing", "level": "", "value": missing})
+        if overall:
+            rows.append({"by": "overall", "stratum": OVERALL, "variable": variable,
+                         "statistic": statistic, "level": level, "value": value})
+        for stratum, got in strata:
+            cell = got.get((variable, statistic, level))
+            if cell is None and variable in categorical:
+                cell = "0 (0.0)"  # tableone's cell for a zero count at decimals=1
+            rows.append({"by": by, "stratum": stratum, "variable": variable,
+                         "statistic": statistic, "level": level,
+                         "value": "" if cell is None else cell})
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 
+def _strata(frame: pd.DataFrame, by: str) -> list[tuple[str, pd.DataFrame]]:
+    """The rows of each level of ``by`` in tableone's order (sorted; rows without a level are
+    in no stratum)."""
+    return [(str(g), d) for g, d in frame.groupby(by, sort=True, observed=True)]
+
+
+def _text(s: pd.Series) -> pd.Series:
+    """Each value as ``str(value)``, missing values as None (tableone sorts and labels
+    categories as text), computed once per distinct value."""
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    labels = np.array([str(u) for u in uniques] + [None], dtype=object)
+    return pd.Series(labels[codes], index=s.index, name=s.name, dtype=object)
+
+
 def _counts(frame: pd.DataFrame, categorical: list[str], by: str | None) -> pd.DataFrame:
-    groups = [(OVERALL, frame)] if by is None else [
-        (str(g), d) for g, d in frame.groupby(frame[by].astype(str), sort=True)]
+    groups = [(OVERALL, frame)] if by is None else _strata(frame, by)
     rows = []
     for stratum, d in groups:
         rows.append({"by": by or "overall", "stratum": stratum, "variable": "n", "level": "",
                      "n": int(len(d))})
         for c in categorical:
-            vc = d[c].astype(object).where(d[c].notna(), None).map(
-                lambda v: MISSING_LEVEL if v is None else str(v)).value_counts()
+            vc = d[c].fillna(MISSING_LEVEL).value_counts(sort=True)
             for level, n in vc.items():
                 rows.append({"by": by or "overall", "stratum": stratum, "variable": c,
                              "level": str(level), "n": int(n)})
@@ -191,12 +230,13 @@ def table_one(evset: Any, *, continuous: Sequence[str] = (), categorical: Sequen
     cols = list(dict.fromkeys([*continuous, *categorical, *strata.values()]))
     data = frame[cols].copy()
     for c in categorical:  # categories as text: tableone sorts and labels them as such
-        data[c] = data[c].astype(object).where(data[c].notna(), None).map(
-            lambda v: v if v is None else str(v))
-    # one tableone call per stratifying column; the first also gives the overall column
-    tables = [_tableone(data, continuous, categorical, nonnormal, col, overall=i == 0)
-              for i, col in enumerate(strata.values())] or [
-        _tableone(data, continuous, categorical, nonnormal, None, overall=True)]
+        data[c] = _text(data[c])
+    # one tableone call for all rows and one per stratum; the first stratifying column's
+    # table also carries the overall column
+    cells = _cells(data, continuous, categorical, nonnormal)
+    tables = [_tableone(data, continuous, categorical, nonnormal, col, overall=i == 0,
+                        cells=cells) for i, col in enumerate(strata.values())] or [
+        _tableone(data, continuous, categorical, nonnormal, None, overall=True, cells=cells)]
     counts = [_counts(data, categorical, None)] + [_counts(data, categorical, col)
                                                     for col in strata.values()]
     return TableOneResult(table=pd.concat(tables, ignore_index=True),

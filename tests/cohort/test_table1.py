@@ -72,3 +72,36 @@ def test_round_trip(t1):
     again = TableOneResult.from_dict(d)
     assert again.to_dict() == d and again.strata == {"site": "site"}
     assert [f.code for f in t1.findings] == ["cohort.table1"]
+
+
+def test_strata_equal_tableones_grouped_table(frame):
+    """One TableOne call per stratum gives the cells of tableone's own grouped table, in its
+    order, including a category absent from one stratum ("0 (0.0)") and the missing counts."""
+    import warnings
+
+    from tableone import TableOne
+
+    f = frame.copy()
+    f.loc[f["site"] == "C", "smoking"] = "never"  # "former" absent from site C
+    f["smoking"] = f["smoking"].astype(object).where(f["smoking"].notna(), None)
+    cont, cat = ["age", "pack_years"], ["sex", "smoking", "y"]
+    got = table_one(f, continuous=cont, categorical=cat[:2], strata={"site": "site"},
+                    outcome="y").table
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = TableOne(f.assign(sex=f["sex"].astype(str), y=f["y"].astype(str)),
+                       columns=cont + cat, categorical=cat, nonnormal=["pack_years"],
+                       groupby="site", missing=True, overall=True, include_null=True,
+                       decimals=1).tableone
+    ref.columns = [c[-1] for c in ref.columns]
+    want = []
+    for (label, level), rec in zip(ref.index, ref.to_dict("records"), strict=True):
+        variable, _, statistic = str(label).rpartition(", ")
+        variable, statistic = (variable, statistic) if variable else (str(label), "n")
+        lv = "" if level in ("", None) else str(level)
+        if rec["Missing"] not in ("", None) and variable != "n":
+            want.append(("overall", "Overall", variable, "missing", "", str(rec["Missing"])))
+        want.append(("overall", "Overall", variable, statistic, lv, str(rec["Overall"])))
+        want += [("site", s, variable, statistic, lv, str(rec[s])) for s in ("A", "B", "C")]
+    assert [tuple(r) for r in got.itertuples(index=False)] == want
+    assert ("site", "C", "smoking", "n (%)", "former", "0 (0.0)") in want
