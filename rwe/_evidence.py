@@ -165,9 +165,9 @@ FINDING_TEMPLATES: dict[str, str] = {}
 #: (a notebook kernel, the model card) finds its text without the caller importing them.
 _TEMPLATE_OWNERS: dict[str, tuple[str, ...]] = {
     "representativeness": ("rwe.representativeness._findings",),
-    "subgroups": ("rwe.subgroups._performance",),
-    "drift": ("rwe.drift._drift",),
-    "change_control": ("rwe.change_control._compare", "rwe.dossier._plans"),
+    "subgroups": ("rwe.subgroups._templates",),
+    "drift": ("rwe.drift._templates",),
+    "change_control": ("rwe.change_control._templates", "rwe.dossier._plans"),
     "provenance": ("rwe.data._provenance",),
     "cohort": ("rwe.cohort._table1",),
     "model_card": ("rwe.dossier._modelcard",),

@@ -1,9 +1,11 @@
 """Lazy public names for a package (PEP 562): ``import rwe.drift`` imports none of its modules;
-a name is imported from its private module on first use and cached in the package."""
+a name is imported from its private module on first use and cached in the package; a
+submodule is imported when first used as an attribute."""
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -19,6 +21,10 @@ def lazy_exports(package: str, table: Mapping[str, str]
     def __getattr__(name: str) -> Any:
         module = table.get(name)
         if module is None:
+            # a submodule not imported yet (``rwe.stats.summaries``), as without lazy names
+            if not name.startswith("__") and importlib.util.find_spec(
+                    f"{package}.{name}") is not None:
+                return importlib.import_module(f"{package}.{name}")
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
         value = getattr(importlib.import_module(f"{package}.{module}"), name)
         setattr(sys.modules[package], name, value)

@@ -12,20 +12,22 @@ ledger (EVIDENCE.md CHG-1..CHG-8, PRV-6, PRV-7; METHODS.md C7; see DESIGN.md her
 
 from __future__ import annotations
 
-from ._budget import ONLINE_CHOICES, budget_summary
-from ._commands import ledger_show_text, ledger_verify_text, run_compare
-from ._compare import (
-    CLUSTER_CHOICES,
-    MSG_NEEDS_ROWS,
-    MULTIPLICITY,
-    compare_from_protocol,
-    compare_models,
-    compare_plan,
-    plan_sha256,
-)
-from ._hashes import package_versions, score_sha256, test_set_sha256
-from ._ledger import GENESIS, LEDGER_FORMAT, Ledger, LedgerVerification, verify_ledger
-from ._result import APPROVE, EXIT_CODES, INCONCLUSIVE, REJECT, VERDICTS, ComparisonResult
+from rwe._lazy import lazy_exports
+
+#: Public name -> the private module that defines it (imported on first use: a dossier
+#: kernel that reads a saved result does not load scipy.stats and statsmodels).
+_LAZY = {
+    "ONLINE_CHOICES": "_budget", "budget_summary": "_budget",
+    "ledger_show_text": "_commands", "ledger_verify_text": "_commands", "run_compare": "_commands",
+    "CLUSTER_CHOICES": "_compare", "MSG_NEEDS_ROWS": "_compare", "MULTIPLICITY": "_compare",
+    "compare_from_protocol": "_compare", "compare_models": "_compare", "compare_plan": "_compare",
+    "plan_sha256": "_compare",
+    "package_versions": "_hashes", "score_sha256": "_hashes", "test_set_sha256": "_hashes",
+    "GENESIS": "_ledger", "LEDGER_FORMAT": "_ledger", "Ledger": "_ledger",
+    "LedgerVerification": "_ledger", "verify_ledger": "_ledger",
+    "APPROVE": "_result", "EXIT_CODES": "_result", "INCONCLUSIVE": "_result", "REJECT": "_result",
+    "VERDICTS": "_result", "ComparisonResult": "_result",
+}
 
 __all__ = [
     "compare_models", "compare_from_protocol", "ComparisonResult", "APPROVE", "REJECT",
@@ -35,3 +37,5 @@ __all__ = [
     "score_sha256", "package_versions", "compare_plan", "run_compare", "ledger_verify_text",
     "ledger_show_text",
 ]
+
+__getattr__, __dir__ = lazy_exports("rwe.change_control", _LAZY)

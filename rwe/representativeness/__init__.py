@@ -28,7 +28,7 @@ _LAZY = {
     "FLAG_NO_DATA": "_representativeness", "FLAG_NOT_IN_REFERENCE": "_representativeness",
     "FLAG_OVER": "_representativeness", "FLAG_UNDER": "_representativeness",
     "FLAG_ZERO_REFERENCE": "_representativeness",
-    "RepresentativenessResult": "_representativeness",
+    "RepresentativenessResult": "_result",
     "assess_representativeness": "_representativeness",
     "compare_cohorts": "_representativeness", "representativeness": "_representativeness",
     "representativeness_from_protocol": "_representativeness",

@@ -14,77 +14,40 @@ Every interval is an :class:`rwe._results.Interval`; every result is a frozen da
 
 from __future__ import annotations
 
-from ._bootstrap import (
-    BOOTSTRAP_METHODS,
-    MAX_NAN_FRACTION,
-    NAN_REPLICATES_SUFFIX,
-    BootstrapResult,
-    bootstrap,
-    bootstrap_interval,
-    bootstrap_resamples,
-    poisson_weights,
-)
-from ._clustered import cluster_ratio_variance, obuchowski_auc
-from ._delong import (
-    AUROC_NEEDS_BOTH_CLASSES,
-    DeLongResult,
-    DeLongTestResult,
-    NonInferiorityResult,
-    auc_delong,
-    auc_noninferiority,
-    delong_covariance,
-    delong_segments,
-    delong_test,
-    delong_unpaired_test,
-    weighted_auc,
-)
-from ._intervals import (
-    AUC_INTERVALS,
-    PROPORTION_CI_METHODS,
-    REASON_UNDEFINED_BOUND,
-    REASON_UNREACHABLE,
-    GoalTestResult,
-    LikelihoodRatioResult,
-    auc_interval,
-    judge_goal,
-    likelihood_ratios,
-    performance_goal_test,
-    poisson_ratio_ci,
-    proportion_ci,
-    wald_ci,
-    wilson_effective,
-)
-from ._logistic import (
-    REASON_NO_CONVERGENCE,
-    LogisticFit,
-    fit_logistic,
-    logistic_reasons,
-)
-from ._meta import META_METHODS, MetaAnalysisResult, random_effects_meta
-from ._online import ONLINE_PROCEDURES, OnlineTestResult, default_gamma, online_test
-from ._paired import (
-    MCNEMAR_METHODS,
-    PAIRED_DIFFERENCE_METHODS,
-    PairedDifferenceResult,
-    mcnemar_from_counts,
-    paired_difference,
-    paired_difference_ci,
-    paired_difference_pvalue,
-)
-from ._power import (
-    auc_power,
-    auc_sample_size,
-    auc_sig_level,
-    ci_half_width_sample_size,
-    proportion_goal_sample_size,
-)
-from ._tests import (
-    MCNEMAR_EXACT_BELOW,
-    PVALUE_ADJUSTMENTS,
-    McNemarResult,
-    adjust_pvalues,
-    mcnemar_test,
-)
+from rwe._lazy import lazy_exports
+
+#: Public name -> the private module that defines it (imported on first use: a dossier
+#: kernel that reads a saved result does not load scipy.stats and statsmodels).
+_LAZY = {
+    "BOOTSTRAP_METHODS": "_bootstrap", "MAX_NAN_FRACTION": "_bootstrap",
+    "NAN_REPLICATES_SUFFIX": "_bootstrap", "BootstrapResult": "_bootstrap",
+    "bootstrap": "_bootstrap", "bootstrap_interval": "_bootstrap",
+    "bootstrap_resamples": "_bootstrap", "poisson_weights": "_bootstrap",
+    "cluster_ratio_variance": "_clustered", "obuchowski_auc": "_clustered",
+    "AUROC_NEEDS_BOTH_CLASSES": "_delong", "DeLongResult": "_delong",
+    "DeLongTestResult": "_delong", "NonInferiorityResult": "_delong", "auc_delong": "_delong",
+    "auc_noninferiority": "_delong", "delong_covariance": "_delong", "delong_segments": "_delong",
+    "delong_test": "_delong", "delong_unpaired_test": "_delong", "weighted_auc": "_delong",
+    "AUC_INTERVALS": "_intervals", "PROPORTION_CI_METHODS": "_intervals",
+    "REASON_UNDEFINED_BOUND": "_intervals", "REASON_UNREACHABLE": "_intervals",
+    "GoalTestResult": "_intervals", "LikelihoodRatioResult": "_intervals",
+    "auc_interval": "_intervals", "judge_goal": "_intervals", "likelihood_ratios": "_intervals",
+    "performance_goal_test": "_intervals", "poisson_ratio_ci": "_intervals",
+    "proportion_ci": "_intervals", "wald_ci": "_intervals", "wilson_effective": "_intervals",
+    "REASON_NO_CONVERGENCE": "_logistic", "LogisticFit": "_logistic", "fit_logistic": "_logistic",
+    "logistic_reasons": "_logistic",
+    "META_METHODS": "_meta", "MetaAnalysisResult": "_meta", "random_effects_meta": "_meta",
+    "ONLINE_PROCEDURES": "_online", "OnlineTestResult": "_online", "default_gamma": "_online",
+    "online_test": "_online",
+    "MCNEMAR_METHODS": "_paired", "PAIRED_DIFFERENCE_METHODS": "_paired",
+    "PairedDifferenceResult": "_paired", "mcnemar_from_counts": "_paired",
+    "paired_difference": "_paired", "paired_difference_ci": "_paired",
+    "paired_difference_pvalue": "_paired",
+    "auc_power": "_power", "auc_sample_size": "_power", "auc_sig_level": "_power",
+    "ci_half_width_sample_size": "_power", "proportion_goal_sample_size": "_power",
+    "MCNEMAR_EXACT_BELOW": "_tests", "PVALUE_ADJUSTMENTS": "_tests", "McNemarResult": "_tests",
+    "adjust_pvalues": "_tests", "mcnemar_test": "_tests",
+}
 
 # mergeable summaries: rwe.stats.summaries (imported on use; rwe.summarize)
 
@@ -121,3 +84,5 @@ __all__ = [
     "GoalTestResult", "McNemarResult", "BootstrapResult", "PairedDifferenceResult",
     "OnlineTestResult", "MetaAnalysisResult",
 ]
+
+__getattr__, __dir__ = lazy_exports("rwe.stats", _LAZY)

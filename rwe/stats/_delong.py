@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import special
-from scipy.stats import rankdata
 
 from rwe._results import Interval, ResultMixin, json_safe
 from rwe._validation import as_1d, as_binary, check_alternative, check_level, check_real
@@ -86,6 +85,8 @@ def _placements(y: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
     Returns ``aucs`` (k,), ``v10`` (k, m) over cases and ``v01`` (k, n) over controls.
     """
+    from scipy.stats import rankdata
+
     pos = scores[:, y]
     neg = scores[:, ~y]
     m, n = pos.shape[1], neg.shape[1]

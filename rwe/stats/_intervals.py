@@ -11,8 +11,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
-from statsmodels.stats.proportion import proportion_confint
+from scipy import special
 
 from rwe._results import Interval, ResultMixin
 from rwe._validation import check_choice, check_level, check_real
@@ -124,6 +123,8 @@ def proportion_ci(count: Any, nobs: Any, *, confidence_level: float = 0.95,
     empty = n == 0
     n_safe = np.where(empty, 1.0, n)
     c_safe = np.where(empty, 0.0, c)
+    from statsmodels.stats.proportion import proportion_confint
+
     low, high = proportion_confint(c_safe, n_safe, alpha=1.0 - level,
                                    method=_STATSMODELS_METHOD[method])
     low = np.array(low, dtype=float, copy=True)
@@ -203,6 +204,8 @@ def poisson_ratio_ci(observed: Any, expected: Any, *, confidence_level: float = 
         raise InvalidParameterError(_MSG_EXPECTED_POSITIVE.format(value=expected))
     o, e = np.broadcast_arrays(o, e)
     a = 1.0 - level
+    from scipy import stats
+
     with np.errstate(invalid="ignore"):
         lo = np.where(o > 0, stats.chi2.ppf(a / 2, 2 * np.maximum(o, 1e-300)) / 2.0, 0.0)
     hi = stats.chi2.ppf(1 - a / 2, 2 * o + 2) / 2.0
@@ -400,7 +403,7 @@ def auc_interval(auc: Any, term_pos: Any, term_neg: Any, *, df_pos: Any, df_neg:
     with np.errstate(invalid="ignore", divide="ignore"):
         df = var * var / (tp * tp / np.asarray(df_pos, dtype=float)
                           + tn * tn / np.asarray(df_neg, dtype=float))
-        q = stats.t.ppf(0.5 + level / 2, np.maximum(df, 1.0))
+        q = special.stdtrit(np.maximum(df, 1.0), 0.5 + level / 2)  # scipy.stats.t.ppf
         lg = np.log(a) - np.log1p(-a)
         half = q * se / (a * (1 - a))
         lo = special.expit(lg - half)

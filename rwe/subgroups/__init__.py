@@ -7,12 +7,17 @@ summary is analysed as it is; every metric is its registry kernel over all level
 bootstrap intervals resample the summary (Poisson or patient-cluster, DESIGN.md principles 3-4).
 """
 
-from rwe.subgroups._performance import (
-    FAIRNESS_METRICS,
-    subgroup_performance,
-    subgroup_performance_from_protocol,
-)
-from rwe.subgroups._result import ROW_STATUSES, SubgroupPerformanceResult
+from __future__ import annotations
+
+from rwe._lazy import lazy_exports
+
+#: Public name -> the private module that defines it (imported on first use: a dossier
+#: kernel that reads a saved result does not load scipy.stats and statsmodels).
+_LAZY = {
+    "FAIRNESS_METRICS": "_performance", "subgroup_performance": "_performance",
+    "subgroup_performance_from_protocol": "_performance",
+    "ROW_STATUSES": "_result", "SubgroupPerformanceResult": "_result",
+}
 
 __all__ = [
     "FAIRNESS_METRICS",
@@ -21,3 +26,5 @@ __all__ = [
     "subgroup_performance",
     "subgroup_performance_from_protocol",
 ]
+
+__getattr__, __dir__ = lazy_exports("rwe.subgroups", _LAZY)

@@ -26,7 +26,6 @@ from rwe._evidence import (
     Finding,
     Verdict,
     combine_statuses,
-    register_finding_template,
     verdict_id,
 )
 from rwe._results import Interval
@@ -34,6 +33,7 @@ from rwe._validation import check_choice, check_int, check_level, check_real
 from rwe.exceptions import InvalidParameterError, RWEWarning
 from rwe.metrics._registry import KernelContext
 from rwe.stats.summaries import DEFAULT_N_BINS, Summary, summarize
+from rwe.subgroups import _templates  # noqa: F401 - registers the finding templates
 from rwe.subgroups._bootstrap import binned_jackknife, bootstrap_replicates
 from rwe.subgroups._result import (
     CALIBRATION_COLUMNS,
@@ -82,37 +82,6 @@ _FAIR_DEF = {"sensitivity": "equal opportunity difference (sensitivity max - min
              "fpr": "false-positive-rate difference (max - min)",
              "calibration_slope": "calibration slope difference (max - min)"}
 
-register_finding_template(
-    "subgroups.overall",
-    "Overall (n={n:,}, {events:,} events; version {version}, threshold {threshold:g}, "
-    "{level:.0%} CIs): {estimates}.")
-register_finding_template(
-    "subgroups.goal_not_met", "Goal not met - {criterion}: not met in {fail} of {cells} "
-    "cell(s){worst}.")
-register_finding_template(
-    "subgroups.goal_met", "Goal met - {criterion} (in all {cells} cell(s)).")
-register_finding_template(
-    "subgroups.goal_not_evaluable", "Goal not evaluable - {criterion}: {not_evaluable} of "
-    "{cells} cell(s) could not be judged ({why}).")
-register_finding_template(
-    "subgroups.heterogeneity", "{metric} differs across {groups} ({multiplicity}-adjusted "
-    "p < {alpha:g}).")
-register_finding_template(
-    "subgroups.largest_gap", "Largest fairness gap among single attributes: {definition} "
-    "across {group} = {gap:.3f} ({level:.0%} CI {ci_low:.3f} to {ci_high:.3f}; {level_max} vs "
-    "{level_min}).")
-register_finding_template(
-    "subgroups.cluster_adjusted",
-    "Rows repeat patients ({patients:,} patients): the intervals of {adjusted} account for it "
-    "(largest design effect {max_deff:.2f}); {others} keep row-level intervals.")
-register_finding_template(
-    "subgroups.not_cluster_adjusted",
-    "The rows repeat patients but this analysis has no patient index (e.g. merged site "
-    "summaries): the intervals of {metrics} assume independent rows and are too narrow.")
-register_finding_template(
-    "subgroups.small_cells", "{cells} subgroup cell(s) are below the minimum size (n >= "
-    "{min_n}, events >= {min_events}) or degenerate for at least one metric: their estimates "
-    "are shown but not judged.")
 
 
 # ----------------------------------------------------------------------------- helpers
