@@ -92,7 +92,7 @@ def json_safe(obj: Any) -> Any:
         return {f.name: json_safe(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     pd = sys.modules.get("pandas")  # no pandas loaded: obj cannot be a pandas object
     if pd is not None and isinstance(obj, pd.DataFrame):
-        return [json_safe(r) for r in obj.to_dict(orient="records")]
+        return _frame_records(obj, np)
     if pd is not None and isinstance(obj, pd.Series):
         return {str(k): json_safe(v) for k, v in obj.items()}
     if np is not None and isinstance(obj, np.ndarray):
@@ -107,6 +107,29 @@ def json_safe(obj: Any) -> Any:
     if pd is not None and (obj is pd.NA or obj is pd.NaT):
         return None
     return str(obj)
+
+
+def _frame_records(frame: Any, np: Any) -> list[dict[str, Any]]:
+    """``json_safe`` of each row of a DataFrame as a dict (column label as text): the same
+    values as converting row by row, with numpy float, integer and boolean columns converted
+    a column at a time (NaN and inf as None)."""
+    if not frame.columns.is_unique:  # as pandas gives such rows: the last column wins
+        return [json_safe(r) for r in frame.to_dict(orient="records")]
+    columns = []
+    for _, col in frame.items():
+        kind = col.dtype.kind if isinstance(col.dtype, np.dtype) else "O"
+        if kind == "f":
+            values = col.to_numpy()
+            out = values.tolist()
+            for i in np.flatnonzero(~np.isfinite(values)).tolist():
+                out[i] = None
+        elif kind in "iub":
+            out = col.to_numpy().tolist()
+        else:
+            out = [json_safe(v) for v in col.tolist()]
+        columns.append(out)
+    keys = [str(c) for c in frame.columns]
+    return [dict(zip(keys, row, strict=True)) for row in zip(*columns, strict=True)]
 
 
 def canonical_json(obj: Any) -> str:

@@ -35,3 +35,30 @@ def test_assess_representativeness_is_the_top_level_name():
     ref = {"sex": {"F": 0.5, "M": 0.5}}
     res = rwe.assess_representativeness(df, reference=ref, attributes=["sex"])
     assert res.shares.set_index("category")["ppr"].to_dict() == {"F": 1.2, "M": 0.8}
+
+
+def test_json_safe_of_a_frame_equals_converting_row_by_row():
+    """The column-at-a-time conversion of a DataFrame gives the row-by-row values: numpy
+    floats (NaN and inf as None), integers, booleans, nullable and object columns, dates,
+    categoricals, a non-text column label, no rows, no columns."""
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    from rwe._results import json_safe
+
+    def by_rows(f):
+        return [json_safe(r) for r in f.to_dict(orient="records")]
+
+    f = pd.DataFrame({
+        "a": [1.0, np.nan, -np.inf], "b": pd.array([1, None, 3], dtype="Int64"),
+        "c": [True, False, True], "d": ["x", None, np.nan],
+        "e": pd.to_datetime(["2020-01-01", None, "2021-01-01"]),
+        1: np.array([1.5, 2, 3], dtype=np.float32), "g": pd.Categorical(["u", "v", None]),
+        "h": np.array([1, 2, 3], dtype=np.uint8)})
+    frames = [f, f.iloc[:0], pd.DataFrame(index=[0, 1])]
+    for frame in frames:
+        assert json.dumps(json_safe(frame), allow_nan=False) == json.dumps(by_rows(frame))
+    assert json_safe(f)[1] == {"a": None, "b": None, "c": False, "d": None, "e": "NaT",
+                               "1": 2.0, "g": "v", "h": 2}
