@@ -343,6 +343,12 @@ def _table1_cells(cells: dict, t1: Any) -> None:
         _add(cells, key, n=r["n"])
 
 
+#: The sections whose results the plan is made from (with representativeness's Table 1): the
+#: cells whose counts they show. Drift and change-control pages show no cell of their own
+#: beyond these: they drop the levels the plan hides (:func:`reviewer_levels`).
+PLAN_SECTIONS = ("subgroups", "representativeness", "provenance")
+
+
 def plan_from_results(protocol: Any, results: Mapping[str, Any],
                       extras: Mapping[str, Any] | None = None) -> DisclosurePlan:
     """The dossier's plan from the typed results of its sections (any subset) and their
@@ -507,9 +513,21 @@ DRIFT_TABLES = ("drift", "performance", "prevalence", "case_mix", "integrity", "
 def reviewer_drift(result: Any, plan: Any) -> Any:
     """A copy of a :class:`rwe.drift.DriftResult` for reviewer figures and pages: the levels
     the plan hides removed from every table (:func:`reviewer_levels`)."""
+    import dataclasses
+
+    import pandas as pd
+
     if plan is None:
         return result
-    return type(result).from_dict(reviewer_levels(result.to_dict(), plan, DRIFT_TABLES))
+    hidden = plan.hidden_levels() | plan.hidden_levels(THRESHOLD)
+    frames = {}
+    for name in DRIFT_TABLES:
+        f = getattr(result, name, None)
+        if isinstance(f, pd.DataFrame) and {"group", "level"} <= set(f.columns) and len(f):
+            cells = pd.MultiIndex.from_arrays([f["group"].astype(str), f["level"].astype(str)])
+            frames[name] = f[~cells.isin(list(hidden))].reset_index(drop=True) if hidden \
+                else f
+    return dataclasses.replace(result, **frames)
 
 
 def reviewer_levels(record: Mapping[str, Any], plan: Any,

@@ -290,3 +290,21 @@ def test_figures_of_hidden_cells_show_no_count(adversarial):
     forest = reviewer_subgroups(sub, plan, 11)
     assert not (forest.table["level"] == "Adversarial Category").any()
     assert math.isfinite(float(forest.table["n"].min())) and forest.table["n"].min() >= 11
+
+
+def test_reviewer_drift_drops_the_hidden_levels_of_every_table(dossier):
+    """The reviewer copy of a drift result (tables filtered as frames) equals the saved record
+    filtered row by row (:func:`reviewer_levels`), and keeps no level the plan hides."""
+    from rwe.dossier._analyses import load_result
+    from rwe.dossier._privacy import DRIFT_TABLES, THRESHOLD, reviewer_drift, reviewer_levels
+
+    plan = _plan_of(dossier)
+    hidden = plan.hidden_levels() | plan.hidden_levels(THRESHOLD)
+    drift = load_result("drift", dossier.results["sections"]["drift"])
+    got = reviewer_drift(drift, plan)
+    want = type(drift).from_dict(reviewer_levels(drift.to_dict(), plan, DRIFT_TABLES))
+    assert got.to_dict() == want.to_dict()
+    shown = {(str(g), str(lv)) for name in DRIFT_TABLES
+             for g, lv in getattr(got, name)[["group", "level"]].itertuples(index=False)}
+    kept = {(str(g), str(lv)) for g, lv in drift.drift[["group", "level"]].itertuples(index=False)}
+    assert hidden and not shown & hidden and kept & hidden  # something was there to drop
