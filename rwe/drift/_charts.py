@@ -320,7 +320,8 @@ def cusum_arl(k: float, h: float, *, shift: float = 0.0, side: str = "two-sided"
     if side == "lower":
         return _cusum_one_sided(k, h, -shift, n_states, head_start)
     a = _cusum_one_sided(k, h, shift, n_states, head_start)
-    b = _cusum_one_sided(k, h, -shift, n_states, head_start)
+    # the lower chart on N(shift, 1) is the upper chart on N(-shift, 1): in control, the same
+    b = a if shift == 0 else _cusum_one_sided(k, h, -shift, n_states, head_start)
     return 1.0 / (1.0 / a + 1.0 / b)
 
 
