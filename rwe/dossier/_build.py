@@ -65,9 +65,10 @@ PARAMETERS = ("protocol", "out_dir", "result")
 #: Notebooks ready at the same time start longest first.
 RENDER_ORDER = ("subgroups", "representativeness", "provenance", "model_card", "drift",
                 "change_control")
-#: Order of the analyses (each notebook starts as soon as its result is saved): the plans
-#: need no data, subgroups has the longest notebook, the model card reads the others.
-COMPUTE_ORDER = ("drift", "change_control", "provenance", "subgroups", "representativeness",
+#: Order of the analyses (each notebook starts as soon as its result, and the disclosure plan
+#: when its page shows counts, are saved): the sections the plan is made from first,
+#: subgroups (the longest notebook) before them; the model card reads the others.
+COMPUTE_ORDER = ("subgroups", "provenance", "drift", "change_control", "representativeness",
                  "model_card")
 DEPENDENCIES = ("numpy", "pandas", "scipy", "statsmodels", "scikit-learn", "lifelines",
                 "fairlearn", "matplotlib", "pydantic", "PyYAML", "pyarrow", "papermill",
@@ -487,7 +488,9 @@ def _kernel_start_failed(exc: BaseException) -> bool:
 
 # =============================================================================== second process
 #: Sections computed in a second process when the build can fork (POSIX, no thread yet).
-SIDE_SECTIONS = ("representativeness",)
+#: Computed in the second process, in this order: representativeness (with Table 1) first, as
+#: the disclosure plan reads it.
+SIDE_SECTIONS = ("representativeness", "change_control")
 
 
 def _side_main(conn: Any, parent_end: Any, names: list[str], protocol: Any,
@@ -526,6 +529,7 @@ class _Side:
         self.names = list(names)
         self._protocol, self._evset = protocol, evset
         self._got: dict[str, tuple] = {}
+        self._taken: set[str] = set()
         self._proc = self._conn = None
         if self.names:
             import multiprocessing
@@ -537,7 +541,27 @@ class _Side:
             self._proc.start()
             child.close()
 
+    def arrived(self, *, block: bool) -> list[str]:
+        """The sections whose results have arrived and were not yet asked for; with
+        ``block``, all of them (waiting for the rest)."""
+        if self._proc is not None:
+            while len(self._got) < len(self.names) and (block or self._conn.poll(0)):
+                self._receive()
+        out = [n for n in self.names if n not in self._taken
+               and (self._proc is None or n in self._got)]
+        return out
+
+    def _receive(self) -> None:
+        try:
+            got, record, seconds, exc = self._conn.recv()
+        except EOFError:
+            raise RuntimeError("the process computing " + ", ".join(
+                n for n in self.names if n not in self._got) + " ended without a result "
+                f"(exit code {self._proc.exitcode})") from None
+        self._got[got] = (record, seconds, exc)
+
     def result(self, name: str) -> tuple[dict, float]:
+        self._taken.add(name)
         if self._proc is None:
             from rwe.dossier._analyses import compute_record
 
@@ -545,12 +569,7 @@ class _Side:
             _, record, _ = compute_record(name, self._protocol, self._evset)
             return record, round(time.perf_counter() - t0, 3)
         while name not in self._got:
-            try:
-                got, record, seconds, exc = self._conn.recv()
-            except EOFError:
-                raise RuntimeError(f"the process computing {name} ended without a result "
-                                   f"(exit code {self._proc.exitcode})") from None
-            self._got[got] = (record, seconds, exc)
+            self._receive()
         record, seconds, exc = self._got[name]
         if exc is not None:
             raise exc
@@ -881,7 +900,12 @@ def _build(protocol: Any, protocol_abs: Path, specs: list[SectionSpec],
     from rwe.dossier._chromium import CHROMIUM_MISSING, chromium_version, find_chromium, print_pdf
     from rwe.dossier._modelcard import chai_xml
     from rwe.dossier._page import index_body, page, print_document
-    from rwe.dossier._privacy import PRIVACY_RECORD, check_attributes, plan_from_results
+    from rwe.dossier._privacy import (
+        PLAN_SECTIONS,
+        PRIVACY_RECORD,
+        check_attributes,
+        plan_from_results,
+    )
 
     k = protocol.report.small_cell_k
     by_name = {s.name: s for s in specs}
@@ -933,7 +957,7 @@ def _build(protocol: Any, protocol_abs: Path, specs: list[SectionSpec],
             # a section whose page shows counts starts once the disclosure plan, made from
             # every data section's result, is saved; the plan sections start at once
             counted = {n for n in order if analysis(n).needs_data or analysis(n).needs}
-            data_sections = [n for n in order if analysis(n).needs_data]
+            plan_sections = [n for n in PLAN_SECTIONS if n in by_name]
             pending: list[tuple[str, Path]] = []
             plan = None
 
@@ -944,38 +968,60 @@ def _build(protocol: Any, protocol_abs: Path, specs: list[SectionSpec],
                 analysis_seconds["disclosure plan"] = round(time.perf_counter() - t2, 3)
                 return made
 
-            # this process's own analyses first, then those of the second process
-            local = ([n for n in order if n not in side.names and not analysis(n).needs]
-                     + [n for n in order if n in side.names]
-                     + [n for n in order if n not in side.names and analysis(n).needs])
-            for name in sorted(order, key=lambda n: local.index(n)):
-                a = analysis(name)
-                if a.needs and plan is None:
-                    plan = make_plan()
-                t2 = time.perf_counter()
-                if name in side.names:
+            # this process's own analyses in order; the second process's results are taken
+            # as they arrive, so the plan (made from the sections that show counts of cells,
+            # PLAN_SECTIONS) and the notebooks that wait for it start as early as they can
+            local = [n for n in order if n not in side.names and not analysis(n).needs]
+            later = [n for n in order if n not in side.names and analysis(n).needs]
+
+            def saved(name: str, record: dict, seconds: float) -> None:
+                records[name] = record
+                pending.append((name, write_record(records_dir / f"{name}.json", record)))
+                analysis_seconds[name] = seconds
+                if overall is not None:
+                    overall.update(1)
+
+            def arrived(block: bool) -> None:
+                for name in side.arrived(block=block):
+                    t2 = time.perf_counter()
                     record, seconds = side.result(name)
                     results[name] = load_result(name, record)
                     extras.update(load_extras(name, record))
                     analysis_seconds[name + " (second process)"] = seconds
-                else:
-                    results[name], record, more = compute_record(
-                        name, protocol, evset, {**results, "_plan": plan})
-                    extras.update(more)
-                records[name] = record
-                pending.append((name, write_record(records_dir / f"{name}.json", record)))
-                analysis_seconds[name] = round(time.perf_counter() - t2, 3)
-                if overall is not None:
-                    overall.update(1)
-                if plan is None and all(n in results for n in data_sections):
+                    saved(name, record, round(time.perf_counter() - t2, 3))
+
+            def launch() -> bool:
+                """Start the notebooks whose results (and plan) are ready; False once a
+                notebook failed."""
+                nonlocal plan
+                if plan is None and all(n in results for n in plan_sections):
                     plan = make_plan()
                 ready = [x for x in pending if plan is not None or x[0] not in counted]
                 ready.sort(key=lambda x: RENDER_ORDER.index(x[0]) if x[0] in RENDER_ORDER else 9)
                 for w, wpath in ready:
                     running[pool.submit(run, by_name[w], wpath)] = w
                     pending.remove((w, wpath))
-                if any(f.done() and f.exception() is not None for f in running):
+                return not any(f.done() and f.exception() is not None for f in running)
+
+            for name in local + [None] + later:
+                if name is None:  # every section the later ones read is computed first
+                    arrived(block=True)
+                    if not launch():
+                        break
+                    continue
+                if analysis(name).needs and plan is None:
+                    plan = make_plan()
+                t2 = time.perf_counter()
+                results[name], record, more = compute_record(
+                    name, protocol, evset, {**results, "_plan": plan})
+                extras.update(more)
+                saved(name, record, round(time.perf_counter() - t2, 3))
+                arrived(block=False)
+                if not launch():
                     break
+            else:
+                arrived(block=True)
+                launch()
             if plan is None:
                 plan = make_plan()
             phases["analyses"] = round(time.perf_counter() - t1, 3)
