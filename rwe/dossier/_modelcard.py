@@ -145,7 +145,9 @@ def _limitations(protocol: Any, sections: Mapping[str, Any]) -> list[Finding]:
                                            "half_width": p["target_half_width"],
                                            "assumed": p["assumed_value"]}, severity="warning"))
         verification = (getattr(rep.reference, "metadata", {}) or {}).get("verification")
-        if verification:
+        # a limitation only while some figures are not verified (a verified reference's
+        # statement is on the representativeness page)
+        if verification and getattr(rep.reference, "verified", None) is not True:
             out.append(Finding("model_card.reference",
                                subject={"name": rep.reference.name},
                                values={"verification": str(verification)}, severity="warning"))

@@ -144,6 +144,22 @@ def _statement(payload: dict, k: int) -> str:
 
 
 # =============================================================================== representativeness
+def _verified_text(meta: dict, attributes: list[str] | tuple[str, ...] = ()) -> str | None:
+    """"yes" / "NO" for a reference whose figures are all / none verified; per attribute
+    ("NO for sex, age; yes for race") when its ``verified`` column differs between attributes.
+    Each attribute's status is its own ``verified:<attribute>`` entry, else the header."""
+    word = {"true": "yes", "yes": "yes", "false": "NO", "no": "NO"}
+    head = word.get(str(meta.get("verified")).strip().lower())
+    names = list(dict.fromkeys([*attributes, *(k.split(":", 1)[1] for k in meta
+                                               if k.startswith("verified:"))]))
+    per = {a: word.get(str(meta.get(f"verified:{a}", meta.get("verified"))).strip().lower())
+           for a in names}
+    if len(set(per.values())) <= 1:
+        return next(iter(per.values())) if per else head
+    groups = {w: [a for a, x in per.items() if x == w] for w in ("NO", "yes", None)}
+    return "; ".join(f"{w or 'not stated'} for {', '.join(a)}" for w, a in groups.items() if a)
+
+
 @view("representativeness", "reference")
 def _rep_reference(p: dict, k: int) -> str:
     r = p.get("reference") or {}
@@ -161,7 +177,7 @@ def _rep_reference(p: dict, k: int) -> str:
             if min_age is not None else "")) if ages else None),
         ("Source", meta.get("source") or r.get("source")),
         ("Verified against the published tables",
-         {"true": "yes", "false": "NO"}.get(str(meta.get("verified")).lower())),
+         _verified_text(meta, list(r.get("shares") or ()))),
         ("Verification", meta.get("verification")),
         ("Attributes compared", p.get("attributes")),
         ("PPR band (adequate)", f"{par['ppr_band'][0]:g} to {par['ppr_band'][1]:g}"),

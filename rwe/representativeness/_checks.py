@@ -486,7 +486,8 @@ def _reference_findings(shares: pd.DataFrame, scope: dict[str, dict[str, Any]],
                         reference: dict[str, Any]) -> list[Finding]:
     """``reference_age_scope`` for each group of compared attributes whose reference figures
     cover other ages than the intended use (or either range is not stated), and
-    ``reference_unverified`` once when the reference says its figures were not verified."""
+    ``reference_unverified`` once, naming the compared attributes whose reference figures the
+    reference says were not verified (its ``verified`` header or per-attribute column)."""
     from rwe.representativeness._reference import describe_ages
 
     out: list[Finding] = []
@@ -519,13 +520,17 @@ def _reference_findings(shares: pd.DataFrame, scope: dict[str, dict[str, Any]],
             "intended_ages": intended, "reference_ages_text": describe_ages(ref_ages),
             "intended_text": intended_text, "consequence": consequence,
             "attributes_text": ", ".join(attrs)}, {}, "warning"))
-    if compared and reference.get("verified") is False:
+    unverified = [a for a in compared if (scope.get(a) or {}).get("reference_verified") is False]
+    if unverified:
         version = reference.get("version")
         card = reference.get("card")
+        every = unverified == compared
         out.append(Finding("representativeness.reference_unverified", {}, {
             "reference": name, "version": version, "verified": False,
             "verification": reference.get("verification"), "card": card,
-            "attributes": compared,
+            "attributes": unverified,
+            "which_text": "" if every else f" for {', '.join(unverified)}",
+            "on_text": "against it" if every else "on them",
             "version_text": f" (version {version})" if version else "",
             "card_text": f", {card}" if card else ""}, {}, "warning"))
     return out

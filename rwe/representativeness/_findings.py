@@ -55,9 +55,9 @@ FINDING_CODES: dict[str, tuple[str, str | None]] = {
         "{attributes_text}: the reference shares ({reference!r}) cover {reference_ages_text}, "
         "{intended_text}; {consequence}", None),
     "representativeness.reference_unverified": (
-        "Reference {reference!r}{version_text}: its figures were not verified against the "
-        "published tables; every share, PPR and test against it rests on unverified figures "
-        "(see its card{card_text})", None),
+        "Reference {reference!r}{version_text}: its figures{which_text} were not verified "
+        "against the published tables; every share, PPR and test {on_text} rests on "
+        "unverified figures (see its card{card_text})", None),
     "representativeness.smd_imbalanced": (
         "{term}: SMD {smd:.2f} vs {comparison} (|SMD| > {threshold:g})",
         "{term}: imbalanced vs {comparison} (|SMD| > {threshold:g}; " + _HIDDEN + ")"),

@@ -35,6 +35,7 @@ __all__ = [
     "parse_ages",
     "ages_label",
     "describe_ages",
+    "parse_verified",
 ]
 
 #: Shares of one attribute must sum to 1 within this absolute tolerance (published percentages
@@ -59,6 +60,12 @@ MSG_AGES = ("{source}: age range {value!r} of {what} is not of the form 'a+' (ag
             "older, '0+' for all ages) or 'a-b' (ages a to b)")
 MSG_MIXED_AGES = ("{source}: attribute {attribute!r} mixes age ranges {found}; give one age "
                   "range per attribute (an age-specific table is a separate attribute or file)")
+MSG_VERIFIED = ("{source}: verified value {value!r} of {what} is not one of true, false")
+MSG_MIXED_VERIFIED = ("{source}: attribute {attribute!r} mixes verified values {found}; give one "
+                      "per attribute (the figures of one attribute are checked together)")
+MSG_VERIFIED_CONFLICT = ("{source}: the header says 'verified: {header}' but the verified column "
+                         "says {detail}; make them agree (the header is true only when every "
+                         "attribute is verified)")
 MSG_MIN_AGE = ("{source}: minimum age {age:g} falls inside the reference age group {group!r} of "
                "attribute {attribute!r}; the groups start at {boundaries}: use one of these or "
                "a reference with single-year or {age:g}+ figures")
@@ -86,6 +93,24 @@ def parse_ages(text: str, *, source: str = "<reference>", what: str = "the refer
     if not (math.isfinite(lo) and lo >= 0 and hi > lo):
         raise ReferenceDataError(MSG_AGES.format(source=source, value=text, what=what))
     return lo, hi
+
+
+_TRUTH = {"true": True, "yes": True, "false": False, "no": False}
+
+
+def parse_verified(value: Any, *, source: str = "<reference>", what: str = "the reference"
+                   ) -> bool:
+    """``true`` / ``yes`` -> True, ``false`` / ``no`` -> False (case-insensitive).
+
+    Raises
+    ------
+    ReferenceDataError
+        When the value is neither.
+    """
+    v = _TRUTH.get(str(value).strip().lower())
+    if v is None:
+        raise ReferenceDataError(MSG_VERIFIED.format(source=source, value=value, what=what))
+    return v
 
 
 def ages_label(min_age: float | None, max_age: float | None = None) -> str:
@@ -295,6 +320,8 @@ class ReferencePopulation:
                 if found:
                     parse_ages(found[0], source=str(p), what=f"attribute {attr!r}")
                     meta[f"ages:{attr}"] = found[0]
+        if "verified" in df.columns:  # whether each attribute's figures were checked
+            _per_attribute_verified(df, meta, str(p))
         meta.setdefault("name", p.stem)
         meta["path"] = str(p)
         return cls(name=meta["name"], shares=_check_shares(shares, str(p)), metadata=meta,
@@ -318,10 +345,31 @@ class ReferencePopulation:
 
     @property
     def verified(self) -> bool | None:
-        """Whether the figures were checked against the published tables (the file's
-        ``verified`` header: true / false); None when the file does not say."""
-        v = str(self.metadata.get("verified", "")).strip().lower()
-        return {"true": True, "yes": True, "false": False, "no": False}.get(v)
+        """Whether all the figures were checked against the published tables: the file's
+        ``verified`` header (true / false); without it, True when every attribute's
+        ``verified`` column says true, False when one says false; None when the file does not
+        say. :meth:`verified_for` gives the status of one attribute."""
+        v = _TRUTH.get(str(self.metadata.get("verified", "")).strip().lower())
+        if v is not None:
+            return v
+        per = [self.verified_for(a) for a in self.shares]
+        if any(x is False for x in per):
+            return False
+        return True if per and all(x is True for x in per) else None
+
+    def verified_for(self, attribute: str) -> bool | None:
+        """Whether the figures of ``attribute`` were checked against the published tables: the
+        file's ``verified`` column for that attribute, else its ``verified`` header, else None
+        (not stated). An age-band attribute derived with :meth:`with_age_bands` has the status
+        of the attribute it was derived from."""
+        v = self.metadata.get(f"verified:{attribute}")
+        if v is None:
+            v = self.metadata.get("verified", "")
+        return _TRUTH.get(str(v).strip().lower())
+
+    def unverified_attributes(self) -> list[str]:
+        """The attributes whose figures are stated as not verified."""
+        return [a for a in self.shares if self.verified_for(a) is False]
 
     def age_boundaries(self, source: str = "age") -> list[float]:
         """The ages at which the groups of ``source`` start (``[0, 5, ..., 85]``): the only
@@ -445,6 +493,8 @@ class ReferencePopulation:
         meta = dict(self.metadata)
         meta[f"derived:{name}"] = (f"from {source} with cuts {cuts}"
                                    + (f", restricted to age >= {min_age:g}" if min_age else ""))
+        if f"verified:{source}" in meta:
+            meta[f"verified:{name}"] = meta[f"verified:{source}"]
         src_ages = self.ages(source)
         if min_age is not None:
             top = parse_ages(src_ages)[1] if src_ages is not None else math.inf
@@ -457,6 +507,33 @@ class ReferencePopulation:
         """Keep only some attributes."""
         attributes = list(attributes)
         return replace(self, shares={a: self.shares[a] for a in attributes if a in self.shares})
+
+
+def _per_attribute_verified(df: pd.DataFrame, meta: dict[str, str], source: str) -> None:
+    """Read the ``verified`` column (one value per attribute) into ``meta["verified:<attr>"]``
+    and check it against the ``verified`` header; raises :class:`ReferenceDataError`."""
+    status: dict[str, bool] = {}
+    for attr, g in df.groupby("attribute", sort=False):
+        found = list(dict.fromkeys(str(v).strip() for v in g["verified"].dropna()))
+        if len(found) > 1:
+            raise ReferenceDataError(MSG_MIXED_VERIFIED.format(
+                source=source, attribute=attr, found=", ".join(map(repr, found))))
+        if found:
+            status[str(attr)] = parse_verified(found[0], source=source,
+                                               what=f"attribute {attr!r}")
+            meta[f"verified:{attr}"] = "true" if status[str(attr)] else "false"
+    if "verified" not in meta:
+        return
+    header = parse_verified(meta["verified"], source=source, what="the verified header")
+    false = [a for a, v in status.items() if not v]
+    every = set(status) == set(map(str, df["attribute"].unique()))
+    if header and false:
+        raise ReferenceDataError(MSG_VERIFIED_CONFLICT.format(
+            source=source, header=meta["verified"],
+            detail=f"false for {', '.join(map(repr, false))}"))
+    if not header and every and not false:
+        raise ReferenceDataError(MSG_VERIFIED_CONFLICT.format(
+            source=source, header=meta["verified"], detail="true for every attribute"))
 
 
 def load_reference(name_or_path: str | Path | ReferencePopulation) -> ReferencePopulation:

@@ -453,7 +453,8 @@ def reference_scope(ref: ReferencePopulation, attribute: str,
         minimum age; None when not given), ``age_scope`` (``"matches"``; ``"wider"`` / ``"narrower"``
         when the reference starts at a younger / older age than the intended use;
         ``"intended use not stated"``; ``"reference ages not stated"``; None when neither is
-        known) and ``reference_verified`` (:attr:`ReferencePopulation.verified`).
+        known) and ``reference_verified`` (whether the figures of ``attribute`` were checked
+        against the published tables: :meth:`ReferencePopulation.verified_for`).
     """
     ages = ref.ages(attribute) if attribute in ref.shares else None
     intended = None if min_age is None else ages_label(min_age)
@@ -466,7 +467,8 @@ def reference_scope(ref: ReferencePopulation, attribute: str,
         scope = "matches" if lo == float(min_age) else ("wider" if lo < float(min_age)
                                                         else "narrower")
     return {"reference_ages": ages, "intended_ages": intended, "age_scope": scope,
-            "reference_verified": ref.verified}
+            "reference_verified": ref.verified_for(attribute) if attribute in ref.shares
+            else ref.verified}
 
 
 # =========================================================================== shares + tests

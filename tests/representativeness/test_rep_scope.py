@@ -25,6 +25,9 @@ UNIVERSE_KEYS = ("universe", "universe_ages", "universe_geography", "universe_da
                  "source", "year", "version", "verified", "verification")
 ALL_AGES = "reference covers all ages; the intended-use population is adults 40+"
 UNVERIFIED = "reference figures not verified against the published tables"
+#: "<50" reference share of the all-ages and the 20+ reference with cuts [50, 65] (2020 Census
+#: DP1 age groups; 0.647 and 0.527 with the ACS 2016-2020 percentages of version 1.1.0)
+UNDER50_ALL, UNDER50_20 = 0.638, 0.519
 
 
 def _build_module():
@@ -43,15 +46,20 @@ def test_reference_file_states_its_universe_and_source(name):
         assert ref.metadata.get(key), f"{name} lacks # {key}"
     assert ref.metadata["universe_ages"] == "0+"
     assert "50 states and the District of Columbia" in ref.metadata["universe_geography"]
-    for table in ("P1", "P2", "S0101"):
+    for table in ("P1", "P2", "DP1"):
         assert table in ref.metadata["tables"]
-    # no claim of a check that was not made: the file says it is unverified and what was checked
-    assert ref.verified is False
+    assert ref.metadata["universe_date"].startswith("census day April 1, 2020")
+    # verified, and the statement says against what (tests/representativeness/
+    # test_rep_published.py compares the figures with those extracts)
+    assert ref.verified is True
     v = ref.metadata["verification"]
-    assert v.startswith("NOT checked against the published tables")
-    assert "sum to 331,449,281" in v and "99.9" in v
+    assert v.startswith("Checked cell by cell, exactly")
+    for cell in ("P1_003N-P1_009N", "P2_005N-P2_011N", "DP1 SEX AND AGE", "published/"):
+        assert cell in v
+    assert "S0101 percentages used up to version 1.1.0 could not be checked" in v
     for attr in ref.attributes:
         assert ref.ages(attr) == "0+"  # the ages column of every row: all ages
+        assert ref.verified_for(attr) is True
 
 
 def test_bundled_reference_figures_pass_the_build_checks_and_match_the_script():
@@ -60,11 +68,13 @@ def test_bundled_reference_figures_pass_the_build_checks_and_match_the_script():
     mod = _build_module()
     done = mod.consistency_checks()
     assert any("P1 race counts sum to 331,449,281" in d for d in done)
-    assert any("age-group percentages sum to 99.9" in d for d in done)
+    assert any("DP1 age-group counts sum to 331,449,281" in d for d in done)
+    assert any("P2_005N-P2_011N" in d for d in mod.published_checks())
     for name in ("us_census_2020", "us_census_2020_clinical"):
         path = reference_dir() / f"{name}.csv"
         body = pd.read_csv(path, comment="#")
         assert set(body["ages"]) == {mod.UNIVERSE_AGES}
+        assert body["verified"].all() and set(body["unit"]) == {"count"}
         for _, g in body.groupby("attribute"):
             want = g["published_value"] / g["published_value"].sum()
             np.testing.assert_allclose(g["share"], want, atol=5e-9)
@@ -109,7 +119,7 @@ def test_restriction_to_adults_40_plus():
     assert s["80+"] == pytest.approx(age[["80-84", "85+"]].sum() / kept.sum(), rel=1e-12)
     assert s.sum() == pytest.approx(1.0, abs=1e-12)
     assert b.ages("age_band") == "40+" and b.ages("sex") == "0+"  # sex cannot be restricted
-    assert round(s["<50"], 4) == 0.2615
+    assert round(s["<50"], 4) == 0.2522  # 0.2615 with the ACS figures of version 1.1.0
 
 
 def test_a_cut_at_18_is_refused_in_one_line_naming_the_boundaries():
@@ -139,7 +149,7 @@ def _adult_cohort(n=4000, seed=3):
 
 def test_support2_style_under_50_share_depends_on_the_stated_intended_use():
     """The reviewer's SUPPORT2 case: with the all-ages reference, ages 0-17 stay in it and the
-    "<50" reference share is 0.647; restricted at an adult boundary it is 0.527 (ages 20+,
+    "<50" reference share is 0.638; restricted at an adult boundary it is 0.519 (ages 20+,
     the nearest 5-year boundary to 18, which itself is refused)."""
     df = _adult_cohort()
     ref = load_reference("us_census_2020")
@@ -151,14 +161,14 @@ def test_support2_style_under_50_share_depends_on_the_stated_intended_use():
         return r.shares.set_index(["attribute", "category"]).loc[("age_band", "<50")]
 
     a, b = under50(allages), under50(adults)
-    assert round(a["reference_share"], 3) == 0.647 and a["reference_ages"] == "0+"
-    assert round(b["reference_share"], 3) == 0.527 and b["reference_ages"] == "20+"
+    assert round(a["reference_share"], 3) == UNDER50_ALL and a["reference_ages"] == "0+"
+    assert round(b["reference_share"], 3) == UNDER50_20 and b["reference_ages"] == "20+"
     age = ref.share("age")
     assert b["reference_share"] == pytest.approx(
         age[["20-24", "25-29", "30-34", "35-39", "40-44", "45-49"]].sum()
         / age.iloc[4:].sum(), rel=1e-12)
     assert a["cohort_share"] == b["cohort_share"]
-    assert b["ppr"] == pytest.approx(a["ppr"] * 0.647 / 0.527, rel=2e-3)
+    assert b["ppr"] == pytest.approx(a["ppr"] * UNDER50_ALL / UNDER50_20, rel=2e-3)
     # unrestricted, every finding on the reference says the intended-use age was not given
     for f in allages.findings:
         if f.values.get("age_scope") is not None and f.code != \
@@ -181,7 +191,8 @@ def test_support2_style_under_50_share_depends_on_the_stated_intended_use():
 
 def test_real_support2_under_50_share():
     """The reviewer's numbers on the real data (runs where SurvSet is installed): "<50" has
-    reference share 0.647 and PPR 0.32 against all ages, 0.527 and 0.39 against ages 20+."""
+    reference share 0.638 and PPR 0.33 against all ages, 0.519 and 0.40 against ages 20+ (0.647,
+    0.32, 0.527 and 0.39 with the ACS 2016-2020 age percentages of version 1.1.0)."""
     import warnings
 
     survset = pytest.importorskip("SurvSet.data")
@@ -198,8 +209,9 @@ def test_real_support2_under_50_share():
                                     reference_min_age=20)
     s0 = r0.shares.set_index("category").loc["<50"]
     s20 = r20.shares.set_index("category").loc["<50"]
-    assert round(s0["reference_share"], 3) == 0.647 and round(s20["reference_share"], 3) == 0.527
-    assert s0["n"] == 1896 and round(s0["ppr"], 2) == 0.32 and round(s20["ppr"], 2) == 0.39
+    assert round(s0["reference_share"], 3) == UNDER50_ALL
+    assert round(s20["reference_share"], 3) == UNDER50_20
+    assert s0["n"] == 1896 and round(s0["ppr"], 2) == 0.33 and round(s20["ppr"], 2) == 0.40
 
 
 # ------------------------------------------------------------------ flags on all-ages findings
@@ -232,35 +244,63 @@ def test_every_finding_on_all_ages_shares_says_so(demo_result):
             continue
         attr = f.subject["attribute"]
         seen.add(attr)
-        assert f.values["reference_verified"] is False
+        assert f.values["reference_verified"] is True  # the census figures are verified
         assert f.values["intended_ages"] == "40+"
+        assert UNVERIFIED not in f.text()
         if attr == "age_band":
             assert f.values["age_scope"] == "matches" and f.values["reference_ages"] == "40+"
-            assert f.text().endswith(f" [{UNVERIFIED}]")
+            assert not f.text().endswith("]")
         else:
             assert f.values["age_scope"] == "wider" and f.values["reference_ages"] == "0+"
-            assert f.text().endswith(f" [{ALL_AGES}; {UNVERIFIED}]")
-        assert f.text(10**6).endswith("]")  # the suppressed wording keeps the caveat
+            assert f.text().endswith(f" [{ALL_AGES}]")
+            assert f.text(10**6).endswith("]")  # the suppressed wording keeps the caveat
     assert {"race", "ethnicity", "age_band"} <= seen
     scope = [f for f in r.findings if f.code == "representativeness.reference_age_scope"]
     assert len(scope) == 1
     assert scope[0].subject["attributes"] == ["sex", "race", "ethnicity"]
     assert scope[0].values["reference_ages"] == "0+" and scope[0].values["intended_ages"] == "40+"
     assert "treat them as approximate" in scope[0].text()
-    unv = [f for f in r.findings if f.code == "representativeness.reference_unverified"]
-    assert len(unv) == 1 and unv[0].values["verification"].startswith("NOT checked")
-    assert "version 1.1.0" in unv[0].text()
+    assert not any(f.code == "representativeness.reference_unverified" for f in r.findings)
     # the PPR verdicts say it too
     for v in r.verdicts:
         if ".ppr." in v.id:
-            assert v.reason.endswith(UNVERIFIED)
-            assert (ALL_AGES in v.reason) == (".ppr.age_band-" not in v.id)
+            assert UNVERIFIED not in (v.reason or "")
+            assert (ALL_AGES in (v.reason or "")) == (".ppr.age_band-" not in v.id)
     # and it survives the JSON round trip
     from rwe.representativeness import RepresentativenessResult
 
     back = RepresentativenessResult.from_dict(r.to_dict())
     assert back.finding_texts() == r.finding_texts()
     assert list(back.shares["reference_ages"]) == list(r.shares["reference_ages"])
+
+
+def test_a_reference_stated_unverified_flags_every_finding(demo_result):
+    """A reference whose file says ``verified: false`` (as the census files did up to version
+    1.1.0) adds the caveat to every finding and one reference_unverified finding."""
+    r0, demo = demo_result
+    ref = load_reference("us_census_2020_clinical")
+    meta = {k: v for k, v in ref.metadata.items() if not k.startswith("verified:")}
+    meta |= {"verified": "false", "verification": "NOT checked (a test)"}
+    from dataclasses import replace
+
+    unverified = replace(ref, metadata=meta)
+    df = demo.scans.assign(age_band=pd.cut(
+        demo.scans["age"], [-np.inf, 50, 65, 80, np.inf], right=False,
+        labels=["<50", "50-64", "65-79", "80+"]).astype(str))
+    r = assess_representativeness(df, reference=unverified,
+                                  attributes=["sex", "race", "ethnicity", "age_band"],
+                                  reference_min_age=40)
+    for f in r.findings:
+        if f.code == "representativeness.under_represented":
+            assert f.values["reference_verified"] is False
+            assert f.text().endswith(f"{UNVERIFIED}]")
+    unv = [f for f in r.findings if f.code == "representativeness.reference_unverified"]
+    assert len(unv) == 1 and unv[0].values["verification"] == "NOT checked (a test)"
+    assert unv[0].values["attributes"] == ["sex", "race", "ethnicity", "age_band"]
+    assert "version 2.0.0" in unv[0].text() and "its figures were not verified" in unv[0].text()
+    for v in r.verdicts:
+        if ".ppr." in v.id:
+            assert v.reason.endswith(UNVERIFIED)
 
 
 def test_a_reference_that_states_nothing_adds_no_caveat():

@@ -351,12 +351,11 @@ def test_findings_are_typed_with_the_old_sentences(pooled):
     flagged = pooled.shares[pooled.shares["flag"].isin(["under-represented",
                                                         "over-represented"])]
     texts = pooled.finding_texts()
-    unverified = "reference figures not verified against the published tables"
     for _, r in flagged.iterrows():
-        # the old sentence, then what the reference share rests on (issue 14 part 7)
-        caveat = (f" [{unverified}]" if r["attribute"] == "age_band" else
-                  f" [reference covers all ages; the intended-use population is adults 40+; "
-                  f"{unverified}]")
+        # the old sentence, then what the reference share rests on (issue 14 part 7): the
+        # census figures are verified, the age bands restricted to the intended use
+        caveat = ("" if r["attribute"] == "age_band" else
+                  " [reference covers all ages; the intended-use population is adults 40+]")
         assert _old_share_sentence(r) + caveat in texts
     under = next(f for f in pooled.findings if f.code == "representativeness.under_represented")
     assert under.counts == {"n": int(pooled.shares.set_index(["attribute", "category"]).loc[
