@@ -244,10 +244,13 @@ class Finding:
             if finding_template(key) is None:
                 return f"{self.code}: suppressed (a count behind it is below {k})"
         template = finding_template(key)
-        if template is None:
-            return f"{self.code}: " + ", ".join(f"{a}={b}" for a, b in
-                                                 {**self.subject, **self.values}.items())
-        return template.format(**self.subject, **self.values, **self.counts, k=k)
+        if template is not None:
+            try:
+                return template.format(**self.subject, **self.values, **self.counts, k=k)
+            except (KeyError, IndexError):  # a finding saved by a version with other fields
+                pass
+        return f"{self.code}: " + ", ".join(f"{a}={b}" for a, b in
+                                             {**self.subject, **self.values}.items())
 
     def to_dict(self) -> dict[str, Any]:
         return {"code": self.code, "subject": json_safe(self.subject),

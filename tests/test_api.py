@@ -62,3 +62,13 @@ def test_json_safe_of_a_frame_equals_converting_row_by_row():
         assert json.dumps(json_safe(frame), allow_nan=False) == json.dumps(by_rows(frame))
     assert json_safe(f)[1] == {"a": None, "b": None, "c": False, "d": None, "e": "NaT",
                                "1": 2.0, "g": "v", "h": 2}
+
+
+def test_a_finding_whose_fields_its_template_lacks_still_reads():
+    """A finding saved by a version whose template had other fields renders as code and
+    values instead of raising (old results.json files stay readable)."""
+    from rwe._evidence import Finding
+
+    f = Finding("representativeness.reference_unverified", subject={"reference": "x"},
+                values={"version_text": ""})
+    assert f.text() == "representativeness.reference_unverified: reference=x, version_text="
