@@ -68,7 +68,7 @@ RENDER_ORDER = ("subgroups", "representativeness", "provenance", "model_card", "
 #: Order of the analyses (each notebook starts as soon as its result, and the disclosure plan
 #: when its page shows counts, are saved): the sections the plan is made from first,
 #: subgroups (the longest notebook) before them; the model card reads the others.
-COMPUTE_ORDER = ("subgroups", "provenance", "drift", "change_control", "representativeness",
+COMPUTE_ORDER = ("subgroups", "provenance", "representativeness", "drift", "change_control",
                  "model_card")
 DEPENDENCIES = ("numpy", "pandas", "scipy", "statsmodels", "scikit-learn", "lifelines",
                 "fairlearn", "matplotlib", "pydantic", "PyYAML", "pyarrow", "papermill",

@@ -649,8 +649,9 @@ def reviewer_curves(report: Any, plan: Any, k: int, by: Any) -> Any:
     ok = ~mine
     if mine.any():
         lv = roc["level"].to_numpy()
-        pos = np.array([sizes.get(x, (np.nan, np.nan))[1] for x in lv])
-        neg = np.array([sizes.get(x, (np.nan, np.nan))[0] for x in lv]) - pos
+        levels = roc["level"]  # each point's level's cases and rows (NaN: not in the table)
+        pos = levels.map({x: e for x, (_, e) in sizes.items()}).to_numpy(dtype=float)
+        neg = levels.map({x: n for x, (n, _) in sizes.items()}).to_numpy(dtype=float) - pos
         tp = np.round(roc["tpr"].to_numpy(dtype=float) * pos)
         fp = np.round(roc["fpr"].to_numpy(dtype=float) * neg)
 
