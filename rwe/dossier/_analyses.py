@@ -282,18 +282,22 @@ def load_result(name: str, record: Mapping[str, Any]) -> Any:
 
 
 def compute_record(name: str, protocol: Any, evset: Any = None,
-                   others: Mapping[str, Any] | None = None) -> tuple[Any, dict, dict]:
+                   others: Mapping[str, Any] | None = None, *, result: Any = None
+                   ) -> tuple[Any, dict, dict]:
     """Section ``name``'s result, its JSON record (with its extras' records) and the extras'
-    results."""
+    results. A ``result`` computed beforehand (a federated merge's) is recorded as it is,
+    without extras."""
     import json
 
     from rwe._results import json_safe
 
     a = analysis(name)
-    result = compute_section(name, protocol, evset, others)
+    given = result is not None
+    if not given:
+        result = compute_section(name, protocol, evset, others)
     record = a.to_dict(result)
     extras = {}
-    for key, (compute, to_dict, _) in a.extras.items():
+    for key, (compute, to_dict, _) in ({} if given else a.extras).items():
         extras[key] = compute(protocol, evset, others or {})
         record = {**record, key: to_dict(extras[key])}
     return result, json.loads(json.dumps(json_safe(record), allow_nan=False)), extras

@@ -26,7 +26,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rwe._evidence import STATUS_FAIL, STATUS_NOT_EVALUABLE, STATUS_NOT_EVALUATED, STATUS_PASS
 from rwe._results import json_safe
@@ -47,9 +47,12 @@ from rwe.exceptions import (
     RWEError,
 )
 
+if TYPE_CHECKING:
+    from rwe.dossier._computed import ComputedSections
+
 __all__ = ["build_dossier", "DossierResult", "NotebookTemplateError", "RESULTS_SCHEMA",
            "MANIFEST_SCHEMA", "default_notebooks_dir", "check_template", "FAILED_SUFFIX",
-           "KERNEL_NAME", "dump_results", "BUILDING_INFIX", "merge_results"]
+           "KERNEL_NAME", "dump_results", "BUILDING_INFIX", "merge_results", "check_target"]
 
 RESULTS_SCHEMA = "rwe.dossier.results/3"
 MANIFEST_SCHEMA = "rwe.dossier.manifest/2"
@@ -235,6 +238,8 @@ def check_template(path: Path) -> Any:
 
 # =============================================================================== target dir
 def _check_target(out: Path, force: bool) -> None:
+    """Refuse ``out`` (:class:`DossierExistsError`) when a build may not write there: a file, a
+    dossier without ``force``, or a non-empty directory that is not a dossier."""
     if not out.exists() and not out.is_symlink():
         return
     if not out.is_dir():
@@ -245,6 +250,10 @@ def _check_target(out: Path, force: bool) -> None:
         raise DossierExistsError(MSG_EXISTS.format(out=out))
     if not ((out / "manifest.json").is_file() or (out / "index.html").is_file()):
         raise DossierExistsError(MSG_NOT_DOSSIER.format(out=out))
+
+
+#: The check of ``--out`` a build makes first (for callers that work before building).
+check_target = _check_target
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -758,7 +767,8 @@ def _make_build(out: Path) -> tuple[Path, Path, Path]:
 # =============================================================================== entry point
 def build_dossier(protocol_path: str | Path, out_dir: str | Path, *, force: bool = False,
                   pdf: bool | None = None, jobs: int | None = None, progress: bool = True,
-                  notebooks_dir: str | Path | None = None, evset=None) -> DossierResult:
+                  notebooks_dir: str | Path | None = None, evset=None,
+                  computed: ComputedSections | None = None) -> DossierResult:
     """Build the evidence dossier of a protocol into ``out_dir``.
 
     Computes each section of ``protocol.report.sections`` once (the rwe analyses, in this
@@ -789,6 +799,10 @@ def build_dossier(protocol_path: str | Path, out_dir: str | Path, *, force: bool
         Templates directory (default: ``notebooks/`` of the checkout).
     evset : EvaluationSet, optional
         The protocol's data, already loaded and validated by the caller (``rwe demo``).
+    computed : rwe.dossier._computed.ComputedSections, optional
+        Every section's typed result, computed beforehand from something other than the
+        protocol's data (a federated merge's site summaries): the dossier holds those
+        sections, reads no data, and lists the inputs that come with them.
 
     Returns
     -------
@@ -827,7 +841,7 @@ def build_dossier(protocol_path: str | Path, out_dir: str | Path, *, force: bool
     protocol_abs = Path(protocol.path).resolve() if protocol.path else Path(protocol_path)
     out = Path(out_dir).resolve()
     _check_target(out, force)
-    wanted = list(protocol.report.sections)
+    wanted = list(protocol.report.sections) if computed is None else list(computed.results)
     if "representativeness" in wanted and protocol.population.reference is None:
         # fail before reading any data, not half-way through the build
         raise InvalidParameterError(
@@ -857,7 +871,7 @@ def build_dossier(protocol_path: str | Path, out_dir: str | Path, *, force: bool
             result = _build(protocol, protocol_abs, specs, templates, out, work, build,
                             records_dir, jobs=jobs, pdf=pdf, progress=progress, evset=evset,
                             force=force, started=started, t0=t0, version=rwe.__version__,
-                            notes=notes)
+                            notes=notes, computed=computed)
         except BaseException as exc:
             shutil.rmtree(work, ignore_errors=True)
             err = _write_error(exc, out, build) if isinstance(exc, OSError) else None
@@ -874,7 +888,8 @@ def build_dossier(protocol_path: str | Path, out_dir: str | Path, *, force: bool
 def _build(protocol: Any, protocol_abs: Path, specs: list[SectionSpec],
            templates: dict[str, Path], out: Path, work: Path, build: Path, records_dir: Path,
            *, jobs: int, pdf: bool, progress: bool, evset: Any, force: bool, started: str,
-           t0: float, version: str, notes: list[str]) -> DossierResult:
+           t0: float, version: str, notes: list[str],
+           computed: ComputedSections | None = None) -> DossierResult:
     from tqdm.auto import tqdm
 
     from rwe.dossier._analyses import analysis, compute_record, load_extras, load_result
@@ -888,12 +903,14 @@ def _build(protocol: Any, protocol_abs: Path, specs: list[SectionSpec],
     order = [n for n in COMPUTE_ORDER if n in by_name] + [
         s.name for s in specs if s.name not in COMPUTE_ORDER]
     analysis_seconds: dict[str, float] = {}
-    if any(analysis(n).needs_data for n in order) and evset is None:
+    given = dict(computed.results) if computed is not None else {}
+    rows = computed is None  # a build from computed results reads no data
+    if rows and any(analysis(n).needs_data for n in order) and evset is None:
         t2 = time.perf_counter()
         _ensure_demo_data(protocol)
         evset = protocol.load_data()
         analysis_seconds["load data"] = round(time.perf_counter() - t2, 3)
-    if any(analysis(n).needs_data for n in order):
+    if rows and any(analysis(n).needs_data for n in order):
         t2 = time.perf_counter()
         check_attributes(protocol, evset)
         analysis_seconds["check attributes"] = round(time.perf_counter() - t2, 3)
@@ -932,8 +949,9 @@ def _build(protocol: Any, protocol_abs: Path, specs: list[SectionSpec],
             write_record(records_dir / PROTOCOL_RECORD, ProtocolFacts.record(protocol))
             # a section whose page shows counts starts once the disclosure plan, made from
             # every data section's result, is saved; the plan sections start at once
-            counted = {n for n in order if analysis(n).needs_data or analysis(n).needs}
-            data_sections = [n for n in order if analysis(n).needs_data]
+            counted = {n for n in order if analysis(n).needs_data or analysis(n).needs
+                       or n in given}
+            data_sections = [n for n in order if analysis(n).needs_data or n in given]
             pending: list[tuple[str, Path]] = []
             plan = None
 
@@ -960,7 +978,8 @@ def _build(protocol: Any, protocol_abs: Path, specs: list[SectionSpec],
                     analysis_seconds[name + " (second process)"] = seconds
                 else:
                     results[name], record, more = compute_record(
-                        name, protocol, evset, {**results, "_plan": plan})
+                        name, protocol, evset, {**results, "_plan": plan},
+                        result=given.get(name))
                     extras.update(more)
                 records[name] = record
                 pending.append((name, write_record(records_dir / f"{name}.json", record)))
@@ -1008,6 +1027,8 @@ def _build(protocol: Any, protocol_abs: Path, specs: list[SectionSpec],
     _write_text(build / "results.json", dump_results(results_json))
     if "model_card" in records:
         _write_text(build / "model-card.xml", chai_xml(records["model_card"], k, plan))
+    if computed is not None and computed.write is not None:
+        computed.write(build)
     for s in specs:
         foot = _footer(results_json, version, f"Code: <a href='notebooks/{s.notebook}'>"
                                               f"notebooks/{s.notebook}</a>.")
@@ -1076,7 +1097,7 @@ def _build(protocol: Any, protocol_abs: Path, specs: list[SectionSpec],
         "analysis_seconds": analysis_seconds,
         "jobs": jobs,
         "kernel": KERNEL_NAME,
-        "inputs": _inputs(protocol, evset),
+        "inputs": _inputs(protocol, evset) if rows else [dict(x) for x in computed.inputs],
         # the change-control ledger as this dossier read it: its head hash lets
         # `rwe ledger verify --head` detect a later truncation or an older copy
         "ledger": (results_json["sections"].get("change_control") or {}).get("ledger"),
