@@ -242,6 +242,24 @@ def _model_card_from_dict(d: Mapping[str, Any]) -> Any:
     return ModelCardResult.from_dict(d)
 
 
+MSG_FEDERATION_ALONE = ("the federation section is made by rwe merge from site summaries "
+                        "(rwe.federation.build_federated_dossier): it has no analysis of the "
+                        "protocol's data; open the executed notebook of a merge's dossier, or "
+                        "pass its saved record as result")
+
+
+def _federation(protocol: Any, evset: Any, others: Mapping[str, Any]) -> Any:
+    from rwe.exceptions import RWEError
+
+    raise RWEError(MSG_FEDERATION_ALONE)
+
+
+def _federation_from_dict(d: Mapping[str, Any]) -> Any:
+    from rwe.federation import FederatedResult
+
+    return FederatedResult.from_dict(d)
+
+
 ANALYSES: dict[str, SectionAnalysis] = {
     "representativeness": SectionAnalysis(
         _representativeness, _representativeness_to_dict, _representativeness_from_dict,
@@ -257,6 +275,10 @@ ANALYSES: dict[str, SectionAnalysis] = {
                                   needs_data=False,
                                   needs=("representativeness", "subgroups", "drift",
                                          "change_control", "provenance")),
+    # the result of a merge (rwe.federation.FederatedResult): its verdicts are those of the
+    # pooled sections, each judged in its own section
+    "federation": SectionAnalysis(_federation, lambda r: r.to_dict(), _federation_from_dict,
+                                  needs_data=False, verdicts=lambda r: ()),
 }
 
 

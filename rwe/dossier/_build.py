@@ -38,7 +38,7 @@ from rwe.dossier._notebook import (
     _ensure_demo_data,
     write_record,
 )
-from rwe.dossier._sections import SECTION_SPECS, SectionSpec
+from rwe.dossier._sections import ALL_SECTION_SPECS, SectionSpec
 from rwe.exceptions import (
     DossierExistsError,
     DossierWriteError,
@@ -849,7 +849,7 @@ def build_dossier(protocol_path: str | Path, out_dir: str | Path, *, force: bool
             "representativeness section, which needs a reference population: name a bundled "
             "reference (e.g. us_census_2020) or a CSV file of attribute,category,share, or "
             "leave representativeness out of report.sections; nothing was built")
-    specs = [s for s in SECTION_SPECS if s.name in wanted]
+    specs = [s for s in ALL_SECTION_SPECS if s.name in wanted]
     nb_dir = Path(notebooks_dir).resolve() if notebooks_dir else default_notebooks_dir()
     templates = {s.name: nb_dir / s.notebook for s in specs}
     for s in specs:
