@@ -1045,7 +1045,8 @@ def _build(protocol: Any, protocol_abs: Path, specs: list[SectionSpec],
     files = {"results.json": True, "manifest.json": True,
              "model-card.xml": (build / "model-card.xml").is_file(),
              "dossier.pdf": bool(pdf and pdf_note is None),
-             "figures/": any((build / FIGURES_DIR).iterdir()), "notebooks/": True}
+             "figures/": any((build / FIGURES_DIR).iterdir()), "notebooks/": True,
+             "merged/": (build / "merged").is_dir()}
     index = index_body(results_json, specs, k=k, built=started, rwe_version=version,
                        files=files, pdf_note=pdf_note)
     phases["render"] = round(time.perf_counter() - t1, 3)

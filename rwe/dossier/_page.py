@@ -287,6 +287,7 @@ def index_body(results: dict, specs: Sequence[SectionSpec], *, k: int, built: st
         ("dossier.pdf", "the whole dossier as one PDF"),
         ("figures/", "the figures as PNG files"),
         ("notebooks/", "the executed notebooks, with their code"),
+        ("merged/", "the merged site summaries (aggregates, no rows)"),
     ]
     lis = []
     for name, what in file_items:

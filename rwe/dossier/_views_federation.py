@@ -304,12 +304,12 @@ def _site_estimates(p: dict, k: int) -> str:
         row[r["metric"]] = RawHTML(
             "<span class='sup'>suppressed</span>" if hidden else
             fmt_ci(r["estimate"], r["ci_low"], r["ci_high"])
-            + f" <span class='ci'>w {fmt_pct(r['weight'])}</span>")
+            + f"<br><span class='ci'>weight {fmt_pct(r['weight'])}</span>")
     lvl = f"{float(e['ci_level'].iloc[0]):.0%}" if e["ci_level"].notna().any() else ""
     table = html_table(list(rows.values()), [Col("Site", "site"), Col("n", "n", "int"),
                                              Col("Events", "events", "int")]
                        + [Col(f"{_mlabel(m)} ({lvl} CI)", m, "html") for m in metrics],
-                       caption="Site estimates as meta-analysed, with each site's weight (w)",
+                       caption="Site estimates as meta-analysed, with each site's weight",
                        css="sites")
     note = ("Intervals are Wald intervals on the pooling scale (logit for proportions), "
             "back-transformed: the uncertainty the meta-analysis gives each site; the site's "

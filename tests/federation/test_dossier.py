@@ -49,6 +49,8 @@ class _Tables(HTMLParser):
             self._cell = []
         elif tag == "caption":
             self._cell = []
+        elif tag == "br" and self._cell is not None:
+            self._cell.append(" ")
 
     def handle_endtag(self, tag):
         if not self.tables:
@@ -88,6 +90,7 @@ def exact(fed):
 def test_the_dossier_holds_its_pages_and_aggregates_only(fed):
     p, files, res, out = fed["exact"]
     ev = p.load_data()
+    assert "<a href='merged/'><code>merged/</code></a>" in (out / "index.html").read_text()
     names = sorted(x.name for x in out.iterdir())
     assert names == sorted(["drift.html", "federation.html", "figures", "index.html",
                             "manifest.json", "merged", "notebooks", "representativeness.html",
@@ -206,12 +209,12 @@ def test_the_meta_analysis_shown_is_the_federated_result(exact):
         assert png.is_file() and png.stat().st_size > 10_000
         assert f"figures/{png.name}" in fed
     # each site's estimate as meta-analysed
-    est = tables["Site estimates as meta-analysed, with each site's weight (w)"]
+    est = tables["Site estimates as meta-analysed, with each site's weight"]
     assert [r[0] for r in est["rows"]] == list(SITES)
     s1 = res.site_estimates[(res.site_estimates["site"] == "S1")
                             & (res.site_estimates["metric"] == "sensitivity")].iloc[0]
-    assert est["rows"][0][3].startswith(_text(fmt_ci(s1["estimate"], s1["ci_low"],
-                                                     s1["ci_high"])))
+    assert est["rows"][0][3] == (_text(fmt_ci(s1["estimate"], s1["ci_low"], s1["ci_high"]))
+                                 + f" weight {fmt_pct(s1['weight'])}")
     # the demo's heterogeneity, in words: specificity differs between sites, AUROC does not
     text = _text(fed)
     assert "specificity differs between sites (Cochran Q = " in text
