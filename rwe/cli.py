@@ -254,9 +254,13 @@ def _cmd_summarize(args: argparse.Namespace) -> int:
 def _cmd_merge(args: argparse.Namespace) -> int:
     from rwe.federation import merge_site_files
 
-    result, out = merge_site_files(args.protocol, args.summaries, args.out, force=args.force)
-    _echo(f"federated results written to {out}")
+    result, dossier = merge_site_files(args.protocol, args.summaries, args.out,
+                                       force=args.force, pdf=False if args.no_pdf else None,
+                                       jobs=args.jobs, progress=not args.quiet)
     for line in result.summary_lines():
+        _echo(line)
+    _echo(f"dossier written to {dossier.path}")
+    for line in dossier.summary_lines():
         _echo(line)
     return EXIT_OK
 
@@ -358,16 +362,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace an existing --out file")
     p.set_defaults(func=_cmd_summarize)
     p = sub.add_parser(
-        "merge", help="merge site summaries into per-site and pooled results",
+        "merge", help="merge site summaries into one dossier (per-site and pooled results)",
         description="At the coordinator: check every site summary (protocol sha256, schema, "
                     "resolution, checksum, one per site and period) before anything is "
-                    "merged, then write the results directory: per-site and pooled results, "
-                    "the pooled AUROC with its DeLong interval from the merged histograms and "
-                    "a random-effects meta-analysis of the site estimates (Q, I^2).")
+                    "merged, then build the dossier: the verdicts on the pooled data, the "
+                    "pooled subgroup, representativeness and drift sections, per-site results, "
+                    "the pooled AUROC with its DeLong interval from the merged histograms, a "
+                    "random-effects meta-analysis of the site estimates (Q, I^2, tau^2), the "
+                    "disclosure rule each site applied and what summaries cannot evaluate.")
     p.add_argument("summaries", nargs="+", help="site summary files")
     p.add_argument("--protocol", required=True, help="the YAML protocol the sites used")
-    p.add_argument("--out", required=True, help="results directory to write")
-    p.add_argument("--force", action="store_true", help="replace an existing --out")
+    p.add_argument("--out", required=True, help="dossier directory to write")
+    p.add_argument("--force", action="store_true", help="replace an existing dossier at --out")
+    p.add_argument("--no-pdf", action="store_true", help="skip the PDF rendering")
+    p.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
+                   help="notebooks run in parallel (default: CPU count, at most 2)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_merge)
     return parser
 

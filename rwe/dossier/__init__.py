@@ -39,6 +39,8 @@ _EXPORTS = {
     "model_card": "_modelcard", "ModelCardResult": "_modelcard", "chai_xml": "_modelcard",
     # sections
     "SECTION_SPECS": "_sections", "SectionSpec": "_sections", "section_spec": "_sections",
+    "ALL_SECTION_SPECS": "_sections", "FEDERATION_SPEC": "_sections",
+    "ComputedSections": "_computed",
     # rendering
     "suppress_small_cells": "_suppress", "scrub_text": "_suppress", "SUPPRESSED": "_suppress",
     # chromium

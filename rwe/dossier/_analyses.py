@@ -242,6 +242,24 @@ def _model_card_from_dict(d: Mapping[str, Any]) -> Any:
     return ModelCardResult.from_dict(d)
 
 
+MSG_FEDERATION_ALONE = ("the federation section is made by rwe merge from site summaries "
+                        "(rwe.federation.build_federated_dossier): it has no analysis of the "
+                        "protocol's data; open the executed notebook of a merge's dossier, or "
+                        "pass its saved record as result")
+
+
+def _federation(protocol: Any, evset: Any, others: Mapping[str, Any]) -> Any:
+    from rwe.exceptions import RWEError
+
+    raise RWEError(MSG_FEDERATION_ALONE)
+
+
+def _federation_from_dict(d: Mapping[str, Any]) -> Any:
+    from rwe.federation import FederatedResult
+
+    return FederatedResult.from_dict(d)
+
+
 ANALYSES: dict[str, SectionAnalysis] = {
     "representativeness": SectionAnalysis(
         _representativeness, _representativeness_to_dict, _representativeness_from_dict,
@@ -257,6 +275,10 @@ ANALYSES: dict[str, SectionAnalysis] = {
                                   needs_data=False,
                                   needs=("representativeness", "subgroups", "drift",
                                          "change_control", "provenance")),
+    # the result of a merge (rwe.federation.FederatedResult): its verdicts are those of the
+    # pooled sections, each judged in its own section
+    "federation": SectionAnalysis(_federation, lambda r: r.to_dict(), _federation_from_dict,
+                                  needs_data=False, verdicts=lambda r: ()),
 }
 
 
@@ -282,18 +304,22 @@ def load_result(name: str, record: Mapping[str, Any]) -> Any:
 
 
 def compute_record(name: str, protocol: Any, evset: Any = None,
-                   others: Mapping[str, Any] | None = None) -> tuple[Any, dict, dict]:
+                   others: Mapping[str, Any] | None = None, *, result: Any = None
+                   ) -> tuple[Any, dict, dict]:
     """Section ``name``'s result, its JSON record (with its extras' records) and the extras'
-    results."""
+    results. A ``result`` computed beforehand (a federated merge's) is recorded as it is,
+    without extras."""
     import json
 
     from rwe._results import json_safe
 
     a = analysis(name)
-    result = compute_section(name, protocol, evset, others)
+    given = result is not None
+    if not given:
+        result = compute_section(name, protocol, evset, others)
     record = a.to_dict(result)
     extras = {}
-    for key, (compute, to_dict, _) in a.extras.items():
+    for key, (compute, to_dict, _) in ({} if given else a.extras).items():
         extras[key] = compute(protocol, evset, others or {})
         record = {**record, key: to_dict(extras[key])}
     return result, json.loads(json.dumps(json_safe(record), allow_nan=False)), extras

@@ -26,7 +26,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rwe._evidence import STATUS_FAIL, STATUS_NOT_EVALUABLE, STATUS_NOT_EVALUATED, STATUS_PASS
 from rwe._results import json_safe
@@ -38,7 +38,7 @@ from rwe.dossier._notebook import (
     _ensure_demo_data,
     write_record,
 )
-from rwe.dossier._sections import SECTION_SPECS, SectionSpec
+from rwe.dossier._sections import ALL_SECTION_SPECS, SectionSpec
 from rwe.exceptions import (
     DossierExistsError,
     DossierWriteError,
@@ -47,9 +47,12 @@ from rwe.exceptions import (
     RWEError,
 )
 
+if TYPE_CHECKING:
+    from rwe.dossier._computed import ComputedSections
+
 __all__ = ["build_dossier", "DossierResult", "NotebookTemplateError", "RESULTS_SCHEMA",
            "MANIFEST_SCHEMA", "default_notebooks_dir", "check_template", "FAILED_SUFFIX",
-           "KERNEL_NAME", "dump_results", "BUILDING_INFIX", "merge_results"]
+           "KERNEL_NAME", "dump_results", "BUILDING_INFIX", "merge_results", "check_target"]
 
 RESULTS_SCHEMA = "rwe.dossier.results/3"
 MANIFEST_SCHEMA = "rwe.dossier.manifest/2"
@@ -236,6 +239,8 @@ def check_template(path: Path) -> Any:
 
 # =============================================================================== target dir
 def _check_target(out: Path, force: bool) -> None:
+    """Refuse ``out`` (:class:`DossierExistsError`) when a build may not write there: a file, a
+    dossier without ``force``, or a non-empty directory that is not a dossier."""
     if not out.exists() and not out.is_symlink():
         return
     if not out.is_dir():
@@ -246,6 +251,10 @@ def _check_target(out: Path, force: bool) -> None:
         raise DossierExistsError(MSG_EXISTS.format(out=out))
     if not ((out / "manifest.json").is_file() or (out / "index.html").is_file()):
         raise DossierExistsError(MSG_NOT_DOSSIER.format(out=out))
+
+
+#: The check of ``--out`` a build makes first (for callers that work before building).
+check_target = _check_target
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -777,7 +786,8 @@ def _make_build(out: Path) -> tuple[Path, Path, Path]:
 # =============================================================================== entry point
 def build_dossier(protocol_path: str | Path, out_dir: str | Path, *, force: bool = False,
                   pdf: bool | None = None, jobs: int | None = None, progress: bool = True,
-                  notebooks_dir: str | Path | None = None, evset=None) -> DossierResult:
+                  notebooks_dir: str | Path | None = None, evset=None,
+                  computed: ComputedSections | None = None) -> DossierResult:
     """Build the evidence dossier of a protocol into ``out_dir``.
 
     Computes each section of ``protocol.report.sections`` once (the rwe analyses, in this
@@ -808,6 +818,10 @@ def build_dossier(protocol_path: str | Path, out_dir: str | Path, *, force: bool
         Templates directory (default: ``notebooks/`` of the checkout).
     evset : EvaluationSet, optional
         The protocol's data, already loaded and validated by the caller (``rwe demo``).
+    computed : rwe.dossier._computed.ComputedSections, optional
+        Every section's typed result, computed beforehand from something other than the
+        protocol's data (a federated merge's site summaries): the dossier holds those
+        sections, reads no data, and lists the inputs that come with them.
 
     Returns
     -------
@@ -846,7 +860,7 @@ def build_dossier(protocol_path: str | Path, out_dir: str | Path, *, force: bool
     protocol_abs = Path(protocol.path).resolve() if protocol.path else Path(protocol_path)
     out = Path(out_dir).resolve()
     _check_target(out, force)
-    wanted = list(protocol.report.sections)
+    wanted = list(protocol.report.sections) if computed is None else list(computed.results)
     if "representativeness" in wanted and protocol.population.reference is None:
         # fail before reading any data, not half-way through the build
         raise InvalidParameterError(
@@ -854,7 +868,7 @@ def build_dossier(protocol_path: str | Path, out_dir: str | Path, *, force: bool
             "representativeness section, which needs a reference population: name a bundled "
             "reference (e.g. us_census_2020) or a CSV file of attribute,category,share, or "
             "leave representativeness out of report.sections; nothing was built")
-    specs = [s for s in SECTION_SPECS if s.name in wanted]
+    specs = [s for s in ALL_SECTION_SPECS if s.name in wanted]
     nb_dir = Path(notebooks_dir).resolve() if notebooks_dir else default_notebooks_dir()
     templates = {s.name: nb_dir / s.notebook for s in specs}
     for s in specs:
@@ -876,7 +890,7 @@ def build_dossier(protocol_path: str | Path, out_dir: str | Path, *, force: bool
             result = _build(protocol, protocol_abs, specs, templates, out, work, build,
                             records_dir, jobs=jobs, pdf=pdf, progress=progress, evset=evset,
                             force=force, started=started, t0=t0, version=rwe.__version__,
-                            notes=notes)
+                            notes=notes, computed=computed)
         except BaseException as exc:
             shutil.rmtree(work, ignore_errors=True)
             err = _write_error(exc, out, build) if isinstance(exc, OSError) else None
@@ -893,7 +907,8 @@ def build_dossier(protocol_path: str | Path, out_dir: str | Path, *, force: bool
 def _build(protocol: Any, protocol_abs: Path, specs: list[SectionSpec],
            templates: dict[str, Path], out: Path, work: Path, build: Path, records_dir: Path,
            *, jobs: int, pdf: bool, progress: bool, evset: Any, force: bool, started: str,
-           t0: float, version: str, notes: list[str]) -> DossierResult:
+           t0: float, version: str, notes: list[str],
+           computed: ComputedSections | None = None) -> DossierResult:
     from tqdm.auto import tqdm
 
     from rwe.dossier._analyses import analysis, compute_record, load_extras, load_result
@@ -912,12 +927,14 @@ def _build(protocol: Any, protocol_abs: Path, specs: list[SectionSpec],
     order = [n for n in COMPUTE_ORDER if n in by_name] + [
         s.name for s in specs if s.name not in COMPUTE_ORDER]
     analysis_seconds: dict[str, float] = {}
-    if any(analysis(n).needs_data for n in order) and evset is None:
+    given = dict(computed.results) if computed is not None else {}
+    rows = computed is None  # a build from computed results reads no data
+    if rows and any(analysis(n).needs_data for n in order) and evset is None:
         t2 = time.perf_counter()
         _ensure_demo_data(protocol)
         evset = protocol.load_data()
         analysis_seconds["load data"] = round(time.perf_counter() - t2, 3)
-    if any(analysis(n).needs_data for n in order):
+    if rows and any(analysis(n).needs_data for n in order):
         t2 = time.perf_counter()
         check_attributes(protocol, evset)
         analysis_seconds["check attributes"] = round(time.perf_counter() - t2, 3)
@@ -955,8 +972,9 @@ def _build(protocol: Any, protocol_abs: Path, specs: list[SectionSpec],
             t1 = time.perf_counter()
             write_record(records_dir / PROTOCOL_RECORD, ProtocolFacts.record(protocol))
             # a section whose page shows counts starts once the disclosure plan, made from
-            # every data section's result, is saved; the plan sections start at once
-            counted = {n for n in order if analysis(n).needs_data or analysis(n).needs}
+            # the PLAN_SECTIONS' results, is saved; the plan sections start at once
+            counted = {n for n in order if analysis(n).needs_data or analysis(n).needs
+                       or n in given}
             plan_sections = [n for n in PLAN_SECTIONS if n in by_name]
             pending: list[tuple[str, Path]] = []
             plan = None
@@ -1013,7 +1031,8 @@ def _build(protocol: Any, protocol_abs: Path, specs: list[SectionSpec],
                     plan = make_plan()
                 t2 = time.perf_counter()
                 results[name], record, more = compute_record(
-                    name, protocol, evset, {**results, "_plan": plan})
+                    name, protocol, evset, {**results, "_plan": plan},
+                    result=given.get(name))
                 extras.update(more)
                 saved(name, record, round(time.perf_counter() - t2, 3))
                 arrived(block=False)
@@ -1054,6 +1073,8 @@ def _build(protocol: Any, protocol_abs: Path, specs: list[SectionSpec],
     _write_text(build / "results.json", dump_results(results_json))
     if "model_card" in records:
         _write_text(build / "model-card.xml", chai_xml(records["model_card"], k, plan))
+    if computed is not None and computed.write is not None:
+        computed.write(build)
     for s in specs:
         foot = _footer(results_json, version, f"Code: <a href='notebooks/{s.notebook}'>"
                                               f"notebooks/{s.notebook}</a>.")
@@ -1070,7 +1091,8 @@ def _build(protocol: Any, protocol_abs: Path, specs: list[SectionSpec],
     files = {"results.json": True, "manifest.json": True,
              "model-card.xml": (build / "model-card.xml").is_file(),
              "dossier.pdf": bool(pdf and pdf_note is None),
-             "figures/": any((build / FIGURES_DIR).iterdir()), "notebooks/": True}
+             "figures/": any((build / FIGURES_DIR).iterdir()), "notebooks/": True,
+             "merged/": (build / "merged").is_dir()}
     index = index_body(results_json, specs, k=k, built=started, rwe_version=version,
                        files=files, pdf_note=pdf_note)
     phases["render"] = round(time.perf_counter() - t1, 3)
@@ -1122,7 +1144,7 @@ def _build(protocol: Any, protocol_abs: Path, specs: list[SectionSpec],
         "analysis_seconds": analysis_seconds,
         "jobs": jobs,
         "kernel": KERNEL_NAME,
-        "inputs": _inputs(protocol, evset),
+        "inputs": _inputs(protocol, evset) if rows else [dict(x) for x in computed.inputs],
         # the change-control ledger as this dossier read it: its head hash lets
         # `rwe ledger verify --head` detect a later truncation or an older copy
         "ledger": (results_json["sections"].get("change_control") or {}).get("ledger"),

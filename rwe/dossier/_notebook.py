@@ -361,6 +361,13 @@ class SectionContext:
 
         return reviewer_representativeness(rep, self.plan, self.k)
 
+    def reviewer_federation(self, fed: Any) -> Any:
+        """A copy of a federated result for reviewer figures: the site estimates whose site
+        cell the disclosure plan hides (or whose counts are small) removed."""
+        from rwe.dossier._privacy import reviewer_federation
+
+        return reviewer_federation(fed, self.plan, self.k, self.protocol.data.columns.site)
+
     def coverage_figure(self, rep: Any, intersection: Any) -> Any:
         """The coverage heat map of ``intersection`` with the hidden cells masked: their
         count reads "<k" or "supp.", their colour is blank, the colour scale is set by the

@@ -170,7 +170,9 @@ def index_body(results: dict, specs: Sequence[SectionSpec], *, k: int, built: st
     p = results["protocol"]
     dev = p["device"]
     order = p["sections"]
-    prov = results["sections"].get("provenance") or {}
+    # the evaluation data: the provenance section's counts, or a federated merge's (its sites)
+    fed = results["sections"].get("federation")
+    prov = results["sections"].get("provenance") or fed or {}
     counts = prov.get("counts") or {}
     period = prov.get("period") or {}
     by_name = {s.name: s for s in specs}
@@ -193,6 +195,11 @@ def index_body(results: dict, specs: Sequence[SectionSpec], *, k: int, built: st
           + (f"; {str(period.get('first'))[:10]} to {str(period.get('last'))[:10]}"
              if period else ""))
          if counts else None),
+        ("Federated evaluation", None if fed is None else RawHTML(
+            f"{len(fed['sites'])} site summary file(s) of {esc(', '.join(fed['settings']['sites']))}"
+            f" merged at the coordinator (aggregates only: no patient row left a site); "
+            f"pooled results from the merged summaries, per-site results and between-site "
+            f"heterogeneity on <a href='federation.html'>Sites and heterogeneity</a>")),
         ("Reference standard", dev.get("reference_standard")),
         ("Protocol", RawHTML(f"{esc(p['name'])} (<code>{esc(p.get('file') or '')}</code>, "
                              f"sha256 <code>{esc(p['sha256'])}</code>)")),
@@ -228,6 +235,14 @@ def index_body(results: dict, specs: Sequence[SectionSpec], *, k: int, built: st
                                                    if v["section"] in by_name
                                                    else v["section"]) for v in rows)))),
                                 css="verdicts"))
+
+    if fed is not None and fed.get("limitations"):
+        parts.append("<h3 id='limitations'>Not evaluable from site summaries</h3>"
+                     + bullet_list(f"{x['analysis']} ({x['source']}): {x['reason']}"
+                                   for x in fed["limitations"])
+                     + "<p class='tnote'>These analyses need individual rows, which stay at "
+                       "the sites; a pre-specified criterion that needs them is not evaluable, "
+                       "never passed.</p>")
 
     parts.append("<h2 id='findings'>Findings</h2>")
     for name in order:
@@ -272,6 +287,7 @@ def index_body(results: dict, specs: Sequence[SectionSpec], *, k: int, built: st
         ("dossier.pdf", "the whole dossier as one PDF"),
         ("figures/", "the figures as PNG files"),
         ("notebooks/", "the executed notebooks, with their code"),
+        ("merged/", "the merged site summaries (aggregates, no rows)"),
     ]
     lis = []
     for name, what in file_items:

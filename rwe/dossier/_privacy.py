@@ -47,7 +47,8 @@ from typing import Any
 from rwe._results import GROUP_SEP, LEVEL_SEP
 
 __all__ = ["DisclosurePlan", "SIZE", "THRESHOLD", "disclosure_plan", "plan_from_results",
-           "threshold_metrics", "PRIVACY_RECORD", "near_unique_attributes"]
+           "threshold_metrics", "PRIVACY_RECORD", "near_unique_attributes", "site_cell",
+           "SitePlan", "reviewer_federation"]
 
 #: Kinds of counts ("families"): hiding ``SIZE`` hides every number of a cell.
 SIZE = "size"
@@ -255,12 +256,16 @@ def _add(cells: dict, key: tuple[str, str], **quantities: Any) -> None:
         cur[q if not same else f"{q}#{len(same)}"] = x
 
 
-def _subgroup_cells(cells: dict, sub: Any) -> None:
+def _subgroup_cells(cells: dict, sub: Any, key_of: Any = None, keep: Any = None) -> None:
+    """The cells of a subgroup table (``key_of(group, level)`` names them, default as they
+    are; ``keep(row)`` selects the rows shown)."""
     t = sub.table
     thr = threshold_metrics()
     est = {}
     for r in t.to_dict("records"):
-        key = _key(r["group"], r["level"])
+        if keep is not None and not keep(r):
+            continue
+        key = (key_of or _key)(r["group"], r["level"])
         n, e = _num(r["n"]), _num(r["events"])
         _add(cells, key, n=n, events=e, nonevents=n - e)
         if r["metric"] in thr:
@@ -344,9 +349,9 @@ def _table1_cells(cells: dict, t1: Any) -> None:
 
 
 #: The sections whose results the plan is made from (with representativeness's Table 1): the
-#: cells whose counts they show. Drift and change-control pages show no cell of their own
+#: cells whose counts they show (a federated merge's per-site tables among them). Drift and change-control pages show no cell of their own
 #: beyond these: they drop the levels the plan hides (:func:`reviewer_levels`).
-PLAN_SECTIONS = ("subgroups", "representativeness", "provenance")
+PLAN_SECTIONS = ("subgroups", "representativeness", "provenance", "federation")
 
 
 def plan_from_results(protocol: Any, results: Mapping[str, Any],
@@ -363,11 +368,83 @@ def plan_from_results(protocol: Any, results: Mapping[str, Any],
         _rep_cells(cells, results["representativeness"], roles.site, roles.equipment)
     if results.get("provenance") is not None:
         _provenance_cells(cells, results["provenance"], roles.site)
+    if results.get("federation") is not None:
+        _federation_cells(cells, results["federation"], roles.site)
     margins = {}
     for g in {g for g, _ in cells}:
         if g.startswith("comparison rows: "):
             margins[g] = ("comparison rows", "all")
     return disclosure_plan(cells, protocol.report.small_cell_k, margins=margins)
+
+
+# ----------------------------------------------------------------------------- federation
+def site_cell(site_column: str | None, site: str, group: Any, level: Any) -> tuple[str, str]:
+    """The cell of ``group = level`` at one site, in the dossier's pooled table of cells: the
+    site's overall cell is the level ``site`` of the site attribute, a subgroup of a site is a
+    cell of the intersection ``site x group`` (whose levels across sites add up to the pooled
+    level, and across levels to the site: rule 2 applies to both)."""
+    col = site_column or "site"
+    g, lv = _key(group, level)
+    if (g, lv) == OVERALL:
+        return col, str(site)
+    return f"{col}{GROUP_SEP}{g}", f"{site}{LEVEL_SEP}{lv}"
+
+
+def _site_rows(site_column: str | None) -> Any:
+    """The rows of a site's subgroup table shown on the federation page: single attributes
+    other than the site itself (a site's intersections are not shown)."""
+    col = site_column or "site"
+    return lambda r: int(r.get("n_attributes") or 0) <= 1 and r["group"] != col
+
+
+def _federation_cells(cells: dict, fed: Any, site_column: str | None) -> None:
+    """Each site's own subgroup table, as the federation page shows it (the pooled tables are
+    the other sections')."""
+    for site, res in fed.per_site.items():
+        sub = res.get("subgroups")
+        if sub is not None:
+            _subgroup_cells(cells, sub, key_of=lambda g, lv, s=site: site_cell(
+                site_column, s, g, lv), keep=_site_rows(site_column))
+
+
+class SitePlan:
+    """The disclosure plan as one site's tables see it: ``hides(group, level)`` of a site's
+    own table asks the dossier's plan about that cell at that site (:func:`site_cell`)."""
+
+    def __init__(self, plan: Any, site_column: str | None, site: str):
+        self._plan, self._col, self._site = plan, site_column, site
+
+    def hides(self, group: Any, level: Any, family: str = SIZE) -> bool:
+        return self._plan is not None and self._plan.hides(
+            *site_cell(self._col, self._site, group, level), family)
+
+    def is_primary(self, group: Any, level: Any, family: str = SIZE) -> bool:
+        return self._plan is not None and self._plan.is_primary(
+            *site_cell(self._col, self._site, group, level), family)
+
+
+def site_estimate_hidden(plan: Any, k: int, site_column: str | None, row: Mapping[str, Any]
+                         ) -> bool:
+    """True when a site's meta-analysed estimate would disclose a hidden cell: the site's cell
+    is hidden (for a threshold metric, also its confusion counts) or its counts are small."""
+    family = THRESHOLD if row.get("metric") in threshold_metrics() else SIZE
+    if plan is not None and plan.hides(*site_cell(site_column, row["site"], "overall", "all"),
+                                       family):
+        return True
+    return _cell_small(_num(row.get("n")), _num(row.get("events")), k)
+
+
+def reviewer_federation(result: Any, plan: Any, k: int, site_column: str | None) -> Any:
+    """A copy of a :class:`rwe.federation.FederatedResult` for reviewer figures: the site
+    estimates that would disclose a hidden cell (:func:`site_estimate_hidden`) removed."""
+    import dataclasses
+
+    import numpy as np
+
+    est = result.site_estimates
+    keep = np.array([not site_estimate_hidden(plan, k, site_column, r)
+                     for r in est.to_dict("records")], dtype=bool)
+    return dataclasses.replace(result, site_estimates=est[keep].reset_index(drop=True))
 
 
 def near_unique_attributes(evset: Any, attributes: Iterable[str], *,

@@ -125,9 +125,11 @@ def results_schema() -> dict[str, Any]:
     from rwe.dossier._build import RESULTS_SCHEMA
     from rwe.dossier._modelcard import ModelCardResult
     from rwe.dossier._plans import PlanResult
-    from rwe.dossier._sections import SECTION_SPECS
+    from rwe.dossier._sections import ALL_SECTION_SPECS
+    from rwe.federation import _result as fed
     from rwe.representativeness import TiptonResult
     from rwe.representativeness import _representativeness as rep
+    from rwe.stats import MetaAnalysisResult
     from rwe.subgroups import _result as sub
 
     refs = {Verdict: "Verdict", Finding: "Finding", Interval: "Interval",
@@ -175,6 +177,34 @@ def results_schema() -> dict[str, Any]:
                       "ledger": {"type": ["object", "null"]}}), absent]},
         "model_card": dataclass_schema(ModelCardResult, refs),
     }
+    # Table 1 needs rows: a federated merge's representativeness has none
+    sections["representativeness"]["required"].remove("table1")
+    site_file = {"type": "object", "required": ["site", "file", "checksum", "rows", "events",
+                                                "period", "disclosure"]}
+    sections["federation"] = dataclass_schema(
+        fed.FederatedResult, refs, frames={"meta": fed.META_COLUMNS,
+                                           "site_estimates": fed.SITE_COLUMNS},
+        override={
+            "sites": {"type": "array", "items": site_file},
+            "per_site": {"type": "object", "additionalProperties": {
+                "type": "object", "additionalProperties": False, "properties": {
+                    "subgroups": {"$ref": "#/$defs/SubgroupPerformanceResult"},
+                    "representativeness": {"$ref": "#/$defs/RepresentativenessResult"}}}},
+            "meta_results": {"type": "object", "additionalProperties": dataclass_schema(
+                MetaAnalysisResult, refs)},
+            "findings": findings,
+            "limitations": {"type": "array", "items": {
+                "type": "object", "additionalProperties": False,
+                "required": list(fed.LIMITATION_KEYS),
+                "properties": {key: {"type": "string"} for key in fed.LIMITATION_KEYS}}}},
+        skip=("sections", "merged"),
+        extra={"counts": {"type": "object", "required": ["rows", "events", "sites"]},
+               "period": {"type": ["object", "null"]}})
+    # a site's own analyses have the pooled sections' shape: one definition each
+    for name, ref in (("subgroups", "SubgroupPerformanceResult"),
+                      ("representativeness", "RepresentativenessResult")):
+        defs[ref] = sections[name]
+        sections[name] = {"$ref": f"#/$defs/{ref}"}
     protocol = {"type": "object", "additionalProperties": False, "required": [
         "name", "title", "file", "sha256", "file_sha256", "version", "seed", "small_cell_k",
         "sections", "device"], "properties": {
@@ -182,11 +212,11 @@ def results_schema() -> dict[str, Any]:
         "file": {"type": ["string", "null"]}, "sha256": {"type": "string"},
         "file_sha256": {"type": ["string", "null"]}, "version": {"type": "string"},
         "seed": {"type": ["integer", "null"]}, "small_cell_k": {"type": "integer"},
-        "sections": {"type": "array", "items": {"enum": [s.name for s in SECTION_SPECS]}},
+        "sections": {"type": "array", "items": {"enum": [s.name for s in ALL_SECTION_SPECS]}},
         "device": {"type": "object", "required": ["name", "intended_use"]}}}
     finding_item = {"type": "object", "required": ["section", "code", "subject", "values",
                                                    "counts", "severity", "text"],
-                    "properties": {"section": {"enum": [s.name for s in SECTION_SPECS]},
+                    "properties": {"section": {"enum": [s.name for s in ALL_SECTION_SPECS]},
                                    **defs["Finding"]["properties"],
                                    "text": {"type": "string"},
                                    "suppressed": {"const": True}},

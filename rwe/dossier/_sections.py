@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["SectionSpec", "SECTION_SPECS", "section_spec", "EVIDENCE_ITEMS", "STATUS_LABELS",
-           "status_label"]
+__all__ = ["SectionSpec", "SECTION_SPECS", "FEDERATION_SPEC", "ALL_SECTION_SPECS", "section_spec",
+           "EVIDENCE_ITEMS", "STATUS_LABELS", "status_label"]
 
 #: Display words of the core verdict statuses (:data:`rwe._evidence.STATUSES`): the dossier
 #: stores and counts the core statuses and uses these words only when it renders a page.
@@ -112,7 +112,23 @@ SECTION_SPECS: tuple[SectionSpec, ...] = (
                 "model card XML (model-card.xml)."),
 )
 
-_BY_NAME = {s.name: s for s in SECTION_SPECS}
+#: The section of a federated merge's dossier (``rwe merge``): the sites, their files and the
+#: disclosure rule each applied, per-site results and the between-site meta-analysis. Not a
+#: section a protocol lists (its ``report.sections`` are :data:`SECTION_SPECS`).
+FEDERATION_SPEC = SectionSpec(
+    "federation", "Sites and heterogeneity", "07_federation.ipynb", "federation.html",
+    ("SUB-5", "REP-4", "PRV-1", "PRV-4", "PRV-7"),
+    "Per-site results, the random-effects meta-analysis of the site estimates (Q, I^2, "
+    "tau^2, prediction interval, forest plots) next to the pooled estimates, the site files and "
+    "their checksums, the disclosure rule each site applied, and what site summaries cannot "
+    "evaluate.", figures=True)
+
+#: Every section, in the order reviewers read them (a federated dossier places its sites after
+#: the pooled subgroup performance they break down).
+ALL_SECTION_SPECS: tuple[SectionSpec, ...] = (
+    SECTION_SPECS[:2] + (FEDERATION_SPEC,) + SECTION_SPECS[2:])
+
+_BY_NAME = {s.name: s for s in ALL_SECTION_SPECS}
 
 
 def section_spec(name: str) -> SectionSpec:

@@ -1056,3 +1056,8 @@ def _card(p: dict, k: int) -> str:
     from rwe.dossier._modelcard import render_card_html
 
     return render_card_html(p, k, p.get("_plan"))
+
+
+# =============================================================================== federation
+# the federation section's views (a merge's dossier) register themselves in VIEWS
+from rwe.dossier import _views_federation  # noqa: E402, F401

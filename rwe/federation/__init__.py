@@ -9,7 +9,10 @@ an overlapping period. The coordinator runs :func:`merge_sites` (``rwe merge *.s
 --protocol PROTOCOL --out DIR``): every file is checked (protocol hash, schema, resolution,
 checksum, sites) before anything is merged, then the pooled analyses run on the merged
 summary and per site, with the pooled AUROC's DeLong interval from the merged histograms and a
-random-effects meta-analysis of the site estimates (:func:`rwe.stats.random_effects_meta`).
+random-effects meta-analysis of the site estimates (:func:`rwe.stats.random_effects_meta`);
+:func:`build_federated_dossier` turns the result into one evidence dossier (the pooled
+sections, and a federation section with the sites, per-site results, the meta-analysis, the
+disclosure rule of each site and what summaries cannot evaluate).
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ _EXPORTS = {
     "RELEASE_LOG": "_releases", "check_release": "_releases", "record_release": "_releases",
     "read_release_log": "_releases",
     "merge_sites": "_merge", "check_sites": "_merge", "META_METRICS": "_merge",
-    "FederatedResult": "_result", "FEDERATED_SCHEMA": "_result", "write_results": "_result",
+    "FederatedResult": "_result", "META_COLUMNS": "_result", "SITE_COLUMNS": "_result",
     "release_site_summary": "_commands", "merge_site_files": "_commands",
+    "build_federated_dossier": "_dossier", "federated_sections": "_dossier",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -8,7 +8,7 @@ from typing import Any
 
 from rwe.exceptions import DossierExistsError
 from rwe.federation._releases import RELEASE_LOG, check_release, record_release
-from rwe.federation._result import FederatedResult, check_results_out, write_results
+from rwe.federation._result import FederatedResult
 
 __all__ = ["release_site_summary", "merge_site_files"]
 
@@ -54,15 +54,13 @@ def release_site_summary(protocol_path: str | Path, site: str, out: str | Path, 
 
 
 def merge_site_files(protocol_path: str | Path, paths: Sequence[str | Path],
-                     out: str | Path, *, force: bool = False) -> tuple[FederatedResult, Path]:
-    """``rwe merge``: check every file, merge, analyse and write the results directory."""
-    from rwe.federation._merge import merge_sites
-    from rwe.protocol import load_protocol
+                     out: str | Path, *, force: bool = False, pdf: bool | None = None,
+                     jobs: int | None = None, progress: bool = True
+                     ) -> tuple[FederatedResult, Any]:
+    """``rwe merge``: check every file, merge, analyse and build the dossier at ``out``
+    (:func:`rwe.federation.build_federated_dossier`); returns the result and the
+    :class:`rwe.dossier.DossierResult`."""
+    from rwe.federation._dossier import build_federated_dossier
 
-    out = Path(out)
-    check_results_out(out, force)
-    protocol = load_protocol(protocol_path)
-    result = merge_sites(protocol, paths)
-    inputs = {"protocol": {"file": Path(protocol_path).name, "sha256": protocol.sha256,
-                           "file_sha256": protocol.file_sha256}}
-    return result, write_results(result, out, force=force, inputs=inputs)
+    return build_federated_dossier(protocol_path, paths, out, force=force, pdf=pdf, jobs=jobs,
+                                   progress=progress)

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rwe._evidence import Finding, register_finding_template
+from rwe._evidence import Finding
 from rwe.federation._result import META_COLUMNS, SITE_COLUMNS, FederatedResult
 from rwe.federation._site import FederationError, SiteSummary, load_site_summary, site_views
 from rwe.metrics import get_metric
@@ -39,19 +39,6 @@ META_METRICS = ("auroc", "sensitivity", "specificity", "ppv", "npv")
 #: read from the metric registry's confusion formula.
 _PROPORTIONS = {m: tuple(get_metric(m).confusion[1]) for m in META_METRICS
                 if get_metric(m).confusion is not None}
-
-register_finding_template(
-    "federation.heterogeneity", "{metric} differs between sites (Cochran Q = {q:.2f}, df = "
-    "{df}, p = {pvalue:.3g}; I^2 = {i2:.0%}, tau^2 = {tau2:.3g}): random-effects estimate "
-    "{re_estimate:.3f} ({level:.0%} CI {re_ci_low:.3f} to {re_ci_high:.3f}) vs pooled "
-    "{pooled_estimate:.3f}.")
-register_finding_template(
-    "federation.disclosure", "Disclosure control at {sites} site(s) withheld values of "
-    "{attributes} in small cells (minimum count {min_count}): counts of their levels are those the "
-    "sites released.")
-register_finding_template(
-    "federation.missing_sites", "Site(s) listed in the protocol but not merged: {missing}.")
-
 
 def _load_all(paths: Sequence[str | Path]) -> list[tuple[Path, SiteSummary]]:
     if not paths:
@@ -232,15 +219,83 @@ def _meta_table(protocol, site_summaries: Mapping[str, Any], pooled) -> tuple[
                                             "re_ci_low", "re_ci_high", "pooled_estimate")}
                 | {"df": r.df, "level": level}, severity="warning"))
     table = pd.DataFrame(rows, columns=META_COLUMNS)
+    # each site's Wald interval on the pooling scale and its random-effects weight, as the
+    # meta-analysis used them (MetaAnalysisResult.to_frame), back-transformed
+    study = {m: r.to_frame().set_index("study") for m, r in metas.items()}
     site_rows = []
     for s, est in per_site.items():
         summ = site_summaries[s]
         for m in metrics:
             e = est[m]
+            back = _expit if m in _PROPORTIONS else (lambda x: x)
+            st = study[m].loc[s] if m in study and s in study[m].index else None
             site_rows.append({"site": s, "metric": m, "n": summ.n_rows,
                               "events": summ.n_events, "estimate": e[2],
-                              "scale": e[3], "scale_estimate": e[0], "scale_variance": e[1]})
+                              "scale": e[3], "scale_estimate": e[0], "scale_variance": e[1],
+                              "ci_low": back(float(st["ci_low"])) if st is not None else math.nan,
+                              "ci_high": back(float(st["ci_high"])) if st is not None
+                              else math.nan, "ci_level": level,
+                              "weight": float(st["weight"]) if st is not None else math.nan})
     return table, {"sites": pd.DataFrame(site_rows, columns=SITE_COLUMNS), **metas}, findings
+
+
+#: What a coordinator cannot evaluate from site summaries, whatever the analyses say: the
+#: analyses and dossier parts that read individual rows (their own refusals are quoted where
+#: they make one, :func:`_limitations`).
+_NEEDS_ROWS = {
+    "table1": ("Table 1 (REP-2)", "report.sections",
+               "Table 1 is computed with tableone from individual rows, which stay at the "
+               "sites; the representativeness page shows the cohort's shares, standardised mean "
+               "differences and coverage computed from the merged summary"),
+    "provenance": ("data provenance and quality section (PRV-1, PRV-2)", "report.sections",
+                   "file fingerprints, per-column missing values and load-time validation are "
+                   "made at each site by rwe summarize; the coordinator holds the site files, "
+                   "their checksums and the rows, events and period each site released"),
+    # rwe.change_control.compare_models refuses a Summary (MSG_NEEDS_ROWS)
+    "change_control": ("change control (CHG-5 to CHG-7)", "change_control",
+                       "a paired comparison uses both versions' scores on the same cases, and "
+                       "a site summary keeps one score histogram per version, not their joint "
+                       "distribution"),
+    "model_card": ("model card (PRV-9)", "report.sections",
+                   "the model card reads the data provenance section, which needs rows"),
+}
+
+
+def _limitations(p, sections: Mapping[str, Any], reasons: Mapping[str, str]
+                 ) -> list[dict[str, str]]:
+    """The protocol's analyses this merge could not run, each with the protocol field that asks
+    for it and why: the sections left out, the analyses that refused a summary (in their own
+    words) and the dossier parts that need rows."""
+    out: list[dict[str, str]] = []
+
+    def add(analysis: str, source: str, reason: str) -> None:
+        out.append({"analysis": analysis, "source": source, "reason": reason})
+
+    for name, why in reasons.items():
+        add(f"{name} section", name if name != "representativeness" else
+            "population.reference", why)
+    sub = sections.get("subgroups")
+    for f in getattr(sub, "findings", ()):
+        if f.code == "subgroups.not_cluster_adjusted":
+            add("patient-clustered intervals (SUB-6)", "data.columns.patient_id", f.text())
+    rep = sections.get("representativeness")
+    if rep is not None and rep.tipton is None and p.population.covariates:
+        add("Tipton's generalizability index (REP-3)", "population.covariates",
+            f"not computed: {rep.tipton_reason}")
+    drift = sections.get("drift")
+    clf = getattr(drift, "classifier", None)
+    if clf is not None and len(clf):
+        for why in dict.fromkeys(r for r in clf["reason"] if isinstance(r, str)):
+            add("domain-classifier drift test (MON-2)", "drift.tests", why)
+    wanted = set(p.report.sections)
+    if "representativeness" in wanted and "representativeness" in sections:
+        add(*_NEEDS_ROWS["table1"])
+    if p.change_control is not None:
+        add(*_NEEDS_ROWS["change_control"])
+    for name in ("provenance", "model_card"):
+        if name in wanted:
+            add(*_NEEDS_ROWS[name])
+    return out
 
 
 def merge_sites(protocol, paths: Sequence[str | Path], *, per_site: bool = True,
@@ -333,13 +388,13 @@ def merge_sites(protocol, paths: Sequence[str | Path], *, per_site: bool = True,
     return FederatedResult(settings=settings, sites=tuple(site_info), sections=sections,
                            per_site=site_results, meta=meta, site_estimates=meta_details.pop(
                                "sites"), meta_results=meta_details, findings=tuple(findings),
+                           limitations=tuple(_limitations(p, sections, reasons)),
                            merged=merged)
 
 
 def _pooled_drift(p, merged, reference_rows):
     """The drift analysis of the merged drift view against the reference rows (whose edges
-    every site used: checked), the baseline period being the merged view's windows inside it;
-    the classifier test needs rows and is left out."""
+    every site used: checked), the baseline period being the merged view's windows inside it."""
     from rwe.drift import drift_from_protocol, summarize_reference
     from rwe.drift._drift import _period_text
 
@@ -365,8 +420,9 @@ def _pooled_drift(p, merged, reference_rows):
                 p.locate(("drift", "reference_period")) + f": the period "
                 f"{_period_text(d.reference_period)} does not start and end on "
                 f"{d.window} boundaries: its rows cannot be taken from summaries by window")
-    tests = [t for t in d.tests if t != "classifier"]
-    return drift_from_protocol(p, merged, reference=ref, baseline=baseline, tests=tests)
+    # every pre-specified test: the classifier test, which needs rows, refuses the summary
+    # itself (its verdict is not evaluable, with the reason)
+    return drift_from_protocol(p, merged, reference=ref, baseline=baseline, tests=list(d.tests))
 
 
 def _window_subset(summary, window: str, period):

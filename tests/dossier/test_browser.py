@@ -6,6 +6,7 @@ import re
 import shutil
 
 import pytest
+from browser_checks import check_page
 
 from rwe.dossier import SECTION_SPECS, find_chromium
 
@@ -18,18 +19,6 @@ pytestmark = [
 
 PAGES = ["index.html"] + [s.page for s in SECTION_SPECS]
 
-#: Appended to a copy of each page: after load, report every image that did not decode.
-PROBE = """<script>
-window.addEventListener('load', function () {
-  var bad = [], imgs = document.images;
-  for (var i = 0; i < imgs.length; i++) {
-    if (!imgs[i].complete || imgs[i].naturalWidth === 0) bad.push(imgs[i].getAttribute('alt'));
-  }
-  document.body.setAttribute('data-images', String(imgs.length));
-  document.body.setAttribute('data-broken', JSON.stringify(bad));
-});
-</script>"""
-
 
 @pytest.fixture(scope="module")
 def site(dossier, tmp_path_factory):
@@ -40,27 +29,9 @@ def site(dossier, tmp_path_factory):
 
 @pytest.mark.parametrize("name", PAGES)
 def test_page_renders_with_its_figures(site, name, tmp_path):
-    from matplotlib.image import imread
-
-    from rwe.dossier._chromium import dump_dom, screenshot
-
-    html = (site / name).read_text(encoding="utf-8")
-    probe = site / f"_probe_{name}"
-    probe.write_text(html.replace("</body>", PROBE + "</body>"), encoding="utf-8")
-    dom = dump_dom(probe)
-    images = int(re.search(r'data-images="(\d+)"', dom).group(1))
-    broken = re.search(r'data-broken="([^"]*)"', dom).group(1)
-    assert broken == "[]", f"{name}: images that did not load: {broken}"
+    images = check_page(site, name, tmp_path)
     if name in ("representativeness.html", "subgroups.html"):
         assert images >= 2
-    # links to files of the dossier resolve
-    for href in re.findall(r"href='([^'#:]+)'", html):
-        assert (site / href).exists(), f"{name}: broken link {href}"
-
-    png = screenshot(site / name, tmp_path / "shot.png", width=1280, height=1600)
-    pixels = imread(str(png))[..., :3]
-    assert pixels.std() > 0.02, f"{name}: screenshot is blank"
-    assert (pixels.mean(axis=2) < 0.5).mean() > 0.005, f"{name}: no text drawn"
 
 
 def test_pdf(dossier):

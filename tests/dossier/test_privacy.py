@@ -12,13 +12,13 @@ from html import escape, unescape
 import pandas as pd
 import pytest
 from dossier_helpers import small_protocol
+from privacy_checks import check_rule, derived_cells
 
 from rwe.dossier import build_dossier
 from rwe.dossier._privacy import (
     SIZE,
     THRESHOLD,
     DisclosurePlan,
-    _partitions,
     disclosure_plan,
     near_unique_attributes,
 )
@@ -79,25 +79,6 @@ def test_near_unique_attributes_are_named():
 
 
 # ------------------------------------------------------------------ the rule holds in a dossier
-def _derived(rec: dict) -> dict[tuple, dict]:
-    """Per (group, level) of a subgroups record: n, events, non-events and, where the
-    sensitivity / specificity are shown, the confusion cells they reveal."""
-    out: dict[tuple, dict] = {}
-    for r in rec["table"]:
-        key = ("overall", "all") if r["group"] == "overall" else (r["group"], r["level"])
-        c = out.setdefault(key, {"n": r["n"], "events": r["events"],
-                                 "nonevents": r["n"] - r["events"]})
-        if r["estimate"] is None:
-            continue
-        if r["metric"] == "sensitivity":
-            c["tp"] = round(r["estimate"] * r["events"])
-            c["fn"] = r["events"] - c["tp"]
-        elif r["metric"] == "specificity":
-            c["tn"] = round(r["estimate"] * (r["n"] - r["events"]))
-            c["fp"] = r["n"] - r["events"] - c["tn"]
-    return out
-
-
 def _plan_of(dossier) -> DisclosurePlan:
     from rwe.dossier._analyses import load_result
     from rwe.dossier._privacy import plan_from_results
@@ -109,40 +90,12 @@ def _plan_of(dossier) -> DisclosurePlan:
     return plan_from_results(p, res)
 
 
-def _check_rule(cells: dict, plan: DisclosurePlan, k: int) -> list[str]:
-    """Independent check of the rule: no shown count in 1..k-1; in every partition with a
-    shown total, the hidden cells number 0 or >= 2 and hold 0 or >= k of each count."""
-    problems = []
-    fam = {"n": SIZE, "events": SIZE, "nonevents": SIZE, "tp": THRESHOLD, "fn": THRESHOLD,
-           "tn": THRESHOLD, "fp": THRESHOLD}
-    for key, qs in cells.items():
-        for q, v in qs.items():
-            if 1 <= v < k and not plan.hides(*key, fam[q]):
-                problems.append(f"{key} {q}={v} shown")
-    for total, members in _partitions(cells, {}):
-        if total not in cells:
-            continue
-        for f, qs in ((SIZE, ("n", "events", "nonevents")), (THRESHOLD, ("tp", "fn", "tn",
-                                                                          "fp"))):
-            mem = [c for c in members if any(q in cells[c] for q in qs)]
-            hid = [c for c in mem if plan.hides(*c, f)]
-            if not hid or plan.hides(*total, f):
-                continue
-            if len(hid) == 1:
-                problems.append(f"{total} {f}: one hidden cell {hid[0]}")
-            for q in qs:
-                s = sum(cells[c].get(q, 0) for c in hid)
-                if 1 <= s < k:
-                    problems.append(f"{total} {f}: hidden {q} sum {s}")
-    return problems
-
-
 def test_the_dossiers_plan_keeps_every_small_count_underivable(dossier):
     rec = dossier.results["sections"]["subgroups"]
     k = dossier.results["protocol"]["small_cell_k"]
     plan = _plan_of(dossier)
     assert plan.hidden_levels() and plan.hidden_levels(THRESHOLD)
-    assert _check_rule(_derived(rec), plan, k) == []
+    assert check_rule(derived_cells(rec), plan, k) == []
 
 
 def _rows(html: str, level: str) -> list[list[str]]:
@@ -256,10 +209,10 @@ def adversarial(tmp_path_factory):
 def test_no_number_of_a_hidden_cell_in_an_adversarial_dossier(adversarial):
     plan = _plan_of(adversarial)
     rec = adversarial.results["sections"]["subgroups"]
-    adv = _derived(rec)[("race", "Adversarial Category")]
+    adv = derived_cells(rec)[("race", "Adversarial Category")]
     assert adv == {"n": 12, "events": 7, "nonevents": 5, "tp": 5, "fn": 2, "tn": 5, "fp": 0}
     assert plan.hides("race", "Adversarial Category")
-    assert _check_rule(_derived(rec), plan, 11) == []
+    assert check_rule(derived_cells(rec), plan, 11) == []
     assert _scan(adversarial, plan) == []
     html = (adversarial.path / "subgroups.html").read_text()
     assert "0.714" not in html  # the category's sensitivity (5 of 7)

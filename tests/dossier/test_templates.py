@@ -9,10 +9,10 @@ import nbformat
 import pytest
 from dossier_helpers import NOTEBOOKS, small_protocol
 
-from rwe.dossier import SECTION_SPECS, check_template
+from rwe.dossier import ALL_SECTION_SPECS, check_template
 
 
-@pytest.mark.parametrize("spec", SECTION_SPECS, ids=lambda s: s.name)
+@pytest.mark.parametrize("spec", ALL_SECTION_SPECS, ids=lambda s: s.name)
 def test_template_is_well_formed(spec):
     path = NOTEBOOKS / spec.notebook
     nb = check_template(path)

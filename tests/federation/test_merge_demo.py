@@ -1,4 +1,6 @@
-"""The demo split by site through ``rwe summarize`` / ``rwe merge`` (issue 20, items 2 and 4).
+"""The demo split by site through ``rwe summarize`` / ``rwe merge`` (issue 20, items 2 and 4):
+the pooled results of the merge's dossier (tests/federation/conftest.py) against the pooled-data
+run.
 
 Without disclosure control (``federation.min_count: 1``) the pooled results equal the
 pooled-data run at the declared resolution: counts exact, threshold metrics exact (the
@@ -10,69 +12,15 @@ the values the sites withheld.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
-import pytest
-from fed_helpers import SITES, federated_protocol
+from fed_helpers import SITES
 from numpy.testing import assert_allclose, assert_array_equal
 
-from rwe.cli import main
-from rwe.federation import FederatedResult, load_site_summary
-from rwe.protocol import load_protocol
+from rwe.federation import load_site_summary
 from rwe.stats.summaries import summarize
 
 THRESHOLD_METRICS = ("sensitivity", "specificity", "ppv", "npv")
-
-
-def _run_federation(d, protocol):
-    """Each protocol's sites in their own directory: a site's release log refuses a second,
-    different release of the same period, whatever the protocol."""
-    d = d / protocol.stem
-    d.mkdir()
-    files = []
-    for s in SITES:
-        out = d / f"{protocol.stem}-{s}.summary"
-        assert main(["summarize", str(protocol), "--site", s, "--out", str(out)]) == 0
-        files.append(out)
-    res = d / f"{protocol.stem}-results"
-    assert main(["merge", *map(str, files), "--protocol", str(protocol), "--out", str(res)]) == 0
-    return files, res
-
-
-@pytest.fixture(scope="module")
-def fed(tmp_path_factory):
-    d = tmp_path_factory.mktemp("fed")
-    exact = federated_protocol(d, min_count=1, name="exact.yaml")
-    guarded = federated_protocol(d, name="guarded.yaml")
-    out = {}
-    for proto in (exact, guarded):
-        files, res = _run_federation(d, proto)
-        blob = json.loads((res / "results.json").read_text())
-        out[proto.stem] = (load_protocol(proto), files, FederatedResult.from_dict(blob), res)
-    return out
-
-
-@pytest.fixture(scope="module")
-def rows(fed):
-    """The pooled-data runs: rows (full resolution) and one summary of all rows at the
-    declared resolution."""
-    from rwe.drift import drift_from_protocol
-    from rwe.representativeness import representativeness_from_protocol
-    from rwe.subgroups import subgroup_performance_from_protocol
-
-    p = fed["exact"][0]
-    ev = p.load_data()
-    declared = summarize(ev, p.summary_spec(resolution="declared"))
-    return {
-        "ev": ev,
-        "subgroups": subgroup_performance_from_protocol(p, ev, cluster_intervals=False),
-        "subgroups_declared": subgroup_performance_from_protocol(p, declared),
-        "representativeness": representativeness_from_protocol(p, ev),
-        "drift": drift_from_protocol(p, ev, tests=[t for t in p.drift.tests
-                                                   if t != "classifier"]),
-    }
 
 
 def _key(t):
@@ -176,21 +124,6 @@ def test_site_results_and_heterogeneity_from_the_site_estimates(fed, rows):
     # the demo's sites differ in specificity (calibration shift at S3): reported
     assert any(f.code == "federation.heterogeneity" and f.subject["metric"] == "specificity"
                for f in res.findings)
-
-
-def test_results_directory_holds_aggregates_only(fed):
-    _, files, res, out = fed["exact"]
-    assert sorted(x.name for x in out.iterdir()) == ["manifest.json", "merged", "results.json"]
-    man = json.loads((out / "manifest.json").read_text())
-    assert [s["site"] for s in man["sites"]] == list(SITES)
-    assert [s["checksum"] for s in man["sites"]] == [load_site_summary(f).checksum
-                                                     for f in files]
-    blob = json.loads((out / "results.json").read_text())
-    assert blob["schema"] == "rwe.federated.results/1"
-    assert set(blob["sections"]) == {"subgroups", "representativeness", "drift"}
-    assert set(blob["per_site"]) == set(SITES)
-    back = FederatedResult.from_dict(blob)
-    pd.testing.assert_frame_equal(back.meta, res.meta)
 
 
 def test_with_the_minimum_count_nothing_small_and_no_identifier_leaves_a_site(fed, rows):

@@ -11,7 +11,7 @@ import pytest
 from fed_helpers import SITES, federated_protocol
 
 from rwe.cli import main
-from rwe.federation import SiteSummary, load_site_summary
+from rwe.federation import SiteSummary, load_site_summary, merge_sites
 from rwe.federation._site import SITE_SCHEMA
 from rwe.protocol import load_protocol
 
@@ -42,7 +42,8 @@ def _refused(capsys, argv, out: Path | None = None) -> str:
 
 
 def _merge(proto, files, out):
-    return ["merge", *map(str, files), "--protocol", str(proto), "--out", str(out)]
+    return ["merge", *map(str, files), "--protocol", str(proto), "--out", str(out), "--quiet",
+            "--no-pdf"]
 
 
 def _rewrite(src: Path, dst: Path, **changes) -> Path:
@@ -61,19 +62,27 @@ def test_the_four_sites_merge(small, tmp_path, capsys):
     d, proto, files = small
     out = tmp_path / "res"
     assert main(_merge(proto, files.values(), out)) == 0
-    assert "merged 4 site summaries (S1, S2, S3, S4): 6,000 rows" in capsys.readouterr().out
-    assert (out / "results.json").is_file()
-    # an existing results directory is kept without --force, replaced with it
+    said = capsys.readouterr().out
+    assert "merged 4 site summaries (S1, S2, S3, S4): 6,000 rows" in said
+    assert f"dossier written to {out}" in said and f"open    {out / 'index.html'}" in said
+    assert (out / "index.html").is_file() and (out / "federation.html").is_file()
+    first = (out / "results.json").read_bytes()
+    # an existing dossier is kept without --force (refused before anything is merged),
+    # replaced with it: the same files give the same results.json, byte for byte
     msg = _refused(capsys, _merge(proto, files.values(), out))
-    assert msg == f"{out}: federated results already exist there; pass --force to replace them"
+    assert msg == f"{out}: a dossier already exists there; pass --force to replace it"
+    assert (out / "results.json").read_bytes() == first
     assert main([*_merge(proto, files.values(), out), "--force"]) == 0
+    assert (out / "results.json").read_bytes() == first
     other = tmp_path / "thesis"
     other.mkdir()
     (other / "chapter1.md").write_text("keep me")
     msg = _refused(capsys, [*_merge(proto, files.values(), other), "--force"])
-    assert msg == (f"{other}: exists and is not an rwe federated results directory; nothing "
-                   "was replaced")
+    assert msg == (f"{other}: exists and is not an rwe dossier (no manifest.json or "
+                   "index.html); refusing to replace it, even with --force")
     assert (other / "chapter1.md").read_text() == "keep me"
+    # nothing of a build is left next to the outputs
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["res", "thesis"]
 
 
 def test_a_truncated_file_is_refused(small, tmp_path, capsys):
@@ -174,14 +183,13 @@ def test_the_differencing_guard(small, tmp_path, capsys):
     assert "overlapping period" in msg
     # the next period is a new release, and the two periods of a site merge
     assert main([*base, "--out", str(c), "--period", "2025-01-01", "2025-12-31"]) == 0
-    out = tmp_path / "res"
-    assert main(_merge(proto, [a, c, files["S2"]], out)) == 0
-    blob = json.loads((out / "results.json").read_text())
-    assert blob["settings"]["sites"] == ["S1", "S2"]
-    assert sorted(s["source"] for s in blob["sites"]) == [
+    res = merge_sites(proto, [a, c, files["S2"]])
+    assert res.settings["sites"] == ["S1", "S2"]
+    assert sorted(s["source"] for s in res.sites) == [
         "S1 2024-01-01..2024-12-31", "S1 2025-01-01..2025-12-31", "S2"]
-    n_s1 = sum(s["rows"] for s in blob["sites"] if s["site"] == "S1")
-    assert blob["per_site"]["S1"]["subgroups"]["settings"]["n"] == n_s1
+    n_s1 = sum(s["rows"] for s in res.sites if s["site"] == "S1")
+    assert res.per_site["S1"]["subgroups"].settings["n"] == n_s1
+    assert res.period == {"first": "2024-01", "last": "2025-12-31"}
     # and a release of the whole period now overlaps both
     whole = tmp_path / "whole.summary"
     _refused(capsys, [*base, "--out", str(whole)], whole)
