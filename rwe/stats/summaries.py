@@ -1525,33 +1525,45 @@ class Summary:
                        scores, feats, self.resolution, self.protocol_sha256, self.sources,
                        self.schema)
 
-    def with_categories(self, attribute: str, categories: Sequence[str]) -> Summary:
+    def with_categories(self, attribute: str, categories: Sequence[str], *,
+                        drop_unused: bool = False) -> Summary:
         """The same summary with the categories of ``attribute`` (a grouping attribute or a
         categorical feature) replaced by ``categories``, which must contain every category it
         has: the order of levels, and categories without any row (e.g. calendar windows
-        between two sites' periods), as a summary of all the rows has them."""
+        between two sites' periods), as a summary of all the rows has them.
+
+        ``drop_unused``: categories left out may be ones without any row, which are dropped
+        (the levels of a text column, which are its values, e.g. when the parts of a table
+        had categoricals with other categories)."""
         new = tuple(str(c) for c in categories)
         feat = self.features.get(attribute)
-        if attribute not in self.attributes and isinstance(feat, CategoricalFeature):
+        is_feature = attribute not in self.attributes and isinstance(feat, CategoricalFeature)
+        if is_feature:
             old = feat.categories
+            used = set(np.flatnonzero(feat.counts[:, :len(old)].sum(axis=0) > 0).tolist())
         else:
             if attribute not in self.attributes:
                 self.grouping(attribute)  # raises naming the attributes
             old = self.cells.categories[self.attributes.index(attribute)]
-        missing = [c for c in old if c not in new]
+            used = set(np.unique(self.cells.codes[:, self.attributes.index(attribute)]
+                                 ).tolist())
+        missing = [c for i, c in enumerate(old) if c not in new and (
+            not drop_unused or i in used)]
         if missing:
             raise InvalidParameterError(
                 f"categories of {attribute!r} must include {missing[0]!r}, which the summary has")
         if new == tuple(old):
             return self
-        if attribute not in self.attributes:
-            cols = np.array([new.index(c) for c in old] + [len(new)], dtype=np.int64)
+        pos = {c: i for i, c in enumerate(new)}
+        if is_feature:
+            kept = [i for i, c in enumerate(old) if c in pos]
+            cols = np.array([pos[old[i]] for i in kept] + [len(new)], dtype=np.int64)
             counts = np.zeros((feat.counts.shape[0], len(new) + 1), dtype=feat.counts.dtype)
-            counts[:, cols] = feat.counts
+            counts[:, cols] = feat.counts[:, [*kept, len(old)]]
             return replace(self, features={**self.features,
                                            attribute: CategoricalFeature(new, counts)})
         j = self.attributes.index(attribute)
-        lut = np.array([new.index(c) for c in old] + [-1], dtype=np.int32)
+        lut = np.array([pos.get(c, -1) for c in old] + [-1], dtype=np.int32)
         codes = self.cells.codes.copy()
         codes[:, j] = lut[codes[:, j]]
         cats = tuple(new if i == j else c for i, c in enumerate(self.cells.categories))
@@ -1950,8 +1962,9 @@ def summarize(data: Any, spec: Any = None, *, attributes: Sequence[str] | None =
     if callable(getattr(data, "summarize", None)):  # a DaskEvaluationSet: per partition
         if keep_clusters:
             raise InvalidParameterError(
-                "keep_clusters=True needs the rows of every patient together; a dask table is "
-                "summarized per partition (patients may span partitions)")
+                "keep_clusters=True needs the rows of every patient together; "
+                f"{getattr(data, 'rows_note', 'a dask table is summarized per partition')} "
+                "(patients may span partitions)")
         return data.summarize(spec, attributes=attributes, versions=versions,
                               features=features, resolution=resolution,
                               thresholds=thresholds, feature_edges=feature_edges)
