@@ -341,7 +341,8 @@ class DataSpec(_Strict):
         "read and summarized in partitions on a dask cluster (data.dask), one task per file; "
         "subgroup performance, representativeness, drift and rwe summarize run from the "
         "merged summaries, what needs rows in memory (the dossier, change control, monitor) "
-        "is refused")
+        "is refused. Not part of the protocol's sha256 (nor data.dask): it changes how the "
+        "rows are read, not any result")
     dask: DaskSpec | None = Field(default=None, description="the cluster of engine: dask "
                                   "(default: a local one)")
     source: SQLSourceSpec | OMOPSourceSpec | None = Field(
@@ -900,12 +901,16 @@ class Protocol(_Strict):
     @property
     def sha256(self) -> str:
         """sha256 of the protocol's canonical form (parsed YAML as sorted-key JSON): insensitive
-        to comments, whitespace and key order; changes whenever any setting changes."""
+        to comments, whitespace and key order; changes whenever any setting changes, except
+        ``data.engine`` and ``data.dask``: how the rows are read (in memory or in partitions,
+        on which cluster), which changes no result (the summaries are the same), so that a
+        site reading with dask releases summaries of the coordinator's protocol."""
         if self._sha256 is None:
             from rwe.protocol._load import canonical_sha256
 
-            self._sha256 = canonical_sha256(self.model_dump(mode="json", by_alias=True,
-                                                            exclude_unset=True))
+            self._sha256 = canonical_sha256(self.model_dump(
+                mode="json", by_alias=True, exclude_unset=True,
+                exclude={"data": {"engine", "dask"}}))
         return self._sha256
 
     @property
@@ -998,12 +1003,20 @@ class Protocol(_Strict):
         return load_evaluation_set(self.data_source(), self.roles(), derived=self.derived_spec())
 
     @contextlib.contextmanager
-    def open_data(self, data: Any = None) -> Iterator[Any]:
-        """The evaluation data of one analysis: ``data`` when given, else
-        :meth:`load_data` (``engine: pandas``) or, with ``engine: dask``, a
-        :class:`rwe.data.DaskEvaluationSet` of the files of ``data.path`` on the cluster of
-        ``data.dask``, which is started for the ``with`` block and closed after it (a local
-        one; a running scheduler is left running).
+    def open_data(self, data: Any = None, *, path: str | Path | None = None) -> Iterator[Any]:
+        """The evaluation data of one analysis: ``data`` when given, else :meth:`load_data`
+        (``engine: pandas``) or, with ``engine: dask``, a :class:`rwe.data.DaskEvaluationSet`
+        of the files of ``data.path`` on the cluster of ``data.dask``, which is started for
+        the ``with`` block and closed after it (a local one; a running scheduler is left
+        running).
+
+        Parameters
+        ----------
+        data : EvaluationSet, DaskEvaluationSet or Summary, optional
+            Used as it is.
+        path : path-like, optional
+            A file or pattern (relative to the protocol) read instead of ``data.path``, by the
+            same engine.
 
         Raises
         ------
@@ -1015,13 +1028,20 @@ class Protocol(_Strict):
             yield data
             return
         if self.data.engine != "dask":
-            yield self.load_data()
+            if path is None:
+                yield self.load_data()
+            else:
+                from rwe.data import load_evaluation_set
+
+                yield load_evaluation_set(self.resolve(path), self.roles(),
+                                          derived=self.derived_spec())
             return
-        from rwe.data import DaskEvaluationSet
+        from rwe.data import DaskEvaluationSet, source_from_path
 
         engine = self.locate(("data", "engine"))
+        src = self.data_source() if path is None else source_from_path(self.resolve(path))
         dev = DaskEvaluationSet.from_source(
-            self.data_source(), self.roles(), derived=self.derived_spec(),
+            src, self.roles(), derived=self.derived_spec(),
             rows_note=f"{engine} is dask: the rows stay in their partitions")
         spec = self.data.dask or DaskSpec()
         with spec.cluster(where=self.locate(("data", "dask", "scheduler"))
