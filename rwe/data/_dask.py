@@ -236,6 +236,44 @@ class DaskEvaluationSet:
     def grouping_columns(self) -> list[str]:
         return list(self.roles.with_attributes(tuple(self.derived)).grouping_columns())
 
+    def describe(self, summary: Any = None) -> pd.DataFrame:
+        """A short cohort summary as :meth:`EvaluationSet.describe` (one row per fact), from
+        a summary of all the rows (default: :meth:`summarize`; the last one is kept): rows,
+        patients, events, prevalence, partitions, model versions, levels of the site,
+        equipment and attributes (with the share of rows without a value)."""
+        if summary is not None:
+            self._cache["describe"] = summary
+        s = self._cache.get("describe")
+        if s is None:
+            s = self._cache["describe"] = self.summarize()
+        rows: list[tuple[str, Any]] = [("rows", s.n_rows)]
+        src = s.sources[0] if len(s.sources) == 1 else {}
+        if src.get("patients") is not None:
+            rows.append(("patients", int(src["patients"])))
+        if s.events is not None:
+            rows.append(("events (label = 1)", s.n_events))
+            rows.append(("prevalence", round(s.n_events / s.n_rows, 4) if s.n_rows else 0.0))
+        rows.append(("partitions", self.npartitions))
+
+        def levels(col: str) -> tuple[int, float] | None:
+            if col not in s.attributes:
+                return None
+            j = s.attributes.index(col)
+            codes = s.cells.codes[:, j]
+            used = np.unique(codes[codes >= 0]).size
+            return int(used), float(s.n[codes < 0].sum() / s.n_rows) if s.n_rows else 0.0
+
+        for role in ("site", "equipment"):
+            col = getattr(self.roles, role)
+            if col is not None and levels(col) is not None:
+                rows.append((f"{role} levels", levels(col)[0]))
+        rows.append(("model versions", ", ".join(self.versions)))
+        for col in self.roles.attributes:
+            lv = levels(col)
+            if lv is not None:
+                rows.append((f"{col}: levels (missing)", f"{lv[0]} ({lv[1]:.1%} missing)"))
+        return pd.DataFrame(rows, columns=["fact", "value"]).astype({"value": "string"})
+
     # ---------------------------------------------------------------- summary
     def summarize(self, spec: Any = None, *, attributes: Sequence[str] | None = None,
                   versions: Sequence[str] | None = None,
@@ -589,7 +627,7 @@ def _frame_levels(ddf: Any) -> dict[str, Any]:
 
 def _canonical_levels(summary: Any, derived: Mapping[str, Mapping[str, Any]],
                       features: Sequence[str], fixed: Mapping[str, Any], *,
-                      observed: bool = False) -> Any:
+                      observed: bool = False, alias: Mapping[str, str] | None = None) -> Any:
     """The categories of attributes and categorical features as a summary of all the rows has
     them (module notes, step 3); ``fixed``: the columns whose categories are given (a
     ``(categories, ordered)`` pair, or ``"merged"``: keep the merged order); ``observed``:
@@ -601,15 +639,16 @@ def _canonical_levels(summary: Any, derived: Mapping[str, Mapping[str, Any]],
     names += [(f, summary.features[f].categories) for f in features
               if getattr(summary.features.get(f), "kind", None) == "categorical"]
     for name, cats in names:
-        spec = derived.get(name)
+        rule = (alias or {}).get(name, name)
+        spec = derived.get(rule)
         if spec is not None and "window" in spec:
             new = window_range(cats, spec["window"])
         elif spec is not None:  # age bands: every partition's bands are in band order
             continue
-        elif fixed.get(name) == "merged":
+        elif fixed.get(rule) == "merged":
             continue
-        elif fixed.get(name) is not None:
-            new = list(fixed[name][0])
+        elif fixed.get(rule) is not None:
+            new = list(fixed[rule][0])
             new += [c for c in cats if c not in new]  # cannot happen: kept, never lost
         else:
             new = sorted(_categories(summary, name) if observed else cats)

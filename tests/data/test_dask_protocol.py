@@ -298,3 +298,28 @@ def test_the_fingerprint_of_the_partitions_records_the_files_and_rows(protocols,
     assert [f["file"] for f in fp["files"]] == [f"part-{i}.parquet" for i in range(5)]
     assert fp["rows"] == 100_000 and fp["kind"] == "files"
     assert json.dumps(fp)  # plain values (provenance records)
+
+
+def test_rwe_validate_checks_every_row_on_the_cluster(parts, dask_client, capsys, tmp_path):
+    from rwe.cli import main
+
+    p = write_protocol(parts, dask={"scheduler": dask_client.scheduler.address})
+    assert main(["validate", str(p)]) == 0
+    out = capsys.readouterr().out
+    assert f"OK  {p}: protocol valid" in out
+    for fact in ("rows                             100000", "partitions  ", "events (label = 1)",
+                 "site levels", "sex: levels (missing)"):
+        assert fact.split("  ")[0] in out
+    assert "100000" in out and "partitions" in out
+    # a bad row in one file: one line naming the file, exit 2
+    d = tmp_path / "parts"
+    d.mkdir()
+    df = pd.read_parquet(parts / "parts" / "part-0.parquet")
+    df.to_parquet(d / "part-0.parquet", index=False)
+    df.loc[df.index[3], "malignant"] = 7
+    df.to_parquet(d / "part-1.parquet", index=False)
+    bad = write_protocol(tmp_path, dask={"scheduler": dask_client.scheduler.address})
+    assert main(["validate", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("rwe: error: part-1.parquet: column "
+                                               "'malignant'"), err
