@@ -39,7 +39,11 @@ and the tests of rows (the drift classifier, Tipton's B).
 worker processes started for the analysis and closed after it, or the address of a running
 scheduler. rwe's local workers start without dask's ``MALLOC_TRIM_THRESHOLD_=65536`` (which
 makes glibc return every freed array to the system and fault its pages in again for the next
-partition: the summary of a partition took about 1.6 times as long, benchmarks/README.md).
+partition: the summary of a partition took about 1.6 times as long), without the statistical
+profiler (a stack sample of the running task every 10 ms, for a dashboard rwe does not start)
+and with the system, memory and event-loop monitors polled every 2 s, 1 s and 200 ms instead
+of 500, 100 and 20 ms: an idle cluster of 2 workers then costs about 0.025 CPU seconds per
+second instead of 0.15 (benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -58,8 +62,12 @@ from rwe.exceptions import DataValidationError, InvalidParameterError
 __all__ = ["DaskEvaluationSet", "from_dask", "is_dask_frame", "dask_cluster",
            "DEFAULT_SPLIT_EVERY", "ROWS_NOTE", "MSG_SCHEDULER", "MSG_NOT_FILES"]
 
-#: Partition summaries merged by one task of the tree reduction.
-DEFAULT_SPLIT_EVERY = 8
+#: Partition summaries merged by one task of the tree reduction. A summary's size does not
+#: grow with its rows (at 1024 bins up to cells x 1024 x 2 entries, ~20 MB), a merge task holds
+#: its inputs and their concatenation: 4 keeps that below a partition's own summary task,
+#: so a worker's peak does not grow with the number of partitions (benchmarks/README.md), for
+#: about 1.33 merges per summary instead of 1.14 with 8.
+DEFAULT_SPLIT_EVERY = 4
 #: Why a dask-backed set has no rows for an analysis that needs them (the protocol route names
 #: its ``data.engine`` field instead).
 ROWS_NOTE = "a dask table is summarized per partition"
@@ -678,6 +686,14 @@ def _known(col: Any) -> bool:
 #: The glibc variable dask's nannies set for their workers (``distributed.nanny.pre-spawn-
 #: environ``); rwe's local workers start without it (module notes).
 _TRIM = "MALLOC_TRIM_THRESHOLD_"
+#: The dask settings of the local cluster rwe starts (module notes).
+LOCAL_CONFIG = {
+    f"distributed.nanny.pre-spawn-environ.{_TRIM}": None,
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.system-monitor.interval": "2s",
+    "distributed.worker.memory.monitor-interval": "1s",
+    "distributed.admin.tick.interval": "200ms",
+}
 
 
 def default_workers() -> int:
@@ -704,6 +720,7 @@ def dask_cluster(scheduler: str = "local", *, workers: int | None = None,
         threads each, on the loopback interface, without a dashboard, started now and closed
         afterwards (its workers start without ``MALLOC_TRIM_THRESHOLD_``: module notes). Else
         the address of a running scheduler (``tcp://HOST:PORT``), which is left running.
+        The local cluster's settings are :data:`LOCAL_CONFIG` (module notes).
     workers : int, optional
         Default: the CPUs this process may use (:func:`default_workers`).
     threads_per_worker : int
@@ -743,7 +760,7 @@ def dask_cluster(scheduler: str = "local", *, workers: int | None = None,
         return
     trim = os.environ.pop(_TRIM, None)  # an earlier nanny of this process may have set it
     try:
-        with dask.config.set({f"distributed.nanny.pre-spawn-environ.{_TRIM}": None}):
+        with dask.config.set(LOCAL_CONFIG):
             cluster = distributed.LocalCluster(
                 n_workers=workers or default_workers(), threads_per_worker=threads_per_worker,
                 processes=True, host="127.0.0.1", dashboard_address=None,

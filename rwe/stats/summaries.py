@@ -690,20 +690,24 @@ def _merge_distinct(tables: Sequence[ScoreTable], cell_maps: Sequence[np.ndarray
 def _combine_tables(parts, n_cells, values, edges) -> ScoreTable:
     key = np.concatenate([p[0] for p in parts])
     cnt = np.concatenate([p[1] for p in parts]).astype(np.float64)
-    weights = [cnt]
     has_psum = parts[0][2] is not None
-    if has_psum:
-        psum = np.concatenate([p[2] for p in parts])
-        weights += [psum[:, j] for j in range(5)]
+    psum = np.concatenate([p[2] for p in parts]) if has_psum else None
     space = (len(edges) - 1) * n_cells * 2 if edges is not None else 0
     if edges is not None and space <= max(4 * key.size, 1 << 22):
         # dense key space (declared bins): one bincount per sum, in input order within a key,
-        # which is the order of the stable sort below (the same sums), without the sort
-        present = np.bincount(key, minlength=space)
-        uk = np.flatnonzero(present)
-        sums = [np.bincount(key, weights=w, minlength=space)[uk] for w in weights]
-    else:
-        uk, _, sums, _ = _aggregate(key, weights, runs=True)  # each part's keys come sorted
+        # which is the order of the stable sort below (the same sums), without the sort; every
+        # entry counts at least one row, so the keys present are those of a positive count
+        total = np.bincount(key, weights=cnt, minlength=space)
+        uk = np.flatnonzero(total)
+        count = np.rint(total[uk]).astype(np.int64)
+        ps = None
+        if has_psum:
+            ps = np.empty((uk.size, 5))
+            for j in range(5):
+                ps[:, j] = np.bincount(key, weights=psum[:, j], minlength=space)[uk]
+        return ScoreTable._from_key(uk, count, ps, n_cells, values, edges)
+    weights = [cnt] + ([psum[:, j] for j in range(5)] if has_psum else [])
+    uk, _, sums, _ = _aggregate(key, weights, runs=True)  # each part's keys come sorted
     count = np.rint(sums[0]).astype(np.int64)
     ps = np.stack(sums[1:], axis=1) if has_psum else None
     return ScoreTable._from_key(uk, count, ps, n_cells, values, edges)
