@@ -1917,7 +1917,9 @@ def drift_from_protocol(protocol, data=None, **overrides) -> DriftResult:
     d = protocol.drift
     if d is None:
         raise DriftError(f"{protocol.path or '<protocol>'}: the protocol has no drift section")
-    with protocol.open_data(data) as data:
+    if data is not None:  # any protocol-like object (the plan's fields) will do
+        return _from_protocol(protocol, data, overrides)
+    with protocol.open_data() as data:
         return _from_protocol(protocol, data, overrides)
 
 

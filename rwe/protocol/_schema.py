@@ -1039,6 +1039,15 @@ class Protocol(_Strict):
         from rwe.data import DaskEvaluationSet, source_from_path
 
         engine = self.locate(("data", "engine"))
+        try:
+            import dask  # noqa: F401
+            import distributed  # noqa: F401
+        except ImportError:
+            from rwe.exceptions import ProtocolError
+
+            raise ProtocolError(f"{engine}: dask needs dask.distributed, which is not "
+                                "installed: pip install 'rwe[scale]'",
+                                path=str(self.path) if self.path else None) from None
         src = self.data_source() if path is None else source_from_path(self.resolve(path))
         dev = DaskEvaluationSet.from_source(
             src, self.roles(), derived=self.derived_spec(),

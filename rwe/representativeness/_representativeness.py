@@ -1221,7 +1221,9 @@ def representativeness_from_protocol(protocol: Protocol | str | Path, data: Any 
         from rwe.protocol import load_protocol
 
         protocol = load_protocol(protocol)
-    with protocol.open_data(data) as data:
+    if data is not None:  # any protocol-like object (the plan's fields) will do
+        return _from_protocol(protocol, data, overrides)
+    with protocol.open_data() as data:
         return _from_protocol(protocol, data, overrides)
 
 
