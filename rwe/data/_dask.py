@@ -63,11 +63,12 @@ __all__ = ["DaskEvaluationSet", "from_dask", "is_dask_frame", "dask_cluster",
            "DEFAULT_SPLIT_EVERY", "ROWS_NOTE", "MSG_SCHEDULER", "MSG_NOT_FILES"]
 
 #: Partition summaries merged by one task of the tree reduction. A summary's size does not
-#: grow with its rows (at 1024 bins up to cells x 1024 x 2 entries, ~20 MB), a merge task holds
-#: its inputs and their concatenation: 4 keeps that below a partition's own summary task,
-#: so a worker's peak does not grow with the number of partitions (benchmarks/README.md), for
-#: about 1.33 merges per summary instead of 1.14 with 8.
-DEFAULT_SPLIT_EVERY = 4
+#: shrink with its rows (at 1024 bins up to cells x 1024 x 2 entries, ~20 MB), and a worker
+#: holds the summaries waiting for their merge besides the partition it reads: merging pairs
+#: keeps fewest waiting, so a worker's peak hardly grows with the number of partitions (at
+#: 100M rows in 50 files: 637 MB with 2, 775 with 4, about 1 GB with 8; benchmarks/README.md),
+#: for about 2 merges of 2 per summary instead of 1.33 of 4 (a few percent of the CPU time).
+DEFAULT_SPLIT_EVERY = 2
 #: Why a dask-backed set has no rows for an analysis that needs them (the protocol route names
 #: its ``data.engine`` field instead).
 ROWS_NOTE = "a dask table is summarized per partition"
