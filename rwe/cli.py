@@ -97,7 +97,10 @@ def _summary(protocol, evset) -> str:
 
 
 def _validate(protocol_path: str | Path, *, data: bool = True):
-    """Load the protocol and (optionally) its data and reference inputs; raise on any problem."""
+    """Load the protocol and (optionally) its data and reference inputs; raise on any problem.
+
+    With ``data.engine: dask`` every row is validated on the cluster, partition by partition,
+    and the checks run on the summary of all rows (the facts shown are the summary's)."""
     from rwe.protocol import load_protocol
 
     protocol = load_protocol(protocol_path)
@@ -106,13 +109,21 @@ def _validate(protocol_path: str | Path, *, data: bool = True):
         from rwe.exceptions import DataValidationError
         from rwe.protocol import check_inputs
 
-        evset = protocol.load_data()
-        protocol.load_reference_rows()
-        if protocol.population.reference is not None:
-            from rwe.representativeness import load_reference
+        with protocol.open_data() as evset:
+            target = evset
+            if protocol.data.engine == "dask":  # every grouping column, for the facts
+                from dataclasses import replace
 
-            load_reference(protocol.reference_path())
-        problems = check_inputs(protocol, evset)
+                spec = protocol.summary_spec()
+                target = evset.summarize(replace(spec, attributes=tuple(dict.fromkeys(
+                    [*spec.attributes, *evset.grouping_columns()]))))
+                evset.describe(target)  # the facts, while the cluster runs
+            protocol.load_reference_rows()
+            if protocol.population.reference is not None:
+                from rwe.representativeness import load_reference
+
+                load_reference(protocol.reference_path())
+            problems = check_inputs(protocol, target, source=evset.source)
         if problems:
             raise DataValidationError(problems, source=evset.source)
     return protocol, evset

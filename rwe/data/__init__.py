@@ -14,7 +14,7 @@ from rwe._lazy import lazy_exports
 from rwe.data._roles import ColumnRoles
 
 if TYPE_CHECKING:
-    from rwe.data._dask import DaskEvaluationSet, from_dask
+    from rwe.data._dask import DaskEvaluationSet, dask_cluster, from_dask
     from rwe.data._derive import (
         WINDOW_FREQS,
         age_band_labels,
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         FORMATS,
         CSVSource,
         DuckDBSource,
+        FileSetSource,
         ParquetSource,
         Source,
         file_sha256,
@@ -51,9 +52,9 @@ _LAZY = {
     "WINDOW_FREQS": "_derive", "age_band_labels": "_derive", "calendar_window": "_derive",
     "derive_age_bands": "_derive", "window_range": "_derive",
     "Source": "_sources", "CSVSource": "_sources", "ParquetSource": "_sources",
-    "DuckDBSource": "_sources", "FORMATS": "_sources", "DEFAULT_BATCH_ROWS": "_sources",
+    "DuckDBSource": "_sources", "FileSetSource": "_sources", "FORMATS": "_sources", "DEFAULT_BATCH_ROWS": "_sources",
     "file_sha256": "_sources", "source_from_path": "_sources", "source_from_spec": "_sources",
-    "DaskEvaluationSet": "_dask", "from_dask": "_dask",
+    "DaskEvaluationSet": "_dask", "from_dask": "_dask", "dask_cluster": "_dask",
     "VALIDATION_RULES": "_provenance", "ProvenanceResult": "_provenance",
     "provenance": "_provenance",
     "SQLSource": "_sql", "arrow_to_pandas": "_sql", "parse_database_url": "_sql",
@@ -69,6 +70,7 @@ __all__ = [
     "DuckDBSource",
     "EvaluationSet",
     "FORMATS",
+    "FileSetSource",
     "INTERSECTION_SEP",
     "OMOPSource",
     "OMOP_COLUMNS",
@@ -81,6 +83,7 @@ __all__ = [
     "apply_derived",
     "arrow_to_pandas",
     "calendar_window",
+    "dask_cluster",
     "derive_age_bands",
     "file_sha256",
     "from_dask",

@@ -4,7 +4,9 @@ A :class:`Source` is a small object with a ``kind``, ``columns()`` (names, witho
 rows), ``read(columns)``, ``iter_batches(columns, batch_rows=...)`` and ``fingerprint()`` (what
 was read, for provenance). Files today: :class:`CSVSource`, :class:`ParquetSource` and
 :class:`DuckDBSource` (a DuckDB database with a query, or a CSV / Parquet file queried as the
-view ``data``). SQL databases (:class:`rwe.data.SQLSource`, rwe/data/_sql.py), OMOP CDM
+view ``data``); :class:`FileSetSource` is the CSV or Parquet files a glob pattern matches
+(``data/*.parquet``), one table made of its files in turn, each file read by its own source
+(its :attr:`FileSetSource.parts`: what the dask engine reads, one task per file). SQL databases (:class:`rwe.data.SQLSource`, rwe/data/_sql.py), OMOP CDM
 instances (:class:`rwe.data.OMOPSource`, rwe/data/_omop.py) and Dask collections are further
 subclasses of :class:`Source` with the same methods.
 
@@ -16,6 +18,7 @@ content.
 from __future__ import annotations
 
 import abc
+import glob
 import hashlib
 import os
 import re
@@ -28,7 +31,7 @@ from rwe.exceptions import DataValidationError, InvalidParameterError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Source", "CSVSource", "ParquetSource", "DuckDBSource", "FORMATS",
+__all__ = ["Source", "CSVSource", "ParquetSource", "DuckDBSource", "FileSetSource", "FORMATS",
            "DEFAULT_BATCH_ROWS", "file_sha256", "source_from_path", "source_from_spec"]
 
 FORMATS = ("csv", "parquet", "duckdb")
@@ -49,6 +52,18 @@ MSG_QUERY = "{name}: query failed: {reason}"
 MSG_CHANGED = ("{path}: the file changed after it was read (size or modification time differ); "
                "load the data again")
 MSG_COLUMNS = "{name}: column{s} {missing} not found; {found}"
+MSG_NO_MATCH = "{pattern}: the pattern matches no file"
+MSG_MIXED_FORMATS = ("{pattern}: the pattern matches files of different formats ({found}); "
+                     "a table is read from files of one format")
+MSG_GLOB_FORMAT = ("{pattern}: a pattern reads CSV or Parquet files, one table of them all; "
+                   "{what}")
+#: Characters that make a path a glob pattern (:func:`glob.glob`).
+GLOB_CHARS = "*?["
+
+
+def is_pattern(path: str | Path) -> bool:
+    """Whether ``path`` is a glob pattern (holds ``*``, ``?`` or ``[``)."""
+    return any(c in str(path) for c in GLOB_CHARS)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -658,6 +673,173 @@ class DuckDBSource(_FileSource):
         return self._batches_recorded(gen())
 
 
+class FileSetSource(Source):
+    """The CSV or Parquet files a glob pattern matches (``data/*.parquet``, ``**`` recursive),
+    read as one table: the rows of each file in turn, files in sorted path order.
+
+    Each file is read by its own source (:attr:`parts`, :class:`ParquetSource` or
+    :class:`CSVSource`), with that source's checks and messages naming the file: a file
+    without a requested column is one line naming it. :meth:`read` concatenates the files as
+    ``pandas.concat`` does (a text column that is categorical with the same categories in
+    every file stays so; otherwise its values are text); the dask engine reads the parts, one
+    task per file (:meth:`rwe.data.DaskEvaluationSet.from_source`), to the same summary.
+
+    Parameters
+    ----------
+    pattern : path-like
+        A glob pattern (:func:`glob.glob`, ``recursive=True``); the files it matches when the
+        source is built are the table (a file added later is not read).
+    format : {"csv", "parquet"}, optional
+        Inferred from the files' suffixes when omitted (all must agree).
+
+    Raises
+    ------
+    DataValidationError
+        The pattern matches no file, or files of different formats.
+    """
+
+    kind = "files"
+
+    def __init__(self, pattern: str | Path, *, format: str | None = None):
+        super().__init__()
+        self.pattern = str(pattern)
+        if format is not None and format not in ("csv", "parquet"):
+            raise InvalidParameterError(MSG_GLOB_FORMAT.format(
+                pattern=self.pattern, what=f"format={format!r} reads one file"))
+        files = sorted(Path(f) for f in glob.glob(self.pattern, recursive=True)
+                       if Path(f).is_file())
+        if not files:
+            raise DataValidationError([MSG_NO_MATCH.format(pattern=self.pattern)],
+                                      source=self.pattern)
+        if format is None:
+            found: dict[str, str] = {}
+            for f in files:
+                try:
+                    found.setdefault(_infer_format(f), f.name)
+                except InvalidParameterError:
+                    raise DataValidationError([MSG_GLOB_FORMAT.format(
+                        pattern=self.pattern, what=f"cannot infer the format of {f.name!r} "
+                        "from its suffix; give format: csv or parquet")],
+                        source=self.pattern) from None
+            if len(found) > 1:
+                raise DataValidationError([MSG_MIXED_FORMATS.format(
+                    pattern=self.pattern, found=", ".join(f"{k}: {v}" for k, v in
+                                                          found.items()))],
+                                          source=self.pattern)
+            format = next(iter(found))
+            if format == "duckdb":
+                raise DataValidationError([MSG_GLOB_FORMAT.format(
+                    pattern=self.pattern, what=f"{found[format]} is a DuckDB database")],
+                    source=self.pattern)
+        self._format = format
+        cls = CSVSource if format == "csv" else ParquetSource
+        self.parts: tuple[_FileSource, ...] = tuple(cls(f) for f in files)
+        self._stats: list[tuple[int, int]] | None = None
+
+    @property
+    def name(self) -> str:
+        return Path(self.pattern).name
+
+    @property
+    def format(self) -> str:
+        return self._format
+
+    @property
+    def files(self) -> list[Path]:
+        return [p.path for p in self.parts]
+
+    def describe(self) -> str:
+        what = "CSV" if self._format == "csv" else "Parquet"
+        try:
+            size = _human_bytes(sum(p.path.stat().st_size for p in self.parts))
+        except OSError:
+            size = "a file is missing"
+        n = len(self.parts)
+        return f"{n} {what} file{'s' if n != 1 else ''} matching {self.pattern} ({size})"
+
+    def columns(self) -> list[str]:
+        """The first file's columns (every file is checked for the columns it is asked for
+        when it is read: :meth:`check_columns`)."""
+        return self.parts[0].columns()
+
+    def check_columns(self, columns: Sequence[str] | None) -> list[str]:
+        """The columns to read (default: the first file's), checked in every file (headers
+        and Parquet footers only); one line naming the first file that lacks one."""
+        cols = list(dict.fromkeys(columns)) if columns is not None else self.columns()
+        for p in self.parts:
+            p._check_columns(cols)
+        return cols
+
+    def opened(self) -> list[tuple[int, int]]:
+        """Record every file's (size, modification time) before the files are read (their
+        fingerprint then refuses a file changed since); the same list, for the readers."""
+        self._stats = [p._stat() for p in self.parts]
+        return list(self._stats)
+
+    def read(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        import pandas as pd
+
+        cols = self.check_columns(columns)
+        self.opened()
+        frames = [p.read(cols) for p in self.parts]
+        df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        self._record(len(df), df.columns)
+        return df
+
+    def iter_batches(self, columns: Sequence[str] | None = None, *,
+                     batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pd.DataFrame]:
+        _check_batch_rows(batch_rows)
+        cols = self.check_columns(columns)
+        self.opened()
+
+        def gen() -> Iterator[pd.DataFrame]:
+            for p in self.parts:
+                yield from p.iter_batches(cols, batch_rows=batch_rows)
+
+        return self._batches_recorded(gen())
+
+    def fingerprint(self) -> dict[str, Any]:
+        """As a file's (:meth:`Source.fingerprint`), with ``files``: every file's name (its
+        path relative to the pattern's fixed directory), bytes and sha256; ``bytes`` is their
+        total and ``sha256`` the hash of the list of ``<sha256>  <name>`` lines (the
+        ``sha256sum`` format), so it changes when any file or the set of files changes."""
+        stats = [p._stat() for p in self.parts]
+        if self._stats is not None:
+            for p, st, was in zip(self.parts, stats, self._stats, strict=True):
+                if st != was:
+                    raise DataValidationError([MSG_CHANGED.format(path=p.path)],
+                                              source=str(p.path))
+        base = _pattern_root(self.pattern)
+        files = []
+        for p, st in zip(self.parts, stats, strict=True):
+            try:
+                rel = p.path.resolve().relative_to(base).as_posix()
+            except ValueError:  # pragma: no cover - a match outside its own root
+                rel = p.path.name
+            files.append({"file": rel, "path": str(p.path.resolve()), "bytes": st[0],
+                          "sha256": p.sha256()})
+        listing = "".join(f"{f['sha256']}  {f['file']}\n" for f in files)
+        return {"kind": self.kind, "format": self._format, "file": self.name,
+                "path": str(Path(self.pattern).absolute()),
+                "bytes": sum(f["bytes"] for f in files),
+                "sha256": hashlib.sha256(listing.encode("utf-8")).hexdigest(), "query": None,
+                "rows": self._rows,
+                "columns": None if self._read_columns is None else list(self._read_columns),
+                "files": files}
+
+
+def _pattern_root(pattern: str) -> Path:
+    """The directory a pattern's wildcards start below (``data/2024/*.parquet`` ->
+    ``data/2024``)."""
+    parts = Path(pattern).parts
+    fixed = []
+    for part in parts[:-1]:
+        if is_pattern(part):
+            break
+        fixed.append(part)
+    return Path(*fixed).resolve() if fixed else Path.cwd()
+
+
 # ------------------------------------------------------------------------------ builders
 def source_from_path(path: str | Path, *, format: str | None = None,
                      query: str | None = None) -> Source:
@@ -672,11 +854,20 @@ def source_from_path(path: str | Path, *, format: str | None = None,
         ``.pq``; ``.duckdb``, ``.db``).
     query : str, optional
         SQL run by DuckDB; on a CSV / Parquet file the table is the view ``data``.
+
+    A path holding a glob character (``*``, ``?``, ``[``) is a pattern: the CSV or Parquet
+    files it matches, one table (:class:`FileSetSource`).
     """
     if format is not None and format not in FORMATS:
         raise InvalidParameterError(f"format={format!r} is not valid; choose one of: {FORMATS}")
     if str(path) == ":memory:":
         return DuckDBSource(path, query, format="duckdb")
+    if is_pattern(path):
+        if query is not None or format == "duckdb":
+            raise InvalidParameterError(MSG_GLOB_FORMAT.format(
+                pattern=path, what="a DuckDB query reads one file (give the file, or drop the "
+                "query)"))
+        return FileSetSource(path, format=format)
     p = Path(path)
     fmt = format or _infer_format(p)
     if query is not None or fmt == "duckdb":
@@ -708,5 +899,12 @@ def source_from_spec(data_spec: Any, base_dir: str | Path) -> Source:
     p = Path(path)
     if str(path) != ":memory:" and not p.is_absolute():
         p = (Path(base_dir) / p).resolve()
-    return source_from_path(p if str(path) != ":memory:" else path, format=get("format"),
-                            query=get("query"))
+    try:
+        return source_from_path(p if str(path) != ":memory:" else path, format=get("format"),
+                                query=get("query"))
+    except DataValidationError as exc:
+        if not is_pattern(path):
+            raise
+        # the pattern as the protocol writes it, then as resolved
+        raise DataValidationError([f"data.path {str(path)!r}: {m}" for m in exc.messages],
+                                  source=exc.source) from None

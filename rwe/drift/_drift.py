@@ -1704,8 +1704,10 @@ def _classifier(ref: _Data, current: list[_Data], feats, level, thr, max_rows, s
     from rwe.drift._classifier import classifier_test
 
     if ref.frame is None or any(d.frame is None for d in current):
+        notes = [d.dask.rows_note for d in (ref, *current) if d.dask is not None]
         return [("all", int(ref.summary.n_rows), 0, np.nan, np.nan, np.nan, np.nan, thr, False,
-                 None, None, "the classifier test needs rows of both samples (not summaries)")]
+                 None, None, "the classifier test needs rows of both samples (not summaries)"
+                 + "".join(f"; {n}" for n in dict.fromkeys(notes)))]
     frame = pd.concat([d.frame[feats] for d in current], ignore_index=True)
     r = classifier_test(ref.frame[feats], frame, list(feats), confidence_level=level,
                         random_state=seed, max_rows=max_rows)
@@ -1874,8 +1876,10 @@ def drift_from_protocol(protocol, data=None, **overrides) -> DriftResult:
     Parameters
     ----------
     protocol : rwe.protocol.Protocol or path
-    data : EvaluationSet or Summary, optional
-        Default: ``protocol.load_data()``.
+    data : EvaluationSet, DaskEvaluationSet or Summary, optional
+        Default: the protocol's data (:meth:`rwe.protocol.Protocol.open_data`: in memory, or
+        with ``data.engine: dask`` in partitions on the cluster of ``data.dask``, started for
+        this call and closed after it).
     **overrides
         Keyword arguments of :func:`assess_drift` that replace the protocol's.
     """
@@ -1886,8 +1890,27 @@ def drift_from_protocol(protocol, data=None, **overrides) -> DriftResult:
     d = protocol.drift
     if d is None:
         raise DriftError(f"{protocol.path or '<protocol>'}: the protocol has no drift section")
-    if data is None:
-        data = protocol.load_data()
+    if data is not None:  # any protocol-like object (the plan's fields) will do
+        return _from_protocol(protocol, data, overrides)
+    with protocol.open_data() as data:
+        return _from_protocol(protocol, data, overrides)
+
+
+def _from_protocol(protocol, data, overrides) -> DriftResult:
+    d = protocol.drift
+    if callable(getattr(data, "summarize", None)) and not isinstance(data, Summary):
+        # what a dask table cannot do, refused at the protocol field that asks for it
+        note = data.rows_note
+        if d.exact and "exact" not in overrides:
+            raise DriftError(f"{protocol.locate(('drift', 'exact'))}: exact=True needs rows "
+                             f"of the reference and of the current data (not summaries); {note}")
+        ref_kind = d.reference or ("reference_rows" if protocol.data.reference_rows else
+                                   "reference_period")
+        if ref_kind == "reference_period" and "reference" not in overrides:
+            field = ("drift", "reference") if d.reference else ("drift", "reference_period")
+            raise DriftError(f"{protocol.locate(field)}: reference: a period of a dask table "
+                             "cannot fix the feature bins; give reference rows "
+                             f"(data.reference_rows) or a reference Summary; {note}")
     kwargs = drift_kwargs(protocol, data)
     kwargs.update(overrides)
     if "tests" in overrides and "thresholds" not in overrides:  # the protocol's, for these

@@ -223,13 +223,16 @@ def _recode(codes: np.ndarray, n: np.ndarray, events: np.ndarray | None, k: int,
 
 
 def _withhold_categories(cat: np.ndarray, cell: np.ndarray, n_cells: int, n_cats: int,
-                         k: int) -> tuple[np.ndarray, int]:
+                         k: int, weights: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """Per cell, categories (codes 0..n_cats-1, -1 missing) with a count under ``k`` are
     withheld (set to -1), with the smallest other shown category when only one is, and more
     (smallest first) while the missing count is under ``k``. Returns the new codes and the
-    number of cells touched."""
+    number of cells touched. ``weights``: rows per input (default 1 each)."""
     key = cell.astype(np.int64) * (n_cats + 1) + np.where(cat < 0, n_cats, cat)
-    cnt = np.bincount(key, minlength=n_cells * (n_cats + 1)).reshape(n_cells, n_cats + 1)
+    cnt = np.bincount(key, weights=weights, minlength=n_cells * (n_cats + 1)).reshape(
+        n_cells, n_cats + 1)
+    if weights is not None:
+        cnt = np.rint(cnt).astype(np.int64)
     drop = np.zeros((n_cells, n_cats), dtype=bool)
     shown = cnt[:, :n_cats].astype(np.int64)
     drop |= _small(shown, k)
@@ -257,10 +260,15 @@ def _withhold_categories(cat: np.ndarray, cell: np.ndarray, n_cells: int, n_cats
 
 def protect_arrays(*, attributes: Mapping[str, tuple[np.ndarray, int]], y: np.ndarray | None,
                    features: Mapping[str, tuple[str, np.ndarray, int]], k: int,
-                   recode_order: Sequence[str]) -> tuple[dict[str, np.ndarray], np.ndarray,
-                                                         dict[str, np.ndarray],
-                                                         DisclosureRecord]:
+                   recode_order: Sequence[str], weights: np.ndarray | None = None
+                   ) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray],
+                              DisclosureRecord]:
     """Apply the disclosure rule (module notes) to the rows of one site.
+
+    Every decision is a function of counts of rows (per cell, per outcome, per feature
+    category within a cell), so the inputs may be the rows themselves or the distinct kinds
+    of row with their numbers (``weights``): the same decisions, for a site whose rows are
+    summarized where they are (:func:`rwe.federation.summarize_site` on a dask table).
 
     Parameters
     ----------
@@ -276,6 +284,8 @@ def protect_arrays(*, attributes: Mapping[str, tuple[np.ndarray, int]], y: np.nd
     recode_order : sequence of str
         Attributes in the order their values are withheld; attributes not listed are never
         recoded (their cells may then be withheld whole).
+    weights : array of int, optional
+        Rows each input stands for (default: one each).
 
     Returns
     -------
@@ -298,12 +308,13 @@ def protect_arrays(*, attributes: Mapping[str, tuple[np.ndarray, int]], y: np.nd
             f"attributes: {', '.join(map(repr, names)) or 'none'}")
     n_rows = len(y) if y is not None else (len(next(iter(attributes.values()))[0])
                                            if attributes else 0)
+    w = None if weights is None else np.asarray(weights, dtype=np.float64)
     codes = [np.asarray(attributes[a][0]) for a in names]
     cell, comp = _encode_rows(codes, n_rows)
     C = comp.shape[0]
-    n = np.bincount(cell, minlength=C).astype(np.float64)
-    ev = None if y is None else np.bincount(cell, weights=np.asarray(y, dtype=np.float64),
-                                            minlength=C)
+    n = np.bincount(cell, weights=w, minlength=C).astype(np.float64)
+    ev = None if y is None else np.bincount(
+        cell, weights=np.asarray(y, dtype=np.float64) * (1.0 if w is None else w), minlength=C)
     order = [names.index(a) for a in recode_order]
     if k > 1:
         cur, withheld, recoded = _recode(comp, n, ev, k, order)
@@ -327,6 +338,7 @@ def protect_arrays(*, attributes: Mapping[str, tuple[np.ndarray, int]], y: np.nd
     kept_cell = cell_map[cell[keep]]
     out_feats: dict[str, np.ndarray] = {}
     touched: dict[str, int] = {}
+    wk = None if w is None else w[keep]
     for name, (kind, values, n_cats) in features.items():
         v = np.asarray(values)[keep]
         if k <= 1 or R == 0:
@@ -334,10 +346,11 @@ def protect_arrays(*, attributes: Mapping[str, tuple[np.ndarray, int]], y: np.nd
             touched[name] = 0
         elif kind == "categorical":
             out_feats[name], touched[name] = _withhold_categories(
-                v.astype(np.int64), kept_cell, R, int(n_cats), k)
+                v.astype(np.int64), kept_cell, R, int(n_cats), k, weights=wk)
         else:
             present = ~np.isnan(v)
-            cnt = np.bincount(kept_cell[present], minlength=R)
+            cnt = np.bincount(kept_cell[present], weights=None if wk is None else wk[present],
+                              minlength=R)
             bad = _small(cnt, k)
             touched[name] = int(bad.sum())
             out_feats[name] = np.where(bad[kept_cell], np.nan, v) if bad.any() else v

@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -35,6 +36,7 @@ import pandas as pd
 from rwe._results import canonical_json
 from rwe.exceptions import InvalidParameterError, RWEError
 from rwe.federation._disclosure import DisclosureRecord, protect_arrays
+from rwe.stats.summaries import summarize_arrays
 
 __all__ = ["SITE_SCHEMA", "VIEWS", "SiteView", "SiteSummary", "FederationError", "site_views",
            "summarize_site", "load_site_summary"]
@@ -239,8 +241,14 @@ def summarize_site(protocol, site: str, *, data: Any = None,
     site : str
         The site's name (the source of its summaries; with a ``data.columns.site`` role only
         the rows of that site are kept).
-    data : EvaluationSet, path or None
-        The site's rows (default: the protocol's data).
+    data : EvaluationSet, DaskEvaluationSet, path or None
+        The site's rows (default: the protocol's data; a path replaces ``data.path``). With
+        ``data.engine: dask`` the rows are read in partitions on the protocol's cluster
+        (:meth:`rwe.protocol.Protocol.open_data`) and never gathered: one pass counts the
+        distinct kinds of row (cells of the grouping attributes x outcome x the categories
+        the disclosure rule looks at in the features), the rule is applied to those counts
+        (the same decisions as on the rows: :func:`rwe.federation._disclosure.protect_arrays`
+        with weights), and a second pass summarizes each partition's protected rows, merged.
     period : (start, end), optional
         Dates (``YYYY-MM-DD``, both included): only rows with a timestamp in the period are
         summarized, and the period is what the file says was released.
@@ -259,8 +267,7 @@ def summarize_site(protocol, site: str, *, data: Any = None,
     FederationError
         No federation section, no row for the site or the period, an unknown attribute.
     """
-    from rwe.data import EvaluationSet, load_evaluation_set
-    from rwe.stats.summaries import summarize_arrays
+    from rwe.data import EvaluationSet
 
     p = protocol
     if p.federation is None:
@@ -274,59 +281,100 @@ def summarize_site(protocol, site: str, *, data: Any = None,
     if fed.sites and site not in fed.sites:
         raise FederationError(p.locate(("federation", "sites")) + f": site {site!r} is not "
                               f"listed (sites: {', '.join(fed.sites)})")
-    if data is None:
-        ev = p.load_data()
-    elif isinstance(data, EvaluationSet):
-        ev = data
-    else:
-        ev = load_evaluation_set(p.resolve(data), p.roles(), derived=p.derived_spec())
+    if data is not None and (isinstance(data, EvaluationSet) or callable(
+            getattr(data, "summarize", None))):
+        return _summarize_site(p, site, data, period, reference_rows)
+    with p.open_data(path=data) as ev:
+        return _summarize_site(p, site, ev, period, reference_rows)
+
+
+@dataclass
+class _Rows:
+    """What the disclosure rule looks at, per row (or per kind of row, with ``weights``)."""
+
+    codes: dict[str, np.ndarray]  # attribute -> category codes (-1 missing)
+    cats: dict[str, tuple[Any, bool]]  # attribute -> (categories, ordered)
+    y: np.ndarray
+    fvals: dict[str, np.ndarray]  # feature -> float values, or category codes
+    fcats: dict[str, Any]  # categorical feature -> categories
+    fbinary: dict[str, bool]  # numeric feature -> only 0 / 1 values
+    weights: np.ndarray | None = None
+
+
+def _period_bounds(period, roles, source: str):
+    """(declared period, lo, hi) of ``--period`` (hi: the day after the end), or Nones."""
+    if period is None:
+        return None, None, None
+    if roles.timestamp is None:
+        raise FederationError(f"{source}: --period needs the timestamp column role")
+    if len(period) != 2:
+        raise InvalidParameterError(f"period must be (start, end), got {period!r}")
+    lo, hi = _parse_date(period[0], "period start"), _parse_date(period[1], "period end")
+    if hi < lo:
+        raise InvalidParameterError(f"period end {period[1]} is before its start "
+                                    f"{period[0]}")
+    return [str(lo.date()), str(hi.date())], lo, hi + pd.Timedelta(days=1)
+
+
+class _SiteRows:
+    """The rows of a site (and a period): a mask of an EvaluationSet (picklable: it runs on
+    dask workers)."""
+
+    def __init__(self, site_col: str | None, site: str, lo: Any = None, hi: Any = None):
+        self.site_col, self.site, self.lo, self.hi = site_col, site, lo, hi
+
+    def __call__(self, ev: Any) -> np.ndarray:
+        mask = np.ones(len(ev), dtype=bool)
+        if self.site_col is not None:
+            values = ev.frame[self.site_col].astype("string")
+            mask &= (values == self.site).fillna(False).to_numpy(dtype=bool)
+        if self.lo is not None:
+            ts = ev.timestamps
+            if isinstance(ts.dtype, pd.DatetimeTZDtype):
+                ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
+            mask &= ((ts >= self.lo) & (ts < self.hi)).to_numpy(dtype=bool)
+        return mask
+
+
+def _summarize_site(p, site: str, ev: Any, period, reference_rows):
+    from rwe.data import EvaluationSet
+
     roles = ev.roles
     if roles.label is None:
         raise FederationError(f"{ev.source}: a site summary needs the binary label role")
-    mask = np.ones(len(ev), dtype=bool)
-    if roles.site is not None:
+    declared, lo, hi = _period_bounds(period, roles, ev.source)
+    views, skipped = site_views(p, reference_rows)
+    window = views["drift"].window if "drift" in views else None
+    attrs_all = list(dict.fromkeys(a for v in views.values() for a in v.attributes))
+    feats_all = list(dict.fromkeys(f for v in views.values() for f in v.features))
+    if not isinstance(ev, EvaluationSet):
+        return _summarize_site_partitions(p, site, ev, views, skipped, window, attrs_all,
+                                          feats_all, declared, lo, hi)
+    mask = _SiteRows(roles.site, site)(ev)
+    if roles.site is not None and not mask.any():
         values = ev.frame[roles.site].astype("string")
-        mask &= (values == site).fillna(False).to_numpy(dtype=bool)
-        if not mask.any():
-            found = sorted(map(str, values.dropna().unique()))[:8]
-            raise FederationError(f"{ev.source}: no row has {roles.site} = {site!r} (values "
-                                  f"found: {', '.join(found) or 'none'})")
-    declared = None
-    if period is not None:
-        if roles.timestamp is None:
-            raise FederationError(f"{ev.source}: --period needs the timestamp column role")
-        if len(period) != 2:
-            raise InvalidParameterError(f"period must be (start, end), got {period!r}")
-        lo, hi = _parse_date(period[0], "period start"), _parse_date(period[1], "period end")
-        if hi < lo:
-            raise InvalidParameterError(f"period end {period[1]} is before its start "
-                                        f"{period[0]}")
-        ts = ev.timestamps
-        if isinstance(ts.dtype, pd.DatetimeTZDtype):
-            ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
-        mask &= ((ts >= lo) & (ts < hi + pd.Timedelta(days=1))).to_numpy(dtype=bool)
+        found = sorted(map(str, values.dropna().unique()))[:8]
+        raise FederationError(f"{ev.source}: no row has {roles.site} = {site!r} (values "
+                              f"found: {', '.join(found) or 'none'})")
+    if declared is not None:
+        mask &= _SiteRows(None, site, lo, hi)(ev)
         if not mask.any():
             raise FederationError(f"{ev.source}: no row of site {site!r} in the period "
                                   f"{period[0]} to {period[1]}")
-        declared = [str(lo.date()), str(hi.date())]
     if not mask.all():
         ev = ev.subset(mask)
-    views, skipped = site_views(p, reference_rows)
     k = p.min_count
-    attrs_all = list(dict.fromkeys(a for v in views.values() for a in v.attributes))
     for a in attrs_all:
-        if a != (views.get("drift").window if "drift" in views else None):
+        if a != window:
             ev.attribute(a)  # raises naming the grouping columns
     # ---------------------------------------------------------------- arrays to protect
     cats: dict[str, tuple[Any, bool]] = {}
     codes: dict[str, np.ndarray] = {}
     for a in attrs_all:
-        col = (ev.window(views["drift"].window) if "drift" in views and
-               a == views["drift"].window else ev.attribute(a))
+        col = ev.window(window) if a == window else ev.attribute(a)
         cats[a] = (col.cat.categories, bool(col.cat.ordered))
         codes[a] = col.cat.codes.to_numpy().astype(np.int32)
     y = ev.y_true
-    feats_all = list(dict.fromkeys(f for v in views.values() for f in v.features))
     fvals: dict[str, np.ndarray] = {}
     fcats: dict[str, Any] = {}
     fbinary: dict[str, bool] = {}
@@ -342,8 +390,325 @@ def summarize_site(protocol, site: str, *, data: Any = None,
                 "string").astype("category")
             fcats[f] = c.cat.categories
             fvals[f] = c.cat.codes.to_numpy().astype(np.int64)
+    rows = _Rows(codes, cats, y, fvals, fcats, fbinary)
+    keep, records = _protect(p, views, rows, k)
+    # ---------------------------------------------------------------- summaries
+    idx = np.flatnonzero(keep)
+    if idx.size == 0:
+        raise FederationError(f"{ev.source}: every row of site {site!r} is withheld by the "
+                              f"disclosure rule (fewer than {k} rows per outcome)")
+    ts_all = ev.timestamps.iloc[idx] if roles.timestamp is not None else None
+    first = last = None
+    if ts_all is not None and ts_all.notna().any():
+        first, last = pd.Timestamp(ts_all.min()), pd.Timestamp(ts_all.max())
+    source = site if declared is None else f"{site} {declared[0]}..{declared[1]}"
+    patients = None
+    if roles.patient_id is not None:
+        patients = int(pd.unique(ev.frame[roles.patient_id].to_numpy()[idx]).size)
+    out_views = {}
+    for name, view in views.items():
+        s = summarize_arrays(**_view_arrays(p, view, rows, idx, ev, source),
+                             patients=patients)
+        out_views[name] = s
+    return _site_summary(p, site, out_views, records, skipped, declared, first, last,
+                         int(idx.size))
+
+
+#: Prefix of a feature's column among the kinds of row (a feature may also be an attribute).
+_TOKEN = "\x00"
+#: What the disclosure rule sees of a numeric feature's value: 0, 1 or another number.
+_NUMERIC_TOKENS = {"0": 0.0, "1": 1.0, "x": 0.5}
+
+
+class _RowKinds:
+    """A partition's kinds of row: a summary whose cells are the grouping attributes and, per
+    feature, what the disclosure rule looks at (its category; of a numeric feature: missing,
+    0, 1 or another number), with rows and events per cell; and each feature's kind
+    (picklable: it runs on dask workers)."""
+
+    def __init__(self, attributes: Sequence[str], features: Sequence[str]):
+        self.attributes, self.features = list(attributes), list(features)
+
+    def __call__(self, ev: Any):
+        attrs: dict[str, Any] = {a: ev.attribute(a) for a in self.attributes}
+        kinds = {}
+        for f in self.features:
+            attrs[_TOKEN + f], kinds[f] = _feature_token(ev, f)
+        return summarize_arrays(y_true=ev.y_true, attributes=attrs), kinds
+
+
+def _feature_token(ev: Any, f: str) -> tuple[pd.Series, str]:
+    """What the disclosure rule looks at in feature ``f``, as a categorical per row, and the
+    feature's kind: its category (``"categorical"``), or of a number whether it is missing,
+    0, 1 or another (``"numeric"``), as :func:`summarize_site` reads features."""
+    col = ev.frame[f]
+    if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+        x = col.to_numpy(dtype=np.float64, na_value=np.nan)
+        tok = np.where(x == 0, 0, np.where(x == 1, 1, 2))
+        tok[np.isnan(x)] = -1
+        return pd.Series(pd.Categorical.from_codes(tok, categories=list(_NUMERIC_TOKENS))), \
+            "numeric"
+    if not isinstance(col.dtype, pd.CategoricalDtype):
+        col = col.astype("string").astype("category")
+    return col, "categorical"
+
+
+def _merge_kinds(values: Sequence[tuple[Any, dict[str, str]]]):
+    kinds = dict(values[0][1])
+    for _, k in values[1:]:
+        for f, v in k.items():
+            if kinds.get(f) != v:
+                kinds[f] = "mixed"
+    summaries = [v[0] for v in values]
+    return summaries[0].merge(*summaries[1:]), kinds
+
+
+def _cell_keys(codes: np.ndarray, radix: Sequence[int]) -> np.ndarray:
+    """One integer per row of ``codes`` (cells x columns, -1 = missing) in mixed radix."""
+    key = np.zeros(codes.shape[0], dtype=np.int64)
+    stride = 1
+    for j, r in enumerate(radix):
+        key += (codes[:, j].astype(np.int64) + 1) * stride
+        stride *= r
+    return key
+
+
+class _ProtectedRows:
+    """A partition's protected rows summarized per view (the decisions made on the kinds of
+    row, looked up by each row's kind and outcome), with the distinct patient ids, the
+    first and last timestamp and the number of rows kept (picklable)."""
+
+    def __init__(self, p, views: Mapping[str, SiteView], columns: Sequence[str],
+                 categories: Sequence[Sequence[str]], keys: np.ndarray, radix: Sequence[int],
+                 decisions: Mapping[str, Any]):
+        self.views = dict(views)
+        self.columns, self.categories = list(columns), [list(c) for c in categories]
+        self.keys, self.radix, self.d = keys, list(radix), dict(decisions)
+        self.resolution = p.declared_resolution()
+        self.threshold = p.performance.threshold
+        self.sha = p.sha256
+
+    def __call__(self, ev: Any):
+        from rwe.data._dask import distinct_ids
+
+        codes = np.empty((len(ev), len(self.columns)), dtype=np.int64)
+        for j, (name, cats) in enumerate(zip(self.columns, self.categories, strict=True)):
+            col = (ev.attribute(name) if not name.startswith(_TOKEN) else
+                   _feature_token(ev, name[len(_TOKEN):])[0])
+            pos = {c: i for i, c in enumerate(cats)}
+            lut = np.array([pos.get(str(c), -2) for c in col.cat.categories] + [-1],
+                           dtype=np.int64)
+            codes[:, j] = lut[col.cat.codes.to_numpy()]
+        key = _cell_keys(codes, self.radix)
+        cell = np.searchsorted(self.keys, key)
+        cell = np.minimum(cell, self.keys.size - 1)
+        if (self.keys[cell] != key).any():  # pragma: no cover - pass 1 saw every row
+            raise FederationError(f"{ev.source}: a row of a kind the first pass did not see "
+                                  "(the data changed between the passes)")
+        y = ev.y_true.astype(np.int64)
+        kept = self.d["keep"][cell, y]
+        idx = np.flatnonzero(kept)
+        c, yk = cell[idx], y[idx]
+        out = {}
+        for name, view in self.views.items():
+            attributes = {a: pd.Categorical.from_codes(self.d["codes"][a][c, yk],
+                                                       categories=self.d["cats"][a])
+                          for a in view.attributes}
+            features: dict[str, Any] = {}
+            for f in view.features:
+                if f in self.d["fcats"]:
+                    features[f] = pd.Categorical.from_codes(self.d["fcodes"][f][c, yk],
+                                                            categories=self.d["fcats"][f])
+                else:
+                    x = ev.frame[f].to_numpy(dtype=np.float64, na_value=np.nan)[idx]
+                    x[self.d["withheld"][f][c, yk]] = np.nan
+                    features[f] = x
+            out[name] = summarize_arrays(
+                y_true=ev.y_true[idx], scores={v: ev.score(v)[idx] for v in view.versions},
+                attributes=attributes, features=features, resolution=self.resolution,
+                thresholds=(self.threshold,), protocol_sha256=self.sha,
+                feature_edges={f: e for f, e in view.feature_edges.items()})
+        pid = ev.roles.patient_id
+        ids = None if pid is None else distinct_ids(ev.frame[pid].iloc[idx])
+        first = last = None
+        if ev.roles.timestamp is not None:
+            ts = ev.timestamps.iloc[idx]
+            if ts.notna().any():
+                first, last = ts.min(), ts.max()
+        return out, ids, first, last, int(idx.size)
+
+
+def _merge_protected(values: Sequence[tuple]):
+    from rwe.data._dask import unite_ids
+
+    views = {name: values[0][0][name].merge(*(v[0][name] for v in values[1:]))
+             for name in values[0][0]}
+    ids = None if values[0][1] is None else unite_ids([v[1] for v in values])
+    firsts = [v[2] for v in values if v[2] is not None]
+    lasts = [v[3] for v in values if v[3] is not None]
+    return (views, ids, min(firsts) if firsts else None, max(lasts) if lasts else None,
+            sum(v[4] for v in values))
+
+
+def _summarize_site_partitions(p, site: str, dev: Any, views, skipped, window, attrs_all,
+                               feats_all, declared, lo, hi):
+    """:func:`summarize_site` of a dask-backed set (module notes of the function): two
+    passes over the partitions, the disclosure rule on the kinds of row in between."""
+    from rwe.data._dask import _canonical_levels, _categories
+
+    roles = dev.roles
+    k = p.min_count
+    grouping = dev.grouping_columns()
+    for a in attrs_all:
+        if a != window and a not in grouping:
+            raise InvalidParameterError(
+                f"attribute {a!r} is not a column of {dev.source}; grouping columns: "
+                f"{', '.join(map(repr, grouping))}")
+    derived = dict(dev.derived)
+    if window is not None:
+        if roles.timestamp is None:
+            raise InvalidParameterError(
+                f"{dev.source}: calendar windows need the timestamp column role")
+        derived.setdefault(window, {"from": roles.timestamp, "window": window})
+    rows_set = dev.where(_SiteRows(roles.site, site, lo, hi))
+    value, levels = rows_set.reduce(_RowKinds(attrs_all, feats_all), _merge_kinds,
+                                    derived=derived, features=feats_all)
+    if value is None:
+        if roles.site is not None:
+            every = dev.summarize(attributes=[roles.site], versions=[], features=[])
+            found = sorted(_categories(every, roles.site))
+            if site not in found:
+                raise FederationError(f"{dev.source}: no row has {roles.site} = {site!r} "
+                                      f"(values found: {', '.join(found[:8]) or 'none'})")
+        raise FederationError(f"{dev.source}: no row of site {site!r} in the period "
+                              f"{declared[0]} to {declared[1]}")
+    kinds_summary, fkinds = value
+    mixed = [f for f, v in fkinds.items() if v == "mixed"]
+    if mixed:
+        raise FederationError(f"{dev.source}: feature {mixed[0]!r} is numeric in some "
+                              "partitions and text in others; give every file the same "
+                              "column types")
+    S = _canonical_levels(kinds_summary, derived, [], rows_set.fixed_levels(levels),
+                          observed=rows_set.parts is not None,
+                          alias={_TOKEN + f: f for f in feats_all})
+    # ---------------------------------------------------------------- the kinds of row
+    C = S.cells.n_cells
+    n, ev_ = S.n.astype(np.int64), S.events.astype(np.int64)
+    has1, has0 = ev_ > 0, n - ev_ > 0
+    cell = np.concatenate([np.flatnonzero(has1), np.flatnonzero(has0)])
+    y = np.concatenate([np.ones(int(has1.sum()), bool), np.zeros(int(has0.sum()), bool)])
+    w = np.concatenate([ev_[has1], (n - ev_)[has0]])
+    col = {a: j for j, a in enumerate(S.attributes)}
+    codes = {a: S.cells.codes[cell, col[a]].astype(np.int32) for a in attrs_all}
+    cats = {a: (pd.Index(S.cells.categories[col[a]]), False) for a in attrs_all}
+    fvals: dict[str, np.ndarray] = {}
+    fcats: dict[str, Any] = {}
+    fbinary: dict[str, bool] = {}
+    for f in feats_all:
+        j = col[_TOKEN + f]
+        tok = S.cells.codes[cell, j].astype(np.int64)
+        if fkinds[f] == "categorical":
+            fcats[f] = pd.Index(S.cells.categories[j])
+            fvals[f] = tok
+        else:
+            labels = S.cells.categories[j]
+            vals = np.array([_NUMERIC_TOKENS[t] for t in labels] + [np.nan])
+            fvals[f] = vals[np.where(tok < 0, len(labels), tok)]
+            seen = {labels[t] for t in np.unique(tok[tok >= 0])}
+            fbinary[f] = bool(seen & {"0", "1"}) and "x" not in seen
+    rows = _Rows(codes, cats, y, fvals, fcats, fbinary, weights=w)
+    keep, records = _protect(p, views, rows, k)
+    if not keep.any():
+        raise FederationError(f"{dev.source}: every row of site {site!r} is withheld by the "
+                              f"disclosure rule (fewer than {k} rows per outcome)")
+    # ---------------------------------------------------------------- the decisions
+    yi = y.astype(np.int64)
+    dk = np.zeros((C, 2), dtype=bool)
+    dk[cell, yi] = keep
+    decisions: dict[str, Any] = {"keep": dk, "codes": {}, "cats": {}, "fcodes": {},
+                                 "fcats": {}, "withheld": {}}
+    for a in attrs_all:  # the categories of the kept rows, in order, as remove_unused
+        final, lut = _final_categories(codes[a][keep], cats[a][0])
+        arr = np.full((C, 2), -1, dtype=np.int32)
+        arr[cell, yi] = lut[codes[a]]
+        decisions["codes"][a], decisions["cats"][a] = arr, final
+    for f in feats_all:
+        if f in fcats:
+            final, lut = _final_categories(fvals[f][keep], fcats[f])
+            arr = np.full((C, 2), -1, dtype=np.int64)
+            arr[cell, yi] = lut[fvals[f]]
+            decisions["fcodes"][f], decisions["fcats"][f] = arr, final
+        else:
+            arr = np.zeros((C, 2), dtype=bool)
+            arr[cell, yi] = np.isnan(fvals[f]) & (S.cells.codes[cell, col[_TOKEN + f]] >= 0)
+            decisions["withheld"][f] = arr
+    columns = list(S.attributes)
+    radix = [len(c) + 1 for c in S.cells.categories]
+    if math.prod(radix) >= 2**62:
+        raise FederationError(f"{dev.source}: too many kinds of row to protect in partitions "
+                              "(the attributes and features have too many categories); read "
+                              "the site's data with engine: pandas")
+    keys = _cell_keys(S.cells.codes.astype(np.int64), radix)
+    order = np.argsort(keys)
+    for group in ("codes", "fcodes", "withheld"):
+        decisions[group] = {k_: v[order] for k_, v in decisions[group].items()}
+    decisions["keep"] = dk[order]
+    fn = _ProtectedRows(p, views, columns, S.cells.categories, keys[order], radix, decisions)
+    value, _ = rows_set.reduce(fn, _merge_protected, derived=derived, features=feats_all)
+    out, ids, first, last, kept = value
+    source = site if declared is None else f"{site} {declared[0]}..{declared[1]}"
+    for name, s in out.items():
+        src: dict[str, Any] = {"source": source, "rows": s.n_rows}
+        if ids is not None:
+            src["patients"] = int(ids.size)
+        out[name] = replace(s, sources=(src,))
+    first = None if first is None else pd.Timestamp(first)
+    last = None if last is None else pd.Timestamp(last)
+    return _site_summary(p, site, {name: out[name] for name in views}, records, skipped,
+                         declared, first, last, kept)
+
+
+def _final_categories(codes: np.ndarray, categories: Any) -> tuple[list[str], np.ndarray]:
+    """The categories ``codes`` use, in order, and the map of old codes to new ones (-1 ->
+    -1), as ``remove_unused_categories``."""
+    used = np.unique(codes[codes >= 0])
+    lut = np.full(len(categories) + 1, -1, dtype=np.int64)
+    lut[used] = np.arange(used.size)
+    return [str(categories[i]) for i in used], lut
+
+
+def _view_arrays(p, view: SiteView, rows: _Rows, idx: np.ndarray, ev: Any,
+                 source: str | None) -> dict[str, Any]:
+    """The arguments of :func:`summarize_arrays` for one view of the protected rows ``idx``
+    (row positions of ``ev``; ``rows`` indexed the same way)."""
+    attributes = {}
+    for a in view.attributes:
+        categories, ordered = rows.cats[a]
+        attributes[a] = pd.Categorical.from_codes(
+            rows.codes[a][idx], categories=categories, ordered=ordered
+        ).remove_unused_categories()
+    features = {}
+    for f in view.features:
+        if f in rows.fcats:
+            features[f] = pd.Categorical.from_codes(
+                rows.fvals[f][idx], categories=rows.fcats[f]).remove_unused_categories()
+        else:
+            features[f] = rows.fvals[f][idx]
+    return dict(y_true=rows.y[idx], scores={v: ev.score(v)[idx] for v in view.versions},
+                attributes=attributes, features=features,
+                resolution=p.declared_resolution(), thresholds=(p.performance.threshold,),
+                protocol_sha256=p.sha256, source=source,
+                feature_edges={f: e for f, e in view.feature_edges.items()})
+
+
+def _protect(p, views: Mapping[str, SiteView], rows: _Rows, k: int
+             ) -> tuple[np.ndarray, dict[str, DisclosureRecord]]:
+    """The disclosure rule applied to both views until neither changes (values only get
+    withheld): the rows kept; ``rows.codes`` and ``rows.fvals`` are updated in place."""
+    codes, cats, y, fvals = rows.codes, rows.cats, rows.y, rows.fvals
+    fcats, fbinary, w = rows.fcats, rows.fbinary, rows.weights
     order = _recode_order(p, views)
-    keep = np.ones(len(ev), dtype=bool)
+    keep = np.ones(len(y), dtype=bool)
     records: dict[str, DisclosureRecord] = {}
     for _round in range(64):  # both views until neither changes (values only get withheld)
         changed = False
@@ -361,7 +726,8 @@ def summarize_site(protocol, site: str, *, data: Any = None,
             oa, kp, of, rec = protect_arrays(
                 attributes={a: (codes[a][idx], len(cats[a][0])) for a in view.attributes},
                 y=y[idx], features=fspec, k=k,
-                recode_order=[a for a in order if a in view.attributes])
+                recode_order=[a for a in order if a in view.attributes],
+                weights=None if w is None else w[idx])
             records[name] = _accumulate(records.get(name), rec)
             if not kp.all():
                 keep[idx[~kp]] = False
@@ -386,61 +752,34 @@ def summarize_site(protocol, site: str, *, data: Any = None,
             break
     else:  # pragma: no cover - each round withholds something or stops
         raise FederationError("disclosure control did not converge")
-    # ---------------------------------------------------------------- summaries
-    idx = np.flatnonzero(keep)
-    if idx.size == 0:
-        raise FederationError(f"{ev.source}: every row of site {site!r} is withheld by the "
-                              f"disclosure rule (fewer than {k} rows per outcome)")
-    ts_all = ev.timestamps.iloc[idx] if roles.timestamp is not None else None
+    return keep, records
+
+
+def _site_summary(p, site: str, out_views: dict[str, Any], records, skipped, declared,
+                  first, last, rows: int) -> tuple[SiteSummary, dict]:
+    """The site summary file and its release record from the views' summaries."""
     if declared is not None:
         released_period = declared
-    elif ts_all is not None and ts_all.notna().any():
-        released_period = [_month(pd.Timestamp(ts_all.min())), _month(pd.Timestamp(ts_all.max()))]
+    elif first is not None:
+        released_period = [_month(first), _month(last)]
     else:
         released_period = None
     source = site if declared is None else f"{site} {declared[0]}..{declared[1]}"
-    patients = None
-    if roles.patient_id is not None:
-        patients = int(pd.unique(ev.frame[roles.patient_id].to_numpy()[idx]).size)
-    edges_resolution = p.declared_resolution()
-    thr = (p.performance.threshold,)
-    out_views = {}
+    views = {}
     disclosure = {}
-    for name, view in views.items():
-        attributes = {}
-        for a in view.attributes:
-            categories, ordered = cats[a]
-            attributes[a] = pd.Categorical.from_codes(
-                codes[a][idx], categories=categories, ordered=ordered
-            ).remove_unused_categories()
-        features = {}
-        for f in view.features:
-            if f in fcats:
-                features[f] = pd.Categorical.from_codes(
-                    fvals[f][idx], categories=fcats[f]).remove_unused_categories()
-            else:
-                features[f] = fvals[f][idx]
-        s = summarize_arrays(
-            y_true=y[idx], scores={v: ev.score(v)[idx] for v in view.versions},
-            attributes=attributes, features=features, resolution=edges_resolution,
-            thresholds=thr, protocol_sha256=p.sha256, source=source, patients=patients,
-            feature_edges={f: e for f, e in view.feature_edges.items()})
+    for name, s in out_views.items():
         s = _site_range_extremes(s)
         rec = records[name].to_dict()
         src = {**s.sources[0], "site": site, "period": released_period, "view": name,
                "disclosure": rec}
-        out_views[name] = replace(s, sources=(src,))
+        views[name] = replace(s, sources=(src,))
         disclosure[name] = rec
     summary = SiteSummary(site=site, protocol_sha256=p.sha256, period=released_period,
-                          views=out_views, disclosure=disclosure, skipped=skipped,
+                          views=views, disclosure=disclosure, skipped=skipped,
                           protocol_name=p.name)
-    first = last = None
-    if ts_all is not None and ts_all.notna().any():
-        first, last = str(pd.Timestamp(ts_all.min())), str(pd.Timestamp(ts_all.max()))
     release = {"site": site, "protocol_sha256": p.sha256, "source": source,
-               "period": [first, last] if first is not None else None,
-               "declared_period": declared, "rows": int(idx.size),
-               "checksum": summary.checksum}
+               "period": [str(first), str(last)] if first is not None else None,
+               "declared_period": declared, "rows": rows, "checksum": summary.checksum}
     return summary, release
 
 

@@ -14,6 +14,7 @@ from rwe.protocol._schema import (
     AlertRule,
     ChangeControlSpec,
     ColumnsSpec,
+    DaskSpec,
     DataSpec,
     DeviceSpec,
     DriftSpec,
@@ -34,6 +35,6 @@ __all__ = [
     "SECTIONS", "AgeBandSpec", "AlertRule", "ChangeControlSpec", "ColumnsSpec", "DataSpec",
     "DeviceSpec", "DriftSpec", "FederationSpec", "Goal", "PerformanceSpec", "Period", "PopulationSpec", "Protocol",
     "ProtocolError", "ReportSpec", "SubgroupsSpec", "WindowSpec", "canonical_sha256",
-    "check_inputs", "OMOPSourceSpec", "SQLSourceSpec",
+    "check_inputs", "OMOPSourceSpec", "SQLSourceSpec", "DaskSpec",
     "load_protocol", "protocol_from_dict",
 ]

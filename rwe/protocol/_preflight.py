@@ -26,10 +26,26 @@ MSG_EMPTY = ("attribute {attribute!r} has no value in any of the {n:,} rows of {
              "subgroups cannot be evaluated")
 
 
-def _outcome(p: Protocol, evset: EvaluationSet) -> list[tuple[tuple[Any, ...], str]]:
+def _is_summary(data: Any) -> bool:
+    from rwe.stats.summaries import Summary
+
+    return isinstance(data, Summary)
+
+
+def _outcome(p: Protocol, evset: EvaluationSet, source: str
+             ) -> list[tuple[tuple[Any, ...], str]]:
     import numpy as np
 
     cols = p.data.columns
+    if _is_summary(evset):  # the label of a summary of all rows (engine: dask)
+        if cols.label is None or evset.events is None:
+            return []
+        n, k = evset.n_rows, int(evset.n_events)
+        if n == 0 or 0 < k < n:
+            return []
+        what = "no event" if k == 0 else "no non-event"
+        return [(("data", "columns", "label"), MSG_ONE_CLASS.format(
+            column=cols.label, source=source, value=int(k == n), n=n, what=what))]
     if cols.label is not None:
         role, column, values = "label", cols.label, evset.y_true
     elif cols.event is not None:
@@ -42,11 +58,23 @@ def _outcome(p: Protocol, evset: EvaluationSet) -> list[tuple[tuple[Any, ...], s
         return []
     what = "no event" if k == 0 else "no non-event"
     return [(("data", "columns", role), MSG_ONE_CLASS.format(
-        column=column, source=evset.source, value=int(k == n), n=n, what=what))]
+        column=column, source=source, value=int(k == n), n=n, what=what))]
 
 
-def _empty_groupings(p: Protocol, evset: EvaluationSet) -> list[tuple[tuple[Any, ...], str]]:
-    frame = evset.frame
+def _has_values(data: Any, a: str) -> bool | None:
+    """Whether attribute ``a`` has a value in some row (None: not a column of ``data``)."""
+    if _is_summary(data):
+        if a not in data.attributes:
+            return None
+        return bool((data.cells.codes[:, data.attributes.index(a)] >= 0).any())
+    if a not in data.frame.columns:
+        return None
+    return bool(data.frame[a].notna().any())
+
+
+def _empty_groupings(p: Protocol, evset: EvaluationSet, source: str
+                     ) -> list[tuple[tuple[Any, ...], str]]:
+    n = evset.n_rows if _is_summary(evset) else len(evset.frame)
     places: dict[str, tuple[Any, ...]] = {}
     for i, a in enumerate(p.subgroups.attributes):
         places.setdefault(a, ("subgroups", "attributes", i))
@@ -55,12 +83,13 @@ def _empty_groupings(p: Protocol, evset: EvaluationSet) -> list[tuple[tuple[Any,
             places.setdefault(a, ("subgroups", "intersections", i, j))
     out = []
     for a, loc in places.items():
-        if a in frame.columns and not frame[a].notna().any():
-            out.append((loc, MSG_EMPTY.format(attribute=a, n=len(frame), source=evset.source)))
+        if _has_values(evset, a) is False:
+            out.append((loc, MSG_EMPTY.format(attribute=a, n=n, source=source)))
     return out
 
 
-def check_inputs(protocol: Protocol, evset: EvaluationSet) -> list[str]:
+def check_inputs(protocol: Protocol, evset: EvaluationSet, *,
+                 source: str | None = None) -> list[str]:
     """Problems that leave a pre-specified analysis of ``protocol`` without an answer on
     ``evset``, one line each as ``FILE:LINE: field.path: problem``; empty when there is none.
 
@@ -68,8 +97,12 @@ def check_inputs(protocol: Protocol, evset: EvaluationSet) -> list[str]:
     ----------
     protocol : Protocol
         A validated protocol (:func:`rwe.protocol.load_protocol`).
-    evset : EvaluationSet
-        Its data (:meth:`Protocol.load_data`).
+    evset : EvaluationSet or Summary
+        Its data (:meth:`Protocol.load_data`), or the summary of all its rows
+        (:meth:`Protocol.summary_spec`: with ``data.engine: dask`` the rows are only ever
+        summarized).
+    source : str, optional
+        The data's name in messages (default: the EvaluationSet's source).
 
     Returns
     -------
@@ -86,6 +119,7 @@ def check_inputs(protocol: Protocol, evset: EvaluationSet) -> list[str]:
     """
     from rwe.representativeness import unevaluable_from_protocol
 
-    found = _outcome(protocol, evset) + _empty_groupings(protocol, evset)
+    source = source or getattr(evset, "source", "the data")
+    found = _outcome(protocol, evset, source) + _empty_groupings(protocol, evset, source)
     found += unevaluable_from_protocol(protocol, evset)
     return [f"{protocol.locate(loc)}: {msg}" for loc, msg in found]

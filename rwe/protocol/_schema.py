@@ -7,8 +7,10 @@ the protocol.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -36,7 +38,7 @@ __all__ = [
     "CriterionSpec", "DataSpec", "DeviceSpec", "DriftSpec", "Goal", "ModelIdentitySpec",
     "OnlineSpec", "PerformanceSpec", "Period", "PopulationSpec", "Protocol", "ReportSpec",
     "ScoresFileSpec", "SubgroupsSpec", "TestSetSpec", "WindowSpec", "FederationSpec",
-    "SECTIONS", "SQLSourceSpec", "OMOPSourceSpec", "SOURCE_KINDS",
+    "SECTIONS", "SQLSourceSpec", "OMOPSourceSpec", "SOURCE_KINDS", "DaskSpec", "ENGINES",
     "CHANGE_CONTROL_METRICS", "CRITERION_TESTS",
 ]
 
@@ -264,13 +266,85 @@ def _source_errors(err: ValidationError, kind: str) -> list[dict[str, Any]]:
     return out
 
 
-class DataSpec(_Strict):
-    """The evaluation data: where to read it (a file, ``path``, or a database, ``source``), its
-    column roles, its derived attributes."""
+MSG_ENGINE_ROWS = ("{where}: dask keeps the rows in their partitions, and this needs them in "
+                   "memory as one table (the dossier, change control, monitoring and row-level "
+                   "checks); run it with engine: pandas (subgroup performance, "
+                   "representativeness, drift and rwe summarize run from partitions)")
+#: How the evaluation data are read: ``pandas``, one table in memory; ``dask``, the files in
+#: partitions on a dask cluster (``data.dask``).
+ENGINES = ("pandas", "dask")
+_SCHEDULER = re.compile(r"^(local|((tcp|tls|ws|wss|ucx|inproc)://)?[^\s/:]+(:\d+)?)$")
 
-    path: str | None = Field(default=None, min_length=1)
+
+class DaskSpec(_Strict):
+    """``data.dask``: the cluster of ``data.engine: dask``.
+
+    ``scheduler: local`` (the default) starts a ``LocalCluster`` of ``workers`` processes with
+    ``threads_per_worker`` threads each for every analysis and closes it afterwards
+    (:func:`rwe.data.dask_cluster`); an address (``tcp://HOST:PORT``) uses a running
+    scheduler and its workers, which must be able to read ``data.path`` and import rwe.
+    """
+
+    scheduler: str = Field(default="local", description="'local' (worker processes started "
+                           "by rwe, closed after the analysis) or the address of a running "
+                           "dask scheduler, tcp://HOST:PORT")
+    workers: int | None = Field(default=None, ge=1, le=512, description="local: worker "
+                                "processes (default: the CPUs rwe may use)")
+    threads_per_worker: int | None = Field(default=None, ge=1, le=256, description="local: "
+                                           "threads per worker (default 1)")
+    memory_limit: str | None = Field(default=None, pattern=r"^\d+(\.\d+)?\s*([KMGT]i?B)?$",
+                                     description="local: memory per worker, e.g. 4GiB "
+                                     "(default: dask's share of the machine)")
+    timeout: float = Field(default=10, gt=0, le=600, description="seconds to wait for the "
+                           "scheduler")
+
+    @field_validator("scheduler")
+    @classmethod
+    def _address(cls, v: str) -> str:
+        if not _SCHEDULER.match(v.strip()):
+            raise ValueError("the scheduler is 'local' or an address such as "
+                             "tcp://HOST:PORT")
+        return v.strip()
+
+    @model_validator(mode="after")
+    def _local_only(self) -> DaskSpec:
+        if self.scheduler != "local":
+            given = [k for k in ("workers", "threads_per_worker", "memory_limit")
+                     if getattr(self, k) is not None]
+            if given:
+                raise ValueError(f"{', '.join(given)} set{'s' if len(given) == 1 else ''} up "
+                                 "a local cluster; a running scheduler (scheduler: "
+                                 f"{self.scheduler}) has its own workers")
+        return self
+
+    def cluster(self, where: str = "data.dask.scheduler"):
+        """The ``with`` block of the analysis (:func:`rwe.data.dask_cluster`)."""
+        from rwe.data import dask_cluster
+
+        return dask_cluster(self.scheduler, workers=self.workers,
+                            threads_per_worker=self.threads_per_worker or 1,
+                            memory_limit=self.memory_limit, timeout=self.timeout, where=where)
+
+
+class DataSpec(_Strict):
+    """The evaluation data: where to read it (a file or a glob pattern of files, ``path``, or a
+    database, ``source``), how (``engine``), its column roles, its derived attributes."""
+
+    path: str | None = Field(default=None, min_length=1, description="the data file relative "
+                             "to the protocol, or a glob pattern of CSV or Parquet files "
+                             "(data/*.parquet; ** matches subdirectories), one table of them "
+                             "all")
     format: Literal["csv", "parquet", "duckdb"] | None = None
     query: str | None = None
+    engine: Literal[ENGINES] = Field(  # type: ignore[valid-type]
+        default="pandas", description="pandas: one table in memory; dask: the files of path "
+        "read and summarized in partitions on a dask cluster (data.dask), one task per file; "
+        "subgroup performance, representativeness, drift and rwe summarize run from the "
+        "merged summaries, what needs rows in memory (the dossier, change control, monitor) "
+        "is refused. Not part of the protocol's sha256 (nor data.dask): it changes how the "
+        "rows are read, not any result")
+    dask: DaskSpec | None = Field(default=None, description="the cluster of engine: dask "
+                                  "(default: a local one)")
     source: SQLSourceSpec | OMOPSourceSpec | None = Field(
         default=None, description="a database instead of a file: {kind: sql, url, query} or "
         "{kind: omop, url, schema, cohort, outcome, horizon, predictions}")
@@ -321,6 +395,17 @@ class DataSpec(_Strict):
     def _one_place(self) -> DataSpec:
         if self.source is None and self.path is None:
             raise ValueError("give the evaluation data: path (a file) or source (a database)")
+        if self.engine == "dask":
+            if self.source is not None:
+                raise ValueError("engine: dask reads files (path, e.g. data/*.parquet); a "
+                                 "database source is read in batches by rwe (engine: pandas)")
+            if self.query is not None or self.format == "duckdb":
+                raise ValueError("engine: dask reads CSV or Parquet files in partitions; a "
+                                 "DuckDB query reads one table (drop the query, or engine: "
+                                 "pandas)")
+        elif self.dask is not None:
+            raise ValueError("dask (the cluster) is set but engine is pandas; set engine: dask "
+                             "to read the data in partitions")
         if self.source is not None:
             given = [k for k in ("path", "format", "query") if getattr(self, k) is not None]
             if given:
@@ -816,12 +901,16 @@ class Protocol(_Strict):
     @property
     def sha256(self) -> str:
         """sha256 of the protocol's canonical form (parsed YAML as sorted-key JSON): insensitive
-        to comments, whitespace and key order; changes whenever any setting changes."""
+        to comments, whitespace and key order; changes whenever any setting changes, except
+        ``data.engine`` and ``data.dask``: how the rows are read (in memory or in partitions,
+        on which cluster), which changes no result (the summaries are the same), so that a
+        site reading with dask releases summaries of the coordinator's protocol."""
         if self._sha256 is None:
             from rwe.protocol._load import canonical_sha256
 
-            self._sha256 = canonical_sha256(self.model_dump(mode="json", by_alias=True,
-                                                            exclude_unset=True))
+            self._sha256 = canonical_sha256(self.model_dump(
+                mode="json", by_alias=True, exclude_unset=True,
+                exclude={"data": {"engine", "dask"}}))
         return self._sha256
 
     @property
@@ -896,10 +985,81 @@ class Protocol(_Strict):
         return f"{where} (SQL query)"
 
     def load_data(self) -> EvaluationSet:
-        """Load and validate the evaluation data the protocol names."""
+        """Load and validate the evaluation data the protocol names, as one table in memory.
+
+        Raises
+        ------
+        ProtocolError
+            ``data.engine`` is dask: the rows stay in their partitions (:meth:`open_data`
+            reads them for the analyses that run from summaries).
+        """
         from rwe.data import load_evaluation_set
 
+        if self.data.engine == "dask":
+            from rwe.exceptions import ProtocolError
+
+            raise ProtocolError(MSG_ENGINE_ROWS.format(where=self.locate(("data", "engine"))),
+                                path=str(self.path) if self.path else None)
         return load_evaluation_set(self.data_source(), self.roles(), derived=self.derived_spec())
+
+    @contextlib.contextmanager
+    def open_data(self, data: Any = None, *, path: str | Path | None = None) -> Iterator[Any]:
+        """The evaluation data of one analysis: ``data`` when given, else :meth:`load_data`
+        (``engine: pandas``) or, with ``engine: dask``, a :class:`rwe.data.DaskEvaluationSet`
+        of the files of ``data.path`` on the cluster of ``data.dask``, which is started for
+        the ``with`` block and closed after it (a local one; a running scheduler is left
+        running).
+
+        Parameters
+        ----------
+        data : EvaluationSet, DaskEvaluationSet or Summary, optional
+            Used as it is.
+        path : path-like, optional
+            A file or pattern (relative to the protocol) read instead of ``data.path``, by the
+            same engine.
+
+        Raises
+        ------
+        DataValidationError
+            The pattern matches no file, a file lacks a column, the scheduler is unreachable
+            (one line each, naming the file or the protocol field).
+        """
+        if data is not None:
+            yield data
+            return
+        if self.data.engine != "dask":
+            if path is None:
+                yield self.load_data()
+            else:
+                from rwe.data import load_evaluation_set
+
+                yield load_evaluation_set(self.resolve(path), self.roles(),
+                                          derived=self.derived_spec())
+            return
+        from rwe.data import DaskEvaluationSet, source_from_path
+
+        engine = self.locate(("data", "engine"))
+        try:
+            import dask  # noqa: F401
+            import distributed  # noqa: F401
+        except ImportError:
+            from rwe.exceptions import ProtocolError
+
+            raise ProtocolError(f"{engine}: dask needs dask.distributed, which is not "
+                                "installed: pip install 'rwe[scale]'",
+                                path=str(self.path) if self.path else None) from None
+        src = self.data_source() if path is None else source_from_path(self.resolve(path))
+        dev = DaskEvaluationSet.from_source(
+            src, self.roles(), derived=self.derived_spec(),
+            rows_note=f"{engine} is dask: the rows stay in their partitions")
+        spec = self.data.dask or DaskSpec()
+        with spec.cluster(where=self.locate(("data", "dask", "scheduler"))
+                          if self.data.dask is not None else engine) as client:
+            dev.scheduler = client
+            try:
+                yield dev
+            finally:
+                dev.scheduler = None
 
     def summary_spec(self, *, resolution="full", source: str | None = None):
         """What :func:`rwe.summarize` keeps for this protocol: every grouping attribute the

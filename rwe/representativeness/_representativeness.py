@@ -169,6 +169,7 @@ class _Input:
     equipment: str | None
     defaults: tuple[str, ...]
     source: str
+    note: str | None = None  # why a dask-backed cohort has no rows
 
     def check_attributes(self, names: Sequence[str], what: str = "attribute") -> None:
         if self.kind != "summary":
@@ -212,7 +213,9 @@ def _as_input(data: Any, *, label: str | None, site: str | None,
         # a DaskEvaluationSet: its summary, made per partition, with the roles of its columns
         r = data.roles
         label, site, equipment = label or r.label, site or r.site, equipment or r.equipment
-        data = data.summarize()
+        note = data.rows_note
+        out = _as_input(data.summarize(), label=label, site=site, equipment=equipment)
+        return replace(out, note=note)
     if isinstance(data, EvaluationSet):
         r = data.roles
         return _Input("evset", data, data.frame, label or r.label, site or r.site,
@@ -1138,7 +1141,8 @@ def assess_representativeness(
                   "individual population rows (pass comparison= or a ReferencePopulation built "
                   "with from_frame)")
     elif cohort.rows is None:
-        reason = rows_needed.format(which="cohort")
+        reason = rows_needed.format(which="cohort") + (f"; {cohort.note}" if cohort.note
+                                                        else "")
     elif isinstance(pop, Summary):
         reason = rows_needed.format(which=pop_name if role == "development"
                                     else "comparison population")
@@ -1206,10 +1210,12 @@ def representativeness_from_protocol(protocol: Protocol | str | Path, data: Any 
     Parameters
     ----------
     protocol : rwe.protocol.Protocol or path
-    data : EvaluationSet or Summary, optional
-        Default: ``protocol.load_data()``. With a summary (e.g. ``summarize(evset,
-        protocol)`` per site, merged), the label, site and equipment roles come from the
-        protocol's ``data.columns``.
+    data : EvaluationSet, DaskEvaluationSet or Summary, optional
+        Default: the protocol's data (:meth:`rwe.protocol.Protocol.open_data`: in memory, or
+        with ``data.engine: dask`` in partitions on the cluster of ``data.dask``, started for
+        this call and closed after it). With a summary (e.g. ``summarize(evset, protocol)``
+        per site, merged), the label, site and equipment roles come from the protocol's
+        ``data.columns``.
     **overrides
         Keyword arguments of :func:`assess_representativeness` that replace the protocol's.
     """
@@ -1217,9 +1223,14 @@ def representativeness_from_protocol(protocol: Protocol | str | Path, data: Any 
         from rwe.protocol import load_protocol
 
         protocol = load_protocol(protocol)
-    p = protocol
-    if data is None:
-        data = p.load_data()
+    if data is not None:  # any protocol-like object (the plan's fields) will do
+        return _from_protocol(protocol, data, overrides)
+    with protocol.open_data() as data:
+        return _from_protocol(protocol, data, overrides)
+
+
+def _from_protocol(p: Protocol, data: Any, overrides: dict[str, Any]
+                   ) -> RepresentativenessResult:
     pop = p.population
     if pop.reference is None:
         raise InvalidParameterError("protocol population.reference is not set")

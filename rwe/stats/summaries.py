@@ -690,20 +690,24 @@ def _merge_distinct(tables: Sequence[ScoreTable], cell_maps: Sequence[np.ndarray
 def _combine_tables(parts, n_cells, values, edges) -> ScoreTable:
     key = np.concatenate([p[0] for p in parts])
     cnt = np.concatenate([p[1] for p in parts]).astype(np.float64)
-    weights = [cnt]
     has_psum = parts[0][2] is not None
-    if has_psum:
-        psum = np.concatenate([p[2] for p in parts])
-        weights += [psum[:, j] for j in range(5)]
+    psum = np.concatenate([p[2] for p in parts]) if has_psum else None
     space = (len(edges) - 1) * n_cells * 2 if edges is not None else 0
     if edges is not None and space <= max(4 * key.size, 1 << 22):
         # dense key space (declared bins): one bincount per sum, in input order within a key,
-        # which is the order of the stable sort below (the same sums), without the sort
-        present = np.bincount(key, minlength=space)
-        uk = np.flatnonzero(present)
-        sums = [np.bincount(key, weights=w, minlength=space)[uk] for w in weights]
-    else:
-        uk, _, sums, _ = _aggregate(key, weights, runs=True)  # each part's keys come sorted
+        # which is the order of the stable sort below (the same sums), without the sort; every
+        # entry counts at least one row, so the keys present are those of a positive count
+        total = np.bincount(key, weights=cnt, minlength=space)
+        uk = np.flatnonzero(total)
+        count = np.rint(total[uk]).astype(np.int64)
+        ps = None
+        if has_psum:
+            ps = np.empty((uk.size, 5))
+            for j in range(5):
+                ps[:, j] = np.bincount(key, weights=psum[:, j], minlength=space)[uk]
+        return ScoreTable._from_key(uk, count, ps, n_cells, values, edges)
+    weights = [cnt] + ([psum[:, j] for j in range(5)] if has_psum else [])
+    uk, _, sums, _ = _aggregate(key, weights, runs=True)  # each part's keys come sorted
     count = np.rint(sums[0]).astype(np.int64)
     ps = np.stack(sums[1:], axis=1) if has_psum else None
     return ScoreTable._from_key(uk, count, ps, n_cells, values, edges)
@@ -1525,33 +1529,45 @@ class Summary:
                        scores, feats, self.resolution, self.protocol_sha256, self.sources,
                        self.schema)
 
-    def with_categories(self, attribute: str, categories: Sequence[str]) -> Summary:
+    def with_categories(self, attribute: str, categories: Sequence[str], *,
+                        drop_unused: bool = False) -> Summary:
         """The same summary with the categories of ``attribute`` (a grouping attribute or a
         categorical feature) replaced by ``categories``, which must contain every category it
         has: the order of levels, and categories without any row (e.g. calendar windows
-        between two sites' periods), as a summary of all the rows has them."""
+        between two sites' periods), as a summary of all the rows has them.
+
+        ``drop_unused``: categories left out may be ones without any row, which are dropped
+        (the levels of a text column, which are its values, e.g. when the parts of a table
+        had categoricals with other categories)."""
         new = tuple(str(c) for c in categories)
         feat = self.features.get(attribute)
-        if attribute not in self.attributes and isinstance(feat, CategoricalFeature):
+        is_feature = attribute not in self.attributes and isinstance(feat, CategoricalFeature)
+        if is_feature:
             old = feat.categories
+            used = set(np.flatnonzero(feat.counts[:, :len(old)].sum(axis=0) > 0).tolist())
         else:
             if attribute not in self.attributes:
                 self.grouping(attribute)  # raises naming the attributes
             old = self.cells.categories[self.attributes.index(attribute)]
-        missing = [c for c in old if c not in new]
+            used = set(np.unique(self.cells.codes[:, self.attributes.index(attribute)]
+                                 ).tolist())
+        missing = [c for i, c in enumerate(old) if c not in new and (
+            not drop_unused or i in used)]
         if missing:
             raise InvalidParameterError(
                 f"categories of {attribute!r} must include {missing[0]!r}, which the summary has")
         if new == tuple(old):
             return self
-        if attribute not in self.attributes:
-            cols = np.array([new.index(c) for c in old] + [len(new)], dtype=np.int64)
+        pos = {c: i for i, c in enumerate(new)}
+        if is_feature:
+            kept = [i for i, c in enumerate(old) if c in pos]
+            cols = np.array([pos[old[i]] for i in kept] + [len(new)], dtype=np.int64)
             counts = np.zeros((feat.counts.shape[0], len(new) + 1), dtype=feat.counts.dtype)
-            counts[:, cols] = feat.counts
+            counts[:, cols] = feat.counts[:, [*kept, len(old)]]
             return replace(self, features={**self.features,
                                            attribute: CategoricalFeature(new, counts)})
         j = self.attributes.index(attribute)
-        lut = np.array([new.index(c) for c in old] + [-1], dtype=np.int32)
+        lut = np.array([pos.get(c, -1) for c in old] + [-1], dtype=np.int32)
         codes = self.cells.codes.copy()
         codes[:, j] = lut[codes[:, j]]
         cats = tuple(new if i == j else c for i, c in enumerate(self.cells.categories))
@@ -1950,8 +1966,9 @@ def summarize(data: Any, spec: Any = None, *, attributes: Sequence[str] | None =
     if callable(getattr(data, "summarize", None)):  # a DaskEvaluationSet: per partition
         if keep_clusters:
             raise InvalidParameterError(
-                "keep_clusters=True needs the rows of every patient together; a dask table is "
-                "summarized per partition (patients may span partitions)")
+                "keep_clusters=True needs the rows of every patient together; "
+                f"{getattr(data, 'rows_note', 'a dask table is summarized per partition')} "
+                "(patients may span partitions)")
         return data.summarize(spec, attributes=attributes, versions=versions,
                               features=features, resolution=resolution,
                               thresholds=thresholds, feature_edges=feature_edges)

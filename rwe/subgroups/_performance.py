@@ -58,8 +58,8 @@ MULTIPLICITY = ("holm", "fdr_bh", "bonferroni", "none")
 PROPORTION_INTERVALS = ("wilson", "clopper-pearson")
 SCOPES = ("overall", "subgroups", "all")
 
-MSG_DASK_CLUSTERS = ("{name}=True needs every patient's rows together; a dask table is summarized "
-                     "per partition (patients may span partitions): pass False or 'auto'")
+MSG_DASK_CLUSTERS = ("{name}=True needs every patient's rows together; {note} (patients may "
+                     "span partitions): pass False or 'auto'")
 
 
 def _is_dask_set(data: Any) -> bool:
@@ -321,7 +321,11 @@ def subgroup_performance(
         for name, v in (("cluster_bootstrap", cluster_bootstrap),
                         ("cluster_intervals", cluster_intervals)):
             if v is True:
-                raise InvalidParameterError(MSG_DASK_CLUSTERS.format(name=name))
+                raise InvalidParameterError(MSG_DASK_CLUSTERS.format(name=name,
+                                                                     note=data.rows_note))
+        for sp in row_specs:
+            raise InvalidParameterError(MSG_ROWS_METRIC.format(name=sp.name, kind=sp.kind)
+                                        + f"; {data.rows_note}")
         data = data.summarize(thresholds=(threshold,))
     if isinstance(data, Summary):
         summary = data
@@ -1195,8 +1199,10 @@ def subgroup_performance_from_protocol(protocol, data=None, **overrides
     Parameters
     ----------
     protocol : rwe.protocol.Protocol or path
-    data : EvaluationSet or Summary, optional
-        Default: ``protocol.load_data()``.
+    data : EvaluationSet, DaskEvaluationSet or Summary, optional
+        Default: the protocol's data (:meth:`rwe.protocol.Protocol.open_data`: in memory, or
+        with ``data.engine: dask`` in partitions on the cluster of ``data.dask``, started for
+        this call and closed after it).
     **overrides
         Keyword arguments of :func:`subgroup_performance` that replace the protocol's.
     """
@@ -1204,9 +1210,24 @@ def subgroup_performance_from_protocol(protocol, data=None, **overrides
         from rwe.protocol import load_protocol
 
         protocol = load_protocol(protocol)
-    if data is None:
-        data = protocol.load_data()
+    if data is not None:  # any protocol-like object (the plan's fields) will do
+        return _from_protocol(protocol, data, overrides)
+    with protocol.open_data() as data:
+        return _from_protocol(protocol, data, overrides)
+
+
+def _from_protocol(protocol, data, overrides) -> SubgroupPerformanceResult:
     perf = protocol.performance
+    if _is_dask_set(data) and "metrics" not in overrides:
+        from rwe.metrics import get_metric
+
+        for i, m in enumerate(perf.metrics):  # the metric named at its line in the protocol
+            sp = get_metric(m)
+            if sp.kernel is None:
+                raise InvalidParameterError(
+                    f"{protocol.locate(('performance', 'metrics', i))}: "
+                    + MSG_ROWS_METRIC.format(name=sp.name, kind=sp.kind)
+                    + f"; {data.rows_note}")
     sub = protocol.subgroups
     by: list[Any] = list(sub.attributes) + [tuple(x) for x in sub.intersections]
     goals = []

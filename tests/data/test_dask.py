@@ -267,3 +267,78 @@ def test_one_pass_serves_the_analyses_at_full_resolution(dask_client):
                                           resolution=10)
     a, b = binned.summarize(thresholds=(0.55,)), binned.summarize()
     assert a is not b and a.scores["1"].n_bins == 11 and b.scores["1"].n_bins == 10
+
+
+# ------------------------------------------------------------------ the files of a source
+@pytest.mark.parametrize("resolution", ["full", 256])
+def test_the_files_of_a_pattern_summarize_to_the_table_of_them_all(demo, dask_client,
+                                                                  resolution, tmp_path):
+    """One task per file (read, validate, summarize) on the cluster: the summary of the
+    pattern's table in memory (FileSetSource.read, pandas.concat of the files)."""
+    from rwe.data import load_evaluation_set, source_from_path
+
+    p, _, _ = demo
+    df = pd.read_parquet(p.resolve(p.data.path)).sort_values(["site", "scan_date"],
+                                                             kind="stable")
+    for i, (a, b) in enumerate([(0, 20_000), (20_000, 20_001), (20_001, 70_000),
+                                (70_000, len(df))]):
+        df.iloc[a:b].to_parquet(tmp_path / f"p{i}.parquet", index=False)
+    pattern = tmp_path / "p*.parquet"
+    dev = DaskEvaluationSet.from_source(source_from_path(pattern), p.roles(),
+                                        derived=p.derived_spec(), scheduler=dask_client)
+    assert dev.npartitions == 4 and dev.source == "p*.parquet"
+    ev = load_evaluation_set(source_from_path(pattern), p.roles(), derived=p.derived_spec())
+    spec = p.summary_spec(resolution=resolution)
+    got, want = dev.summarize(spec), summarize(ev, spec)
+    assert_same_summary(got, want)
+    assert dev.data_source.fingerprint()["rows"] == 100_000
+
+
+def test_file_categories_follow_the_concatenation_of_the_files(dask_client, tmp_path):
+    """Categoricals with an equal dtype in every file keep the first file's categories in its
+    order (unobserved levels too), as pandas.concat keeps them (unordered categoricals with
+    the same set of categories are equal dtypes); other columns get the sorted union."""
+    from rwe.data import load_evaluation_set, source_from_path
+
+    df = _rows(3000, 4)
+    order = ["White", "Black", "Asian", "Other", "Pacific Islander"]
+    for i, (a, b) in enumerate([(0, 1000), (1000, 1200), (1200, 3000)]):
+        part = df.iloc[a:b].copy()
+        # race: the same categories in every file, in another order after the first
+        part["race"] = pd.Categorical(part["race"], categories=order if i == 0 else order[::-1])
+        # site: the values of each file in order of appearance (a different set in f1)
+        sites = list(dict.fromkeys(part["site"]))
+        part["site"] = pd.Categorical(part["site"], categories=sites + (["D"] if i == 1 else []))
+        part.to_parquet(tmp_path / f"f{i}.parquet", index=False)
+    pattern = tmp_path / "f*.parquet"
+    want = summarize(load_evaluation_set(source_from_path(pattern), ROLES))
+    got = summarize(DaskEvaluationSet.from_source(source_from_path(pattern), ROLES,
+                                                  scheduler=dask_client))
+    assert got.cells.categories == want.cells.categories == (
+        ("F", "M"), tuple(order), ("A", "B", "C"))
+    assert_same_summary(got, want)
+
+
+def test_a_file_without_a_column_or_with_a_bad_row_is_named(dask_client, tmp_path):
+    from rwe.data import source_from_path
+
+    df = _rows(600, 5)
+    df.iloc[:300].to_parquet(tmp_path / "a.parquet", index=False)
+    df.iloc[300:].drop(columns=["race"]).to_parquet(tmp_path / "b.parquet", index=False)
+    with pytest.raises(DataValidationError) as e:
+        DaskEvaluationSet.from_source(source_from_path(tmp_path / "*.parquet"), ROLES)
+    assert e.value.messages == ["b.parquet: column 'race' not found; columns found: 'score', "
+                                "'y', 'sex', 'site'"]
+    bad = df.iloc[300:].copy()
+    bad.iloc[7, bad.columns.get_loc("score")] = 1.5
+    bad.to_parquet(tmp_path / "b.parquet", index=False)
+    dev = DaskEvaluationSet.from_source(source_from_path(tmp_path / "*.parquet"), ROLES,
+                                        scheduler=dask_client)
+    with pytest.raises(DataValidationError) as e:
+        dev.summarize()
+    assert e.value.messages == ["b.parquet: column 'score' (score of model version 1): "
+                                "probabilities must lie in [0, 1]; 1 offending row, first: 8"]
+    with pytest.raises(InvalidParameterError, match="the dask engine reads CSV or Parquet"):
+        from rwe.data import DuckDBSource
+
+        DaskEvaluationSet.from_source(DuckDBSource(tmp_path / "a.parquet"), ROLES)

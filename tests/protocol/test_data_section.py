@@ -156,3 +156,82 @@ def test_load_data_goes_through_a_source(tmp_path):
     df.drop(columns=["ts"]).to_parquet(tmp_path / "ref.parquet", index=False)
     rows = p.load_rows("ref.parquet")
     assert "age_band" in rows.columns and "month" not in rows.columns
+
+
+# ------------------------------------------------------------------ engine: dask
+DATA_PATH = "  path: ../datasets/demo/demo.parquet\n"
+
+
+def _engine(block: str) -> str:
+    return DEMO.read_text().replace(DATA_PATH, DATA_PATH + block)
+
+
+def test_the_dask_engine_and_its_cluster_are_part_of_the_data_section(tmp_path):
+    from rwe.protocol import DaskSpec
+
+    p = load_protocol(DEMO)
+    assert p.data.engine == "pandas" and p.data.dask is None
+    path = tmp_path / "p.yaml"
+    path.write_text(_engine("  engine: dask\n  dask: {workers: 3, memory_limit: 2GiB}\n")
+                    .replace("../datasets", str(ROOT / "datasets")))
+    p = load_protocol(path)
+    assert p.data.engine == "dask" and p.data.dask == DaskSpec(workers=3, memory_limit="2GiB")
+    assert p.data.dask.scheduler == "local" and p.data.dask.timeout == 10
+    remote = DaskSpec(scheduler=" tcp://10.0.0.5:8786 ")
+    assert remote.scheduler == "tcp://10.0.0.5:8786"
+    assert DaskSpec(scheduler="scheduler-host:8786").scheduler == "scheduler-host:8786"
+
+
+@pytest.mark.parametrize("block, where, message", [
+    ("  dask: {workers: 2}\n", "data", "dask (the cluster) is set but engine is pandas; set "
+     "engine: dask to read the data in partitions"),
+    ("  engine: spark\n", "data.engine", "Input should be 'pandas' or 'dask' (got 'spark')"),
+    ("  engine: dask\n  query: SELECT * FROM data\n", "data", "engine: dask reads CSV or "
+     "Parquet files in partitions; a DuckDB query reads one table (drop the query, or engine: "
+     "pandas)"),
+    ("  engine: dask\n  dask: {scheduler: tcp://h:8786, workers: 4}\n", "data.dask",
+     "workers sets up a local cluster; a running scheduler (scheduler: tcp://h:8786) has its "
+     "own workers"),
+    ("  engine: dask\n  dask: {scheduler: 'not an address'}\n", "data.dask.scheduler",
+     "the scheduler is 'local' or an address such as tcp://HOST:PORT (got 'not an address')"),
+    ("  engine: dask\n  dask: {workers: 0}\n", "data.dask.workers",
+     "Input should be greater than or equal to 1 (got 0)"),
+    ("  engine: dask\n  dask: {memory_limit: lots}\n", "data.dask.memory_limit",
+     "String should match pattern"),
+    ("  engine: dask\n  dask: {worker: 2}\n", "data.dask.worker", "unknown key 'worker'; did "
+     "you mean 'workers'? (allowed: scheduler, workers, threads_per_worker, memory_limit, "
+     "timeout)"),
+])
+def test_dask_engine_errors_name_their_field(tmp_path, block, where, message):
+    text = _engine(block)
+    path, msgs = _messages(tmp_path, text)
+    assert len(msgs) == 1
+    line = _line_of(text, block.split("\n")[-2].strip().split(":")[0] + ":") if "." in where \
+        else None
+    assert msgs[0].startswith(f"{path}:"), msgs
+    assert f": {where}: {message}" in msgs[0], msgs
+    if line is not None:
+        assert msgs[0].startswith(f"{path}:{line}: "), msgs
+
+
+def test_a_database_source_is_not_read_by_the_dask_engine():
+    with pytest.raises(ProtocolError, match="engine: dask reads files"):
+        d = yaml.safe_load(DEMO.read_text())
+        d["data"].pop("path")
+        d["data"]["source"] = {"kind": "sql", "url": "duckdb::memory:", "query": "SELECT 1"}
+        d["data"]["engine"] = "dask"
+        protocol_from_dict(d, base_dir=ROOT / "protocols")
+
+
+def test_load_data_refuses_the_dask_engine_naming_the_field(tmp_path):
+    text = _engine("  engine: dask\n").replace("../datasets", str(ROOT / "datasets"))
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    p = load_protocol(path)
+    with pytest.raises(ProtocolError) as e:
+        p.load_data()
+    assert e.value.messages == [
+        f"{path}:{_line_of(text, 'engine: dask')}: data.engine: dask keeps the rows in their "
+        "partitions, and this needs them in memory as one table (the dossier, change control, "
+        "monitoring and row-level checks); run it with engine: pandas (subgroup performance, "
+        "representativeness, drift and rwe summarize run from partitions)"]
