@@ -312,14 +312,9 @@ class ReferencePopulation:
         if "universe_ages" in meta:
             parse_ages(meta["universe_ages"], source=str(p), what="universe_ages")
         if "ages" in df.columns:  # the age range of each attribute's figures
-            for attr, g in df.groupby("attribute", sort=False):
-                found = list(dict.fromkeys(str(v).strip() for v in g["ages"].dropna()))
-                if len(found) > 1:
-                    raise ReferenceDataError(MSG_MIXED_AGES.format(
-                        source=p, attribute=attr, found=", ".join(map(repr, found))))
-                if found:
-                    parse_ages(found[0], source=str(p), what=f"attribute {attr!r}")
-                    meta[f"ages:{attr}"] = found[0]
+            for attr, value in _one_per_attribute(df, "ages", p, MSG_MIXED_AGES).items():
+                parse_ages(value, source=str(p), what=f"attribute {attr!r}")
+                meta[f"ages:{attr}"] = value
         if "verified" in df.columns:  # whether each attribute's figures were checked
             _per_attribute_verified(df, meta, str(p))
         meta.setdefault("name", p.stem)
@@ -509,19 +504,29 @@ class ReferencePopulation:
         return replace(self, shares={a: self.shares[a] for a in attributes if a in self.shares})
 
 
+def _one_per_attribute(df: pd.DataFrame, column: str, source: Any, message: str
+                       ) -> dict[str, str]:
+    """The one value of ``column`` each attribute gives (attributes without one left out);
+    an attribute with two different values raises :class:`ReferenceDataError` (``message``
+    with ``source``, ``attribute`` and ``found``)."""
+    out = {}
+    for attr, g in df.groupby("attribute", sort=False):
+        found = list(dict.fromkeys(str(v).strip() for v in g[column].dropna()))
+        if len(found) > 1:
+            raise ReferenceDataError(message.format(
+                source=source, attribute=attr, found=", ".join(map(repr, found))))
+        if found:
+            out[str(attr)] = found[0]
+    return out
+
+
 def _per_attribute_verified(df: pd.DataFrame, meta: dict[str, str], source: str) -> None:
     """Read the ``verified`` column (one value per attribute) into ``meta["verified:<attr>"]``
     and check it against the ``verified`` header; raises :class:`ReferenceDataError`."""
     status: dict[str, bool] = {}
-    for attr, g in df.groupby("attribute", sort=False):
-        found = list(dict.fromkeys(str(v).strip() for v in g["verified"].dropna()))
-        if len(found) > 1:
-            raise ReferenceDataError(MSG_MIXED_VERIFIED.format(
-                source=source, attribute=attr, found=", ".join(map(repr, found))))
-        if found:
-            status[str(attr)] = parse_verified(found[0], source=source,
-                                               what=f"attribute {attr!r}")
-            meta[f"verified:{attr}"] = "true" if status[str(attr)] else "false"
+    for attr, value in _one_per_attribute(df, "verified", source, MSG_MIXED_VERIFIED).items():
+        status[attr] = parse_verified(value, source=source, what=f"attribute {attr!r}")
+        meta[f"verified:{attr}"] = "true" if status[attr] else "false"
     if "verified" not in meta:
         return
     header = parse_verified(meta["verified"], source=source, what="the verified header")
