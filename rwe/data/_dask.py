@@ -97,10 +97,10 @@ class DaskEvaluationSet:
     the roles of its columns.
 
     Build one with :meth:`EvaluationSet.from_frame` (given a dask DataFrame), :func:`from_dask`
-    or :meth:`from_source` (files, read one task per file). The analyses (:func:`rwe.subgroup_performance`,
-    :func:`rwe.assess_representativeness`, :func:`rwe.assess_drift`) accept it where they
-    accept an :class:`EvaluationSet`: they analyse its :meth:`summarize` (module notes) and
-    return the same result objects.
+    or :meth:`from_source` (files, read one task per file). The analyses
+    (:func:`rwe.subgroup_performance`, :func:`rwe.assess_representativeness`,
+    :func:`rwe.assess_drift`) accept it where they accept an :class:`EvaluationSet`: they
+    analyse its :meth:`summarize` (module notes) and return the same result objects.
 
     Attributes
     ----------

@@ -6,9 +6,11 @@ was read, for provenance). Files today: :class:`CSVSource`, :class:`ParquetSourc
 :class:`DuckDBSource` (a DuckDB database with a query, or a CSV / Parquet file queried as the
 view ``data``); :class:`FileSetSource` is the CSV or Parquet files a glob pattern matches
 (``data/*.parquet``), one table made of its files in turn, each file read by its own source
-(its :attr:`FileSetSource.parts`: what the dask engine reads, one task per file). SQL databases (:class:`rwe.data.SQLSource`, rwe/data/_sql.py), OMOP CDM
-instances (:class:`rwe.data.OMOPSource`, rwe/data/_omop.py) and Dask collections are further
-subclasses of :class:`Source` with the same methods.
+(its :attr:`FileSetSource.parts`: what the dask engine reads, one task per file). SQL
+databases (:class:`rwe.data.SQLSource`, rwe/data/_sql.py) and OMOP CDM instances
+(:class:`rwe.data.OMOPSource`, rwe/data/_omop.py) are further subclasses of :class:`Source`
+with the same methods; :meth:`rwe.data.DaskEvaluationSet.from_source` summarizes the files of
+a source in partitions.
 
 Every problem with a file is one line naming the path (not found, a directory, empty,
 unreadable, not the format its suffix says, a failed query); no message quotes the file's

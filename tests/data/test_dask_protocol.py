@@ -323,3 +323,16 @@ def test_rwe_validate_checks_every_row_on_the_cluster(parts, dask_client, capsys
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("rwe: error: part-1.parquet: column "
                                                "'malignant'"), err
+
+
+def test_bad_inputs_at_the_command_line_are_one_line_and_exit_2(parts, capsys):
+    from rwe.cli import main
+
+    for kw in ({"path": "parts/*.csv", "dask": {"workers": 1}},
+               {"dask": {"scheduler": "tcp://127.0.0.1:9", "timeout": 1}}):
+        p = write_protocol(parts, **kw)
+        assert main(["validate", str(p)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("rwe: error: "), err
+        assert ("the pattern matches no file" in err[0]) or (
+            "data.dask.scheduler: cannot reach the dask scheduler at tcp://127.0.0.1:9" in err[0])
