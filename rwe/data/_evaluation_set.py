@@ -448,5 +448,5 @@ def load_evaluation_set(path: str | Path | Source, roles: ColumnRoles | Mapping[
                 src.name, roles, missing, avail, wanted=cols, echo=False,
                 labels={s["from"]: f"source of derived attribute {k!r}" for k, s in specs.items()}),
             source=src.name)
-    df = src.read(cols)
+    df = src.read_for_roles(cols, roles)
     return EvaluationSet._build(df, roles, source=src.name, derived=specs, data_source=src)

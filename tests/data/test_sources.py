@@ -179,3 +179,65 @@ def test_bad_batch_rows(files):
     with pytest.raises(InvalidParameterError, match="batch_rows must be an integer not less "
                                                     "than 1, but got 0"):
         ParquetSource(paths["parquet"]).iter_batches(batch_rows=0)
+
+
+def _grouping_frame(n: int = 3000) -> pd.DataFrame:
+    """Strings with missing values, unicode, an empty string, a level absent from every
+    row group but one, a stored categorical with its own order, and string ids."""
+    rng = np.random.default_rng(11)
+    race = rng.choice(["White", "Asian", "Black or African American", "", "Ñandú", None],
+                      size=n).astype(object)
+    race[:5] = "Zulu only here"
+    smoking = pd.Categorical(rng.choice(["never", "former", "current"], size=n),
+                             categories=["never", "former", "current"])
+    pid = np.array([f"P{i % 700:05d}" for i in range(n)], dtype=object)
+    return pd.DataFrame({"scan_id": [f"S{i:06d}" for i in range(n)], "patient_id": pid,
+                         "score": rng.uniform(size=n), "y": rng.integers(0, 2, size=n),
+                         "race": race, "smoking": smoking,
+                         "site": rng.choice(["b", "a", "c"], size=n),
+                         "age": rng.integers(40, 90, size=n),
+                         "notes": rng.choice(["x", None], size=n)})  # not a role
+
+
+@pytest.mark.parametrize("row_group_size", [None, 500])
+def test_parquet_read_for_roles_equals_read_then_validate(tmp_path, row_group_size):
+    """The fast Parquet read (grouping columns through dictionary decoding, ids as pandas'
+    str dtype) gives the evaluation set that the plain read and validate_frame give: same
+    values, same sorted string categories, a stored categorical's own order kept, missing
+    values kept, the non-role string column untouched."""
+    df = _grouping_frame()
+    path = tmp_path / "g.parquet"
+    df.to_parquet(path, row_group_size=row_group_size)
+    roles = {"id": "scan_id", "patient_id": "patient_id", "scores": {"1": "score"},
+             "label": "y", "attributes": ["race", "smoking"], "site": "site",
+             "features": ["age"]}
+    fast = load_evaluation_set(path, roles).frame
+
+    src = ParquetSource(path)
+    plain_src = ParquetSource(path)
+    plain_src.read_for_roles = lambda columns, roles: plain_src.read(columns)
+    plain = load_evaluation_set(plain_src, roles).frame
+    assert list(fast.columns) == list(plain.columns)
+    pd.testing.assert_frame_equal(fast, plain, check_dtype=False)
+    for c in ("race", "smoking", "site"):
+        assert fast[c].dtype == plain[c].dtype, c
+    assert list(fast["smoking"].cat.categories) == ["never", "former", "current"]
+    assert list(fast["race"].cat.categories) == sorted(
+        {v for v in df["race"] if v is not None})
+    assert fast["race"].isna().sum() == df["race"].isna().sum() > 0
+    assert "notes" not in fast.columns  # only the role columns are read
+    if sources_mod._str_dtype() is not None:
+        assert fast["scan_id"].dtype == sources_mod._str_dtype()
+    # a user's Source without the fast path reads as before
+    assert src.read(["race"])["race"].dtype == object
+    # a missing or repeated id is refused with the same message on both paths
+    bad = df.copy()
+    bad.loc[7, "patient_id"] = None
+    bad.loc[9, "scan_id"] = bad.loc[3, "scan_id"]
+    bad.to_parquet(path, row_group_size=row_group_size)
+    msgs = []
+    for s in (ParquetSource(path), plain_src):
+        with pytest.raises(DataValidationError) as e:
+            load_evaluation_set(s, roles)
+        msgs.append(str(e.value))
+    assert msgs[0] == msgs[1] and "first: 8" in msgs[0] and "duplicates" in msgs[0]
