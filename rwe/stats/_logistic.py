@@ -65,7 +65,8 @@ _TOL = 1e-10
 class LogisticFit:
     """Result of :func:`fit_logistic`: one value per segment (``b`` has one value for
     ``"common_slope"``). ``converged`` is per segment (one flag for ``"common_slope"``);
-    ``llf`` is the log-likelihood per segment (up to the binomial coefficients)."""
+    ``llf`` is the log-likelihood per segment (up to the binomial coefficients);
+    ``reasons`` is :func:`logistic_reasons` of the data (None: estimable)."""
 
     model: str
     a: np.ndarray
@@ -74,6 +75,7 @@ class LogisticFit:
     se_b: np.ndarray
     llf: np.ndarray
     converged: np.ndarray
+    reasons: np.ndarray | None = None
 
 
 def _seg_sum(v: np.ndarray, starts: np.ndarray, nonempty: np.ndarray) -> np.ndarray:
@@ -195,7 +197,7 @@ def fit_logistic(x, successes, trials, starts=None, *, model: str = "slope",
     llf_out, conv_out = nan.copy(), np.zeros(k, dtype=bool)
     ids = np.flatnonzero(ok)
     if ids.size == 0:
-        return LogisticFit(model, a_out, b_out, sa_out, sb_out, llf_out, conv_out)
+        return LogisticFit(model, a_out, b_out, sa_out, sb_out, llf_out, conv_out, reasons)
     keep = np.repeat(ok, lens)
     xx, pp, tt = x[keep], pos[keep], tot[keep]
     ln = lens[ids]
@@ -220,6 +222,8 @@ def fit_logistic(x, successes, trials, starts=None, *, model: str = "slope",
         return out
 
     def eta_of(a_, b_, ln_, xx_):
+        if ln_.size == 1:  # one segment: the same sums with scalars, no repeated arrays
+            return a_[0] + (b_[0] * xx_ if slope else xx_)
         return np.repeat(a_, ln_) + (np.repeat(b_, ln_) * xx_ if slope else xx_)
 
     def llf_of(eta, st, pp_, tt_):
@@ -227,15 +231,51 @@ def fit_logistic(x, successes, trials, starts=None, *, model: str = "slope",
         e = np.exp(-np.abs(eta))
         return np.add.reduceat(_llf_rows(eta, pp_, tt_, e), st), e
 
+    def finish(g, sel):
+        # information at the final estimates of the active segments ``sel`` (converged at
+        # the last step): ``g`` holds the sums at those estimates, and ``llf`` their
+        # log-likelihood, both computed at the top of the pass after the step
+        cv = act[sel]
+        if slope:
+            _, haa, _, hab, hbb = (v[sel] for v in g)
+            det = haa * hbb - hab * hab
+            se_a, se_b = np.sqrt(hbb / det), np.sqrt(haa / det)
+        else:
+            haa = g[1][sel]
+            se_a, se_b = np.sqrt(1 / haa), np.zeros_like(haa)
+        good = np.isfinite(a[cv]) & np.isfinite(b[cv]) & np.isfinite(se_a) & \
+            np.isfinite(se_b)
+        gi = ids[cv[good]]
+        a_out[gi], sa_out[gi], llf_out[gi] = a[cv][good], se_a[good], llf[sel][good]
+        if slope:
+            b_out[gi], sb_out[gi] = b[cv][good], se_b[good]
+        conv_out[ids[cv[~good]]] = False
+
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         act = np.arange(ids.size)  # active segments (positions in ids)
         st = np.concatenate([[0], np.cumsum(ln)[:-1]])
         eta = eta_of(a, b, ln, xx)
         llf, e = llf_of(eta, st, pp, tt)
-        for _ in range(max_iter):
-            if act.size == 0:
-                break
+        fin = np.zeros(act.size, dtype=bool)  # converged at the last step: information due
+        n_iter = 0
+        while act.size:
             g = sums(eta, st, xx, pp, tt, e)
+            drop = fin.copy()
+            if fin.any():
+                finish(g, fin)
+            if n_iter == max_iter:
+                break
+            if drop.any():
+                go = ~drop
+                rows = np.repeat(go, ln[act])
+                act = act[go]
+                if act.size == 0:
+                    break
+                xx, pp, tt, eta, e = xx[rows], pp[rows], tt[rows], eta[rows], e[rows]
+                llf = llf[go]
+                g = [v[go] for v in g]
+                st = np.concatenate([[0], np.cumsum(ln[act])[:-1]])
+            n_iter += 1
             if slope:
                 ga, haa, gb, hab, hbb = g
                 det = haa * hbb - hab * hab
@@ -266,40 +306,16 @@ def fit_logistic(x, successes, trials, starts=None, *, model: str = "slope",
                              np.abs(step * db) / np.maximum(1, np.abs(nb)))
             a[act], b[act] = na, nb
             eta, llf, e = neta, nllf, ne_
-            done = ((big < tol) & ~bad) | bad
-            conv_out[ids[act[(big < tol) & ~bad]]] = True
-            if done.any():
-                go = ~done
+            fin = (big < tol) & ~bad
+            conv_out[ids[act[fin]]] = True
+            if bad.any():  # no finite step: done, without an estimate
+                go = ~bad
                 rows = np.repeat(go, lnn)
-                act = act[go]
+                act, fin = act[go], fin[go]
                 xx, pp, tt, eta, e = xx[rows], pp[rows], tt[rows], eta[rows], e[rows]
                 llf = llf[go]
                 st = np.concatenate([[0], np.cumsum(ln[act])[:-1]])
-        # information at the final estimates, for the converged segments
-        cv = np.flatnonzero(conv_out[ids])
-        if cv.size:
-            rows = np.repeat(np.isin(np.arange(ids.size), cv), ln)
-            xx2, pp2, tt2 = x[keep][rows], pos[keep][rows], tot[keep][rows]
-            ln2 = ln[cv]
-            st2 = np.concatenate([[0], np.cumsum(ln2)[:-1]])
-            eta2 = eta_of(a[cv], b[cv], ln2, xx2)
-            llf2, e2 = llf_of(eta2, st2, pp2, tt2)
-            g = sums(eta2, st2, xx2, pp2, tt2, e2)
-            if slope:
-                _, haa, _, hab, hbb = g
-                det = haa * hbb - hab * hab
-                se_a, se_b = np.sqrt(hbb / det), np.sqrt(haa / det)
-            else:
-                haa = g[1]
-                se_a, se_b = np.sqrt(1 / haa), np.zeros_like(haa)
-            good = np.isfinite(a[cv]) & np.isfinite(b[cv]) & np.isfinite(se_a) & \
-                np.isfinite(se_b)
-            gi = ids[cv[good]]
-            a_out[gi], sa_out[gi], llf_out[gi] = a[cv][good], se_a[good], llf2[good]
-            if slope:
-                b_out[gi], sb_out[gi] = b[cv][good], se_b[good]
-            conv_out[ids[cv[~good]]] = False
-    return LogisticFit(model, a_out, b_out, sa_out, sb_out, llf_out, conv_out)
+    return LogisticFit(model, a_out, b_out, sa_out, sb_out, llf_out, conv_out, reasons)
 
 
 def _fit_common(x, pos, tot, starts, lens, ok, max_iter) -> LogisticFit:
