@@ -37,23 +37,68 @@ References
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-__all__ = ["cluster_ratio_variance", "obuchowski_auc"]
+__all__ = ["cluster_ratio_variance", "obuchowski_auc", "pair_index", "PairIndex"]
 
 
-def _group_cluster_keys(group: np.ndarray, cluster: np.ndarray, keep: np.ndarray
-                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(group of each key, key of each kept row) for the (group, cluster) pairs present."""
-    g = group[keep].astype(np.int64)
-    c = cluster[keep].astype(np.int64)
-    n_cl = int(c.max()) + 1 if c.size else 1
-    uk, inv = np.unique(g * n_cl + c, return_inverse=True)
-    return uk // n_cl, inv.reshape(-1), g
+@dataclass(frozen=True, eq=False)
+class PairIndex:
+    """The (group, code) pairs present among the rows of some groups, in ascending
+    lexicographic order (group, then code): ``pair_group[k]`` is the group of pair ``k`` and
+    ``inv[i]`` the pair of the ``i``-th row with ``group >= 0`` (rows in their order)."""
+
+    pair_group: np.ndarray
+    inv: np.ndarray
+
+
+def pair_index(group: np.ndarray, code: np.ndarray, code_order: np.ndarray | None = None
+               ) -> PairIndex:
+    """:class:`PairIndex` of the rows' (group, code) pairs, rows with ``group < 0`` left out.
+
+    The same pairs and inverse as ``np.unique(group * n_codes + code, return_inverse=True)``
+    over the kept rows, without sorting the keys: with ``code_order`` a stable argsort of
+    ``code`` (computed once and reused for every grouping), a stable counting sort of the
+    group numbers along it orders the rows by (group, code) in O(rows).
+
+    Parameters
+    ----------
+    group : array_like of int, shape (rows,)
+        Group of each row (-1: in no group).
+    code : array_like of int, shape (rows,)
+        Non-negative code of each row (a patient, a score rank).
+    code_order : array_like of int, optional
+        ``np.argsort(code, kind="stable")`` (default: computed here).
+    """
+    from rwe.stats._chunks import int_dtype, stable_argsort
+
+    group = np.asarray(group)
+    code = np.asarray(code)
+    if code_order is None:
+        code_order = stable_argsort(code.astype(np.int64)) if code.size else \
+            np.zeros(0, np.int64)
+    n_groups = int(group.max()) + 1 if group.size else 0
+    g_o = group[code_order].astype(int_dtype(n_groups), copy=False)
+    by = np.argsort(g_o, kind="stable")  # radix sort of small integers: O(rows)
+    first = int(np.searchsorted(g_o[by], 0))
+    rows = code_order[by[first:]]  # kept rows in (group, code) order
+    del g_o, by
+    gs, cs = group[rows], code[rows]
+    new = np.empty(rows.size, dtype=bool)
+    if rows.size:
+        new[0] = True
+        np.not_equal(gs[1:], gs[:-1], out=new[1:])
+        new[1:] |= cs[1:] != cs[:-1]
+    pair = np.cumsum(new) - 1
+    full = np.empty(group.size, dtype=np.int64)
+    full[rows] = pair
+    return PairIndex(gs[new].astype(np.int64), full[group >= 0])
 
 
 def cluster_ratio_variance(num: np.ndarray, den: np.ndarray, cluster: np.ndarray,
-                           group: np.ndarray, n_groups: int
+                           group: np.ndarray, n_groups: int, *, pairs: PairIndex | None = None
                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Ratio-estimator variance of ``sum(num) / sum(den)`` per group with clustered rows.
 
@@ -66,6 +111,10 @@ def cluster_ratio_variance(num: np.ndarray, den: np.ndarray, cluster: np.ndarray
     group : array_like of int, shape (rows,)
         Group of each row (-1: in no group).
     n_groups : int
+    pairs : PairIndex, optional
+        ``pair_index(group, cluster)``, when several proportions share the groups (default:
+        computed here). Clusters with no denominator row in a group add exact zeros to its
+        sums and are not counted in ``n_clusters``, so the result does not depend on it.
 
     Returns
     -------
@@ -76,13 +125,15 @@ def cluster_ratio_variance(num: np.ndarray, den: np.ndarray, cluster: np.ndarray
     num = np.asarray(num, dtype=np.float64)
     den = np.asarray(den, dtype=np.float64)
     group = np.asarray(group)
-    keep = (group >= 0) & (den > 0)
-    kg, inv, _ = _group_cluster_keys(group, np.asarray(cluster), keep)
+    if pairs is None:
+        pairs = pair_index(group, np.asarray(cluster))
+    kg, inv = pairs.pair_group, pairs.inv
+    keep = group >= 0
     x = np.bincount(inv, weights=num[keep], minlength=kg.size)
     n = np.bincount(inv, weights=den[keep], minlength=kg.size)
     X = np.bincount(kg, weights=x, minlength=n_groups)
     N = np.bincount(kg, weights=n, minlength=n_groups)
-    K = np.bincount(kg, minlength=n_groups).astype(np.float64)
+    K = np.bincount(kg, weights=n > 0, minlength=n_groups)
     with np.errstate(invalid="ignore", divide="ignore"):
         p = X / N
         resid = x - p[kg] * n
@@ -94,7 +145,8 @@ def cluster_ratio_variance(num: np.ndarray, den: np.ndarray, cluster: np.ndarray
 
 
 def obuchowski_auc(y: np.ndarray, rank: np.ndarray, cluster: np.ndarray, group: np.ndarray,
-                   n_groups: int) -> tuple[np.ndarray, ...]:
+                   n_groups: int, *, cluster_pairs: PairIndex | None = None,
+                   rank_pairs: PairIndex | None = None) -> tuple[np.ndarray, ...]:
     """AUROC and Obuchowski's (1997) clustered variance per group (see the module notes).
 
     Parameters
@@ -102,10 +154,13 @@ def obuchowski_auc(y: np.ndarray, rank: np.ndarray, cluster: np.ndarray, group: 
     y : array_like of bool, shape (rows,)
         Case (True) or control.
     rank : array_like of int, shape (rows,)
-        Any integer code that orders the scores (equal scores, equal codes), e.g. the score's
-        position among the distinct scores.
+        Any non-negative integer code that orders the scores (equal scores, equal codes),
+        e.g. the score's position among the distinct scores.
     cluster, group, n_groups
         As in :func:`cluster_ratio_variance`.
+    cluster_pairs, rank_pairs : PairIndex, optional
+        ``pair_index(group, cluster)`` and ``pair_index(group, rank)`` (default: computed
+        here).
 
     Returns
     -------
@@ -116,18 +171,16 @@ def obuchowski_auc(y: np.ndarray, rank: np.ndarray, cluster: np.ndarray, group: 
         control (the units of each part, for :func:`rwe.stats.auc_interval`).
     """
     y = np.asarray(y, dtype=bool)
-    rank = np.asarray(rank).astype(np.int64)
     group = np.asarray(group)
     cluster = np.asarray(cluster)
     keep = group >= 0
-    g, r, yy = group[keep].astype(np.int64), rank[keep], y[keep]
-    n_r = int(r.max()) + 1 if r.size else 1
+    yy = y[keep]
+    if rank_pairs is None:
+        rank_pairs = pair_index(group, np.asarray(rank).astype(np.int64))
     # cases and controls per (group, score) block, in score order within each group
-    bk, binv = np.unique(g * n_r + r, return_inverse=True)
-    binv = binv.reshape(-1)
-    pos_b = np.bincount(binv, weights=yy, minlength=bk.size)
-    neg_b = np.bincount(binv, weights=~yy, minlength=bk.size)
-    bg = bk // n_r
+    bg, binv = rank_pairs.pair_group, rank_pairs.inv
+    pos_b = np.bincount(binv, weights=yy, minlength=bg.size)
+    neg_b = np.bincount(binv, weights=~yy, minlength=bg.size)
     P = np.bincount(bg, weights=pos_b, minlength=n_groups)
     N = np.bincount(bg, weights=neg_b, minlength=n_groups)
     starts = np.searchsorted(bg, np.arange(n_groups))
@@ -140,7 +193,9 @@ def obuchowski_auc(y: np.ndarray, rank: np.ndarray, cluster: np.ndarray, group: 
         v01_b = (P[bg] - (cpos - pos_before) + 0.5 * pos_b) / P[bg]  # a control in this block
         auc = np.bincount(bg, weights=pos_b * v10_b, minlength=n_groups) / P
     v_row = np.where(yy, v10_b[binv], v01_b[binv])
-    kg, inv, _ = _group_cluster_keys(group, cluster, keep)
+    if cluster_pairs is None:
+        cluster_pairs = pair_index(group, cluster)
+    kg, inv = cluster_pairs.pair_group, cluster_pairs.inv
     V10 = np.bincount(inv, weights=np.where(yy, v_row, 0.0), minlength=kg.size)
     V01 = np.bincount(inv, weights=np.where(yy, 0.0, v_row), minlength=kg.size)
     m_i = np.bincount(inv, weights=yy, minlength=kg.size)
