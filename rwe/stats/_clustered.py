@@ -37,64 +37,102 @@ References
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
-__all__ = ["cluster_ratio_variance", "obuchowski_auc", "pair_index", "PairIndex"]
+__all__ = ["cluster_ratio_variance", "obuchowski_auc", "pair_index", "PairIndex",
+           "PairSorter"]
 
 
-@dataclass(frozen=True, eq=False)
 class PairIndex:
     """The (group, code) pairs present among the rows of some groups, in ascending
-    lexicographic order (group, then code): ``pair_group[k]`` is the group of pair ``k`` and
-    ``inv[i]`` the pair of the ``i``-th row with ``group >= 0`` (rows in their order)."""
+    lexicographic order (group, then code).
 
-    pair_group: np.ndarray
-    inv: np.ndarray
+    Attributes
+    ----------
+    pair_group : numpy.ndarray
+        Group of each pair.
+    rows : numpy.ndarray
+        The rows with ``group >= 0`` sorted by (group, code), rows of one pair in their order.
+    pair : numpy.ndarray
+        Pair of each of ``rows`` (non-decreasing).
+    inv : numpy.ndarray
+        Pair of each row with ``group >= 0``, rows in their order (made on first use).
+    """
+
+    def __init__(self, pair_group: np.ndarray, rows: np.ndarray, pair: np.ndarray,
+                 kept: np.ndarray):
+        self.pair_group, self.rows, self.pair = pair_group, rows, pair
+        self._kept = kept
+
+    @cached_property
+    def inv(self) -> np.ndarray:
+        full = np.empty(self._kept.size, dtype=np.int64)
+        full[self.rows] = self.pair
+        return full[self._kept]
+
+    def sums(self, w: np.ndarray) -> np.ndarray:
+        """Sum of the per-row weights ``w`` (all rows) over the rows of each pair, added in
+        row order (as ``np.bincount(inv, weights=w[group >= 0])``)."""
+        return np.bincount(self.pair, weights=w[self.rows], minlength=self.pair_group.size)
 
 
-def pair_index(group: np.ndarray, code: np.ndarray, code_order: np.ndarray | None = None
-               ) -> PairIndex:
-    """:class:`PairIndex` of the rows' (group, code) pairs, rows with ``group < 0`` left out.
-
-    The same pairs and inverse as ``np.unique(group * n_codes + code, return_inverse=True)``
-    over the kept rows, without sorting the keys: with ``code_order`` a stable argsort of
-    ``code`` (computed once and reused for every grouping), a stable counting sort of the
-    group numbers along it orders the rows by (group, code) in O(rows).
+class PairSorter:
+    """Rows sorted once by a code (patient, score rank); the (group, code) pairs of any
+    grouping of the rows then come from a stable counting sort of its group numbers in O(rows)
+    (:meth:`pairs`), instead of a sort of (group, code) keys per grouping.
 
     Parameters
     ----------
-    group : array_like of int, shape (rows,)
-        Group of each row (-1: in no group).
     code : array_like of int, shape (rows,)
-        Non-negative code of each row (a patient, a score rank).
-    code_order : array_like of int, optional
-        ``np.argsort(code, kind="stable")`` (default: computed here).
+        Non-negative code of each row.
     """
-    from rwe.stats._chunks import int_dtype, stable_argsort
 
-    group = np.asarray(group)
-    code = np.asarray(code)
-    if code_order is None:
-        code_order = stable_argsort(code.astype(np.int64)) if code.size else \
-            np.zeros(0, np.int64)
-    n_groups = int(group.max()) + 1 if group.size else 0
-    g_o = group[code_order].astype(int_dtype(n_groups), copy=False)
-    by = np.argsort(g_o, kind="stable")  # radix sort of small integers: O(rows)
-    first = int(np.searchsorted(g_o[by], 0))
-    rows = code_order[by[first:]]  # kept rows in (group, code) order
-    del g_o, by
-    gs, cs = group[rows], code[rows]
-    new = np.empty(rows.size, dtype=bool)
-    if rows.size:
-        new[0] = True
-        np.not_equal(gs[1:], gs[:-1], out=new[1:])
-        new[1:] |= cs[1:] != cs[:-1]
-    pair = np.cumsum(new) - 1
-    full = np.empty(group.size, dtype=np.int64)
-    full[rows] = pair
-    return PairIndex(gs[new].astype(np.int64), full[group >= 0])
+    def __init__(self, code: np.ndarray):
+        from rwe.stats._chunks import stable_argsort
+
+        code = np.asarray(code).astype(np.int64, copy=False)
+        if not code.size:
+            self.order = np.zeros(0, np.int64)
+        elif code.min() < 0:  # the packed sort needs non-negative keys
+            self.order = np.argsort(code, kind="stable")
+        else:
+            self.order = stable_argsort(code)
+        self.sorted_code = code[self.order]
+
+    def pairs(self, group: np.ndarray) -> PairIndex:
+        """:class:`PairIndex` of the rows' (group, code) pairs, rows with ``group < 0`` left
+        out: the same pairs, in the same order, as ``np.unique(group * n_codes + code,
+        return_inverse=True)`` over the kept rows."""
+        from rwe.stats._chunks import int_dtype
+
+        group = np.asarray(group)
+        n_groups = int(group.max()) + 1 if group.size else 0
+        g_o = group[self.order].astype(int_dtype(n_groups), copy=False)
+        by = np.argsort(g_o, kind="stable")  # radix sort of small integers: O(rows)
+        kept_o = g_o >= 0
+        per = np.bincount(g_o[kept_o], minlength=n_groups)
+        by = by[by.size - int(per.sum()):]  # rows of no group (-1) sort first
+        del g_o, kept_o
+        rows = self.order[by]  # kept rows in (group, code) order
+        cs = self.sorted_code[by]
+        del by
+        new = np.empty(rows.size, dtype=bool)
+        if rows.size:
+            new[0] = True
+            np.not_equal(cs[1:], cs[:-1], out=new[1:])
+            first = np.cumsum(per)[:-1]  # a group's first row starts a pair
+            new[first[first < rows.size]] = True
+        pair = np.cumsum(new) - 1
+        gs = np.repeat(np.arange(n_groups, dtype=np.int64), per)
+        return PairIndex(gs[new], rows, pair, group >= 0)
+
+
+def pair_index(group: np.ndarray, code: np.ndarray) -> PairIndex:
+    """:class:`PairIndex` of the rows' (group, code) pairs (``PairSorter(code).pairs(group)``;
+    make one :class:`PairSorter` to reuse the sort by code across groupings)."""
+    return PairSorter(code).pairs(group)
 
 
 def cluster_ratio_variance(num: np.ndarray, den: np.ndarray, cluster: np.ndarray,
@@ -122,15 +160,12 @@ def cluster_ratio_variance(num: np.ndarray, den: np.ndarray, cluster: np.ndarray
         ``design_effect = variance / (p (1 - p) / n)``; NaN where ``p`` is 0 or 1 (no
         information on the clustering) or the group has fewer than 2 clusters.
     """
-    num = np.asarray(num, dtype=np.float64)
-    den = np.asarray(den, dtype=np.float64)
+    num, den = np.asarray(num), np.asarray(den)  # gathered by pair before any conversion
     group = np.asarray(group)
     if pairs is None:
         pairs = pair_index(group, np.asarray(cluster))
-    kg, inv = pairs.pair_group, pairs.inv
-    keep = group >= 0
-    x = np.bincount(inv, weights=num[keep], minlength=kg.size)
-    n = np.bincount(inv, weights=den[keep], minlength=kg.size)
+    kg = pairs.pair_group
+    x, n = pairs.sums(num), pairs.sums(den)
     X = np.bincount(kg, weights=x, minlength=n_groups)
     N = np.bincount(kg, weights=n, minlength=n_groups)
     K = np.bincount(kg, weights=n > 0, minlength=n_groups)
@@ -173,14 +208,14 @@ def obuchowski_auc(y: np.ndarray, rank: np.ndarray, cluster: np.ndarray, group: 
     y = np.asarray(y, dtype=bool)
     group = np.asarray(group)
     cluster = np.asarray(cluster)
-    keep = group >= 0
-    yy = y[keep]
     if rank_pairs is None:
         rank_pairs = pair_index(group, np.asarray(rank).astype(np.int64))
-    # cases and controls per (group, score) block, in score order within each group
-    bg, binv = rank_pairs.pair_group, rank_pairs.inv
-    pos_b = np.bincount(binv, weights=yy, minlength=bg.size)
-    neg_b = np.bincount(binv, weights=~yy, minlength=bg.size)
+    # cases and controls per (group, score) block, in score order within each group; rows
+    # taken in block order (rank_pairs.rows), so every sum below runs over sorted indices
+    bg, bid = rank_pairs.pair_group, rank_pairs.pair
+    yb = y[rank_pairs.rows]
+    pos_b = np.bincount(bid, weights=yb, minlength=bg.size)
+    neg_b = np.bincount(bid, weights=~yb, minlength=bg.size)
     P = np.bincount(bg, weights=pos_b, minlength=n_groups)
     N = np.bincount(bg, weights=neg_b, minlength=n_groups)
     starts = np.searchsorted(bg, np.arange(n_groups))
@@ -192,14 +227,20 @@ def obuchowski_auc(y: np.ndarray, rank: np.ndarray, cluster: np.ndarray, group: 
         v10_b = (cneg - neg_before - 0.5 * neg_b) / N[bg]            # a case in this block
         v01_b = (P[bg] - (cpos - pos_before) + 0.5 * pos_b) / P[bg]  # a control in this block
         auc = np.bincount(bg, weights=pos_b * v10_b, minlength=n_groups) / P
-    v_row = np.where(yy, v10_b[binv], v01_b[binv])
+    v_row = np.empty(y.size)  # each row's placement value (rows of no group: unused)
+    v_row[rank_pairs.rows] = np.where(yb, v10_b[bid], v01_b[bid])
+    del yb
     if cluster_pairs is None:
         cluster_pairs = pair_index(group, cluster)
-    kg, inv = cluster_pairs.pair_group, cluster_pairs.inv
-    V10 = np.bincount(inv, weights=np.where(yy, v_row, 0.0), minlength=kg.size)
-    V01 = np.bincount(inv, weights=np.where(yy, 0.0, v_row), minlength=kg.size)
-    m_i = np.bincount(inv, weights=yy, minlength=kg.size)
-    n_i = np.bincount(inv, weights=~yy, minlength=kg.size)
+    # summed per (group, cluster) in row order: the rows in cluster_pairs order
+    kg, cid = cluster_pairs.pair_group, cluster_pairs.pair
+    yy = y[cluster_pairs.rows]
+    vv = v_row[cluster_pairs.rows]
+    del v_row
+    V10 = np.bincount(cid, weights=np.where(yy, vv, 0.0), minlength=kg.size)
+    V01 = np.bincount(cid, weights=np.where(yy, 0.0, vv), minlength=kg.size)
+    m_i = np.bincount(cid, weights=yy, minlength=kg.size)
+    n_i = np.bincount(cid, weights=~yy, minlength=kg.size)
     K = np.bincount(kg, minlength=n_groups).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         a = auc[kg]

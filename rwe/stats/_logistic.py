@@ -59,6 +59,12 @@ REASON_SEPARATION = ("perfect separation: the outcome is separated by logit(p), 
                      "infinite")
 REASON_NO_CONVERGENCE = "logistic fit did not converge"
 _TOL = 1e-10
+_CHUNK = 1 << 15  # rows per chunk of an evaluation: its temporaries (256 kB each) stay in cache
+
+
+def _row_chunks(n: int):
+    for i in range(0, n, _CHUNK):
+        yield i, min(n, i + _CHUNK)
 
 
 @dataclass(frozen=True, eq=False)
@@ -211,30 +217,41 @@ def fit_logistic(x, successes, trials, starts=None, *, model: str = "slope",
         if not slope:
             b = np.ones(ids.size)
 
-    def sums(eta, st, xx_, pp_, tt_, e=None):
-        mu, w = _mu_w(eta, e)
-        r = pp_ - tt_ * mu
-        w = tt_ * w
-        out = [np.add.reduceat(r, st), np.add.reduceat(w, st)]
-        if slope:
-            out += [np.add.reduceat(r * xx_, st), np.add.reduceat(w * xx_, st),
-                    np.add.reduceat(w * xx_ * xx_, st)]
-        return out
+    n_sums = 5 if slope else 2
 
-    def eta_of(a_, b_, ln_, xx_):
-        if ln_.size == 1:  # one segment: the same sums with scalars, no repeated arrays
-            return a_[0] + (b_[0] * xx_ if slope else xx_)
-        return np.repeat(a_, ln_) + (np.repeat(b_, ln_) * xx_ if slope else xx_)
-
-    def llf_of(eta, st, pp_, tt_):
-        # and exp(-|eta|), which the next Newton step's weights reuse
-        e = np.exp(-np.abs(eta))
-        return np.add.reduceat(_llf_rows(eta, pp_, tt_, e), st), e
+    def evaluate(a_, b_, ln_, xx_, pp_, tt_, st_):
+        # log-likelihood and score / information sums at (a_, b_) per segment, in one walk
+        # over row chunks (temporaries stay in cache); the per-row terms are those of the
+        # row-wise formulas, and each segment's sum is one reduceat over its rows
+        n = xx_.size
+        out = np.empty((n_sums + 1, n))
+        one = ln_.size == 1
+        arep = a_[0] if one else np.repeat(a_, ln_)
+        brep = (b_[0] if one else np.repeat(b_, ln_)) if slope else None
+        for i, j in _row_chunks(n):
+            x = xx_[i:j]
+            ai = arep if one else arep[i:j]
+            eta = ai + ((brep if one else brep[i:j]) * x if slope else x)
+            e = np.exp(-np.abs(eta))
+            pp_c, tt_c = pp_[i:j], tt_[i:j]
+            out[0, i:j] = _llf_rows(eta, pp_c, tt_c, e)
+            mu, w = _mu_w(eta, e)
+            r = pp_c - tt_c * mu
+            w = tt_c * w
+            out[1, i:j] = r
+            out[2, i:j] = w
+            if slope:
+                np.multiply(r, x, out=out[3, i:j])
+                wx = w * x
+                out[4, i:j] = wx
+                np.multiply(wx, x, out=out[5, i:j])
+        red = [np.add.reduceat(out[c], st_) for c in range(n_sums + 1)]
+        return red[0], red[1:]
 
     def finish(g, sel):
         # information at the final estimates of the active segments ``sel`` (converged at
-        # the last step): ``g`` holds the sums at those estimates, and ``llf`` their
-        # log-likelihood, both computed at the top of the pass after the step
+        # the last step): ``g`` holds the sums at those estimates and ``llf`` their
+        # log-likelihood, from the evaluation of the accepted step
         cv = act[sel]
         if slope:
             _, haa, _, hab, hbb = (v[sel] for v in g)
@@ -254,12 +271,10 @@ def fit_logistic(x, successes, trials, starts=None, *, model: str = "slope",
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         act = np.arange(ids.size)  # active segments (positions in ids)
         st = np.concatenate([[0], np.cumsum(ln)[:-1]])
-        eta = eta_of(a, b, ln, xx)
-        llf, e = llf_of(eta, st, pp, tt)
+        llf, g = evaluate(a, b, ln, xx, pp, tt, st)
         fin = np.zeros(act.size, dtype=bool)  # converged at the last step: information due
         n_iter = 0
         while act.size:
-            g = sums(eta, st, xx, pp, tt, e)
             drop = fin.copy()
             if fin.any():
                 finish(g, fin)
@@ -271,7 +286,7 @@ def fit_logistic(x, successes, trials, starts=None, *, model: str = "slope",
                 act = act[go]
                 if act.size == 0:
                     break
-                xx, pp, tt, eta, e = xx[rows], pp[rows], tt[rows], eta[rows], e[rows]
+                xx, pp, tt = xx[rows], pp[rows], tt[rows]
                 llf = llf[go]
                 g = [v[go] for v in g]
                 st = np.concatenate([[0], np.cumsum(ln[act])[:-1]])
@@ -291,29 +306,28 @@ def fit_logistic(x, successes, trials, starts=None, *, model: str = "slope",
             step = np.ones(act.size)
             na, nb = aa + da, bb + db
             lnn = ln[act]
-            neta = eta_of(na, nb, lnn, xx)
-            nllf, ne_ = llf_of(neta, st, pp, tt)
+            nllf, ng = evaluate(na, nb, lnn, xx, pp, tt, st)
             worse = nllf < llf - 1e-12 * np.maximum(1.0, np.abs(llf))
             for _ in range(40):  # step halving where the log-likelihood decreased
                 if not worse.any():
                     break
                 step = np.where(worse, step / 2, step)
                 na, nb = aa + step * da, bb + step * db
-                neta = eta_of(na, nb, lnn, xx)
-                nllf, ne_ = llf_of(neta, st, pp, tt)
+                nllf, ng = evaluate(na, nb, lnn, xx, pp, tt, st)
                 worse = nllf < llf - 1e-12 * np.maximum(1.0, np.abs(llf))
             big = np.maximum(np.abs(step * da) / np.maximum(1, np.abs(na)),
                              np.abs(step * db) / np.maximum(1, np.abs(nb)))
             a[act], b[act] = na, nb
-            eta, llf, e = neta, nllf, ne_
+            llf, g = nllf, ng
             fin = (big < tol) & ~bad
             conv_out[ids[act[fin]]] = True
             if bad.any():  # no finite step: done, without an estimate
                 go = ~bad
                 rows = np.repeat(go, lnn)
                 act, fin = act[go], fin[go]
-                xx, pp, tt, eta, e = xx[rows], pp[rows], tt[rows], eta[rows], e[rows]
+                xx, pp, tt = xx[rows], pp[rows], tt[rows]
                 llf = llf[go]
+                g = [v[go] for v in g]
                 st = np.concatenate([[0], np.cumsum(ln[act])[:-1]])
     return LogisticFit(model, a_out, b_out, sa_out, sb_out, llf_out, conv_out, reasons)
 
@@ -335,12 +349,16 @@ def _fit_common(x, pos, tot, starts, lens, ok, max_iter) -> LogisticFit:
     converged = False
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         def state(a_, b_):
+            # eta, the log-likelihood, exp(-|eta|) (the weights reuse it) and the per-row
+            # log-likelihood (the per-segment values at the end)
             eta = np.repeat(a_, ln) + b_ * xx
-            return eta, float(_llf_rows(eta, pp, tt).sum())
+            e = np.exp(-np.abs(eta))
+            rows = _llf_rows(eta, pp, tt, e)
+            return eta, float(rows.sum()), e, rows
 
-        eta, llf = state(a, b)
+        eta, llf, e, llf_rows = state(a, b)
         for _ in range(max_iter):
-            mu, w = _mu_w(eta)
+            mu, w = _mu_w(eta, e)
             r = pp - tt * mu
             w = tt * w
             ga = np.add.reduceat(r, st)
@@ -354,13 +372,14 @@ def _fit_common(x, pos, tot, starts, lens, ok, max_iter) -> LogisticFit:
                 break
             step = 1.0
             for _ in range(40):
-                neta, nllf = state(a + step * da, b + step * db)
+                neta, nllf, ne_, nrows = state(a + step * da, b + step * db)
                 if nllf >= llf - 1e-12 * max(1.0, abs(llf)):
                     break
                 step /= 2
             big = max(float(np.max(np.abs(step * da) / np.maximum(1, np.abs(a + step * da)))),
                       abs(step * db) / max(1.0, abs(b + step * db)))
             a, b, eta, llf = a + step * da, b + step * db, neta, nllf
+            e, llf_rows = ne_, nrows
             if big < _TOL:
                 converged = True
                 break
@@ -368,6 +387,6 @@ def _fit_common(x, pos, tot, starts, lens, ok, max_iter) -> LogisticFit:
     llf_seg = nan.copy()
     if converged:
         a_out[ids] = a
-        llf_seg[ids] = np.add.reduceat(_llf_rows(eta, pp, tt), st)
+        llf_seg[ids] = np.add.reduceat(llf_rows, st)
     return LogisticFit("common_slope", a_out, np.array([b if converged else np.nan]),
                        nan.copy(), np.array([np.nan]), llf_seg, np.array([converged]))
