@@ -578,8 +578,7 @@ def _cluster_adjust(table: pd.DataFrame, summary: Summary, groupings, specs, ver
         obuchowski_auc,
         wilson_effective,
     )
-    from rwe.stats._chunks import stable_argsort
-    from rwe.stats._clustered import pair_index
+    from rwe.stats._clustered import PairSorter
 
     deffs = {} if deffs is None else deffs
     cl = summary.clusters
@@ -595,8 +594,8 @@ def _cluster_adjust(table: pd.DataFrame, summary: Summary, groupings, specs, ver
     ncl = table["n_clusters"].to_numpy(dtype=object, na_value=None).copy()
     deff = table["design_effect"].to_numpy(copy=True)
     est = table["estimate"].to_numpy(dtype=float)
-    patient_order = stable_argsort(np.asarray(cl.patient, dtype=np.int64))
-    bin_order = None
+    by_patient = PairSorter(cl.patient)
+    by_score = None
     conf = {}
     for spec in specs:
         if spec.confusion is not None:
@@ -605,26 +604,26 @@ def _cluster_adjust(table: pd.DataFrame, summary: Summary, groupings, specs, ver
     for g in groupings:
         rl = g.cell_to_level[cl.cell]
         L = len(g.levels)
-        inl = rl >= 0
-        pairs = pair_index(rl, cl.patient, patient_order)
+        rl1 = rl + 1  # bin 0: rows of no level (counts are integers: exact in any order)
+        pairs = by_patient.pairs(rl)
         for spec in specs:
             why = np.full(L, None, dtype=object)
             if spec.confusion is not None:
                 num, den = conf[spec.name]
                 _, _, K, d = cluster_ratio_variance(num, den, cl.patient, rl, L, pairs=pairs)
                 deffs[(g.name, spec.name)] = d
-                x = np.bincount(rl[inl], weights=num[inl], minlength=L)
-                n = np.bincount(rl[inl], weights=den[inl], minlength=L)
+                x = np.bincount(rl1, weights=num, minlength=L + 1)[1:]
+                n = np.bincount(rl1, weights=den, minlength=L + 1)[1:]
                 ci = wilson_effective(x, n, d, confidence_level=ctx.confidence_level,
                                       method=ctx.proportion_interval)
                 lo_, hi_ = np.atleast_1d(ci.low), np.atleast_1d(ci.high)
                 name = f"{ctx.proportion_interval}-cluster"
             elif spec.name == "auroc":
-                if bin_order is None:
-                    bin_order = stable_argsort(np.asarray(ebin, dtype=np.int64))
+                if by_score is None:
+                    by_score = PairSorter(ebin)
                 _, var, K, tp, tn, kp, kn = obuchowski_auc(
                     lab, ebin, cl.patient, rl, L, cluster_pairs=pairs,
-                    rank_pairs=pair_index(rl, ebin, bin_order))
+                    rank_pairs=by_score.pairs(rl))
                 lo_, hi_, why = auc_interval(kernels[(g.name, "auroc")].estimate, tp, tn,
                                              df_pos=kp - 1, df_neg=kn - 1,
                                              confidence_level=ctx.confidence_level,
@@ -642,7 +641,7 @@ def _cluster_adjust(table: pd.DataFrame, summary: Summary, groupings, specs, ver
                 ncl[i], deff[i] = int(K[j]), d[j]
                 if why[j] is not None and reason[i] is None:
                     reason[i] = why[j]
-        del pairs
+        del pairs, rl1
     out = table.assign(ci_low=low, ci_high=high, ci_method=meth, reason=reason,
                        design_effect=deff)
     out["n_clusters"] = pd.array(ncl, dtype="Int64")
