@@ -263,7 +263,10 @@ class EvaluationSet:
     @property
     def has_repeated_patients(self) -> bool:
         c = self.clusters
-        return c is not None and len(np.unique(c)) < len(c)
+        if c is None or not c.size:
+            return False
+        # factorize codes: 0..k-1 all present (-1 for a missing id), so k + [any -1] distinct
+        return int(c.max()) + 1 + int(bool((c < 0).any())) < c.size
 
     def attribute(self, name: str) -> pd.Series:
         """A grouping column (attribute, site or equipment) as a categorical Series."""

@@ -83,8 +83,10 @@ def _fit(seg, model: str):
         if extreme.any():
             pos, tot = np.where(extreme, 0.0, pos), np.where(extreme, 0.0, tot)
     fit = st.fit_logistic(seg.lp, pos, tot, seg.starts, model=model)
-    reasons = st.logistic_reasons(seg.lp, pos, tot, seg.starts,
-                                  "offset" if model == "offset" else "slope")
+    if isinstance(getattr(seg, "fits", None), dict):
+        seg.fits[model] = (fit, bool(extreme.any()))
+    reasons = fit.reasons.copy() if fit.reasons is not None else st.logistic_reasons(
+        seg.lp, pos, tot, seg.starts, "offset" if model == "offset" else "slope")
     failed = (reasons == None) & ~fit.converged  # noqa: E711
     reasons[failed] = st.REASON_NO_CONVERGENCE
     n_ext = seg.seg_sum(np.where(extreme, seg.pos + seg.neg, 0.0))

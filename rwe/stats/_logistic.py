@@ -59,13 +59,20 @@ REASON_SEPARATION = ("perfect separation: the outcome is separated by logit(p), 
                      "infinite")
 REASON_NO_CONVERGENCE = "logistic fit did not converge"
 _TOL = 1e-10
+_CHUNK = 1 << 15  # rows per chunk of an evaluation: its temporaries (256 kB each) stay in cache
+
+
+def _row_chunks(n: int):
+    for i in range(0, n, _CHUNK):
+        yield i, min(n, i + _CHUNK)
 
 
 @dataclass(frozen=True, eq=False)
 class LogisticFit:
     """Result of :func:`fit_logistic`: one value per segment (``b`` has one value for
     ``"common_slope"``). ``converged`` is per segment (one flag for ``"common_slope"``);
-    ``llf`` is the log-likelihood per segment (up to the binomial coefficients)."""
+    ``llf`` is the log-likelihood per segment (up to the binomial coefficients);
+    ``reasons`` is :func:`logistic_reasons` of the data (None: estimable)."""
 
     model: str
     a: np.ndarray
@@ -74,6 +81,7 @@ class LogisticFit:
     se_b: np.ndarray
     llf: np.ndarray
     converged: np.ndarray
+    reasons: np.ndarray | None = None
 
 
 def _seg_sum(v: np.ndarray, starts: np.ndarray, nonempty: np.ndarray) -> np.ndarray:
@@ -195,7 +203,7 @@ def fit_logistic(x, successes, trials, starts=None, *, model: str = "slope",
     llf_out, conv_out = nan.copy(), np.zeros(k, dtype=bool)
     ids = np.flatnonzero(ok)
     if ids.size == 0:
-        return LogisticFit(model, a_out, b_out, sa_out, sb_out, llf_out, conv_out)
+        return LogisticFit(model, a_out, b_out, sa_out, sb_out, llf_out, conv_out, reasons)
     keep = np.repeat(ok, lens)
     xx, pp, tt = x[keep], pos[keep], tot[keep]
     ln = lens[ids]
@@ -209,33 +217,80 @@ def fit_logistic(x, successes, trials, starts=None, *, model: str = "slope",
         if not slope:
             b = np.ones(ids.size)
 
-    def sums(eta, st, xx_, pp_, tt_, e=None):
-        mu, w = _mu_w(eta, e)
-        r = pp_ - tt_ * mu
-        w = tt_ * w
-        out = [np.add.reduceat(r, st), np.add.reduceat(w, st)]
+    n_sums = 5 if slope else 2
+
+    def evaluate(a_, b_, ln_, xx_, pp_, tt_, st_):
+        # log-likelihood and score / information sums at (a_, b_) per segment, in one walk
+        # over row chunks (temporaries stay in cache); the per-row terms are those of the
+        # row-wise formulas, and each segment's sum is one reduceat over its rows
+        n = xx_.size
+        out = np.empty((n_sums + 1, n))
+        one = ln_.size == 1
+        arep = a_[0] if one else np.repeat(a_, ln_)
+        brep = (b_[0] if one else np.repeat(b_, ln_)) if slope else None
+        for i, j in _row_chunks(n):
+            x = xx_[i:j]
+            ai = arep if one else arep[i:j]
+            eta = ai + ((brep if one else brep[i:j]) * x if slope else x)
+            e = np.exp(-np.abs(eta))
+            pp_c, tt_c = pp_[i:j], tt_[i:j]
+            out[0, i:j] = _llf_rows(eta, pp_c, tt_c, e)
+            mu, w = _mu_w(eta, e)
+            r = pp_c - tt_c * mu
+            w = tt_c * w
+            out[1, i:j] = r
+            out[2, i:j] = w
+            if slope:
+                np.multiply(r, x, out=out[3, i:j])
+                wx = w * x
+                out[4, i:j] = wx
+                np.multiply(wx, x, out=out[5, i:j])
+        red = [np.add.reduceat(out[c], st_) for c in range(n_sums + 1)]
+        return red[0], red[1:]
+
+    def finish(g, sel):
+        # information at the final estimates of the active segments ``sel`` (converged at
+        # the last step): ``g`` holds the sums at those estimates and ``llf`` their
+        # log-likelihood, from the evaluation of the accepted step
+        cv = act[sel]
         if slope:
-            out += [np.add.reduceat(r * xx_, st), np.add.reduceat(w * xx_, st),
-                    np.add.reduceat(w * xx_ * xx_, st)]
-        return out
-
-    def eta_of(a_, b_, ln_, xx_):
-        return np.repeat(a_, ln_) + (np.repeat(b_, ln_) * xx_ if slope else xx_)
-
-    def llf_of(eta, st, pp_, tt_):
-        # and exp(-|eta|), which the next Newton step's weights reuse
-        e = np.exp(-np.abs(eta))
-        return np.add.reduceat(_llf_rows(eta, pp_, tt_, e), st), e
+            _, haa, _, hab, hbb = (v[sel] for v in g)
+            det = haa * hbb - hab * hab
+            se_a, se_b = np.sqrt(hbb / det), np.sqrt(haa / det)
+        else:
+            haa = g[1][sel]
+            se_a, se_b = np.sqrt(1 / haa), np.zeros_like(haa)
+        good = np.isfinite(a[cv]) & np.isfinite(b[cv]) & np.isfinite(se_a) & \
+            np.isfinite(se_b)
+        gi = ids[cv[good]]
+        a_out[gi], sa_out[gi], llf_out[gi] = a[cv][good], se_a[good], llf[sel][good]
+        if slope:
+            b_out[gi], sb_out[gi] = b[cv][good], se_b[good]
+        conv_out[ids[cv[~good]]] = False
 
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         act = np.arange(ids.size)  # active segments (positions in ids)
         st = np.concatenate([[0], np.cumsum(ln)[:-1]])
-        eta = eta_of(a, b, ln, xx)
-        llf, e = llf_of(eta, st, pp, tt)
-        for _ in range(max_iter):
-            if act.size == 0:
+        llf, g = evaluate(a, b, ln, xx, pp, tt, st)
+        fin = np.zeros(act.size, dtype=bool)  # converged at the last step: information due
+        n_iter = 0
+        while act.size:
+            drop = fin.copy()
+            if fin.any():
+                finish(g, fin)
+            if n_iter == max_iter:
                 break
-            g = sums(eta, st, xx, pp, tt, e)
+            if drop.any():
+                go = ~drop
+                rows = np.repeat(go, ln[act])
+                act = act[go]
+                if act.size == 0:
+                    break
+                xx, pp, tt = xx[rows], pp[rows], tt[rows]
+                llf = llf[go]
+                g = [v[go] for v in g]
+                st = np.concatenate([[0], np.cumsum(ln[act])[:-1]])
+            n_iter += 1
             if slope:
                 ga, haa, gb, hab, hbb = g
                 det = haa * hbb - hab * hab
@@ -251,55 +306,30 @@ def fit_logistic(x, successes, trials, starts=None, *, model: str = "slope",
             step = np.ones(act.size)
             na, nb = aa + da, bb + db
             lnn = ln[act]
-            neta = eta_of(na, nb, lnn, xx)
-            nllf, ne_ = llf_of(neta, st, pp, tt)
+            nllf, ng = evaluate(na, nb, lnn, xx, pp, tt, st)
             worse = nllf < llf - 1e-12 * np.maximum(1.0, np.abs(llf))
             for _ in range(40):  # step halving where the log-likelihood decreased
                 if not worse.any():
                     break
                 step = np.where(worse, step / 2, step)
                 na, nb = aa + step * da, bb + step * db
-                neta = eta_of(na, nb, lnn, xx)
-                nllf, ne_ = llf_of(neta, st, pp, tt)
+                nllf, ng = evaluate(na, nb, lnn, xx, pp, tt, st)
                 worse = nllf < llf - 1e-12 * np.maximum(1.0, np.abs(llf))
             big = np.maximum(np.abs(step * da) / np.maximum(1, np.abs(na)),
                              np.abs(step * db) / np.maximum(1, np.abs(nb)))
             a[act], b[act] = na, nb
-            eta, llf, e = neta, nllf, ne_
-            done = ((big < tol) & ~bad) | bad
-            conv_out[ids[act[(big < tol) & ~bad]]] = True
-            if done.any():
-                go = ~done
+            llf, g = nllf, ng
+            fin = (big < tol) & ~bad
+            conv_out[ids[act[fin]]] = True
+            if bad.any():  # no finite step: done, without an estimate
+                go = ~bad
                 rows = np.repeat(go, lnn)
-                act = act[go]
-                xx, pp, tt, eta, e = xx[rows], pp[rows], tt[rows], eta[rows], e[rows]
+                act, fin = act[go], fin[go]
+                xx, pp, tt = xx[rows], pp[rows], tt[rows]
                 llf = llf[go]
+                g = [v[go] for v in g]
                 st = np.concatenate([[0], np.cumsum(ln[act])[:-1]])
-        # information at the final estimates, for the converged segments
-        cv = np.flatnonzero(conv_out[ids])
-        if cv.size:
-            rows = np.repeat(np.isin(np.arange(ids.size), cv), ln)
-            xx2, pp2, tt2 = x[keep][rows], pos[keep][rows], tot[keep][rows]
-            ln2 = ln[cv]
-            st2 = np.concatenate([[0], np.cumsum(ln2)[:-1]])
-            eta2 = eta_of(a[cv], b[cv], ln2, xx2)
-            llf2, e2 = llf_of(eta2, st2, pp2, tt2)
-            g = sums(eta2, st2, xx2, pp2, tt2, e2)
-            if slope:
-                _, haa, _, hab, hbb = g
-                det = haa * hbb - hab * hab
-                se_a, se_b = np.sqrt(hbb / det), np.sqrt(haa / det)
-            else:
-                haa = g[1]
-                se_a, se_b = np.sqrt(1 / haa), np.zeros_like(haa)
-            good = np.isfinite(a[cv]) & np.isfinite(b[cv]) & np.isfinite(se_a) & \
-                np.isfinite(se_b)
-            gi = ids[cv[good]]
-            a_out[gi], sa_out[gi], llf_out[gi] = a[cv][good], se_a[good], llf2[good]
-            if slope:
-                b_out[gi], sb_out[gi] = b[cv][good], se_b[good]
-            conv_out[ids[cv[~good]]] = False
-    return LogisticFit(model, a_out, b_out, sa_out, sb_out, llf_out, conv_out)
+    return LogisticFit(model, a_out, b_out, sa_out, sb_out, llf_out, conv_out, reasons)
 
 
 def _fit_common(x, pos, tot, starts, lens, ok, max_iter) -> LogisticFit:
@@ -319,12 +349,16 @@ def _fit_common(x, pos, tot, starts, lens, ok, max_iter) -> LogisticFit:
     converged = False
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         def state(a_, b_):
+            # eta, the log-likelihood, exp(-|eta|) (the weights reuse it) and the per-row
+            # log-likelihood (the per-segment values at the end)
             eta = np.repeat(a_, ln) + b_ * xx
-            return eta, float(_llf_rows(eta, pp, tt).sum())
+            e = np.exp(-np.abs(eta))
+            rows = _llf_rows(eta, pp, tt, e)
+            return eta, float(rows.sum()), e, rows
 
-        eta, llf = state(a, b)
+        eta, llf, e, llf_rows = state(a, b)
         for _ in range(max_iter):
-            mu, w = _mu_w(eta)
+            mu, w = _mu_w(eta, e)
             r = pp - tt * mu
             w = tt * w
             ga = np.add.reduceat(r, st)
@@ -338,13 +372,14 @@ def _fit_common(x, pos, tot, starts, lens, ok, max_iter) -> LogisticFit:
                 break
             step = 1.0
             for _ in range(40):
-                neta, nllf = state(a + step * da, b + step * db)
+                neta, nllf, ne_, nrows = state(a + step * da, b + step * db)
                 if nllf >= llf - 1e-12 * max(1.0, abs(llf)):
                     break
                 step /= 2
             big = max(float(np.max(np.abs(step * da) / np.maximum(1, np.abs(a + step * da)))),
                       abs(step * db) / max(1.0, abs(b + step * db)))
             a, b, eta, llf = a + step * da, b + step * db, neta, nllf
+            e, llf_rows = ne_, nrows
             if big < _TOL:
                 converged = True
                 break
@@ -352,6 +387,6 @@ def _fit_common(x, pos, tot, starts, lens, ok, max_iter) -> LogisticFit:
     llf_seg = nan.copy()
     if converged:
         a_out[ids] = a
-        llf_seg[ids] = np.add.reduceat(_llf_rows(eta, pp, tt), st)
+        llf_seg[ids] = np.add.reduceat(llf_rows, st)
     return LogisticFit("common_slope", a_out, np.array([b if converged else np.nan]),
                        nan.copy(), np.array([np.nan]), llf_seg, np.array([converged]))

@@ -514,6 +514,21 @@ class ScoreTable:
     def bin(self) -> np.ndarray:
         return self._bin if self._bin is not None else self.bins(0, self.n_entries)
 
+    @cached_property
+    def value_logit(self) -> np.ndarray:
+        """Full resolution: logit of each distinct score (clipped as in :func:`_logit`),
+        computed once for the segments of every grouping."""
+        return _logit(self.values)
+
+    @cached_property
+    def value_powers(self) -> tuple[np.ndarray, np.ndarray]:
+        """Full resolution: ``values ** 3`` and ``values ** 4`` (for the moments)."""
+        return self.values ** 3, self.values ** 4
+
+    def __getstate__(self):  # the per-value caches are remade on use, never pickled
+        return {k: v for k, v in self.__dict__.items()
+                if k not in ("value_logit", "value_powers")}
+
     def bins(self, a: int, b: int) -> np.ndarray:
         """Bins of entries ``a..b-1``."""
         if self._bin is not None:
@@ -997,7 +1012,8 @@ class Segments:
 
     def __init__(self, starts, neg, pos, *, exact: bool, above=None, p=None, lp=None,
                  moments=None, labels: Sequence[str] | None = None, bins=None,
-                 threshold_bin: int | None = None, bin_values: np.ndarray | None = None):
+                 threshold_bin: int | None = None, bin_values: np.ndarray | None = None,
+                 table: ScoreTable | None = None):
         self.starts = np.asarray(starts, dtype=np.int64)
         self.neg_count = np.asarray(neg)
         self.pos_count = np.asarray(pos)
@@ -1009,8 +1025,14 @@ class Segments:
         self.bins = None if bins is None else np.asarray(bins)
         self._kt = threshold_bin
         self._values = bin_values
+        self._table = table if table is not None and bin_values is table.values else None
         self.labels = tuple(labels) if labels is not None else tuple(
             str(i) for i in range(len(self.starts)))
+        #: Logistic fits of the calibration kernels on these rows, by model (``"slope"``,
+        #: ``"offset"``): ``(LogisticFit, whether predictions of exactly 0 or 1 were left
+        #: out)``, so that a test on the same rows (the slope x level likelihood-ratio test)
+        #: reuses the fit instead of refitting it.
+        self.fits: dict[str, tuple[Any, bool]] = {}
 
     @classmethod
     def from_arrays(cls, y_true, y_score, *, threshold: float | None = None) -> Segments:
@@ -1138,6 +1160,9 @@ class Segments:
 
     @cached_property
     def lp(self) -> np.ndarray:
+        if self._table is not None:  # the same elementwise logit, of each value once
+            lv = self._table.value_logit
+            return lv if self.bins is None else lv[self.bins]
         if self._values is not None:
             return _logit(self.p)
         return self._lp() if callable(self._lp) else self._lp
@@ -1159,6 +1184,10 @@ class Segments:
         def cols(a, b):
             w = self.counts(a, b)[1 if label else 0]
             p = self.p_rows(a, b)
+            if self._table is not None and "p" not in self.__dict__:  # powers once per value
+                p3, p4 = self._table.value_powers
+                b_ = self._bins(a, b)
+                return w * p, w * p * p, w * p3[b_], w * p4[b_]
             return w * p, w * p * p, w * p ** 3, w * p ** 4
 
         return segment_sums(self.starts, self.n_rows, cols, 4)
@@ -1414,7 +1443,7 @@ class Summary:
         if one_per_bin:  # bins None: row i is bin i
             bin_r, neg, pos = arrs
             return Segments(starts, neg, pos, exact=True, bins=bin_r, threshold_bin=kt,
-                            bin_values=t.values, labels=grouping.levels)
+                            bin_values=t.values, labels=grouping.levels, table=t)
         bin_e, lab_e, cnt_e = arrs[:3]
         ps = arrs[3] if t.psum is not None else None
         n_e = bin_e.size
@@ -1436,7 +1465,7 @@ class Summary:
         starts = np.searchsorted(rs, starts)
         if t.full:
             return Segments(starts, neg, pos, exact=True, bins=bin_r, threshold_bin=kt,
-                            bin_values=t.values, labels=grouping.levels)
+                            bin_values=t.values, labels=grouping.levels, table=t)
         tot = pos.astype(np.float64) + neg
 
         def sums(cols, label=None):

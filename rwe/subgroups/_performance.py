@@ -449,9 +449,12 @@ def subgroup_performance(
         ["_m", "_g", "_l"], kind="stable").drop(columns=["_g", "_m", "_l"])
     table = table.reset_index(drop=True)[TABLE_COLUMNS]
     table["n_clusters"] = table["n_clusters"].astype("Int64")
+    deffs: dict[tuple[str, str], np.ndarray] = {}  # clustered design effects, for _fairness
     if cl_int:
+        fair_props = [s for s in fair_specs if s.confusion is not None and s not in kernel_specs]
         table = _cluster_adjust(table, summary, [g for g in groupings if g.levels],
-                                kernel_specs, version, threshold, ctx, kernels)
+                                kernel_specs + fair_props, version, threshold, ctx, kernels,
+                                deffs)
 
     # ---------------------------------------------------------------- bootstrap
     boot_specs = [s for s in specs if s.bootstrap_bins] if ci_method == "bootstrap" else []
@@ -481,7 +484,7 @@ def subgroup_performance(
     fair_table = pd.concat([table] + [p[TABLE_COLUMNS] for p in extra_parts],
                            ignore_index=True) if extra_parts else table
     fair = _fairness(fair_table, kernels, groupings, level, proportion_interval, summary,
-                     version, threshold, cl_int) \
+                     version, threshold, cl_int, deffs) \
         if fairness else pd.DataFrame(columns=FAIR_COLUMNS)
     goal_frame, verdicts = _goals(table, goals, version, level, proportion_interval)
     roc, cal = _curve_frames(roc_parts, cal_parts)
@@ -557,17 +560,27 @@ CLUSTER_ADJUSTED = "proportions (ratio-estimator design effect) and AUROC (Obuch
 
 
 def _cluster_adjust(table: pd.DataFrame, summary: Summary, groupings, specs, version: str,
-                    threshold: float, ctx: KernelContext, kernels) -> pd.DataFrame:
+                    threshold: float, ctx: KernelContext, kernels,
+                    deffs: dict[tuple[str, str], np.ndarray] | None = None) -> pd.DataFrame:
     """Replace the row-level intervals of proportions and AUROC by patient-clustered ones
     (see ``cluster_intervals``), from the summary's transient patient index. The AUROC's
-    design effect is Obuchowski's variance over DeLong's."""
+    design effect is Obuchowski's variance over DeLong's. The design effect of every
+    proportion in ``specs`` is stored in ``deffs[(grouping, metric)]`` (the fairness gaps
+    reuse them); specs without rows in ``table`` only fill ``deffs``.
+
+    The rows are sorted once by patient and once by score (stable); each grouping's
+    (level, patient) and (level, score) pairs then come from a counting sort of the level
+    numbers (:func:`rwe.stats._clustered.pair_index`), shared by all its metrics: the same
+    pairs, in the same order, as sorting the keys per metric, so the same numbers."""
     from rwe.stats import (
         auc_interval,
         cluster_ratio_variance,
         obuchowski_auc,
         wilson_effective,
     )
+    from rwe.stats._clustered import PairSorter
 
+    deffs = {} if deffs is None else deffs
     cl = summary.clusters
     t = summary.score_table(version)
     cells = _row_cells(summary, version, threshold)
@@ -581,24 +594,36 @@ def _cluster_adjust(table: pd.DataFrame, summary: Summary, groupings, specs, ver
     ncl = table["n_clusters"].to_numpy(dtype=object, na_value=None).copy()
     deff = table["design_effect"].to_numpy(copy=True)
     est = table["estimate"].to_numpy(dtype=float)
+    by_patient = PairSorter(cl.patient)
+    by_score = None
+    conf = {}
+    for spec in specs:
+        if spec.confusion is not None:
+            conf[spec.name] = tuple(np.logical_or.reduce([cells[c] for c in part])
+                                    for part in spec.confusion)
     for g in groupings:
         rl = g.cell_to_level[cl.cell]
         L = len(g.levels)
-        inl = rl >= 0
+        rl1 = rl + 1  # bin 0: rows of no level (counts are integers: exact in any order)
+        pairs = by_patient.pairs(rl)
         for spec in specs:
             why = np.full(L, None, dtype=object)
             if spec.confusion is not None:
-                num = np.logical_or.reduce([cells[c] for c in spec.confusion[0]])
-                den = np.logical_or.reduce([cells[c] for c in spec.confusion[1]])
-                _, _, K, d = cluster_ratio_variance(num, den, cl.patient, rl, L)
-                x = np.bincount(rl[inl], weights=num[inl], minlength=L)
-                n = np.bincount(rl[inl], weights=den[inl], minlength=L)
+                num, den = conf[spec.name]
+                _, _, K, d = cluster_ratio_variance(num, den, cl.patient, rl, L, pairs=pairs)
+                deffs[(g.name, spec.name)] = d
+                x = np.bincount(rl1, weights=num, minlength=L + 1)[1:]
+                n = np.bincount(rl1, weights=den, minlength=L + 1)[1:]
                 ci = wilson_effective(x, n, d, confidence_level=ctx.confidence_level,
                                       method=ctx.proportion_interval)
                 lo_, hi_ = np.atleast_1d(ci.low), np.atleast_1d(ci.high)
                 name = f"{ctx.proportion_interval}-cluster"
             elif spec.name == "auroc":
-                _, var, K, tp, tn, kp, kn = obuchowski_auc(lab, ebin, cl.patient, rl, L)
+                if by_score is None:
+                    by_score = PairSorter(ebin)
+                _, var, K, tp, tn, kp, kn = obuchowski_auc(
+                    lab, ebin, cl.patient, rl, L, cluster_pairs=pairs,
+                    rank_pairs=by_score.pairs(rl))
                 lo_, hi_, why = auc_interval(kernels[(g.name, "auroc")].estimate, tp, tn,
                                              df_pos=kp - 1, df_neg=kn - 1,
                                              confidence_level=ctx.confidence_level,
@@ -616,6 +641,7 @@ def _cluster_adjust(table: pd.DataFrame, summary: Summary, groupings, specs, ver
                 ncl[i], deff[i] = int(K[j]), d[j]
                 if why[j] is not None and reason[i] is None:
                     reason[i] = why[j]
+        del pairs, rl1
     out = table.assign(ci_low=low, ci_high=high, ci_method=meth, reason=reason,
                        design_effect=deff)
     out["n_clusters"] = pd.array(ncl, dtype="Int64")
@@ -751,7 +777,8 @@ def _heterogeneity(table, kernels, segs, groupings, specs, multiplicity):
 def _calibration_lr(seg, idx):
     """Likelihood-ratio test of a slope per level against one common slope
     (:func:`rwe.stats.fit_logistic`, models ``"slope"`` and ``"common_slope"``) over the
-    levels ``idx``."""
+    levels ``idx``. The slope model is the calibration-slope kernel's fit on the same rows
+    (``seg.fits``) unless that fit left out predictions of exactly 0 or 1."""
     from scipy import stats as sps
 
     from rwe.stats import fit_logistic
@@ -762,13 +789,19 @@ def _calibration_lr(seg, idx):
     lens = seg.lengths[keep]
     starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
     x, pos, tot = seg.lp[rows], seg.pos[rows], (seg.pos + seg.neg)[rows]
-    f1 = fit_logistic(x, pos, tot, starts, model="slope")
+    kernel_fit, left_out = seg.fits.get("slope", (None, True))
+    if not left_out:  # the calibration-slope kernel's fit on these rows: each level is its
+        # own fit, so its levels idx are the fit on the rows of idx, to the last bit
+        f1_llf, f1_conv = kernel_fit.llf[keep], kernel_fit.converged[keep]
+    else:
+        f1 = fit_logistic(x, pos, tot, starts, model="slope")
+        f1_llf, f1_conv = f1.llf, f1.converged
     f0 = fit_logistic(x, pos, tot, starts, model="common_slope")
-    if not (f1.converged.all() and f0.converged.all()):
+    if not (f1_conv.all() and f0.converged.all()):
         return {"test": "lr_interaction", "statistic": math.nan, "df": math.nan,
                 "pvalue": math.nan, "i2": math.nan,
                 "method": "not tested: logistic fit did not converge (separation?)"}
-    stat = max(0.0, 2 * float(np.sum(f1.llf) - np.sum(f0.llf)))
+    stat = max(0.0, 2 * float(np.sum(f1_llf) - np.sum(f0.llf)))
     df = len(idx) - 1
     return {"test": "lr_interaction", "statistic": stat, "df": float(df),
             "pvalue": float(sps.chi2.sf(stat, df)), "i2": math.nan,
@@ -777,7 +810,7 @@ def _calibration_lr(seg, idx):
 
 # ----------------------------------------------------------------------------- fairness
 def _fairness(table, kernels, groupings, level, proportion_interval, summary, version,
-              threshold, clustered):
+              threshold, clustered, deffs=None):
     """Fairness gaps max - min across the usable levels with a simultaneous interval.
 
     For ``k`` levels, every ordered pair (i, j) gets an interval for ``theta_i - theta_j`` at
@@ -832,7 +865,10 @@ def _fairness(table, kernels, groupings, level, proportion_interval, summary, ve
                 n = np.asarray(lv.extras["nobs"], dtype=float)[idx]
                 deff = np.ones(k)
                 method = f"simultaneous-newcombe-{proportion_interval}"
-                if clustered:
+                if clustered and (g.name, m) in (deffs or {}):  # from _cluster_adjust
+                    deff = deffs[(g.name, m)][idx]
+                    method += "-cluster"
+                elif clustered:
                     from rwe.metrics import get_metric
 
                     if cells is None:
