@@ -143,14 +143,24 @@ def dynamic_fits(x: np.ndarray, pos: np.ndarray, tot: np.ndarray, starts: np.nda
     key = rseg * Q + qi
     size = S * Q
     # per window x level x cell: sum tot d^k (k = 0..TERMS + 2), sum pos, sum pos x
-    mom = np.empty((TERMS + 5, size))
+    mom = np.zeros((TERMS + 5, size))
+    step = np.diff(key)
+    if (step >= 0).all():  # rows ascending within segments: sums over runs of equal keys
+        first = np.concatenate([[0], np.flatnonzero(step) + 1])
+        cell = key[first]
+
+        def add(k, w):
+            mom[k, cell] = np.add.reduceat(w, first)
+    else:
+        def add(k, w):
+            mom[k] = np.bincount(key, weights=w, minlength=size)
     v = tot.copy()
     for k in range(TERMS + 3):
-        mom[k] = np.bincount(key, weights=v, minlength=size)
+        add(k, v)
         if k < TERMS + 2:
             v *= d
-    mom[TERMS + 3] = np.bincount(key, weights=pos, minlength=size)
-    mom[TERMS + 4] = np.bincount(key, weights=pos * x, minlength=size)
+    add(TERMS + 3, pos)
+    add(TERMS + 4, pos * x)
     # separation / constant checks: per segment extremes of x over cases and controls
     neg = tot - pos
     ext = np.empty((4, S))

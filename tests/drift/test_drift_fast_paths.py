@@ -154,3 +154,15 @@ def test_ks_and_chi2_pvalues_equal_scipy_stats():
                      categories=("a", "b", "c"))
     v = chi2_kernel(rc, cc, DriftContext())
     assert np.allclose(v.pvalue, chi2.sf(v.statistic, v.extras["df"]), rtol=1e-14)
+
+
+def test_dynamic_fits_do_not_need_rows_in_score_order():
+    W, L, memory, depth = 6, 2, 0.7, 9
+    x, p, t, starts = _rows(W, L, 7, n=(50, 200))
+    a, b = dynamic_fits(x, p, t, starts, W, L, memory, depth)
+    lens = np.diff(np.append(starts, x.size))
+    seg = np.repeat(np.arange(W * L), lens)
+    perm = np.lexsort((np.random.default_rng(0).random(x.size), seg))  # shuffled in segments
+    a2, b2 = dynamic_fits(x[perm], p[perm], t[perm], starts, W, L, memory, depth)
+    assert np.allclose(a2, a, rtol=1e-11, atol=1e-13, equal_nan=True)
+    assert np.allclose(b2, b, rtol=1e-11, equal_nan=True)
