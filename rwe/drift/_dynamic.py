@@ -23,9 +23,9 @@ window). A Newton iteration then costs ``fits x cells x K`` operations instead o
 
 Truncation error. The remainder after ``K`` terms is at most ``sup|f^(K+1)| (|b| H / 2)^(K+1)
 / (K + 1)!`` per unit of weight (Lagrange form), computed for every fit at its final slope;
-with ``H = 1/16`` and ``K = 10`` it is below 2e-16 for ``|b| <= 4``, i.e. under the rounding
-error of the row sums themselves, so the estimates are the row-level maximum-likelihood
-estimates to floating-point accuracy (they differ from a fit on repeated rows only in the
+with ``H = 1/16`` and ``K = 10`` it is 2e-22 for ``|b| = 1`` and below 1e-15 for ``|b| <= 4``,
+i.e. at or under the rounding error of the row sums themselves, so the estimates are the
+row-level maximum-likelihood estimates to floating-point accuracy (they differ from a fit on repeated rows only in the
 order of summation, ~1e-15 relative). Fits whose bound exceeds ``1e-15``, and fits that do
 not converge, are refitted on their rows with :func:`rwe.stats.fit_logistic` (the one
 fitter; also the reference these fits are tested against). Newton-Raphson follows
