@@ -138,7 +138,11 @@ def dynamic_fits(x: np.ndarray, pos: np.ndarray, tot: np.ndarray, starts: np.nda
     q = np.floor(x / CELL)
     q0 = q.min()
     qi = (q - q0).astype(np.int64)
-    Q = int(qi.max()) + 1
+    # only the cells holding a row (a prediction of 0 or 1 far out in logit leaves a gap)
+    used = np.bincount(qi) > 0
+    centre = (q0 + np.flatnonzero(used) + 0.5) * CELL
+    qi = (np.cumsum(used) - 1)[qi]
+    Q = centre.size
     d = x - (q + 0.5) * CELL
     key = rseg * Q + qi
     size = S * Q
@@ -197,7 +201,7 @@ def dynamic_fits(x: np.ndarray, pos: np.ndarray, tot: np.ndarray, starts: np.nda
     sub = acc[:, ids]  # (m, F, Q)
     live = sub[0] > 0
     fit_of = np.broadcast_to(np.arange(ids.size)[:, None], live.shape)[live]
-    c = np.broadcast_to((q0 + np.arange(Q) + 0.5) * CELL, live.shape)[live]
+    c = np.broadcast_to(centre, live.shape)[live]
     T = sub[:TERMS + 3][:, live]  # (TERMS + 3, E)
     P0 = np.bincount(fit_of, weights=sub[TERMS + 3][live], minlength=ids.size)
     P1 = np.bincount(fit_of, weights=sub[TERMS + 4][live], minlength=ids.size)

@@ -166,3 +166,17 @@ def test_dynamic_fits_do_not_need_rows_in_score_order():
     a2, b2 = dynamic_fits(x[perm], p[perm], t[perm], starts, W, L, memory, depth)
     assert np.allclose(a2, a, rtol=1e-11, atol=1e-13, equal_nan=True)
     assert np.allclose(b2, b, rtol=1e-11, equal_nan=True)
+
+
+def test_dynamic_fits_with_predictions_of_zero_and_one():
+    # logit(1e-12) and logit(1 - 1e-12): cells far from the others (clipped predictions)
+    W, L, memory, depth = 4, 2, 0.7, 9
+    x, p, t, starts = _rows(W, L, 8, n=(100, 200))
+    x = x.copy()
+    x[starts[1]] = -27.631021115928547  # first (lowest) row of window 0, level 1
+    x[starts[3] - 1] = 27.631021115928547  # last (highest) row of window 1, level 0
+    a, b = dynamic_fits(x, p, t, starts, W, L, memory, depth)
+    ref = _reference(x, p, t, starts, W, L, memory, depth)
+    assert np.isfinite(ref.a).all()
+    assert np.allclose(a, ref.a, rtol=1e-10, atol=1e-12)
+    assert np.allclose(b, ref.b, rtol=1e-10)
