@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -271,7 +272,9 @@ def _solve_arl(R: np.ndarray, start: int) -> float:
     return float(v[start])
 
 
+@lru_cache(maxsize=512)
 def _cusum_one_sided(k: float, h: float, shift: float, n_states: int, head_start: float) -> float:
+    # cached: a protocol's rules with the same k and ARL0 search the same limits
     w = 2.0 * h / (2 * n_states - 1)
     i = np.arange(n_states)[:, None]
     j = np.arange(n_states)[None, :]
@@ -345,6 +348,11 @@ def ewma_arl(lam: float, L: float, *, shift: float = 0.0, side: str = "two-sided
     n_states = check_int(n_states, "n_states", minimum=3)
     if n_states % 2 == 0:
         n_states += 1
+    return _ewma_chain(lam, float(L), float(shift), n_states)
+
+
+@lru_cache(maxsize=512)
+def _ewma_chain(lam: float, L: float, shift: float, n_states: int) -> float:
     H = L * math.sqrt(lam / (2 - lam))
     d = 2 * H / n_states
     c = -H + (np.arange(n_states) + 0.5) * d

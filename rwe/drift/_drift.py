@@ -180,6 +180,24 @@ def _segments(summary: Summary, grouping: Grouping, version: str, threshold: flo
     return per[key]
 
 
+_KERNELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _kernel(spec, seg, kctx):
+    """``spec.kernel(seg, kctx)``, computed once per segments, metric and settings (the
+    performance table, the recalibration table and the control charts read the same fits)."""
+    key = (spec.name, *(tuple(v.tolist()) if isinstance(v, np.ndarray) else v
+                        for v in vars(kctx).values()))
+    try:
+        hash(key)
+    except TypeError:  # e.g. a Generator as random_state: not cached
+        return spec.kernel(seg, kctx)
+    per = _KERNELS.setdefault(seg, {})
+    if key not in per:
+        per[key] = spec.kernel(seg, kctx)
+    return per[key]
+
+
 # ============================================================================ summaries
 def _kinds(frame: pd.DataFrame, features: Sequence[str]) -> dict[str, str]:
     out = {}
@@ -1043,7 +1061,7 @@ def assess_drift(
         seg = _segments(pop, pop.grouping(()), version, threshold)
         n, ev = seg.n, seg.n_pos
         for s in mspecs:
-            v = s.kernel(seg, kctx)
+            v = _kernel(s, seg, kctx)
             perf_parts.append(_perf_rows(s.name, label, "overall", ["all"], n, ev, v, level,
                                          min_n))
             se = _se(v, s.name, level)
@@ -1055,7 +1073,7 @@ def assess_drift(
             wins = grid.window_array
             levs = grid.level_array
             for s in mspecs:
-                v = s.kernel(seg, kctx)
+                v = _kernel(s, seg, kctx)
                 perf_parts.append(_perf_rows(s.name, wins, grid.group, levs, seg.n, seg.n_pos,
                                              v, level, min_n))
             if any(s_.name.startswith("calibration") for s_ in mspecs):
@@ -1373,10 +1391,24 @@ def _integrity(f: str, grid: _Grid, rh: FeatureHist, ch: FeatureHist,
 def _duplicates(integ: pd.DataFrame, d: _Data, roles, window: str) -> pd.DataFrame:
     """Rows identical to an earlier row on the timestamp, scores, outcome and grouping columns
     (a record sent twice; ids and features excluded; compared by 64-bit row hashes), per window
-    (overall level only)."""
+    (overall level only). Text columns are hashed only for the rows that the other columns
+    already pair with another row (a row equal to an earlier one is equal on every column, so
+    the counts are those of hashing every row in full)."""
     cols = [c for c in roles.required_columns() if c != roles.id and c not in roles.features]
-    h = pd.util.hash_pandas_object(d.frame[cols], index=False)  # 64-bit row hashes
-    dup = h.duplicated(keep="first").to_numpy()
+    frame = d.frame[cols]
+    text = [c for c in cols if frame[c].dtype == object or pd.api.types.is_string_dtype(
+        frame[c].dtype) and not isinstance(frame[c].dtype, pd.CategoricalDtype)]
+    rest = [c for c in cols if c not in text]
+    dup = np.zeros(len(frame), dtype=bool)
+    if text and rest:
+        cand = pd.util.hash_pandas_object(frame[rest], index=False).duplicated(
+            keep=False).to_numpy()
+        if cand.any():  # full row hashes of the candidates, in row order
+            h = pd.util.hash_pandas_object(frame.loc[cand], index=False)
+            dup[cand] = h.duplicated(keep="first").to_numpy()
+    else:
+        h = pd.util.hash_pandas_object(frame, index=False)  # 64-bit row hashes
+        dup = h.duplicated(keep="first").to_numpy()
     w = d.windows.astype("string")
     counts = pd.Series(dup).groupby(w.to_numpy()).sum()
     integ = integ.copy()
@@ -1455,43 +1487,24 @@ def _dynamic_recalibration(seg, grid: _Grid, memory: float, min_weight: float = 
     rows of that level in every window up to this one with weights ``memory^(t - s)`` (windows
     weighing less than ``min_weight`` left out): the dynamic recalibration curve of Davis et al.
     (2020) computed with exponential forgetting instead of online SGD updates. The weights are
-    not frequencies, so the fit has no sampling interval. One :func:`rwe.stats.fit_logistic`
-    call for all windows x levels."""
-    from rwe.stats import fit_logistic
+    not frequencies, so the fit has no sampling interval. The maximum-likelihood fits of all
+    windows x levels at once from per-window moments of the rows
+    (:func:`rwe.drift._dynamic.dynamic_fits`: the row-level estimates to floating-point
+    accuracy, each row summarized once instead of once per window it enters)."""
+    from rwe.drift._dynamic import dynamic_fits
 
     L, W = len(grid.levels), len(grid.windows)
     depth = W if memory >= 1 else min(W, int(math.floor(math.log(min_weight)
                                                         / math.log(memory))) + 1)
-    starts_in, lens = seg.starts, seg.lengths
-    idx, wts, out_starts = [], [], []
-    pos = 0
-    for t in range(W):
-        for j in range(L):
-            out_starts.append(pos)
-            for s_ in range(max(0, t - depth + 1), t + 1):
-                i = s_ * L + j
-                a, n_i = int(starts_in[i]), int(lens[i])
-                if n_i:
-                    idx.append(np.arange(a, a + n_i))
-                    wts.append(np.full(n_i, memory ** (t - s_)))
-                    pos += n_i
-    if not idx:
-        nan = np.full(W * L, np.nan)
-        return nan, nan.copy()
-    idx = np.concatenate(idx)
-    w = np.concatenate(wts)
-    lp = np.asarray(seg.lp, dtype=np.float64)[idx]
-    succ = seg.pos[idx] * w
-    trials = (seg.pos + seg.neg)[idx] * w
-    fit = fit_logistic(lp, succ, trials, np.asarray(out_starts, dtype=np.int64), model="slope")
-    return fit.a, fit.b
+    return dynamic_fits(np.asarray(seg.lp, dtype=np.float64), seg.pos, seg.pos + seg.neg,
+                        seg.starts, W, L, memory, depth)
 
 
 def _recalibration(seg, windows, group, levels, kctx, min_n, grid: _Grid | None = None,
                    memory: float = 0.7) -> pd.DataFrame:
     from rwe.metrics import get_metric
 
-    v = get_metric("calibration_slope").kernel(seg, kctx)
+    v = _kernel(get_metric("calibration_slope"), seg, kctx)
     n = seg.n
     da = db = np.full(seg.n_segments, np.nan)
     if grid is not None:
@@ -1573,7 +1586,7 @@ def _window_chart(rule: _Rule, summary: Summary, windows, window, version, thres
     grid = _grid(summary, window, rule.by, windows)
     seg = _segments(summary, grid.grouping, version, threshold)
     spec = get_metric(rule.metric)
-    v = spec.kernel(seg, KernelContext(confidence_level=level, threshold=threshold))
+    v = _kernel(spec, seg, KernelContext(confidence_level=level, threshold=threshold))
     est = np.asarray(v.estimate, dtype=float)
     se = _se(v, rule.metric, level)
     n = seg.n
