@@ -42,7 +42,11 @@ register_finding_template(
 register_finding_template(
     "federation.disclosure", "Disclosure control at {sites} site(s) withheld values of "
     "{attributes} in small cells (minimum count {min_count}): counts of their levels are those the "
-    "sites released.")
+    "sites released, lower bounds of the levels' counts.")
+register_finding_template(
+    "federation.withheld", "{n_levels} level(s) with counts withheld at sites (minimum count "
+    "{min_count}) have checks that are not evaluable, their result depending on the withheld "
+    "counts: {levels}.")
 register_finding_template(
     "federation.missing_sites", "Site(s) listed in the protocol but not merged: {missing}.")
 
