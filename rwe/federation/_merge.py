@@ -14,6 +14,10 @@ merged histograms (within the binning bound the table reports). Between-site het
 a random-effects meta-analysis of the site estimates (:func:`rwe.stats.random_effects_meta`):
 AUROC on its own scale with its DeLong variance, proportions on the logit scale with the
 variance ``1/x + 1/(n - x)`` (0.5 added to both counts when one is 0), back-transformed.
+
+Levels some site withheld counts of (disclosure control) are judged on the bounds the released
+counts give, or are not evaluable (:mod:`rwe.federation._withheld`), in the pooled sections and
+in each site's own results; ``settings["withheld"]`` lists them.
 """
 
 from __future__ import annotations

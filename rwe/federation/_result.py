@@ -79,7 +79,10 @@ class FederatedResult(ResultMixin):
     ----------
     settings : dict
         Protocol name and sha256, declared resolution, minimum count, sites, views, sections
-        not evaluated (with the reason), pooled rows and events.
+        not evaluated (with the reason), pooled rows and events, and ``withheld``: per level
+        some site withheld counts of, its released rows and events (lower bounds), the most
+        rows not counted, the sites and the checks left not evaluable on it
+        (:func:`rwe.federation._withheld.withheld_table`).
     sites : tuple of dict
         Per file: site, source, file name, checksum, rows, events, patients, period released and
         the disclosure record of each view (as stated in the file).

@@ -66,7 +66,8 @@ def test_aian_is_not_judged_on_withheld_counts(fed):
         c = _cell(v, g, lv, var)
         assert c["status"] == STATUS_NOT_EVALUABLE, (label, c)
         assert all(w in c["reason"] for w in reason_words), c["reason"]
-        assert f"{g} = {lv}" in v.reason
+        assert "not evaluable where sites withheld counts" in v.reason
+    assert f"race = {AIAN}" in _verdict(rep, "ppr.race").reason
     for inter in ("sex x race", "race x age_band"):
         for c in _verdict(rep, "coverage").cells:
             if c["group"] == inter and AIAN in c["level"] and c["n"] < 30:
@@ -86,8 +87,14 @@ def test_aian_is_not_judged_on_withheld_counts(fed):
     t = sub.table[sub.table["level"] == AIAN]
     assert (t["status"] == WITHHELD_FLAG).all()
     assert t["reason"].str.contains("at least 54 rows and 0 events").all()
-    # no finding states the level's representation
-    assert not any(f.subject.get("category") == AIAN for f in rep.findings)
+    # no finding states the level's representation, size or missing values
+    assert not any(AIAN in f.text() for f in rep.findings)
+    assert not any(AIAN in f.text() for f in sub.findings)
+    # nor its chi-square test: race's counts are partial
+    tests = rep.tests.set_index("attribute")
+    assert "not evaluated" in tests.loc["race", "note"]
+    assert not any(f.code == "representativeness.distribution_differs"
+                   and f.subject["attribute"] == "race" for f in rep.findings)
     assert any(f.code == "federation.withheld" and AIAN in f.subject["levels"]
                for f in res.findings)
     listed = {(r["group"], r["level"]): r for r in res.settings["withheld"]}
@@ -150,6 +157,8 @@ def test_the_pages_say_it(fed):
     assert f"{AIAN}" in fed_page and "at least 54" in fed_page
     rep_page = (out / "representativeness.html").read_text()
     assert WITHHELD_FLAG in rep_page
+    sub_page = (out / "subgroups.html").read_text()  # the cell's dagger note says it
+    assert "at least 54 rows and 0 events" in sub_page
     idx = (out / "index.html").read_text()
     assert "not evaluable where sites withheld counts" in idx
     blob = json.loads((out / "results.json").read_text())
