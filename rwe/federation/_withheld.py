@@ -378,6 +378,8 @@ def _representativeness(r, w: Withheld):
 
     def missing_judge(c):
         g, lv, var = c.get("group"), c.get("level"), c.get("variable")
+        if var in str(g).split(_GROUP_SEP):  # known in every row of its own level
+            return None
         sites = w.sites(g, lv) if g != "(all)" else tuple(s for s, x in w.whole.items() if x)
         inner = w.within_sites(g, lv, var)
         if not sites and not inner:
