@@ -356,9 +356,52 @@ def _disclosure(p: dict, k: int) -> str:
                         if refs else "") + "</div>")
     parts.append("<p class='tnote'>A cell's values withheld at a site count among the missing "
                  "values of that attribute in the pooled tables (the pooled levels hold what the "
-                 f"sites released). On these pages the dossier's own small-cell rule applies "
+                 "sites released: lower bounds, judged as the table of levels with withheld "
+                 f"counts says). On these pages the dossier's own small-cell rule applies "
                  f"on top (report.small_cell_k = {k}): " + suppression_note(k) + "</p>")
     return "\n".join(parts)
+
+
+@view(SECTION, "withheld")
+def _withheld(p: dict, k: int) -> str:
+    """The levels some site withheld counts of: released rows and events as lower bounds,
+    the most rows not counted, the sites, and the checks left not evaluable on them
+    (:mod:`rwe.federation._withheld`)."""
+    s = p.get("settings") or {}
+    items = s.get("withheld") or []
+    if not items:
+        return ("<p>No site withheld a count of any level analysed: every pooled count is "
+                "the sum of the sites' counts.</p>")
+    rows = []
+    for x in items:
+        checks = x.get("checks_not_evaluable") or []
+        rows.append({"group": x["group"], "level": x["level"], "n": x["n_at_least"],
+                     "events": x["events_at_least"], "lost": x["not_counted_at_most"],
+                     "sites": x["sites"],
+                     "checks": "; ".join(checks) if checks else "judged on the bounds"})
+    df = _frame(rows)
+    sup = reviewer_table(df, p.get("_plan"), k, key=lambda r: (r["group"], r["level"]),
+                         counts=["n", "events"], complements=[("n", "events")])
+    n = sup["n"].map(lambda v: v if isinstance(v, str) else f"at least {fmt_int(v)}")
+    ev = sup["events"].map(lambda v: v if isinstance(v, str) else f"at least {fmt_int(v)}")
+    sup = sup.assign(n=n, events=ev)
+    table = html_table(sup, [Col("Attribute", "group"), Col("Level", "level"),
+                             Col("Rows", "n"), Col("Events", "events"),
+                             Col("Rows not counted, at most", "lost", "int"),
+                             Col("Withheld at", "sites"),
+                             Col("Not evaluable on this level", "checks")],
+                       caption=f"Levels with counts withheld at sites (minimum count "
+                               f"{s.get('min_count')})", css="withheld")
+    note = ("A site withholds the value of an attribute in a cell under its minimum count "
+            "(and a second, complementary one), so a level's pooled rows and events are lower "
+            "bounds: the rows not counted are among those the site released with the attribute "
+            "missing, or withheld whole. A check on such a level (representation, adequacy, "
+            "coverage, missing values) is judged only when it reads the same at both ends of "
+            "these bounds; otherwise, and for every performance goal of the level, it is not "
+            "evaluable, never pass and never fail.")
+    if bool(sup.attrs["suppressed"].any()):
+        note += " " + suppression_note(k)
+    return table + f"<p class='tnote'>{note}</p>"
 
 
 @view(SECTION, "limitations")

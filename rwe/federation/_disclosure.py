@@ -103,6 +103,17 @@ class DisclosureRecord:
     withheld_values : dict of str to int
         Per feature, the number of cells in which some of its values were withheld.
     extremes : str
+    withheld_levels : dict of str to list of str
+        Per attribute, its levels (categories) some rows of which are not counted under the
+        level: their value of the attribute was withheld, or their cell withheld whole. The
+        position of a suppressed cell is public, as in every published table with suppressed
+        cells (shown there as a mark, its value not; Hundepool et al. 2012, ch. 5); it lets
+        the coordinator treat the released count of the level as a lower bound
+        (:mod:`rwe.federation._withheld`).
+    withheld_within : dict of str to dict of str to list of str
+        Per attribute and level (as released), the variables (other attributes, features)
+        whose values were withheld in some rows released under the level: their missing
+        count there is an upper bound of the genuine one.
     """
 
     min_count: int
@@ -111,6 +122,8 @@ class DisclosureRecord:
     withheld_rows: int | str = 0
     withheld_values: dict[str, int] = field(default_factory=dict)
     extremes: str = "site range"
+    withheld_levels: dict[str, list[str]] | None = field(default_factory=dict)
+    withheld_within: dict[str, dict[str, list[str]]] | None = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"rule": RULE.format(k=self.min_count, order=", ".join(self.recode_order)
@@ -118,12 +131,20 @@ class DisclosureRecord:
                 "references": list(REFERENCES), "min_count": self.min_count,
                 "recode_order": list(self.recode_order),
                 "recoded_cells": dict(self.recoded_cells), "withheld_rows": self.withheld_rows,
-                "withheld_values": dict(self.withheld_values), "extremes": self.extremes}
+                "withheld_values": dict(self.withheld_values), "extremes": self.extremes,
+                "withheld_levels": {a: list(v) for a, v in (self.withheld_levels or {}).items()},
+                "withheld_within": {a: {lv: list(x) for lv, x in d.items()}
+                                    for a, d in (self.withheld_within or {}).items()}}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> DisclosureRecord:
+        levels = d.get("withheld_levels")
+        within = d.get("withheld_within")
         return cls(int(d["min_count"]), tuple(d["recode_order"]), dict(d["recoded_cells"]),
-                   d["withheld_rows"], dict(d["withheld_values"]), d.get("extremes", ""))
+                   d["withheld_rows"], dict(d["withheld_values"]), d.get("extremes", ""),
+                   None if levels is None else {a: list(v) for a, v in levels.items()},
+                   None if within is None else {a: {lv: list(x) for lv, x in w.items()}
+                                                for a, w in within.items()})
 
     @property
     def changed(self) -> bool:

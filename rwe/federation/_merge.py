@@ -14,6 +14,10 @@ merged histograms (within the binning bound the table reports). Between-site het
 a random-effects meta-analysis of the site estimates (:func:`rwe.stats.random_effects_meta`):
 AUROC on its own scale with its DeLong variance, proportions on the logit scale with the
 variance ``1/x + 1/(n - x)`` (0.5 added to both counts when one is 0), back-transformed.
+
+Levels some site withheld counts of (disclosure control) are judged on the bounds the released
+counts give, or are not evaluable (:mod:`rwe.federation._withheld`), in the pooled sections and
+in each site's own results; ``settings["withheld"]`` lists them.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import pandas as pd
 from rwe._evidence import Finding
 from rwe.federation._result import META_COLUMNS, SITE_COLUMNS, FederatedResult
 from rwe.federation._site import FederationError, SiteSummary, load_site_summary, site_views
+from rwe.federation._withheld import apply_withheld, withheld_of, withheld_table
 from rwe.metrics import get_metric
 
 __all__ = ["merge_sites", "META_METRICS", "check_sites"]
@@ -347,13 +352,16 @@ def merge_sites(protocol, paths: Sequence[str | Path], *, per_site: bool = True,
         sections["drift"] = _pooled_drift(p, merged["drift"], reference_rows)
     elif p.drift is not None:
         reasons["drift"] = skipped.get("drift", "the site summaries hold no drift view")
+    # the levels some site withheld counts of: judged on their bounds, or not evaluable
+    withheld = withheld_of(files, site_cohort, p.min_count)
+    sections = apply_withheld(sections, withheld)
     site_results: dict[str, dict[str, Any]] = {}
     if per_site:
         for s, summ in site_cohort.items():
             r = {"subgroups": subgroup_performance_from_protocol(p, summ, fairness=False)}
             if "representativeness" in sections:
                 r["representativeness"] = representativeness_from_protocol(p, summ)
-            site_results[s] = r
+            site_results[s] = apply_withheld(r, withheld.restrict(s))
     meta, meta_details, findings = _meta_table(p, site_cohort, sections["subgroups"])
     site_info = []
     recoded: dict[str, set] = {}
@@ -374,6 +382,17 @@ def merge_sites(protocol, paths: Sequence[str | Path], *, per_site: bool = True,
             subject={"attributes": ", ".join(sorted(recoded))},
             values={"min_count": p.min_count, "sites": len(set().union(*recoded.values()))},
             severity="info"))
+    partial = withheld_table(withheld, sections)
+    undetermined = [r for r in partial if r["checks_not_evaluable"]]
+    if undetermined:
+        findings.append(Finding(
+            "federation.withheld",
+            subject={"levels": "; ".join(f"{r['group']} = {r['level']} ({r['sites']})"
+                                         for r in undetermined[:8])
+                     + (f"; and {len(undetermined) - 8} more" if len(undetermined) > 8
+                        else "")},
+            values={"min_count": p.min_count, "n_levels": len(undetermined)},
+            severity="warning"))
     if p.federation.sites:
         missing = [s for s in p.federation.sites if s not in sites]
         if missing:
@@ -383,7 +402,7 @@ def merge_sites(protocol, paths: Sequence[str | Path], *, per_site: bool = True,
     settings = {"protocol": p.name, "protocol_sha256": p.sha256,
                 "resolution": p.declared_resolution(), "min_count": p.min_count,
                 "sites": sorted(sites), "files": len(files), "views": sorted(merged),
-                "not_evaluated": reasons, "n": merged["cohort"].n_rows,
+                "not_evaluated": reasons, "withheld": partial, "n": merged["cohort"].n_rows,
                 "events": merged["cohort"].n_events}
     return FederatedResult(settings=settings, sites=tuple(site_info), sections=sections,
                            per_site=site_results, meta=meta, site_estimates=meta_details.pop(

@@ -42,7 +42,11 @@ register_finding_template(
 register_finding_template(
     "federation.disclosure", "Disclosure control at {sites} site(s) withheld values of "
     "{attributes} in small cells (minimum count {min_count}): counts of their levels are those the "
-    "sites released.")
+    "sites released, lower bounds of the levels' counts.")
+register_finding_template(
+    "federation.withheld", "{n_levels} level(s) with counts withheld at sites (minimum count "
+    "{min_count}) have checks that are not evaluable, their result depending on the withheld "
+    "counts: {levels}.")
 register_finding_template(
     "federation.missing_sites", "Site(s) listed in the protocol but not merged: {missing}.")
 
@@ -75,7 +79,10 @@ class FederatedResult(ResultMixin):
     ----------
     settings : dict
         Protocol name and sha256, declared resolution, minimum count, sites, views, sections
-        not evaluated (with the reason), pooled rows and events.
+        not evaluated (with the reason), pooled rows and events, and ``withheld``: per level
+        some site withheld counts of, its released rows and events (lower bounds), the most
+        rows not counted, the sites and the checks left not evaluable on it
+        (:func:`rwe.federation._withheld.withheld_table`).
     sites : tuple of dict
         Per file: site, source, file name, checksum, rows, events, patients, period released and
         the disclosure record of each view (as stated in the file).

@@ -709,6 +709,8 @@ def _protect(p, views: Mapping[str, SiteView], rows: _Rows, k: int
     fcats, fbinary, w = rows.fcats, rows.fbinary, rows.weights
     order = _recode_order(p, views)
     keep = np.ones(len(y), dtype=bool)
+    codes0 = {a: c.copy() for a, c in codes.items()}
+    fvals0 = {f: v.copy() for f, v in fvals.items()}
     records: dict[str, DisclosureRecord] = {}
     for _round in range(64):  # both views until neither changes (values only get withheld)
         changed = False
@@ -752,7 +754,48 @@ def _protect(p, views: Mapping[str, SiteView], rows: _Rows, k: int
             break
     else:  # pragma: no cover - each round withholds something or stops
         raise FederationError("disclosure control did not converge")
+    levels, within = _withheld_positions(rows, codes0, fvals0, keep)
+    for name, view in views.items():
+        names = set(view.attributes) | set(view.features)
+        records[name] = replace(
+            records[name],
+            withheld_levels={a: v for a, v in levels.items() if a in view.attributes},
+            withheld_within={a: {lv: [x for x in xs if x in names] for lv, xs in d.items()
+                                 if any(x in names for x in xs)}
+                             for a, d in within.items() if a in view.attributes})
     return keep, records
+
+
+def _withheld_positions(rows: _Rows, codes0: Mapping[str, np.ndarray],
+                        fvals0: Mapping[str, np.ndarray], keep: np.ndarray
+                        ) -> tuple[dict[str, list[str]], dict[str, dict[str, list[str]]]]:
+    """Where the rule withheld values (the positions of the suppressed cells, not their
+    counts): per attribute, the levels some rows of which are not counted under them (value
+    withheld, or cell withheld whole); per attribute and released level, the variables
+    whose values were withheld in rows released under it."""
+    levels: dict[str, list[str]] = {}
+    lost: dict[str, np.ndarray] = {}
+    for a, c0 in codes0.items():
+        gone = (c0 >= 0) & ((rows.codes[a] != c0) | ~keep)
+        lost[a] = gone & keep
+        if gone.any():
+            cats = rows.cats[a][0]
+            levels[a] = [str(cats[i]) for i in np.unique(c0[gone])]
+    for f, v0 in fvals0.items():
+        v = rows.fvals[f]
+        gone = (keep & (v0 >= 0) & (v != v0) if f in rows.fcats else
+                keep & ~np.isnan(v0) & np.isnan(v))
+        lost[f] = gone | lost[f] if f in lost else gone  # a feature may be an attribute
+    within: dict[str, dict[str, list[str]]] = {}
+    for a, c in rows.codes.items():
+        cats = rows.cats[a][0]
+        for x, gone in lost.items():
+            if x == a or not gone.any():
+                continue
+            at = c[gone]
+            for i in np.unique(at[at >= 0]):
+                within.setdefault(a, {}).setdefault(str(cats[i]), []).append(x)
+    return levels, within
 
 
 def _site_summary(p, site: str, out_views: dict[str, Any], records, skipped, declared,

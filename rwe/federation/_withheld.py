@@ -1,0 +1,599 @@
+"""Pooled quantities the sites' disclosure control left partial: judged on bounds or not at all.
+
+A site's disclosure rule (:mod:`rwe.federation._disclosure`) withholds the value of an
+attribute in small cells (local recoding) and withholds a cell whole when nothing else is
+left: the released count of a level is then a **lower bound** of the level's count, and the
+released missing count of a variable within a level an **upper bound** of its genuine missing
+count. Analysing the merged summary as if it were complete would judge these artefacts (a
+level's released rows can be only its cells without events, every other value of a small
+level's rows withheld): missing data must never pass, and withheld data must never fail.
+
+Method: bounds from the released counts (Manski's worst-case bounds for missing data, [1]_;
+judging a suppressed table only where the judgement is the same at every value the
+suppressed cells can take, the interval reasoning of tabular suppression, [2]_ sec. 5.4 and
+the CMS cell-size suppression policy, [3]_). Each site states where it withheld values
+(the positions of its suppressed cells, as every suppressed table shows them:
+:attr:`~rwe.federation._disclosure.DisclosureRecord.withheld_levels`, ``withheld_within``),
+not how many. The rows of a level ``l`` of attribute ``a`` a site did not count under ``l``
+are among the rows it released with ``a`` missing, or among its rows withheld whole (0, the
+number stated, or at most ``k - 1`` when the site states "fewer than k"). So, pooled over the
+sites that withheld ``l`` (``x``: that upper bound; ``W``: the same over every site that
+withheld any level of ``a``; ``T``: released rows with ``a`` known):
+
+* count of ``l``: in ``[n, n + x]`` (positives: ``[e, e + x_e]`` with the events of the rows
+  released with ``a`` missing);
+* share of ``l`` among rows with ``a`` known: in ``[n / (T + W), (n + x) / (T + x)]``, hence
+  the participation-to-prevalence ratio in that interval over the reference share;
+* fraction of variable ``v`` missing in ``l`` (released ``m`` of ``n``): in
+  ``[m' / (n + x), (m + x) / (n + x)]``, ``m' = 0`` when a site withheld values of ``v`` in
+  rows released under ``l`` (their missing count then overstates the genuine one), else
+  ``m``.
+
+A check of a count, share or missing fraction is judged only when its flag is the same at
+both ends of the interval (then it is the flag of the released value too); otherwise its cell
+is ``not_evaluable`` with the sites and the rule named. A quantity that has no such bound
+(a performance metric of a partial level: its withheld rows may hold any outcomes and
+scores; a standardised mean difference of a partial covariate level) is ``not_evaluable``
+whenever a site withheld a contribution to it; so is a goodness-of-fit test of an attribute
+some site withheld values of (it reads every level's count), and a fairness gap or
+heterogeneity finding across its levels is not stated. A criterion over several cells fails
+if a judged cell fails, is ``not_evaluable`` if one of its cells is, and passes only if every
+cell passes; a finding on an undetermined level is left out (the federation's
+``federation.withheld`` finding and the federation page list those levels, their released
+rows and events as lower bounds). Levels to which no site contributed a withheld count keep
+their values and verdicts.
+
+Why bounds and not "not evaluable" for every partial level: complementary suppression
+withholds a second, often large, category of each line, so at a minimum count of 11 nearly
+every level of a recoded attribute loses a few rows at some site (in the demo, White, F and
+M); their checks are decided by the bounds (e.g. the PPR of sex within the band at both
+ends), while a small level whose rows were mostly withheld (American Indian or Alaska
+Native: released n = 54 with no event) stays undetermined.
+
+Not covered yet: the drift view (calendar windows and drift groupings the sites withheld
+values of) is analysed on the released counts.
+
+References
+----------
+.. [1] Manski CF. Partial Identification of Probability Distributions. Springer, 2003
+   (ch. 1: bounds on a proportion with missing outcomes).
+.. [2] Hundepool A, Domingo-Ferrer J, Franconi L, et al. Statistical Disclosure Control.
+   Wiley, 2012 (ch. 5: tabular data; the feasibility interval of a suppressed cell).
+.. [3] Centers for Medicare & Medicaid Services. CMS cell size suppression policy (ResDAC,
+   2020): cells of 1 to 10 are not displayed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from rwe._evidence import STATUS_FAIL, STATUS_NOT_EVALUABLE, STATUS_PASS, Verdict
+
+__all__ = ["Withheld", "withheld_of", "apply_withheld", "WITHHELD_FLAG"]
+
+#: The flag of a share (representativeness) and the status of a subgroup table row that a
+#: site's withheld counts leave undetermined.
+WITHHELD_FLAG = "not evaluable: withheld"
+_GROUP_SEP, _LEVEL_SEP = " x ", " & "
+_ALL = "*"  # every level (a site file that does not state where it withheld values)
+
+
+@dataclass(frozen=True)
+class Withheld:
+    """Where the sites of a merge withheld values, and the released counts that bound them.
+
+    Attributes
+    ----------
+    min_count : int
+        The disclosure rule's minimum count.
+    levels : dict of str to dict of str to tuple of str
+        Attribute -> level -> the sites that did not count some of its rows under it.
+    within : dict of (str, str) to dict of str to tuple of str
+        (attribute, level) -> variable -> the sites that withheld values of the variable in
+        rows released under the level.
+    variables : dict of str to tuple of str
+        Variable -> the sites that withheld any of its values.
+    missing : dict of str to dict of str to (int, int)
+        Site -> attribute -> rows and events released with the attribute missing.
+    whole : dict of str to int
+        Site -> upper bound of its rows withheld whole (0 when none).
+    """
+
+    min_count: int
+    levels: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
+    within: dict[tuple[str, str], dict[str, tuple[str, ...]]] = field(default_factory=dict)
+    variables: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    missing: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
+    whole: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def any(self) -> bool:
+        return bool(self.levels or self.variables or any(self.whole.values()))
+
+    def restrict(self, site: str) -> Withheld:
+        """What one site withheld (its own results)."""
+        def keep(sites):
+            return tuple(s for s in sites if s == site)
+
+        return Withheld(
+            self.min_count,
+            {a: {lv: keep(s) for lv, s in d.items() if keep(s)} for a, d in self.levels.items()
+             if any(keep(s) for s in d.values())},
+            {key: {v: keep(s) for v, s in d.items() if keep(s)} for key, d in
+             self.within.items() if any(keep(s) for s in d.values())},
+            {v: keep(s) for v, s in self.variables.items() if keep(s)},
+            {site: self.missing.get(site, {})}, {site: self.whole.get(site, 0)})
+
+    # ---------------------------------------------------------------- per level
+    def _parts(self, group: str, level: str) -> list[tuple[str, str]]:
+        if group in ("overall", "(all)"):
+            return []
+        attrs = group.split(_GROUP_SEP)
+        lvls = str(level).split(_LEVEL_SEP) if len(attrs) > 1 else [str(level)]
+        if len(lvls) != len(attrs):
+            return [(group, str(level))]
+        return list(zip(attrs, lvls, strict=True))
+
+    def sites(self, group: str, level: Any) -> tuple[str, ...]:
+        """The sites that did not count some rows of the level (or cell) under it."""
+        out = {s for s, w in self.whole.items() if w}
+        for a, lv in self._parts(group, level):
+            d = self.levels.get(a, {})
+            out.update(d.get(lv, ()), d.get(_ALL, ()))
+        return tuple(sorted(out))
+
+    def attribute_sites(self, attribute: str) -> tuple[str, ...]:
+        """The sites that withheld values of any level of ``attribute``."""
+        out = {s for s, w in self.whole.items() if w}
+        for sites in self.levels.get(attribute, {}).values():
+            out.update(sites)
+        return tuple(sorted(out))
+
+    def _lost(self, attrs: Iterable[str], sites: Iterable[str], j: int) -> int:
+        total = 0
+        for s in sites:
+            total += self.whole.get(s, 0)
+            for a in attrs:
+                total += self.missing.get(s, {}).get(a, (0, 0))[j]
+        return total
+
+    def lost(self, group: str, level: Any, *, events: bool = False) -> int:
+        """Upper bound of the rows (or events) of the level not counted under it."""
+        parts = self._parts(group, level)
+        sites = self.sites(group, level)
+        return self._lost([a for a, _ in parts], sites, 1 if events else 0)
+
+    def lost_attribute(self, attribute: str) -> int:
+        """Upper bound of the rows with ``attribute`` known whose value was withheld."""
+        return self._lost([attribute], self.attribute_sites(attribute), 0)
+
+    def within_sites(self, group: str, level: Any, variable: str) -> tuple[str, ...]:
+        """The sites that withheld values of ``variable`` in rows released under the level
+        (overall: anywhere)."""
+        if group in ("overall", "(all)"):
+            return tuple(sorted(self.variables.get(variable, ())))
+        out: set[str] = set()
+        for a, lv in self._parts(group, level):
+            for key in ((a, lv), (a, _ALL)):
+                out.update(self.within.get(key, {}).get(variable, ()))
+        if any(_ALL in d for d in self.levels.values()):  # a file that does not say where
+            out.update(self.variables.get(variable, ()))
+        return tuple(sorted(out))
+
+    def reason(self, sites: Iterable[str], what: str = "counts") -> str:
+        sites = sorted(set(sites))
+        return (f"{what} withheld at {', '.join(sites)} by disclosure control (minimum count "
+                f"{self.min_count}): the released numbers are bounds, not the level's")
+
+
+def _cohort_counts(summary, attributes: Iterable[str]) -> dict[str, tuple[int, int]]:
+    """Rows and events a site released with each attribute missing."""
+    codes = summary.cells.codes
+    n = np.asarray(summary.n, dtype=float)
+    ev = np.asarray(summary.events, dtype=float)
+    out = {}
+    for a in attributes:
+        if a in summary.attributes:
+            miss = codes[:, summary.attributes.index(a)] < 0
+            out[a] = (int(round(n[miss].sum())), int(round(ev[miss].sum())))
+    return out
+
+
+def withheld_of(files: Iterable[tuple[Any, Any]], site_cohort: Mapping[str, Any],
+                min_count: int, view: str = "cohort") -> Withheld:
+    """Where the sites' files say they withheld values of ``view`` (their disclosure
+    records), with the released counts that bound what was withheld (``site_cohort``: each
+    site's merged summary of the view)."""
+    levels: dict[str, dict[str, set[str]]] = {}
+    within: dict[tuple[str, str], dict[str, set[str]]] = {}
+    variables: dict[str, set[str]] = {}
+    whole: dict[str, int] = {}
+    for _, s in files:
+        rec = s.disclosure.get(view) or {}
+        site = s.site
+        rows = rec.get("withheld_rows", 0)
+        bound = int(rows) if not isinstance(rows, str) else int(rec.get("min_count",
+                                                                       min_count)) - 1
+        whole[site] = whole.get(site, 0) + bound
+        stated = rec.get("withheld_levels")
+        if stated is None:  # a file that does not state where: every level of what it recoded
+            stated = {a: [_ALL] for a, c in (rec.get("recoded_cells") or {}).items() if c}
+        for a, lvls in stated.items():
+            for lv in lvls:
+                levels.setdefault(a, {}).setdefault(str(lv), set()).add(site)
+            if lvls:
+                variables.setdefault(a, set()).add(site)
+        for a, d in (rec.get("withheld_within") or {}).items():
+            for lv, vs in d.items():
+                for v in vs:
+                    within.setdefault((a, str(lv)), {}).setdefault(v, set()).add(site)
+                    variables.setdefault(v, set()).add(site)
+        for f, c in (rec.get("withheld_values") or {}).items():
+            if c:
+                variables.setdefault(f, set()).add(site)
+    attrs = set(levels)
+    missing = {site: _cohort_counts(summ, attrs) for site, summ in site_cohort.items()}
+
+    def tup(d):
+        return {k: tuple(sorted(v)) for k, v in d.items()}
+
+    return Withheld(int(min_count), {a: tup(d) for a, d in levels.items()},
+                    {k: tup(d) for k, d in within.items()}, tup(variables), missing,
+                    {s: w for s, w in whole.items()})
+
+
+# ============================================================================ verdicts
+Judge = Callable[[dict[str, Any]], "tuple[str, str] | None"]
+
+
+def _rejudge(v: Verdict, judge: Judge) -> Verdict:
+    """The verdict with each cell ``judge`` returns ``(status, reason)`` for re-judged: a
+    withheld cell that its bounds leave undetermined becomes not_evaluable (with the reason);
+    the criterion then fails if a judged cell fails, else is not_evaluable."""
+    if not v.cells:
+        return v
+    cells, changed, why = [], [], []
+    for c in v.cells:
+        got = judge(c)
+        if got is None or got[0] == c.get("status"):
+            cells.append(c)
+            continue
+        status, reason = got
+        cells.append({**c, "status": status, "reason": reason})
+        changed.append(c)
+        why.append(reason)
+    if not changed:
+        return v
+    statuses = [c["status"] for c in cells]
+    if STATUS_FAIL in statuses:
+        status = STATUS_FAIL
+    elif STATUS_NOT_EVALUABLE in statuses and v.status in (STATUS_PASS, STATUS_FAIL):
+        status = STATUS_NOT_EVALUABLE
+    else:
+        status = v.status
+    fails = [c for c in cells if c["status"] == STATUS_FAIL]
+    if fails:
+        head = f"{len(fails)} of {len(cells)} cells fail: " + _listing(
+            [_cell_name(c) + _cell_value(c) for c in fails])
+    elif status == STATUS_NOT_EVALUABLE:
+        head = "no judged cell fails"
+    else:
+        head = v.reason or ""
+    reason = (f"{head}; {len(changed)} not evaluable where sites withheld counts: "
+              + _listing([_cell_name(c) for c in changed]) + f" ({why[0]})")
+    counts = {s: n for s in (STATUS_PASS, STATUS_FAIL, STATUS_NOT_EVALUABLE)
+              if (n := statuses.count(s))}
+    est = v.estimate
+    if est is not None and any(c.get("estimate") == est for c in changed):
+        judged = [c.get("estimate") for c in cells if c["status"] != STATUS_NOT_EVALUABLE
+                  and isinstance(c.get("estimate"), float) and math.isfinite(c["estimate"])]
+        est = None if not judged else (max(judged) if est >= max(judged) else min(judged))
+    return replace(v, status=status, reason=reason, counts=counts, cells=tuple(cells),
+                   estimate=est, interval=v.interval if est == v.estimate else None)
+
+
+def _listing(items: list[str], limit: int = 5) -> str:
+    return "; ".join(items[:limit]) + (f"; and {len(items) - limit} more"
+                                       if len(items) > limit else "")
+
+
+def _cell_name(c: Mapping[str, Any]) -> str:
+    g, lv = c.get("group"), c.get("level")
+    base = ("overall" if g in ("overall", "(all)") else
+            f"{g} = {lv}" if lv not in (None, "") else str(g))
+    return f"{c['variable']} in {base}" if c.get("variable") else base
+
+
+def _cell_value(c: Mapping[str, Any]) -> str:
+    est = c.get("estimate")
+    return f" ({est:.3g})" if isinstance(est, float) and math.isfinite(est) else ""
+
+
+def _by_bounds(lo_bad: bool, hi_bad: bool, reason: str) -> tuple[str, str]:
+    if lo_bad == hi_bad:
+        return (STATUS_FAIL if lo_bad else STATUS_PASS), None  # type: ignore[return-value]
+    return STATUS_NOT_EVALUABLE, reason
+
+
+# ============================================================================ sections
+def _representativeness(r, w: Withheld):
+    """The representativeness result with its withheld levels judged on their bounds."""
+    if not w.any:
+        return r
+    par = r.parameters
+    low_b, high_b = par["ppr_band"]
+    shares = r.shares.copy()
+    flag = shares["flag"].astype(object).to_numpy(copy=True)
+    note = shares["note"].astype(object).to_numpy(copy=True)
+    ppr_cells: dict[tuple[str, str], tuple[str, str]] = {}
+    for i, row in enumerate(shares.itertuples(index=False)):
+        a, c = row.attribute, str(row.category)
+        sites = w.sites(a, c)
+        att_sites = w.attribute_sites(a)
+        if not att_sites:
+            continue
+        judged = row.flag in ("under-represented", "over-represented", "adequate",
+                              "absent from cohort")
+        rs = float(row.reference_share) if row.reference_share is not None else math.nan
+        n = float(row.n)
+        total = float(shares.loc[shares["attribute"] == a, "n"].sum())
+        x = float(w.lost(a, c)) if sites else 0.0
+        big_w = float(w.lost_attribute(a))
+        lo = n / (total + big_w) if total + big_w > 0 else math.nan
+        hi = (n + x) / (total + x) if total + x > 0 else math.nan
+        extra = (f"at least {int(n)} rows; " if sites else "") + w.reason(
+            sites or att_sites, "counts of this level" if sites else f"values of {a}")
+        note[i] = f"{note[i]}; {extra}" if note[i] else extra
+        if not judged or not (rs > 0):
+            continue
+        plo, phi = lo / rs, hi / rs
+        side = (np.sign(plo - low_b) if plo < low_b else 0) or (1 if plo > high_b else 0)
+        side_hi = (-1 if phi < low_b else 1 if phi > high_b else 0)
+        note[i] += f" (PPR between {plo:.2f} and {phi:.2f})"
+        if side != side_hi:  # the band's verdict differs between the ends
+            flag[i] = WITHHELD_FLAG
+            ppr_cells[(a, c)] = (STATUS_NOT_EVALUABLE, w.reason(sites or att_sites)
+                                 + f" (PPR between {plo:.2f} and {phi:.2f})")
+        elif row.flag == "absent from cohort" and x > 0:  # rows withheld, not absent
+            flag[i] = "under-represented"
+    shares["flag"], shares["note"] = flag, note
+
+    min_n = par.get("min_n", 30)
+
+    def count_judge(group, level, n, goal, events=False):
+        sites = w.sites(group, level)
+        if not sites:
+            return None
+        x = w.lost(group, level, events=events)
+        status, why = _by_bounds(n < goal, n + x < goal, w.reason(sites) +
+                                 f" (between {int(n)} and {int(n + x)})")
+        return (status, why) if status == STATUS_NOT_EVALUABLE else None
+
+    thr_m = par.get("missingness_threshold", 0.2)
+
+    def missing_judge(c):
+        g, lv, var = c.get("group"), c.get("level"), c.get("variable")
+        if var in str(g).split(_GROUP_SEP):  # known in every row of its own level
+            return None
+        sites = w.sites(g, lv) if g != "(all)" else tuple(s for s, x in w.whole.items() if x)
+        inner = w.within_sites(g, lv, var)
+        if not sites and not inner:
+            return None
+        n, m = float(c["n"]), float(c["n_missing"])
+        x = float(w.lost(g, lv)) if sites else 0.0
+        lo = (0.0 if inner else m) / (n + x) if n + x > 0 else math.nan
+        hi = (m + x) / (n + x) if n + x > 0 else math.nan
+        status, why = _by_bounds(lo >= thr_m, hi >= thr_m, w.reason(
+            set(sites) | set(inner), f"values of {var}" if inner and not sites else "counts")
+            + f" (missing fraction between {lo:.1%} and {hi:.1%})")
+        return (status, why) if status == STATUS_NOT_EVALUABLE else None
+
+    def judge_for(v: Verdict) -> Judge | None:
+        label = v.id
+        if ".ppr." in label or label.startswith("representativeness.check.ppr"):
+            return lambda c: ppr_cells.get((c.get("group"), str(c.get("level"))))
+        if "coverage" in label:
+            return lambda c: count_judge(c["group"], c["level"], float(c["n"]), min_n)
+        if "adequacy" in label:
+            basis = str(r.adequacy["basis"].iloc[0]) if len(r.adequacy) else "rows"
+            return lambda c: count_judge(c["group"], c["level"], float(c["n"]),
+                                         float(c["required"]), events=basis == "positives")
+        if "missingness" in label:
+            return missing_judge
+        if "smd" in label or "development_shift" in label:
+            def smd(c):
+                g, lv = c.get("group"), c.get("level")
+                sites = (w.sites(g, lv) if lv else ()) or w.attribute_sites(g) or \
+                    w.variables.get(g, ())
+                return (STATUS_NOT_EVALUABLE, w.reason(sites)) if sites else None
+            return smd
+        return None
+
+    verdicts = []
+    for v in r.verdicts:
+        j = judge_for(v)
+        verdicts.append(_rejudge(v, j) if j is not None else v)
+    undetermined = {(c["group"], str(c["level"]), c.get("variable")) for v in verdicts
+                    for c in v.cells if c.get("status") == STATUS_NOT_EVALUABLE
+                    and "disclosure control" in str(c.get("reason") or "")}
+    # a goodness-of-fit test of an attribute reads every level's count: not evaluated on
+    # released counts of an attribute some site withheld values of
+    tests = r.tests.copy()
+    untested = {a for a in tests["attribute"] if a != "overall" and w.attribute_sites(a)}
+    if untested:
+        tnote = tests["note"].astype(object).to_numpy(copy=True)
+        for i, a in enumerate(tests["attribute"]):
+            if a in untested:
+                extra = "not evaluated: " + w.reason(w.attribute_sites(a), f"values of {a}")
+                tnote[i] = f"{tnote[i]}; {extra}" if isinstance(tnote[i], str) and tnote[i] \
+                    else extra
+        tests["note"] = tnote
+    findings = tuple(f for f in r.findings if not _finding_reads(f, undetermined) and not (
+        f.code == "representativeness.distribution_differs"
+        and (f.subject or {}).get("attribute") in untested))
+    notes = list(r.notes) + [
+        "Disclosure control at the sites (minimum count "
+        f"{w.min_count}) withheld values of "
+        + ", ".join(sorted(w.levels) or ["no attribute"])
+        + ": counts of the levels concerned are lower bounds; each check on them is judged "
+        "only when its result is the same at both ends of the bounds the released counts "
+        "give (rwe.federation._withheld), else not evaluable."]
+    return replace(r, shares=shares, tests=tests, verdicts=tuple(verdicts), findings=findings,
+                   notes=notes)
+
+
+def _finding_reads(f, undetermined: set) -> bool:
+    """Whether a finding states a level's share or shift that its bounds leave undetermined."""
+    s = f.subject or {}
+    if "category" in s:  # a category's representation (under, over, absent)
+        return any(g == s.get("attribute") and lv == str(s.get("category"))
+                   for g, lv, _ in undetermined)
+    if f.code == "representativeness.development_shift":
+        return any(g == s.get("covariate") and lv == str(s.get("level") or "")
+                   for g, lv, _ in undetermined)
+    if f.code == "representativeness.missing_overall":
+        return any(g == "(all)" and var == s.get("variable") for g, _, var in undetermined)
+    v = f.values or {}
+    if f.code == "representativeness.missing_in_subgroups":  # "race = X, sex = F"
+        names = {f"{g} = {lv}" for g, lv, var in undetermined if var == s.get("variable")}
+        return any(n in str(v.get("listed_names", "")) for n in names)
+    if f.code == "representativeness.small_cells":
+        names = {lv for g, lv, _ in undetermined if g == s.get("intersection")}
+        return any(n in str(v.get("example_cells", "")).split(", ") for n in names)
+    if f.code == "representativeness.sample_size_short":
+        names = {lv for _, lv, var in undetermined if var is None}
+        return any(str(n) in names for n in v.get("subgroups") or ())
+    return False
+
+
+def _subgroups(r, w: Withheld):
+    """The subgroup result with every cell of a level some site withheld rows of made
+    not_evaluable (a performance metric has no bound from counts)."""
+    if not w.any:
+        return r
+    t = r.table.copy()
+    status = t["status"].astype(object).to_numpy(copy=True)
+    reason = t["reason"].astype(object).to_numpy(copy=True)
+    for i, (g, lv, n, ev) in enumerate(zip(t["group"], t["level"], t["n"], t["events"],
+                                          strict=True)):
+        sites = w.sites(g, lv)
+        if sites:
+            status[i] = WITHHELD_FLAG
+            reason[i] = (f"at least {int(n)} rows and {int(ev)} events; "
+                         + w.reason(sites, "counts of this level"))
+    t["status"], t["reason"] = status, reason
+
+    def judge(c):
+        sites = w.sites(c.get("group", ""), c.get("level", ""))
+        return (STATUS_NOT_EVALUABLE, w.reason(sites)) if sites else None
+
+    verdicts = tuple(_rejudge(v, judge) for v in r.verdicts)
+    goals = r.goals.copy()
+    if len(goals):
+        gs = goals["status"].astype(object).to_numpy(copy=True)
+        gr = goals["reason"].astype(object).to_numpy(copy=True)
+        for i, (g, lv) in enumerate(zip(goals["group"], goals["level"], strict=True)):
+            sites = w.sites(g, lv)
+            if sites:
+                gs[i], gr[i] = STATUS_NOT_EVALUABLE, w.reason(sites)
+        goals["status"], goals["reason"] = gs, gr
+    # a comparison across the levels of an attribute reads every level of it
+    partial = {g for g, lv in zip(t["group"], t["level"], strict=True) if w.sites(g, lv)
+               and g != "overall"}
+    fair = r.fairness.copy()
+    if len(fair):
+        hit = fair["group"].isin(partial).to_numpy()
+        fair["reason"] = np.where(hit, [w.reason(w.attribute_sites(g.split(_GROUP_SEP)[0]))
+                                        for g in fair["group"]], fair["reason"].astype(object))
+    new_ids = {v.id: v for v in verdicts}
+    findings = []
+    for f in r.findings:
+        vid = (f.subject or {}).get("verdict")
+        if vid in new_ids and new_ids[vid] is not _orig(r, vid):
+            findings.extend(_goal_finding(new_ids[vid]))
+        elif f.code == "subgroups.heterogeneity":
+            groups = [g for g in str(f.values.get("groups", "")).split(", ") if g
+                      and g not in partial]
+            if groups:
+                findings.append(replace(f, values={**f.values, "groups": ", ".join(groups)}))
+        elif f.code == "subgroups.largest_gap" and f.subject.get("group") in partial:
+            continue
+        else:
+            findings.append(f)
+    return replace(r, table=t, verdicts=verdicts, goals=goals, fairness=fair,
+                   findings=tuple(findings))
+
+
+def _orig(r, vid):
+    return next((v for v in r.verdicts if v.id == vid), None)
+
+
+def _goal_finding(v: Verdict) -> list:
+    """The goal finding of a re-judged subgroup goal (the templates of
+    :mod:`rwe.subgroups._templates`)."""
+    from rwe._evidence import Finding
+
+    cells = sum(v.counts.values())
+    if v.status == STATUS_FAIL:
+        failed = [c for c in v.cells if c["status"] == STATUS_FAIL]
+        c0 = failed[0]
+        where = "overall" if c0["group"] == "overall" else f"{c0['group']} = {c0['level']}"
+        worst = (f", e.g. {where} ({v.criterion.split(':')[0]} bound {c0['bound']:.3f})"
+                 if isinstance(c0.get("bound"), float) else "")
+        return [Finding("subgroups.goal_not_met", {"verdict": v.id},
+                        {"criterion": v.criterion, "worst": worst, "cells": cells,
+                         "fail": v.counts.get(STATUS_FAIL, 0)},
+                        {"n": [c["n"] for c in failed], "events": [c["events"] for c in failed]},
+                        "critical")]
+    if v.status == STATUS_NOT_EVALUABLE:
+        return [Finding("subgroups.goal_not_evaluable", {"verdict": v.id},
+                        {"criterion": v.criterion, "cells": cells,
+                         "not_evaluable": v.counts.get(STATUS_NOT_EVALUABLE, 0),
+                         "why": "too few rows or events, no interval, or counts withheld at "
+                                "sites by disclosure control"}, {}, "warning")]
+    return []
+
+
+def apply_withheld(sections: Mapping[str, Any], w: Withheld) -> dict[str, Any]:
+    """The pooled (or one site's) sections with the withheld levels judged on their bounds
+    (module notes); a section nothing was withheld from is returned as it is."""
+    out = dict(sections)
+    if "representativeness" in out:
+        out["representativeness"] = _representativeness(out["representativeness"], w)
+    if "subgroups" in out:
+        out["subgroups"] = _subgroups(out["subgroups"], w)
+    return out
+
+
+def withheld_table(w: Withheld, sections: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One record per level (of an attribute, or an intersection cell) some site withheld
+    rows of: the rows and events released (lower bounds), the upper bound of the rows not
+    counted, the sites, and the checks left not evaluable on it."""
+    sub = sections.get("subgroups")
+    if sub is None or not w.any:
+        return []
+    t = sub.table
+    t = t[t["group"] != "overall"].drop_duplicates(["group", "level"])
+    checks: dict[tuple[str, str], list[str]] = {}
+    for name in ("representativeness", "subgroups"):
+        for v in getattr(sections.get(name), "verdicts", ()):
+            for c in v.cells:
+                if c.get("status") == STATUS_NOT_EVALUABLE and "disclosure control" in str(
+                        c.get("reason") or ""):
+                    checks.setdefault((str(c.get("group")), str(c.get("level"))), []).append(
+                        v.criterion)
+    rows = []
+    for g, lv, n, ev in zip(t["group"], t["level"], t["n"], t["events"], strict=True):
+        sites = w.sites(g, lv)
+        if not sites:
+            continue
+        rows.append({"group": g, "level": lv, "n_at_least": int(n),
+                     "events_at_least": int(ev), "not_counted_at_most": int(w.lost(g, lv)),
+                     "sites": ", ".join(sites), "min_count": w.min_count,
+                     "checks_not_evaluable": list(dict.fromkeys(checks.get((g, str(lv)), [])))})
+    return rows
