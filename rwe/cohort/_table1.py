@@ -120,14 +120,17 @@ class _Levels:
         codes[codes < 0] = len(uniques)
         return cls(codes, [str(u) for u in uniques])
 
-    def tally(self, rows: np.ndarray | None, missing: str) -> dict[str, list[int]]:
-        """``{level: [count, first row]}`` over ``rows`` (a boolean mask, None for all),
+    def tally(self, rows: np.ndarray | None, missing: str, *, first: bool = True
+              ) -> dict[str, list[int]]:
+        """``{level: [count, first row]}`` over ``rows`` (ascending positions, None for all),
         missing values as ``missing``, values with the same text as one level, levels in
-        order of first appearance."""
+        order of first appearance (with ``first=False``: levels with a count, in code order,
+        and no first row)."""
         codes = self.codes if rows is None else self.codes[rows]
         counts = np.bincount(codes, minlength=len(self.texts) + 1)
+        seen = pd.unique(codes) if first else np.flatnonzero(counts)
         out: dict[str, list[int]] = {}
-        for i, code in enumerate(pd.unique(codes)):
+        for i, code in enumerate(seen):
             text = missing if code == len(self.texts) else self.texts[code]
             out.setdefault(text, [0, i])[0] += int(counts[code])
         return out
@@ -136,7 +139,7 @@ class _Levels:
 def _cells(numeric: Mapping[str, np.ndarray], levels: Mapping[str, _Levels],
            nonnormal: list[str], n: int, rows: np.ndarray | None = None
            ) -> list[tuple[str, str, str, str, str | None]]:
-    """tableone's one-column table of ``n`` rows (all, or the boolean mask ``rows``):
+    """tableone's one-column table of ``n`` rows (all, or the positions ``rows``):
     ``(variable, statistic, level, value, missing)`` per row, ``missing`` being its Missing
     column (None where empty). ``numeric``: the continuous columns as
     ``pandas.to_numeric(errors="coerce")`` values.
@@ -166,7 +169,7 @@ def _cells(numeric: Mapping[str, np.ndarray], levels: Mapping[str, _Levels],
                 value, statistic = f"{np.nanmean(v):.1f} ({sd:.1f})", "mean (SD)"
             cells.append((c, statistic, "", value, str(int(pd.isna(v).sum()))))
     for c, lv in levels.items():
-        tally = lv.tally(rows, NULL_LABEL)
+        tally = lv.tally(rows, NULL_LABEL, first=False)
         for level in sorted(tally):
             freq = tally[level][0]
             cells.append((c, "n (%)", level, f"{freq} ({freq / n * 100:.1f})", None))
@@ -187,7 +190,7 @@ def _tableone(numeric: Mapping[str, np.ndarray], levels: Mapping[str, _Levels],
     ``by``)."""
     got_strata = [
         (stratum, {(v, s, lv): value for v, s, lv, value, _ in
-                   _cells(numeric, levels, nonnormal, int(rows.sum()), rows)})
+                   _cells(numeric, levels, nonnormal, len(rows), rows)})
         for stratum, rows in strata]
     out: list[dict[str, str]] = []
     for variable, statistic, level, value, missing in cells:
@@ -209,18 +212,25 @@ def _tableone(numeric: Mapping[str, np.ndarray], levels: Mapping[str, _Levels],
 
 def _strata(frame: pd.DataFrame, by: str, levels: Mapping[str, _Levels]
             ) -> list[tuple[str, np.ndarray]]:
-    """The rows (boolean masks) of each level of ``by`` in the order of ``groupby(by,
+    """The rows (ascending positions) of each level of ``by`` in the order of ``groupby(by,
     sort=True, observed=True)``; rows without a level are in no stratum. A stratifying
     column that is also a categorical variable is grouped by its text (as tableone sees
     it)."""
     if by in levels:
         lv = levels[by]
-        texts = sorted(set(lv.texts))
-        return [(t, np.isin(lv.codes, [i for i, u in enumerate(lv.texts) if u == t]))
-                for t in texts]
-    codes, uniques = pd.factorize(frame[by], sort=True, use_na_sentinel=True)
-    masks = [(str(u), codes == i) for i, u in enumerate(uniques)]
-    return [(u, m) for u, m in masks if m.any()]
+        codes = np.full(len(lv.texts) + 1, -1, dtype=np.int64)
+        names = sorted(set(lv.texts))
+        for i, t in enumerate(lv.texts):
+            codes[i] = names.index(t)
+        codes = codes[lv.codes]
+    else:
+        codes, uniques = pd.factorize(frame[by], sort=True, use_na_sentinel=True)
+        names = [str(u) for u in uniques]
+    order = np.argsort(codes, kind="stable")  # rows of each stratum, in their order
+    sizes = np.bincount(codes[codes >= 0], minlength=len(names))
+    ends = np.cumsum(sizes) + int((codes < 0).sum())
+    return [(name, order[end - size:end]) for name, size, end in
+            zip(names, sizes, ends, strict=True) if size]
 
 
 def _counts(levels: Mapping[str, _Levels], n: int, strata: list[tuple[str, np.ndarray]] | None,
@@ -231,11 +241,11 @@ def _counts(levels: Mapping[str, _Levels], n: int, strata: list[tuple[str, np.nd
     groups: list[tuple[str, np.ndarray | None]] = [(OVERALL, None)] if strata is None else \
         list(strata)
     rows = []
-    for stratum, mask in groups:
+    for stratum, rows_of in groups:
         rows.append({"by": by or "overall", "stratum": stratum, "variable": "n", "level": "",
-                     "n": n if mask is None else int(mask.sum())})
+                     "n": n if rows_of is None else len(rows_of)})
         for c, lv in levels.items():
-            tally = lv.tally(mask, MISSING_LEVEL)
+            tally = lv.tally(rows_of, MISSING_LEVEL)
             for level in sorted(tally, key=lambda t: (-tally[t][0], tally[t][1])):
                 rows.append({"by": by or "overall", "stratum": stratum, "variable": c,
                              "level": level, "n": tally[level][0]})
