@@ -1,4 +1,5 @@
-"""Table 1 (rwe.cohort.table_one, built with tableone): its cells against pandas by hand."""
+"""Table 1 (rwe.cohort.table_one, tableone's cells): against pandas by hand and against
+tableone itself (its grouped table, cell for cell)."""
 
 from __future__ import annotations
 
@@ -74,26 +75,19 @@ def test_round_trip(t1):
     assert [f.code for f in t1.findings] == ["cohort.table1"]
 
 
-def test_strata_equal_tableones_grouped_table(frame):
-    """One TableOne call per stratum gives the cells of tableone's own grouped table, in its
-    order, including a category absent from one stratum ("0 (0.0)") and the missing counts."""
+def _tableone_rows(f, cont, cat, nonnormal, by):
+    """tableone's own grouped table (``TableOne(groupby=by)``) as table_one's tidy rows."""
     import warnings
 
     from tableone import TableOne
 
-    f = frame.copy()
-    f.loc[f["site"] == "C", "smoking"] = "never"  # "former" absent from site C
-    f["smoking"] = f["smoking"].astype(object).where(f["smoking"].notna(), None)
-    cont, cat = ["age", "pack_years"], ["sex", "smoking", "y"]
-    got = table_one(f, continuous=cont, categorical=cat[:2], strata={"site": "site"},
-                    outcome="y").table
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ref = TableOne(f.assign(sex=f["sex"].astype(str), y=f["y"].astype(str)),
-                       columns=cont + cat, categorical=cat, nonnormal=["pack_years"],
-                       groupby="site", missing=True, overall=True, include_null=True,
+        ref = TableOne(f, columns=cont + cat, categorical=cat, nonnormal=nonnormal,
+                       groupby=by, missing=True, overall=True, include_null=True,
                        decimals=1).tableone
     ref.columns = [c[-1] for c in ref.columns]
+    strata = [c for c in ref.columns if c not in ("Missing", "Overall")]
     want = []
     for (label, level), rec in zip(ref.index, ref.to_dict("records"), strict=True):
         variable, _, statistic = str(label).rpartition(", ")
@@ -102,6 +96,74 @@ def test_strata_equal_tableones_grouped_table(frame):
         if rec["Missing"] not in ("", None) and variable != "n":
             want.append(("overall", "Overall", variable, "missing", "", str(rec["Missing"])))
         want.append(("overall", "Overall", variable, statistic, lv, str(rec["Overall"])))
-        want += [("site", s, variable, statistic, lv, str(rec[s])) for s in ("A", "B", "C")]
+        want += [(by, s, variable, statistic, lv, str(rec[s])) for s in strata]
+    return want
+
+
+def test_strata_equal_tableones_grouped_table(frame):
+    """table_one's cells are those of tableone's own grouped table, in its order, including a
+    category absent from one stratum ("0 (0.0)") and the missing counts."""
+    f = frame.copy()
+    f.loc[f["site"] == "C", "smoking"] = "never"  # "former" absent from site C
+    f["smoking"] = f["smoking"].astype(object).where(f["smoking"].notna(), None)
+    cont, cat = ["age", "pack_years"], ["sex", "smoking", "y"]
+    got = table_one(f, continuous=cont, categorical=cat[:2], strata={"site": "site"},
+                    outcome="y").table
+    want = _tableone_rows(f.assign(sex=f["sex"].astype(str), y=f["y"].astype(str)), cont, cat,
+                          ["pack_years"], "site")
     assert [tuple(r) for r in got.itertuples(index=False)] == want
     assert ("site", "C", "smoking", "n (%)", "former", "0 (0.0)") in want
+
+
+def test_demo_table_equals_tableone():
+    """On demo data (categorical dtypes, a boolean outcome, missing smoking status and
+    pack-years, skewed features), overall, per site and per scanner vendor: tableone's
+    cells, cell for cell."""
+    from rwe.datasets import make_demo
+
+    scans = make_demo(n_scans=6000).scans
+    cont = ["age", "pack_years", "nodule_size_mm"]
+    cat = ["sex", "race", "ethnicity", "smoking_status"]
+    t1 = table_one(scans, continuous=cont, categorical=cat,
+                   strata={"site": "site", "equipment": "scanner_vendor"}, outcome="malignant")
+    assert set(t1.nonnormal) >= {"pack_years"}
+    text = scans.assign(**{c: scans[c].astype(object).where(scans[c].notna(), None).map(
+        lambda v: v if v is None else str(v)) for c in [*cat, "malignant"]})
+    for by in ("site", "scanner_vendor"):
+        want = _tableone_rows(text, cont, cat + ["malignant"], list(t1.nonnormal), by)
+        t = t1.table
+        got = t[(t["by"] == by) | ((t["by"] == "overall") & (by == "site"))]
+        rows = [tuple(r) for r in got.itertuples(index=False)]
+        if by == "site":
+            assert rows == want
+        else:  # the overall column is carried by the first stratifying column's table
+            assert rows == [w for w in want if w[0] != "overall"]
+
+
+def test_edge_levels_and_counts_order():
+    """A value whose text is "None" shares tableone's level with missing values; a stratum of
+    one row has SD 0.0; a stratifying column that is also a variable is grouped by its text;
+    counts come in value_counts order (ties by first appearance), as pandas gives them."""
+    f = pd.DataFrame({
+        "x": [1.0, 2.0, np.nan, 4.0, 5.0, 6.0, 7.0],
+        "g": pd.Categorical(["b", "a", None, "None", "b", "a", "c"]),
+        "s": ["u", "v", "v", "u", "v", "w", "u"],
+        "k": [2, 10, 2, 10, 1, 1, 2],
+    })
+    t1 = table_one(f, continuous=["x"], categorical=["g", "k"], strata={"site": "s",
+                                                                      "equipment": "k"})
+    got = [tuple(r) for r in t1.table[t1.table["by"] != "k"].itertuples(index=False)]
+    text = f.assign(g=f["g"].astype(object).where(f["g"].notna(), None),
+                    k=f["k"].astype(str))
+    assert got == _tableone_rows(text, ["x"], ["g", "k"], [], "s")
+    assert ("s", "w", "x", "mean (SD)", "", "6.0 (0.0)") in got
+    by_k = t1.table[t1.table["by"] == "k"]
+    assert list(dict.fromkeys(by_k["stratum"])) == ["1", "10", "2"]  # sorted as text
+    c = t1.counts
+    for stratum, d in [("Overall", f)] + [(s, f[f["s"] == s]) for s in ("u", "v", "w")]:
+        by = "overall" if stratum == "Overall" else "s"
+        for var in ("g", "k"):
+            want = text.loc[d.index, var].astype(object).fillna("missing").value_counts()
+            rows = c[(c["by"] == by) & (c["stratum"] == stratum) & (c["variable"] == var)]
+            assert list(zip(rows["level"], rows["n"], strict=True)) == list(
+                zip(want.index.astype(str), want.to_numpy(), strict=True))

@@ -160,8 +160,9 @@ def test_tipton_b_orders_overlap():
 
 
 def test_propensity_scores_are_the_penalised_optimum():
-    """Newton-Cholesky at tolerance 1e-8 reaches the L2-penalised MLE: the same scores as an
-    lbfgs fit run to tolerance 1e-12 (a separately coded optimiser of the same objective)."""
+    """rwe's Newton fit reaches scikit-learn's L2-penalised optimum: the scores of
+    newton-cholesky and of lbfgs (a separately coded optimiser of the same objective), both
+    run to tolerance 1e-12."""
     from sklearn.linear_model import LogisticRegression
 
     from rwe.representativeness._indices import (
@@ -174,14 +175,65 @@ def test_propensity_scores_are_the_penalised_optimum():
     sample = pop[pop["age"] > 60].sample(700, random_state=2)
     cov = ["age", "sex", "race"]
     ps_s, ps_p, info = propensity_scores(sample, pop, cov)
-    assert info["converged"]
+    assert info["converged"] and info["terms"] == ["age", "sex_M", "race_B", "race_C"]
     (xs, xp), _ = _design([sample, pop], cov)
-    ref = LogisticRegression(C=1.0, solver="lbfgs", tol=1e-12, max_iter=100_000).fit(
-        np.vstack([xs, xp]), np.r_[np.ones(len(xs)), np.zeros(len(xp))])
-    want = ref.predict_proba(np.vstack([xs, xp]))[:, 1]
-    assert_allclose(np.r_[ps_s, ps_p], want, rtol=1e-6)
-    assert_allclose(generalizability_index(ps_s, ps_p),
-                    generalizability_index(want[:len(xs)], want[len(xs):]), rtol=1e-6)
+    X, y = np.vstack([xs, xp]), np.r_[np.ones(len(xs)), np.zeros(len(xp))]
+    for solver in ("newton-cholesky", "lbfgs"):
+        ref = LogisticRegression(C=1.0, solver=solver, tol=1e-12, max_iter=100_000).fit(X, y)
+        want = ref.predict_proba(X)[:, 1]
+        assert_allclose(np.r_[ps_s, ps_p], want, rtol=1e-7)
+        assert_allclose(generalizability_index(ps_s, ps_p),
+                        generalizability_index(want[:len(xs)], want[len(xs):]), rtol=1e-7)
+
+
+def test_propensity_fit_without_categoricals_and_numerics():
+    """Only numeric or only categorical covariates: the factored design's edge cases, against
+    scikit-learn."""
+    from sklearn.linear_model import LogisticRegression
+
+    from rwe.representativeness._indices import _design, propensity_scores
+
+    pop = _cohort(3000, 3)
+    sample = pop[pop["race"] != "A"].sample(400, random_state=1, replace=True)
+    for cov in (["age"], ["sex", "race"]):
+        ps_s, ps_p, info = propensity_scores(sample, pop, cov)
+        (xs, xp), _ = _design([sample, pop], cov)
+        X, y = np.vstack([xs, xp]), np.r_[np.ones(len(xs)), np.zeros(len(xp))]
+        ref = LogisticRegression(C=1.0, solver="newton-cholesky", tol=1e-12).fit(X, y)
+        assert_allclose(np.r_[ps_s, ps_p], ref.predict_proba(X)[:, 1], rtol=1e-7)
+
+
+def test_design_equals_get_dummies_on_text():
+    """The design built from category codes equals pandas' stacked get_dummies on the text of
+    the values, column names included: categoricals with different categories per frame,
+    object text, numbers stored as categories, a kind that differs between frames, booleans,
+    int and float columns, missing values."""
+    from rwe.representativeness._indices import _design, _design_stacked
+
+    rng = np.random.default_rng(5)
+    n = 300
+
+    def frame(cats):
+        return pd.DataFrame({
+            "race": pd.Categorical(rng.choice(cats, n), categories=cats),
+            "site": rng.choice(["b", "A", "a ", "Z", "é"], n).astype(object),
+            "band": pd.Categorical(rng.choice([10, 2, 33], n)),
+            "mixed": rng.choice(["x", "y"], n).astype(object),
+            "flag": rng.random(n) < 0.4,
+            "age": rng.integers(40, 90, n),
+            "size": rng.normal(8, 2, n),
+            "gap": np.where(rng.random(n) < 0.1, None, rng.choice(["u", "v", "w"], n)),
+        })
+
+    a, b = frame(["White", "Asian", "Black"]), frame(["Asian", "Other"])
+    b["mixed"] = rng.integers(0, 3, n)  # numeric in one frame, text in the other
+    b["size"] = b["size"].astype(np.float32)  # numeric kinds that differ
+    cov = list(a.columns)
+    got, names = _design([a, b], cov)
+    want, want_names = _design_stacked([a, b], cov)
+    assert names == want_names
+    for g, w in zip(got, want, strict=True):
+        assert_allclose(g, w, rtol=0, atol=0)
 
 
 def test_tipton_in_representativeness_needs_rows():

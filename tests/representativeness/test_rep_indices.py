@@ -17,7 +17,13 @@ from rwe.representativeness import (
     smd,
     smd_from_summary,
 )
-from rwe.representativeness._indices import _bandwidth
+from rwe.representativeness._indices import (
+    _bandwidth,
+    _kde,
+    _kde_binned,
+    _kde_direct,
+    _taylor_terms,
+)
 
 
 def _normal_bc(m1, s1, m2, s2):
@@ -72,6 +78,36 @@ def test_kernel_b_matches_quadrature_on_random_scores():
     s = rng.beta(2, 5, 60)
     p = rng.beta(3, 3, 150)
     assert_allclose(generalizability_index(s, p), _quad_b(s, p), atol=1e-7)
+
+
+@pytest.mark.parametrize("n,m,h,spread", [(50_000, 2000, 0.003, 1.0),
+                                           (200_000, 5000, 0.0005, 0.5),
+                                           (100_000, 1500, 0.002, 0.2)])
+def test_binned_kde_equals_direct_sum(n, m, h, spread):
+    """The Taylor-binned Gaussian KDE (fast Gauss transform on the grid) equals the direct
+    kernel sum to rounding wherever the density is above 1e-10 of its peak, and to 1e-14 of
+    the peak everywhere (the two cut the kernel beyond 10 bandwidths slightly differently)."""
+    rng = np.random.default_rng(n)
+    x = rng.beta(2, 5, n) * spread
+    grid = np.linspace(x.min() - 12 * h, x.max() + 12 * h, m)
+    want = _kde_direct(grid, x, h)
+    got = _kde_binned(grid, x, h)
+    assert got is not None
+    big = want > 1e-10 * want.max()
+    assert_allclose(got[big], want[big], rtol=1e-11)
+    assert np.abs(got - want).max() <= 1e-14 * want.max()
+
+
+def test_binned_kde_falls_back_to_the_direct_sum():
+    """A coarse grid (step of several bandwidths) or few points: the direct sum."""
+    x = np.random.default_rng(1).random(500)
+    grid = np.linspace(-0.5, 1.5, 600)
+    assert _kde_binned(grid, x, 0.001) is None  # step / h = 3.3: the series would cancel
+    assert _kde_binned(grid, x[:20], 0.05) is None  # 20 points: direct is cheaper
+    assert_allclose(_kde(grid, x, 0.001), _kde_direct(grid, x, 0.001), rtol=0)
+    p = _taylor_terms(0.85)  # the remainder bound z^(p+1)/(p+1)! e^z first below 1e-17
+    assert 0.85 ** (p + 1) / math.factorial(p + 1) * math.exp(0.85) <= 1e-17
+    assert 0.85 ** p / math.factorial(p) * math.exp(0.85) > 1e-17
 
 
 def test_bandwidth_floor():
