@@ -273,7 +273,9 @@ def _rep_table1(p: dict, k: int) -> str:
                    f"(<code>{esc(col)}</code>)</caption><thead><tr><th></th>{head}</tr>"
                    f"</thead><tbody>{html_rows}</tbody></table>")
     nonnormal = ", ".join(t1.get("nonnormal") or []) or "none"
-    out.append(f"<p class='tnote'>Built with tableone (Pollard et al., JAMIA Open 2018). "
+    out.append(f"<p class='tnote'>tableone's table (Pollard et al., JAMIA Open 2018): its "
+               f"cells, formats and formulas, computed from category codes (rwe's tests "
+               f"check every cell against tableone itself). "
                f"n (%) of the stratum's rows, missing values as their own row (None); "
                f"mean (SD), or median [Q1,Q3] for skewed variables ({esc(nonnormal)}); the "
                f"outcome ({esc(t1.get('outcome'))}) row 1 is the prevalence. "

@@ -249,7 +249,7 @@ def _meta_table(protocol, site_summaries: Mapping[str, Any], pooled) -> tuple[
 #: they make one, :func:`_limitations`).
 _NEEDS_ROWS = {
     "table1": ("Table 1 (REP-2)", "report.sections",
-               "Table 1 is computed with tableone from individual rows, which stay at the "
+               "Table 1 is computed from individual rows, which stay at the "
                "sites; the representativeness page shows the cohort's shares, standardised mean "
                "differences and coverage computed from the merged summary"),
     "provenance": ("data provenance and quality section (PRV-1, PRV-2)", "report.sections",
