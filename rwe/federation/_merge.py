@@ -17,7 +17,9 @@ variance ``1/x + 1/(n - x)`` (0.5 added to both counts when one is 0), back-tran
 
 Levels some site withheld counts of (disclosure control) are judged on the bounds the released
 counts give, or are not evaluable (:mod:`rwe.federation._withheld`), in the pooled sections and
-in each site's own results; ``settings["withheld"]`` lists them.
+in each site's own results; ``settings["withheld"]`` lists them. In the pooled drift section
+every window, level and feature distribution some site withheld values of is not evaluable
+(:func:`rwe.federation._withheld.apply_withheld_drift`).
 """
 
 from __future__ import annotations
@@ -348,13 +350,17 @@ def merge_sites(protocol, paths: Sequence[str | Path], *, per_site: bool = True,
     else:
         reasons["representativeness"] = "population.reference is not set"
     skipped = files[0][1].skipped
+    baseline: tuple[str, ...] = ()
     if "drift" in merged:
-        sections["drift"] = _pooled_drift(p, merged["drift"], reference_rows)
+        sections["drift"], baseline = _pooled_drift(p, merged["drift"], reference_rows)
     elif p.drift is not None:
         reasons["drift"] = skipped.get("drift", "the site summaries hold no drift view")
     # the levels some site withheld counts of: judged on their bounds, or not evaluable
     withheld = withheld_of(files, site_cohort, p.min_count)
-    sections = apply_withheld(sections, withheld)
+    drift_withheld = (withheld_of(files, {}, p.min_count, view="drift") if "drift" in sections
+                      else None)
+    sections = apply_withheld(sections, withheld, drift=drift_withheld,
+                              site_attr=p.data.columns.site, baseline=baseline)
     site_results: dict[str, dict[str, Any]] = {}
     if per_site:
         for s, summ in site_cohort.items():
@@ -413,7 +419,8 @@ def merge_sites(protocol, paths: Sequence[str | Path], *, per_site: bool = True,
 
 def _pooled_drift(p, merged, reference_rows):
     """The drift analysis of the merged drift view against the reference rows (whose edges
-    every site used: checked), the baseline period being the merged view's windows inside it."""
+    every site used: checked), the baseline period being the merged view's windows inside it;
+    with the baseline's windows."""
     from rwe.drift import drift_from_protocol, summarize_reference
     from rwe.drift._drift import _period_text
 
@@ -432,6 +439,7 @@ def _pooled_drift(p, merged, reference_rows):
                               version=p.version, threshold=p.performance.threshold,
                               feature_bins=d.feature_bins)
     baseline = None
+    windows: tuple[str, ...] = ()
     if d.reference_period is not None:
         baseline = _window_subset(merged, d.window, d.reference_period)
         if baseline is None:
@@ -439,9 +447,13 @@ def _pooled_drift(p, merged, reference_rows):
                 p.locate(("drift", "reference_period")) + f": the period "
                 f"{_period_text(d.reference_period)} does not start and end on "
                 f"{d.window} boundaries: its rows cannot be taken from summaries by window")
+        j = baseline.attributes.index(d.window)
+        cats = baseline.cells.categories[j]
+        windows = tuple(str(cats[i]) for i in np.unique(baseline.cells.codes[:, j]) if i >= 0)
     # every pre-specified test: the classifier test, which needs rows, refuses the summary
     # itself (its verdict is not evaluable, with the reason)
-    return drift_from_protocol(p, merged, reference=ref, baseline=baseline, tests=list(d.tests))
+    return drift_from_protocol(p, merged, reference=ref, baseline=baseline,
+                               tests=list(d.tests)), windows
 
 
 def _window_subset(summary, window: str, period):

@@ -50,8 +50,25 @@ M); their checks are decided by the bounds (e.g. the PPR of sex within the band 
 ends), while a small level whose rows were mostly withheld (American Indian or Alaska
 Native: released n = 54 with no event) stays undetermined.
 
-Not covered yet: the drift view (calendar windows and drift groupings the sites withheld
-values of) is analysed on the released counts.
+Drift (:func:`apply_withheld_drift`): a drift quantity has no bound from counts (a
+distribution test, a metric, a chart statistic of a partial window or level may take any
+value), so every cell of the merged drift result that reads withheld values is
+``not_evaluable``, with the sites and the rule named. The sites' drift-view records say
+which calendar windows and grouping levels lost rows (``withheld_levels``) and which
+variables had values withheld in rows released under each window and level
+(``withheld_within``), not in which window x level cell: a cell is taken to read withheld
+values when a site contributing to it withheld rows of its window or of its level, or
+values of its feature under its window and under each of its levels (a site contributes
+to its own level of the site attribute only; rows withheld whole: every cell of the site).
+This can mark cells that lost nothing (never the converse). A file that does not say where
+it withheld values makes every cell of what it recoded, and every distribution of a
+feature it withheld values of, not evaluable. The baseline window reads the baseline
+period's windows; a control chart from its first such window on (its statistic
+accumulates the past), and throughout when its in-control value was estimated on a
+baseline that reads withheld values. Alarms, drift and case-mix flags of such cells are
+not stated; a drift verdict fails only on a judged cell, is not_evaluable when a cell is,
+and its findings are restated from the judged cells. Not covered: the label-free
+diagnostics table (no status column) is left as computed.
 
 References
 ----------
@@ -74,7 +91,8 @@ import numpy as np
 
 from rwe._evidence import STATUS_FAIL, STATUS_NOT_EVALUABLE, STATUS_PASS, Verdict
 
-__all__ = ["Withheld", "withheld_of", "apply_withheld", "WITHHELD_FLAG"]
+__all__ = ["Withheld", "withheld_of", "apply_withheld", "apply_withheld_drift",
+           "WITHHELD_FLAG"]
 
 #: The flag of a share (representativeness) and the status of a subgroup table row that a
 #: site's withheld counts leave undetermined.
@@ -559,10 +577,17 @@ def _goal_finding(v: Verdict) -> list:
     return []
 
 
-def apply_withheld(sections: Mapping[str, Any], w: Withheld) -> dict[str, Any]:
+def apply_withheld(sections: Mapping[str, Any], w: Withheld, *, drift: Withheld | None = None,
+                   site_attr: str | None = None, baseline: Iterable[str] = ()
+                   ) -> dict[str, Any]:
     """The pooled (or one site's) sections with the withheld levels judged on their bounds
-    (module notes); a section nothing was withheld from is returned as it is."""
+    (module notes); a section nothing was withheld from is returned as it is. ``drift``:
+    where the sites withheld values of the drift view (:func:`apply_withheld_drift`, with
+    the site attribute and the baseline period's windows)."""
     out = dict(sections)
+    if "drift" in out and drift is not None:
+        out["drift"] = apply_withheld_drift(out["drift"], drift, site_attr=site_attr,
+                                            baseline=baseline)
     if "representativeness" in out:
         out["representativeness"] = _representativeness(out["representativeness"], w)
     if "subgroups" in out:
@@ -597,3 +622,242 @@ def withheld_table(w: Withheld, sections: Mapping[str, Any]) -> list[dict[str, A
                      "sites": ", ".join(sites), "min_count": w.min_count,
                      "checks_not_evaluable": list(dict.fromkeys(checks.get((g, str(lv)), [])))})
     return rows
+
+
+# ============================================================================ drift
+def _drift_sites(w: Withheld, window_attr: str, window: str, group: str, level: Any,
+                 feature: str | None, site_attr: str | None,
+                 baseline: Iterable[str]) -> set[str]:
+    """The sites that contributed withheld values to one drift cell (window x level, and the
+    feature's distribution there when ``feature`` is given); see :func:`apply_withheld_drift`.
+    """
+    from rwe.drift._result import BASELINE_WINDOW, REFERENCE_WINDOW
+
+    if window == REFERENCE_WINDOW:  # the reference rows are the coordinator's, not a site's
+        return set()
+    wins = tuple(baseline) if window == BASELINE_WINDOW else (str(window),)
+    parts = w._parts(group, level)
+    out = {s for s, x in w.whole.items() if x}
+    for a, lv in [(window_attr, x) for x in wins] + parts:  # rows not counted under it
+        d = w.levels.get(a, {})
+        out.update(d.get(lv, ()), d.get(_ALL, ()))
+    if feature is not None:  # values of the feature withheld in rows released in the cell
+        def with_f(a, lv):
+            return set(w.within.get((a, lv), {}).get(feature, ())) | set(
+                w.within.get((a, _ALL), {}).get(feature, ()))
+
+        for x in wins:
+            cand = with_f(window_attr, x)
+            for a, lv in parts:
+                cand &= with_f(a, lv)
+            out |= cand
+        if any(_ALL in d for d in w.levels.values()):  # a file that does not say where
+            out.update(w.variables.get(feature, ()))
+    for a, lv in parts:  # a site contributes to its own level of the site attribute only
+        if a == site_attr:
+            out &= {lv}
+    return out
+
+
+def apply_withheld_drift(r, w: Withheld, *, site_attr: str | None = None,
+                         baseline: Iterable[str] = ()):
+    """The drift result of a merge with every quantity that reads withheld values made
+    not_evaluable (module notes, "Drift").
+
+    A drift cell (calendar window x grouping level, and a feature's distribution in it)
+    reads withheld values when a site that contributes to it withheld rows of the window or
+    of the level (``withheld_levels`` of the drift view; rows withheld whole: every cell),
+    or withheld values of the feature in rows released under the window and under every
+    attribute level of the cell (``withheld_within``; a file that does not say where: every
+    cell of each variable it withheld values of). The baseline window reads the windows of
+    the baseline period (``baseline``); the reference window reads the coordinator's
+    reference rows only. Those cells, and every control-chart point from the first such
+    window of its level on (a chart statistic accumulates its past, and an in-control value
+    estimated on the baseline reads the baseline), are not_evaluable with the sites and the
+    rule named; their alarms, drift flags and case-mix flags are not stated, and the drift
+    verdicts and findings are re-derived from the cells that remain judged. Cells with no
+    withheld contribution keep their values and statuses.
+    """
+    if not w.any:
+        return r
+    from rwe._evidence import verdict_id
+    from rwe.drift._result import BASELINE_WINDOW, STATUS_NO_DATA, STATUS_OK
+    from rwe.drift._result import STATUS_NOT_EVALUABLE as NE
+
+    s = r.settings
+    wa = s.get("window")
+    baseline = tuple(baseline)
+
+    def sites_of(window, group, level, feature=None):
+        return _drift_sites(w, wa, window, group, level, feature, site_attr, baseline)
+
+    def mark(t, feature_col=None, reason=True, flag=None):
+        """Copy of table ``t`` with its cells that read withheld values not_evaluable;
+        returns it and the sites per row (empty set: untouched)."""
+        t = t.copy()
+        if not len(t):
+            return t, []
+        feats = t[feature_col] if feature_col else [None] * len(t)
+        hit = [sites_of(win, g, lv, f) for win, g, lv, f in zip(
+            t["window"], t["group"], t["level"], feats, strict=True)]
+        m = np.array([bool(h) for h in hit])
+        if m.any():
+            st = t["status"].astype(object).to_numpy(copy=True)
+            st[m] = NE
+            t["status"] = st
+            if reason and "reason" in t:
+                rs = t["reason"].astype(object).to_numpy(copy=True)
+                for i in np.flatnonzero(m):
+                    what = f"values of {feats[i]}" if feature_col else "counts"
+                    rs[i] = w.reason(hit[i], what)
+                t["reason"] = rs
+            if flag is not None:
+                t[flag] = np.where(m, False, t[flag].astype(bool))
+        return t, hit
+
+    # input drift reads the feature's distribution; prediction drift the cell's scores
+    drift = r.drift.copy()
+    if len(drift):
+        feats = [f if role == "input" else None for role, f in
+                 zip(drift["role"], drift["feature"], strict=True)]
+        drift["_f"] = feats
+        drift, _ = mark(drift, "_f", flag="drifted")
+        drift = drift.drop(columns="_f")
+    performance, _ = mark(r.performance)
+    prevalence, _ = mark(r.prevalence, reason=False)
+    recalibration, _ = mark(r.recalibration)
+    case_mix, _ = mark(r.case_mix, "feature", flag="flagged")
+    integrity, _ = mark(r.integrity, "feature")
+
+    # control charts: from the first point that reads withheld values on, per rule x level
+    from_baseline = {x.get("id") for x in s.get("rules") or []
+                     if "baseline" in str(x.get("target_source") or "")}
+    base_sites = sites_of(BASELINE_WINDOW, "overall", "all") if baseline else set()
+    charts = r.charts.copy()
+    order = {x: i for i, x in enumerate(s.get("windows") or [])}
+    chart_sites: dict[tuple[str, str], set[str]] = {}
+    undetermined_at: dict[tuple[str, str], str] = {}  # (rule, level) -> first such window
+    if len(charts):
+        st = charts["status"].astype(object).to_numpy(copy=True)
+        alarm = charts["alarm"].astype(bool).to_numpy(copy=True)
+        for (rule, lv), idx in charts.groupby(["rule", "level"], sort=False).groups.items():
+            rows = sorted(charts.index.get_indexer(idx),
+                          key=lambda i: order.get(charts["window"].iat[i], i))
+            # an in-control value estimated on the (pooled) baseline reads every site's
+            acc = set(base_sites) if rule in from_baseline else set()
+            for i in rows:
+                acc |= sites_of(charts["window"].iat[i], charts["group"].iat[i], lv)
+                if acc:
+                    undetermined_at.setdefault((rule, str(lv)), charts["window"].iat[i])
+                    st[i], alarm[i] = NE, False
+            if acc:
+                chart_sites[(rule, str(lv))] = acc
+        charts["status"], charts["alarm"] = st, alarm
+    alarms = r.alarms
+    if len(alarms) and undetermined_at:
+        keep = [not ((ru, str(lv)) in undetermined_at and order.get(win, -1) >= order.get(
+            undetermined_at[(ru, str(lv))], -1)) for ru, lv, win in
+            zip(alarms["rule"], alarms["level"], alarms["window"], strict=True)]
+        alarms = alarms[np.array(keep, dtype=bool)].reset_index(drop=True)
+
+    # verdicts
+    by_test = {}
+    for (role, test), d in drift.groupby(["role", "test"], sort=False):
+        t = float(d["threshold"].iloc[0])
+        vid = verdict_id("drift", "input" if role == "input" else "prediction",
+                         {"test": test, "threshold": t, "features": sorted(d["feature"].unique()),
+                          "decision": s.get("decision")}, label=test)
+        by_test[vid] = d
+    verdicts = []
+    for v in r.verdicts:
+        d = by_test.get(v.id)
+        if d is not None and (d["status"] == NE).any():
+            ev = d[d["status"] == STATUS_OK]
+            n_drifted = int(d["drifted"].sum())
+            ne = d[d["status"] == NE]
+            sites = set().union(*(sites_of(a, b, c, f if ro == "input" else None) for
+                                  a, b, c, f, ro in zip(ne["window"], ne["group"], ne["level"],
+                                                        ne["feature"], ne["role"], strict=True)))
+            status = STATUS_FAIL if n_drifted else STATUS_NOT_EVALUABLE
+            head = (f"{n_drifted} of {len(ev)} judged cells drifted" if n_drifted else
+                    "no judged cell drifted")
+            worst = ev.loc[ev["effect"].astype(float).idxmax()] if len(ev) else None
+            v = replace(v, status=status, estimate=None if worst is None else float(
+                worst["effect"]), reason=f"{head}; {len(ne)} cells not evaluable where sites "
+                f"withheld values ({w.reason(sites, 'values')})",
+                counts={**v.counts, "drifted": n_drifted, "evaluated": len(ev),
+                        "not_evaluable": len(ne),
+                        "no_data": int((d["status"] == STATUS_NO_DATA).sum())})
+        elif any((v.id, str(c.get("level"))) in chart_sites for c in v.cells):
+            cells = []
+            for c in v.cells:
+                key = (v.id, str(c.get("level")))
+                if key in undetermined_at:
+                    a = alarms[(alarms["rule"] == v.id) & (alarms["level"].astype(str)
+                                                           == key[1])]
+                    c = {**c, "alarms": len(a), "first_alarm": None if a.empty else
+                         a["window"].iloc[0], "run_length": None if a.empty else
+                         int(a["run_length"].iloc[0])}
+                cells.append(c)
+            v = replace(v, cells=tuple(cells))
+
+            def judge(c, v=v):
+                key = (v.id, str(c.get("level")))
+                if key not in chart_sites or c.get("alarms"):  # an alarm before: genuine
+                    return None
+                return (STATUS_NOT_EVALUABLE, w.reason(chart_sites[key]) +
+                        f" (chart from {undetermined_at[key]} on)")
+            v = _rejudge(v, judge)
+        verdicts.append(v)
+
+    # findings: stated only on cells that remain judged
+    findings = []
+    for f in r.findings:
+        sub = f.subject or {}
+        if f.code in ("drift.input", "drift.prediction"):
+            role = "input" if f.code == "drift.input" else "prediction"
+            d = drift[(drift["role"] == role) & (drift["feature"] == sub.get("feature"))
+                      & (drift["test"] == sub.get("test"))]
+            if not (d["status"] == NE).any():
+                findings.append(f)
+                continue
+            hit = d[d["drifted"].astype(bool)]
+            if hit.empty:
+                continue
+            x = hit.loc[hit["effect"].astype(float).idxmax()]
+            findings.append(replace(f, values={
+                **f.values, "drifted": len(hit), "cells": int((d["status"] == STATUS_OK).sum()),
+                "max_effect": float(x["effect"]), "where": f"{x['window']}, {x['group']} = "
+                f"{x['level']}", "first": str(hit["window"].min())}, counts={"n": int(x["n"])}))
+        elif f.code == "drift.alarm":
+            key = (sub.get("rule"), str(sub.get("level")))
+            if key not in undetermined_at:
+                findings.append(f)
+                continue
+            a = alarms[(alarms["rule"] == key[0]) & (alarms["level"].astype(str) == key[1])]
+            if len(a):
+                findings.append(replace(f, values={**f.values, "window": a["window"].iloc[0],
+                                                   "run_length": int(a["run_length"].iloc[0]),
+                                                   "alarms": len(a)}))
+        elif f.code == "drift.no_alarm":
+            if not any(k[0] == sub.get("rule") for k in chart_sites):
+                findings.append(f)
+        elif f.code == "drift.case_mix":
+            flagged = case_mix[case_mix["flagged"].astype(bool)]
+            if len(flagged):
+                x = flagged.loc[flagged["smd"].abs().astype(float).idxmax()]
+                findings.append(replace(f, values={**f.values, "cells": len(flagged),
+                                                   "feature": x["feature"],
+                                                   "category": x["category"],
+                                                   "smd": float(x["smd"])}))
+        elif f.code == "drift.integrity":
+            ov = integrity[(integrity["group"] == "overall")
+                           & (integrity["feature"] == sub.get("feature"))]
+            if not (ov["status"] == NE).any():
+                findings.append(f)
+        else:
+            findings.append(f)
+    return replace(r, drift=drift, performance=performance, prevalence=prevalence,
+                   recalibration=recalibration, case_mix=case_mix, integrity=integrity,
+                   charts=charts, alarms=alarms, verdicts=tuple(verdicts),
+                   findings=tuple(findings))

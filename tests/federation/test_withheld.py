@@ -243,3 +243,151 @@ def test_a_level_withheld_entirely_is_not_evaluable_not_absent(tiny):
     for v in res.sections["subgroups"].verdicts:
         assert all(c["status"] == STATUS_NOT_EVALUABLE for c in v.cells
                    if AIAN in str(c["level"]))
+
+
+# ------------------------------------------------------------------------------ drift
+def _drift_withheld(fed, name="guarded"):
+    p, files, res, out = fed[name]
+    w = withheld_of([(f, load_site_summary(f)) for f in files], {}, p.min_count, view="drift")
+    return p, w, res.sections["drift"], out
+
+
+def test_drift_cells_site_months_and_features():
+    """Unit check of which drift cells read withheld values."""
+    from rwe.federation._withheld import _drift_sites
+
+    w = Withheld(11, levels={"month": {"2024-02": ("S1",)}, "sex": {"F": ("S2",)}},
+                 within={("month", "2024-03"): {"age": ("S1", "S2")},
+                         ("sex", "M"): {"age": ("S2",)}},
+                 variables={"month": ("S1",), "sex": ("S2",), "age": ("S1", "S2")},
+                 whole={"S1": 0, "S2": 0})
+
+    def sites(win, g, lv, f=None, baseline=()):
+        return _drift_sites(w, "month", win, g, lv, f, "site", baseline)
+
+    assert sites("2024-02", "overall", "all") == {"S1"}
+    assert sites("2024-01", "overall", "all") == set()
+    assert sites("2024-01", "sex", "F") == {"S2"}
+    assert sites("2024-02", "site", "S2") == set()  # S1's month, not S2's rows
+    assert sites("2024-02", "site", "S1") == {"S1"}
+    # values of age withheld under 2024-03 (S1, S2) and under M (S2 only)
+    assert sites("2024-03", "overall", "all", "age") == {"S1", "S2"}
+    assert sites("2024-03", "sex", "M", "age") == {"S2"}
+    assert sites("2024-03", "sex", "M", "pack_years") == set()
+    assert sites("reference", "overall", "all") == set()
+    assert sites("baseline", "overall", "all", baseline=("2024-01", "2024-02")) == {"S1"}
+    assert Withheld(11, whole={"S3": 10}) and _drift_sites(
+        Withheld(11, whole={"S3": 10}), "month", "2024-01", "sex", "F", None, "site", ()) == {
+        "S3"}
+
+
+def test_no_drift_verdict_is_judged_on_withheld_values(fed, rows):
+    """At minimum count 11 every drift cell that reads a window, level or feature some site
+    withheld values of is not evaluable (the sites and the rule named); every cell still
+    judged has the pooled-data run's numbers, so no verdict passes or fails on an artefact."""
+    p, w, r, _ = _drift_withheld(fed)
+    assert w.any
+    months = {m for d in w.levels.values() for m in d} & set(r.windows)
+    assert len(months) >= 20  # nearly every month is withheld somewhere
+    words = ("disclosure control", "minimum count 11")
+    key = ["role", "feature", "test", "window", "group", "level"]
+    a = rows["drift"].drift.set_index(key)
+    d = r.drift
+    ne = d[d["status"] == STATUS_NOT_EVALUABLE]
+    assert len(ne) and all(all(x in why for x in words) for why in ne["reason"])
+    assert not ne["drifted"].astype(bool).any()
+    # a window some site withheld rows of is never judged, whatever the level
+    at_withheld = d[d["window"].isin(months) & (d["group"] != "site")]
+    assert (at_withheld["status"] == STATUS_NOT_EVALUABLE).all()
+    # what is still judged is the pooled-data run's cell (input drift: the merge's
+    # prediction drift is compared with the pooled-data run's by test_merge_demo only in
+    # its verdicts)
+    ok = d[(d["status"] == "ok") & (d["role"] == "input")].set_index(key)
+    assert len(ok) > 0
+    np.testing.assert_array_equal(ok["n"].to_numpy(), a.loc[ok.index, "n"].to_numpy())
+    np.testing.assert_allclose(ok["effect"].to_numpy(float),
+                               a.loc[ok.index, "effect"].to_numpy(float), rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(ok["drifted"].to_numpy(bool),
+                                  a.loc[ok.index, "drifted"].to_numpy(bool))
+    pk = ["metric", "window", "group", "level"]
+    pa = rows["drift"].performance.set_index(pk)
+    pok = r.performance[r.performance["status"] == "ok"].set_index(pk)
+    assert len(pok) > 0
+    np.testing.assert_array_equal(pok["n"].to_numpy(), pa.loc[pok.index, "n"].to_numpy())
+    pne = r.performance[r.performance["status"] == STATUS_NOT_EVALUABLE]
+    assert len(pne) and pne["reason"].str.contains("minimum count 11").all()
+    for name in ("prevalence", "case_mix", "integrity", "recalibration", "charts"):
+        t = getattr(r, name)
+        assert (t.loc[t["window"].isin(months) & (t["group"] != "site"), "status"]
+                == STATUS_NOT_EVALUABLE).all(), name
+    assert not r.case_mix.loc[r.case_mix["status"] == STATUS_NOT_EVALUABLE,
+                              "flagged"].astype(bool).any()
+    # input and prediction drift verdicts: fail only on a judged drifted cell, else not
+    # evaluable with the reason
+    for v in r.verdicts:
+        if v.id.startswith(("drift.input", "drift.prediction")):
+            assert v.status in (STATUS_FAIL, STATUS_NOT_EVALUABLE)
+            assert v.counts["not_evaluable"] > 0 and all(x in v.reason for x in words)
+            if v.status == STATUS_FAIL:
+                assert v.counts["drifted"] > 0
+    # control charts: a point from the first withheld window of its level on is not judged,
+    # no alarm is stated on one, and a rule's level passes or fails only on judged points
+    c = r.charts
+    for al in r.alarms.itertuples(index=False):
+        pt = c[(c["rule"] == al.rule) & (c["level"] == al.level) & (c["window"] == al.window)]
+        assert (pt["status"] == "ok").all()
+    for v in r.verdicts:
+        if not v.id.startswith("drift.alert"):
+            continue
+        for cell in v.cells:
+            pts = c[(c["rule"] == v.id) & (c["level"] == cell["level"])]
+            if cell["status"] == STATUS_PASS:
+                assert (pts["status"] == "ok").all()
+            elif cell["status"] == STATUS_NOT_EVALUABLE:
+                assert all(x in cell["reason"] for x in words)
+                assert (pts["status"] == STATUS_NOT_EVALUABLE).any()
+    # the demo's calibration alarm at S3 from 2025-03: S3 withheld rows of those months, so
+    # it is not evaluable (not an alarm), while S4 (nothing withheld) keeps its verdict
+    cusum = next(v for v in r.verdicts if v.id.startswith("drift.alert.cusum")
+                 and v.cells[0]["group"] == "site")
+    pooled = next(v for v in rows["drift"].verdicts if v.id == cusum.id)
+    s3 = next(x for x in cusum.cells if x["level"] == "S3")
+    assert s3["status"] == STATUS_NOT_EVALUABLE and "S3" in s3["reason"]
+    s4 = next(x for x in cusum.cells if x["level"] == "S4")
+    assert s4["status"] == next(x for x in pooled.cells if x["level"] == "S4")["status"]
+    assert cusum.status == STATUS_NOT_EVALUABLE
+    # findings are stated on judged cells only
+    for f in r.findings:
+        if f.code == "drift.alarm":
+            assert ((r.alarms["rule"] == f.subject["rule"])
+                    & (r.alarms["level"] == f.subject["level"])).any()
+        if f.code == "drift.no_alarm":
+            assert not (c.loc[c["rule"] == f.subject["rule"], "status"]
+                        == STATUS_NOT_EVALUABLE).any()
+
+
+def test_exact_merge_drift_verdicts_equal_the_pooled_data_run(fed, rows):
+    _, w, r, _ = _drift_withheld(fed, "exact")
+    assert not w.any
+    a = {v.id: v for v in rows["drift"].verdicts}
+    ids = [v.id for v in r.verdicts if "classifier" not in v.id]
+    assert ids and set(ids) <= set(a)
+    for v in r.verdicts:
+        if v.id in a:
+            assert v.status == a[v.id].status, v.id
+            assert ({c["level"]: c["status"] for c in v.cells}
+                    == {c["level"]: c["status"] for c in a[v.id].cells}), v.id
+    assert not (r.drift["status"] == STATUS_NOT_EVALUABLE).any()
+    assert len(r.alarms) == len(rows["drift"].alarms)
+
+
+def test_the_drift_page_and_results_say_it(fed):
+    _, _, _, out = fed["guarded"]
+    blob = json.loads((out / "results.json").read_text())
+    d = blob["sections"]["drift"]
+    ne = [x for x in d["drift"] if x["status"] == STATUS_NOT_EVALUABLE]
+    assert ne and all("minimum count 11" in x["reason"] for x in ne)
+    assert any(v["status"] == STATUS_NOT_EVALUABLE and "minimum count 11" in (v["reason"] or "")
+               for v in d["verdicts"])
+    page = (out / "drift.html").read_text()
+    assert "minimum count 11" in page and "disclosure control" in page
