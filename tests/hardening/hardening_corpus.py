@@ -15,7 +15,6 @@ import resource
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -213,13 +212,17 @@ def _limit_memory() -> None:  # pragma: no cover - runs in the child
 def run_bounded(argv: Sequence[str], cwd: Path, *, timeout: float = 20.0
                 ) -> tuple[int, str, str, float]:
     """The CLI in a child process under a 2 GB address-space cap and a timeout: a runaway
-    input fails the test instead of exhausting the machine."""
+    input fails the test instead of exhausting the machine. Returns the exit code, stdout,
+    stderr and the child's CPU seconds (user + system, interpreter start included): CPU, not
+    wall time, so that a loaded machine does not fail a bound meant for runaway work."""
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    t0 = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
         r = subprocess.run([sys.executable, "-m", "rwe.cli", *argv], capture_output=True,
                            text=True, cwd=cwd, timeout=timeout, env=env,
                            preexec_fn=_limit_memory)
     except subprocess.TimeoutExpired:
         pytest.fail(f"rwe {' '.join(argv)} did not return within {timeout:g} s")
-    return r.returncode, r.stdout, r.stderr, time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return r.returncode, r.stdout, r.stderr, cpu

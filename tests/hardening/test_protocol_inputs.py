@@ -237,12 +237,13 @@ BOUNDED = [
 def test_pathological_yaml_is_refused_quickly(name, text, message, tmp_path):
     """Before the fix the alias bomb grew to about 3 GB within 20 s (the line-number walk
     expanded every alias) and a 40 MB protocol took 29 s; now each is refused in milliseconds.
-    The 5 s bound includes starting the interpreter."""
+    The 5 s bound is of the child's CPU time and includes starting the interpreter (wall
+    time failed it on a loaded machine: 6.5 s at load ~8)."""
     p = tmp_path / f"{name}.yaml"
     p.write_text(text)
     code, out, err, seconds = run_bounded(["validate", "--no-data", str(p)], tmp_path)
     check_refusal(code, out, err, lines=1, expect=[str(p), message])
-    assert seconds < 5, f"took {seconds:.1f} s"
+    assert seconds < 5, f"took {seconds:.1f} s of CPU"
 
 
 def test_the_python_api_raises_protocol_error_quickly(tmp_path):
