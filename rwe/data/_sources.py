@@ -444,13 +444,6 @@ class CSVSource(_FileSource):
         return self._batches_recorded(gen())
 
 
-def _parquet_schema(path: Path) -> Any:
-    """The arrow schema of a Parquet file (its ``ARROW:schema`` when pyarrow wrote it)."""
-    import pyarrow.parquet as pq
-
-    return pq.read_schema(path)
-
-
 def _str_dtype() -> Any:
     """pandas' ``str`` dtype (Arrow-backed strings with NaN for missing, the default of
     pandas 3; pandas >= 2.3 has it), or None."""
@@ -540,7 +533,7 @@ class ParquetSource(_FileSource):
         self._opened()
         cols = self._check_columns(columns)
         try:
-            schema = _parquet_schema(self.path)
+            schema = pq.read_schema(self.path)  # its ARROW:schema when pyarrow wrote it
             names = set(cols)
 
             def strings(wanted: Any) -> list[str]:
