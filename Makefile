@@ -42,13 +42,22 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip setuptools wheel
 
+# jupyterlab -> jupyter_events asks for jsonschema[format-nongpl], which brings rfc3987-syntax:
+# jsonschema imports it (to check the "iri" string format, which no notebook or Jupyter schema
+# uses) whenever it is imported, and importing it compiles some 35 Earley grammars: 2.1 s of CPU
+# in every process that imports nbformat, i.e. every `rwe dossier`. Without it jsonschema skips
+# that one format (jsonschema issue #1428, opendatahub-io/notebooks#3532); `pip check` is clean.
+NO_SLOW_IRI := $(PIP) uninstall -y rfc3987-syntax >/dev/null 2>&1 || true
+
 $(STAMP_RUN): pyproject.toml | $(PY)
 	$(PIP) install -e .
+	@$(NO_SLOW_IRI)
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
 $(STAMP_DEV): pyproject.toml $(STAMP_RUN)
 	$(PIP) install -e '.[dev,scale]'
+	@$(NO_SLOW_IRI)
 	touch $@
 
 venv: $(STAMP_RUN)

@@ -12,6 +12,7 @@ import dataclasses
 import datetime as _dt
 import json
 import math
+import re
 import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -130,6 +131,29 @@ def _frame_records(frame: Any, np: Any) -> list[dict[str, Any]]:
         columns.append(out)
     keys = [str(c) for c in frame.columns]
     return [dict(zip(keys, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
+def dumps_json_safe(obj: Any, **kwargs: Any) -> str:
+    """``json.dumps(json_safe(obj), allow_nan=False, **kwargs)``, without walking ``obj`` in
+    Python when it already holds only JSON types (records made by ``to_dict``).
+
+    json's C encoder is tried first. It refuses what :func:`json_safe` would convert (a numpy
+    integer or boolean, NaN or inf, a tuple key, any other object); floats, numpy's included,
+    are written by ``float.__repr__`` either way. Its one other difference is a True, False or
+    None dict key, which it writes as "true", "false" or "null" where ``json_safe`` makes
+    "True", "False" or "None": a text with such a key is made again from ``json_safe(obj)``.
+    """
+    try:
+        text = json.dumps(obj, allow_nan=False, **kwargs)
+    except (TypeError, ValueError):
+        return json.dumps(json_safe(obj), allow_nan=False, **kwargs)
+    if _LITERAL_KEY.search(text) is None:
+        return text
+    return json.dumps(json_safe(obj), allow_nan=False, **kwargs)
+
+
+#: A JSON object key written from True, False or None (or from such a string).
+_LITERAL_KEY = re.compile(r'"(?:true|false|null)"\s*:')
 
 
 def canonical_json(obj: Any) -> str:

@@ -311,7 +311,7 @@ def compute_record(name: str, protocol: Any, evset: Any = None,
     without extras."""
     import json
 
-    from rwe._results import json_safe
+    from rwe._results import dumps_json_safe
 
     a = analysis(name)
     given = result is not None
@@ -322,7 +322,7 @@ def compute_record(name: str, protocol: Any, evset: Any = None,
     for key, (compute, to_dict, _) in ({} if given else a.extras).items():
         extras[key] = compute(protocol, evset, others or {})
         record = {**record, key: to_dict(extras[key])}
-    return result, json.loads(json.dumps(json_safe(record), allow_nan=False)), extras
+    return result, json.loads(dumps_json_safe(record)), extras
 
 
 def load_extras(name: str, record: Mapping[str, Any]) -> dict[str, Any]:

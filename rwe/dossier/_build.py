@@ -66,8 +66,8 @@ OWNER_FILE = "owner.json"
 KERNEL_NAME = "python3"
 PARAMETERS = ("protocol", "out_dir", "result")
 #: Notebooks ready at the same time start longest first.
-RENDER_ORDER = ("subgroups", "representativeness", "provenance", "model_card", "drift",
-                "change_control")
+RENDER_ORDER = ("subgroups", "representativeness", "drift", "provenance", "change_control",
+                "model_card")
 #: Order of the analyses (each notebook starts as soon as its result, and the disclosure plan
 #: when its page shows counts, are saved): the sections the plan is made from first,
 #: subgroups (the longest notebook) before them; the model card reads the others.
@@ -685,7 +685,8 @@ def merge_results(protocol: Any, specs: list[SectionSpec], records: dict[str, di
     for s in specs:
         findings += [{"section": s.name, **finding_for_reviewers(f, k, plan, by_id)}
                      for f in result_findings(s.name, results[s.name])]
-    return json_safe({
+    # the section records are JSON already (compute_record's): only the rest is converted
+    return {**json_safe({
         "schema": RESULTS_SCHEMA,
         "protocol": {"name": protocol.name, "title": protocol.report.title,
                      "file": protocol.path.name if protocol.path else None,
@@ -694,10 +695,9 @@ def merge_results(protocol: Any, specs: list[SectionSpec], records: dict[str, di
                      "small_cell_k": protocol.report.small_cell_k,
                      "sections": [s.name for s in specs],
                      "device": protocol.device.model_dump(mode="json")},
-        "sections": {s.name: records[s.name] for s in specs},
         "verdicts": verdicts,
         "findings": findings,
-    })
+    }), "sections": {s.name: records[s.name] for s in specs}}
 
 
 def dump_results(results: dict) -> str:

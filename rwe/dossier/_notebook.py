@@ -88,12 +88,12 @@ class ProtocolFacts(_Facts):
 def write_record(path: str | Path, record: dict) -> Path:
     """Write a section's result record (``result.to_dict()``) as JSON: sorted keys, floats as
     their shortest round-trip repr, NaN as null. Written to a temporary name, then renamed."""
-    from rwe._results import json_safe
+    from rwe._results import dumps_json_safe
 
     path = Path(path)
     tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(json.dumps(json_safe(record), sort_keys=True, ensure_ascii=False,
-                              allow_nan=False), encoding="utf-8")
+    tmp.write_text(dumps_json_safe(record, sort_keys=True, ensure_ascii=False),
+                   encoding="utf-8")
     tmp.replace(path)
     return path
 
