@@ -155,6 +155,32 @@ def test_a_section_notebook_renders_its_saved_result_without_scipy_stats(dossier
         0 if name == "change_control" else 2)
 
 
+def test_what_the_build_imports_before_its_fork_covers_the_analyses(small_demo_protocol):
+    """The build imports the analyses' libraries before it forks its second process, so that
+    the fork inherits them: computing every data section afterwards (in a fresh interpreter)
+    imports no further scipy or statsmodels module (the table SECTION_IMPORTS is complete)."""
+    code = f"""
+import sys
+from rwe.dossier._analyses import compute_record
+from rwe.dossier._build import SECTION_IMPORTS, _import_before_fork
+from rwe.protocol import load_protocol
+p = load_protocol({str(small_demo_protocol)!r})
+ev = p.load_data()
+names = ["subgroups", "provenance", "representativeness", "drift", "change_control"]
+assert set(SECTION_IMPORTS) <= set(names)
+_import_before_fork(names)
+before = set(sys.modules)
+res = {{}}
+for n in names:
+    res[n] = compute_record(n, p, ev, dict(res))[0]
+print(sorted(m for m in set(sys.modules) - before
+             if m.split(".")[0] in ("scipy", "statsmodels", "papermill")))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
 def _plan_record(dossier) -> dict:
     from rwe.dossier._analyses import load_extras, load_result
     from rwe.dossier._privacy import PLAN_SECTIONS, plan_from_results
