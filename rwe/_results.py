@@ -157,6 +157,6 @@ _LITERAL_KEY = re.compile(r'"(?:true|false|null)"\s*:')
 
 
 def canonical_json(obj: Any) -> str:
-    """Deterministic JSON (sorted keys, fixed separators, floats via repr) for hashing."""
-    return json.dumps(json_safe(obj), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False)
+    """Deterministic JSON (sorted keys, fixed separators, floats via repr) for hashing:
+    ``json.dumps(json_safe(obj), ...)``, by :func:`dumps_json_safe`."""
+    return dumps_json_safe(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

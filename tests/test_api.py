@@ -73,7 +73,7 @@ def test_dumps_json_safe_equals_dumping_json_safe():
     import numpy as np
     import pandas as pd
 
-    from rwe._results import dumps_json_safe, json_safe
+    from rwe._results import canonical_json, dumps_json_safe, json_safe
 
     objs = [
         {"a": 1.5, "b": [1, 2, None], "c": {"d": "x"}}, {"x": np.float64(0.1)},
@@ -85,6 +85,10 @@ def test_dumps_json_safe_equals_dumping_json_safe():
         for kw in ({}, {"sort_keys": True, "ensure_ascii": False}):
             want = json.dumps(json_safe(obj), allow_nan=False, **kw)
             assert dumps_json_safe(obj, **kw) == want, obj
+        # the hashes of protocols, plans, ledger entries and summaries
+        assert canonical_json(obj) == json.dumps(json_safe(obj), sort_keys=True,
+                                                 separators=(",", ":"), ensure_ascii=False,
+                                                 allow_nan=False), obj
     # the numbers json_safe turns into None stay refused by the fast path
     assert dumps_json_safe({"x": float("inf")}) == '{"x": null}'
 

@@ -1680,19 +1680,10 @@ class Summary:
 
 
 def _checksum(body: Mapping[str, Any]) -> str:
-    """sha256 of the body's canonical JSON (:func:`rwe._results.canonical_json`).
-
-    A summary's body has string keys only and, once made by :meth:`Summary.to_dict` or read
-    from JSON, plain Python numbers: ``json.dumps`` of it is then exactly its canonical JSON,
-    without the per-element conversion of ``json_safe`` (seconds for a large histogram). NaN,
-    numpy scalars or other objects make ``json.dumps`` refuse, and the general path is taken.
-    """
-    try:
-        text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                          allow_nan=False)
-    except (TypeError, ValueError):
-        text = canonical_json(body)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """sha256 of the body's canonical JSON (:func:`rwe._results.canonical_json`; a body made
+    by :meth:`Summary.to_dict` or read from JSON holds plain Python numbers, which json's C
+    encoder writes without ``json_safe``'s per-element conversion)."""
+    return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
 
 
 def _write_parquet(s: Summary, path: Path) -> None:
