@@ -992,6 +992,11 @@ def _build(protocol: Any, protocol_abs: Path, specs: list[SectionSpec],
     records: dict[str, dict] = {}
     running: dict = {}
     extras: dict[str, Any] = {}
+    # notebooks are started only when one of the ``jobs`` slots is free, by this thread or by
+    # a notebook that has just finished (so that the longest ready one goes next,
+    # RENDER_ORDER, even while this thread is computing an analysis)
+    lock = threading.RLock()
+    closing: list[bool] = []
     try:
         try:
             t1 = time.perf_counter()
@@ -1019,7 +1024,9 @@ def _build(protocol: Any, protocol_abs: Path, specs: list[SectionSpec],
 
             def saved(name: str, record: dict, seconds: float) -> None:
                 records[name] = record
-                pending.append((name, write_record(records_dir / f"{name}.json", record)))
+                path = write_record(records_dir / f"{name}.json", record)
+                with lock:
+                    pending.append((name, path))
                 analysis_seconds[name] = seconds
                 if overall is not None:
                     overall.update(1)
@@ -1033,18 +1040,34 @@ def _build(protocol: Any, protocol_abs: Path, specs: list[SectionSpec],
                     analysis_seconds[name + " (second process)"] = seconds
                     saved(name, record, round(time.perf_counter() - t2, 3))
 
+            def failed_any() -> bool:
+                with lock:
+                    return any(f.done() and f.exception() is not None for f in running)
+
+            def start_ready(*_: Any) -> None:
+                """Start ready notebooks (result saved, and the plan when their page shows
+                counts), longest first, while a slot is free; none once one failed."""
+                with lock:
+                    if closing or failed_any():
+                        return
+                    ready = [x for x in pending if plan is not None or x[0] not in counted]
+                    ready.sort(key=lambda x: RENDER_ORDER.index(x[0])
+                               if x[0] in RENDER_ORDER else 9)
+                    free = jobs - sum(not f.done() for f in running)
+                    for w, wpath in ready[:max(free, 0)]:
+                        pending.remove((w, wpath))
+                        f = pool.submit(run, by_name[w], wpath)
+                        running[f] = w
+                        f.add_done_callback(start_ready)  # runs when it finishes
+
             def launch() -> bool:
-                """Start the notebooks whose results (and plan) are ready; False once a
-                notebook failed."""
+                """Make the plan once its sections are computed and start what is ready;
+                False once a notebook failed."""
                 nonlocal plan
                 if plan is None and all(n in results for n in plan_sections):
                     plan = make_plan()
-                ready = [x for x in pending if plan is not None or x[0] not in counted]
-                ready.sort(key=lambda x: RENDER_ORDER.index(x[0]) if x[0] in RENDER_ORDER else 9)
-                for w, wpath in ready:
-                    running[pool.submit(run, by_name[w], wpath)] = w
-                    pending.remove((w, wpath))
-                return not any(f.done() and f.exception() is not None for f in running)
+                start_ready()
+                return not failed_any()
 
             for name in local + [None] + later:
                 if name is None:  # every section the later ones read is computed first
@@ -1069,7 +1092,14 @@ def _build(protocol: Any, protocol_abs: Path, specs: list[SectionSpec],
             if plan is None:
                 plan = make_plan()
             phases["analyses"] = round(time.perf_counter() - t1, 3)
-            done, _ = wait(running, return_when=FIRST_EXCEPTION)
+            while True:  # until every notebook ran, or one failed
+                start_ready()
+                with lock:
+                    futures = list(running)
+                wait(futures, return_when=FIRST_EXCEPTION)
+                with lock:
+                    if failed_any() or (not pending and all(f.done() for f in running)):
+                        break
             failed = [f for f in running if f.done() and f.exception() is not None]
             if failed:
                 for f in running:
@@ -1081,6 +1111,7 @@ def _build(protocol: Any, protocol_abs: Path, specs: list[SectionSpec],
             bodies = {name: r["body"].result() for name, r in recs.items()}
             phases["notebooks"] = round(time.perf_counter() - t1, 3)
         finally:
+            closing.append(True)  # a notebook finishing now starts no other
             pool.shutdown(wait=True, cancel_futures=True)
             renderer.shutdown(wait=True, cancel_futures=True)
             side.close()
