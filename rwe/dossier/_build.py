@@ -1092,6 +1092,11 @@ def _build(protocol: Any, protocol_abs: Path, specs: list[SectionSpec],
             if plan is None:
                 plan = make_plan()
             phases["analyses"] = round(time.perf_counter() - t1, 3)
+            # results.json needs only the results and the plan: it is made while the last
+            # notebooks run, not after them (every section is computed unless one failed)
+            if not failed_any():
+                results_json = merge_results(protocol, specs, records, results, plan)
+                results_text = dump_results(results_json)
             while True:  # until every notebook ran, or one failed
                 start_ready()
                 with lock:
@@ -1125,8 +1130,7 @@ def _build(protocol: Any, protocol_abs: Path, specs: list[SectionSpec],
             overall.close()
 
     t1 = time.perf_counter()
-    results_json = merge_results(protocol, specs, records, results, plan)
-    _write_text(build / "results.json", dump_results(results_json))
+    _write_text(build / "results.json", results_text)
     if "model_card" in records:
         _write_text(build / "model-card.xml", chai_xml(records["model_card"], k, plan))
     if computed is not None and computed.write is not None:
