@@ -282,16 +282,18 @@ def withheld_of(files: Iterable[tuple[Any, Any]], site_cohort: Mapping[str, Any]
 Judge = Callable[[dict[str, Any]], "tuple[str, str, Iterable[str]] | None"]
 
 
-def _rejudge(v: Verdict, judge: Judge) -> Verdict:
+def _rejudge(v: Verdict, judge: Judge, w: Withheld | None = None) -> Verdict:
     """The verdict with each cell ``judge`` returns ``(status, reason, sites)`` for
     re-judged: a withheld cell that its bounds leave undetermined becomes not_evaluable,
     with the reason and ``withheld_at`` (the sites, sorted); a cell already not evaluable on
     its released counts (too few rows or events: what the sites withheld) takes the
     withholding as its reason, the released counts' reason after it. The criterion then
-    fails if a judged cell fails, else is not_evaluable."""
+    fails if a judged cell fails, else is not_evaluable; its reason lists the cells and the
+    rule with every site named (``w``), or the first cell's reason."""
     if not v.cells:
         return v
-    cells, changed, why = [], [], []
+    cells, changed, why, held = [], [], [], set()
+    first: set[str] = set()  # the sites of the first cell re-judged
     for c in v.cells:
         got = judge(c)
         if got is None or (got[0] == c.get("status") and (
@@ -299,12 +301,15 @@ def _rejudge(v: Verdict, judge: Judge) -> Verdict:
             cells.append(c)
             continue
         status, reason, sites = got
+        if not why:
+            first = set(sites)
+        why.append(reason)
+        held.update(sites)
         if c.get("status") == status and c.get("reason"):
             reason = f"{reason}; on the released counts: {c['reason']}"
         cells.append({**c, "status": status, "reason": reason,
                       "withheld_at": sorted(set(sites))})
         changed.append(c)
-        why.append(reason)
     if not changed:
         return v
     statuses = [c["status"] for c in cells]
@@ -322,8 +327,9 @@ def _rejudge(v: Verdict, judge: Judge) -> Verdict:
         head = "no judged cell fails"
     else:
         head = v.reason or ""
+    rule = why[0] if w is None or held == first else w.reason(held)
     reason = (f"{head}; {len(changed)} not evaluable where sites withheld counts: "
-              + _listing([_cell_name(c) for c in changed]) + f" ({why[0]})")
+              + _listing([_cell_name(c) for c in changed]) + f" ({rule})")
     counts = {s: n for s in (STATUS_PASS, STATUS_FAIL, STATUS_NOT_EVALUABLE)
               if (n := statuses.count(s))}
     est = v.estimate
@@ -541,7 +547,7 @@ def _representativeness(r, w: Withheld, equipment_attr: str | None = None):
     verdicts = []
     for v in r.verdicts:
         j = judge_for(v)
-        verdicts.append(_rejudge(v, j) if j is not None else v)
+        verdicts.append(_rejudge(v, j, w) if j is not None else v)
     undetermined = {(c["group"], str(c["level"]), c.get("variable")) for v in verdicts
                     for c in v.cells if c.get("status") == STATUS_NOT_EVALUABLE
                     and "disclosure control" in str(c.get("reason") or "")}
@@ -617,7 +623,7 @@ def _subgroups(r, w: Withheld):
         sites = w.sites(c.get("group", ""), c.get("level", ""))
         return (STATUS_NOT_EVALUABLE, w.reason(sites), sites) if sites else None
 
-    verdicts = tuple(_rejudge(v, judge) for v in r.verdicts)
+    verdicts = tuple(_rejudge(v, judge, w) for v in r.verdicts)
     goals = r.goals.copy()
     if len(goals):
         gs = goals["status"].astype(object).to_numpy(copy=True)
@@ -970,7 +976,7 @@ def apply_withheld_drift(r, w: Withheld, *, site_attr: str | None = None,
                     return None
                 return (STATUS_NOT_EVALUABLE, w.reason(chart_sites[key]) +
                         f" (chart from {undetermined_at[key]} on)", chart_sites[key])
-            v = _rejudge(v, judge)
+            v = _rejudge(v, judge, w)
         verdicts.append(v)
 
     # findings: stated only on cells that remain judged
