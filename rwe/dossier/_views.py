@@ -373,12 +373,21 @@ def _rep_smd(p: dict, k: int) -> str:
     out["level"] = out["level"].where(out["level"].notna(), "")
     out.attrs["suppressed"] = small
     comp = str(df["comparison"].iloc[0])
+    note = f"Standardised mean differences (Austin 2009), cohort vs {esc(comp)}."
+    partial = _withheld_mask(df)  # a merge's: sites withheld a contribution (not judged)
+    if partial.any():
+        j = out.columns.get_loc("flag")
+        for pos in np.flatnonzero(partial):
+            out.iat[pos, j] = f"not evaluable: withheld at {df['withheld_at'].iat[pos]}"
+        note += (" Not evaluable: sites withheld counts of the level (or of the attribute's "
+                 "levels) or values of the covariate by disclosure control, so the shares and "
+                 "means shown are those of the released counts and the difference is not "
+                 "judged.")
     return html_table(out, [Col("Covariate", "covariate"), Col("Level", "level"),
                             Col("Cohort mean / share", "mean_a", "num"),
                             Col("Comparison mean / share", "mean_b", "num"),
                             Col("SMD", "smd", "num", 2), Col("Flag", "flag")],
-                      note=_note_if(out, k, f"Standardised mean differences (Austin 2009), "
-                                            f"cohort vs {esc(comp)}."))
+                      note=_note_if(out, k, note))
 
 
 @view("representativeness", "tipton")

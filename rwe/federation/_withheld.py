@@ -397,7 +397,9 @@ def _bound_columns(r, w: Withheld, ppr_bounds: Mapping[tuple[str, str], tuple[fl
     ``values_withheld_at`` (the sites that withheld values of the variable in the level's
     released rows: its missing count overstates the genuine one) and
     ``n_missing_low``/``n_missing_high``, ``fraction_low``/``fraction_high`` (the genuine
-    missing count and fraction, module notes) in ``missingness``."""
+    missing count and fraction, module notes) in ``missingness``; ``withheld_at`` in ``smd``
+    (the sites that withheld a contribution to the difference: the shift checks do not
+    judge it)."""
     def sites_text(sites):
         return ", ".join(sites) if sites else None
 
@@ -446,7 +448,21 @@ def _bound_columns(r, w: Withheld, ppr_bounds: Mapping[tuple[str, str], tuple[fl
     for c, v in cols.items():
         mi[c] = v
     out["missingness"] = mi
+    sm = r.smd.copy()  # as the shift checks read them (judge_for: smd)
+    if len(sm):
+        sm["withheld_at"] = [sites_text(_smd_sites(w, g, lv)) for g, lv in
+                             zip(sm["covariate"], sm["level"], strict=True)]
+    out["smd"] = sm
     return out
+
+
+def _smd_sites(w: Withheld, covariate: Any, level: Any) -> tuple[str, ...]:
+    """The sites that withheld a contribution to a standardised mean difference: counts of
+    the covariate's level (or of any of its levels: the shares' denominators), or values of
+    a continuous covariate."""
+    lv = "" if level is None or level != level else str(level)
+    return tuple(sorted((w.sites(covariate, lv) if lv else ()) or w.attribute_sites(covariate)
+                        or w.variables.get(covariate, ())))
 
 
 # ============================================================================ sections
@@ -537,9 +553,7 @@ def _representativeness(r, w: Withheld, equipment_attr: str | None = None):
             return missing_judge
         if "smd" in label or "development_shift" in label:
             def smd(c):
-                g, lv = c.get("group"), c.get("level")
-                sites = (w.sites(g, lv) if lv else ()) or w.attribute_sites(g) or \
-                    w.variables.get(g, ())
+                sites = _smd_sites(w, c.get("group"), c.get("level"))
                 return (STATUS_NOT_EVALUABLE, w.reason(sites), sites) if sites else None
             return smd
         return None

@@ -75,9 +75,19 @@ def test_the_representativeness_tables_say_which_counts_are_bounds(fed):
     eth = mi[(mi["grouping"] == "(all)") & (mi["variable"] == "ethnicity")].iloc[0]
     assert eth["n_missing_low"] == 0 and eth["n_missing_high"] == eth["n_missing"]
     assert eth["values_withheld_at"] == ", ".join(SITES)
+    # the shift from the development population: a difference marked where, and only
+    # where, its check's cell is not evaluable for withheld counts
+    smd = rep.smd[rep.smd["comparison"] == "development population"]
+    shift = next(v for v in rep.verdicts if "development_shift" in v.id)
+    ne = {(c["group"], c.get("level") or "") for c in shift.cells
+          if c["status"] == NE and c.get("withheld_at")}
+    marked = {(g, lv if isinstance(lv, str) else "") for g, lv, at in
+              zip(smd["covariate"], smd["level"], smd["withheld_at"], strict=True)
+              if isinstance(at, str)}
+    assert ne and marked == ne
     # without disclosure control the tables are the pooled-data run's, no column added
     _, _, ex, _ = fed["exact"]
-    for name in ("shares", "coverage", "adequacy", "sites", "missingness"):
+    for name in ("shares", "coverage", "adequacy", "sites", "missingness", "smd"):
         assert "withheld_at" not in getattr(ex.sections["representativeness"], name).columns
 
 
@@ -116,6 +126,14 @@ def test_the_representativeness_page_prints_withheld_counts_as_lower_bounds(fed)
     assert c["withheld_at"]
     assert any(r and r[0] == "F" and f"at least {int(c['n'])}" in r
                for r in _rows(page, "at least"))
+    # the SMD of a level sites withheld counts of is not judged on the page either
+    at = rep.smd.set_index(["comparison", "covariate", "level"]).loc[
+        ("development population", "race", AIAN), "withheld_at"]
+    smd_row = next(r for r in _rows(page, AIAN) if r[:2] == ["race", AIAN]
+                   and r[-1].startswith("not evaluable"))
+    assert smd_row[-1] == f"not evaluable: withheld at {at}"
+    assert not any(r[:2] == ["race", AIAN] and r[-1] in ("balanced", "imbalanced")
+                   for r in _rows(page, AIAN))
     # every table that prints a bound says what it means
     assert page.count("At least (at most): some sites withheld counts of the level") >= 4
     # a merge without disclosure control prints exact counts
