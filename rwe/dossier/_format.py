@@ -114,15 +114,24 @@ def finding_text(finding: Any, k: int) -> str:
 
 def verdict_detail(verdict: Any, k: int) -> str:
     """One line under a verdict: the analysis's reason and, for a criterion judged in several
-    cells, how many passed, failed or could not be judged (no cell counts)."""
+    cells, how many passed, failed or could not be judged (no cell counts). A cell not
+    evaluable because sites withheld its counts (a merge's: the cell's ``withheld_at``,
+    :mod:`rwe.federation._withheld`) is counted as such, with the sites named."""
     v = verdict if isinstance(verdict, dict) else verdict.to_dict()
     parts = [str(v["reason"])] if v.get("reason") else []
     counts = v.get("counts") or {}
     total = sum(int(x) for x in counts.values())
     if total > 1 and v.get("kind") == "goal":
         tail = f"met in {counts.get('pass', 0)} of {total} cells"
-        if counts.get("not_evaluable"):
-            tail += f"; {counts['not_evaluable']} not evaluable (too few rows or events)"
+        n_ne = int(counts.get("not_evaluable") or 0)
+        held = [c for c in v.get("cells") or () if c.get("status") == "not_evaluable"
+                and c.get("withheld_at")]
+        if held:
+            sites = sorted({str(s) for c in held for s in c["withheld_at"]})
+            tail += (f"; {len(held)} not evaluable (counts withheld at {', '.join(sites)} by "
+                     "disclosure control)")
+        if n_ne > len(held):
+            tail += f"; {n_ne - len(held)} not evaluable (too few rows or events)"
         parts.append(tail)
     return "; ".join(parts)
 
@@ -155,6 +164,8 @@ class Col:
                 return _sup(v)
             return fmt_ci(v, row.get(self.low), row.get(self.high), self.digits,
                           pct=self.fmt == "pctci")
+        if isinstance(v, Bound):
+            return esc(v)
         if isinstance(v, str) and self.fmt not in ("text", "status", "html"):
             return _sup(v)
         if self.fmt == "int":
@@ -236,4 +247,17 @@ class RawHTML(str):
     """A string that :func:`definition_list` inserts without escaping."""
 
 
-__all__ += ["RawHTML", "STATUS_LABELS"]
+class Bound(str):
+    """A count shown as a bound (``at least 54``): a numeric column prints it as text, not
+    as a suppressed cell."""
+
+
+def fmt_bound(v: Any, side: str = "at least") -> Any:
+    """``v`` as a :class:`Bound` (``at least 1,234``); a string (a suppressed count) or a
+    missing value is returned as it is."""
+    if isinstance(v, str) or _missing(v):
+        return v
+    return Bound(f"{side} {fmt_int(v)}")
+
+
+__all__ += ["RawHTML", "Bound", "fmt_bound", "STATUS_LABELS"]

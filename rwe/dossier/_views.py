@@ -14,11 +14,13 @@ if TYPE_CHECKING:  # the analysis views build frames (numpy is imported in those
 from rwe._results import GROUP_SEP, LEVEL_SEP
 from rwe.dossier._format import (
     DASH,
+    Bound,
     Col,
     RawHTML,
     bullet_list,
     definition_list,
     esc,
+    fmt_bound,
     fmt_ci,
     fmt_int,
     html_table,
@@ -144,6 +146,40 @@ def _statement(payload: dict, k: int) -> str:
 
 
 # =============================================================================== representativeness
+#: The note of a representativeness table that prints some counts as bounds (a merge's:
+#: :func:`rwe.federation._withheld._bound_columns`).
+WITHHELD_NOTE = ("At least (at most): some sites withheld counts of the level by disclosure "
+                 "control before release (the federation page lists the levels, the sites and "
+                 "how many rows were not counted), so its released count is a lower bound (a "
+                 "shortfall an upper bound); a check on the level is judged only where it reads "
+                 "the same at both ends of its bounds, else it is not evaluable.")
+
+
+def _withheld_mask(df: pd.DataFrame, column: str = "withheld_at") -> Any:
+    """Rows of a merge's table whose level some site withheld counts of (``column`` names
+    the sites; absent from a table of rows)."""
+    import numpy as np
+
+    if column not in df.columns:
+        return np.zeros(len(df), dtype=bool)
+    return np.array([isinstance(x, str) and bool(x) for x in df[column]], dtype=bool)
+
+
+def _print_bounds(sup: pd.DataFrame, mask: Any, lower: tuple[str, ...] = (),
+                  upper: tuple[str, ...] = ()) -> pd.DataFrame:
+    """``sup`` (a reviewer table) with the counts of the ``mask`` rows printed as bounds:
+    ``lower`` columns "at least", ``upper`` columns "at most" (a suppressed count stays
+    suppressed)."""
+    import numpy as np
+
+    for pos in np.flatnonzero(mask):
+        for cols, side in ((lower, "at least"), (upper, "at most")):
+            for c in cols:
+                j = sup.columns.get_loc(c)
+                sup.iat[pos, j] = fmt_bound(sup.iat[pos, j], side)
+    return sup
+
+
 def _verified_text(meta: dict, attributes: list[str] | tuple[str, ...] = ()) -> str | None:
     """"yes" / "NO" for a reference whose figures are all / none verified; per attribute
     ("NO for sex, age; yes for race") when its ``verified`` column differs between attributes.
@@ -202,9 +238,25 @@ def _rep_shares(p: dict, k: int) -> str:
             Col("Reference share", "reference_share", "pct"),
             Col("PPR (CI)", "ppr", "ci", digits=2, low="ppr_low", high="ppr_high"),
             Col("Flag", "flag")]
-    return html_table(sup, cols, group="attribute", note=_note_if(
-        sup, k, "PPR = cohort share / reference share; flagged outside the protocol's band."),
-        css="flags")
+    note = "PPR = cohort share / reference share; flagged outside the protocol's band."
+    partial = _withheld_mask(df)
+    sup = _print_bounds(sup, partial, lower=("n",))
+    bounded = False
+    if "ppr_bound_low" in df.columns:  # the share's bounds where sites withheld values
+        j = sup.columns.get_loc("flag")
+        for pos, (lo, hi) in enumerate(zip(df["ppr_bound_low"], df["ppr_bound_high"],
+                                           strict=True)):
+            if lo is None or hi is None or lo != lo or hi != hi or isinstance(
+                    sup["ppr"].iat[pos], str):
+                continue
+            sup.iat[pos, j] = f"{sup.iat[pos, j]}; PPR {float(lo):.2f} to {float(hi):.2f} " \
+                              "at the bounds"
+            bounded = True
+    if partial.any() or bounded:
+        note += (" Where sites withheld values of an attribute, the shares and PPRs shown are "
+                 "those of the released counts; the flag is judged at both ends of the PPR's "
+                 "bounds (shown beside it). " + WITHHELD_NOTE)
+    return html_table(sup, cols, group="attribute", note=_note_if(sup, k, note), css="flags")
 
 
 @view("representativeness", "table1")
@@ -321,12 +373,21 @@ def _rep_smd(p: dict, k: int) -> str:
     out["level"] = out["level"].where(out["level"].notna(), "")
     out.attrs["suppressed"] = small
     comp = str(df["comparison"].iloc[0])
+    note = f"Standardised mean differences (Austin 2009), cohort vs {esc(comp)}."
+    partial = _withheld_mask(df)  # a merge's: sites withheld a contribution (not judged)
+    if partial.any():
+        j = out.columns.get_loc("flag")
+        for pos in np.flatnonzero(partial):
+            out.iat[pos, j] = f"not evaluable: withheld at {df['withheld_at'].iat[pos]}"
+        note += (" Not evaluable: sites withheld counts of the level (or of the attribute's "
+                 "levels) or values of the covariate by disclosure control, so the shares and "
+                 "means shown are those of the released counts and the difference is not "
+                 "judged.")
     return html_table(out, [Col("Covariate", "covariate"), Col("Level", "level"),
                             Col("Cohort mean / share", "mean_a", "num"),
                             Col("Comparison mean / share", "mean_b", "num"),
                             Col("SMD", "smd", "num", 2), Col("Flag", "flag")],
-                      note=_note_if(out, k, f"Standardised mean differences (Austin 2009), "
-                                            f"cohort vs {esc(comp)}."))
+                      note=_note_if(out, k, note))
 
 
 @view("representativeness", "tipton")
@@ -357,6 +418,8 @@ def _rep_coverage(p: dict, k: int) -> str:
     sup = reviewer_table(df, p["_plan"], k, key=lambda r: (r["intersection"], r["cell"]),
                          counts=["n", "n_positive"], dependent=["share"],
                          complements=[("n", "n_positive")])
+    partial = _withheld_mask(df)
+    sup = _print_bounds(sup, partial, lower=("n",))
     html = []
     for inter, idx in df.groupby("intersection", sort=False).groups.items():
         d = df.loc[idx]
@@ -377,7 +440,8 @@ def _rep_coverage(p: dict, k: int) -> str:
                 shown = s["n"].iloc[j]
                 raw = d["n"].iloc[j]
                 cls = "num low" if raw < min_n else "num"
-                txt = (f"<span class='sup'>{esc(shown)}</span>" if isinstance(shown, str)
+                txt = (esc(shown) if isinstance(shown, Bound) else
+                       f"<span class='sup'>{esc(shown)}</span>" if isinstance(shown, str)
                        else fmt_int(shown))
                 cells.append(f"<td class='{cls}'>{txt}</td>")
             body.append(f"<tr><th class='txt'>{esc(r)}</th>{''.join(cells)}</tr>")
@@ -385,6 +449,7 @@ def _rep_coverage(p: dict, k: int) -> str:
                     f"(rows: {esc(a)}, columns: {esc(b)})</caption><thead><tr><th></th>{head}"
                     f"</tr></thead><tbody>{''.join(body)}</tbody></table>")
     html.append(f"<p class='tnote'>Shaded cells have fewer than {min_n} rows (subgroups.min_n). "
+                + (WITHHELD_NOTE + " " if partial.any() else "")
                 + (suppression_note(k) if np.any(sup.attrs["suppressed"]) else "") + "</p>")
     return "\n".join(html)
 
@@ -400,22 +465,28 @@ def _rep_adequacy(p: dict, k: int) -> str:
     short = single[~single["reached"].fillna(True).astype(bool)]
     req = int(df["required"].iloc[0])
     basis = str(df["basis"].iloc[0])
+    partial_short = int(_withheld_mask(short).sum())
     intro = (f"<p>A {par['confidence_level']:.0%} interval of half-width "
              f"{par['target_half_width']:g} at an assumed value of {par['assumed_value']:g} "
              f"needs {req:,} {esc(basis)} per subgroup. {len(single) - len(short)} of "
              f"{len(single)} subgroups reach it; {int((~inter['reached'].fillna(True).astype(bool)).sum())} "
-             f"of {len(inter)} intersectional cells do not.</p>")
+             f"of {len(inter)} intersectional cells do not"
+             + (f" on their released counts ({partial_short} of the subgroups below it with "
+                "counts withheld at sites: their counts are lower bounds)" if partial_short
+                else "") + ".</p>")
     if not len(short):
         return intro
     sup = reviewer_table(short, p["_plan"], k, key=lambda r: (r["grouping"], r["subgroup"]),
                          counts=["n", "n_positive"], complements=[("n", "n_positive")],
                          dependent=["shortfall"])
+    partial = _withheld_mask(short)
+    sup = _print_bounds(sup, partial, lower=("n", "n_positive"), upper=("shortfall",))
     return intro + html_table(sup, [Col("Attribute", "grouping"), Col("Subgroup", "subgroup"),
                                      Col("n", "n", "int"), Col("Positives", "n_positive", "int"),
                                      Col("Required", "required", "int"),
                                      Col("Shortfall", "shortfall", "int")],
                               caption="Subgroups below the required size",
-                              note=_note_if(sup, k))
+                              note=_note_if(sup, k, WITHHELD_NOTE if partial.any() else ""))
 
 
 @view("representativeness", "sites")
@@ -434,15 +505,23 @@ def _rep_sites(p: dict, k: int) -> str:
         sup = reviewer_table(sxe, plan, k, key=lambda r: (
             f"{site_col}{GROUP_SEP}{eq_col}", f"{r['site']}{LEVEL_SEP}{r['equipment']}"),
             counts=["n"], dependent=["share"])
+        partial = _withheld_mask(sxe)
+        sup = _print_bounds(sup, partial, lower=("n",))
+        bounded = bool(partial.any())
         sites = list(dict.fromkeys(sxe["site"]))
         eqs = list(dict.fromkeys(sxe["equipment"]))
         tot_site = df[df["level"] == "site"].set_index("site")["n"].astype(object)
         tot_eq = df[df["level"] == "equipment"].set_index("equipment")["n"].astype(object)
-        for tot, col in ((tot_site, site_col), (tot_eq, eq_col)):
+        for tot, col, level in ((tot_site, site_col, "site"), (tot_eq, eq_col, "equipment")):
+            rows = df[df["level"] == level]
+            bound = dict(zip(rows[level], _withheld_mask(rows), strict=True))
+            bounded |= any(bound.values())
             for lv in list(tot.index):
                 v = tot[lv]
                 if (plan is not None and plan.hides(col, lv)) or 1 <= float(v) < k:
                     tot[lv] = small_label(k) if 1 <= float(v) < k else SUPPRESSED
+                elif bound.get(lv):
+                    tot[lv] = fmt_bound(v)
         head = "".join(f"<th class='num'>{esc(e)}</th>" for e in eqs) + "<th class='num'>all</th>"
         body = []
         for s in sites:
@@ -450,9 +529,9 @@ def _rep_sites(p: dict, k: int) -> str:
             for e in eqs:
                 m = ((sxe["site"] == s) & (sxe["equipment"] == e)).to_numpy()
                 v = sup["n"].to_numpy()[m][0] if m.any() else 0
-                cells.append("<td class='num'>" + (f"<span class='sup'>{esc(v)}</span>"
-                                                    if isinstance(v, str) else fmt_int(v))
-                             + "</td>")
+                cells.append("<td class='num'>" + (
+                    esc(v) if isinstance(v, Bound) else f"<span class='sup'>{esc(v)}</span>"
+                    if isinstance(v, str) else fmt_int(v)) + "</td>")
             body.append(f"<tr><th class='txt'>{esc(s)}</th>{''.join(cells)}"
                         f"<td class='num'><b>{fmt_int(tot_site.get(s))}</b></td></tr>")
         body.append("<tr class='total'><th class='txt'>all</th>" + "".join(
@@ -461,6 +540,7 @@ def _rep_sites(p: dict, k: int) -> str:
         return (f"<table class='rwe matrix'><caption>Rows per site (rows) and equipment "
                 f"(columns)</caption><thead><tr><th></th>{head}</tr></thead><tbody>"
                 f"{''.join(body)}</tbody></table>"
+                + (f"<p class='tnote'>{WITHHELD_NOTE}</p>" if bounded else "")
                 + (f"<p class='tnote'>{suppression_note(k)}</p>"
                    if np.any(sup.attrs["suppressed"]) else ""))
     d = df.copy()
@@ -468,9 +548,11 @@ def _rep_sites(p: dict, k: int) -> str:
     sup = reviewer_table(d, plan, k, key=lambda r: (
         site_col if r["level"] == "site" else eq_col, r["name"]), counts=["n"],
         dependent=["share"])
+    partial = _withheld_mask(d)
+    sup = _print_bounds(sup, partial, lower=("n",))
     return html_table(sup, [Col("Level", "name"), Col("n", "n", "int"),
                             Col("Share", "share", "pct")], group="level",
-                      note=_note_if(sup, k))
+                      note=_note_if(sup, k, WITHHELD_NOTE if partial.any() else ""))
 
 
 @view("representativeness", "missingness")
@@ -482,12 +564,20 @@ def _rep_missingness(p: dict, k: int) -> str:
         return "<p class='muted'>No missingness computed.</p>"
     thr = (p.get("parameters") or {}).get("missingness_threshold", 0.2)
     overall = df[df["grouping"] == "(all)"]
-    sub = df[(df["grouping"] != "(all)") & df["flag"].astype(bool)]
+    flagged = df["flag"].astype(bool)
+    sub = df[(df["grouping"] != "(all)") & flagged]
+    maybe = 0  # a merge's subgroups under the threshold whose bounds reach it
+    if "fraction_high" in df.columns:
+        high = _numeric(df["fraction_high"])
+        maybe = int(((df["grouping"] != "(all)") & ~flagged & high.notna()
+                     & (high >= thr)).sum())
     cols = [Col("Variable", "variable"), Col("n", "n", "int"), Col("Missing", "n_missing", "int"),
             Col("Missing %", "fraction", "pct")]
     plan = p["_plan"]
+    bounded = False
 
     def table(frame):
+        nonlocal bounded
         size = reviewer_table(frame, plan, k, key=lambda r: (r["grouping"], r["subgroup"]),
                               counts=["n", "n_missing"], complements=[("n", "n_missing")],
                               dependent=["fraction"])
@@ -500,18 +590,48 @@ def _rep_missingness(p: dict, k: int) -> str:
                 small_label(k) if 1 <= v < k else SUPPRESSED)
             size.iat[pos, size.columns.get_loc("fraction")] = SUPPRESSED
         size.attrs["suppressed"] = size.attrs["suppressed"] | miss
+        # a merge's bounds (rwe.federation._withheld): the level's rows at least the released
+        # ones, its genuine missing count and fraction between the bounds
+        size = _print_bounds(size, _withheld_mask(frame), lower=("n",))
+        if "fraction_low" in frame.columns:
+            jm, jf = size.columns.get_loc("n_missing"), size.columns.get_loc("fraction")
+            for pos, r in enumerate(frame.to_dict("records")):
+                lo, hi = r.get("fraction_low"), r.get("fraction_high")
+                if lo is None or hi is None or lo != lo or hi != hi:
+                    continue
+                bounded = True
+                m, low, high = (float(r[c]) for c in ("n_missing", "n_missing_low",
+                                                       "n_missing_high"))
+                if not isinstance(size.iat[pos, jm], str):
+                    size.iat[pos, jm] = (fmt_bound(m) if low == m else
+                                         fmt_bound(m, "at most") if high == m else
+                                         Bound(f"{fmt_int(low)} to {fmt_int(high)}"))
+                if not isinstance(size.iat[pos, jf], str):
+                    size.iat[pos, jf] = Bound(f"{100 * float(lo):.1f}% to "
+                                              f"{100 * float(hi):.1f}%")
         return size
 
+    note = ("Where sites withheld counts of a level or values of a variable (disclosure "
+            "control), its missing count and fraction are shown as the bounds of the genuine "
+            "ones (a withheld value counts as missing in the released tables). ")
     sup = table(overall)
-    html = html_table(sup, cols, caption="Missing values overall", note=_note_if(sup, k))
+    html = html_table(sup, cols, caption="Missing values overall", note=_note_if(
+        sup, k, note + WITHHELD_NOTE if bounded else ""))
     if len(sub):
+        bounded = False
         s2 = table(sub)
         html += html_table(s2, [Col("Variable", "variable"), Col("Subgroup of", "grouping"),
                                 Col("Subgroup", "subgroup"), *cols[1:]],
-                           caption=f"Subgroups with at least {thr:.0%} missing",
-                           note=_note_if(s2, k))
+                           caption=f"Subgroups with at least {thr:.0%} missing"
+                           + (" in the released counts" if bounded else ""),
+                           note=_note_if(s2, k, note + WITHHELD_NOTE if bounded else ""))
     else:
         html += f"<p>No subgroup has {thr:.0%} or more missing values for any variable.</p>"
+    if maybe:
+        html += (f"<p>{maybe} further variable-subgroup pair(s) have under {thr:.0%} missing in "
+                 f"the released counts but may have {thr:.0%} or more, by the bounds the "
+                 "withheld counts and values leave: their missing-value checks are not evaluable "
+                 "(see the verdict above).</p>")
     return html
 
 

@@ -369,9 +369,10 @@ def _withheld(p: dict, k: int) -> str:
     (:mod:`rwe.federation._withheld`)."""
     s = p.get("settings") or {}
     items = s.get("withheld") or []
+    drift = _withheld_drift(s.get("withheld_drift") or [], s.get("min_count"))
     if not items:
         return ("<p>No site withheld a count of any level analysed: every pooled count is "
-                "the sum of the sites' counts.</p>")
+                "the sum of the sites' counts.</p>" + drift)
     rows = []
     for x in items:
         checks = x.get("checks_not_evaluable") or []
@@ -401,7 +402,32 @@ def _withheld(p: dict, k: int) -> str:
             "evaluable, never pass and never fail.")
     if bool(sup.attrs["suppressed"].any()):
         note += " " + suppression_note(k)
-    return table + f"<p class='tnote'>{note}</p>"
+    return table + f"<p class='tnote'>{note}</p>" + drift
+
+
+def _withheld_drift(items: list, min_count: Any) -> str:
+    """The drift cells not evaluable because sites withheld values they read, per drift
+    table and grouping (no count of a cell: how many cells, their windows, the sites)."""
+    if not items:
+        return ""
+    rows = [{"table": x["table"], "group": x["group"],
+             "cells": f"{x['cells_not_evaluable']:,} of {x['cells']:,}",
+             "windows": (x["first_window"] if x["windows"] == 1 else
+                         f"{x['first_window']} to {x['last_window']} ({x['windows']} windows)"),
+             "sites": x["sites"]} for x in items]
+    table = html_table(rows, [Col("Drift table", "table"), Col("By", "group"),
+                              Col("Cells not evaluable", "cells"),
+                              Col("Windows", "windows"), Col("Withheld at", "sites")],
+                       caption=f"Drift cells that read values withheld at sites (minimum "
+                               f"count {min_count})", css="withheld")
+    note = ("A drift cell (a window and level, and a feature's distribution there) reads "
+            "values a site withheld when the site did not count some rows of its window or "
+            "level, or withheld values of its feature there; a drift quantity has no bound "
+            "from counts, so every such cell is not evaluable (a control chart from its first "
+            "such window on), its drift, alarm and case-mix flags are not stated, and the "
+            "drift verdicts are judged on the other cells. The label-free diagnostics have no "
+            "verdict: their cells are marked, not judged.")
+    return table + f"<p class='tnote'>{esc(note)}</p>"
 
 
 @view(SECTION, "limitations")

@@ -153,11 +153,15 @@ def drift_page_html(d: Mapping[str, Any], *, small_cell_k: int | None = None,
     perf = [r for r in d.get("performance") or [] if r["group"] == "overall"]
     out.append(_performance_table(perf, k))
     diag = d.get("diagnostics") or []
+    # a merge's diagnostics say which cells read values the sites withheld
+    # (rwe.federation._withheld): their status and why, nothing judged on them
+    held = [("status", "Status"), ("reason", "Note")] if any(
+        "withheld_at" in r for r in diag) else []
     out.append(_table(diag, [("window", "Window"), ("group", "By"), ("level", "Level"),
                              ("last_labelled_window", "Last labelled"), ("citl", "CITL"),
                              ("slope", "Slope"), ("calibration_ok", "Calibrated"),
                              ("outside_support_share", "Outside reference support"),
-                             ("support_ok", "Support ok")],
+                             ("support_ok", "Support ok"), *held],
                       "Label-free estimates: the calibration assumption and its diagnostics"))
     integ = [r for r in d.get("integrity") or [] if r["group"] == "overall"
              and (r["out_of_range"] or r["missing"] or r["duplicates"] or r["unlabelled"])]

@@ -151,7 +151,10 @@ class DriftResult(ResultMixin):
     def from_dict(cls, d: Mapping[str, Any]) -> DriftResult:
         frames = {}
         for name, cols in _FRAMES.items():
-            f = pd.DataFrame(d.get(name) or [], columns=cols)
+            rows = d.get(name) or []
+            # a column a record adds (a merge's withheld_at, rwe.federation._withheld) is kept
+            extra = list(dict.fromkeys(c for r in rows for c in r if c not in cols))
+            f = pd.DataFrame(rows, columns=cols + extra)
             frames[name] = f.astype({c: float for c in cols if c in _FLOATS})
         return cls(**frames, verdicts=tuple(Verdict.from_dict(v) for v in d.get("verdicts", [])),
                    findings=tuple(Finding.from_dict(f) for f in d.get("findings", [])),

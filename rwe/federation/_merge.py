@@ -35,7 +35,12 @@ import pandas as pd
 from rwe._evidence import Finding
 from rwe.federation._result import META_COLUMNS, SITE_COLUMNS, FederatedResult
 from rwe.federation._site import FederationError, SiteSummary, load_site_summary, site_views
-from rwe.federation._withheld import apply_withheld, withheld_of, withheld_table
+from rwe.federation._withheld import (
+    apply_withheld,
+    withheld_drift_table,
+    withheld_of,
+    withheld_table,
+)
 from rwe.metrics import get_metric
 
 __all__ = ["merge_sites", "META_METRICS", "check_sites"]
@@ -360,14 +365,16 @@ def merge_sites(protocol, paths: Sequence[str | Path], *, per_site: bool = True,
     drift_withheld = (withheld_of(files, {}, p.min_count, view="drift") if "drift" in sections
                       else None)
     sections = apply_withheld(sections, withheld, drift=drift_withheld,
-                              site_attr=p.data.columns.site, baseline=baseline)
+                              site_attr=p.data.columns.site, baseline=baseline,
+                              equipment_attr=p.data.columns.equipment)
     site_results: dict[str, dict[str, Any]] = {}
     if per_site:
         for s, summ in site_cohort.items():
             r = {"subgroups": subgroup_performance_from_protocol(p, summ, fairness=False)}
             if "representativeness" in sections:
                 r["representativeness"] = representativeness_from_protocol(p, summ)
-            site_results[s] = apply_withheld(r, withheld.restrict(s))
+            site_results[s] = apply_withheld(r, withheld.restrict(s),
+                                             equipment_attr=p.data.columns.equipment)
     meta, meta_details, findings = _meta_table(p, site_cohort, sections["subgroups"])
     site_info = []
     recoded: dict[str, set] = {}
@@ -389,15 +396,27 @@ def merge_sites(protocol, paths: Sequence[str | Path], *, per_site: bool = True,
             values={"min_count": p.min_count, "sites": len(set().union(*recoded.values()))},
             severity="info"))
     partial = withheld_table(withheld, sections)
+    partial_drift = withheld_drift_table(sections.get("drift"), p.min_count)
     undetermined = [r for r in partial if r["checks_not_evaluable"]]
-    if undetermined:
+    if undetermined or partial_drift:
+        # one finding for everything withholding removed from judgement: levels, then drift
+        by_table: dict[str, list[dict]] = {}
+        for r in partial_drift:
+            by_table.setdefault(r["table"], []).append(r)
+        drift_text = "; ".join(
+            f"{t}: {sum(r['cells_not_evaluable'] for r in rs)} of "
+            f"{sum(r['cells'] for r in rs)} cells "
+            f"({', '.join(sorted({x for r in rs for x in r['sites'].split(', ')}))})"
+            for t, rs in by_table.items())
         findings.append(Finding(
             "federation.withheld",
             subject={"levels": "; ".join(f"{r['group']} = {r['level']} ({r['sites']})"
                                          for r in undetermined[:8])
                      + (f"; and {len(undetermined) - 8} more" if len(undetermined) > 8
-                        else "")},
-            values={"min_count": p.min_count, "n_levels": len(undetermined)},
+                        else "") or "none",
+                     "drift": drift_text or "none"},
+            values={"min_count": p.min_count, "n_levels": len(undetermined),
+                    "n_drift_cells": sum(r["cells_not_evaluable"] for r in partial_drift)},
             severity="warning"))
     if p.federation.sites:
         missing = [s for s in p.federation.sites if s not in sites]
@@ -408,7 +427,8 @@ def merge_sites(protocol, paths: Sequence[str | Path], *, per_site: bool = True,
     settings = {"protocol": p.name, "protocol_sha256": p.sha256,
                 "resolution": p.declared_resolution(), "min_count": p.min_count,
                 "sites": sorted(sites), "files": len(files), "views": sorted(merged),
-                "not_evaluated": reasons, "withheld": partial, "n": merged["cohort"].n_rows,
+                "not_evaluated": reasons, "withheld": partial,
+                "withheld_drift": partial_drift, "n": merged["cohort"].n_rows,
                 "events": merged["cohort"].n_events}
     return FederatedResult(settings=settings, sites=tuple(site_info), sections=sections,
                            per_site=site_results, meta=meta, site_estimates=meta_details.pop(

@@ -44,9 +44,9 @@ register_finding_template(
     "{attributes} in small cells (minimum count {min_count}): counts of their levels are those the "
     "sites released, lower bounds of the levels' counts.")
 register_finding_template(
-    "federation.withheld", "{n_levels} level(s) with counts withheld at sites (minimum count "
-    "{min_count}) have checks that are not evaluable, their result depending on the withheld "
-    "counts: {levels}.")
+    "federation.withheld", "Disclosure control at the sites (minimum count {min_count}) left "
+    "checks not evaluable, their result depending on withheld counts or values: "
+    "{n_levels} level(s) ({levels}); {n_drift_cells} drift cell(s) ({drift}).")
 register_finding_template(
     "federation.missing_sites", "Site(s) listed in the protocol but not merged: {missing}.")
 
@@ -82,7 +82,10 @@ class FederatedResult(ResultMixin):
         not evaluated (with the reason), pooled rows and events, and ``withheld``: per level
         some site withheld counts of, its released rows and events (lower bounds), the most
         rows not counted, the sites and the checks left not evaluable on it
-        (:func:`rwe.federation._withheld.withheld_table`).
+        (:func:`rwe.federation._withheld.withheld_table`); ``withheld_drift``: per drift
+        table and grouping, the cells not evaluable because sites withheld values they read,
+        their windows, the sites and the minimum count
+        (:func:`rwe.federation._withheld.withheld_drift_table`).
     sites : tuple of dict
         Per file: site, source, file name, checksum, rows, events, patients, period released and
         the disclosure record of each view (as stated in the file).

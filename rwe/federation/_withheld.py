@@ -40,8 +40,17 @@ heterogeneity finding across its levels is not stated. A criterion over several 
 if a judged cell fails, is ``not_evaluable`` if one of its cells is, and passes only if every
 cell passes; a finding on an undetermined level is left out (the federation's
 ``federation.withheld`` finding and the federation page list those levels, their released
-rows and events as lower bounds). Levels to which no site contributed a withheld count keep
+rows and events as lower bounds). A cell already not evaluable on its released counts (too
+few rows or events) of a level some site withheld counts of is not evaluable because of the
+withholding (its released counts are what the sites withheld). Each cell made not evaluable
+names its sites (``withheld_at``). Levels to which no site contributed a withheld count keep
 their values and verdicts.
+
+What the tables say (:func:`_bound_columns`): the representativeness tables of a merge keep
+their released values (what the sites sent, summed) and add, per row, the sites that
+withheld counts of its level (``withheld_at``: its counts are lower bounds), the PPR at both
+ends of the share's bounds, and the bounds of a missing count and fraction; the reviewer
+pages print them as bounds ("at least 54").
 
 Why bounds and not "not evaluable" for every partial level: complementary suppression
 withholds a second, often large, category of each line, so at a minimum count of 11 nearly
@@ -67,8 +76,12 @@ period's windows; a control chart from its first such window on (its statistic
 accumulates the past), and throughout when its in-control value was estimated on a
 baseline that reads withheld values. Alarms, drift and case-mix flags of such cells are
 not stated; a drift verdict fails only on a judged cell, is not_evaluable when a cell is,
-and its findings are restated from the judged cells. Not covered: the label-free
-diagnostics table (no status column) is left as computed.
+and its findings are restated from the judged cells. Each marked cell names its sites
+(``withheld_at``); :func:`withheld_drift_table` sums them per drift table and grouping for
+the federation's ``federation.withheld`` finding and page. The label-free diagnostics table
+has no verdict: a cell of it that reads withheld values (its window, level, features or last
+labelled window) is marked not_evaluable with the reason, its calibration and support flags
+not stated, and no verdict is made of it.
 
 References
 ----------
@@ -92,7 +105,7 @@ import numpy as np
 from rwe._evidence import STATUS_FAIL, STATUS_NOT_EVALUABLE, STATUS_PASS, Verdict
 
 __all__ = ["Withheld", "withheld_of", "apply_withheld", "apply_withheld_drift",
-           "WITHHELD_FLAG"]
+           "withheld_table", "withheld_drift_table", "WITHHELD_FLAG"]
 
 #: The flag of a share (representativeness) and the status of a subgroup table row that a
 #: site's withheld counts leave undetermined.
@@ -266,25 +279,37 @@ def withheld_of(files: Iterable[tuple[Any, Any]], site_cohort: Mapping[str, Any]
 
 
 # ============================================================================ verdicts
-Judge = Callable[[dict[str, Any]], "tuple[str, str] | None"]
+Judge = Callable[[dict[str, Any]], "tuple[str, str, Iterable[str]] | None"]
 
 
-def _rejudge(v: Verdict, judge: Judge) -> Verdict:
-    """The verdict with each cell ``judge`` returns ``(status, reason)`` for re-judged: a
-    withheld cell that its bounds leave undetermined becomes not_evaluable (with the reason);
-    the criterion then fails if a judged cell fails, else is not_evaluable."""
+def _rejudge(v: Verdict, judge: Judge, w: Withheld | None = None) -> Verdict:
+    """The verdict with each cell ``judge`` returns ``(status, reason, sites)`` for
+    re-judged: a withheld cell that its bounds leave undetermined becomes not_evaluable,
+    with the reason and ``withheld_at`` (the sites, sorted); a cell already not evaluable on
+    its released counts (too few rows or events: what the sites withheld) takes the
+    withholding as its reason, the released counts' reason after it. The criterion then
+    fails if a judged cell fails, else is not_evaluable; its reason lists the cells and the
+    rule with every site named (``w``), or the first cell's reason."""
     if not v.cells:
         return v
-    cells, changed, why = [], [], []
+    cells, changed, why, held = [], [], [], set()
+    first: set[str] = set()  # the sites of the first cell re-judged
     for c in v.cells:
         got = judge(c)
-        if got is None or got[0] == c.get("status"):
+        if got is None or (got[0] == c.get("status") and (
+                got[0] != STATUS_NOT_EVALUABLE or c.get("withheld_at"))):
             cells.append(c)
             continue
-        status, reason = got
-        cells.append({**c, "status": status, "reason": reason})
-        changed.append(c)
+        status, reason, sites = got
+        if not why:
+            first = set(sites)
         why.append(reason)
+        held.update(sites)
+        if c.get("status") == status and c.get("reason"):
+            reason = f"{reason}; on the released counts: {c['reason']}"
+        cells.append({**c, "status": status, "reason": reason,
+                      "withheld_at": sorted(set(sites))})
+        changed.append(c)
     if not changed:
         return v
     statuses = [c["status"] for c in cells]
@@ -302,8 +327,9 @@ def _rejudge(v: Verdict, judge: Judge) -> Verdict:
         head = "no judged cell fails"
     else:
         head = v.reason or ""
+    rule = why[0] if w is None or held == first else w.reason(held)
     reason = (f"{head}; {len(changed)} not evaluable where sites withheld counts: "
-              + _listing([_cell_name(c) for c in changed]) + f" ({why[0]})")
+              + _listing([_cell_name(c) for c in changed]) + f" ({rule})")
     counts = {s: n for s in (STATUS_PASS, STATUS_FAIL, STATUS_NOT_EVALUABLE)
               if (n := statuses.count(s))}
     est = v.estimate
@@ -338,9 +364,112 @@ def _by_bounds(lo_bad: bool, hi_bad: bool, reason: str) -> tuple[str, str]:
     return STATUS_NOT_EVALUABLE, reason
 
 
+def _missing_bounds(w: Withheld, group: Any, level: Any, variable: Any, n: float, m: float
+                    ) -> tuple[tuple[str, ...], tuple[str, ...], float, float, float, float
+                               ] | None:
+    """Bounds of the genuine missing count and fraction of ``variable`` in a level whose
+    released rows are ``n`` with ``m`` missing (module notes: ``[m', m + x]`` over
+    ``n + x``): ``(sites that withheld rows of the level, sites that withheld values of the
+    variable in its released rows, low count, high count, low fraction, high fraction)``;
+    None when nothing of it was withheld."""
+    if variable in str(group).split(_GROUP_SEP):  # known in every row of its own level
+        return None
+    sites = (w.sites(group, level) if group != "(all)"
+             else tuple(s for s, x in w.whole.items() if x))
+    inner = w.within_sites(group, level, variable)
+    if not sites and not inner:
+        return None
+    x = float(w.lost(group, level)) if sites else 0.0
+    low, high = (0.0 if inner else m), m + x
+    lo = low / (n + x) if n + x > 0 else math.nan
+    hi = high / (n + x) if n + x > 0 else math.nan
+    return sites, inner, low, high, lo, hi
+
+
+def _bound_columns(r, w: Withheld, ppr_bounds: Mapping[tuple[str, str], tuple[float, float]],
+                   eq_attr: str | None = None) -> dict[str, Any]:
+    """The representativeness tables of a merge with the columns that say which released
+    counts are bounds (what a reviewer page needs to print them as bounds):
+    ``withheld_at`` (the sites that did not count some rows of the row's level: its counts
+    are lower bounds; None: exact) in ``shares``, ``coverage``, ``adequacy``, ``sites`` and
+    ``missingness``; ``ppr_bound_low``/``ppr_bound_high`` in ``shares`` (the PPR at the two
+    ends of the share's bounds, where the attribute lost values at some site);
+    ``values_withheld_at`` (the sites that withheld values of the variable in the level's
+    released rows: its missing count overstates the genuine one) and
+    ``n_missing_low``/``n_missing_high``, ``fraction_low``/``fraction_high`` (the genuine
+    missing count and fraction, module notes) in ``missingness``; ``withheld_at`` in ``smd``
+    (the sites that withheld a contribution to the difference: the shift checks do not
+    judge it)."""
+    def sites_text(sites):
+        return ", ".join(sites) if sites else None
+
+    out = {}
+    sh = r.shares.copy()
+    sh["withheld_at"] = [sites_text(w.sites(a, str(c))) for a, c in
+                         zip(sh["attribute"], sh["category"], strict=True)]
+    keys = list(zip(sh["attribute"], sh["category"].astype(str), strict=True))
+    sh["ppr_bound_low"] = [ppr_bounds.get(k, (None, None))[0] for k in keys]
+    sh["ppr_bound_high"] = [ppr_bounds.get(k, (None, None))[1] for k in keys]
+    out["shares"] = sh
+    cov = r.coverage.copy()
+    cov["withheld_at"] = [sites_text(w.sites(g, lv)) for g, lv in
+                          zip(cov["intersection"], cov["cell"], strict=True)]
+    out["coverage"] = cov
+    ad = r.adequacy.copy()
+    ad["withheld_at"] = [sites_text(w.sites(g, lv)) for g, lv in
+                         zip(ad["grouping"], ad["subgroup"], strict=True)]
+    out["adequacy"] = ad
+    si = r.sites.copy()
+    if len(si):
+        col = []
+        for level, site, eq in zip(si["level"], si["site"], si["equipment"], strict=True):
+            own = {str(site)} if isinstance(site, str) else set()
+            if level == "site":
+                got = set(w.sites("overall", "all")) & own
+            elif eq_attr is None or not isinstance(eq, str):
+                got = set()
+            else:
+                got = set(w.sites(eq_attr, eq))
+                if level != "equipment":  # a site contributes to its own cells only
+                    got &= own
+            col.append(sites_text(sorted(got)))
+        si["withheld_at"] = col
+    out["sites"] = si
+    mi = r.missingness.copy()
+    cols = {c: [] for c in ("withheld_at", "values_withheld_at", "n_missing_low",
+                            "n_missing_high", "fraction_low", "fraction_high")}
+    for g, lv, var, n, m in zip(mi["grouping"], mi["subgroup"], mi["variable"], mi["n"],
+                                mi["n_missing"], strict=True):
+        got = _missing_bounds(w, g, lv, var, float(n), float(m))
+        vals = (None,) * 6 if got is None else (
+            sites_text(got[0]), sites_text(got[1]), int(got[2]), int(got[3]), got[4], got[5])
+        for c, v in zip(cols, vals, strict=True):
+            cols[c].append(v)
+    for c, v in cols.items():
+        mi[c] = v
+    out["missingness"] = mi
+    sm = r.smd.copy()  # as the shift checks read them (judge_for: smd)
+    if len(sm):
+        sm["withheld_at"] = [sites_text(_smd_sites(w, g, lv)) for g, lv in
+                             zip(sm["covariate"], sm["level"], strict=True)]
+    out["smd"] = sm
+    return out
+
+
+def _smd_sites(w: Withheld, covariate: Any, level: Any) -> tuple[str, ...]:
+    """The sites that withheld a contribution to a standardised mean difference: counts of
+    the covariate's level (or of any of its levels: the shares' denominators), or values of
+    a continuous covariate."""
+    lv = "" if level is None or level != level else str(level)
+    return tuple(sorted((w.sites(covariate, lv) if lv else ()) or w.attribute_sites(covariate)
+                        or w.variables.get(covariate, ())))
+
+
 # ============================================================================ sections
-def _representativeness(r, w: Withheld):
-    """The representativeness result with its withheld levels judged on their bounds."""
+def _representativeness(r, w: Withheld, equipment_attr: str | None = None):
+    """The representativeness result with its withheld levels judged on their bounds, and
+    its tables with the columns that say which counts are bounds (:func:`_bound_columns`;
+    ``equipment_attr``: the attribute of the equipment counts of its ``sites`` table)."""
     if not w.any:
         return r
     par = r.parameters
@@ -349,6 +478,7 @@ def _representativeness(r, w: Withheld):
     flag = shares["flag"].astype(object).to_numpy(copy=True)
     note = shares["note"].astype(object).to_numpy(copy=True)
     ppr_cells: dict[tuple[str, str], tuple[str, str]] = {}
+    ppr_bounds: dict[tuple[str, str], tuple[float, float]] = {}
     for i, row in enumerate(shares.itertuples(index=False)):
         a, c = row.attribute, str(row.category)
         sites = w.sites(a, c)
@@ -373,10 +503,12 @@ def _representativeness(r, w: Withheld):
         side = (np.sign(plo - low_b) if plo < low_b else 0) or (1 if plo > high_b else 0)
         side_hi = (-1 if phi < low_b else 1 if phi > high_b else 0)
         note[i] += f" (PPR between {plo:.2f} and {phi:.2f})"
+        ppr_bounds[(a, c)] = (float(plo), float(phi))
         if side != side_hi:  # the band's verdict differs between the ends
             flag[i] = WITHHELD_FLAG
             ppr_cells[(a, c)] = (STATUS_NOT_EVALUABLE, w.reason(sites or att_sites)
-                                 + f" (PPR between {plo:.2f} and {phi:.2f})")
+                                 + f" (PPR between {plo:.2f} and {phi:.2f})",
+                                 sites or att_sites)
         elif row.flag == "absent from cohort" and x > 0:  # rows withheld, not absent
             flag[i] = "under-represented"
     shares["flag"], shares["note"] = flag, note
@@ -390,26 +522,22 @@ def _representativeness(r, w: Withheld):
         x = w.lost(group, level, events=events)
         status, why = _by_bounds(n < goal, n + x < goal, w.reason(sites) +
                                  f" (between {int(n)} and {int(n + x)})")
-        return (status, why) if status == STATUS_NOT_EVALUABLE else None
+        return (status, why, sites) if status == STATUS_NOT_EVALUABLE else None
 
     thr_m = par.get("missingness_threshold", 0.2)
 
     def missing_judge(c):
-        g, lv, var = c.get("group"), c.get("level"), c.get("variable")
-        if var in str(g).split(_GROUP_SEP):  # known in every row of its own level
+        var = c.get("variable")
+        got = _missing_bounds(w, c.get("group"), c.get("level"), var, float(c["n"]),
+                              float(c["n_missing"]))
+        if got is None:
             return None
-        sites = w.sites(g, lv) if g != "(all)" else tuple(s for s, x in w.whole.items() if x)
-        inner = w.within_sites(g, lv, var)
-        if not sites and not inner:
-            return None
-        n, m = float(c["n"]), float(c["n_missing"])
-        x = float(w.lost(g, lv)) if sites else 0.0
-        lo = (0.0 if inner else m) / (n + x) if n + x > 0 else math.nan
-        hi = (m + x) / (n + x) if n + x > 0 else math.nan
+        sites, inner, _, _, lo, hi = got
         status, why = _by_bounds(lo >= thr_m, hi >= thr_m, w.reason(
             set(sites) | set(inner), f"values of {var}" if inner and not sites else "counts")
             + f" (missing fraction between {lo:.1%} and {hi:.1%})")
-        return (status, why) if status == STATUS_NOT_EVALUABLE else None
+        return ((status, why, set(sites) | set(inner)) if status == STATUS_NOT_EVALUABLE
+                else None)
 
     def judge_for(v: Verdict) -> Judge | None:
         label = v.id
@@ -425,17 +553,15 @@ def _representativeness(r, w: Withheld):
             return missing_judge
         if "smd" in label or "development_shift" in label:
             def smd(c):
-                g, lv = c.get("group"), c.get("level")
-                sites = (w.sites(g, lv) if lv else ()) or w.attribute_sites(g) or \
-                    w.variables.get(g, ())
-                return (STATUS_NOT_EVALUABLE, w.reason(sites)) if sites else None
+                sites = _smd_sites(w, c.get("group"), c.get("level"))
+                return (STATUS_NOT_EVALUABLE, w.reason(sites), sites) if sites else None
             return smd
         return None
 
     verdicts = []
     for v in r.verdicts:
         j = judge_for(v)
-        verdicts.append(_rejudge(v, j) if j is not None else v)
+        verdicts.append(_rejudge(v, j, w) if j is not None else v)
     undetermined = {(c["group"], str(c["level"]), c.get("variable")) for v in verdicts
                     for c in v.cells if c.get("status") == STATUS_NOT_EVALUABLE
                     and "disclosure control" in str(c.get("reason") or "")}
@@ -461,8 +587,9 @@ def _representativeness(r, w: Withheld):
         + ": counts of the levels concerned are lower bounds; each check on them is judged "
         "only when its result is the same at both ends of the bounds the released counts "
         "give (rwe.federation._withheld), else not evaluable."]
-    return replace(r, shares=shares, tests=tests, verdicts=tuple(verdicts), findings=findings,
-                   notes=notes)
+    r = replace(r, shares=shares, tests=tests, verdicts=tuple(verdicts), findings=findings,
+                notes=notes)
+    return replace(r, **_bound_columns(r, w, ppr_bounds, equipment_attr))
 
 
 def _finding_reads(f, undetermined: set) -> bool:
@@ -508,9 +635,9 @@ def _subgroups(r, w: Withheld):
 
     def judge(c):
         sites = w.sites(c.get("group", ""), c.get("level", ""))
-        return (STATUS_NOT_EVALUABLE, w.reason(sites)) if sites else None
+        return (STATUS_NOT_EVALUABLE, w.reason(sites), sites) if sites else None
 
-    verdicts = tuple(_rejudge(v, judge) for v in r.verdicts)
+    verdicts = tuple(_rejudge(v, judge, w) for v in r.verdicts)
     goals = r.goals.copy()
     if len(goals):
         gs = goals["status"].astype(object).to_numpy(copy=True)
@@ -569,27 +696,37 @@ def _goal_finding(v: Verdict) -> list:
                         {"n": [c["n"] for c in failed], "events": [c["events"] for c in failed]},
                         "critical")]
     if v.status == STATUS_NOT_EVALUABLE:
+        held = [c for c in v.cells if c["status"] == STATUS_NOT_EVALUABLE
+                and c.get("withheld_at")]
+        n_ne = v.counts.get(STATUS_NOT_EVALUABLE, 0)
+        why = []
+        if held:
+            sites = sorted({s for c in held for s in c["withheld_at"]})
+            why.append(f"{len(held)} with counts withheld at {', '.join(sites)} by "
+                       "disclosure control")
+        if n_ne > len(held):
+            why.append(f"{n_ne - len(held)} with too few rows or events, or no interval")
         return [Finding("subgroups.goal_not_evaluable", {"verdict": v.id},
-                        {"criterion": v.criterion, "cells": cells,
-                         "not_evaluable": v.counts.get(STATUS_NOT_EVALUABLE, 0),
-                         "why": "too few rows or events, no interval, or counts withheld at "
-                                "sites by disclosure control"}, {}, "warning")]
+                        {"criterion": v.criterion, "cells": cells, "not_evaluable": n_ne,
+                         "why": "; ".join(why)}, {}, "warning")]
     return []
 
 
 def apply_withheld(sections: Mapping[str, Any], w: Withheld, *, drift: Withheld | None = None,
-                   site_attr: str | None = None, baseline: Iterable[str] = ()
-                   ) -> dict[str, Any]:
+                   site_attr: str | None = None, baseline: Iterable[str] = (),
+                   equipment_attr: str | None = None) -> dict[str, Any]:
     """The pooled (or one site's) sections with the withheld levels judged on their bounds
     (module notes); a section nothing was withheld from is returned as it is. ``drift``:
     where the sites withheld values of the drift view (:func:`apply_withheld_drift`, with
-    the site attribute and the baseline period's windows)."""
+    the site attribute and the baseline period's windows); ``equipment_attr``: the attribute
+    of the representativeness section's equipment counts."""
     out = dict(sections)
     if "drift" in out and drift is not None:
         out["drift"] = apply_withheld_drift(out["drift"], drift, site_attr=site_attr,
                                             baseline=baseline)
     if "representativeness" in out:
-        out["representativeness"] = _representativeness(out["representativeness"], w)
+        out["representativeness"] = _representativeness(out["representativeness"], w,
+                                                         equipment_attr)
     if "subgroups" in out:
         out["subgroups"] = _subgroups(out["subgroups"], w)
     return out
@@ -622,6 +759,48 @@ def withheld_table(w: Withheld, sections: Mapping[str, Any]) -> list[dict[str, A
                      "sites": ", ".join(sites), "min_count": w.min_count,
                      "checks_not_evaluable": list(dict.fromkeys(checks.get((g, str(lv)), [])))})
     return rows
+
+
+#: The drift tables whose cells a site's withheld values can leave not evaluable, with the
+#: name a reviewer reads (input and prediction drift share the ``drift`` table).
+_DRIFT_TABLE_NAMES = (("drift", "drift"), ("performance", "performance by window"),
+                      ("prevalence", "prevalence and mean prediction"),
+                      ("recalibration", "recalibration"), ("case_mix", "case mix"),
+                      ("integrity", "data integrity"), ("charts", "control charts"),
+                      ("diagnostics", "label-free diagnostics"))
+
+
+def withheld_drift_table(r, min_count: int) -> list[dict[str, Any]]:
+    """One record per drift table (input and prediction drift apart) and grouping whose
+    cells are not evaluable because sites withheld values they read
+    (:func:`apply_withheld_drift`: the cells' ``withheld_at``): the cells not evaluable and
+    of the table, the windows they are in (first, last, how many), the sites and the
+    minimum count."""
+    from rwe.drift._result import STATUS_NOT_EVALUABLE as NE
+
+    if r is None:
+        return []
+    order = {x: i for i, x in enumerate(r.settings.get("windows") or [])}
+    out = []
+    for name, label in _DRIFT_TABLE_NAMES:
+        t = getattr(r, name, None)
+        if t is None or not len(t) or "withheld_at" not in t.columns:
+            continue
+        parts = ([(f"{role} drift", t[t["role"] == role]) for role in
+                  dict.fromkeys(t["role"])] if name == "drift" else [(label, t)])
+        for what, d in parts:
+            for g, dg in d.groupby("group", sort=False):
+                held = dg[(dg["status"] == NE) & dg["withheld_at"].notna()]
+                if not len(held):
+                    continue
+                sites = sorted({x.strip() for v in held["withheld_at"] for x in str(v).split(",")})
+                wins = sorted(set(map(str, held["window"])), key=lambda x: (
+                    order.get(x, -1), x))  # the baseline window before the calendar ones
+                out.append({"table": what, "group": str(g), "cells_not_evaluable": len(held),
+                            "cells": len(dg), "first_window": wins[0],
+                            "last_window": wins[-1], "windows": len(wins),
+                            "sites": ", ".join(sites), "min_count": int(min_count)})
+    return out
 
 
 # ============================================================================ drift
@@ -713,6 +892,7 @@ def apply_withheld_drift(r, w: Withheld, *, site_attr: str | None = None,
                 t["reason"] = rs
             if flag is not None:
                 t[flag] = np.where(m, False, t[flag].astype(bool))
+        t["withheld_at"] = [", ".join(sorted(h)) if h else None for h in hit]
         return t, hit
 
     # input drift reads the feature's distribution; prediction drift the cell's scores
@@ -740,6 +920,7 @@ def apply_withheld_drift(r, w: Withheld, *, site_attr: str | None = None,
     if len(charts):
         st = charts["status"].astype(object).to_numpy(copy=True)
         alarm = charts["alarm"].astype(bool).to_numpy(copy=True)
+        held: list[str | None] = [None] * len(charts)
         for (rule, lv), idx in charts.groupby(["rule", "level"], sort=False).groups.items():
             rows = sorted(charts.index.get_indexer(idx),
                           key=lambda i: order.get(charts["window"].iat[i], i))
@@ -750,9 +931,11 @@ def apply_withheld_drift(r, w: Withheld, *, site_attr: str | None = None,
                 if acc:
                     undetermined_at.setdefault((rule, str(lv)), charts["window"].iat[i])
                     st[i], alarm[i] = NE, False
+                    held[i] = ", ".join(sorted(acc))
             if acc:
                 chart_sites[(rule, str(lv))] = acc
         charts["status"], charts["alarm"] = st, alarm
+        charts["withheld_at"] = held
     alarms = r.alarms
     if len(alarms) and undetermined_at:
         keep = [not ((ru, str(lv)) in undetermined_at and order.get(win, -1) >= order.get(
@@ -806,8 +989,8 @@ def apply_withheld_drift(r, w: Withheld, *, site_attr: str | None = None,
                 if key not in chart_sites or c.get("alarms"):  # an alarm before: genuine
                     return None
                 return (STATUS_NOT_EVALUABLE, w.reason(chart_sites[key]) +
-                        f" (chart from {undetermined_at[key]} on)")
-            v = _rejudge(v, judge)
+                        f" (chart from {undetermined_at[key]} on)", chart_sites[key])
+            v = _rejudge(v, judge, w)
         verdicts.append(v)
 
     # findings: stated only on cells that remain judged
@@ -857,7 +1040,50 @@ def apply_withheld_drift(r, w: Withheld, *, site_attr: str | None = None,
                 findings.append(f)
         else:
             findings.append(f)
+    diagnostics = _mark_diagnostics(r.diagnostics, w, sites_of, list(s.get("features") or ()))
     return replace(r, drift=drift, performance=performance, prevalence=prevalence,
                    recalibration=recalibration, case_mix=case_mix, integrity=integrity,
-                   charts=charts, alarms=alarms, verdicts=tuple(verdicts),
-                   findings=tuple(findings))
+                   charts=charts, alarms=alarms, diagnostics=diagnostics,
+                   verdicts=tuple(verdicts), findings=tuple(findings))
+
+
+def _mark_diagnostics(t, w: Withheld, sites_of: Callable[..., set[str]],
+                      features: Iterable[str]):
+    """The label-free diagnostics of a merge with the cells that read withheld values
+    marked (the table has no verdict: none is made). A diagnostic of a window x level reads
+    the cell's rows and each feature's values in it (the share outside the reference's
+    support) and the calibration of its last labelled window: when a site withheld any of
+    them, ``status`` is not_evaluable with the sites and the rule in ``reason`` and
+    ``withheld_at``, and its ``calibration_ok`` and ``support_ok`` are not stated (None);
+    every other cell keeps its values, with the status of its label-free estimate in the
+    performance table (``estimated``)."""
+    from rwe.drift._result import STATUS_ESTIMATED
+    from rwe.drift._result import STATUS_NOT_EVALUABLE as NE
+
+    t = t.copy()
+    if not len(t):
+        return t
+    feats = list(features)
+    status, reason, held = [], [], []
+    cal = t["calibration_ok"].astype(object).to_numpy(copy=True)
+    sup = t["support_ok"].astype(object).to_numpy(copy=True)
+    for i, (win, g, lv, last) in enumerate(zip(t["window"], t["group"], t["level"],
+                                               t["last_labelled_window"], strict=True)):
+        hit = set(sites_of(win, g, lv))
+        for f in feats:
+            hit |= sites_of(win, g, lv, f)
+        if isinstance(last, str) and last:
+            hit |= sites_of(last, g, lv)
+        if hit:
+            status.append(NE)
+            reason.append(w.reason(hit, "values") + " (the diagnostics of this window and "
+                          "its last labelled window read them)")
+            held.append(", ".join(sorted(hit)))
+            cal[i], sup[i] = None, None
+        else:
+            status.append(STATUS_ESTIMATED)
+            reason.append(None)
+            held.append(None)
+    t["calibration_ok"], t["support_ok"] = cal, sup
+    t["status"], t["reason"], t["withheld_at"] = status, reason, held
+    return t

@@ -61,7 +61,11 @@ _TABLES: dict[str, tuple[list[str], tuple[str, ...]]] = {
 
 def _frame_from_records(records: Any, columns: list[str], numeric: tuple[str, ...]
                         ) -> pd.DataFrame:
-    df = pd.DataFrame(list(records or []), columns=columns)
+    """The table of ``records`` with ``columns`` first; a column a record adds (a merge's
+    bounds of withheld counts, :mod:`rwe.federation._withheld`) is kept after them."""
+    records = list(records or [])
+    extra = list(dict.fromkeys(c for r in records for c in r if c not in columns))
+    df = pd.DataFrame(records, columns=columns + extra)
     for c in numeric:
         if df[c].dtype == object:
             df[c] = df[c].astype(float)
