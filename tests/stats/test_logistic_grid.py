@@ -195,3 +195,29 @@ def test_grid_matches_statsmodels_glm():
 def test_unknown_method_is_refused():
     with pytest.raises(InvalidParameterError, match="method="):
         fit_logistic([0.0, 1.0], [0.0, 1.0], [1.0, 1.0], method="fast")
+
+
+@pytest.mark.parametrize("b", [0.3, 1.0, 2.5, 4.0, -3.0])
+def test_grid_sums_equal_exact_row_sums(b):
+    """Log-likelihood, score and information from the cell moments at arbitrary (a, b) equal
+    the row sums (math.fsum) to 1e-14 per unit of weight: the Taylor series are summed far
+    enough (a truncated series fails here)."""
+    import math
+
+    x, p, t, starts = _data(10, [1.0], n=(20000, 20001), tails=True, trials=3)
+    keys, sums, centre = lg.cell_sums(x, p, t, starts)
+    mom = lg.GridMoments.from_cell_sums(keys, sums, centre, n_fits=1)
+    a = np.array([-0.4])
+    llf, ga, gb, haa, hab, hbb = (v[0] for v in mom.state(a, np.array([b])))
+    eta = a[0] + b * x
+    mu = 1 / (1 + np.exp(-eta))
+    sp = np.maximum(eta, 0) + np.log1p(np.exp(-np.abs(eta)))
+    w = t * mu * (1 - mu)
+    exact = {"llf": math.fsum(p * eta) - math.fsum(t * sp),
+             "ga": math.fsum(p - t * mu), "gb": math.fsum((p - t * mu) * x),
+             "haa": math.fsum(w), "hab": math.fsum(w * x), "hbb": math.fsum(w * x * x)}
+    got = {"llf": llf, "ga": ga, "gb": gb, "haa": haa, "hab": hab, "hbb": hbb}
+    scale = {"llf": t.sum(), "ga": t.sum(), "haa": t.sum(), "gb": np.sum(t * np.abs(x)),
+             "hab": np.sum(t * np.abs(x)), "hbb": np.sum(t * x * x)}
+    for k, v in exact.items():
+        assert abs(got[k] - v) <= 1e-14 * scale[k], (k, got[k], v)
