@@ -140,7 +140,6 @@ def logistic_reasons(x: np.ndarray, successes: np.ndarray, trials: np.ndarray,
     if model == "offset" or not x.size:
         return out
     big = np.inf
-    seg = np.repeat(np.arange(k), lens)
 
     def seg_red(fn, v):
         r = np.full(k, np.nan)
@@ -158,7 +157,6 @@ def logistic_reasons(x: np.ndarray, successes: np.ndarray, trials: np.ndarray,
     out[const] = REASON_CONSTANT
     sep = todo & ~const & ((xmax_neg <= xmin_pos) | (xmax_pos <= xmin_neg))
     out[sep] = REASON_SEPARATION
-    del seg
     return out
 
 
@@ -237,8 +235,11 @@ def fit_logistic(x, successes, trials, starts=None, *, model: str = "slope",
     ids = np.flatnonzero(ok)
     if ids.size == 0:
         return LogisticFit(model, a_out, b_out, sa_out, sb_out, llf_out, conv_out, reasons)
-    keep = np.repeat(ok, lens)
-    xx, pp, tt = x[keep], pos[keep], tot[keep]
+    if ok.all() and starts[0] == 0:  # (no copy of the rows)
+        xx, pp, tt = x, pos, tot
+    else:
+        keep = np.repeat(ok, lens)
+        xx, pp, tt = x[keep], pos[keep], tot[keep]
     ln = lens[ids]
     if start is None:
         a, b = np.zeros(ids.size), np.ones(ids.size)
@@ -432,8 +433,11 @@ def _fit_common(x, pos, tot, starts, lens, ok, max_iter, method="auto") -> Logis
         return LogisticFit("common_slope", nan, np.array([np.nan]), nan.copy(),
                            np.array([np.nan]), nan.copy(), np.array([False]))
     ids = np.flatnonzero(ok)
-    keep = np.repeat(ok, lens)
-    xx, pp, tt = x[keep], pos[keep], tot[keep]
+    if ok.all() and starts[0] == 0:  # (no copy of the rows)
+        xx, pp, tt = x, pos, tot
+    else:
+        keep = np.repeat(ok, lens)
+        xx, pp, tt = x[keep], pos[keep], tot[keep]
     ln = lens[ids]
     st = np.concatenate([[0], np.cumsum(ln)[:-1]])
     if method != "rows":
