@@ -4,6 +4,7 @@ time goes at N rows (issues 15 and 20).
 usage:
   python benchmarks/bench_sections.py [--rows 1000000] [--dir DIR] [--sections drift ...]
   python benchmarks/bench_sections.py --protocol protocols/demo.yaml
+  python benchmarks/bench_sections.py --sections subgroups --fit-rows   # grid fits off
 
 The demo scenario is generated at ``--rows`` rows into ``--dir`` (kept and reused when it is
 already there; a temporary directory otherwise), with protocols/demo.yaml pointed at it as
@@ -46,7 +47,13 @@ def main() -> None:
     ap.add_argument("--dir", type=Path, default=None)
     ap.add_argument("--protocol", type=Path, default=None)
     ap.add_argument("--sections", nargs="+", default=SECTIONS)
+    ap.add_argument("--fit-rows", action="store_true",
+                    help="fit_logistic on rows only (its grid fast path off: the baseline)")
     args = ap.parse_args()
+    if args.fit_rows:
+        import rwe.stats._logistic as logistic
+
+        logistic._GRID_MIN_ROWS = sys.maxsize
 
     with tempfile.TemporaryDirectory(prefix="bench-sections-") as tmp:
         if args.protocol is not None:
