@@ -177,6 +177,24 @@ def _mu_w(eta: np.ndarray, e: np.ndarray | None = None) -> tuple[np.ndarray, np.
     return mu, e * inv * inv  # mu (1 - mu) without cancellation
 
 
+def newton_step(ga, gb, haa, hab, hbb) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Newton-Raphson step of each segment from its score (``ga``, ``gb``) and observed
+    information (``haa``, ``hab``, ``hbb``): the 2 x 2 solve of the slope model, or ``ga / haa``
+    with a zero slope step when ``gb`` is None (the offset model); zero where it is not
+    finite (a singular information), with the mask of those segments (``bad``), so that they
+    stop there and are reported."""
+    if gb is not None:
+        det = haa * hbb - hab * hab
+        da = (hbb * ga - hab * gb) / det
+        db = (haa * gb - hab * ga) / det
+    else:
+        da, db = ga / haa, np.zeros_like(ga)
+    bad = ~(np.isfinite(da) & np.isfinite(db))
+    da[bad] = 0.0
+    db[bad] = 0.0
+    return da, db, bad
+
+
 def fit_logistic(x, successes, trials, starts=None, *, model: str = "slope",
                  max_iter: int = 100, start: tuple[Any, Any] | None = None,
                  tol: float = _TOL, method: str = "auto") -> LogisticFit:
@@ -344,15 +362,10 @@ def fit_logistic(x, successes, trials, starts=None, *, model: str = "slope",
             n_iter += 1
             if slope:
                 ga, haa, gb, hab, hbb = g
-                det = haa * hbb - hab * hab
-                da = (hbb * ga - hab * gb) / det
-                db = (haa * gb - hab * ga) / det
             else:
-                ga, haa = g
-                da, db = ga / haa, np.zeros_like(ga)
-            bad = ~(np.isfinite(da) & np.isfinite(db))
-            da[bad] = 0.0
-            db[bad] = 0.0
+                (ga, haa), gb = g, None
+                hab = hbb = None
+            da, db, bad = newton_step(ga, gb, haa, hab, hbb)
             aa, bb = a[act], b[act]
             step = np.ones(act.size)
             na, nb = aa + da, bb + db

@@ -50,6 +50,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from rwe.stats._logistic import newton_step
+
 __all__: list[str] = []
 
 #: Cell width of the covariate grid (a power of two: the cell centres are exact).
@@ -286,15 +288,7 @@ def grid_newton(mom: GridMoments, a0: np.ndarray, b0: np.ndarray, *, slope: bool
             ids = np.flatnonzero(act)
             sub = mom if ids.size == m else mom.subset(ids)
             llf, ga, gb, haa, hab, hbb = (None if v is None else v[ids] for v in cur)
-            if slope:
-                det = haa * hbb - hab * hab
-                da = (hbb * ga - hab * gb) / det
-                db = (haa * gb - hab * ga) / det
-            else:
-                da, db = ga / haa, np.zeros_like(ga)
-            bad = ~(np.isfinite(da) & np.isfinite(db))
-            da[bad] = 0.0
-            db[bad] = 0.0
+            da, db, bad = newton_step(ga, gb if slope else None, haa, hab, hbb)
             aa, bb = a[ids], b[ids]
             step = np.ones(ids.size)
             na, nb = aa + da, bb + db
