@@ -195,6 +195,15 @@ def newton_step(ga, gb, haa, hab, hbb) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return da, db, bad
 
 
+def common_slope_step(ga, gb: float, haa, hab, hbb: float) -> tuple[np.ndarray, float]:
+    """Newton-Raphson step of the common-slope model (per-segment intercepts ``a``, one slope
+    ``b``) from its score and its arrow-shaped observed information: ``haa``, ``hab`` per
+    segment, ``gb`` and ``hbb`` summed over segments (the Schur complement of the diagonal
+    block gives ``db``, then each ``da``)."""
+    db = (gb - np.sum(hab * ga / haa)) / (hbb - np.sum(hab * hab / haa))
+    return (ga - hab * db) / haa, db
+
+
 def fit_logistic(x, successes, trials, starts=None, *, model: str = "slope",
                  max_iter: int = 100, start: tuple[Any, Any] | None = None,
                  tol: float = _TOL, method: str = "auto") -> LogisticFit:
@@ -482,8 +491,7 @@ def _fit_common(x, pos, tot, starts, lens, ok, max_iter, method="auto") -> Logis
             hab = np.add.reduceat(w * xx, st)
             gb = float((r * xx).sum())
             hbb = float((w * xx * xx).sum())
-            db = (gb - np.sum(hab * ga / haa)) / (hbb - np.sum(hab * hab / haa))
-            da = (ga - hab * db) / haa
+            da, db = common_slope_step(ga, gb, haa, hab, hbb)
             if not (np.isfinite(da).all() and math.isfinite(db)):
                 break
             step = 1.0

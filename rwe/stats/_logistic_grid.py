@@ -50,7 +50,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from rwe.stats._logistic import newton_step
+from rwe.stats._logistic import common_slope_step, newton_step
 
 __all__: list[str] = []
 
@@ -346,8 +346,7 @@ def grid_newton_common(mom: GridMoments, max_iter: int = 100, tol: float = 1e-10
         for _ in range(max_iter):
             _, ga, gb_s, haa, hab, hbb_s = cur
             gb, hbb = float(gb_s.sum()), float(hbb_s.sum())
-            db = (gb - np.sum(hab * ga / haa)) / (hbb - np.sum(hab * hab / haa))
-            da = (ga - hab * db) / haa
+            da, db = common_slope_step(ga, gb, haa, hab, hbb)
             if not (np.isfinite(da).all() and math.isfinite(db)):
                 break
             step = 1.0
