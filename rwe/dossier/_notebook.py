@@ -104,13 +104,21 @@ def read_record(path: str | Path) -> dict:
 
 
 def configure_matplotlib() -> None:
-    """Agg backend and deterministic output (no date or version in files, fixed hash salt)."""
+    """Agg backend and deterministic output (no date or version in files, fixed hash salt).
+
+    Titles sit at the top of their axes (``axes.titley: 1.0``) instead of being placed above
+    whatever the axes show at their top: matplotlib's automatic placement measures the tick
+    labels of every axes of the figure at each layout pass and draw (about 0.8 s of CPU over
+    the demo dossier's figures). No dossier figure has ticks or labels at the top of an axes,
+    so the title lands where the automatic placement puts it: the 15 figures of the demo
+    dossier and the 20 of its federated merge are pixel-identical either way."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
     matplotlib.rcParams.update({"svg.hashsalt": "rwe-dossier", "figure.dpi": FIGURE_DPI,
                                 "savefig.dpi": FIGURE_DPI, "font.size": 9,
-                                "axes.titlesize": 10, "figure.max_open_warning": 0})
+                                "axes.titlesize": 10, "axes.titley": 1.0,
+                                "figure.max_open_warning": 0})
 
 
 #: Smallest text of a figure at print size (points).
