@@ -195,6 +195,15 @@ def newton_step(ga, gb, haa, hab, hbb) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return da, db, bad
 
 
+def standard_errors(haa, hab, hbb) -> tuple[np.ndarray, np.ndarray]:
+    """Standard errors ``(se_a, se_b)`` of each segment: the square roots of the diagonal of
+    the inverse observed information (``hab`` None: the offset model, ``se_b = 0``)."""
+    if hab is None:
+        return np.sqrt(1 / haa), np.zeros_like(haa)
+    det = haa * hbb - hab * hab
+    return np.sqrt(hbb / det), np.sqrt(haa / det)
+
+
 def common_slope_step(ga, gb: float, haa, hab, hbb: float) -> tuple[np.ndarray, float]:
     """Newton-Raphson step of the common-slope model (per-segment intercepts ``a``, one slope
     ``b``) from its score and its arrow-shaped observed information: ``haa``, ``hab`` per
@@ -333,11 +342,9 @@ def fit_logistic(x, successes, trials, starts=None, *, model: str = "slope",
         cv = act[sel]
         if slope:
             _, haa, _, hab, hbb = (v[sel] for v in g)
-            det = haa * hbb - hab * hab
-            se_a, se_b = np.sqrt(hbb / det), np.sqrt(haa / det)
+            se_a, se_b = standard_errors(haa, hab, hbb)
         else:
-            haa = g[1][sel]
-            se_a, se_b = np.sqrt(1 / haa), np.zeros_like(haa)
+            se_a, se_b = standard_errors(g[1][sel], None, None)
         good = np.isfinite(a[cv]) & np.isfinite(b[cv]) & np.isfinite(se_a) & \
             np.isfinite(se_b)
         gi = ids[cv[good]]
@@ -369,11 +376,7 @@ def fit_logistic(x, successes, trials, starts=None, *, model: str = "slope",
                 g = [v[go] for v in g]
                 st = np.concatenate([[0], np.cumsum(ln[act])[:-1]])
             n_iter += 1
-            if slope:
-                ga, haa, gb, hab, hbb = g
-            else:
-                (ga, haa), gb = g, None
-                hab = hbb = None
+            ga, haa, gb, hab, hbb = g if slope else (*g, None, None, None)
             da, db, bad = newton_step(ga, gb, haa, hab, hbb)
             aa, bb = a[act], b[act]
             step = np.ones(act.size)

@@ -50,7 +50,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from rwe.stats._logistic import common_slope_step, newton_step
+from rwe.stats._logistic import common_slope_step, newton_step, standard_errors
 
 __all__: list[str] = []
 
@@ -288,7 +288,7 @@ def grid_newton(mom: GridMoments, a0: np.ndarray, b0: np.ndarray, *, slope: bool
             ids = np.flatnonzero(act)
             sub = mom if ids.size == m else mom.subset(ids)
             llf, ga, gb, haa, hab, hbb = (None if v is None else v[ids] for v in cur)
-            da, db, bad = newton_step(ga, gb if slope else None, haa, hab, hbb)
+            da, db, bad = newton_step(ga, gb, haa, hab, hbb)
             aa, bb = a[ids], b[ids]
             step = np.ones(ids.size)
             na, nb = aa + da, bb + db
@@ -311,11 +311,7 @@ def grid_newton(mom: GridMoments, a0: np.ndarray, b0: np.ndarray, *, slope: bool
             conv[ids[done]] = True
             act[ids[done | bad]] = False
         llf, ga, gb, haa, hab, hbb = cur
-        if slope:
-            det = haa * hbb - hab * hab
-            se_a, se_b = np.sqrt(hbb / det), np.sqrt(haa / det)
-        else:
-            se_a, se_b = np.sqrt(1 / haa), np.zeros(m)
+        se_a, se_b = standard_errors(haa, hab, hbb)
         conv &= (np.isfinite(a) & np.isfinite(b) & np.isfinite(se_a) & np.isfinite(se_b)
                  & np.isfinite(llf))
     return a, b, se_a, se_b, llf, conv, truncation_bound(b)
