@@ -261,11 +261,11 @@ class SectionContext:
         if self._record is None and self.result_path is not None:
             self._record = read_record(self.result_path)
         if self._record is None:
-            from rwe._results import json_safe
+            from rwe._results import dumps_json_safe
             from rwe.dossier._analyses import analysis
 
-            self._record = json.loads(json.dumps(json_safe(analysis(self.name).to_dict(
-                self.result)), allow_nan=False))
+            self._record = json.loads(dumps_json_safe(analysis(self.name).to_dict(
+                self.result)))
         return self._record
 
     # ----------------------------------------------------------------------------- output
