@@ -180,6 +180,14 @@ def _print_bounds(sup: pd.DataFrame, mask: Any, lower: tuple[str, ...] = (),
     return sup
 
 
+def _count_html(v: Any) -> str:
+    """A count in a matrix cell: a bound (``at least 54``) as text, a suppressed or small-cell
+    label marked as such, a number with thousands separators."""
+    if isinstance(v, Bound):
+        return esc(v)
+    return f"<span class='sup'>{esc(v)}</span>" if isinstance(v, str) else fmt_int(v)
+
+
 def _verified_text(meta: dict, attributes: list[str] | tuple[str, ...] = ()) -> str | None:
     """"yes" / "NO" for a reference whose figures are all / none verified; per attribute
     ("NO for sex, age; yes for race") when its ``verified`` column differs between attributes.
@@ -440,10 +448,7 @@ def _rep_coverage(p: dict, k: int) -> str:
                 shown = s["n"].iloc[j]
                 raw = d["n"].iloc[j]
                 cls = "num low" if raw < min_n else "num"
-                txt = (esc(shown) if isinstance(shown, Bound) else
-                       f"<span class='sup'>{esc(shown)}</span>" if isinstance(shown, str)
-                       else fmt_int(shown))
-                cells.append(f"<td class='{cls}'>{txt}</td>")
+                cells.append(f"<td class='{cls}'>{_count_html(shown)}</td>")
             body.append(f"<tr><th class='txt'>{esc(r)}</th>{''.join(cells)}</tr>")
         html.append(f"<table class='rwe matrix'><caption>{esc(inter)}: rows per cell "
                     f"(rows: {esc(a)}, columns: {esc(b)})</caption><thead><tr><th></th>{head}"
@@ -529,9 +534,7 @@ def _rep_sites(p: dict, k: int) -> str:
             for e in eqs:
                 m = ((sxe["site"] == s) & (sxe["equipment"] == e)).to_numpy()
                 v = sup["n"].to_numpy()[m][0] if m.any() else 0
-                cells.append("<td class='num'>" + (
-                    esc(v) if isinstance(v, Bound) else f"<span class='sup'>{esc(v)}</span>"
-                    if isinstance(v, str) else fmt_int(v)) + "</td>")
+                cells.append(f"<td class='num'>{_count_html(v)}</td>")
             body.append(f"<tr><th class='txt'>{esc(s)}</th>{''.join(cells)}"
                         f"<td class='num'><b>{fmt_int(tot_site.get(s))}</b></td></tr>")
         body.append("<tr class='total'><th class='txt'>all</th>" + "".join(
@@ -1126,8 +1129,7 @@ def _prov_time(p: dict, k: int) -> str:
         for q in quarters:
             m = ((df["site"] == s) & (df["quarter"] == q)).to_numpy()
             v = sup["n"].to_numpy()[m][0] if m.any() else 0
-            tds.append("<td class='num'>" + (f"<span class='sup'>{esc(v)}</span>"
-                                             if isinstance(v, str) else fmt_int(v)) + "</td>")
+            tds.append(f"<td class='num'>{_count_html(v)}</td>")
         body.append(f"<tr><th class='txt'>{esc(s)}</th>{''.join(tds)}</tr>")
     return (f"<table class='rwe matrix'><caption>Rows per site (rows) and calendar quarter "
             f"(columns)</caption><thead><tr><th></th>{head}</tr></thead><tbody>{''.join(body)}"
