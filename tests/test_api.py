@@ -93,6 +93,61 @@ def test_dumps_json_safe_equals_dumping_json_safe():
     assert dumps_json_safe({"x": float("inf")}) == '{"x": null}'
 
 
+def test_dumps_indented_writes_what_json_dumps_writes():
+    """results.json's fast indented dump is byte-identical to ``json.dumps(sort_keys=True,
+    indent=2, ensure_ascii=False, allow_nan=False)``: records, lists of records and of lists,
+    records mixed with scalars or empty ones, strings holding brackets, separators, control
+    characters and non-ASCII text, non-string keys, subclasses, 2,000 random nested
+    structures; and it refuses what json refuses."""
+    import json
+    import random
+    from collections import OrderedDict
+
+    import pytest
+
+    from rwe._results import dumps_indented
+
+    def ref(o, indent=2):
+        return json.dumps(o, sort_keys=True, indent=indent, ensure_ascii=False, allow_nan=False)
+
+    tricky = ['}\x00{', '"},{"', "]\n[", "\x00", "é ✓ \u2028", "\\", ""]
+    cases = [1, 1.5, "x", None, True, [], {}, [[]], [{}], [{}, {"a": 1}], [{"a": 1}, {}],
+             [[1], []], [{"a": 1}, [2]], [{"a": 1}, 3], {"a": [], "b": {}},
+             [1, [2, [3, []]]], [{"k": s, "v": [s]} for s in tricky], [[s, s] for s in tricky],
+             [{"x": s, "y": 1.0} for s in tricky], {s: s for s in tricky},
+             {"b": 1, "a": [1.0, -0.0, 1e-300, 2 ** 70, 5e-324, None, False]},
+             {2: 2, 3.5: [1], True: {}}, {None: [{"z": 1}]}, OrderedDict(b=1, a=[1, 2]),
+             {"x": OrderedDict(z=[1], y=2)}, [OrderedDict(a=1)], (1, (2, 3)),
+             {"k": (1, {"a": (2,)})}, [(1, 2), [3, 4]], [{"a": {"b": 1}}, {"a": {"b": 2}}]]
+    for c in cases:
+        assert dumps_indented(c) == ref(c), c
+        assert dumps_indented(c, indent=1) == ref(c, indent=1), c
+    rng = random.Random(20261201)
+    scalars = [0.1, -7, 2 ** 60, "s", '"q"', "}", None, True, False, 1e16, -0.0]
+
+    def gen(depth):
+        r = rng.random()
+        if depth > 4 or r < 0.3:
+            return rng.choice(scalars)
+        if r < 0.5:  # records
+            return [{k: rng.choice(scalars) for k in rng.sample("abcde", rng.randint(1, 4))}
+                    for _ in range(rng.randint(0, 4))]
+        if r < 0.75:
+            return [gen(depth + 1) for _ in range(rng.randint(0, 4))]
+        return {rng.choice("abcdefg"): gen(depth + 1) for _ in range(rng.randint(0, 4))}
+    for _ in range(2000):
+        o = gen(0)
+        assert dumps_indented(o) == ref(o), o
+    for bad, error in [({"a": float("nan")}, ValueError), ([1, [float("inf")]], ValueError),
+                       ([{"a": float("nan")}], ValueError), ({"a": object()}, TypeError),
+                       ({(1, 2): 3}, TypeError), ({"a": {(1, 2): 1, "b": [1]}}, TypeError),
+                       ({1: 1, "a": [1]}, TypeError), ({float("nan"): [1]}, ValueError)]:
+        with pytest.raises(error):
+            ref(bad)
+        with pytest.raises(error):
+            dumps_indented(bad)
+
+
 def test_a_finding_whose_fields_its_template_lacks_still_reads():
     """A finding saved by a version whose template had other fields renders as code and
     values instead of raising (old results.json files stay readable)."""

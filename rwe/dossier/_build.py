@@ -725,9 +725,11 @@ def merge_results(protocol: Any, specs: list[SectionSpec], records: dict[str, di
 
 
 def dump_results(results: dict) -> str:
-    """results.json text: sorted keys, two-space indent, floats as their shortest repr."""
-    return json.dumps(results, sort_keys=True, indent=2, ensure_ascii=False,
-                      allow_nan=False) + "\n"
+    """results.json text: sorted keys, two-space indent, floats as their shortest repr
+    (:func:`rwe._results.dumps_indented`: what ``json.dumps`` with those settings writes)."""
+    from rwe._results import dumps_indented
+
+    return dumps_indented(results) + "\n"
 
 
 def _versions() -> dict[str, str | None]:

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rwe._results import canonical_json
+from rwe._results import canonical_json, checksum_matches_text, compact_members
 from rwe.exceptions import InvalidParameterError, RWEError
 from rwe.federation._disclosure import DisclosureRecord, protect_arrays
 from rwe.stats.summaries import summarize_arrays
@@ -142,6 +142,9 @@ class SiteSummary:
     disclosure: dict[str, dict[str, Any]]
     skipped: dict[str, str] = field(default_factory=dict)
     protocol_name: str | None = None
+    #: The checksum a file stated, once :func:`load_site_summary` has verified it (None: made
+    #: here, computed on first use; not an init field, so ``dataclasses.replace`` drops it).
+    _verified_checksum: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def source(self) -> str:
@@ -162,14 +165,18 @@ class SiteSummary:
 
     @cached_property
     def checksum(self) -> str:
-        return self.to_dict()["checksum"]
+        """The file's checksum: the one a loaded file stated (verified when it was read),
+        else computed from the content, which writes every view's numbers again."""
+        return self._verified_checksum or self.to_dict()["checksum"]
 
     def save(self, path: str | Path) -> Path:
-        """Write the file atomically (a temporary file renamed into place)."""
+        """Write the file atomically (a temporary file renamed into place), as compact JSON:
+        each view's text is then what its checksum hashes, and a merge checks the checksum on
+        the file's text (:func:`load_site_summary`)."""
         p = Path(path)
         tmp = p.with_name(f".{p.name}.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False),
-                       encoding="utf-8")
+        tmp.write_text(json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False,
+                                  ensure_ascii=False), encoding="utf-8")
         tmp.replace(p)
         return p
 
@@ -182,6 +189,26 @@ def _site_checksum(d: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
 
 
+def _checked_views(text: str) -> tuple[Any, set[str]]:
+    """Parse a site summary file: its content, and the views whose checksum was checked on
+    the file's text (written compact by :meth:`SiteSummary.save`: a view's checksum is the
+    sha256 of the view's text without that member). The others, all of them for a file
+    written another way, are checked on their parsed content (:meth:`Summary.from_dict`)."""
+    parsed = compact_members(text, depth=2)
+    if parsed is None or parsed[2] != len(text):
+        return json.loads(text), set()
+    d, spans, _ = parsed
+    views = spans.get("views")
+    if views is None or views[3] is None or not isinstance(d.get("views"), dict):
+        return d, set()
+    checked = set()
+    for name, (_, end, start, members) in views[3].items():
+        view = d["views"][name]
+        if members is not None and checksum_matches_text(text, start, end, view, members):
+            checked.add(name)
+    return d, checked
+
+
 def load_site_summary(path: str | Path) -> SiteSummary:
     """Read and check a site summary file: readable JSON, its schema, its checksum and every
     view's own schema and checksum (one line naming the file otherwise)."""
@@ -192,7 +219,7 @@ def load_site_summary(path: str | Path) -> SiteSummary:
     if not p.is_file():
         raise FederationError(f"{where}: site summary file not found")
     try:
-        d = json.loads(p.read_text(encoding="utf-8"))
+        d, checked = _checked_views(p.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise FederationError(f"{where}: not a readable site summary ({type(exc).__name__}: "
                               "the file is truncated or is not JSON)") from None
@@ -203,13 +230,16 @@ def load_site_summary(path: str | Path) -> SiteSummary:
     if not isinstance(d.get("views"), Mapping) or d.get("checksum") != _site_checksum(d):
         raise FederationError(MSG_SITE_CHECKSUM.format(where=where))
     try:
-        views = {k: Summary.from_dict(v, where=f"{where}: view {k!r}")
+        views = {k: Summary.from_dict(v, where=f"{where}: view {k!r}",
+                                      text_checked=k in checked)
                  for k, v in d["views"].items()}
         if "cohort" not in views:
             raise KeyError("views.cohort")
-        return SiteSummary(str(d["site"]), str(d["protocol_sha256"]), d.get("period"), views,
-                           dict(d["disclosure"]), dict(d.get("skipped") or {}),
-                           d.get("protocol_name"))
+        summary = SiteSummary(str(d["site"]), str(d["protocol_sha256"]), d.get("period"),
+                              views, dict(d["disclosure"]), dict(d.get("skipped") or {}),
+                              d.get("protocol_name"))
+        object.__setattr__(summary, "_verified_checksum", d["checksum"])  # verified above
+        return summary
     except SummaryError as exc:
         raise FederationError(str(exc)) from None
     except (KeyError, TypeError, ValueError) as exc:

@@ -65,7 +65,15 @@ from typing import Any
 
 import numpy as np
 
-from rwe._results import GROUP_SEP, LEVEL_SEP, canonical_json, json_safe
+from rwe._results import (
+    GROUP_SEP,
+    LEVEL_SEP,
+    canonical_json,
+    checksum_matches_text,
+    compact_members,
+    dumps_json_safe,
+    json_safe,
+)
 from rwe._validation import check_int, check_real
 from rwe.exceptions import InvalidParameterError, RWEError
 from rwe.stats._chunks import (
@@ -1612,25 +1620,41 @@ class Summary:
     # ------------------------------------------------------------------ serialization
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form with a sha256 ``checksum`` of its content (no rows, no ids)."""
-        body = {"schema": self.schema, "resolution": self.resolution,
+        body = self._body()
+        body["checksum"] = _checksum(body)
+        return body
+
+    def _body(self) -> dict[str, Any]:
+        return {"schema": self.schema, "resolution": self.resolution,
                 "protocol_sha256": self.protocol_sha256,
                 "sources": [json_safe(s) for s in self.sources],
                 "cells": self.cells.to_dict(), "n": self.n.tolist(),
                 "events": None if self.events is None else self.events.tolist(),
                 "scores": {v: t.to_dict() for v, t in self.scores.items()},
                 "features": {k: f.to_dict() for k, f in self.features.items()}}
-        body["checksum"] = _checksum(body)
-        return body
+
+    def to_json(self) -> str:
+        """:meth:`to_dict` as compact JSON text: the text the checksum hashes, with the
+        ``checksum`` member appended, so that a reader checks the checksum on the text itself
+        (:meth:`load`) instead of writing every number again."""
+        text = _compact(self._body())
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        return f'{text[:-1]},"checksum":"{digest}"}}'
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any], *, where: str = "summary") -> Summary:
+    def from_dict(cls, d: Mapping[str, Any], *, where: str = "summary",
+                  text_checked: bool = False) -> Summary:
+        """The summary of :meth:`to_dict`'s form; its schema and checksum are checked first
+        (``text_checked``: the checksum was already checked on the text ``d`` was parsed
+        from, :func:`checked_json`)."""
         if not isinstance(d, Mapping) or d.get("schema") != SUMMARY_SCHEMA:
             found = d.get("schema") if isinstance(d, Mapping) else type(d).__name__
             raise SummaryError(MSG_SCHEMA.format(where=where, found=found,
                                                  expected=SUMMARY_SCHEMA))
-        body = {k: v for k, v in d.items() if k != "checksum"}
-        if d.get("checksum") != _checksum(body):
-            raise SummaryError(MSG_CHECKSUM.format(where=where))
+        if not text_checked:
+            body = {k: v for k, v in d.items() if k != "checksum"}
+            if d.get("checksum") not in (_checksum(body), _sorted_checksum(body)):
+                raise SummaryError(MSG_CHECKSUM.format(where=where))
         try:
             return cls(CellIndex.from_dict(d["cells"]), np.asarray(d["n"], dtype=np.int64),
                        None if d["events"] is None else np.asarray(d["events"], dtype=np.int64),
@@ -1650,7 +1674,7 @@ class Summary:
         if p.suffix == ".parquet":
             _write_parquet(self, tmp)
         else:
-            tmp.write_text(json.dumps(self.to_dict(), separators=(",", ":")), encoding="utf-8")
+            tmp.write_text(self.to_json(), encoding="utf-8")
         tmp.replace(p)
         return p
 
@@ -1662,11 +1686,11 @@ class Summary:
         if p.suffix == ".parquet":
             return cls.from_dict(_read_parquet(p), where=str(p))
         try:
-            d = json.loads(p.read_text(encoding="utf-8"))
+            d, checked = checked_json(p.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise SummaryError(f"{p}: not a readable summary file ({type(exc).__name__})") \
                 from None
-        return cls.from_dict(d, where=str(p))
+        return cls.from_dict(d, where=str(p), text_checked=checked)
 
     def __getstate__(self):  # pickles never carry the patient index
         state = dict(self.__dict__)
@@ -1679,10 +1703,37 @@ class Summary:
                 f"{self.resolution!r}, features={list(self.features)})")
 
 
+def checked_json(text: str) -> tuple[Any, bool]:
+    """Parse a summary's JSON text: the object, and True when its checksum was checked on the
+    text (compact text, as :meth:`Summary.to_json` writes it, whose ``checksum`` is the
+    sha256 of the text without that member). False when the text is laid out otherwise or
+    its hash differs: the caller then checks the parsed object (:meth:`Summary.from_dict`),
+    which tells a mismatch from a file written another way."""
+    parsed = compact_members(text)
+    if parsed is None or parsed[2] != len(text):
+        return json.loads(text), False
+    obj, spans, end = parsed
+    return obj, checksum_matches_text(text, 0, end, obj, spans)
+
+
+def _compact(body: Mapping[str, Any]) -> str:
+    return dumps_json_safe(body, separators=(",", ":"), ensure_ascii=False)
+
+
 def _checksum(body: Mapping[str, Any]) -> str:
-    """sha256 of the body's canonical JSON (:func:`rwe._results.canonical_json`; a body made
-    by :meth:`Summary.to_dict` or read from JSON holds plain Python numbers, which json's C
-    encoder writes without ``json_safe``'s per-element conversion)."""
+    """sha256 of the body's compact JSON, members in their order (``json.dumps`` with
+    ``separators=(",", ":")`` and ``ensure_ascii=False``, by json's C encoder: a body made by
+    :meth:`Summary.to_dict` or read from JSON holds plain Python numbers). The order is
+    content: the first score version is the primary one, features are in the protocol's
+    order. It is the text :meth:`Summary.to_json` writes, so a reader checks it on the file's
+    text (:func:`checked_json`)."""
+    return hashlib.sha256(_compact(body).encode("utf-8")).hexdigest()
+
+
+def _sorted_checksum(body: Mapping[str, Any]) -> str:
+    """The checksum of summaries written before :func:`_checksum` hashed the members in
+    their order: sha256 of the body's :func:`rwe._results.canonical_json` (keys sorted).
+    Such files are still read."""
     return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
 
 
@@ -1691,8 +1742,8 @@ def _write_parquet(s: Summary, path: Path) -> None:
     import pyarrow.parquet as pq
 
     d = s.to_dict()
-    meta = {k: v for k, v in d.items() if k != "scores"}
-    meta["scores"] = {}
+    meta = {k: {} if k == "scores" else v for k, v in d.items()}  # in order: the checksum
+    # hashes the members in their order (the reader puts the histograms back in place)
     tables = []
     for v, t in d["scores"].items():
         meta["scores"][v] = {"values": t["values"], "edges": t["edges"]}

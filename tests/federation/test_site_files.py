@@ -94,8 +94,11 @@ def test_a_truncated_file_is_refused(small, tmp_path, capsys):
                    "or is not JSON)")
 
 
+@pytest.mark.parametrize("layout", ["compact", "indented"])
 @pytest.mark.parametrize("edit", ["a count", "the disclosure record", "the checksum"])
-def test_an_edited_file_is_refused(small, tmp_path, capsys, edit):
+def test_an_edited_file_is_refused(small, tmp_path, capsys, edit, layout):
+    """Edited in the layout ``save`` writes (whose views are checked on the text) or
+    rewritten in another (checked on the parsed content): refused the same way."""
     d, proto, files = small
     blob = json.loads(files["S2"].read_text())
     if edit == "a count":
@@ -108,7 +111,8 @@ def test_an_edited_file_is_refused(small, tmp_path, capsys, edit):
         blob["checksum"] = "0" * 64
         want = "site summary checksum mismatch: the file is truncated or was edited"
     bad = tmp_path / "S2.summary"
-    bad.write_text(json.dumps(blob))
+    bad.write_text(json.dumps(blob, separators=(",", ":"), ensure_ascii=False)
+                   if layout == "compact" else json.dumps(blob, indent=1))
     msg = _refused(capsys, _merge(proto, [files["S1"], bad], tmp_path / "o"), tmp_path / "o")
     assert msg == f"{bad}: {want}"
 
@@ -221,3 +225,30 @@ def test_a_site_file_round_trips_and_states_its_rule(small):
     assert s.views["cohort"].sources[0]["disclosure"] == rec
     again = s.to_dict()
     assert again == json.loads(files["S1"].read_text())
+
+
+def test_a_site_file_is_checked_on_its_text(small, tmp_path, monkeypatch):
+    """``rwe summarize`` writes compact text, so a merge checks each view's checksum on the
+    file's text instead of writing the view's numbers again; the same content in another
+    layout is checked on the parsed views, and reads the same."""
+    import rwe.stats.summaries as summaries
+    from rwe.federation._site import _checked_views
+
+    d, proto, files = small
+    text = files["S3"].read_text()
+    content, checked = _checked_views(text)
+    assert content == json.loads(text) and checked == {"cohort", "drift"}
+    calls = []
+    real = summaries._checksum
+    monkeypatch.setattr(summaries, "_checksum", lambda b: calls.append(1) or real(b))
+    fast = load_site_summary(files["S3"])
+    assert calls == [] and fast.checksum == content["checksum"]
+    other = tmp_path / "S3.summary"
+    other.write_text(json.dumps(content, indent=1))
+    assert _checked_views(other.read_text())[1] == set()
+    slow = load_site_summary(other)
+    assert len(calls) == 2  # one per view
+    assert slow.to_dict() == fast.to_dict() == content
+    # the checksum a loaded file stated is not carried to a changed copy
+    changed = replace(fast, site="S9")
+    assert changed.checksum != fast.checksum == content["checksum"]

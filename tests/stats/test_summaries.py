@@ -221,6 +221,63 @@ def test_round_trip_json_and_parquet_and_tamper_detection(tmp_path):
         Summary.from_dict({"schema": "something/else"})
 
 
+def test_a_saved_summary_is_checked_on_its_text(tmp_path, monkeypatch):
+    """``save`` writes the compact text the checksum hashes, the checksum appended, and
+    ``load`` checks the checksum on that text, without writing the numbers again; a file
+    edited in place, or written another way, is checked on its parsed content: an edit is
+    refused either way, the same content in another layout loads, and so does a file whose
+    checksum is the sorted-key hash of earlier versions."""
+    import hashlib
+
+    import rwe.stats.summaries as summaries
+    from rwe._results import canonical_json
+
+    def compact(o):
+        return json.dumps(o, separators=(",", ":"), ensure_ascii=False)
+
+    y, s, cells = _data(n=2000)
+    summ = summarize_arrays(y_true=y, scores={"v": s, "w": 1 - s}, attributes={"g": cells},
+                            features={"x": s * 2, "a": s}, resolution=32, source="site-1")
+    p = summ.save(tmp_path / "s.json")
+    text = p.read_text()
+    want = summ.to_dict()
+    assert text == compact(want) and list(want)[-1] == "checksum"
+    assert summaries.checked_json(text) == (want, True)
+    calls = []
+    real = summaries._checksum
+    monkeypatch.setattr(summaries, "_checksum", lambda b: calls.append(1) or real(b))
+    back = Summary.load(p)
+    assert calls == []  # checked on the text: nothing written again
+    assert list(back.versions) == ["v", "w"] and list(back.features) == ["x", "a"]  # order kept
+    assert back.to_dict() == want
+    # another layout of the same content: checked on the parsed content
+    calls.clear()
+    pretty = tmp_path / "pretty.json"
+    pretty.write_text(json.dumps(want, indent=1))
+    assert summaries.checked_json(pretty.read_text())[1] is False
+    assert Summary.load(pretty).to_dict() == want and len(calls) == 2
+    # a file of earlier versions: keys sorted, the checksum of the sorted text
+    body = {k: v for k, v in want.items() if k != "checksum"}
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({**body, "checksum": hashlib.sha256(
+        canonical_json(body).encode()).hexdigest()}, separators=(",", ":")))
+    assert summaries.checked_json(old.read_text())[1] is False
+    assert Summary.load(old).to_dict() == want
+    # edits: a count in the text, a count and its checksum's first digit, a setting
+    edited = json.loads(text)
+    edited["n"][0] += 1
+    bad = tmp_path / "bad.json"
+    for blob in (edited, {**edited, "checksum": "0" + want["checksum"][1:]}):
+        bad.write_text(compact(blob))
+        assert summaries.checked_json(bad.read_text())[1] is False
+        with pytest.raises(SummaryError, match="summary checksum mismatch"):
+            Summary.load(bad)
+    bad.write_text(text.replace('"resolution":"binned"', '"resolution":"full"'))
+    assert bad.read_text() != text
+    with pytest.raises(SummaryError, match="summary checksum mismatch"):
+        Summary.load(bad)
+
+
 def test_summary_of_an_evaluation_set_keeps_no_identifier():
     from rwe.data import ColumnRoles, EvaluationSet
 
