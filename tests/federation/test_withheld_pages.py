@@ -179,6 +179,33 @@ def test_a_goal_cell_not_evaluable_for_withheld_counts_says_so(fed):
         assert "withheld" not in verdict_detail(v, 11)
 
 
+def test_cells_small_on_released_counts_of_withheld_levels_are_not_called_small(fed, rows):
+    """The "cells below the minimum size" finding counts only cells known to be small: a
+    level some site withheld rows of may be larger than its released counts (those are in
+    the federation.withheld finding). Without withholding, the pooled-data count."""
+    def small(sec):
+        f = [f for f in sec.findings if f.code == "subgroups.small_cells"]
+        return f[0].values["cells"] if f else 0
+
+    def flagged(t, exclude=()):
+        return len({(g, lv) for g, lv, st in zip(t["group"], t["level"], t["status"],
+                                                 strict=True)
+                    if g != "overall" and st != "ok" and st not in exclude})
+    _, res, out = _cohort_withheld(fed)
+    t = res.sections["subgroups"].table
+    held = t["status"] == "not evaluable: withheld"
+    assert held.any()
+    assert small(res.sections["subgroups"]) == flagged(t, ("not evaluable: withheld",))
+    # on the released counts alone some of those cells would have been called small
+    released = t[held]
+    assert ((released["n"] < 30) | (released["events"] < 5)).any()
+    page = (out / "subgroups.html").read_text()
+    n = small(res.sections["subgroups"])
+    assert (f"{n} subgroup cell(s) are below the minimum size" in page) == (n > 0)
+    ex = fed["exact"][2].sections["subgroups"]
+    assert small(ex) == flagged(ex.table) == small(rows["subgroups_declared"]) > 0
+
+
 # ---------------------------------------------------------------- 3. drift, listed
 def test_drift_cells_left_not_evaluable_are_listed_with_the_levels(fed):
     p, _, res, out = fed["guarded"]
