@@ -155,6 +155,26 @@ WITHHELD_NOTE = ("At least (at most): some sites withheld counts of the level by
                  "the same at both ends of its bounds, else it is not evaluable.")
 
 
+#: The note of a "(missing)" equipment count that is an upper bound (``values_withheld_at``).
+MISSING_RECODED_NOTE = ("(missing), at most: sites released the {what} values they withheld "
+                        "by disclosure control as missing, so the rows with no {what} recorded "
+                        "are at most this many.")
+#: A count that is neither bound (rows of the level withheld, and values released as missing).
+UNDETERMINED = Bound("not determined (withheld)")
+
+
+def _undetermined(sup: pd.DataFrame, mask: Any, column: str) -> pd.DataFrame:
+    """``sup`` with the ``column`` count of the ``mask`` rows printed as not determined (a
+    suppressed count stays suppressed)."""
+    import numpy as np
+
+    j = sup.columns.get_loc(column)
+    for pos in np.flatnonzero(mask):
+        if not isinstance(sup.iat[pos, j], str):
+            sup.iat[pos, j] = UNDETERMINED
+    return sup
+
+
 def _withheld_mask(df: pd.DataFrame, column: str = "withheld_at") -> Any:
     """Rows of a merge's table whose level some site withheld counts of (``column`` names
     the sites; absent from a table of rows)."""
@@ -511,8 +531,12 @@ def _rep_sites(p: dict, k: int) -> str:
             f"{site_col}{GROUP_SEP}{eq_col}", f"{r['site']}{LEVEL_SEP}{r['equipment']}"),
             counts=["n"], dependent=["share"])
         partial = _withheld_mask(sxe)
-        sup = _print_bounds(sup, partial, lower=("n",))
+        recoded = _withheld_mask(sxe, "values_withheld_at")
+        sup = _print_bounds(sup, partial & ~recoded, lower=("n",))
+        sup = _print_bounds(sup, recoded & ~partial, upper=("n",))
+        sup = _undetermined(sup, partial & recoded, "n")
         bounded = bool(partial.any())
+        at_most = bool(recoded.any())
         sites = list(dict.fromkeys(sxe["site"]))
         eqs = list(dict.fromkeys(sxe["equipment"]))
         tot_site = df[df["level"] == "site"].set_index("site")["n"].astype(object)
@@ -520,13 +544,20 @@ def _rep_sites(p: dict, k: int) -> str:
         for tot, col, level in ((tot_site, site_col, "site"), (tot_eq, eq_col, "equipment")):
             rows = df[df["level"] == level]
             bound = dict(zip(rows[level], _withheld_mask(rows), strict=True))
+            upper = dict(zip(rows[level], _withheld_mask(rows, "values_withheld_at"),
+                             strict=True))
             bounded |= any(bound.values())
+            at_most |= any(upper.values())
             for lv in list(tot.index):
                 v = tot[lv]
                 if (plan is not None and plan.hides(col, lv)) or 1 <= float(v) < k:
                     tot[lv] = small_label(k) if 1 <= float(v) < k else SUPPRESSED
+                elif bound.get(lv) and upper.get(lv):
+                    tot[lv] = UNDETERMINED
                 elif bound.get(lv):
                     tot[lv] = fmt_bound(v)
+                elif upper.get(lv):
+                    tot[lv] = fmt_bound(v, "at most")
         head = "".join(f"<th class='num'>{esc(e)}</th>" for e in eqs) + "<th class='num'>all</th>"
         body = []
         for s in sites:
@@ -544,6 +575,8 @@ def _rep_sites(p: dict, k: int) -> str:
                 f"(columns)</caption><thead><tr><th></th>{head}</tr></thead><tbody>"
                 f"{''.join(body)}</tbody></table>"
                 + (f"<p class='tnote'>{WITHHELD_NOTE}</p>" if bounded else "")
+                + (f"<p class='tnote'>{MISSING_RECODED_NOTE.format(what=esc(eq_col))}</p>"
+                   if at_most else "")
                 + (f"<p class='tnote'>{suppression_note(k)}</p>"
                    if np.any(sup.attrs["suppressed"]) else ""))
     d = df.copy()
@@ -552,10 +585,15 @@ def _rep_sites(p: dict, k: int) -> str:
         site_col if r["level"] == "site" else eq_col, r["name"]), counts=["n"],
         dependent=["share"])
     partial = _withheld_mask(d)
-    sup = _print_bounds(sup, partial, lower=("n",))
+    recoded = _withheld_mask(d, "values_withheld_at")
+    sup = _print_bounds(sup, partial & ~recoded, lower=("n",))
+    sup = _print_bounds(sup, recoded & ~partial, upper=("n",))
+    sup = _undetermined(sup, partial & recoded, "n")
+    notes = " ".join(([WITHHELD_NOTE] if partial.any() else [])
+                     + ([MISSING_RECODED_NOTE.format(what=esc(eq_col))] if recoded.any() else []))
     return html_table(sup, [Col("Level", "name"), Col("n", "n", "int"),
                             Col("Share", "share", "pct")], group="level",
-                      note=_note_if(sup, k, WITHHELD_NOTE if partial.any() else ""))
+                      note=_note_if(sup, k, notes))
 
 
 @view("representativeness", "missingness")

@@ -392,7 +392,9 @@ def _bound_columns(r, w: Withheld, ppr_bounds: Mapping[tuple[str, str], tuple[fl
     counts are bounds (what a reviewer page needs to print them as bounds):
     ``withheld_at`` (the sites that did not count some rows of the row's level: its counts
     are lower bounds; None: exact) in ``shares``, ``coverage``, ``adequacy``, ``sites`` and
-    ``missingness``; ``ppr_bound_low``/``ppr_bound_high`` in ``shares`` (the PPR at the two
+    ``missingness``; ``values_withheld_at`` in ``sites`` (for the equipment level
+    "(missing)": the sites that released values of the equipment they withheld as missing,
+    so that its count is an upper bound of the rows with no equipment recorded); ``ppr_bound_low``/``ppr_bound_high`` in ``shares`` (the PPR at the two
     ends of the share's bounds, where the attribute lost values at some site);
     ``values_withheld_at`` (the sites that withheld values of the variable in the level's
     released rows: its missing count overstates the genuine one) and
@@ -421,19 +423,28 @@ def _bound_columns(r, w: Withheld, ppr_bounds: Mapping[tuple[str, str], tuple[fl
     out["adequacy"] = ad
     si = r.sites.copy()
     if len(si):
-        col = []
+        from rwe.representativeness._representativeness import MISSING_LEVEL
+
+        # the sites that released values of the equipment attribute they withheld as missing
+        recoded = {s for sites in w.levels.get(eq_attr or "", {}).values() for s in sites}
+        col, values = [], []
         for level, site, eq in zip(si["level"], si["site"], si["equipment"], strict=True):
             own = {str(site)} if isinstance(site, str) else set()
+            val: set[str] = set()
             if level == "site":
                 got = set(w.sites("overall", "all")) & own
             elif eq_attr is None or not isinstance(eq, str):
                 got = set()
             else:
                 got = set(w.sites(eq_attr, eq))
+                val = set(recoded) if eq == MISSING_LEVEL else set()
                 if level != "equipment":  # a site contributes to its own cells only
                     got &= own
+                    val &= own
             col.append(sites_text(sorted(got)))
+            values.append(sites_text(sorted(val)))
         si["withheld_at"] = col
+        si["values_withheld_at"] = values
     out["sites"] = si
     mi = r.missingness.copy()
     cols = {c: [] for c in ("withheld_at", "values_withheld_at", "n_missing_low",

@@ -147,6 +147,46 @@ def test_the_representativeness_page_prints_withheld_counts_as_lower_bounds(fed)
     assert fed_row[2] == "at least 54"
 
 
+def test_the_missing_equipment_count_of_a_site_that_withheld_equipment_is_at_most(fed):
+    """A site that did not count some rows under an equipment level released them with the
+    equipment missing: its "(missing)" count in the site x equipment table is an upper
+    bound of the rows with no equipment recorded, printed "at most", with a note; the
+    other sites' counts stay exact, and so does every count of the merge without
+    disclosure control."""
+    w, res, out = _cohort_withheld(fed)
+    p = fed["guarded"][0]
+    eq = p.data.columns.equipment
+    recoded = sorted({s for sites in w.levels.get(eq, {}).values() for s in sites})
+    assert recoded and len(recoded) < len(SITES)
+    si = res.sections["representativeness"].sites
+    miss = si[si["equipment"] == "(missing)"]
+    for level, site, at in zip(miss["level"], miss["site"], miss["values_withheld_at"],
+                               strict=True):
+        want = recoded if level == "equipment" else [s for s in recoded if s == site]
+        assert (at.split(", ") if isinstance(at, str) else []) == want, (level, site, at)
+    assert not _withheld_present(si[si["equipment"] != "(missing)"], "values_withheld_at")
+    page = (out / "representativeness.html").read_text()
+    start = page.index("<caption>Rows per site (rows) and equipment (columns)</caption>")
+    table = page[page.rindex("<table", 0, start):page.index("</table>", start)]
+    rows = {r[0]: r for r in _rows(re.sub(r"<tr [^>]*>", "<tr>", table), "")}
+    j = rows[""].index("(missing)")
+    sxe = miss[miss["level"] == "site x equipment"].set_index("site")["n"]
+    for s in SITES:
+        n = int(sxe.get(s, 0))
+        want = f"at most {n:,}" if s in recoded and n else f"{n:,}"
+        assert rows[s][j] == want, (s, rows[s])
+    total = int(miss.loc[miss["level"] == "equipment", "n"].iloc[0])
+    assert rows["all"][j] == f"at most {total:,}"
+    assert (f"(missing), at most: sites released the {eq} values they withheld by "
+            "disclosure control as missing") in htmllib.unescape(page)
+    ex_page = (fed["exact"][3] / "representativeness.html").read_text()
+    assert "(missing), at most" not in ex_page
+
+
+def _withheld_present(df, column):
+    return any(isinstance(x, str) and x for x in df[column])
+
+
 # ---------------------------------------------------------------- 2. the goals' detail
 def test_a_goal_cell_not_evaluable_for_withheld_counts_says_so(fed):
     w, res, out = _cohort_withheld(fed)
