@@ -588,9 +588,11 @@ def _representativeness(r, w: Withheld, equipment_attr: str | None = None):
                 tnote[i] = f"{tnote[i]}; {extra}" if isinstance(tnote[i], str) and tnote[i] \
                     else extra
         tests["note"] = tnote
-    findings = tuple(f for f in r.findings if not _finding_reads(f, undetermined) and not (
-        f.code == "representativeness.distribution_differs"
-        and (f.subject or {}).get("attribute") in untested))
+    findings = tuple(_empty_known(f, w, equipment_attr) for f in r.findings
+                     if not _finding_reads(f, undetermined) and not (
+                         f.code == "representativeness.distribution_differs"
+                         and (f.subject or {}).get("attribute") in untested))
+    findings = tuple(f for f in findings if f is not None)
     notes = list(r.notes) + [
         "Disclosure control at the sites (minimum count "
         f"{w.min_count}) withheld values of "
@@ -625,6 +627,20 @@ def _finding_reads(f, undetermined: set) -> bool:
         names = {lv for _, lv, var in undetermined if var is None}
         return any(str(n) in names for n in v.get("subgroups") or ())
     return False
+
+
+def _empty_known(f, w: Withheld, equipment_attr: str | None):
+    """A site x equipment combination with no released row is empty only where the site
+    counted every row of that equipment: the sites_empty finding keeps those (None when
+    none is left); any other finding is returned as it is."""
+    if f.code != "representativeness.sites_empty" or equipment_attr is None:
+        return f
+    pairs = [(s, e) for s, e in f.values.get("pairs", [])
+             if s not in w.sites(equipment_attr, e)]
+    if not pairs:
+        return None
+    return replace(f, values={**f.values, "combinations": len(pairs), "pairs": [
+        list(p) for p in pairs], "listed": ", ".join(f"{s} / {e}" for s, e in pairs)})
 
 
 def _subgroups(r, w: Withheld):

@@ -444,13 +444,18 @@ def build_findings(*, shares: pd.DataFrame, tests: pd.DataFrame, smd: pd.DataFra
                 "short": len(inter), "cells": int(inter_mask.sum()), "required": req,
                 "basis": basis}, {}, "warning"))
     if len(sites):
+        from rwe.representativeness._representativeness import MISSING_LEVEL
+
+        # "(missing)": the rows with no equipment recorded, not a type of equipment (nor a
+        # gap where a site has none of them)
+        known = (sites["equipment"] != MISSING_LEVEL).to_numpy()
         ns = int((sites["level"] == "site").sum())
-        ne = int((sites["level"] == "equipment").sum())
+        ne = int(((sites["level"] == "equipment") & known).sum())
         if ns:
             out.append(Finding("representativeness.sites", {}, {
                 "sites": ns, "equipment": ne,
                 "equipment_text": f", {ne} equipment type(s)" if ne else ""}))
-        sxe = sites[(sites["level"] == "site x equipment") & (sites["n"] == 0)]
+        sxe = sites[(sites["level"] == "site x equipment") & (sites["n"] == 0) & known]
         if len(sxe):
             pairs = list(zip(sxe["site"], sxe["equipment"], strict=True))
             out.append(Finding("representativeness.sites_empty", {}, {

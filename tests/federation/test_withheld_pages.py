@@ -181,6 +181,27 @@ def test_the_missing_equipment_count_of_a_site_that_withheld_equipment_is_at_mos
             "disclosure control as missing") in htmllib.unescape(page)
     ex_page = (fed["exact"][3] / "representativeness.html").read_text()
     assert "(missing), at most" not in ex_page
+    # "(missing)" is neither a type of equipment nor a gap of a site without it
+    found = {f.code: f for f in res.sections["representativeness"].findings}
+    n_eq = len(set(si.loc[si["level"] == "equipment", "equipment"]) - {"(missing)"})
+    assert found["representativeness.sites"].values["equipment"] == n_eq
+    assert "(missing)" not in found["representativeness.sites_empty"].text()
+
+
+def test_a_combination_a_site_withheld_is_not_called_empty():
+    from rwe._evidence import Finding
+    from rwe.federation._withheld import Withheld, _empty_known
+
+    f = Finding("representativeness.sites_empty", {}, {
+        "combinations": 2, "listed": "S1 / GE, S2 / GE", "pairs": [["S1", "GE"], ["S2", "GE"]]},
+        {}, "warning")
+    w = Withheld(11, levels={"scanner_vendor": {"GE": ("S2",)}})
+    kept = _empty_known(f, w, "scanner_vendor")
+    assert kept.values["pairs"] == [["S1", "GE"]]
+    assert kept.text() == "1 site x equipment combination(s) have no rows: S1 / GE"
+    assert _empty_known(f, Withheld(11, levels={"scanner_vendor": {"GE": ("S1", "S2")}}),
+                        "scanner_vendor") is None
+    assert _empty_known(f, w, None) is f
 
 
 def _withheld_present(df, column):
