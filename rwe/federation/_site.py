@@ -158,6 +158,18 @@ class SiteSummary:
         out["checksum"] = _site_checksum(out)
         return out
 
+    def earlier_checksum(self) -> str:
+        """The checksum rwe versions before 2026-12-02 stated for this content (each view's
+        checksum over its sorted-key JSON, :func:`rwe.stats.summaries._sorted_checksum`):
+        the differencing guard tells an identical release logged by such a version from a
+        different one."""
+        from rwe.stats.summaries import _sorted_checksum
+
+        out = self._meta()
+        out["views"] = {k: {"checksum": _sorted_checksum(v._body())}
+                        for k, v in self.views.items()}
+        return _site_checksum(out)
+
     def _meta(self) -> dict[str, Any]:
         return {"schema": SITE_SCHEMA, "site": self.site, "protocol_sha256": self.protocol_sha256,
                 "protocol_name": self.protocol_name, "period": self.period,

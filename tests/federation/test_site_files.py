@@ -199,6 +199,36 @@ def test_the_differencing_guard(small, tmp_path, capsys):
     _refused(capsys, [*base, "--out", str(whole)], whole)
 
 
+def test_a_release_logged_by_an_earlier_version_is_recognized(small, tmp_path, capsys):
+    """Versions before 2026-12-02 stated view checksums over sorted-key JSON: re-sending the
+    identical release against such a log entry is recognized as identical, and a different
+    release of an overlapping period is still refused."""
+    import hashlib
+
+    from rwe._results import canonical_json
+    from rwe.federation._site import _site_checksum
+
+    d, proto, files = small
+    s = load_site_summary(files["S1"])
+    views = {}
+    for k, v in s.to_dict()["views"].items():
+        body = {x: y for x, y in v.items() if x != "checksum"}
+        views[k] = {"checksum": hashlib.sha256(canonical_json(body).encode()).hexdigest()}
+    old = _site_checksum({**s._meta(), "views": views})
+    assert old != s.checksum and old == s.earlier_checksum()
+    log = tmp_path / "releases.jsonl"
+    log.write_text(json.dumps({"site": "S1", "period": None, "checksum": old,
+                               "protocol_sha256": s.protocol_sha256, "file": "S1.summary"})
+                   + "\n")
+    base = ["summarize", str(proto), "--site", "S1", "--release-log", str(log)]
+    assert main([*base, "--out", str(tmp_path / "again.summary")]) == 0
+    assert "identical to an earlier release" in capsys.readouterr().out
+    assert len(log.read_text().splitlines()) == 1
+    msg = _refused(capsys, [*base, "--out", str(tmp_path / "part.summary"), "--period",
+                            "2024-06-01", "2025-06-30"], tmp_path / "part.summary")
+    assert "differencing guard" in msg
+
+
 def test_summarize_refuses_what_it_cannot_release(small, tmp_path, capsys):
     d, proto, files = small
     out = tmp_path / "x.summary"
