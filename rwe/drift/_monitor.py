@@ -29,7 +29,7 @@ from typing import Any
 
 import pandas as pd
 
-from rwe._results import json_safe
+from rwe._results import canonical_json, json_safe
 from rwe.drift._drift import (
     DriftError,
     assess_drift,
@@ -75,10 +75,10 @@ class MonitorRun:
 
 
 def _checksum(body: dict[str, Any]) -> str:
-    """sha256 of the sorted-key JSON of a state or log entry (already plain JSON types)."""
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """sha256 of the sorted-key JSON of a state or log entry (:func:`rwe._results.
+    canonical_json`: for plain JSON types, the text ``json.dumps(sort_keys=True,
+    separators=(",", ":"), ensure_ascii=False)`` this module hashed before)."""
+    return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
 
 
 def load_state(path: str | Path, protocol=None) -> dict[str, Any]:
