@@ -156,7 +156,13 @@ def dumps_json_safe(obj: Any, **kwargs: Any) -> str:
 #: A JSON object key written from True, False or None (or from such a string).
 _LITERAL_KEY = re.compile(r'"(?:true|false|null)"\s*:')
 
-_DECODER = json.JSONDecoder()
+def _no_constant(name: str) -> Any:
+    raise json.JSONDecodeError(f"{name} is not JSON", name, 0)
+
+
+#: json's C scanner, refusing NaN and Infinity (which json.loads accepts): a text holding
+#: them is not one rwe's writers made, and is checked the slow way.
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)
 
 
 #: What :func:`compact_members` gives per member: the span of the member (from its key's
@@ -176,7 +182,11 @@ def compact_members(text: str, start: int = 0, depth: int = 0
     Lets a reader check a checksum stated in a file against the file's own text: the text of
     the object without its checksum member is what the writer hashed, a slice of the file
     (:func:`compact_text_without`); hashing it costs nothing next to writing every number of
-    the object again."""
+    the object again. What that verifies is the bytes: a writer that hashed text of its own
+    layout (a duplicate key below the walked levels, a key written with escapes, ``1e0`` for
+    1) has it accepted here where re-encoding the parsed content would not match. Such text
+    needs a deliberate writer; the checksums guard against truncation and edits, and carry
+    no key against forgery either way."""
     if not text.startswith("{", start):
         return None
     obj: dict[str, Any] = {}
@@ -257,8 +267,9 @@ def dumps_indented(obj: Any, indent: int = 2) -> str:
     newline and indent of their depth (a separator between two records is the one preceded by
     the record's closing bracket and followed by the next one's opening bracket: no value in
     a record ends or starts so). Only the containers above those are walked in Python.
-    Raises what :func:`json.dumps` raises: ValueError for NaN or inf, TypeError for a value
-    or key that is not JSON.
+    Raises as :func:`json.dumps` does, ValueError for NaN or inf and TypeError for a value or
+    key that is not JSON, though not always with its message (json's C encoder does not name
+    the value); a structure that contains itself raises RecursionError, not ValueError.
     """
     c_encode = json.JSONEncoder(sort_keys=True, ensure_ascii=False, allow_nan=False,
                                 separators=(_SEP, ": ")).encode

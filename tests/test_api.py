@@ -156,3 +156,31 @@ def test_a_finding_whose_fields_its_template_lacks_still_reads():
     f = Finding("representativeness.reference_unverified", subject={"reference": "x"},
                 values={"version_text": ""})
     assert f.text() == "representativeness.reference_unverified: reference=x, version_text="
+
+
+def test_compact_members_finds_each_member_and_refuses_other_layouts():
+    """The walker of compact JSON gives every member's span, so a checksum member can be cut
+    out wherever it stands; text in any other layout (whitespace, a duplicate key, NaN,
+    trailing data) is not walked (the reader then checks the parsed content)."""
+    import json
+
+    from rwe._results import compact_members, compact_text_without
+
+    body = {"b": [1, {"x": "}{,"}], "a": {"k": None}, "c": "q\"uo,te"}
+    for pos in range(4):
+        items = list(body.items())
+        items.insert(pos, ("checksum", "h"))
+        text = json.dumps(dict(items), separators=(",", ":"), ensure_ascii=False)
+        obj, spans, end = compact_members(text, depth=1)
+        assert obj == dict(items) and end == len(text)
+        cut = compact_text_without(text, 0, end, spans, "checksum")
+        assert cut == json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+        first, last, start, sub = spans["a"]
+        assert text[first:last] == '"a":{"k":null}' and text[start] == "{"
+        assert sub is not None and text[sub["k"][0]:sub["k"][1]] == '"k":null'
+    assert compact_members('{"a":1}') == ({"a": 1}, {"a": (1, 6, 5, None)}, 7)
+    assert compact_members("{}") == ({}, {}, 2)
+    for other in ['{"a": 1}', '{ "a":1}', '{"a":1,"a":2}', '{"a":NaN}', '{"a":Infinity}',
+                  '{"a":1', '[1]', '{"a":1,}', '{1:2}']:
+        assert compact_members(other) is None, other
+    assert compact_members('{"a":1}x')[2] == 7  # the caller compares the end with the length

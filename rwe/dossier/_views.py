@@ -17,6 +17,7 @@ from rwe.dossier._format import (
     Bound,
     Col,
     RawHTML,
+    _missing,
     bullet_list,
     definition_list,
     esc,
@@ -158,7 +159,8 @@ WITHHELD_NOTE = ("At least (at most): some sites withheld counts of the level by
 #: The note of a "(missing)" equipment count that is an upper bound (``values_withheld_at``).
 MISSING_RECODED_NOTE = ("(missing), at most: sites released the {what} values they withheld "
                         "by disclosure control as missing, so the rows with no {what} recorded "
-                        "are at most this many.")
+                        "are at most this many; where a site also withheld rows of the level, "
+                        "the count is neither bound: not determined.")
 #: A count that is neither bound (rows of the level withheld, and values released as missing).
 UNDETERMINED = Bound("not determined (withheld)")
 
@@ -170,7 +172,8 @@ def _undetermined(sup: pd.DataFrame, mask: Any, column: str) -> pd.DataFrame:
 
     j = sup.columns.get_loc(column)
     for pos in np.flatnonzero(mask):
-        if not isinstance(sup.iat[pos, j], str):
+        v = sup.iat[pos, j]
+        if not isinstance(v, str) and not _missing(v):
             sup.iat[pos, j] = UNDETERMINED
     return sup
 

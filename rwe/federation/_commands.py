@@ -46,7 +46,7 @@ def release_site_summary(protocol_path: str | Path, site: str, out: str | Path, 
     protocol = load_protocol(protocol_path)
     summary, release = summarize_site(protocol, site, data=data, period=period)
     log = Path(release_log) if release_log is not None else out.parent / RELEASE_LOG
-    new = check_release(log, release, out, same=(summary.earlier_checksum(),))
+    new = check_release(log, release, out, same=lambda: (summary.earlier_checksum(),))
     if new:
         record_release(log, release, out.name)
     summary.save(out)

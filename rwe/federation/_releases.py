@@ -15,7 +15,7 @@ file is written, so a failed write can only make the guard stricter.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,19 +61,25 @@ def _text(period) -> str:
 
 
 def check_release(log: str | Path, release: dict[str, Any], out: str | Path,
-                  same: Sequence[str] = ()) -> bool:
+                  same: Callable[[], Sequence[str]] | None = None) -> bool:
     """Check a release against the log: True when it is new, False when it re-sends an
-    identical earlier release (the same checksum, or one of ``same``: the checksums earlier
-    versions stated for the same content); raises :class:`FederationError` (one line) on
-    overlap."""
+    identical earlier release (the same checksum, or one of ``same()``: the checksums
+    earlier versions stated for the same content, made only when an overlapping release's
+    checksum differs); raises :class:`FederationError` (one line) on overlap."""
+    earlier: list[Sequence[str]] = []
     a0, a1 = _span(release.get("period"))
     for e in read_release_log(log):
         if e.get("site") != release["site"]:
             continue
         b0, b1 = _span(e.get("period"))
         if a0 <= b1 and b0 <= a1:
-            if e.get("checksum") in (release["checksum"], *same):
+            if e.get("checksum") == release["checksum"]:
                 return False
+            if same is not None:
+                if not earlier:
+                    earlier.append(tuple(same()))
+                if e.get("checksum") in earlier[0]:
+                    return False
             raise FederationError(MSG_OVERLAP.format(
                 out=out, site=release["site"], period_b=_text(e.get("period")),
                 file=e.get("file", "?"),

@@ -178,7 +178,10 @@ class SiteSummary:
     @cached_property
     def checksum(self) -> str:
         """The file's checksum: the one a loaded file stated (verified when it was read),
-        else computed from the content, which writes every view's numbers again."""
+        else computed from the content, which writes every view's numbers again. A file
+        written by an earlier version states its views' checksums over sorted-key JSON
+        (:meth:`earlier_checksum`): this is then the checksum the file states, which is what
+        the merge's provenance records, not the one :meth:`save` would write now."""
         return self._verified_checksum or self.to_dict()["checksum"]
 
     def save(self, path: str | Path) -> Path:

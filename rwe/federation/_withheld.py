@@ -394,8 +394,9 @@ def _bound_columns(r, w: Withheld, ppr_bounds: Mapping[tuple[str, str], tuple[fl
     are lower bounds; None: exact) in ``shares``, ``coverage``, ``adequacy``, ``sites`` and
     ``missingness``; ``values_withheld_at`` in ``sites`` (for the equipment level
     "(missing)": the sites that released values of the equipment they withheld as missing,
-    so that its count is an upper bound of the rows with no equipment recorded); ``ppr_bound_low``/``ppr_bound_high`` in ``shares`` (the PPR at the two
-    ends of the share's bounds, where the attribute lost values at some site);
+    so that its count is an upper bound of the rows with no equipment recorded);
+    ``ppr_bound_low``/``ppr_bound_high`` in ``shares`` (the PPR at the two ends of the
+    share's bounds, where the attribute lost values at some site);
     ``values_withheld_at`` (the sites that withheld values of the variable in the level's
     released rows: its missing count overstates the genuine one) and
     ``n_missing_low``/``n_missing_high``, ``fraction_low``/``fraction_high`` (the genuine
