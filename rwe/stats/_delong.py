@@ -85,17 +85,24 @@ def _placements(y: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
     Returns ``aucs`` (k,), ``v10`` (k, m) over cases and ``v01`` (k, n) over controls.
     """
-    from scipy.stats import rankdata
-
     pos = scores[:, y]
     neg = scores[:, ~y]
     m, n = pos.shape[1], neg.shape[1]
-    tz = rankdata(np.concatenate([pos, neg], axis=1), method="average", axis=1)
-    tx = rankdata(pos, method="average", axis=1)
-    ty = rankdata(neg, method="average", axis=1)
-    v10 = (tz[:, :m] - tx) / n
-    v01 = 1.0 - (tz[:, m:] - ty) / m
-    aucs = (tz[:, :m].sum(axis=1) - m * (m + 1) / 2.0) / (m * n)
+    # a case's midrank among all rows minus its midrank among the cases is the number of
+    # controls below it plus half those tied with it (and the same for a control): two
+    # sorts and two binary searches per row instead of three rankings. The counts are
+    # half-integers, exact in floating point, so v10, v01 and the AUC are the same numbers.
+    v10 = np.empty((scores.shape[0], m))
+    v01 = np.empty((scores.shape[0], n))
+    below = np.empty(scores.shape[0])
+    for i in range(scores.shape[0]):
+        sp, sn = np.sort(pos[i]), np.sort(neg[i])
+        c10 = (np.searchsorted(sn, pos[i], "left") + np.searchsorted(sn, pos[i], "right")) / 2.0
+        c01 = (np.searchsorted(sp, neg[i], "left") + np.searchsorted(sp, neg[i], "right")) / 2.0
+        v10[i] = c10 / n
+        v01[i] = 1.0 - c01 / m
+        below[i] = c10.sum()
+    aucs = below / (m * n)
     return aucs, v10, v01
 
 

@@ -172,3 +172,34 @@ def test_permutation_invariance(data):
         r1 = delong_test(y, s[a], s[b])
         r2 = delong_test(y[perm], s[a][perm], s[b][perm])
         assert_allclose([r1.statistic, r1.se], [r2.statistic, r2.se], rtol=1e-12)
+
+
+def test_placements_are_the_sun_xu_midrank_differences():
+    """The placements by sorting and binary search equal, bit for bit, Sun & Xu's midrank
+    differences (three ``scipy.stats.rankdata`` rankings), with and without ties, for one
+    and several score rows."""
+    from scipy.stats import rankdata
+
+    from rwe.stats._delong import _placements
+
+    def midranks(y, scores):
+        pos, neg = scores[:, y], scores[:, ~y]
+        m, n = pos.shape[1], neg.shape[1]
+        tz = rankdata(np.concatenate([pos, neg], axis=1), method="average", axis=1)
+        tx = rankdata(pos, method="average", axis=1)
+        ty = rankdata(neg, method="average", axis=1)
+        return ((tz[:, :m].sum(axis=1) - m * (m + 1) / 2.0) / (m * n), (tz[:, :m] - tx) / n,
+                1.0 - (tz[:, m:] - ty) / m)
+
+    rng = np.random.default_rng(11)
+    for trial in range(200):
+        n = int(rng.integers(2, 300))
+        y = rng.random(n) < rng.uniform(0.05, 0.95)
+        if y.all() or not y.any():
+            continue
+        k = int(rng.integers(1, 4))
+        s = rng.random((k, n))
+        if trial % 2:  # heavy ties
+            s = np.round(s * rng.integers(2, 12)) / 7
+        for got, want in zip(_placements(y, s), midranks(y, s), strict=True):
+            assert np.array_equal(got, want), trial
