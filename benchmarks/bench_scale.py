@@ -7,6 +7,7 @@ usage:
   python benchmarks/bench_scale.py throughput [--rows 10000000] [--repeat 1]
         [--partition-rows 2000000] [--bins 1024] [--dir /tmp/rwe-bench-scale]
   python benchmarks/bench_scale.py merge [--sites 100] [--bins 200]
+  python benchmarks/bench_scale.py sites [--rows 1000000] [--dir /tmp/rwe-bench-sites]
 
 rows: synthetic rows as parquet files of --partition-rows rows (score, label, sex, race5,
     age_band4, site8; the text columns dictionary-encoded: categoricals, whose categories
@@ -35,6 +36,12 @@ merge: --sites site summaries of the demo rows (100k rows cut into --sites sites
     protocol's summary spec at --bins bins: 6 attributes, 2 versions, 3 features), written
     as summary files; timed: merge_summaries of the 100 summaries (the spine), and reading +
     checking the 100 files (Summary.load verifies each checksum) then merging. Target < 1 s.
+sites: the demo scenario generated at --rows rows into --dir (kept and reused), its protocol
+    with a federation section (score_bins 200, minimum count 1, the four sites), one site
+    summary file per site by `rwe summarize` (made once, kept); timed in this process, each
+    step once: reading and checking the four files (load_site_summary), the checksums the
+    merge's provenance records, merge_sites (reading, merging and the per-site and pooled
+    analyses) and saving the merged summaries (what `rwe merge` writes into the dossier).
 
 Never a test: timings depend on the machine. Compare the ratios printed in one run.
 """
@@ -386,6 +393,60 @@ def cmd_merge(args) -> None:
           f"cells")
 
 
+def cmd_sites(args) -> None:
+    import tempfile
+
+    import yaml
+
+    from rwe.cli import main as rwe_main
+    from rwe.datasets._demo import write_demo
+    from rwe.federation._merge import merge_sites
+    from rwe.federation._site import load_site_summary
+    from rwe.protocol import load_protocol
+
+    d = Path(args.dir)
+    d.mkdir(parents=True, exist_ok=True)
+    data = {"scans": d / "demo.parquet", "training": d / "training_snapshot.parquet"}
+    if not all(p.is_file() for p in data.values()):
+        data = write_demo(d, n_scans=args.rows)
+    p = yaml.safe_load((ROOT / "protocols" / "demo.yaml").read_text())
+    p["data"]["path"] = str(data["scans"])
+    p["data"]["reference_rows"] = str(data["training"])
+    ref = p.get("population", {}).get("reference")
+    if ref and (ROOT / "protocols" / ref).exists():
+        p["population"]["reference"] = str((ROOT / "protocols" / ref).resolve())
+    p["federation"] = {"score_bins": 200, "min_count": 1, "sites": ["S1", "S2", "S3", "S4"],
+                       "recode_order": ["ethnicity", "age_band", "race", "sex",
+                                        "scanner_vendor", "month"]}
+    proto = d / "fed.yaml"
+    proto.write_text(yaml.safe_dump(p, sort_keys=False))
+    files = [d / f"{s}.summary" for s in p["federation"]["sites"]]
+    for s, f in zip(p["federation"]["sites"], files, strict=True):
+        if not f.is_file():
+            assert rwe_main(["summarize", str(proto), "--site", s, "--out", str(f),
+                             "--release-log", str(d / "releases.jsonl")]) == 0
+    size = sum(f.stat().st_size for f in files) / 1e6
+    protocol = load_protocol(proto)
+    t0 = time.perf_counter()
+    loaded = [load_site_summary(f) for f in files]
+    t_load = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    _ = [s.checksum for s in loaded]
+    t_ck = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    res = merge_sites(protocol, files)
+    t_merge = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        for name, summary in res.merged.items():
+            summary.save(Path(tmp) / f"{name}.summary")
+        t_save = time.perf_counter() - t0
+    print(f"{len(files)} site files ({size:.1f} MB, {args.rows:,} rows): read + check "
+          f"{t_load:.2f} s; provenance checksums {t_ck:.2f} s; merge_sites (reading "
+          f"included) {t_merge:.2f} s; saving the merged summaries {t_save:.2f} s; load "
+          f"average {os.getloadavg()[0]:.1f}")
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -402,6 +463,9 @@ def main(argv=None) -> None:
     m = sub.add_parser("merge")
     m.add_argument("--sites", type=int, default=100)
     m.add_argument("--bins", type=int, default=200)
+    st = sub.add_parser("sites")
+    st.add_argument("--rows", type=int, default=1_000_000)
+    st.add_argument("--dir", default="/tmp/rwe-bench-sites")
     one = sub.add_parser("_one")
     one.add_argument("kind")
     one.add_argument("bins", type=int)
@@ -415,7 +479,8 @@ def main(argv=None) -> None:
             out = {"memory": run_memory, "numpy": run_numpy}[args.kind](files, args.bins)
         print(json.dumps(out))
         return
-    {"rows": cmd_rows, "throughput": cmd_throughput, "merge": cmd_merge}[args.cmd](args)
+    {"rows": cmd_rows, "throughput": cmd_throughput, "merge": cmd_merge,
+     "sites": cmd_sites}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -14,14 +14,15 @@ __all__ = ["release_site_summary", "merge_site_files"]
 
 
 def _check_summary_out(out: Path, force: bool) -> None:
-    from rwe.federation._site import SITE_SCHEMA
+    from rwe.federation._site import EARLIER_SITE_SCHEMA, SITE_SCHEMA
 
     if out.is_dir():
         raise DossierExistsError(f"{out}: is a directory, expected a site summary file name")
     if out.exists():
         with open(out, "rb") as fh:
             head = fh.read(64)
-        if not head.startswith(b'{"schema":"' + SITE_SCHEMA.encode() + b'"'):
+        if not any(head.startswith(b'{"schema":"' + s.encode() + b'"')
+                   for s in (SITE_SCHEMA, EARLIER_SITE_SCHEMA)):
             raise DossierExistsError(f"{out}: exists and is not an rwe site summary; nothing "
                                      "was replaced")
         if not force:

@@ -1,6 +1,7 @@
 """A site's summary: its rows validated, protected and summarized at the declared resolution.
 
-A site summary file (``"schema": "rwe.site-summary/1"``, JSON) holds one
+A site summary file (``"schema": "rwe.site-summary/2"``, JSON; /1, whose views' checksums
+hash sorted-key JSON, is still read) holds one
 :class:`rwe.stats.summaries.Summary` per *view* of the protocol's analyses:
 
 ``cohort``
@@ -41,7 +42,9 @@ from rwe.stats.summaries import summarize_arrays
 __all__ = ["SITE_SCHEMA", "VIEWS", "SiteView", "SiteSummary", "FederationError", "site_views",
            "summarize_site", "load_site_summary"]
 
-SITE_SCHEMA = "rwe.site-summary/1"
+SITE_SCHEMA = "rwe.site-summary/2"
+#: The site file schema of rwe before 2026-12-02 (views of "rwe.summary/1"): still read.
+EARLIER_SITE_SCHEMA = "rwe.site-summary/1"
 VIEWS = ("cohort", "drift")
 MSG_SITE_CHECKSUM = "{where}: site summary checksum mismatch: the file is truncated or was edited"
 MSG_SITE_SCHEMA = ("{where}: not an rwe site summary (schema {found!r}, expected "
@@ -159,14 +162,15 @@ class SiteSummary:
         return out
 
     def earlier_checksum(self) -> str:
-        """The checksum rwe versions before 2026-12-02 stated for this content (each view's
-        checksum over its sorted-key JSON, :func:`rwe.stats.summaries._sorted_checksum`):
-        the differencing guard tells an identical release logged by such a version from a
-        different one."""
+        """The checksum rwe versions before 2026-12-02 stated for this content (schema
+        "rwe.site-summary/1", each view's checksum over its sorted-key JSON as
+        "rwe.summary/1", :func:`rwe.stats.summaries._sorted_checksum`): the differencing
+        guard tells an identical release logged by such a version from a different one."""
         from rwe.stats.summaries import _sorted_checksum
 
-        out = self._meta()
-        out["views"] = {k: {"checksum": _sorted_checksum(v._body())}
+        out = {**self._meta(), "schema": EARLIER_SITE_SCHEMA}
+        out["views"] = {k: {"checksum": _sorted_checksum({**v._body(),
+                                                          "schema": "rwe.summary/1"})}
                         for k, v in self.views.items()}
         return _site_checksum(out)
 
@@ -238,7 +242,7 @@ def load_site_summary(path: str | Path) -> SiteSummary:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise FederationError(f"{where}: not a readable site summary ({type(exc).__name__}: "
                               "the file is truncated or is not JSON)") from None
-    if not isinstance(d, dict) or d.get("schema") != SITE_SCHEMA:
+    if not isinstance(d, dict) or d.get("schema") not in (SITE_SCHEMA, EARLIER_SITE_SCHEMA):
         found = d.get("schema") if isinstance(d, dict) else type(d).__name__
         raise FederationError(MSG_SITE_SCHEMA.format(where=where, found=found,
                                                      expected=SITE_SCHEMA))

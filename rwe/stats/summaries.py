@@ -96,7 +96,11 @@ __all__ = [
     "poisson1_weights", "poisson_bootstrap_counts",
 ]
 
-SUMMARY_SCHEMA = "rwe.summary/1"
+SUMMARY_SCHEMA = "rwe.summary/2"
+#: Schemas still read: "rwe.summary/1" hashed the sorted-key JSON of the body
+#: (:func:`_sorted_checksum`); /2 hashes the compact JSON in member order, the text the file
+#: holds (:func:`_checksum`). A summary read from either is a /2 summary in memory.
+READABLE_SUMMARY_SCHEMAS = (SUMMARY_SCHEMA, "rwe.summary/1")
 FULL = "full"
 DEFAULT_N_BINS = 2048
 #: Probabilities are clipped to [EPS, 1 - EPS] before taking logits.
@@ -1647,13 +1651,13 @@ class Summary:
         """The summary of :meth:`to_dict`'s form; its schema and checksum are checked first
         (``text_checked``: the checksum was already checked on the text ``d`` was parsed
         from, :func:`checked_json`)."""
-        if not isinstance(d, Mapping) or d.get("schema") != SUMMARY_SCHEMA:
+        if not isinstance(d, Mapping) or d.get("schema") not in READABLE_SUMMARY_SCHEMAS:
             found = d.get("schema") if isinstance(d, Mapping) else type(d).__name__
             raise SummaryError(MSG_SCHEMA.format(where=where, found=found,
                                                  expected=SUMMARY_SCHEMA))
-        if not text_checked:
-            body = {k: v for k, v in d.items() if k != "checksum"}
-            if d.get("checksum") not in (_checksum(body), _sorted_checksum(body)):
+        if not text_checked or d["schema"] != SUMMARY_SCHEMA:
+            digest = _checksum if d["schema"] == SUMMARY_SCHEMA else _sorted_checksum
+            if d.get("checksum") != digest({k: v for k, v in d.items() if k != "checksum"}):
                 raise SummaryError(MSG_CHECKSUM.format(where=where))
         try:
             return cls(CellIndex.from_dict(d["cells"]), np.asarray(d["n"], dtype=np.int64),
@@ -1731,9 +1735,9 @@ def _checksum(body: Mapping[str, Any]) -> str:
 
 
 def _sorted_checksum(body: Mapping[str, Any]) -> str:
-    """The checksum of summaries written before :func:`_checksum` hashed the members in
-    their order: sha256 of the body's :func:`rwe._results.canonical_json` (keys sorted).
-    Such files are still read."""
+    """The checksum of schema "rwe.summary/1", written before :func:`_checksum` hashed the
+    members in their order: sha256 of the body's :func:`rwe._results.canonical_json` (keys
+    sorted). Such files are still read."""
     return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
 
 

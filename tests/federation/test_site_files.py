@@ -144,15 +144,15 @@ def test_another_resolution_is_refused(small, tmp_path, capsys):
 def test_other_schema_versions_are_refused(small, tmp_path, capsys):
     d, proto, files = small
     bad = _rewrite(files["S3"], tmp_path / "S3.summary",
-                   views=lambda v: replace(v, schema="rwe.summary/2"))
+                   views=lambda v: replace(v, schema="rwe.summary/3"))
     msg = _refused(capsys, _merge(proto, [files["S1"], bad], tmp_path / "o"), tmp_path / "o")
-    assert msg == (f"{bad}: view 'cohort': not an rwe summary (schema 'rwe.summary/2', "
-                   "expected 'rwe.summary/1')")
+    assert msg == (f"{bad}: view 'cohort': not an rwe summary (schema 'rwe.summary/3', "
+                   "expected 'rwe.summary/2')")
     blob = json.loads(files["S3"].read_text())
-    blob["schema"] = "rwe.site-summary/2"
+    blob["schema"] = "rwe.site-summary/3"
     bad.write_text(json.dumps(blob))
     msg = _refused(capsys, _merge(proto, [files["S1"], bad], tmp_path / "o"), tmp_path / "o")
-    assert msg == (f"{bad}: not an rwe site summary (schema 'rwe.site-summary/2', expected "
+    assert msg == (f"{bad}: not an rwe site summary (schema 'rwe.site-summary/3', expected "
                    f"{SITE_SCHEMA!r})")
 
 
@@ -199,6 +199,43 @@ def test_the_differencing_guard(small, tmp_path, capsys):
     _refused(capsys, [*base, "--out", str(whole)], whole)
 
 
+def _earlier_version_file(src: Path, dst: Path) -> Path:
+    """``src`` as rwe wrote it before 2026-12-02: schemas /1, each view's checksum over its
+    sorted-key JSON, the file in member order with ASCII escapes."""
+    import hashlib
+
+    from rwe._results import canonical_json
+    from rwe.federation._site import _site_checksum
+
+    blob = json.loads(src.read_text())
+    blob["schema"] = "rwe.site-summary/1"
+    for v in blob["views"].values():
+        v["schema"] = "rwe.summary/1"
+        body = {x: y for x, y in v.items() if x != "checksum"}
+        v["checksum"] = hashlib.sha256(canonical_json(body).encode()).hexdigest()
+    blob["checksum"] = _site_checksum(blob)
+    dst.write_text(json.dumps(blob, separators=(",", ":")))
+    return dst
+
+
+def test_a_file_of_an_earlier_version_merges(small, tmp_path, capsys):
+    """Site files of schema rwe.site-summary/1 (written before 2026-12-02) are read, checked
+    on their content, and merge with files of this version into the same results."""
+    d, proto, files = small
+    old = _earlier_version_file(files["S2"], tmp_path / "S2.summary")
+    a, b = load_site_summary(old), load_site_summary(files["S2"])
+    assert a.to_dict()["views"] == b.to_dict()["views"]
+    assert a.checksum == json.loads(old.read_text())["checksum"] != b.checksum
+    res_old = merge_sites(proto, [files["S1"], old])
+    res_new = merge_sites(proto, [files["S1"], files["S2"]])
+    for name in res_new.merged:
+        assert res_old.merged[name].to_dict() == res_new.merged[name].to_dict()
+    # rwe summarize --force recognizes it as a site summary it may replace
+    assert main(["summarize", str(proto), "--site", "S2", "--out", str(old), "--force",
+                 "--release-log", str(tmp_path / "log.jsonl")]) == 0
+    assert json.loads(old.read_text())["schema"] == SITE_SCHEMA
+
+
 def test_a_release_logged_by_an_earlier_version_is_recognized(small, tmp_path, capsys):
     """Versions before 2026-12-02 stated view checksums over sorted-key JSON: re-sending the
     identical release against such a log entry is recognized as identical, and a different
@@ -212,9 +249,9 @@ def test_a_release_logged_by_an_earlier_version_is_recognized(small, tmp_path, c
     s = load_site_summary(files["S1"])
     views = {}
     for k, v in s.to_dict()["views"].items():
-        body = {x: y for x, y in v.items() if x != "checksum"}
+        body = {**{x: y for x, y in v.items() if x != "checksum"}, "schema": "rwe.summary/1"}
         views[k] = {"checksum": hashlib.sha256(canonical_json(body).encode()).hexdigest()}
-    old = _site_checksum({**s._meta(), "views": views})
+    old = _site_checksum({**s._meta(), "schema": "rwe.site-summary/1", "views": views})
     assert old != s.checksum and old == s.earlier_checksum()
     log = tmp_path / "releases.jsonl"
     log.write_text(json.dumps({"site": "S1", "period": None, "checksum": old,

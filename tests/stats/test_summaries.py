@@ -256,17 +256,23 @@ def test_a_saved_summary_is_checked_on_its_text(tmp_path, monkeypatch):
     pretty.write_text(json.dumps(want, indent=1))
     assert summaries.checked_json(pretty.read_text())[1] is False
     assert Summary.load(pretty).to_dict() == want and len(calls) == 2
-    # a file of earlier versions: keys sorted, the checksum of the sorted text
-    body = {k: v for k, v in want.items() if k != "checksum"}
+    # a file of schema rwe.summary/1: the checksum of the sorted-key text; read as /2
+    body = {**{k: v for k, v in want.items() if k != "checksum"}, "schema": "rwe.summary/1"}
     old = tmp_path / "old.json"
     old.write_text(json.dumps({**body, "checksum": hashlib.sha256(
         canonical_json(body).encode()).hexdigest()}, separators=(",", ":")))
     assert summaries.checked_json(old.read_text())[1] is False
     assert Summary.load(old).to_dict() == want
+    # each schema has its own checksum: a /2 file stating the sorted-key checksum is refused
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({**body, "schema": summaries.SUMMARY_SCHEMA, "checksum":
+                               hashlib.sha256(canonical_json({**body, "schema": summaries.
+                                   SUMMARY_SCHEMA}).encode()).hexdigest()}))
+    with pytest.raises(SummaryError, match="summary checksum mismatch"):
+        Summary.load(bad)
     # edits: a count in the text, a count and its checksum's first digit, a setting
     edited = json.loads(text)
     edited["n"][0] += 1
-    bad = tmp_path / "bad.json"
     for blob in (edited, {**edited, "checksum": "0" + want["checksum"][1:]}):
         bad.write_text(compact(blob))
         assert summaries.checked_json(bad.read_text())[1] is False
