@@ -24,13 +24,12 @@ Status vocabulary (DESIGN.md):
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rwe._results import Interval, canonical_json, json_safe
+from rwe._results import Interval, canonical_sha256, json_safe
 
 __all__ = [
     "STATUS_PASS", "STATUS_FAIL", "STATUS_NOT_EVALUABLE", "STATUS_NOT_EVALUATED", "STATUSES",
@@ -55,7 +54,7 @@ def verdict_id(section: str, kind: str, content: Mapping[str, Any], label: str =
     ``content`` is the protocol's own content of the criterion (e.g. a goal's metric, goal,
     scope and version): reordering a protocol keeps every id; changing a criterion changes it.
     """
-    digest = hashlib.sha256(canonical_json(dict(content)).encode("utf-8")).hexdigest()[:8]
+    digest = canonical_sha256(dict(content))[:8]
     stem = f"{label}-{digest}" if label else digest
     return f"{section}.{kind}.{stem}"
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import hashlib
 import json
 import math
 import re
@@ -21,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # numpy and pandas are imported where a result needs them: the dossier's
     import pandas as pd  # plan-only sections (drift, change control, model card) load neither
 
-__all__ = ["Interval", "ResultMixin", "json_safe", "canonical_json", "GROUP_SEP", "LEVEL_SEP"]
+__all__ = ["Interval", "ResultMixin", "json_safe", "canonical_json", "canonical_sha256",
+           "GROUP_SEP", "LEVEL_SEP"]
 
 #: Joins the attributes of an intersectional grouping's name: ``"sex x race"``.
 GROUP_SEP = " x "
@@ -237,13 +239,10 @@ def checksum_matches_text(text: str, start: int, end: int, obj: dict[str, Any],
                           spans: dict[str, Span], key: str = "checksum") -> bool:
     """True when the object ``text[start:end]`` states as ``key`` the sha256 of its own text
     without that member (what :meth:`rwe.stats.summaries.Summary.to_json` hashes)."""
-    import hashlib
-
     stated = obj.get(key)
     if not isinstance(stated, str) or key not in spans:
         return False
-    body = compact_text_without(text, start, end, spans, key)
-    return hashlib.sha256(body.encode("utf-8")).hexdigest() == stated
+    return text_sha256(compact_text_without(text, start, end, spans, key)) == stated
 
 
 _CONTAINERS = (list, tuple, dict)
@@ -286,15 +285,13 @@ def dumps_indented(obj: Any, indent: int = 2) -> str:
     def records(o: Any, depth: int) -> str | None:  # a list of non-empty leaves of one kind
         kinds = set(map(type, o))
         if kinds == {dict}:
-            values = chain.from_iterable(map(dict.values, o))
+            values, op, cl = chain.from_iterable(map(dict.values, o)), "{", "}"
         elif kinds <= {list, tuple}:
-            values = chain.from_iterable(o)
+            values, op, cl = chain.from_iterable(o), "[", "]"
         else:
             return None
         if not all(o) or _holds_container(values):
             return None
-        kind = dict if kinds == {dict} else list
-        op, cl = ("{", "}") if kind is dict else ("[", "]")
         text, p1, p2 = c_encode(o), pad(depth + 1), pad(depth + 2)
         body = text[2:-2].replace(cl + _SEP + op, f"\n{p1}{cl},\n{p1}{op}\n{p2}")
         return (f"[\n{p1}{op}\n{p2}{body.replace(_SEP, ',' + chr(10) + p2)}\n{p1}{cl}\n"
@@ -341,3 +338,14 @@ def canonical_json(obj: Any) -> str:
     """Deterministic JSON (sorted keys, fixed separators, floats via repr) for hashing:
     ``json.dumps(json_safe(obj), ...)``, by :func:`dumps_json_safe`."""
     return dumps_json_safe(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def text_sha256(text: str) -> str:
+    """sha256 (hex) of ``text`` as UTF-8."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def canonical_sha256(obj: Any) -> str:
+    """sha256 (hex) of ``obj``'s canonical JSON (sorted keys, no whitespace, UTF-8): the hash
+    of protocols, plans, ledger entries, monitor states, criteria ids and site files."""
+    return text_sha256(canonical_json(obj))

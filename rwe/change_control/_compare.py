@@ -51,7 +51,7 @@ from rwe._evidence import (
     Verdict,
     verdict_id,
 )
-from rwe._results import GROUP_SEP, Interval, canonical_json
+from rwe._results import GROUP_SEP, Interval, canonical_sha256
 from rwe._validation import check_choice, check_int, check_real
 from rwe.change_control import _templates  # noqa: F401 - registers the finding templates
 from rwe.exceptions import DataValidationError, InvalidParameterError, LedgerError
@@ -218,9 +218,7 @@ def plan_sha256(plan: Mapping[str, Any]) -> str:
     """sha256 of a change-control plan's canonical JSON (the decision rule a ledger is bound
     to: criteria, order, comparators at the start, subgroups, threshold, levels, methods,
     test-set pin)."""
-    import hashlib
-
-    return hashlib.sha256(canonical_json(dict(plan)).encode("utf-8")).hexdigest()
+    return canonical_sha256(dict(plan))
 
 
 def _normalize(*, candidate, current, original, approved, criteria, margins, order, by,

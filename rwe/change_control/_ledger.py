@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import hashlib
 import json
 import os
 import socket
@@ -32,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rwe._results import canonical_json
+from rwe._results import canonical_json, canonical_sha256
 from rwe.exceptions import LedgerError
 
 __all__ = ["GENESIS", "LEDGER_FORMAT", "Ledger", "LedgerVerification", "verify_ledger",
@@ -58,7 +57,7 @@ MSG_TRUNCATED = ("{path}: the ledger ends at entry {n} ({last}), but its head wa
 def entry_sha256(entry: Mapping[str, Any]) -> str:
     """sha256 of an entry's canonical JSON without its ``sha256`` key."""
     body = {k: v for k, v in entry.items() if k != "sha256"}
-    return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
+    return canonical_sha256(body)
 
 
 def _now() -> str:

@@ -20,7 +20,6 @@ so an edited or truncated log is refused too.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from typing import Any
 
 import pandas as pd
 
-from rwe._results import canonical_json, json_safe
+from rwe._results import canonical_sha256, json_safe
 from rwe.drift._drift import (
     DriftError,
     assess_drift,
@@ -76,9 +75,9 @@ class MonitorRun:
 
 def _checksum(body: dict[str, Any]) -> str:
     """sha256 of the sorted-key JSON of a state or log entry (:func:`rwe._results.
-    canonical_json`: for plain JSON types, the text ``json.dumps(sort_keys=True,
+    canonical_sha256`: for plain JSON types, the hash of the text ``json.dumps(sort_keys=True,
     separators=(",", ":"), ensure_ascii=False)`` this module hashed before)."""
-    return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
+    return canonical_sha256(body)
 
 
 def load_state(path: str | Path, protocol=None) -> dict[str, Any]:

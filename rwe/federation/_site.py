@@ -22,7 +22,6 @@ of its content.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -34,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rwe._results import canonical_json, checksum_matches_text, compact_members
+from rwe._results import canonical_sha256, checksum_matches_text, compact_members
 from rwe.exceptions import InvalidParameterError, RWEError
 from rwe.federation._disclosure import DisclosureRecord, protect_arrays
 from rwe.stats.summaries import summarize_arrays
@@ -205,7 +204,7 @@ def _site_checksum(d: Mapping[str, Any]) -> str:
     body = {k: v for k, v in d.items() if k not in ("checksum", "views")}
     body["views"] = {k: (v.get("checksum") if isinstance(v, Mapping) else None)
                      for k, v in (d.get("views") or {}).items()}
-    return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
+    return canonical_sha256(body)
 
 
 def _checked_views(text: str) -> tuple[Any, set[str]]:

@@ -31,7 +31,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from rwe._results import canonical_json
+from rwe._results import canonical_sha256  # re-exported: rwe.protocol.canonical_sha256
 from rwe.exceptions import InvalidParameterError, ProtocolError
 from rwe.protocol._schema import Protocol
 
@@ -60,11 +60,6 @@ MSG_NOT_PROTOCOL = ("{where}: not an rwe protocol: none of its {n} top-level key
                     "the sections {sections}")
 #: Top-level keys many YAML files have: alone, they do not make a file a protocol.
 _GENERIC_KEYS = ("name", "description")
-
-def canonical_sha256(obj: Any) -> str:
-    """sha256 (hex) of ``obj``'s canonical JSON (sorted keys, no whitespace, UTF-8)."""
-    return hashlib.sha256(canonical_json(obj).encode("utf-8")).hexdigest()
-
 
 # --------------------------------------------------------------------------------------------
 # YAML with positions

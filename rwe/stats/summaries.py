@@ -54,7 +54,6 @@ References
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -68,11 +67,12 @@ import numpy as np
 from rwe._results import (
     GROUP_SEP,
     LEVEL_SEP,
-    canonical_json,
+    canonical_sha256,
     checksum_matches_text,
     compact_members,
     dumps_json_safe,
     json_safe,
+    text_sha256,
 )
 from rwe._validation import check_int, check_real
 from rwe.exceptions import InvalidParameterError, RWEError
@@ -1642,8 +1642,7 @@ class Summary:
         ``checksum`` member appended, so that a reader checks the checksum on the text itself
         (:meth:`load`) instead of writing every number again."""
         text = _compact(self._body())
-        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-        return f'{text[:-1]},"checksum":"{digest}"}}'
+        return f'{text[:-1]},"checksum":"{text_sha256(text)}"}}'
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], *, where: str = "summary",
@@ -1731,14 +1730,14 @@ def _checksum(body: Mapping[str, Any]) -> str:
     content: the first score version is the primary one, features are in the protocol's
     order. It is the text :meth:`Summary.to_json` writes, so a reader checks it on the file's
     text (:func:`checked_json`)."""
-    return hashlib.sha256(_compact(body).encode("utf-8")).hexdigest()
+    return text_sha256(_compact(body))
 
 
 def _sorted_checksum(body: Mapping[str, Any]) -> str:
     """The checksum of schema "rwe.summary/1", written before :func:`_checksum` hashed the
     members in their order: sha256 of the body's :func:`rwe._results.canonical_json` (keys
     sorted). Such files are still read."""
-    return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
+    return canonical_sha256(body)
 
 
 def _write_parquet(s: Summary, path: Path) -> None:
