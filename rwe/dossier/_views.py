@@ -165,17 +165,26 @@ MISSING_RECODED_NOTE = ("(missing), at most: sites released the {what} values th
 UNDETERMINED = Bound("not determined (withheld)")
 
 
-def _undetermined(sup: pd.DataFrame, mask: Any, column: str) -> pd.DataFrame:
-    """``sup`` with the ``column`` count of the ``mask`` rows printed as not determined (a
-    suppressed count stays suppressed)."""
-    import numpy as np
+def _site_count(v: Any, lower: bool, upper: bool) -> Any:
+    """A count of the sites table as printed: a lower bound where sites withheld rows of its
+    level, an upper bound where they released withheld values as missing, not determined
+    where both (a suppressed or missing count stays as it is)."""
+    if isinstance(v, str) or _missing(v):
+        return v
+    if lower and upper:
+        return UNDETERMINED
+    return fmt_bound(v) if lower else fmt_bound(v, "at most") if upper else v
 
-    j = sup.columns.get_loc(column)
-    for pos in np.flatnonzero(mask):
-        v = sup.iat[pos, j]
-        if not isinstance(v, str) and not _missing(v):
-            sup.iat[pos, j] = UNDETERMINED
-    return sup
+
+def _site_bounds(sup: pd.DataFrame, df: pd.DataFrame) -> tuple[pd.DataFrame, bool, bool]:
+    """``sup`` (the reviewer table of the sites rows ``df``) with its ``n`` printed by
+    :func:`_site_count`; and whether any count is a lower, any an upper bound."""
+    lower = _withheld_mask(df)
+    upper = _withheld_mask(df, "values_withheld_at")
+    j = sup.columns.get_loc("n")
+    for pos in (lower | upper).nonzero()[0]:
+        sup.iat[pos, j] = _site_count(sup.iat[pos, j], bool(lower[pos]), bool(upper[pos]))
+    return sup, bool(lower.any()), bool(upper.any())
 
 
 def _withheld_mask(df: pd.DataFrame, column: str = "withheld_at") -> Any:
@@ -533,13 +542,7 @@ def _rep_sites(p: dict, k: int) -> str:
         sup = reviewer_table(sxe, plan, k, key=lambda r: (
             f"{site_col}{GROUP_SEP}{eq_col}", f"{r['site']}{LEVEL_SEP}{r['equipment']}"),
             counts=["n"], dependent=["share"])
-        partial = _withheld_mask(sxe)
-        recoded = _withheld_mask(sxe, "values_withheld_at")
-        sup = _print_bounds(sup, partial & ~recoded, lower=("n",))
-        sup = _print_bounds(sup, recoded & ~partial, upper=("n",))
-        sup = _undetermined(sup, partial & recoded, "n")
-        bounded = bool(partial.any())
-        at_most = bool(recoded.any())
+        sup, bounded, at_most = _site_bounds(sup, sxe)
         sites = list(dict.fromkeys(sxe["site"]))
         eqs = list(dict.fromkeys(sxe["equipment"]))
         tot_site = df[df["level"] == "site"].set_index("site")["n"].astype(object)
@@ -555,12 +558,8 @@ def _rep_sites(p: dict, k: int) -> str:
                 v = tot[lv]
                 if (plan is not None and plan.hides(col, lv)) or 1 <= float(v) < k:
                     tot[lv] = small_label(k) if 1 <= float(v) < k else SUPPRESSED
-                elif bound.get(lv) and upper.get(lv):
-                    tot[lv] = UNDETERMINED
-                elif bound.get(lv):
-                    tot[lv] = fmt_bound(v)
-                elif upper.get(lv):
-                    tot[lv] = fmt_bound(v, "at most")
+                else:
+                    tot[lv] = _site_count(v, bool(bound.get(lv)), bool(upper.get(lv)))
         head = "".join(f"<th class='num'>{esc(e)}</th>" for e in eqs) + "<th class='num'>all</th>"
         body = []
         for s in sites:
@@ -587,13 +586,9 @@ def _rep_sites(p: dict, k: int) -> str:
     sup = reviewer_table(d, plan, k, key=lambda r: (
         site_col if r["level"] == "site" else eq_col, r["name"]), counts=["n"],
         dependent=["share"])
-    partial = _withheld_mask(d)
-    recoded = _withheld_mask(d, "values_withheld_at")
-    sup = _print_bounds(sup, partial & ~recoded, lower=("n",))
-    sup = _print_bounds(sup, recoded & ~partial, upper=("n",))
-    sup = _undetermined(sup, partial & recoded, "n")
-    notes = " ".join(([WITHHELD_NOTE] if partial.any() else [])
-                     + ([MISSING_RECODED_NOTE.format(what=esc(eq_col))] if recoded.any() else []))
+    sup, bounded, at_most = _site_bounds(sup, d)
+    notes = " ".join(([WITHHELD_NOTE] if bounded else [])
+                     + ([MISSING_RECODED_NOTE.format(what=esc(eq_col))] if at_most else []))
     return html_table(sup, [Col("Level", "name"), Col("n", "n", "int"),
                             Col("Share", "share", "pct")], group="level",
                       note=_note_if(sup, k, notes))
