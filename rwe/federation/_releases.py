@@ -66,7 +66,7 @@ def check_release(log: str | Path, release: dict[str, Any], out: str | Path,
     identical earlier release (the same checksum, or one of ``same()``: the checksums
     earlier versions stated for the same content, made only when an overlapping release's
     checksum differs); raises :class:`FederationError` (one line) on overlap."""
-    earlier: list[Sequence[str]] = []
+    earlier: Sequence[str] | None = None
     a0, a1 = _span(release.get("period"))
     for e in read_release_log(log):
         if e.get("site") != release["site"]:
@@ -76,9 +76,8 @@ def check_release(log: str | Path, release: dict[str, Any], out: str | Path,
             if e.get("checksum") == release["checksum"]:
                 return False
             if same is not None:
-                if not earlier:
-                    earlier.append(tuple(same()))
-                if e.get("checksum") in earlier[0]:
+                earlier = tuple(same()) if earlier is None else earlier
+                if e.get("checksum") in earlier:
                     return False
             raise FederationError(MSG_OVERLAP.format(
                 out=out, site=release["site"], period_b=_text(e.get("period")),

@@ -240,18 +240,10 @@ def test_a_release_logged_by_an_earlier_version_is_recognized(small, tmp_path, c
     """Versions before 2026-12-02 stated view checksums over sorted-key JSON: re-sending the
     identical release against such a log entry is recognized as identical, and a different
     release of an overlapping period is still refused."""
-    import hashlib
-
-    from rwe._results import canonical_json
-    from rwe.federation._site import _site_checksum
-
     d, proto, files = small
     s = load_site_summary(files["S1"])
-    views = {}
-    for k, v in s.to_dict()["views"].items():
-        body = {**{x: y for x, y in v.items() if x != "checksum"}, "schema": "rwe.summary/1"}
-        views[k] = {"checksum": hashlib.sha256(canonical_json(body).encode()).hexdigest()}
-    old = _site_checksum({**s._meta(), "schema": "rwe.site-summary/1", "views": views})
+    old = json.loads(_earlier_version_file(files["S1"], tmp_path / "old.summary")
+                     .read_text())["checksum"]
     assert old != s.checksum and old == s.earlier_checksum()
     log = tmp_path / "releases.jsonl"
     log.write_text(json.dumps({"site": "S1", "period": None, "checksum": old,
